@@ -1,0 +1,13 @@
+"""classifier v2: a good update."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from classifier_core import LinearClassifier  # noqa: E402
+
+
+class TritonPythonModel(LinearClassifier):
+    WEIGHTS = "retrained"
+    FLAKY = False

@@ -1,0 +1,87 @@
+"""Starting and stopping real tritonserver processes: ports, restricted API, no orphans."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from changeflow.adapters.triton import TritonModelServer
+from changeflow.adapters.triton_server import TritonServer, group_members
+from changeflow.exceptions import ModelLoadError, TritonStartError
+
+pytestmark = pytest.mark.triton
+REPOSITORY = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "model_repository")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead for our purposes
+        return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_two_servers_side_by_side_with_a_restricted_repository_api(tmp_path):
+    staging = TritonServer(REPOSITORY, name="staging", copy_repository=True, load_models=["classifier"], restricted_key="s3cret")
+    production = TritonServer(REPOSITORY, name="production", copy_repository=True, load_models=["classifier"])
+    with staging, production:
+        assert staging.http_port != production.http_port
+        assert staging.repository != production.repository  # private copies
+        without_key = TritonModelServer(staging.http_url, name="staging")
+        with pytest.raises(ModelLoadError, match="restricted.*changeflow-admin-key"):
+            without_key.repository_index()
+        with_key = TritonModelServer(staging.http_url, name="staging", repository_headers=staging.repository_headers)
+        assert with_key.ready_versions("classifier") == [1]
+        assert TritonModelServer(production.http_url).ready_versions("classifier") == [1]
+        pids = [staging.process.pid, production.process.pid]
+        stub_pids = group_members(pids[0]) + group_members(pids[1])
+        assert len(stub_pids) >= 4  # each server plus its Python backend stub(s)
+    survivors = [(p, open(f"/proc/{p}/cmdline").read()[:80]) for p in stub_pids if alive(p)]
+    assert not survivors, f"outlived stop(): {survivors}"
+
+
+def test_stop_escalates_to_sigkill_after_the_grace_period():
+    server = TritonServer(REPOSITORY, name="stubborn", copy_repository=True, stop_grace_s=0.5).start()
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)  # a stopped process ignores SIGTERM until continued
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5 and not alive(pid)
+
+
+def test_a_killed_parent_takes_its_server_along(tmp_path):
+    """An interrupted run (the starting process SIGKILLed) leaves no tritonserver behind."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from changeflow.adapters.triton_server import TritonServer, group_members
+        server = TritonServer({REPOSITORY!r}, name="orphan-check", copy_repository=True, load_models=["classifier"]).start()
+        print(server.process.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    members = group_members(pid)
+    assert alive(pid) and len(members) >= 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(alive(p) for p in members):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in members), "tritonserver outlived its killed parent"
+
+
+def test_a_missing_repository_is_a_clear_error(tmp_path):
+    with pytest.raises(TritonStartError, match="does not exist"):
+        TritonServer(tmp_path / "nowhere").start()
+
+
+def test_a_model_that_cannot_load_at_start_reports_the_log(tmp_path):
+    with pytest.raises(TritonStartError, match="exited with code .*broken|not ready"):
+        TritonServer(os.path.join(REPOSITORY, "..", "bad"), name="bad", load_models=["broken_classifier"], startup_timeout_s=30).start()

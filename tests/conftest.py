@@ -1,0 +1,58 @@
+"""Shared fixtures: one real Triton for the whole session (started on first use)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def triton_process(tmp_path_factory):
+    """A real tritonserver on a private copy of the sample repository plus the malformed model."""
+    from changeflow.adapters.triton_server import TritonServer
+
+    workdir = tmp_path_factory.mktemp("triton-session")
+    repository = workdir / "model_repository"
+    shutil.copytree(EXAMPLES / "model_repository", repository)
+    shutil.copytree(EXAMPLES / "bad" / "broken_classifier", repository / "broken_classifier")
+    server = TritonServer(repository, name="session", workdir=workdir, load_models=["classifier", "feature_scaler"])
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def triton(triton_process):
+    from changeflow.adapters.triton import TritonModelServer
+
+    return TritonModelServer(triton_process.http_url, triton_process.metrics_url, name="session")
+
+
+@pytest.fixture
+def classifier_v1(triton, triton_process):
+    """The session server's classifier exactly as its repository config says (v1), before and after.
+
+    Loaded with the file's config as an explicit override: after an override, a plain load re-reads
+    the file but Triton (2.51) keeps serving the old override's config (measured), so be explicit.
+    """
+    from changeflow.adapters.model_config import LocalConfigStore
+
+    store = LocalConfigStore(triton_process.repository)
+    triton.load("classifier", store.read_config("classifier"))
+    yield triton
+    triton.load("classifier", store.read_config("classifier"))
+
+
+@pytest.fixture(scope="session")
+def golden():
+    from changeflow.probes import load_golden
+
+    return load_golden(EXAMPLES / "golden" / "classifier.json")

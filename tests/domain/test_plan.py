@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from changeflow.domain.plan import plan_change
+from changeflow.domain.policy import ApprovalPool, WindowClass, policy_for
+from changeflow.domain.types import ChangeType, Risk
+from changeflow.loader import load_change_request
+
+CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
+
+
+def plan_of(name):
+    return plan_change(load_change_request(CHANGES / name))
+
+
+def test_model_deployment_plan_stages_before_production_and_rolls_back_to_the_old_version():
+    plan = plan_of("normal-deploy-v4.yaml")
+    assert [s.name for s in plan.execution_steps] == ["stage", "validate", "promote"]
+    assert [s.name for s in plan.verification_steps] == ["smoke_test", "monitor", "finalize"]
+    assert "specific [v2, v4]" in plan.execution_steps[2].action
+    assert "specific [v2]" in plan.rollback_steps[0].action
+    assert plan.approval_pool is ApprovalPool.CAB and plan.approvals_required == 2
+    assert plan.windows == (WindowClass.OFF_HOURS, WindowClass.PLANNED_MAINTENANCE)
+
+
+def test_standard_change_needs_no_run_time_approval():
+    plan = plan_of("standard-config-tweak.yaml")
+    assert plan.approvals_required == 0 and plan.approval_pool is ApprovalPool.PRE_APPROVED
+    assert plan.windows == (WindowClass.BUSINESS_HOURS,)
+    assert [s.name for s in plan.rollback_steps] == ["restore_config", "reload", "verify_restored"]
+
+
+def test_emergency_change_has_one_approver_any_time_and_a_review():
+    plan = plan_of("emergency-hotfix.yaml")
+    assert plan.approvals_required == 1 and plan.approval_pool is ApprovalPool.EMERGENCY
+    assert plan.windows == (WindowClass.ANY_TIME,) and plan.post_implementation_review
+    assert policy_for(ChangeType.EMERGENCY).freeze_override
+
+
+@pytest.mark.parametrize("risk, quorum", [(Risk.LOW, 2), (Risk.MEDIUM, 2), (Risk.HIGH, 3)])
+def test_cab_quorum_rises_with_risk(risk, quorum):
+    assert plan_change(load_change_request(CHANGES / "normal-deploy-v2.yaml"), risk).approvals_required == quorum
+
+
+def test_kubernetes_plans_name_the_objects_they_touch():
+    upgrade = plan_of("triton-upgrade.yaml")
+    assert upgrade.touches == ("kubernetes: deployment/triton (namespace inference)",)
+    assert upgrade.rollback_steps[0].name == "rollout_undo"
+    blue_green = plan_of("blue-green.yaml")
+    assert any("service/triton" in t for t in blue_green.touches)
+    assert blue_green.rollback_steps[0].name == "switch_back"

@@ -1,0 +1,56 @@
+"""The ``changeflow`` command as a user runs it (a subprocess, real exit codes and output)."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANGES = ROOT / "examples" / "changes"
+CLI = shutil.which("changeflow") or str(Path(__import__("sys").executable).parent / "changeflow")
+
+
+def run(*args, timeout=120):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("submit", "triton", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("path", sorted((CHANGES / "invalid").glob("*.yaml")), ids=lambda p: p.name)
+def test_invalid_requests_exit_2_with_one_line_naming_the_field(path):
+    field = re.search(r"expect-field: (\S+)", path.read_text()).group(1)
+    result = run("submit", str(path.relative_to(ROOT)), "--dry-run")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {path.relative_to(ROOT)}: {field}")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("path", sorted(CHANGES.glob("*.yaml")), ids=lambda p: p.name)
+def test_dry_run_prints_the_plan_and_touches_nothing(path):
+    result = run("submit", str(path.relative_to(ROOT)), "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["change_id"] in path.read_text()
+    assert plan["execution_steps"] and plan["rollback_steps"]
+    text = run("submit", str(path.relative_to(ROOT)), "--dry-run")
+    assert "dry run: nothing touched" in text.stdout and "rollback" in text.stdout
+
+
+@pytest.mark.triton
+def test_demo_json_serves_the_baseline_and_leaves_no_process():
+    result = run("demo", "--json", timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["triton_version"] == "2.51.0" and report["prefect_version"] == "3.8.8"
+    assert report["baseline_check"].startswith("PASS: 16 of 16")
+    assert subprocess.run(["pgrep", "-f", "changeflow-production"], capture_output=True).returncode == 1
