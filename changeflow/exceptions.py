@@ -4,6 +4,8 @@
     ├── InvalidChangeRequest     bad input: names the file, the field and the fix (CLI exit 2)
     ├── IllegalTransition        a lifecycle state change the state machine forbids
     ├── ConfigError              a model config that cannot be read, parsed or written
+    ├── ChangeCancelled          the change was cancelled while running (compensation follows)
+    ├── RecordNotFound           no change record with that ID
     └── ServerError              a model server did not do what was asked
         ├── TritonStartError     the local tritonserver did not become ready (log tail attached)
         ├── ServerUnavailable    the server does not answer
@@ -36,6 +38,14 @@ class IllegalTransition(ChangeflowError):
 
 class ConfigError(ChangeflowError):
     """A model configuration that cannot be read, parsed or written."""
+
+
+class ChangeCancelled(ChangeflowError):
+    """Cancellation was requested while the change ran; production is restored before it ends."""
+
+
+class RecordNotFound(ChangeflowError):
+    """No change record with that ID."""
 
 
 class ServerError(ChangeflowError):

@@ -70,7 +70,9 @@ class ChangeRecord(BaseModel):
     transitions: list[Transition] = Field(default_factory=list)
     serving_version_before: int | None = None
     serving_version_after: int | None = None
+    production_touched: bool = False
     outcome: str = ""
+    request: ChangeRequest | None = None
 
     @classmethod
     def open(cls, request: ChangeRequest, risk: Risk, at: datetime) -> "ChangeRecord":
@@ -82,6 +84,7 @@ class ChangeRecord(BaseModel):
             model=request.model,
             requester=request.requester,
             risk=risk,
+            request=request,
         )
         record.transitions.append(Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="change requested"))
         return record

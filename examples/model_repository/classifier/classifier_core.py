@@ -6,8 +6,9 @@ versions differ only where the sample says they do:
 - v1 ``baseline``: the reference weights.
 - v2 ``retrained``: a small, good update (same labels on the golden set, scores within tolerance).
 - v3 ``swapped``: classes permuted, so golden-set validation in staging must catch it.
-- v4 ``flaky``: v2's weights, but it fails a configurable share of requests (and may add latency),
-  which only production monitoring can catch. Its knobs are model-config parameters:
+- v4 ``flaky``: v2's weights, but once warm (after ``flaky_healthy_requests``, default 50, so the
+  golden set in staging and a smoke test pass) it fails a configurable share of requests and may add
+  latency: only production monitoring can catch it. Its knobs are model-config parameters:
   ``flaky_failure_share`` (default 0.1), ``flaky_failure_mode`` (``response``: per-response error,
   invisible to Triton's failure counter; ``raise``: exception from execute, counted as a failure),
   ``flaky_extra_latency_ms`` (default 0).
@@ -68,6 +69,7 @@ class LinearClassifier:
         self._requests = 0
         share = float(_parameter(config, "flaky_failure_share", "0.1")) if self.FLAKY else 0.0
         self._fail_every = round(1.0 / share) if share > 0 else 0
+        self._healthy = int(_parameter(config, "flaky_healthy_requests", "50"))
         self._failure_mode = _parameter(config, "flaky_failure_mode", "response")
         self._extra_latency_s = float(_parameter(config, "flaky_extra_latency_ms", "0")) / 1000.0 if self.FLAKY else 0.0
 
@@ -79,7 +81,7 @@ class LinearClassifier:
         responses = []
         for request in requests:
             self._requests += 1
-            if self._fail_every and self._requests % self._fail_every == 0:
+            if self._fail_every and self._requests > self._healthy and self._requests % self._fail_every == 0:
                 message = f"classifier v{self._version}: injected failure on request {self._requests}"
                 if self._failure_mode == "raise":
                     raise pb_utils.TritonModelException(message)

@@ -1,0 +1,45 @@
+"""What every execution flow does first: find or open the change record and enter ``executing``."""
+
+from __future__ import annotations
+
+from changeflow.adapters.factory import record_store
+from changeflow.domain.policy import policy_for
+from changeflow.domain.record import ChangeRecord
+from changeflow.domain.request import ChangeRequest
+from changeflow.domain.types import State
+from changeflow.environment import Environment
+from changeflow.exceptions import ChangeflowError, RecordNotFound
+from changeflow.recorder import Recorder, utc_now
+
+DIRECT = "direct execution"
+
+
+def open_recorder(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> Recorder:
+    """A recorder on the change's record, moved to ``executing``.
+
+    A governed change arrives ``scheduled`` (its lifecycle flow assessed, approved and scheduled it).
+    Run directly with no record, the flow opens one and says so on it: no approval gate was passed.
+    """
+    store = record_store(environment.records)
+    if record is None:
+        try:
+            record = store.load(request.id)
+        except RecordNotFound:
+            record = None
+    if record is None:
+        record = ChangeRecord.open(request, policy_for(request.type).baseline_risk, utc_now())
+        recorder = Recorder(record, store)
+        recorder.transition(State.ASSESSED, f"{DIRECT}: baseline risk of a {request.type} change")
+        recorder.transition(State.APPROVED, f"{DIRECT}: no approval gate (use the {request.type} change flow to govern it)")
+        recorder.transition(State.SCHEDULED, f"{DIRECT}: run now")
+    else:
+        recorder = Recorder(record, store)
+    if record.state is not State.SCHEDULED:
+        raise ChangeflowError(f"{record.id} is '{record.state}', not 'scheduled': it cannot execute (again)")
+    recorder.transition(State.EXECUTING, "execution started")
+    return recorder
+
+
+def load_recorder(change_id: str, environment: Environment) -> Recorder:
+    store = record_store(environment.records)
+    return Recorder(store.load(change_id), store)

@@ -1,0 +1,68 @@
+"""Flow tests: one Prefect test server and a staging Triton beside the session's production Triton."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def staging_process(tmp_path_factory):
+    from changeflow.adapters.triton_server import TritonServer
+
+    workdir = tmp_path_factory.mktemp("triton-staging")
+    shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
+    server = TritonServer(workdir / "model_repository", name="staging", workdir=workdir, restricted_key="staging-key")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def environment(triton_process, staging_process, tmp_path, prefect_server):
+    """Production (the session Triton, reset to its repository config) and staging; fresh records."""
+    from changeflow.adapters.factory import model_server
+    from changeflow.adapters.model_config import LocalConfigStore
+    from changeflow.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+
+    env = Environment(
+        production=ServerEndpoint(
+            name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository
+        ),
+        staging=ServerEndpoint(
+            name="staging",
+            http_url=staging_process.http_url,
+            metrics_url=staging_process.metrics_url,
+            repository=staging_process.repository,
+            repository_headers=staging_process.repository_headers,
+        ),
+        records=RecordStoreSettings(path=tmp_path / "records"),
+        bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
+    )
+    store = LocalConfigStore(triton_process.repository)
+    production = model_server(env.production)
+    originals = {model: store.read_config_text(model) for model in ("classifier", "feature_scaler")}
+    for model in originals:
+        production.load(model, store.read_config(model))
+    yield env
+    for model, text in originals.items():  # leave the session repository and server as found
+        store.write_config_text(model, text)
+        production.load(model, store.read_config(model))
+
+
+@pytest.fixture
+def production(environment):
+    from changeflow.adapters.factory import model_server
+
+    return model_server(environment.production)
