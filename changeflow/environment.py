@@ -25,8 +25,10 @@ class ServerEndpoint(BaseModel):
 
 
 class RecordStoreSettings(BaseModel):
+    """``prefect``: artifacts and events on the Prefect server (the system of record); ``file``: JSON files."""
+
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["file"] = "file"
+    kind: Literal["prefect", "file"] = "prefect"
     path: Path = Path(".changeflow/records")
 
 

@@ -11,7 +11,7 @@ import time
 
 from prefect import get_run_logger, task
 
-from changeflow.adapters.factory import config_store, model_server, record_store
+from changeflow.adapters.factory import config_store, model_server
 from changeflow.adapters.model_config import apply_settings, differences, parse_config, render_config, sample_inputs, setting_of, with_versions
 from changeflow.domain.record import Phase
 from changeflow.domain.verdict import Outcome, Verdict
@@ -37,13 +37,15 @@ def _reload(environment: Environment, model: str) -> None:
 
 @task(name="backup-config", **STEP)
 def backup_config(recorder: Recorder, environment: Environment, model: str) -> str:
+    """Keep the exact previous config.pbtxt on the record; returns its digest."""
     with recorder.step(Phase.EXECUTION, "backup_config") as step:
-        backup = record_store(environment.records).attachment(recorder.record.id, BACKUP)
-        if not backup.exists():  # a re-run must never replace the true original with a changed file
-            backup.write_text(config_store(environment.production).read_config_text(model), encoding="utf-8")
-        step.detail = f"{model}/config.pbtxt kept as {backup} (sha256 {_digest(backup.read_text(encoding='utf-8'))})"
+        if BACKUP not in recorder.record.attachments:  # a re-run must never replace the true original
+            text = config_store(environment.production).read_config_text(model)
+            recorder.note(attachments={**recorder.record.attachments, BACKUP: text})
+        digest = _digest(recorder.record.attachments[BACKUP])
+        step.detail = f"{model}/config.pbtxt kept on the record (sha256 {digest})"
         get_run_logger().info(step.detail)
-        return str(backup)
+        return digest
 
 
 @task(name="apply-config", **STEP)
@@ -68,12 +70,12 @@ def reload_model(recorder: Recorder, environment: Environment, model: str, phase
 @task(name="restore-config", **STEP)
 def restore_config(recorder: Recorder, environment: Environment, model: str) -> float:
     """Write back the exact previous bytes and reload; returns the milliseconds it took."""
-    backup = record_store(environment.records).attachment(recorder.record.id, BACKUP)
+    backup = recorder.record.attachments.get(BACKUP)
     with recorder.step(Phase.ROLLBACK, "restore_config") as step:
-        if not backup.exists():
-            raise ChangeflowError(f"no saved config for {recorder.record.id} at {backup}: nothing to restore from")
+        if backup is None:
+            raise ChangeflowError(f"no saved config on {recorder.record.id}: nothing to restore from")
         started = time.perf_counter()
-        config_store(environment.production).write_config_text(model, backup.read_text(encoding="utf-8"))
+        config_store(environment.production).write_config_text(model, backup)
         _reload(environment, model)
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         step.detail = f"{model}/config.pbtxt restored byte for byte and reloaded ({elapsed_ms:.0f} ms)"
@@ -108,9 +110,7 @@ def _config_verdict(environment: Environment, model: str, settings: dict | None,
 def verify_config(
     recorder: Recorder, environment: Environment, model: str, phase: Phase, settings: dict | None = None, expect_previous: bool = False
 ) -> Verdict:
-    previous = None
-    if expect_previous:
-        previous = record_store(environment.records).attachment(recorder.record.id, BACKUP).read_text(encoding="utf-8")
+    previous = recorder.record.attachments[BACKUP] if expect_previous else None
     with recorder.step(phase, "verify_restored" if expect_previous else "verify_config") as step:
         verdict = _config_verdict(environment, model, settings, previous)
         step.detail = str(verdict)

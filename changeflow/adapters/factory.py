@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from changeflow.adapters.model_config import LocalConfigStore
+from changeflow.adapters.prefect_records import PrefectRecordStore
 from changeflow.adapters.records import FileRecordStore
 from changeflow.adapters.triton import TritonModelServer
 from changeflow.environment import RecordStoreSettings, ServerEndpoint
 from changeflow.exceptions import ChangeflowError
 
 _SERVERS = {"triton": TritonModelServer}
-_RECORD_STORES = {"file": FileRecordStore}
+_RECORD_STORES = {"file": lambda settings: FileRecordStore(settings.path), "prefect": lambda settings: PrefectRecordStore()}
 
 
 def model_server(endpoint: ServerEndpoint) -> TritonModelServer:
@@ -26,9 +27,9 @@ def config_store(endpoint: ServerEndpoint) -> LocalConfigStore:
     return LocalConfigStore(endpoint.repository)
 
 
-def record_store(settings: RecordStoreSettings) -> FileRecordStore:
+def record_store(settings: RecordStoreSettings) -> FileRecordStore | PrefectRecordStore:
     try:
-        cls = _RECORD_STORES[settings.kind]
+        make = _RECORD_STORES[settings.kind]
     except KeyError:
         raise ChangeflowError(f"unknown record store kind {settings.kind!r}; known: {', '.join(_RECORD_STORES)}") from None
-    return cls(settings.path)
+    return make(settings)

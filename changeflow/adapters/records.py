@@ -41,8 +41,3 @@ class FileRecordStore:
         if not self.path.is_dir():
             return []
         return [ChangeRecord.model_validate_json(p.read_text(encoding="utf-8")) for p in sorted(self.path.glob("CHG-*.json"))]
-
-    def attachment(self, change_id: str, name: str) -> Path:
-        """A file kept beside the record (e.g. the config a rollback restores)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path / f"{change_id}.{name}"

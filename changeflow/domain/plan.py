@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from changeflow.domain.policy import ApprovalPool, WindowClass, policy_for
 from changeflow.domain.request import BlueGreen, ChangeRequest, ConfigChange, ModelDeployment, TritonUpgrade
 from changeflow.domain.types import ChangeKind, ChangeType, Risk
+from changeflow.domain.versions import standby_possible
 
 
 class PlannedStep(BaseModel, frozen=True):
@@ -42,12 +43,18 @@ def _steps(*pairs: tuple[str, str]) -> tuple[PlannedStep, ...]:
 def _model_deployment(model: str, c: ModelDeployment) -> tuple:
     old = f"v{c.from_version}" if c.from_version else "the serving version"
     new = f"v{c.to_version}"
+    if c.from_version and not standby_possible(c.from_version, c.to_version):
+        promote = f"load {model} on production with version_policy specific [{new}]: going back to a lower version leaves no warm standby"
+        restore = f"reload {model} on production with version_policy specific [{old}] (cold load)"
+    else:
+        promote = f"load {model} on production with version_policy specific [{old}, {new}]; {old} stays warm"
+        restore = f"reload {model} on production with version_policy specific [{old}] (warm while it is loaded)"
     return (
         (f"triton/production: model {model}", f"triton/staging: model {model}"),
         _steps(
             ("stage", f"load {model} {new} on the staging server and wait until READY"),
             ("validate", f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched"),
-            ("promote", f"load {model} on production with version_policy specific [{old}, {new}]; {old} stays warm"),
+            ("promote", promote),
         ),
         _steps(
             ("smoke_test", f"live requests on production answered by {new}"),
@@ -55,7 +62,7 @@ def _model_deployment(model: str, c: ModelDeployment) -> tuple:
             ("finalize", f"unload {old} from production"),
         ),
         _steps(
-            ("restore_version", f"reload {model} on production with version_policy specific [{old}] (warm while it is loaded)"),
+            ("restore_version", restore),
             ("verify_restored", f"{old} READY, smoke test and golden set on production"),
         ),
     )

@@ -71,6 +71,9 @@ class ChangeRecord(BaseModel):
     serving_version_before: int | None = None
     serving_version_after: int | None = None
     production_touched: bool = False
+    slot: str = ""
+    review: str = ""
+    attachments: dict[str, str] = Field(default_factory=dict, description="e.g. the exact config a rollback restores")
     outcome: str = ""
     request: ChangeRequest | None = None
 

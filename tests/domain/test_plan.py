@@ -50,3 +50,15 @@ def test_kubernetes_plans_name_the_objects_they_touch():
     blue_green = plan_of("blue-green.yaml")
     assert any("service/triton" in t for t in blue_green.touches)
     assert blue_green.rollback_steps[0].name == "switch_back"
+
+
+def test_going_back_to_a_lower_version_has_no_warm_standby():
+    from changeflow.domain.versions import promotion_versions, standby_possible
+
+    assert promotion_versions(1, 2) == [1, 2] and standby_possible(1, 2)
+    assert promotion_versions(2, 1) == [1] and not standby_possible(2, 1)
+    request = load_change_request(CHANGES / "normal-deploy-v2.yaml")
+    downgrade = request.model_copy(update={"change": request.change.model_copy(update={"from_version": 2, "to_version": 1})})
+    plan = plan_change(downgrade)
+    assert "specific [v1]" in plan.execution_steps[2].action and "no warm standby" in plan.execution_steps[2].action
+    assert "cold load" in plan.rollback_steps[0].action

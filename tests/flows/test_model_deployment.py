@@ -110,3 +110,10 @@ def test_a_cancelled_bake_rolls_back(environment, production):
     record = store.load("CHG-0002")
     assert record.state is State.ROLLED_BACK and "cancelled during the bake" in record.outcome
     assert serving(production) == ([1], 1)
+
+
+def test_going_back_to_a_lower_version_serves_it(environment, production):
+    on_v2(production)
+    result = model_deployment(request("normal-deploy-v2.yaml", from_version=2, to_version=1, bake_seconds=2), environment)
+    assert result.state is State.CLOSED, result.outcome
+    assert serving(production) == ([1], 1)

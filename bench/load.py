@@ -1,0 +1,72 @@
+"""Steady client load on a local Triton from a separate process (threads there, not in the caller's GIL).
+
+Bounded in count and time, loopback only. Reports the total and every failure with its time and message.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+
+import numpy as np
+
+X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
+
+
+def _worker(http_url, model, stop, deadline, max_requests, counts, failures, lock):
+    from changeflow.adapters.triton import TritonModelServer
+    from changeflow.exceptions import ServerError
+
+    server = TritonModelServer(http_url, name="load")
+    sent = 0
+    while not stop.is_set() and time.monotonic() < deadline and sent < max_requests:
+        sent += 1
+        try:
+            server.infer(model, {"INPUT": X})
+        except ServerError as exc:
+            with lock:
+                failures.append((time.time(), str(exc)[:200]))
+    with lock:
+        counts.append(sent)
+
+
+def _run(http_url, model, threads, seconds, max_requests, stop, results):
+    inner_stop, lock = threading.Event(), threading.Lock()
+    counts, failures = [], []
+    deadline = time.monotonic() + seconds
+    workers = [
+        threading.Thread(target=_worker, args=(http_url, model, inner_stop, deadline, max_requests // threads, counts, failures, lock))
+        for _ in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    while any(w.is_alive() for w in workers):
+        if stop.wait(0.1):
+            inner_stop.set()
+    for w in workers:
+        w.join()
+    results.put({"requests": sum(counts), "failures": failures})
+
+
+class ClientLoad:
+    """``with ClientLoad(url, "classifier"):`` sends unversioned requests until the block ends."""
+
+    def __init__(self, http_url: str, model: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000):
+        self._args = (http_url, model, threads, max_seconds, max_requests)
+        context = mp.get_context("spawn")
+        self._stop = context.Event()
+        self._results = context.Queue()
+        self._process = context.Process(target=_run, args=(*self._args, self._stop, self._results), daemon=True)
+        self.requests = 0
+        self.failures: list[tuple[float, str]] = []
+
+    def __enter__(self) -> "ClientLoad":
+        self._process.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        result = self._results.get(timeout=60)
+        self._process.join(timeout=30)
+        self.requests, self.failures = result["requests"], [tuple(f) for f in result["failures"]]

@@ -1,0 +1,155 @@
+"""Benchmark: rollback speed, failed requests during promote and rollback, time to detect a bad version,
+and false rollbacks over healthy bakes — all under steady client load on real local Tritons.
+
+    make bench        (or: .venv/bin/python bench/rollback.py [--healthy-bakes 20])
+
+Prints progress, then one JSON line (the last line):
+{"raw_warm_swap_ms", "raw_cold_swap_ms", "warm_rollback_ms", "cold_rollback_ms", "requests",
+ "failed_requests", "detect_s", "false_rollbacks", "healthy_bakes", ...}
+``failed_requests`` counts every failed client request except the failures v4 injects on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from bench.load import ClientLoad  # noqa: E402
+from changeflow import paths  # noqa: E402
+from changeflow.adapters.factory import model_server, record_store  # noqa: E402
+from changeflow.adapters.model_config import LocalConfigStore, with_versions  # noqa: E402
+from changeflow.adapters.triton_server import TritonServer  # noqa: E402
+from changeflow.domain.types import State  # noqa: E402
+from changeflow.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.loader import load_change_request  # noqa: E402
+
+INJECTED = "injected failure"
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
+    return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository)
+
+
+def deployment(change_id: str, old: int, new: int, bake_seconds: int):
+    base = load_change_request(paths.CHANGES / "normal-deploy-v2.yaml")
+    change = base.change.model_copy(update={"from_version": old, "to_version": new, "bake_seconds": bake_seconds})
+    return base.model_copy(update={"id": change_id, "change": change})
+
+
+def timed_ms(action) -> float:
+    started = time.perf_counter()
+    action()
+    return (time.perf_counter() - started) * 1000.0
+
+
+def raw_swaps(production, store, rounds: int = 3) -> tuple[float, float]:
+    """Direct repository-API swaps, no changeflow logic: warm ([1,2] → [1]) and cold ([1] → [2])."""
+    config = store.read_config("classifier")
+    warm, cold = [], []
+    for _ in range(rounds):
+        production.load("classifier", with_versions(config, [1, 2]))
+        warm.append(timed_ms(lambda: production.load("classifier", with_versions(config, [1]))))
+        cold.append(timed_ms(lambda: production.load("classifier", with_versions(config, [2]))))
+        production.load("classifier", with_versions(config, [1]))
+    return statistics.median(warm), statistics.median(cold)
+
+
+def cold_rollback(environment: Environment, production, change_id: str) -> float:
+    """A change whose previous version is no longer loaded (promoted without standby), rolled back by the project."""
+    from flows._support import open_recorder
+    from flows.rollback import rollback_change
+
+    request = deployment(change_id, 1, 2, 1)
+    recorder = open_recorder(request, environment)
+    recorder.note(serving_version_before=1, production_touched=True)
+    production.load_versions("classifier", [2])
+    recorder.transition(State.VERIFYING, "benchmark: v2 serving alone, v1 unloaded")
+    result = rollback_change(change_id, environment, reason="benchmark: cold rollback")
+    return result.rollback_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--healthy-bakes", type=int, default=20)
+    parser.add_argument("--bake-seconds", type=int, default=3)
+    args = parser.parse_args()
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.model_deployment import model_deployment
+
+    records = Path(tempfile.mkdtemp(prefix="changeflow-bench-"))
+    say("starting production and staging Tritons and a Prefect test server …")
+    with TritonServer(paths.MODEL_REPOSITORY, name="bench-production", copy_repository=True, load_models=["classifier"]) as prod_server, \
+         TritonServer(paths.MODEL_REPOSITORY, name="bench-staging", copy_repository=True) as staging_server, \
+         prefect_test_harness(server_startup_timeout=60):
+        environment = Environment(
+            production=endpoint("production", prod_server),
+            staging=endpoint("staging", staging_server),
+            records=RecordStoreSettings(kind="file", path=records),
+            bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
+        )
+        production = model_server(environment.production)
+        store = LocalConfigStore(prod_server.repository)
+        with ClientLoad(prod_server.http_url, "classifier", threads=4) as load:
+            say("raw Triton swaps …")
+            raw_warm_ms, raw_cold_ms = raw_swaps(production, store)
+
+            say(f"{args.healthy_bakes} healthy deployments of v2 (from v1), each with a {args.bake_seconds}s bake …")
+            false_rollbacks = 0
+            for i in range(args.healthy_bakes):
+                production.load("classifier", with_versions(store.read_config("classifier"), [1]))  # reset, not a change
+                result = model_deployment(deployment(f"CHG-{1000 + i}", 1, 2, args.bake_seconds), environment)
+                false_rollbacks += result.state is not State.CLOSED
+                say(f"  CHG-{1000 + i}: v1 → v2: {result.state}" + ("" if result.state is State.CLOSED else f" ({result.outcome})"))
+
+            say("deploying v4 from v2 (fails 10% of requests once warm) …")
+            production.load("classifier", with_versions(store.read_config("classifier"), [2]))
+            promoted_at = time.time()
+            bad = model_deployment(deployment("CHG-2000", 2, 4, 30), environment)
+            say(f"  CHG-2000: {bad.state}, warm rollback {bad.rollback_ms:.1f} ms")
+
+            say("cold rollback (previous version unloaded) …")
+            production.load_versions("classifier", [1])
+            cold_ms = cold_rollback(environment, production, "CHG-3000")
+            say(f"  CHG-3000: cold rollback {cold_ms:.1f} ms")
+
+        monitor = record_store(environment.records).load("CHG-2000").verification_steps[-1]
+        injected = [t for t, message in load.failures if INJECTED in message and t >= promoted_at]
+        detect_s = monitor.ended_at.replace(tzinfo=timezone.utc).timestamp() - min(injected) if injected else None
+        other = [m for _, m in load.failures if INJECTED not in m]
+        if other:
+            say(f"unexpected failures, first: {other[0]}")
+        report = {
+            "raw_warm_swap_ms": round(raw_warm_ms, 2),
+            "raw_cold_swap_ms": round(raw_cold_ms, 1),
+            "warm_rollback_ms": round(bad.rollback_ms, 2),
+            "cold_rollback_ms": round(cold_ms, 1),
+            "requests": load.requests,
+            "failed_requests": len(other),
+            "injected_failures_seen": len(injected),
+            "detect_s": round(detect_s, 2) if detect_s is not None else None,
+            "false_rollbacks": false_rollbacks,
+            "healthy_bakes": args.healthy_bakes,
+            "bad_version_outcome": bad.state.value,
+        }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The standard change catalog: pre-approved templates a standard change must match to skip approval.
+
+A template names a change kind, the models it covers and, per field, the bounds a value must keep.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from changeflow.domain.request import ChangeRequest, ConfigChange
+from changeflow.domain.types import ChangeKind
+
+
+class Bound(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+
+    def problem(self, value: object) -> str | None:
+        if self.values is not None:
+            return None if str(value) in self.values else f"must be one of {', '.join(self.values)}"
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return "must be a number"
+        if self.min is not None and number < self.min:
+            return f"must be >= {self.min:g}"
+        if self.max is not None and number > self.max:
+            return f"must be <= {self.max:g}"
+        return None
+
+
+class Template(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    description: str
+    kind: ChangeKind
+    models: list[str] = Field(min_length=1)
+    fields: dict[str, Bound] = Field(default_factory=dict)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    templates: list[Template] = Field(default_factory=list)
+
+
+class CatalogMatch(BaseModel, frozen=True):
+    template: str | None
+    reason: str
+
+
+def _mismatch(request: ChangeRequest, template: Template) -> str | None:
+    if request.kind is not template.kind:
+        return f"template '{template.id}' covers {template.kind.value}, not {request.kind.value}"
+    if request.model not in template.models:
+        return f"template '{template.id}' does not cover model {request.model}"
+    if isinstance(request.change, ConfigChange):
+        for path, value in request.change.set.items():
+            bound = template.fields.get(path)
+            if bound is None:
+                return f"template '{template.id}' does not allow changing {path}"
+            if problem := bound.problem(value):
+                return f"template '{template.id}': {path}={value!r} {problem}"
+    return None
+
+
+def match_standard(request: ChangeRequest, catalog: Catalog) -> CatalogMatch:
+    """The first template the request fits, or the reason the closest one refused it."""
+    reasons = []
+    for template in catalog.templates:
+        mismatch = _mismatch(request, template)
+        if mismatch is None:
+            return CatalogMatch(template=template.id, reason=f"matches standard template '{template.id}': {template.description}")
+        reasons.append(mismatch)
+    same_kind = [r for r in reasons if "covers" not in r] or reasons or ["the catalog is empty"]
+    return CatalogMatch(template=None, reason=f"no standard template matches ({same_kind[0]}); file it as a normal change")
