@@ -110,3 +110,38 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidChangeRequest(str(path), "(file)", "does not exist", "check the path") from None
+    except yaml.YAMLError as exc:
+        raise InvalidChangeRequest(str(path), "(document)", f"not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax") from None
+
+
+def load_model_file(path: str | Path, model: type[BaseModel]) -> Any:
+    """Any changeflow settings file (calendar, catalog, approvers) validated into ``model``; one-line errors."""
+    try:
+        return model.model_validate(_read_yaml(Path(path)) or {})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(document)"
+        raise InvalidChangeRequest(str(path), field, first["msg"][0].lower() + first["msg"][1:], "correct the value") from None
+
+
+def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
+    """Governance from ``approvers.yaml``, ``catalog.yaml`` and ``calendar.yaml`` in ``directory``."""
+    from changeflow.domain.approval import Approvers
+    from changeflow.domain.catalog import Catalog
+    from changeflow.domain.windows import Calendar
+    from changeflow.governance import Governance
+
+    folder = Path(directory)
+    return Governance(
+        approvers=load_model_file(folder / "approvers.yaml", Approvers),
+        catalog=load_model_file(folder / "catalog.yaml", Catalog),
+        calendar=load_model_file(folder / "calendar.yaml", Calendar),
+        **overrides,
+    )

@@ -26,6 +26,19 @@ class BakeReport(BaseModel):
     elapsed_s: float
 
 
+def request_rate(metrics: MetricSource, model: str, window_s: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> float:
+    """Requests per second to all versions of ``model`` over ``window_s``, from two scrapes."""
+    first = metrics.scrape()
+    sleep(window_s)
+    second = metrics.scrape()
+
+    def total(snapshot):
+        return sum(c.requests for c in snapshot.counters if c.model == model)
+
+    elapsed = max(second.taken_at - first.taken_at, 1e-6)
+    return max(0.0, total(second) - total(first)) / elapsed
+
+
 def probe(server: ModelServer, golden: GoldenSet, count: int, expect_version: int, offset: int = 0) -> tuple[int, str]:
     """Send ``count`` golden requests unversioned; (failures, first problem) as clients see them."""
     failures, first = 0, ""

@@ -40,6 +40,21 @@ def open_recorder(request: ChangeRequest, environment: Environment, record: Chan
     return recorder
 
 
+def open_request(request: ChangeRequest, environment: Environment) -> Recorder:
+    """A new record in ``requested`` for a governed change; an ID already on record is refused."""
+    store = record_store(environment.records)
+    try:
+        existing = store.load(request.id)
+    except RecordNotFound:
+        existing = None
+    if existing is not None:
+        raise ChangeflowError(f"{request.id} already exists ({existing.state}); give the new request its own ID")
+    record = ChangeRecord.open(request, policy_for(request.type).baseline_risk, utc_now())
+    recorder = Recorder(record, store)
+    recorder.note()  # first save: the request is on record before anything is assessed
+    return recorder
+
+
 def load_recorder(change_id: str, environment: Environment) -> Recorder:
     store = record_store(environment.records)
     return Recorder(store.load(change_id), store)

@@ -6,6 +6,8 @@ from prefect import flow
 
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.request import ChangeRequest
+from changeflow.domain.lifecycle import closing_state
+from changeflow.domain.policy import policy_for
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
@@ -38,7 +40,7 @@ def config_change(request: ChangeRequest, environment: Environment, record: Chan
         if not verdict.passed:
             rollback = rollback_change(request.id, environment, reason=str(verdict))
             return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
-        recorder.transition(State.CLOSED, f"config applied and verified: {verdict.reason}")
+        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"config applied and verified: {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except BaseException as exc:
         rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")

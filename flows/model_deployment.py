@@ -12,6 +12,8 @@ from prefect.states import Cancelled
 from changeflow.domain.analysis import BakeThresholds
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
+from changeflow.domain.lifecycle import closing_state
+from changeflow.domain.policy import policy_for
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeCancelled, ChangeflowError
@@ -60,7 +62,7 @@ def model_deployment(
             return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
         finalize(recorder, environment, model, spec.to_version)
         recorder.note(serving_version_after=spec.to_version)
-        recorder.transition(State.CLOSED, f"v{spec.to_version} serving; bake {verdict.reason}")
+        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"v{spec.to_version} serving; bake {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except ChangeCancelled as exc:
         rollback = rollback_change(request.id, environment, reason=str(exc))

@@ -50,28 +50,29 @@ class CatalogMatch(BaseModel, frozen=True):
     reason: str
 
 
-def _mismatch(request: ChangeRequest, template: Template) -> str | None:
+def _mismatch(request: ChangeRequest, template: Template) -> tuple[int, str] | None:
+    """None when the request fits; else (distance, reason): the smaller, the closer the template."""
     if request.kind is not template.kind:
-        return f"template '{template.id}' covers {template.kind.value}, not {request.kind.value}"
+        return 3, f"template '{template.id}' covers {template.kind.value}, not {request.kind.value}"
     if request.model not in template.models:
-        return f"template '{template.id}' does not cover model {request.model}"
+        return 2, f"template '{template.id}' does not cover model {request.model}"
     if isinstance(request.change, ConfigChange):
+        for path in request.change.set:
+            if path not in template.fields:
+                return 1, f"template '{template.id}' does not allow changing {path}"
         for path, value in request.change.set.items():
-            bound = template.fields.get(path)
-            if bound is None:
-                return f"template '{template.id}' does not allow changing {path}"
-            if problem := bound.problem(value):
-                return f"template '{template.id}': {path}={value!r} {problem}"
+            if problem := template.fields[path].problem(value):
+                return 0, f"template '{template.id}': {path}={value!r} {problem}"
     return None
 
 
 def match_standard(request: ChangeRequest, catalog: Catalog) -> CatalogMatch:
     """The first template the request fits, or the reason the closest one refused it."""
-    reasons = []
+    misses = []
     for template in catalog.templates:
         mismatch = _mismatch(request, template)
         if mismatch is None:
             return CatalogMatch(template=template.id, reason=f"matches standard template '{template.id}': {template.description}")
-        reasons.append(mismatch)
-    same_kind = [r for r in reasons if "covers" not in r] or reasons or ["the catalog is empty"]
-    return CatalogMatch(template=None, reason=f"no standard template matches ({same_kind[0]}); file it as a normal change")
+        misses.append(mismatch)
+    closest = min(misses, key=lambda m: m[0])[1] if misses else "the catalog is empty"
+    return CatalogMatch(template=None, reason=f"no standard template matches ({closest}); file it as a normal change")

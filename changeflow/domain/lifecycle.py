@@ -32,6 +32,11 @@ TERMINAL: frozenset[State] = frozenset(s for s, nexts in TRANSITIONS.items() if 
 PRODUCTION_AT_RISK: frozenset[State] = frozenset({State.EXECUTING, State.VERIFYING})
 
 
+def closing_state(needs_review: bool) -> State:
+    """Where a change that passed verification goes: closed, or review pending (emergencies)."""
+    return State.REVIEW_PENDING if needs_review else State.CLOSED
+
+
 def can_transition(current: State, target: State) -> bool:
     return target in TRANSITIONS[current]
 

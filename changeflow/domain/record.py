@@ -40,10 +40,14 @@ class StepRecord(BaseModel):
 
 
 class Approval(BaseModel):
+    """One decision submitted on the approval form; refused ones are kept, with why."""
+
     approver: str
     decision: Literal["approve", "reject"]
     at: datetime
     comment: str = ""
+    counted: bool = True
+    refusal: str = ""
 
 
 class Transition(BaseModel):

@@ -101,6 +101,13 @@ class RequestedWindow(_Strict):
         return self
 
 
+class Communication(_Strict):
+    """Who was told: evidence for the pre-change checklist."""
+
+    announced_in: str | None = Field(None, min_length=3, description="where the window was announced, e.g. #inference-changes")
+    on_call_ack: str | None = Field(None, pattern=IDENTITY, description="the on-call engineer who acknowledged the change")
+
+
 class ChangeRequest(_Strict):
     id: str = Field(pattern=CHANGE_ID, description="change ID, e.g. CHG-0042")
     type: ChangeType
@@ -110,6 +117,7 @@ class ChangeRequest(_Strict):
     change: ChangeSpec
     rollback_plan: str = Field(min_length=10, max_length=4_000)
     window: RequestedWindow = Field(default_factory=RequestedWindow)
+    communication: Communication = Field(default_factory=Communication)
 
     @property
     def kind(self) -> ChangeKind:

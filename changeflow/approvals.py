@@ -1,0 +1,53 @@
+"""Give an approval decision to a paused change from outside the flow: the same ``resume_flow_run``
+with ``run_input`` that the Prefect UI's resume form sends. Used by ``changeflow approve`` and the demo."""
+
+from __future__ import annotations
+
+import time
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from changeflow.exceptions import ChangeflowError
+
+
+class NotWaitingForApproval(ChangeflowError):
+    """No paused flow run of that change is waiting for a decision."""
+
+
+def run_name(change_id: str, flow_name: str) -> str:
+    return f"{change_id}-{flow_name}"
+
+
+def paused_run(change_id: str) -> UUID | None:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(like_=f"{change_id}-"),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            )
+        )
+    runs = [r for r in runs if r.name.startswith(f"{change_id}-")]
+    return runs[0].id if runs else None
+
+
+def wait_for_pause(change_id: str, timeout_s: float = 60.0, poll_s: float = 0.25) -> UUID:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run_id = paused_run(change_id)
+        if run_id is not None:
+            return run_id
+        time.sleep(poll_s)
+    raise NotWaitingForApproval(f"{change_id} did not pause for approval within {timeout_s:.0f}s")
+
+
+def submit_decision(change_id: str, approver: str, approve: bool, comment: str = "", wait_s: float = 0.0) -> UUID:
+    """Resume the change's paused run with a decision; ``wait_s`` > 0 waits for it to pause first."""
+    run_id = wait_for_pause(change_id, wait_s) if wait_s > 0 else paused_run(change_id)
+    if run_id is None:
+        raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
+    resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment})
+    return run_id
