@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from bench.load import ClientLoad  # noqa: E402
+from changeflow.load import ClientLoad  # noqa: E402
 from changeflow import paths  # noqa: E402
 from changeflow.adapters.factory import model_server, record_store  # noqa: E402
 from changeflow.adapters.model_config import LocalConfigStore, with_versions  # noqa: E402

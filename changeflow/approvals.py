@@ -51,3 +51,33 @@ def submit_decision(change_id: str, approver: str, approve: bool, comment: str =
         raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
     resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment})
     return run_id
+
+
+class DecisionsInBackground:
+    """Give ``decisions`` [(approver, approve, comment)] one per pause, from a thread (the demo's approvers).
+
+    ``with DecisionsInBackground("CHG-0002", [("carol", True, "ok")]) as approvers: run the flow``;
+    after the block ``approvers.error`` holds what went wrong, if anything.
+    """
+
+    def __init__(self, change_id: str, decisions: list[tuple[str, bool, str]], wait_s: float = 120.0) -> None:
+        import threading
+
+        self.change_id, self.decisions, self.wait_s = change_id, decisions, wait_s
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name=f"approvers-{change_id}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for approver, approve, comment in self.decisions:
+                submit_decision(self.change_id, approver, approve, comment, wait_s=self.wait_s)
+                time.sleep(0.3)  # let the flow take the decision before looking for its next pause
+        except Exception as exc:  # reported by the caller after the flow ends
+            self.error = exc
+
+    def __enter__(self) -> "DecisionsInBackground":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._thread.join(timeout=30)

@@ -38,6 +38,8 @@ def plan_panel(plan: ChangePlan) -> Panel:
         summary.add_row("review", "post-implementation review required before closing")
     summary.add_row("touches", Text("\n".join(plan.touches)))
     summary.add_row("rollback plan", Text(plan.rollback_plan))
+    for warning in plan.warnings:
+        summary.add_row("[bold yellow]warning[/]", Text(warning))
     body = Group(
         summary,
         _steps_table("\nexecution", plan.execution_steps),
@@ -58,5 +60,8 @@ def demo_table(report) -> Group:
             str(c.serving_version_before or "-"), str(c.serving_version_after or "-"),
             rollback, str(c.requests), str(c.failed_requests),
         )
-    footer = Text(f"Triton {report.triton_version} · Prefect {report.prefect_version} · baseline: {report.baseline_check}")
+    footer = Text(
+        f"Triton {report.triton_version} · Prefect {report.prefect_version} at {report.prefect_api_url} · "
+        f"{report.incident_events_received} change events sent to incident management"
+    )
     return Group(table, footer)

@@ -11,9 +11,11 @@ from datetime import datetime
 
 from prefect import flow, get_run_logger
 
+from changeflow.adapters.factory import record_store
 from changeflow.adapters.locks import model_lock
 from changeflow.approvals import run_name
 from changeflow.domain.checklist import blocking
+from changeflow.domain.conflicts import window_conflicts
 from changeflow.domain.plan import plan_change
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, ChangeType, State
@@ -48,7 +50,10 @@ def govern(request: ChangeRequest, environment: Environment, governance: Governa
 
     assessment = assess(recorder, environment, request, window_at(governance.calendar, clock), clock)
     recorder.transition(State.ASSESSED, f"risk {assessment.risk.value} (score {assessment.score})")
-    plan = plan_change(request, assessment.risk)
+    others = [r for r in record_store(environment.records).list() if r.id != request.id]
+    plan = plan_change(request, assessment.risk, warnings=tuple(window_conflicts(request, others)))
+    for warning in plan.warnings:
+        logger.warning("conflict: %s", warning)
 
     if request.type is ChangeType.STANDARD:
         match = check_catalog(governance.catalog, request)
@@ -73,8 +78,10 @@ def govern(request: ChangeRequest, environment: Environment, governance: Governa
         recorder.transition(State.EXPIRED, f"cannot be scheduled: {slot.reason}")
         return ChangeResult.of(recorder.record)
     override = f"; {slot.freeze_override}" if slot.freeze_override else ""
-    recorder.transition(State.SCHEDULED, f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}")
-    wait_for_slot(slot, clock)
+    simulated = " (scheduling clock given: runs now as if the slot had opened)" if now is not None and slot.start > clock else ""
+    recorder.transition(State.SCHEDULED, f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}{simulated}")
+    if now is None:
+        wait_for_slot(slot, clock)
 
     delivered = notify(governance, recorder.record, "executing")
     items = run_checklist(environment, request, plan, slot, delivered)

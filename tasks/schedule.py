@@ -18,7 +18,7 @@ def schedule(recorder: Recorder, calendar: Calendar, request: ChangeRequest, ris
         calendar, request.type, risk, now, timedelta(minutes=minutes), not_before=request.window.not_before, deadline=request.window.deadline
     )
     if isinstance(slot, Slot):
-        recorder.note(slot=f"{slot.start.isoformat()} – {slot.end.isoformat()} ({slot.window_name})")
+        recorder.note(slot_start=slot.start, slot_end=slot.end)
         get_run_logger().info("slot %s – %s in %s%s", slot.start, slot.end, slot.window_name, f"; {slot.freeze_override}" if slot.freeze_override else "")
     else:
         get_run_logger().warning("no slot: %s", slot.reason)

@@ -30,6 +30,18 @@ def triton_process(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def staging_process(tmp_path_factory):
+    from changeflow.adapters.triton_server import TritonServer
+
+    workdir = tmp_path_factory.mktemp("triton-staging")
+    shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
+    server = TritonServer(workdir / "model_repository", name="staging", workdir=workdir, restricted_key="staging-key")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def triton(triton_process):
     from changeflow.adapters.triton import TritonModelServer
 

@@ -12,6 +12,8 @@ import threading
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import ArtifactCreate
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.events import emit_event
 
@@ -37,20 +39,24 @@ def resource(record: ChangeRecord) -> dict[str, str]:
     }
 
 
-class PrefectRecordStore:
-    def __init__(self) -> None:
-        self._emitted: dict[str, int] = {}
-        self._lock = threading.Lock()
+# Transitions already sent as events, per change, for this process: subflows open their own store on
+# the same record, and each transition must become exactly one event.
+_EMITTED: dict[str, int] = {}
+_EMITTED_LOCK = threading.Lock()
 
+
+class PrefectRecordStore:
     def save(self, record: ChangeRecord) -> None:
-        create_markdown_artifact(
-            markdown=record_markdown(record, record.model_dump_json(indent=1)),
-            key=artifact_key(record.id),
-            description=f"{record.id} ({record.type.value} {record.kind.value}) — {record.state.value}",
-        )
-        with self._lock:
-            start = self._emitted.get(record.id, 0)
-            self._emitted[record.id] = len(record.transitions)
+        markdown = record_markdown(record, record.model_dump_json(indent=1))
+        description = f"{record.id} ({record.type.value} {record.kind.value}) — {record.state.value}"
+        if FlowRunContext.get() or TaskRunContext.get():  # linked to the run in the UI
+            create_markdown_artifact(markdown=markdown, key=artifact_key(record.id), description=description)
+        else:  # e.g. `changeflow review`: no run to link to
+            with get_client(sync_client=True) as client:
+                client.create_artifact(ArtifactCreate(key=artifact_key(record.id), type="markdown", data=markdown, description=description))
+        with _EMITTED_LOCK:
+            start = _EMITTED.get(record.id, 0)
+            _EMITTED[record.id] = max(start, len(record.transitions))
         for transition in record.transitions[start:]:
             emit_event(
                 event=f"changeflow.change.{transition.to_state.value}",
@@ -67,8 +73,8 @@ class PrefectRecordStore:
         if not found:
             raise RecordNotFound(f"no change record {change_id} on the Prefect server")
         record = _parse(found[0].data)
-        with self._lock:
-            self._emitted.setdefault(record.id, len(record.transitions))
+        with _EMITTED_LOCK:
+            _EMITTED.setdefault(record.id, len(record.transitions))
         return record
 
     def list(self) -> list[ChangeRecord]:

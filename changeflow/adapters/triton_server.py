@@ -14,11 +14,9 @@ period, is stopped at interpreter exit, and is killed by the kernel if the start
 from __future__ import annotations
 
 import atexit
-import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,10 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from changeflow.adapters.processes import die_with_parent, free_port, group_members, signal_group
 from changeflow.exceptions import TritonStartError
 
+__all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
+
 RESTRICTED_HEADER = "changeflow-admin-key"
-_PR_SET_PDEATHSIG = 1
 
 
 def pytriton_root() -> Path:
@@ -39,17 +39,6 @@ def pytriton_root() -> Path:
     import pytriton
 
     return Path(pytriton.__file__).parent / "tritonserver"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -119,7 +108,7 @@ class TritonServer:
             stderr=subprocess.STDOUT,
             env=self._environment(),
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.close()
         atexit.register(self.stop)
@@ -204,12 +193,12 @@ class TritonServer:
             return
         atexit.unregister(self.stop)
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=self.stop_grace_s)
             except subprocess.TimeoutExpired:
                 pass
-        _signal_group(process.pid, signal.SIGKILL)  # the stubs too, even when the server exited
+        signal_group(process.pid, signal.SIGKILL)  # the stubs too, even when the server exited
         process.wait()
         deadline = time.monotonic() + self.stop_grace_s
         while group_members(process.pid) and time.monotonic() < deadline:
@@ -220,26 +209,3 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group, read from /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -34,6 +34,7 @@ class ChangePlan(BaseModel, frozen=True):
     verification_steps: tuple[PlannedStep, ...]
     rollback_steps: tuple[PlannedStep, ...]
     rollback_plan: str
+    warnings: tuple[str, ...] = ()
 
 
 def _steps(*pairs: tuple[str, str]) -> tuple[PlannedStep, ...]:
@@ -131,7 +132,7 @@ _BUILDERS = {
 }
 
 
-def plan_change(request: ChangeRequest, risk: Risk | None = None) -> ChangePlan:
+def plan_change(request: ChangeRequest, risk: Risk | None = None, warnings: tuple[str, ...] = ()) -> ChangePlan:
     """The plan for ``request``; ``risk`` defaults to the type's baseline until assessment raises it."""
     policy = policy_for(request.type)
     risk = risk or policy.baseline_risk
@@ -151,4 +152,5 @@ def plan_change(request: ChangeRequest, risk: Risk | None = None) -> ChangePlan:
         verification_steps=verification,
         rollback_steps=rollback,
         rollback_plan=request.rollback_plan,
+        warnings=warnings,
     )

@@ -75,7 +75,8 @@ class ChangeRecord(BaseModel):
     serving_version_before: int | None = None
     serving_version_after: int | None = None
     production_touched: bool = False
-    slot: str = ""
+    slot_start: datetime | None = None
+    slot_end: datetime | None = None
     review: str = ""
     attachments: dict[str, str] = Field(default_factory=dict, description="e.g. the exact config a rollback restores")
     outcome: str = ""
@@ -104,7 +105,7 @@ class ChangeRecord(BaseModel):
         check_transition(self.state, to)
         self.transitions.append(Transition(from_state=self.state, to_state=to, at=at, reason=reason))
         self.state = to
-        if to in TERMINAL:
+        if to in TERMINAL or to is State.REVIEW_PENDING:
             self.outcome = reason or to.value
 
     def _steps(self, phase: Phase) -> list[StepRecord]:

@@ -62,3 +62,27 @@ def test_going_back_to_a_lower_version_has_no_warm_standby():
     plan = plan_change(downgrade)
     assert "specific [v1]" in plan.execution_steps[2].action and "no warm standby" in plan.execution_steps[2].action
     assert "cold load" in plan.rollback_steps[0].action
+
+
+def test_overlapping_windows_on_the_same_model_warn():
+    from datetime import datetime, timezone
+
+    from changeflow.domain.conflicts import window_conflicts
+    from changeflow.domain.record import ChangeRecord
+    from changeflow.domain.types import State
+
+    at = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
+    base = load_change_request(CHANGES / "normal-deploy-v2.yaml")
+    window = {"not_before": "2026-11-25T21:00:00+00:00", "deadline": "2026-11-26T03:00:00+00:00"}
+    mine = base.model_validate({**base.model_dump(mode="json"), "id": "CHG-0100", "window": window})
+    other = ChangeRecord.open(base, Risk.MEDIUM, at)
+    other.transition(State.ASSESSED, at)
+    other.slot_start, other.slot_end = datetime(2026, 11, 25, 22, tzinfo=timezone.utc), datetime(2026, 11, 25, 23, tzinfo=timezone.utc)
+    warnings = window_conflicts(mine, [other])
+    assert len(warnings) == 1 and warnings[0].startswith("CHG-0002 (assessed) also changes classifier in 2026-11-25 22:00")
+    other.slot_start, other.slot_end = datetime(2026, 11, 26, 4, tzinfo=timezone.utc), datetime(2026, 11, 26, 5, tzinfo=timezone.utc)
+    assert window_conflicts(mine, [other]) == []  # after my deadline
+    other.slot_start = None
+    other.transition(State.REJECTED, at)
+    assert window_conflicts(mine, [other]) == []  # finished changes do not collide
+    assert "conflict" not in " ".join(plan_change(mine, warnings=()).warnings)

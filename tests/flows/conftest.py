@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-
-from tests.conftest import EXAMPLES
 
 
 @pytest.fixture(scope="session")
@@ -15,18 +11,6 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
-
-
-@pytest.fixture(scope="session")
-def staging_process(tmp_path_factory):
-    from changeflow.adapters.triton_server import TritonServer
-
-    workdir = tmp_path_factory.mktemp("triton-staging")
-    shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
-    server = TritonServer(workdir / "model_repository", name="staging", workdir=workdir, restricted_key="staging-key")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

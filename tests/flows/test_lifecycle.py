@@ -1,13 +1,12 @@
 """The governed change flows end to end: approvals as paused-flow inputs, catalog, windows, checklist, locks."""
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from changeflow.adapters.factory import config_store, record_store
-from changeflow.approvals import submit_decision
+from changeflow.approvals import DecisionsInBackground
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import State
 from changeflow.loader import load_change_request, load_governance
@@ -33,27 +32,10 @@ def change(name, **updates):
     return ChangeRequest.model_validate({**data, **updates})
 
 
-class Approvers(threading.Thread):
-    """Gives decisions, one per pause, through the same resume path as the Prefect UI."""
-
-    def __init__(self, change_id, decisions):
-        super().__init__(daemon=True)
-        self.change_id, self.decisions, self.error = change_id, decisions, None
-
-    def run(self):
-        try:
-            for approver, approve in self.decisions:
-                submit_decision(self.change_id, approver, approve, comment=f"{approver} via test", wait_s=60)
-                time.sleep(0.3)
-        except Exception as exc:  # surfaced by the test
-            self.error = exc
-
-
 def run_with_approvals(flow, request, environment, governance, decisions, now):
-    approvers = Approvers(request.id, decisions)
-    approvers.start()
-    result = flow(request, environment, governance, now)
-    approvers.join(timeout=30)
+    """Run a governed flow while approvers answer its pauses through the Prefect UI's resume path."""
+    with DecisionsInBackground(request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60) as approvers:
+        result = flow(request, environment, governance, now)
     assert approvers.error is None, approvers.error
     return result, record_store(environment.records).load(request.id)
 

@@ -1,4 +1,5 @@
-"""Steady client load on a local Triton from a separate process (threads there, not in the caller's GIL).
+"""Steady client load on a local Triton from a separate process (threads there, not in the caller's GIL),
+used by the benchmark and the demo.
 
 Bounded in count and time, loopback only. Reports the total and every failure with its time and message.
 """
@@ -14,7 +15,7 @@ import numpy as np
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
 
 
-def _worker(http_url, model, stop, deadline, max_requests, counts, failures, lock):
+def _worker(http_url, model, stop, deadline, max_requests, counts, failures, lock, pause_s):
     from changeflow.adapters.triton import TritonModelServer
     from changeflow.exceptions import ServerError
 
@@ -22,6 +23,8 @@ def _worker(http_url, model, stop, deadline, max_requests, counts, failures, loc
     sent = 0
     while not stop.is_set() and time.monotonic() < deadline and sent < max_requests:
         sent += 1
+        if pause_s:
+            time.sleep(pause_s)
         try:
             server.infer(model, {"INPUT": X})
         except ServerError as exc:
@@ -31,16 +34,17 @@ def _worker(http_url, model, stop, deadline, max_requests, counts, failures, loc
         counts.append(sent)
 
 
-def _run(http_url, model, threads, seconds, max_requests, stop, results):
+def _run(http_url, model, threads, seconds, max_requests, pause_s, stop, started, results):
     inner_stop, lock = threading.Event(), threading.Lock()
     counts, failures = [], []
     deadline = time.monotonic() + seconds
     workers = [
-        threading.Thread(target=_worker, args=(http_url, model, inner_stop, deadline, max_requests // threads, counts, failures, lock))
+        threading.Thread(target=_worker, args=(http_url, model, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s))
         for _ in range(threads)
     ]
     for w in workers:
         w.start()
+    started.set()
     while any(w.is_alive() for w in workers):
         if stop.wait(0.1):
             inner_stop.set()
@@ -50,19 +54,25 @@ def _run(http_url, model, threads, seconds, max_requests, stop, results):
 
 
 class ClientLoad:
-    """``with ClientLoad(url, "classifier"):`` sends unversioned requests until the block ends."""
+    """``with ClientLoad(url, "classifier"):`` sends unversioned requests until the block ends.
 
-    def __init__(self, http_url: str, model: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000):
-        self._args = (http_url, model, threads, max_seconds, max_requests)
+    ``pause_s`` spaces each thread's requests (light background traffic for the demo); 0 is flat out.
+    """
+
+    def __init__(
+        self, http_url: str, model: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000, pause_s: float = 0.0
+    ):
+        self._args = (http_url, model, threads, max_seconds, max_requests, pause_s)
         context = mp.get_context("spawn")
-        self._stop = context.Event()
+        self._stop, self._started = context.Event(), context.Event()
         self._results = context.Queue()
-        self._process = context.Process(target=_run, args=(*self._args, self._stop, self._results), daemon=True)
+        self._process = context.Process(target=_run, args=(*self._args, self._stop, self._started, self._results), daemon=True)
         self.requests = 0
         self.failures: list[tuple[float, str]] = []
 
     def __enter__(self) -> "ClientLoad":
         self._process.start()
+        self._started.wait(timeout=60)  # traffic is flowing before the caller goes on
         return self
 
     def __exit__(self, *exc) -> None:

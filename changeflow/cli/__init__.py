@@ -1,0 +1,15 @@
+"""The ``changeflow`` command (typer + rich).
+
+Bad input exits 2 with one line naming the field and the fix; other failures exit 1 with one line.
+Never a traceback for an error changeflow raised on purpose.
+"""
+
+from changeflow.cli._app import app
+from changeflow.cli import changes, demo, records, triton  # noqa: F401  (register the commands)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

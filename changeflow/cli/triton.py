@@ -1,0 +1,60 @@
+"""``changeflow triton up``: serve the sample repository on local Tritons until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+import yaml
+
+from changeflow import paths
+from changeflow.cli._app import app, out, reports_errors
+
+triton_app = typer.Typer(help="Run local Triton Inference Servers.", no_args_is_help=True)
+app.add_typer(triton_app, name="triton")
+
+
+@triton_app.command("up")
+@reports_errors
+def triton_up(
+    repository: Annotated[Path, typer.Option(help="model repository to serve")] = paths.MODEL_REPOSITORY,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model to load at start (repeatable)")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="serve the directory itself, not a private copy")] = False,
+    staging: Annotated[bool, typer.Option("--staging", help="also start a staging server beside production")] = False,
+    site_file: Annotated[Path, typer.Option(help="where to write the servers' addresses for `changeflow submit`")] = Path(".changeflow/site.yaml"),
+    http_port: Annotated[int, typer.Option(help="production HTTP port (0: a free one)")] = 0,
+) -> None:
+    """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
+    from changeflow.adapters.triton_server import TritonServer
+    from changeflow.environment import Environment, ServerEndpoint
+
+    servers = {"production": TritonServer(repository, name="production", copy_repository=not in_place, http_port=http_port,
+                                          load_models=model if model is not None else ["classifier", "feature_scaler"])}
+    if staging:
+        servers["staging"] = TritonServer(repository, name="staging", copy_repository=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(server)
+        endpoints = {
+            name: ServerEndpoint(name=name, http_url=s.http_url, metrics_url=s.metrics_url, repository=s.repository) for name, s in servers.items()
+        }
+        for name, server in servers.items():
+            out.print(f"[bold green]{name} Triton ready[/] serving {server.repository}")
+            out.print(f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}")
+        if staging:
+            environment = Environment(production=endpoints["production"], staging=endpoints["staging"])
+            site_file.parent.mkdir(parents=True, exist_ok=True)
+            site_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
+            out.print(f"site written to {site_file} (for `changeflow submit FILE --site {site_file}`)")
+        out.print("Press Ctrl-C to stop.")
+        try:
+            while all(s.process is not None and s.process.poll() is None for s in servers.values()):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            out.print("stopping Triton …")

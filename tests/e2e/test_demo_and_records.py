@@ -1,0 +1,64 @@
+"""`changeflow demo --json` against a running Prefect server, then every record read back by the CLI."""
+
+import json
+
+import pytest
+
+from tests.e2e.test_cli import run
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+EXPECTED = ["closed", "closed", "aborted", "rolled_back", "closed", "rejected"]
+
+
+@pytest.fixture(scope="module")
+def demo_report(prefect_api):
+    import os
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    result = run("demo", "--json", timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_demo_outcomes(demo_report):
+    changes = demo_report["changes"]
+    assert [c["outcome"] for c in changes] == EXPECTED
+    assert [c["kind"] for c in changes] == ["config_change", "model_deployment", "model_deployment", "model_deployment", "config_change", "config_change"]
+    deploy_v2, abort_v3, rollback_v4 = changes[1:4]
+    assert (deploy_v2["serving_version_before"], deploy_v2["serving_version_after"]) == (1, 2)
+    assert abort_v3["serving_version_after"] is None and "golden cases wrong" in abort_v3["detail"]
+    assert (rollback_v4["serving_version_before"], rollback_v4["serving_version_after"]) == (2, 2)
+    assert rollback_v4["rollback_ms"] < 1000
+    assert all(c["requests"] > 0 for c in changes)
+    assert all(c["failed_requests"] == 0 for c in changes if c["id"] != rollback_v4["id"])  # only v4 fails, by design
+    assert demo_report["triton_version"] == "2.51.0" and demo_report["prefect_version"] == "3.8.8"
+    assert demo_report["incident_events_received"] >= 8
+    assert set(demo_report) >= {"changes", "triton_version", "prefect_version"}
+    assert set(changes[0]) >= {"id", "type", "kind", "model", "outcome", "serving_version_before", "serving_version_after", "rollback_ms", "requests", "failed_requests"}
+
+
+def test_every_demo_record_is_readable_from_the_prefect_server(demo_report, cli_env):
+    for change in demo_report["changes"]:
+        result = run("record", change["id"], "--json", env=cli_env)
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout)
+        assert record["id"] == change["id"] and record["state"] == change["outcome"]
+    emergency = json.loads(run("record", demo_report["changes"][4]["id"], "--json", env=cli_env).stdout)
+    assert any(t["to_state"] == "review_pending" for t in emergency["transitions"])
+    assert emergency["review"].startswith("oscar: ") and "overrides freeze 'year-end'" in json.dumps(emergency["transitions"])
+    refused = json.loads(run("record", demo_report["changes"][5]["id"], "--json", env=cli_env).stdout)
+    alice = refused["approvals"][0]
+    assert alice["approver"] == "alice" and not alice["counted"] and "cannot approve" in alice["refusal"]
+    status = run("status", demo_report["changes"][3]["id"], env=cli_env)
+    assert status.returncode == 0 and "rolled_back" in status.stdout
+    listing = json.loads(run("list", "--json", env=cli_env).stdout)
+    assert {c["id"] for c in demo_report["changes"]} <= {c["id"] for c in listing}
+    text = run("record", demo_report["changes"][1]["id"], env=cli_env)
+    assert "Execution" in text.stdout and "promote" in text.stdout
+
+
+def test_unknown_change_is_one_line(cli_env):
+    result = run("record", "CHG-9999", env=cli_env)
+    assert result.returncode == 1 and result.stderr.strip() == "failed: no change record CHG-9999 on the Prefect server"
+    result = run("approve", "CHG-9999", "--approver", "carol", env=cli_env)
+    assert result.returncode == 1 and "CHG-9999 is not waiting for approval" in result.stderr

@@ -1,0 +1,67 @@
+"""A user's loop on the command line: submit a normal change, two CAB members approve it with
+`changeflow approve` (the resume path the Prefect UI uses), the change runs on the real Tritons."""
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from tests.e2e.test_cli import CLI, ROOT, run
+
+pytestmark = pytest.mark.triton
+
+REQUEST = {
+    "id": "CHG-0601",
+    "type": "normal",
+    "description": "Raise feature_scaler's batching delay for a CLI round trip.",
+    "requester": "alice",
+    "model": "feature_scaler",
+    "change": {"kind": "config_change", "set": {"dynamic_batching.max_queue_delay_microseconds": 300}},
+    "rollback_plan": "Write back the previous config.pbtxt and reload feature_scaler.",
+    "communication": {"announced_in": "#inference-changes", "on_call_ack": "olivia"},
+}
+
+
+@pytest.fixture
+def site(tmp_path, triton_process, staging_process):
+    from changeflow.adapters.model_config import LocalConfigStore
+    from changeflow.adapters.triton import TritonModelServer
+
+    environment = {
+        "production": {"name": "production", "http_url": triton_process.http_url, "metrics_url": triton_process.metrics_url, "repository": str(triton_process.repository)},
+        "staging": {"name": "staging", "http_url": staging_process.http_url, "metrics_url": staging_process.metrics_url,
+                    "repository": str(staging_process.repository), "repository_headers": staging_process.repository_headers},
+        "records": {"kind": "prefect"},
+    }
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(environment))
+    store = LocalConfigStore(triton_process.repository)
+    original = store.read_config_text("feature_scaler")
+    yield path
+    store.write_config_text("feature_scaler", original)
+    TritonModelServer(triton_process.http_url).load("feature_scaler", store.read_config("feature_scaler"))
+
+
+def test_submit_then_approve_from_the_command_line(tmp_path, site, cli_env):
+    request = tmp_path / "chg-0601.yaml"
+    request.write_text(yaml.safe_dump(REQUEST))
+    submitted = subprocess.Popen(
+        [CLI, "submit", str(request), "--site", str(site), "--now", "2026-11-25T22:00:00+01:00", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+    )
+    try:
+        refused = run("approve", "CHG-0601", "--approver", "alice", "--wait", "90", env=cli_env)
+        assert refused.returncode == 0, refused.stderr  # sent; the flow refuses it and records why
+        for approver in ("carol", "dave"):
+            sent = run("approve", "CHG-0601", "--approver", approver, "--comment", f"{approver} on call", "--wait", "60", env=cli_env)
+            assert sent.returncode == 0, sent.stderr
+        stdout, stderr = submitted.communicate(timeout=180)
+    finally:
+        submitted.kill()
+    assert submitted.returncode == 0, stderr[-2000:]
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert result["state"] == "closed", result
+    record = json.loads(run("record", "CHG-0601", "--json", env=cli_env).stdout)
+    assert [(a["approver"], a["counted"]) for a in record["approvals"]] == [("alice", False), ("carol", True), ("dave", True)]
+    assert record["approvals"][1]["comment"] == "carol on call"

@@ -1,0 +1,68 @@
+"""The change record as Prefect artifacts and events, and outgoing change events to incident management."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from changeflow.adapters.prefect_records import PrefectRecordStore, artifact_key
+from changeflow.domain.types import State
+from changeflow.event_sink import EventSink
+from changeflow.environment import RecordStoreSettings
+from changeflow.governance import IncidentEvents
+from changeflow.loader import load_change_request, load_governance
+from flows.lifecycle import standard_change
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.triton
+MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+
+
+def tweak(change_id):
+    return load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml").model_copy(update={"id": change_id})
+
+
+def read_change_events(change_id, expect, timeout_s=20):
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    names = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            page = client.read_events(
+                EventFilter(event=EventNameFilter(prefix=["changeflow.change."]), resource=EventResourceFilter(id=[f"changeflow.change.{change_id}"])),
+                limit=50,
+            )
+        names = sorted(e.event for e in page.events)
+        if len(names) >= expect:
+            break
+        time.sleep(0.5)
+    return names
+
+
+def test_record_is_an_artifact_and_each_transition_an_event(environment):
+    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(kind="prefect")})
+    result = standard_change(tweak("CHG-0021"), prefect_env, load_governance(EXAMPLES), MORNING)
+    assert result.state is State.CLOSED, result.outcome
+    record = PrefectRecordStore().load("CHG-0021")
+    assert record.state is State.CLOSED and record.execution_steps and record.request.id == "CHG-0021"
+    assert artifact_key("CHG-0021") == "chg-0021"
+    states = ["requested", "assessed", "approved", "scheduled", "executing", "verifying", "closed"]
+    assert read_change_events("CHG-0021", len(states)) == sorted(f"changeflow.change.{s}" for s in states)
+
+
+def test_change_events_are_retried_and_never_fail_the_change(environment):
+    with EventSink(fail_first=1) as sink:
+        governance = load_governance(EXAMPLES, incident_events=IncidentEvents(url=sink.url, routing_key="k", link="http://ui/CHG-0022"))
+        result = standard_change(tweak("CHG-0022"), environment, governance, MORNING)
+    assert result.state is State.CLOSED
+    assert sink.attempts == len(sink.events) + 1  # the first post got a 503 and was retried
+    summaries = [e["payload"]["summary"] for e in sink.events]
+    assert summaries[0].startswith("CHG-0022 executing:") and summaries[-1].startswith("CHG-0022 closed:")
+    event = sink.events[-1]
+    assert event["routing_key"] == "k" and event["payload"]["source"] == "changeflow"
+    assert event["payload"]["custom_details"]["state"] == "closed" and event["links"][0]["href"] == "http://ui/CHG-0022"
+
+    unreachable = load_governance(EXAMPLES, incident_events=IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2))
+    assert standard_change(tweak("CHG-0023"), environment, unreachable, MORNING).state is State.CLOSED
