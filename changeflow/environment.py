@@ -41,9 +41,27 @@ class BakeSettings(BaseModel):
     smoke_requests: int = Field(10, ge=1, le=1_000)
 
 
+class ClusterSettings(BaseModel):
+    """How to reach Kubernetes: an explicit host (tests, proxies), in-cluster, or a kubeconfig + context."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str | None = None
+    token: str | None = None
+    verify_ssl: bool = True
+    in_cluster: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    poll_s: float = Field(1.0, gt=0, description="how often a rollout is checked")
+    settle_s: float = Field(5.0, ge=0, description="after a Service switch, time for endpoints to follow before verifying")
+
+
 class Environment(BaseModel):
+    """``production`` is the serving endpoint; ``staging`` the candidate's (for blue-green: green's own)."""
+
     model_config = ConfigDict(extra="forbid")
     production: ServerEndpoint
     staging: ServerEndpoint
+    cluster: ClusterSettings | None = None
     records: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     bake: BakeSettings = Field(default_factory=BakeSettings)

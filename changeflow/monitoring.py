@@ -39,14 +39,17 @@ def request_rate(metrics: MetricSource, model: str, window_s: float = 1.0, sleep
     return max(0.0, total(second) - total(first)) / elapsed
 
 
-def probe(server: ModelServer, golden: GoldenSet, count: int, expect_version: int, offset: int = 0) -> tuple[int, str]:
-    """Send ``count`` golden requests unversioned; (failures, first problem) as clients see them."""
+def probe(server: ModelServer, golden: GoldenSet, count: int, expect_version: int | None, offset: int = 0) -> tuple[int, str]:
+    """Send ``count`` golden requests unversioned; (failures, first problem) as clients see them.
+
+    With ``expect_version``, an answer from another version is a failure too.
+    """
     failures, first = 0, ""
     for i in range(count):
         index = (offset + i) % len(golden.cases)
         seen, answered_by = observe_case(server, golden, index)
         problems = case_problems(golden, index, seen)
-        if not problems and answered_by != expect_version:
+        if not problems and expect_version is not None and answered_by != expect_version:
             problems = [f"case {index}: answered by v{answered_by}, expected v{expect_version}"]
         if problems:
             failures += 1

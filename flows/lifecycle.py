@@ -27,23 +27,28 @@ from changeflow.recorder import utc_now
 from changeflow.results import ChangeResult
 from flows._support import open_request
 from flows.approval_gate import approval_gate
+from flows.blue_green import blue_green
 from flows.config_change import config_change
 from flows.model_deployment import model_deployment
+from flows.triton_upgrade import triton_upgrade
 from tasks.assess import assess
 from tasks.catalog import check_catalog
 from tasks.checklist import run_checklist
 from tasks.notify import notify
 from tasks.schedule import schedule, wait_for_slot
 
-EXECUTORS = {ChangeKind.MODEL_DEPLOYMENT: model_deployment, ChangeKind.CONFIG_CHANGE: config_change}
+EXECUTORS = {
+    ChangeKind.MODEL_DEPLOYMENT: model_deployment,
+    ChangeKind.CONFIG_CHANGE: config_change,
+    ChangeKind.TRITON_UPGRADE: triton_upgrade,
+    ChangeKind.BLUE_GREEN: blue_green,
+}
 
 
 def govern(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None, change_type: ChangeType) -> ChangeResult:
     if request.type is not change_type:
         raise ChangeflowError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
-    executor = EXECUTORS.get(request.kind)
-    if executor is None:
-        raise ChangeflowError(f"{request.id}: {request.kind} changes are not executable in this build")
+    executor = EXECUTORS[request.kind]
     logger = get_run_logger()
     clock = now or utc_now()
     recorder = open_request(request, environment)

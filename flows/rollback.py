@@ -6,15 +6,21 @@ record, so the safety net can run it for a change whose own flow crashed.
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow, get_run_logger
 
 from changeflow.domain.record import Phase
 from changeflow.domain.types import ChangeKind, State
+from changeflow.domain.verdict import Outcome, Verdict
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
 from changeflow.results import RollbackResult
 from flows._support import load_recorder
+from tasks.blue_green_steps import switch_back
 from tasks.config_steps import restore_config, verify_config
+from tasks.kubernetes_steps import rollout_undo, wait_rollout
+from tasks.smoke_test import smoke_test
 from tasks.restore_version import restore_version
 from tasks.verify_restored import verify_restored
 
@@ -43,8 +49,21 @@ def rollback_change(change_id: str, environment: Environment, reason: str) -> Ro
         rollback_ms = restore_config(recorder, environment, record.model)
         verdict = verify_config(recorder, environment, record.model, Phase.ROLLBACK, expect_previous=True)
         restored = f"{record.model}/config.pbtxt as before {change_id}"
+    elif record.kind is ChangeKind.TRITON_UPGRADE:
+        spec = request.change
+        started = time.perf_counter()
+        restored, generation = rollout_undo(recorder, environment, spec.namespace, spec.deployment)
+        status = wait_rollout(recorder, environment, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation, phase=Phase.ROLLBACK)
+        rollback_ms = (time.perf_counter() - started) * 1000.0
+        verdict = smoke_test(recorder, environment, spec.golden_set, None, phase=Phase.ROLLBACK) if status.done else Verdict(outcome=Outcome.FAIL, reason=status.message)
+    elif record.kind is ChangeKind.BLUE_GREEN:
+        spec = request.change
+        started = time.perf_counter()
+        restored = switch_back(recorder, environment, spec.namespace, spec.service, spec.blue)
+        rollback_ms = (time.perf_counter() - started) * 1000.0
+        verdict = smoke_test(recorder, environment, spec.golden_set, None, phase=Phase.ROLLBACK)
     else:
-        raise RollbackFailed(f"{change_id}: no rollback for kind {record.kind} in this build")
+        raise RollbackFailed(f"{change_id}: no rollback for kind {record.kind}")
     if not verdict.passed:
         recorder.note(outcome=f"ROLLBACK NOT VERIFIED: {verdict}")
         raise RollbackFailed(f"{change_id}: restored {restored} but verification failed: {verdict}")

@@ -25,6 +25,14 @@ def _previous(environment: Environment, request: ChangeRequest) -> tuple[bool | 
             config_store(environment.production).read_config(request.model)
             ready = production.ready_versions(request.model)
             return bool(ready), f"current {request.model}/config.pbtxt readable, {request.model} READY {ready}"
+        if request.kind in (ChangeKind.TRITON_UPGRADE, ChangeKind.BLUE_GREEN):
+            from changeflow.domain.rollout import rollout_status
+            from tasks.kubernetes_steps import cluster
+
+            spec = request.change
+            name = spec.deployment if request.kind is ChangeKind.TRITON_UPGRADE else spec.blue
+            status = rollout_status(cluster(environment).read_deployment(spec.namespace, name))
+            return status.done, f"deployment/{name} (what a rollback returns to): {status.message}"
     except ChangeflowError as exc:
         return False, str(exc)
     return None, "not applicable"

@@ -13,16 +13,21 @@ from tasks._common import STEP
 
 
 @task(name="smoke-test", **STEP)
-def smoke_test(recorder: Recorder, environment: Environment, golden_set: str, version: int, phase: Phase = Phase.VERIFICATION) -> Verdict:
-    with recorder.step(phase, "smoke_test") as step:
+def smoke_test(
+    recorder: Recorder, environment: Environment, golden_set: str, version: int | None, phase: Phase = Phase.VERIFICATION, target: str = "production"
+) -> Verdict:
+    """Golden requests to ``target`` (production, or staging: a candidate's own endpoint); with ``version``,
+    each must be answered by it."""
+    with recorder.step(phase, "smoke_test" if target == "production" else f"smoke_test_{target}") as step:
         golden = load_golden(golden_set)
         count = environment.bake.smoke_requests
-        failures, problem = probe(model_server(environment.production), golden, count, version)
+        failures, problem = probe(model_server(getattr(environment, target)), golden, count, version)
         if failures:
             verdict = Verdict(outcome=Outcome.FAIL, reason=f"{failures} of {count} smoke requests failed: {problem}")
             step.fail(str(verdict))
         else:
-            verdict = Verdict(outcome=Outcome.PASS, reason=f"{count} of {count} smoke requests answered right by v{version}")
+            by = f" by v{version}" if version is not None else ""
+            verdict = Verdict(outcome=Outcome.PASS, reason=f"{count} of {count} smoke requests to {target} answered right{by}")
             step.detail = str(verdict)
-        get_run_logger().info("smoke test on production: %s", verdict)
+        get_run_logger().info("smoke test on %s: %s", target, verdict)
         return verdict

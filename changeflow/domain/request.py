@@ -64,7 +64,8 @@ class TritonUpgrade(_Strict):
     container: K8sName = "triton"
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
     args: list[str] | None = None
-    progress_deadline_seconds: int = Field(600, ge=10, le=7_200)
+    progress_deadline_seconds: int = Field(600, ge=1, le=7_200)
+    golden_set: str = Field(min_length=1, description="golden set for the smoke test through the serving endpoint")
 
 
 class BlueGreen(_Strict):
@@ -76,7 +77,10 @@ class BlueGreen(_Strict):
     blue: K8sName = Field(description="the Deployment serving now")
     green: K8sName = Field(description="the Deployment to create or update")
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
+    container: K8sName = "triton"
+    golden_set: str = Field(min_length=1, description="golden set that validates green through its own endpoint")
     bake_seconds: int = Field(60, ge=1, le=86_400)
+    progress_deadline_seconds: int = Field(600, ge=1, le=7_200)
 
     @model_validator(mode="after")
     def _distinct(self) -> "BlueGreen":

@@ -1,0 +1,56 @@
+"""Blue-green on Kubernetes: green beside blue, validate green through its own endpoint, switch the
+Service (only to ready pods), bake with blue still up, retire blue. Validation failure leaves the
+Service on blue; a failure after the switch points it back at blue."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from changeflow.domain.lifecycle import closing_state
+from changeflow.domain.policy import policy_for
+from changeflow.domain.record import ChangeRecord
+from changeflow.domain.request import ChangeRequest
+from changeflow.domain.types import ChangeKind, State
+from changeflow.environment import Environment
+from changeflow.exceptions import ChangeflowError
+from changeflow.results import ChangeResult
+from flows._support import open_recorder
+from flows.rollback import rollback_change
+from flows.safety import compensate_if_touched
+from tasks.blue_green_steps import bake_service, deploy_green, retire_blue, switch_service
+from tasks.kubernetes_steps import wait_rollout
+from tasks.smoke_test import smoke_test
+
+
+@flow(name="blue-green", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
+def blue_green(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
+    if request.kind is not ChangeKind.BLUE_GREEN:
+        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a blue-green change")
+    spec = request.change
+    recorder = open_recorder(request, environment, record)
+    try:
+        generation = deploy_green(recorder, environment, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
+        rollout = wait_rollout(recorder, environment, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
+        verdict = smoke_test(recorder, environment, spec.golden_set, None, target="staging") if rollout.done else None
+    except BaseException as exc:
+        recorder.transition(State.ABORTED, f"aborted with service/{spec.service} still on {spec.blue}: {exc}")
+        raise
+    if verdict is None or not verdict.passed:
+        why = rollout.message if verdict is None else verdict.reason
+        recorder.transition(State.ABORTED, f"green not valid, service/{spec.service} never left {spec.blue}: {why}")
+        return ChangeResult.of(recorder.record)
+    try:
+        switch_service(recorder, environment, spec.namespace, spec.service, spec.green)
+        recorder.transition(State.VERIFYING, f"service/{spec.service} on {spec.green}; {spec.blue} kept running")
+        verdict = smoke_test(recorder, environment, spec.golden_set, None)
+        if verdict.passed:
+            verdict = bake_service(recorder, environment, spec.golden_set, spec.bake_seconds)
+        if not verdict.passed:
+            rollback = rollback_change(request.id, environment, reason=str(verdict))
+            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+        retire_blue(recorder, environment, spec.namespace, spec.blue)
+        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"{spec.green} serving, {spec.blue} retired; {verdict.reason}")
+        return ChangeResult.of(recorder.record)
+    except BaseException as exc:
+        rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")
+        raise

@@ -1,0 +1,50 @@
+"""Triton upgrade on Kubernetes: record the template, patch the image, wait for the rollout, smoke test
+through the serving endpoint; a failed or stalled rollout or a failed smoke test is undone like
+``kubectl rollout undo`` by the rollback subflow."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from changeflow.domain.lifecycle import closing_state
+from changeflow.domain.policy import policy_for
+from changeflow.domain.record import ChangeRecord
+from changeflow.domain.request import ChangeRequest
+from changeflow.domain.types import ChangeKind, State
+from changeflow.environment import Environment
+from changeflow.exceptions import ChangeflowError
+from changeflow.results import ChangeResult
+from flows._support import open_recorder
+from flows.rollback import rollback_change
+from flows.safety import compensate_if_touched
+from tasks.kubernetes_steps import patch_image, record_template, wait_rollout
+from tasks.smoke_test import smoke_test
+
+
+@flow(name="triton-upgrade", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
+def triton_upgrade(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
+    if request.kind is not ChangeKind.TRITON_UPGRADE:
+        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a Triton upgrade")
+    spec = request.change
+    recorder = open_recorder(request, environment, record)
+    try:
+        before = record_template(recorder, environment, spec.namespace, spec.deployment, spec.container)
+    except BaseException as exc:
+        recorder.transition(State.ABORTED, f"aborted before production was touched: {exc}")
+        raise
+    try:
+        generation = patch_image(recorder, environment, spec.namespace, spec.deployment, spec.container, spec.image, spec.args)
+        rollout = wait_rollout(recorder, environment, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)
+        recorder.transition(State.VERIFYING, f"{spec.container}: {before} → {spec.image}: {rollout.message}")
+        if not rollout.done:
+            rollback = rollback_change(request.id, environment, reason=f"rollout failed: {rollout.message}")
+            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+        verdict = smoke_test(recorder, environment, spec.golden_set, None)
+        if not verdict.passed:
+            rollback = rollback_change(request.id, environment, reason=str(verdict))
+            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"{spec.image} rolled out; {verdict.reason}")
+        return ChangeResult.of(recorder.record)
+    except BaseException as exc:
+        rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")
+        raise
