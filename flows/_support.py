@@ -36,8 +36,19 @@ def open_recorder(request: ChangeRequest, environment: Environment, record: Chan
         recorder = Recorder(record, store)
     if record.state is not State.SCHEDULED:
         raise ChangeflowError(f"{record.id} is '{record.state}', not 'scheduled': it cannot execute (again)")
+    recorder.note(executor=executor_identity())
     recorder.transition(State.EXECUTING, "execution started")
     return recorder
+
+
+def executor_identity() -> dict[str, str]:
+    """Who runs the change, so the safety net can tell a dead executor from a slow one."""
+    import os
+    import socket
+
+    from prefect.runtime import flow_run
+
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "flow_run_id": str(flow_run.id or "")}
 
 
 def open_request(request: ChangeRequest, environment: Environment) -> Recorder:

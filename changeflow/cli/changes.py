@@ -95,3 +95,20 @@ def review(
     require_prefect()
     submit_review(PrefectRecordStore(), change_id, reviewer, summary)
     out.print(f"{change_id} closed with the review by {reviewer}")
+
+
+@app.command()
+@reports_errors
+def reconcile(site: Annotated[Path, typer.Option(help="servers and record store (see `changeflow triton up --staging`)")] = SITE) -> None:
+    """Safety net: roll back changes left mid-flight after touching production (dead executor or ended run)."""
+    from changeflow.environment import Environment
+    from changeflow.loader import load_model_file
+
+    if not site.exists():
+        raise InvalidChangeRequest(str(site), "(file)", "does not exist", "pass --site with the servers to reconcile")
+    environment = load_model_file(site, Environment)
+    require_prefect()
+    from flows.safety import safety_net
+
+    result = safety_net(environment)
+    out.print(f"rolled back: {', '.join(result.rolled_back) or 'none'}" + (f"; failed: {result.failed}" if result.failed else ""))

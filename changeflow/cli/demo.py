@@ -25,3 +25,27 @@ def demo(
         print(json.dumps(report.model_dump(mode="json")))
     else:
         out.print(demo_table(report))
+
+
+@app.command()
+@reports_errors
+def serve() -> None:
+    """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
+    import os
+    import subprocess
+    import sys
+
+    from changeflow.prefect_server import LocalPrefectServer, reachable_api_url
+
+    url, server = reachable_api_url(), None
+    if url is None:
+        server = LocalPrefectServer().start()
+        url = server.api_url
+    out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
+    try:
+        subprocess.run([sys.executable, "-m", "changeflow.serve"], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()

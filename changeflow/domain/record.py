@@ -75,6 +75,7 @@ class ChangeRecord(BaseModel):
     serving_version_before: int | None = None
     serving_version_after: int | None = None
     production_touched: bool = False
+    executor: dict[str, str] = Field(default_factory=dict, description="host, pid and flow run executing the change")
     slot_start: datetime | None = None
     slot_end: datetime | None = None
     review: str = ""

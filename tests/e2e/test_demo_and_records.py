@@ -62,3 +62,15 @@ def test_unknown_change_is_one_line(cli_env):
     assert result.returncode == 1 and result.stderr.strip() == "failed: no change record CHG-9999 on the Prefect server"
     result = run("approve", "CHG-9999", "--approver", "carol", env=cli_env)
     assert result.returncode == 1 and "CHG-9999 is not waiting for approval" in result.stderr
+
+
+def test_report_and_calendar_read_the_demo_records(demo_report, cli_env, tmp_path):
+    result = run("report", "--json", "--html", str(tmp_path / "dora.html"), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    dora = json.loads(result.stdout)
+    assert dora["states"] == {"aborted": 1, "closed": 3, "rejected": 1, "rolled_back": 1}
+    assert (dora["executed"], dora["failed"], dora["change_fail_rate"]) == (5, 1, 0.2)
+    assert dora["recovery_minutes_median"] is not None and dora["recovery_minutes_median"] < 1
+    assert "20% (1 of 5 executed)" in (tmp_path / "dora.html").read_text()
+    calendar = run("calendar", "--now", "2026-12-10T12:00:00+01:00", "--json", env=cli_env)
+    assert calendar.returncode == 0 and "freeze: year-end" in calendar.stdout

@@ -1,0 +1,89 @@
+"""``changeflow report`` (DORA keys from the records) and ``changeflow calendar`` (windows, freezes,
+scheduled changes)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from changeflow import paths
+from changeflow.cli._app import app, out, reports_errors
+from changeflow.cli.prefect_api import require_prefect
+
+
+def _records():
+    from changeflow.adapters.prefect_records import PrefectRecordStore
+
+    require_prefect()
+    return PrefectRecordStore().list()
+
+
+@app.command()
+@reports_errors
+def report(
+    days: Annotated[int, typer.Option(help="period: the last N days")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    html: Annotated[Optional[Path], typer.Option(help="also write an HTML report with a chart")] = None,
+) -> None:
+    """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
+    from changeflow.domain.dora import dora_report
+    from changeflow.report_html import report_html
+
+    end = datetime.now(timezone.utc)
+    result = dora_report(_records(), end - timedelta(days=days), end)
+    if html:
+        html.write_text(report_html(result), encoding="utf-8")
+    if as_json:
+        print(result.model_dump_json())
+        return
+    table = Table(title=f"change performance, last {days} days ({result.changes} changes)")
+    table.add_column("key")
+    table.add_column("value")
+    rate = "—" if result.change_fail_rate is None else f"{result.change_fail_rate:.0%} ({result.failed} of {result.executed} executed)"
+    table.add_row("deployment frequency", f"{result.deployment_frequency_per_day:.2f} per day")
+    table.add_row("lead time (median)", "—" if result.lead_time_hours_median is None else f"{result.lead_time_hours_median:.2f} h")
+    table.add_row("change fail rate", rate)
+    table.add_row("recovery time (median)", "—" if result.recovery_minutes_median is None else f"{result.recovery_minutes_median:.2f} min")
+    out.print(table)
+    if html:
+        out.print(f"HTML report written to {html}")
+
+
+@app.command()
+@reports_errors
+def calendar(
+    days: Annotated[int, typer.Option(help="how far ahead")] = 14,
+    calendar_file: Annotated[Path, typer.Option("--calendar", help="the change calendar")] = paths.EXAMPLES / "calendar.yaml",
+    now: Annotated[Optional[datetime], typer.Option(help="from when (ISO time with offset); default: now")] = None,
+    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list scheduled changes from the Prefect server")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Upcoming maintenance windows, freezes and scheduled changes."""
+    from changeflow.domain.lifecycle import TERMINAL
+    from changeflow.domain.windows import Calendar, upcoming
+    from changeflow.loader import load_model_file
+    from changeflow.prefect_server import reachable_api_url
+
+    cal = load_model_file(calendar_file, Calendar)
+    start = now or datetime.now(timezone.utc)
+    rows = [(s, e, what) for s, e, what in upcoming(cal, start, days)]
+    if with_changes and reachable_api_url():
+        rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind.value} on {r.model}, {r.state.value})")
+                 for r in _records() if r.slot_start and r.slot_end and r.state not in TERMINAL and r.slot_end > start]
+    rows.sort(key=lambda row: row[0])
+    if as_json:
+        print(json.dumps([{"start": s.isoformat(), "end": e.isoformat(), "what": w} for s, e, w in rows]))
+        return
+    table = Table(title=f"change calendar ({cal.timezone}; business hours {cal.business_hours.start:%H:%M}–{cal.business_hours.end:%H:%M} {', '.join(cal.business_hours.days)})")
+    for column in ("from", "until", "what"):
+        table.add_column(column)
+    zone = cal.zone
+    for s, e, what in rows:
+        table.add_row(f"{s.astimezone(zone):%a %Y-%m-%d %H:%M}", f"{e.astimezone(zone):%a %Y-%m-%d %H:%M}", Text(what))
+    out.print(table)

@@ -1,0 +1,121 @@
+"""Approvals in the Prefect UI, in a real browser: a normal change is triggered from its deployment,
+two CAB members open the paused run, fill the approval form and submit it; the change executes and its
+record shows both approvals. Headless Debian Chromium driven by playwright (no browser download)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ROOT = Path(__file__).resolve().parents[2]
+REQUEST = {
+    "id": "CHG-0701",
+    "type": "normal",
+    "description": "Raise feature_scaler's batching delay, approved in the Prefect UI.",
+    "requester": "alice",
+    "model": "feature_scaler",
+    "change": {"kind": "config_change", "set": {"dynamic_batching.max_queue_delay_microseconds": 400}},
+    "rollback_plan": "Write back the previous config.pbtxt and reload feature_scaler.",
+    "communication": {"announced_in": "#inference-changes", "on_call_ack": "olivia"},
+}
+
+
+@pytest.fixture
+def served_deployments(prefect_api, triton_process, staging_process, tmp_path):
+    from changeflow.adapters.model_config import LocalConfigStore
+    from changeflow.adapters.triton import TritonModelServer
+    from changeflow.environment import Environment, RecordStoreSettings, ServerEndpoint
+
+    environment = Environment(
+        production=ServerEndpoint(name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository),
+        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
+                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
+        records=RecordStoreSettings(kind="prefect"),
+    )
+    site = tmp_path / "environment.json"
+    site.write_text(environment.model_dump_json())
+    script = (
+        "import sys; from prefect import serve; from changeflow import paths; from changeflow.environment import Environment;"
+        "from changeflow.loader import load_governance; from changeflow.serve import change_deployments;"
+        f"env = Environment.model_validate_json(open({str(site)!r}).read());"
+        "serve(*change_deployments(env, load_governance(paths.EXAMPLES, approval_timeout_s=300, approval_poll_s=1)))"
+    )
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    runner = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = LocalConfigStore(triton_process.repository)
+    original = store.read_config_text("feature_scaler")
+    yield prefect_api
+    runner.terminate()
+    runner.wait(30)
+    store.write_config_text("feature_scaler", original)
+    TritonModelServer(triton_process.http_url).load("feature_scaler", store.read_config("feature_scaler"))
+
+
+def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
+    page.goto(f"{ui}/runs/flow-run/{run_id}")
+    page.get_by_role("button", name="Resume").first.click(timeout=60_000)
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Approve change CHG-0701?").wait_for(timeout=30_000)
+    switch = dialog.get_by_role("switch").first
+    if switch.get_attribute("aria-checked") != "true":
+        switch.click()
+    boxes = dialog.locator("textarea")
+    boxes.nth(0).fill(approver)
+    boxes.nth(1).fill(comment)
+    if screenshot:
+        page.screenshot(path=str(screenshot), full_page=True)
+    dialog.get_by_role("button", name="Submit").click()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it when apt-get can)")
+def test_two_cab_members_approve_in_the_prefect_ui(served_deployments):
+    from playwright.sync_api import sync_playwright
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from changeflow.adapters.prefect_records import PrefectRecordStore
+    from changeflow.approvals import wait_for_pause
+
+    api = served_deployments
+    ui = api.removesuffix("/api")
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        deadline = time.monotonic() + 120
+        while True:  # the runner registers its deployments shortly after it starts
+            try:
+                run = run_deployment("normal-change/normal", parameters={"request": REQUEST, "now": "2026-11-25T22:00:00+01:00"}, timeout=0)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            for approver, shot in (("carol", ROOT / "docs" / "approval-form.png"), ("dave", None)):
+                run_id = wait_for_pause("CHG-0701", timeout_s=180, poll_s=0.5)
+                assert run_id == run.id
+                approve_in_ui(page, ui, run_id, approver, f"{approver}: approved in the UI", screenshot=shot)
+                time.sleep(2)
+            browser.close()
+        deadline = time.monotonic() + 180
+        record = None
+        while time.monotonic() < deadline:
+            try:
+                record = PrefectRecordStore().load("CHG-0701")
+                if record.is_terminal:
+                    break
+            except Exception:
+                pass
+            time.sleep(1)
+    assert record is not None and record.state.value == "closed", record and record.outcome
+    assert [(a.approver, a.counted, a.comment) for a in record.approvals] == [
+        ("carol", True, "carol: approved in the UI"),
+        ("dave", True, "dave: approved in the UI"),
+    ]

@@ -1,0 +1,61 @@
+"""The process running a change is killed after promotion (no hook can run): the safety net finds the
+orphaned change by its record and dead executor and rolls production back."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from changeflow.adapters.factory import record_store
+from changeflow.domain.types import State
+from flows.safety import safety_net
+
+pytestmark = pytest.mark.triton
+X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
+
+
+def test_killed_executor_is_rolled_back_by_the_safety_net(environment, production, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    site = tmp_path / "environment.json"
+    site.write_text(environment.model_dump_json())
+    script = textwrap.dedent(
+        f"""
+        from changeflow.environment import Environment
+        from changeflow.loader import load_change_request
+        from flows.model_deployment import model_deployment
+        environment = Environment.model_validate_json(open({str(site)!r}).read())
+        request = load_change_request({str(os.path.join("examples", "changes", "normal-deploy-v2.yaml"))!r})
+        request = request.model_copy(update={{"change": request.change.model_copy(update={{"bake_seconds": 120}})}})
+        model_deployment(request, environment)
+        """
+    )
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    executor = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = record_store(environment.records)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # wait until v2 is promoted and the bake runs
+        try:
+            if any(s.name == "monitor" for s in store.load("CHG-0002").verification_steps):
+                break
+        except Exception:
+            pass
+        time.sleep(0.2)
+    assert production.ready_versions("classifier") == [1, 2], "the change did not reach the bake"
+    os.kill(executor.pid, signal.SIGKILL)
+    executor.wait()
+    assert store.load("CHG-0002").state is State.VERIFYING  # left mid-flight: nothing ran after the kill
+
+    result = safety_net(environment)
+    assert result.rolled_back == ["CHG-0002"] and result.failed == {}
+    record = store.load("CHG-0002")
+    assert record.state is State.ROLLED_BACK and "safety net: its executor (pid" in record.outcome
+    assert production.ready_versions("classifier") == [1]
+    assert production.infer("classifier", {"INPUT": X}).model_version == 1
+    assert safety_net(environment).rolled_back == []  # nothing left to do: idempotent
