@@ -27,6 +27,7 @@ class Governance(BaseModel):
     calendar: Calendar = Field(default_factory=Calendar)
     approval_timeout_s: int = Field(3600, ge=1, description="no decision in this time: the change expires")
     approval_poll_s: int = Field(2, ge=1, le=60, description="how often a paused change looks for a decision")
+    approval_overdue_s: int = Field(1800, ge=1, description="a change waiting this long for approval emits changeflow.approval.overdue")
     expected_duration_minutes: int = Field(30, ge=1, le=1440, description="slot length a change needs")
     lock_timeout_s: int = Field(3600, ge=1, description="how long a change waits for another change to the same model")
     incident_events: IncidentEvents | None = None

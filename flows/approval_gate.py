@@ -4,9 +4,11 @@ again until the quorum is reached, someone entitled rejects, or time runs out.""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from prefect import get_run_logger
+from prefect.events import emit_event
 from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
@@ -53,8 +55,32 @@ def approval_summary(request: ChangeRequest, plan: ChangePlan, risk_reasons: lis
     return "\n".join(lines)
 
 
+def _overdue_notice(request: ChangeRequest, plan: ChangePlan, after_s: int) -> threading.Timer:
+    """Emits ``changeflow.approval.overdue`` (for automations / notifications) if no quorum after ``after_s``."""
+
+    def emit() -> None:
+        emit_event(
+            event="changeflow.approval.overdue",
+            resource={"prefect.resource.id": f"changeflow.change.{request.id}", "prefect.resource.name": request.id},
+            payload={"waiting_s": after_s, "approvals_required": plan.approvals_required, "pool": plan.approval_pool.value},
+        )
+
+    timer = threading.Timer(after_s, emit)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> State:
     """APPROVED, REJECTED or EXPIRED; every decision (counted or refused) is on the record."""
+    overdue = _overdue_notice(request, plan, governance.approval_overdue_s)
+    try:
+        return _decide(recorder, request, plan, governance)
+    finally:
+        overdue.cancel()
+
+
+def _decide(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> State:
     logger = get_run_logger()
     policy = policy_for(request.type)
     required = plan.approvals_required

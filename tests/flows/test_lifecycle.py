@@ -68,10 +68,13 @@ def test_rejection_touches_nothing(environment, governance):
     assert config_store(environment.production).read_config_text("classifier") == before
 
 
-def test_no_decision_in_time_expires(environment, governance):
-    quick = governance.model_copy(update={"approval_timeout_s": 2})
-    result = normal_change(change("normal-self-approval.yaml"), environment, quick, WEDNESDAY_NIGHT)
-    assert result.state is State.EXPIRED and "no valid decision within 2s" in result.outcome
+def test_no_decision_in_time_expires_after_an_overdue_notice(environment, governance):
+    from tests.flows.test_records_and_events import read_change_events
+
+    quick = governance.model_copy(update={"approval_timeout_s": 3, "approval_overdue_s": 1})
+    result = normal_change(change("normal-self-approval.yaml", id="CHG-0031"), environment, quick, WEDNESDAY_NIGHT)
+    assert result.state is State.EXPIRED and "no valid decision within 3s" in result.outcome
+    assert read_change_events("CHG-0031", 1, prefix="changeflow.approval.") == ["changeflow.approval.overdue"]
 
 
 def test_standard_change_outside_the_catalog_is_refused(environment, governance):

@@ -22,7 +22,7 @@ def tweak(change_id):
     return load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml").model_copy(update={"id": change_id})
 
 
-def read_change_events(change_id, expect, timeout_s=20):
+def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.change."):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -31,7 +31,7 @@ def read_change_events(change_id, expect, timeout_s=20):
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             page = client.read_events(
-                EventFilter(event=EventNameFilter(prefix=["changeflow.change."]), resource=EventResourceFilter(id=[f"changeflow.change.{change_id}"])),
+                EventFilter(event=EventNameFilter(prefix=[prefix]), resource=EventResourceFilter(id=[f"changeflow.change.{change_id}"])),
                 limit=50,
             )
         names = sorted(e.event for e in page.events)
