@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -16,6 +16,9 @@ from pydantic import BaseModel, ValidationError
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind
 from changeflow.exceptions import InvalidChangeRequest
+
+if TYPE_CHECKING:
+    from changeflow.governance import Governance
 
 EXAMPLES_HINT = "see examples/changes/ for valid requests"
 

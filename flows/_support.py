@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from changeflow.adapters.factory import record_store
+from changeflow.domain.lifecycle import closing_state
 from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
@@ -64,6 +65,12 @@ def open_request(request: ChangeRequest, environment: Environment) -> Recorder:
     recorder = Recorder(record, store)
     recorder.note()  # first save: the request is on record before anything is assessed
     return recorder
+
+
+def close_change(recorder: Recorder, reason: str) -> None:
+    """Verified: closed, or review pending for a type that owes a post-implementation review."""
+    needs_review = policy_for(recorder.record.type).post_implementation_review
+    recorder.transition(closing_state(needs_review), reason)
 
 
 def load_recorder(change_id: str, environment: Environment) -> Recorder:

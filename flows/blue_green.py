@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from prefect import flow
 
-from changeflow.domain.lifecycle import closing_state
-from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
-from flows._support import open_recorder
-from flows.rollback import rollback_change
+from flows._support import close_change, open_recorder
+from flows.rollback import compensate, rollback_change
 from flows.safety import compensate_if_touched
 from tasks.blue_green_steps import bake_service, deploy_green, retire_blue, switch_service
 from tasks.kubernetes_steps import wait_rollout
@@ -46,10 +44,9 @@ def blue_green(request: ChangeRequest, environment: Environment, record: ChangeR
         if verdict.passed:
             verdict = bake_service(recorder, environment, spec.golden_set, spec.bake_seconds)
         if not verdict.passed:
-            rollback = rollback_change(request.id, environment, reason=str(verdict))
-            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+            return compensate(recorder, environment, str(verdict))
         retire_blue(recorder, environment, spec.namespace, spec.blue)
-        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"{spec.green} serving, {spec.blue} retired; {verdict.reason}")
+        close_change(recorder, f"{spec.green} serving, {spec.blue} retired; {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except BaseException as exc:
         rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")

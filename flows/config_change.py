@@ -6,14 +6,12 @@ from prefect import flow
 
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.lifecycle import closing_state
-from changeflow.domain.policy import policy_for
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
-from flows._support import open_recorder
-from flows.rollback import rollback_change
+from flows._support import close_change, open_recorder
+from flows.rollback import compensate, rollback_change
 from flows.safety import compensate_if_touched
 from tasks.config_steps import apply_config, backup_config, reload_model, verify_config
 
@@ -38,9 +36,8 @@ def config_change(request: ChangeRequest, environment: Environment, record: Chan
         recorder.transition(State.VERIFYING, "new config loaded")
         verdict = verify_config(recorder, environment, model, Phase.VERIFICATION, settings=settings)
         if not verdict.passed:
-            rollback = rollback_change(request.id, environment, reason=str(verdict))
-            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
-        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"config applied and verified: {verdict.reason}")
+            return compensate(recorder, environment, str(verdict))
+        close_change(recorder, f"config applied and verified: {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except BaseException as exc:
         rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")

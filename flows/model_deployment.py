@@ -12,14 +12,12 @@ from prefect.states import Cancelled
 from changeflow.domain.analysis import BakeThresholds
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.lifecycle import closing_state
-from changeflow.domain.policy import policy_for
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeCancelled, ChangeflowError
 from changeflow.results import ChangeResult
-from flows._support import open_recorder
-from flows.rollback import rollback_change
+from flows._support import close_change, open_recorder
+from flows.rollback import compensate, rollback_change
 from flows.safety import compensate_if_touched
 from tasks.finalize import finalize
 from tasks.monitor import monitor
@@ -58,11 +56,10 @@ def model_deployment(
         if verdict.passed:
             verdict = monitor(recorder, environment, spec.golden_set, spec.to_version, spec.bake_seconds, thresholds).verdict
         if not verdict.passed:
-            rollback = rollback_change(request.id, environment, reason=str(verdict))
-            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+            return compensate(recorder, environment, str(verdict))
         finalize(recorder, environment, model, spec.to_version)
         recorder.note(serving_version_after=spec.to_version)
-        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"v{spec.to_version} serving; bake {verdict.reason}")
+        close_change(recorder, f"v{spec.to_version} serving; bake {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except ChangeCancelled as exc:
         rollback = rollback_change(request.id, environment, reason=str(exc))

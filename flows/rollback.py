@@ -15,7 +15,7 @@ from changeflow.domain.types import ChangeKind, State
 from changeflow.domain.verdict import Outcome, Verdict
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
-from changeflow.results import RollbackResult
+from changeflow.results import ChangeResult, RollbackResult
 from flows._support import load_recorder
 from tasks.blue_green_steps import switch_back
 from tasks.config_steps import restore_config, verify_config
@@ -23,6 +23,12 @@ from tasks.kubernetes_steps import rollout_undo, wait_rollout
 from tasks.smoke_test import smoke_test
 from tasks.restore_version import restore_version
 from tasks.verify_restored import verify_restored
+
+
+def compensate(recorder, environment: Environment, reason: str) -> ChangeResult:
+    """Run the rollback subflow for the recorder's change and return the change's result after it."""
+    rollback = rollback_change(recorder.record.id, environment, reason=reason)
+    return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
 
 
 class RollbackFailed(ChangeflowError):

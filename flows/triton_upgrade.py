@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from prefect import flow
 
-from changeflow.domain.lifecycle import closing_state
-from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
-from flows._support import open_recorder
-from flows.rollback import rollback_change
+from flows._support import close_change, open_recorder
+from flows.rollback import compensate, rollback_change
 from flows.safety import compensate_if_touched
 from tasks.kubernetes_steps import patch_image, record_template, wait_rollout
 from tasks.smoke_test import smoke_test
@@ -37,13 +35,11 @@ def triton_upgrade(request: ChangeRequest, environment: Environment, record: Cha
         rollout = wait_rollout(recorder, environment, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)
         recorder.transition(State.VERIFYING, f"{spec.container}: {before} → {spec.image}: {rollout.message}")
         if not rollout.done:
-            rollback = rollback_change(request.id, environment, reason=f"rollout failed: {rollout.message}")
-            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
+            return compensate(recorder, environment, f"rollout failed: {rollout.message}")
         verdict = smoke_test(recorder, environment, spec.golden_set, None)
         if not verdict.passed:
-            rollback = rollback_change(request.id, environment, reason=str(verdict))
-            return ChangeResult.of(recorder.reload(), rollback.rollback_ms)
-        recorder.transition(closing_state(policy_for(request.type).post_implementation_review), f"{spec.image} rolled out; {verdict.reason}")
+            return compensate(recorder, environment, str(verdict))
+        close_change(recorder, f"{spec.image} rolled out; {verdict.reason}")
         return ChangeResult.of(recorder.record)
     except BaseException as exc:
         rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")

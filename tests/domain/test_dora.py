@@ -1,6 +1,6 @@
 """DORA keys from a set of records whose answer is known."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from changeflow.domain.dora import dora_report

@@ -2,7 +2,6 @@
 two CAB members open the paused run, fill the approval form and submit it; the change executes and its
 record shows both approvals. Headless Debian Chromium driven by playwright (no browser download)."""
 
-import json
 import os
 import shutil
 import subprocess
