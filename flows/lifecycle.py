@@ -12,13 +12,12 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 
 from changeflow.adapters.factory import record_store
-from changeflow.adapters.locks import model_lock
 from changeflow.approvals import run_name
-from changeflow.domain.checklist import blocking
 from changeflow.domain.conflicts import window_conflicts
 from changeflow.domain.plan import plan_change
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import ChangeKind, ChangeType, State
+from changeflow.domain.policy import WindowClass
+from changeflow.domain.types import ChangeType, State
 from changeflow.domain.windows import NoSlot, window_at
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError
@@ -26,29 +25,15 @@ from changeflow.governance import Governance
 from changeflow.recorder import utc_now
 from changeflow.results import ChangeResult
 from flows._support import open_request
+from flows.execution import execute_scheduled
 from flows.approval_gate import approval_gate
-from flows.blue_green import blue_green
-from flows.config_change import config_change
-from flows.model_deployment import model_deployment
-from flows.triton_upgrade import triton_upgrade
 from tasks.assess import assess
 from tasks.catalog import check_catalog
-from tasks.checklist import run_checklist
-from tasks.notify import notify
 from tasks.schedule import schedule, wait_for_slot
-
-EXECUTORS = {
-    ChangeKind.MODEL_DEPLOYMENT: model_deployment,
-    ChangeKind.CONFIG_CHANGE: config_change,
-    ChangeKind.TRITON_UPGRADE: triton_upgrade,
-    ChangeKind.BLUE_GREEN: blue_green,
-}
-
 
 def govern(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None, change_type: ChangeType) -> ChangeResult:
     if request.type is not change_type:
         raise ChangeflowError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
-    executor = EXECUTORS[request.kind]
     logger = get_run_logger()
     clock = now or utc_now()
     recorder = open_request(request, environment)
@@ -84,25 +69,15 @@ def govern(request: ChangeRequest, environment: Environment, governance: Governa
         return ChangeResult.of(recorder.record)
     override = f"; {slot.freeze_override}" if slot.freeze_override else ""
     simulated = " (scheduling clock given: runs now as if the slot had opened)" if now is not None and slot.start > clock else ""
-    recorder.transition(State.SCHEDULED, f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}{simulated}")
+    handed_off = now is None and slot.window is WindowClass.PLANNED_MAINTENANCE and slot.start > clock
+    later = " (the maintenance-window flow runs it when the window opens)" if handed_off else ""
+    recorder.transition(State.SCHEDULED, f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}{simulated}{later}")
+    if handed_off:
+        return ChangeResult.of(recorder.record)
     if now is None:
         wait_for_slot(slot, clock)
 
-    delivered = notify(governance, recorder.record, "executing")
-    items = run_checklist(environment, request, plan, slot, delivered)
-    failed = blocking(items)
-    if failed:
-        recorder.transition(State.ABORTED, "pre-change checklist failed: " + "; ".join(f"{i.name}: {i.reason}" for i in failed))
-        return ChangeResult.of(recorder.record)
-    logger.info("pre-change checklist passed (%d items)", len(items))
-
-    with model_lock(request.model, governance.lock_timeout_s):
-        try:
-            result = executor(request, environment, recorder.record)
-        finally:
-            record = recorder.reload()
-            notify(governance, record, "rolled back" if record.state is State.ROLLED_BACK else record.state.value)
-    return result
+    return execute_scheduled(recorder, request, environment, governance, plan, slot)
 
 
 def _run_name() -> str:

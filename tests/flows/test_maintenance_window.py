@@ -1,0 +1,51 @@
+"""A change needing a maintenance window is approved, handed off as scheduled, and run by the
+maintenance-window flow when the window opens."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from changeflow.adapters.factory import record_store
+from changeflow.approvals import DecisionsInBackground
+from changeflow.domain.types import State
+from changeflow.domain.windows import Calendar
+from changeflow.loader import load_governance
+from flows.lifecycle import normal_change
+from flows.maintenance_window import maintenance_runs, maintenance_window
+from tests.conftest import EXAMPLES
+from tests.flows.test_lifecycle import change
+
+pytestmark = pytest.mark.triton
+
+
+def test_maintenance_runs_are_the_upcoming_window_starts():
+    cal = Calendar.model_validate({"maintenance": [
+        {"name": "past", "start": "2026-11-01T01:00:00+00:00", "end": "2026-11-01T02:00:00+00:00"},
+        {"name": "b", "start": "2026-12-05T01:00:00+00:00", "end": "2026-12-05T02:00:00+00:00"},
+        {"name": "a", "start": "2026-11-28T01:00:00+00:00", "end": "2026-11-28T02:00:00+00:00"},
+    ]})
+    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    assert [name for name, _ in maintenance_runs(cal, now)] == ["a", "b"]
+
+
+def test_a_change_scheduled_into_a_window_runs_when_it_opens(environment):
+    now = datetime.now(timezone.utc)
+    calendar = {
+        "timezone": "UTC",
+        "business_hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "23:59"},  # no off-hours slot
+        "announcement_lead_hours": 0,
+        "maintenance": [{"name": "tonight", "start": (now + timedelta(seconds=20)).isoformat(), "end": (now + timedelta(hours=2)).isoformat()}],
+    }
+    governance = load_governance(EXAMPLES, approval_timeout_s=60, approval_poll_s=1).model_copy(update={"calendar": Calendar.model_validate(calendar)})
+    request = change("normal-self-approval.yaml", id="CHG-0041", model="feature_scaler",
+                     change={"set": {"dynamic_batching.max_queue_delay_microseconds": 250}})
+    with DecisionsInBackground(request.id, [("carol", True, ""), ("dave", True, "")], wait_s=60):
+        handed_off = normal_change(request, environment, governance)
+    assert handed_off.state is State.SCHEDULED, handed_off.outcome
+    record = record_store(environment.records).load("CHG-0041")
+    assert "the maintenance-window flow runs it when the window opens" in record.transitions[-1].reason
+    assert record.execution_steps == []
+
+    result = maintenance_window(environment, governance, "tonight")
+    assert [r.change_id for r in result.results] == ["CHG-0041"] and result.results[0].state is State.CLOSED
+    assert record_store(environment.records).load("CHG-0041").state is State.CLOSED
