@@ -1,6 +1,7 @@
 """``changeflow serve``: one command for a working site on this machine — a Prefect server (the one
-``PREFECT_API_URL`` names, else a local one), production and staging Tritons, and the change flows
-served as deployments whose runs the Prefect UI can start, with the safety net on a schedule.
+``PREFECT_API_URL`` names, else a local one), production and staging Tritons, the change flows deployed
+from this checkout to a local *process* work pool with a worker, the safety net every minute, and one
+maintenance-window run scheduled at the start of each upcoming window in the calendar.
 
 Engineers trigger ``normal-change/normal`` (etc.) from the UI with a change request in the form;
 approvers resume the paused runs there.
@@ -8,40 +9,80 @@ approvers resume the paused runs there.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import time
 from datetime import timedelta
 
 from changeflow import paths
 from changeflow.environment import Environment
 from changeflow.governance import Governance
 
+POOL = "changeflow-local"
+FLOWS = [  # (entrypoint, deployment name, takes governance)
+    ("flows/lifecycle.py:standard_change", "standard", True),
+    ("flows/lifecycle.py:normal_change", "normal", True),
+    ("flows/lifecycle.py:emergency_change", "emergency", True),
+    ("flows/rollback.py:rollback_change", "rollback", False),
+    ("flows/safety.py:safety_net", "safety-net", False),
+    ("flows/maintenance_window.py:maintenance_window", "maintenance-window", True),
+]
 
-def change_deployments(environment: Environment, governance: Governance, safety_net_every_s: int = 60) -> list:
-    """Deployments of the change flows with this site's environment and governance as defaults."""
-    from flows.lifecycle import emergency_change, normal_change, standard_change
-    from flows.rollback import rollback_change
-    from flows.safety import safety_net
 
+def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int = 60) -> dict[str, str]:
+    """Deploy the change flows from this checkout to the process work pool; returns name → deployment id."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+        except ObjectAlreadyExists:
+            pass
     defaults = {"environment": environment.model_dump(mode="json"), "governance": governance.model_dump(mode="json")}
-    deployments = [
-        flow.to_deployment(name=name, parameters=defaults, tags=["changeflow"], description=flow.__doc__)
-        for flow, name in ((standard_change, "standard"), (normal_change, "normal"), (emergency_change, "emergency"))
-    ]
-    deployments.append(rollback_change.to_deployment(name="rollback", parameters={"environment": defaults["environment"]}, tags=["changeflow"]))
-    deployments.append(
-        safety_net.to_deployment(name="safety-net", parameters={"environment": defaults["environment"]}, interval=timedelta(seconds=safety_net_every_s), tags=["changeflow"])
-    )
-    return deployments
+    ids = {}
+    for entrypoint, name, with_governance in FLOWS:
+        source = flow.from_source(source=str(paths.PROJECT_ROOT), entrypoint=entrypoint)
+        parameters = defaults if with_governance else {"environment": defaults["environment"]}
+        schedule = {"interval": timedelta(seconds=safety_net_every_s)} if name == "safety-net" else {}
+        ids[name] = str(source.deploy(name=name, work_pool_name=POOL, parameters=parameters, build=False, push=False,
+                                      print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
+    return ids
+
+
+def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> list[str]:
+    """One maintenance-window flow run at the start of each upcoming window (idempotent per window)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    from changeflow.recorder import utc_now
+    from flows.maintenance_window import maintenance_runs
+
+    scheduled = []
+    with get_client(sync_client=True) as client:
+        existing = {r.name for r in client.read_flow_runs(limit=200) if r.deployment_id and str(r.deployment_id) == deployment_id}
+        for window, start in maintenance_runs(governance.calendar, utc_now()):
+            name = f"maintenance-{window}"
+            if name not in existing:
+                client.create_flow_run_from_deployment(deployment_id, parameters={"window": window}, name=name, state=Scheduled(scheduled_time=start))
+            scheduled.append(f"{window} at {start.isoformat()}")
+    return scheduled
 
 
 def main() -> None:
-    """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set): Tritons, site file, deployments."""
+    """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set)."""
     import yaml
-    from prefect import serve
 
+    from changeflow.adapters.processes import die_with_parent
     from changeflow.adapters.triton_server import TritonServer
     from changeflow.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
     from changeflow.loader import load_governance
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
     site_file = paths.PROJECT_ROOT / ".changeflow" / "site.yaml"
     with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
@@ -54,8 +95,27 @@ def main() -> None:
         )
         site_file.parent.mkdir(parents=True, exist_ok=True)
         site_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-        print(f"production Triton {prod.http_url}, staging {staging.http_url}; site written to {site_file}", file=sys.stderr, flush=True)
-        serve(*change_deployments(environment, load_governance(paths.EXAMPLES)))
+        say(f"production Triton {prod.http_url}, staging {staging.http_url}; site written to {site_file}")
+        governance = load_governance(paths.EXAMPLES)
+        ids = deploy_change_flows(environment, governance)
+        say(f"deployed to work pool {POOL}: {', '.join(ids)}")
+        for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
+            say(f"maintenance-window run scheduled: {line}")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"], env=os.environ.copy(), preexec_fn=die_with_parent
+        )
+        say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
+        try:
+            while worker.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from changeflow.exceptions import ChangeflowError
 from changeflow.governance import Governance
 from changeflow.recorder import utc_now
 from changeflow.results import ChangeResult
+from changeflow.site import load_rules, load_site
 from flows._support import open_request
 from flows.execution import execute_scheduled
 from flows.approval_gate import approval_gate
@@ -31,9 +32,13 @@ from tasks.assess import assess
 from tasks.catalog import check_catalog
 from tasks.schedule import schedule, wait_for_slot
 
-def govern(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None, change_type: ChangeType) -> ChangeResult:
+def govern(
+    request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType
+) -> ChangeResult:
+    """The governed sequence; ``environment`` / ``governance`` default to the site file and ``examples/`` rules."""
     if request.type is not change_type:
         raise ChangeflowError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
+    environment, governance = load_site(environment), load_rules(governance)
     logger = get_run_logger()
     clock = now or utc_now()
     recorder = open_request(request, environment)
@@ -90,19 +95,25 @@ def _run_name() -> str:
 
 
 @flow(name="standard-change", flow_run_name=_run_name)
-def standard_change(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None = None) -> ChangeResult:
+def standard_change(
+    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
+) -> ChangeResult:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
     return govern(request, environment, governance, now, ChangeType.STANDARD)
 
 
 @flow(name="normal-change", flow_run_name=_run_name)
-def normal_change(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None = None) -> ChangeResult:
+def normal_change(
+    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
+) -> ChangeResult:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
     return govern(request, environment, governance, now, ChangeType.NORMAL)
 
 
 @flow(name="emergency-change", flow_run_name=_run_name)
-def emergency_change(request: ChangeRequest, environment: Environment, governance: Governance, now: datetime | None = None) -> ChangeResult:
+def emergency_change(
+    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
+) -> ChangeResult:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
     return govern(request, environment, governance, now, ChangeType.EMERGENCY)
 

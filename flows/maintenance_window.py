@@ -34,7 +34,11 @@ def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datet
 
 
 @flow(name="maintenance-window")
-def maintenance_window(environment: Environment, governance: Governance, window: str) -> WindowResult:
+def maintenance_window(window: str, environment: Environment | None = None, governance: Governance | None = None) -> WindowResult:
+    """Run the changes scheduled into maintenance window ``window`` (settings default to the site's)."""
+    from changeflow.site import load_rules, load_site
+
+    environment, governance = load_site(environment), load_rules(governance)
     logger = get_run_logger()
     span = next((m for m in governance.calendar.maintenance if m.name == window), None)
     if span is None:

@@ -36,7 +36,10 @@ class RollbackFailed(ChangeflowError):
 
 
 @flow(name="rollback", log_prints=False)
-def rollback_change(change_id: str, environment: Environment, reason: str) -> RollbackResult:
+def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested") -> RollbackResult:
+    from changeflow.site import load_site
+
+    environment = load_site(environment)
     logger = get_run_logger()
     recorder = load_recorder(change_id, environment)
     record = recorder.record

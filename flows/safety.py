@@ -37,8 +37,11 @@ class SafetyNetResult(BaseModel):
 
 
 @flow(name="safety-net")
-def safety_net(environment: Environment) -> SafetyNetResult:
+def safety_net(environment: Environment | None = None) -> SafetyNetResult:
     """Roll back every change left mid-flight after touching production (see ``changeflow.safety_net``)."""
+    from changeflow.site import load_site
+
+    environment = load_site(environment)
     from changeflow.safety_net import orphans
     from flows.rollback import rollback_change
 

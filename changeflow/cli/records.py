@@ -21,9 +21,17 @@ def _store():
 
 @app.command()
 @reports_errors
-def status(change_id: Annotated[str, typer.Argument(help="change ID, e.g. CHG-0002")]) -> None:
+def status(
+    change_id: Annotated[str, typer.Argument(help="change ID, e.g. CHG-0002")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
     """One line: a change's state and outcome."""
     record = _store().load(change_id)
+    if as_json:
+        import json
+
+        print(json.dumps({"id": record.id, "state": record.state.value, "outcome": record.outcome, "risk": record.risk.value}))
+        return
     out.print(Text(f"{record.id} {record.type.value} {record.kind.value} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"))
 
 

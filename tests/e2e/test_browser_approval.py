@@ -19,7 +19,7 @@ REQUEST = {
     "type": "normal",
     "description": "Raise feature_scaler's batching delay, approved in the Prefect UI.",
     "requester": "alice",
-    "model": "feature_scaler",
+    "model": "feature_scaler",  # on the Tritons `changeflow serve` started
     "change": {"kind": "config_change", "set": {"dynamic_batching.max_queue_delay_microseconds": 400}},
     "rollback_plan": "Write back the previous config.pbtxt and reload feature_scaler.",
     "communication": {"announced_in": "#inference-changes", "on_call_ack": "olivia"},
@@ -27,34 +27,25 @@ REQUEST = {
 
 
 @pytest.fixture
-def served_deployments(prefect_api, triton_process, staging_process, tmp_path):
-    from changeflow.adapters.model_config import LocalConfigStore
-    from changeflow.adapters.triton import TritonModelServer
-    from changeflow.environment import Environment, RecordStoreSettings, ServerEndpoint
+def served_deployments(prefect_api):
+    """`changeflow serve` as a user runs it: Tritons, deployments on a process work pool, a worker."""
+    import signal
 
-    environment = Environment(
-        production=ServerEndpoint(name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository),
-        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
-                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
-        records=RecordStoreSettings(kind="prefect"),
-    )
-    site = tmp_path / "environment.json"
-    site.write_text(environment.model_dump_json())
-    script = (
-        "import sys; from prefect import serve; from changeflow import paths; from changeflow.environment import Environment;"
-        "from changeflow.loader import load_governance; from changeflow.serve import change_deployments;"
-        f"env = Environment.model_validate_json(open({str(site)!r}).read());"
-        "serve(*change_deployments(env, load_governance(paths.EXAMPLES, approval_timeout_s=300, approval_poll_s=1)))"
-    )
-    env = {**os.environ, "PREFECT_API_URL": prefect_api}
-    runner = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    store = LocalConfigStore(triton_process.repository)
-    original = store.read_config_text("feature_scaler")
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    log = open(ROOT / ".changeflow-serve-test.log", "w")
+    served = subprocess.Popen([sys.executable, "-m", "changeflow.serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while "ready." not in (ROOT / ".changeflow-serve-test.log").read_text():
+        assert served.poll() is None and time.monotonic() < deadline, (ROOT / ".changeflow-serve-test.log").read_text()[-2000:]
+        time.sleep(0.5)
     yield prefect_api
-    runner.terminate()
-    runner.wait(30)
-    store.write_config_text("feature_scaler", original)
-    TritonModelServer(triton_process.http_url).load("feature_scaler", store.read_config("feature_scaler"))
+    os.killpg(served.pid, signal.SIGINT)
+    try:
+        served.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(served.pid, signal.SIGKILL)
+    log.close()
+    (ROOT / ".changeflow-serve-test.log").unlink(missing_ok=True)
 
 
 def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
@@ -85,20 +76,12 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments):
     api = served_deployments
     ui = api.removesuffix("/api")
     with temporary_settings(updates={PREFECT_API_URL: api}):
-        deadline = time.monotonic() + 120
-        while True:  # the runner registers its deployments shortly after it starts
-            try:
-                run = run_deployment("normal-change/normal", parameters={"request": REQUEST, "now": "2026-11-25T22:00:00+01:00"}, timeout=0)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        run = run_deployment("normal-change/normal", parameters={"request": REQUEST, "now": "2026-11-25T22:00:00+01:00"}, timeout=0)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             for approver, shot in (("carol", ROOT / "docs" / "approval-form.png"), ("dave", None)):
-                run_id = wait_for_pause("CHG-0701", timeout_s=180, poll_s=0.5)
+                run_id = wait_for_pause("CHG-0701", timeout_s=240, poll_s=0.5)  # the worker starts the run
                 assert run_id == run.id
                 approve_in_ui(page, ui, run_id, approver, f"{approver}: approved in the UI", screenshot=shot)
                 time.sleep(2)

@@ -51,6 +51,7 @@ def test_every_demo_record_is_readable_from_the_prefect_server(demo_report, cli_
     assert alice["approver"] == "alice" and not alice["counted"] and "cannot approve" in alice["refusal"]
     status = run("status", demo_report["changes"][3]["id"], env=cli_env)
     assert status.returncode == 0 and "rolled_back" in status.stdout
+    assert json.loads(run("status", demo_report["changes"][3]["id"], "--json", env=cli_env).stdout)["state"] == "rolled_back"
     listing = json.loads(run("list", "--json", env=cli_env).stdout)
     assert {c["id"] for c in demo_report["changes"]} <= {c["id"] for c in listing}
     text = run("record", demo_report["changes"][1]["id"], env=cli_env)

@@ -46,6 +46,6 @@ def test_a_change_scheduled_into_a_window_runs_when_it_opens(environment):
     assert "the maintenance-window flow runs it when the window opens" in record.transitions[-1].reason
     assert record.execution_steps == []
 
-    result = maintenance_window(environment, governance, "tonight")
+    result = maintenance_window("tonight", environment, governance)
     assert [r.change_id for r in result.results] == ["CHG-0041"] and result.results[0].state is State.CLOSED
     assert record_store(environment.records).load("CHG-0041").state is State.CLOSED
