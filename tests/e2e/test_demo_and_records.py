@@ -1,6 +1,7 @@
 """`changeflow demo --json` against a running Prefect server, then every record read back by the CLI."""
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -69,9 +70,14 @@ def test_report_and_calendar_read_the_demo_records(demo_report, cli_env, tmp_pat
     result = run("report", "--json", "--html", str(tmp_path / "dora.html"), env=cli_env)
     assert result.returncode == 0, result.stderr
     dora = json.loads(result.stdout)
-    assert dora["states"] == {"aborted": 1, "closed": 3, "rejected": 1, "rolled_back": 1}
-    assert (dora["executed"], dora["failed"], dora["change_fail_rate"]) == (5, 1, 0.2)
+    # The server may also hold other tests' changes: the report must agree with the records listed.
+    states = Counter(c["state"] for c in json.loads(run("list", "--json", env=cli_env).stdout))
+    assert dora["states"] == dict(sorted(states.items()))
+    assert states["rolled_back"] >= 1 and states["aborted"] >= 1 and states["rejected"] >= 1  # the demo's, at least
+    executed = states["closed"] + states["aborted"] + states["rolled_back"] + states["review_pending"]
+    assert (dora["executed"], dora["failed"]) == (executed, states["rolled_back"])
+    assert dora["change_fail_rate"] == round(states["rolled_back"] / executed, 4)
     assert dora["recovery_minutes_median"] is not None and dora["recovery_minutes_median"] < 1
-    assert "20% (1 of 5 executed)" in (tmp_path / "dora.html").read_text()
+    assert f"({states['rolled_back']} of {executed} executed)" in (tmp_path / "dora.html").read_text()
     calendar = run("calendar", "--now", "2026-12-10T12:00:00+01:00", "--json", env=cli_env)
     assert calendar.returncode == 0 and "freeze: year-end" in calendar.stdout

@@ -1,7 +1,6 @@
 """The model deployment flow end to end: Prefect test server, real staging and production Tritons."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from changeflow.domain.types import State
 from changeflow.loader import load_change_request
 from flows.model_deployment import model_deployment
 from tests.conftest import EXAMPLES
+from tests.flows.helpers import wait_for_step
 
 pytestmark = pytest.mark.triton
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
@@ -92,14 +92,7 @@ def test_a_cancelled_bake_rolls_back(environment, production):
     worker = threading.Thread(target=run)
     worker.start()
     store = record_store(environment.records)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if any(s.name == "monitor" for s in store.load("CHG-0002").verification_steps):
-                break
-        except Exception:
-            pass
-        time.sleep(0.2)
+    wait_for_step(store, "CHG-0002", "monitor")
     with get_client(sync_client=True) as client:
         run_ = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["cancel-me-mid-bake"])))[0]
         client.set_flow_run_state(run_.id, Cancelling(), force=True)

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from changeflow.adapters.factory import record_store
 from changeflow.domain.types import State
 from flows.safety import safety_net
+from tests.flows.helpers import wait_for_step
 
 pytestmark = pytest.mark.triton
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
@@ -39,14 +39,7 @@ def test_killed_executor_is_rolled_back_by_the_safety_net(environment, productio
     executor = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = record_store(environment.records)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:  # wait until v2 is promoted and the bake runs
-        try:
-            if any(s.name == "monitor" for s in store.load("CHG-0002").verification_steps):
-                break
-        except Exception:
-            pass
-        time.sleep(0.2)
+    wait_for_step(store, "CHG-0002", "monitor", timeout_s=90)  # v2 promoted, the bake runs
     assert production.ready_versions("classifier") == [1, 2], "the change did not reach the bake"
     os.kill(executor.pid, signal.SIGKILL)
     executor.wait()
