@@ -8,5 +8,4 @@ from pathlib import Path
 PROJECT_ROOT = Path(os.environ.get("CHANGEFLOW_PROJECT_ROOT", Path(__file__).resolve().parents[1]))
 EXAMPLES = PROJECT_ROOT / "examples"
 MODEL_REPOSITORY = EXAMPLES / "model_repository"
-GOLDEN = EXAMPLES / "golden"
 CHANGES = EXAMPLES / "changes"

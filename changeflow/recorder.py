@@ -44,7 +44,6 @@ class Recorder:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[ChangeRecord], None]] = []
 
     def reload(self) -> ChangeRecord:
         """Re-read the record from the store (after a subflow wrote to it) and return it."""
@@ -52,14 +51,8 @@ class Recorder:
             self.record = self._store.load(self.record.id)
             return self.record
 
-    def subscribe(self, listener: Callable[[ChangeRecord], None]) -> None:
-        """Called with the record after every save (e.g. to publish it as a Prefect artifact)."""
-        self._listeners.append(listener)
-
     def _save(self) -> None:
         self._store.save(self.record)
-        for listener in self._listeners:
-            listener(self.record)
 
     def transition(self, to: State, reason: str = "") -> None:
         with self._lock:
