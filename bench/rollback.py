@@ -30,7 +30,7 @@ from changeflow import paths  # noqa: E402
 from changeflow.adapters.factory import model_server, record_store  # noqa: E402
 from changeflow.adapters.model_config import LocalConfigStore, with_versions  # noqa: E402
 from changeflow.adapters.triton_server import TritonServer  # noqa: E402
-from changeflow.domain.types import State  # noqa: E402
+from changeflow.domain.types import ChangeKind, State  # noqa: E402
 from changeflow.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
 from changeflow.loader import load_change_request  # noqa: E402
 
@@ -75,7 +75,7 @@ def cold_rollback(environment: Environment, production, change_id: str) -> float
     from flows.rollback import rollback_change
 
     request = deployment(change_id, 1, 2, 1)
-    recorder = open_recorder(request, environment)
+    recorder = open_recorder(request, environment, None, ChangeKind.MODEL_DEPLOYMENT)
     recorder.note(serving_version_before=1, production_touched=True)
     production.load_versions("classifier", [2])
     recorder.transition(State.VERIFYING, "benchmark: v2 serving alone, v1 unloaded")

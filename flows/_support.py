@@ -7,7 +7,7 @@ from changeflow.domain.lifecycle import closing_state
 from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import State
+from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
 from changeflow.exceptions import ChangeflowError, RecordNotFound
 from changeflow.recorder import Recorder, utc_now
@@ -15,12 +15,14 @@ from changeflow.recorder import Recorder, utc_now
 DIRECT = "direct execution"
 
 
-def open_recorder(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> Recorder:
-    """A recorder on the change's record, moved to ``executing``.
+def open_recorder(request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: ChangeKind) -> Recorder:
+    """A recorder on the change's record, moved to ``executing``; refuses a request of another ``kind``.
 
     A governed change arrives ``scheduled`` (its lifecycle flow assessed, approved and scheduled it).
     Run directly with no record, the flow opens one and says so on it: no approval gate was passed.
     """
+    if request.kind is not kind:
+        raise ChangeflowError(f"{request.id} is a {request.kind.value} change, not {kind.value}: run it with its own flow")
     store = record_store(environment.records)
     if record is None:
         try:

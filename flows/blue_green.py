@@ -10,7 +10,6 @@ from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
-from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
 from flows._support import close_change, open_recorder
 from flows.rollback import compensate, rollback_change
@@ -22,10 +21,8 @@ from tasks.smoke_test import smoke_test
 
 @flow(name="blue-green", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
 def blue_green(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
-    if request.kind is not ChangeKind.BLUE_GREEN:
-        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a blue-green change")
     spec = request.change
-    recorder = open_recorder(request, environment, record)
+    recorder = open_recorder(request, environment, record, ChangeKind.BLUE_GREEN)
     try:
         generation = deploy_green(recorder, environment, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
         rollout = wait_rollout(recorder, environment, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)

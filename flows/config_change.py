@@ -8,7 +8,6 @@ from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
-from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
 from flows._support import close_change, open_recorder
 from flows.rollback import compensate, rollback_change
@@ -18,10 +17,8 @@ from tasks.config_steps import apply_config, backup_config, reload_model, verify
 
 @flow(name="config-change", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
 def config_change(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
-    if request.kind is not ChangeKind.CONFIG_CHANGE:
-        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a config change")
     model, settings = request.model, dict(request.change.set)
-    recorder = open_recorder(request, environment, record)
+    recorder = open_recorder(request, environment, record, ChangeKind.CONFIG_CHANGE)
     try:
         backup_config(recorder, environment, model)
         apply_config(recorder, environment, model, settings)

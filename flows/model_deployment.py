@@ -14,7 +14,7 @@ from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
-from changeflow.exceptions import ChangeCancelled, ChangeflowError
+from changeflow.exceptions import ChangeCancelled
 from changeflow.results import ChangeResult
 from flows._support import close_change, open_recorder
 from flows.rollback import compensate, rollback_change
@@ -35,10 +35,8 @@ def model_deployment(
     record: ChangeRecord | None = None,
     thresholds: BakeThresholds = BakeThresholds(),
 ) -> ChangeResult:
-    if request.kind is not ChangeKind.MODEL_DEPLOYMENT:
-        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a model deployment")
     spec, model = request.change, request.model
-    recorder = open_recorder(request, environment, record)
+    recorder = open_recorder(request, environment, record, ChangeKind.MODEL_DEPLOYMENT)
     try:
         old = check_serving_version(recorder, environment, model, spec.from_version)
         stage(recorder, environment, model, spec.to_version)

@@ -10,7 +10,6 @@ from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeKind, State
 from changeflow.environment import Environment
-from changeflow.exceptions import ChangeflowError
 from changeflow.results import ChangeResult
 from flows._support import close_change, open_recorder
 from flows.rollback import compensate, rollback_change
@@ -21,10 +20,8 @@ from tasks.smoke_test import smoke_test
 
 @flow(name="triton-upgrade", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
 def triton_upgrade(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
-    if request.kind is not ChangeKind.TRITON_UPGRADE:
-        raise ChangeflowError(f"{request.id} is a {request.kind} change, not a Triton upgrade")
     spec = request.change
-    recorder = open_recorder(request, environment, record)
+    recorder = open_recorder(request, environment, record, ChangeKind.TRITON_UPGRADE)
     try:
         before = record_template(recorder, environment, spec.namespace, spec.deployment, spec.container)
     except BaseException as exc:
