@@ -15,8 +15,8 @@ from changeflow.adapters.factory import record_store
 from changeflow.approvals import run_name
 from changeflow.domain.conflicts import window_conflicts
 from changeflow.domain.plan import plan_change
-from changeflow.domain.request import ChangeRequest
 from changeflow.domain.policy import WindowClass
+from changeflow.domain.request import ChangeRequest
 from changeflow.domain.types import ChangeType, State
 from changeflow.domain.windows import NoSlot, window_at
 from changeflow.environment import Environment
@@ -26,11 +26,12 @@ from changeflow.recorder import utc_now
 from changeflow.results import ChangeResult
 from changeflow.site import load_rules, load_site
 from flows._support import open_request
-from flows.execution import execute_scheduled
 from flows.approval_gate import approval_gate
+from flows.execution import execute_scheduled
 from tasks.assess import assess
 from tasks.catalog import check_catalog
 from tasks.schedule import schedule, wait_for_slot
+
 
 def govern(
     request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType
@@ -43,10 +44,10 @@ def govern(
     clock = now or utc_now()
     recorder = open_request(request, environment)
 
-    assessment = assess(recorder, environment, request, window_at(governance.calendar, clock), clock)
+    history = [r for r in record_store(environment.records).list() if r.id != request.id]  # read once: risk and conflicts
+    assessment = assess(recorder, environment, request, window_at(governance.calendar, clock), clock, history)
     recorder.transition(State.ASSESSED, f"risk {assessment.risk.value} (score {assessment.score})")
-    others = [r for r in record_store(environment.records).list() if r.id != request.id]
-    plan = plan_change(request, assessment.risk, warnings=tuple(window_conflicts(request, others)))
+    plan = plan_change(request, assessment.risk, warnings=tuple(window_conflicts(request, history)))
     for warning in plan.warnings:
         logger.warning("conflict: %s", warning)
 

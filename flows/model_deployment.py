@@ -66,4 +66,3 @@ def model_deployment(
     except BaseException as exc:
         rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")
         raise
-
