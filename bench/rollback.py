@@ -21,18 +21,17 @@ import time
 from datetime import timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from changeflow.load import ClientLoad  # noqa: E402
-from changeflow import paths  # noqa: E402
-from changeflow.adapters.factory import model_server, record_store  # noqa: E402
-from changeflow.adapters.model_config import LocalConfigStore, with_versions  # noqa: E402
-from changeflow.adapters.triton_server import TritonServer  # noqa: E402
-from changeflow.domain.types import ChangeKind, State  # noqa: E402
-from changeflow.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
-from changeflow.loader import load_change_request  # noqa: E402
+from changeflow import State  # noqa: E402
+from changeflow.bootstrap import bootstrap  # noqa: E402
+from changeflow.domain.model_config import with_versions  # noqa: E402
+from changeflow.local.client_load import ClientLoad  # noqa: E402
+from changeflow.local.triton_server import TritonServer  # noqa: E402
+from changeflow.settings import paths  # noqa: E402
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.loader import load_change_request  # noqa: E402
 
 INJECTED = "injected failure"
 
@@ -71,11 +70,10 @@ def raw_swaps(production, store, rounds: int = 3) -> tuple[float, float]:
 
 def cold_rollback(environment: Environment, production, change_id: str) -> float:
     """A change whose previous version is no longer loaded (promoted without standby), rolled back by the project."""
-    from flows._support import open_recorder
-    from flows.rollback import rollback_change
+    from changeflow.flows.compensation import open_for_execution, rollback_change
 
     request = deployment(change_id, 1, 2, 1)
-    recorder = open_recorder(request, environment, None, ChangeKind.MODEL_DEPLOYMENT)
+    recorder = open_for_execution(request, bootstrap(environment), None)
     recorder.note(serving_version_before=1, production_touched=True)
     production.load_versions("classifier", [2])
     recorder.transition(State.VERIFYING, "benchmark: v2 serving alone, v1 unloaded")
@@ -91,7 +89,7 @@ def main() -> None:
 
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.model_deployment import model_deployment
+    from changeflow.flows.model_deployment import model_deployment
 
     records = Path(tempfile.mkdtemp(prefix="changeflow-bench-"))
     say("starting production and staging Tritons and a Prefect test server …")
@@ -104,8 +102,8 @@ def main() -> None:
             records=RecordStoreSettings(kind="file", path=records),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )
-        production = model_server(environment.production)
-        store = LocalConfigStore(prod_server.repository)
+        services = bootstrap(environment)
+        production, store = services.production, services.config_store()
         with ClientLoad(prod_server.http_url, "classifier", threads=4) as load:
             say("raw Triton swaps …")
             raw_warm_ms, raw_cold_ms = raw_swaps(production, store)
@@ -129,7 +127,7 @@ def main() -> None:
             cold_ms = cold_rollback(environment, production, "CHG-3000")
             say(f"  CHG-3000: cold rollback {cold_ms:.1f} ms")
 
-        monitor = record_store(environment.records).load("CHG-2000").verification_steps[-1]
+        monitor = services.records.load("CHG-2000").verification_steps[-1]
         injected = [t for t, message in load.failures if INJECTED in message and t >= promoted_at]
         detect_s = monitor.ended_at.replace(tzinfo=timezone.utc).timestamp() - min(injected) if injected else None
         other = [m for _, m in load.failures if INJECTED not in m]

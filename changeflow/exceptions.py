@@ -1,17 +1,30 @@
-"""Exceptions raised by changeflow.
+"""Every error changeflow raises on purpose, in one tree.
 
     ChangeflowError
-    ├── InvalidChangeRequest     bad input: names the file, the field and the fix (CLI exit 2)
-    ├── IllegalTransition        a lifecycle state change the state machine forbids
-    ├── ConfigError              a model config that cannot be read, parsed or written
-    ├── ChangeCancelled          the change was cancelled while running (compensation follows)
-    ├── RecordNotFound           no change record with that ID
-    └── ServerError              a model server did not do what was asked
-        ├── TritonStartError     the local tritonserver did not become ready (log tail attached)
-        ├── ServerUnavailable    the server does not answer
-        ├── ModelLoadError       load / unload refused by the server (its message attached)
-        ├── ModelNotReady        a model or version is not READY when it must be
-        └── InferenceError       an inference request failed
+    ├── InvalidInput               bad input, refused before anything is touched (CLI: exit 2, one line)
+    │   ├── InvalidChangeRequest   a change request: names the file, the field and the fix
+    │   └── InvalidSettings        an environment, governance or calendar file, or a CLI option
+    ├── UnknownKind                a change kind no module of changeflow.kinds defines
+    ├── IllegalTransition          a lifecycle state change the state machine forbids
+    ├── ChangeStateError           the change is not in a state that allows this (exists already, not scheduled, …)
+    ├── RecordNotFound             no change record with that ID
+    ├── NotWaitingForApproval      no paused flow run of that change waits for a decision
+    ├── PrefectUnavailable         no reachable Prefect server is configured
+    ├── ChangeCancelled            cancelled while running (compensation follows)
+    ├── RollbackFailed             production could not be verified on the restored state: a person must look
+    ├── ConfigError                a model config that cannot be read, parsed or written
+    ├── ClusterError               the Kubernetes API refused or could not be reached
+    ├── LocalServerError           a local Prefect server (demo, serve, tests) did not start
+    │   └── TritonStartError       a local tritonserver did not become ready (log tail attached)
+    └── ServerError                a model server did not do what was asked
+        ├── ServerUnavailable      the server does not answer
+        ├── ModelLoadError         load / unload refused by the server (its message attached)
+        ├── ModelNotReady          a model or version is not READY when it must be
+        ├── ServingMismatch        production serves another version than the request expects
+        └── InferenceError         an inference request failed
+
+The command line prints any of them as one line: ``error:`` and exit 2 for ``InvalidInput``,
+``failed:`` and exit 1 for the rest. None of them is ever shown as a traceback.
 """
 
 from __future__ import annotations
@@ -21,39 +34,72 @@ class ChangeflowError(Exception):
     """Base of every error changeflow raises on purpose."""
 
 
-class InvalidChangeRequest(ChangeflowError):
-    """A change request (file, form or CLI argument) that fails validation.
-
-    ``str()`` is one line: ``<source>: <field>: <problem>; fix: <hint>``.
-    """
+class InvalidInput(ChangeflowError):
+    """Input that fails validation; ``str()`` is one line: ``<source>: <field>: <problem>; fix: <hint>``."""
 
     def __init__(self, source: str, field: str, problem: str, fix: str) -> None:
         self.source, self.field, self.problem, self.fix = source, field, problem, fix
         super().__init__(f"{source}: {field}: {problem}; fix: {fix}")
 
 
+class InvalidChangeRequest(InvalidInput):
+    """A change request (file, form or CLI argument) that fails validation."""
+
+
+class InvalidSettings(InvalidInput):
+    """An environment, governance or calendar file, or a command-line option, that fails validation."""
+
+
+class UnknownKind(ChangeflowError):
+    """A change kind that no module of ``changeflow.kinds`` defines."""
+
+
 class IllegalTransition(ChangeflowError):
     """The change lifecycle refused a state change."""
 
 
-class ConfigError(ChangeflowError):
-    """A model configuration that cannot be read, parsed or written."""
-
-
-class ChangeCancelled(ChangeflowError):
-    """Cancellation was requested while the change ran; production is restored before it ends."""
+class ChangeStateError(ChangeflowError):
+    """The change is not in a state that allows what was asked (its ID exists, it is not scheduled, …)."""
 
 
 class RecordNotFound(ChangeflowError):
     """No change record with that ID."""
 
 
+class NotWaitingForApproval(ChangeflowError):
+    """No paused flow run of that change is waiting for a decision."""
+
+
+class PrefectUnavailable(ChangeflowError):
+    """No reachable Prefect server is configured."""
+
+
+class ChangeCancelled(ChangeflowError):
+    """Cancellation was requested while the change ran; production is restored before it ends."""
+
+
+class RollbackFailed(ChangeflowError):
+    """Production could not be verified on the restored state: a person must look now."""
+
+
+class ConfigError(ChangeflowError):
+    """A model configuration that cannot be read, parsed or written."""
+
+
+class ClusterError(ChangeflowError):
+    """The Kubernetes API refused or could not be reached; the message says what to fix."""
+
+
+class LocalServerError(ChangeflowError):
+    """A local server started for the demo or the tests (tritonserver, prefect server) did not come up."""
+
+
+class TritonStartError(LocalServerError):
+    """The local tritonserver process exited or did not become ready in time (log tail attached)."""
+
+
 class ServerError(ChangeflowError):
     """A model server did not do what was asked."""
-
-
-class TritonStartError(ServerError):
-    """The local tritonserver process exited or did not become ready in time."""
 
 
 class ServerUnavailable(ServerError):
@@ -66,6 +112,10 @@ class ModelLoadError(ServerError):
 
 class ModelNotReady(ServerError):
     """A model, or one of its versions, is not READY."""
+
+
+class ServingMismatch(ServerError):
+    """Production does not serve the version the request was written against."""
 
 
 class InferenceError(ServerError):

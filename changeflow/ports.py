@@ -1,11 +1,13 @@
-"""The small interfaces changeflow's tasks talk to; adapters implement them, tests may pass fakes.
+"""The small interfaces the change steps talk to; adapters implement them, tests pass fakes.
 
-Kept tiny on purpose (Flagger's router/provider style): each names only what a change step needs.
+Kept tiny on purpose (Flagger's router/provider style): each names only what a change step calls.
+``changeflow.bootstrap`` builds the real ones for an environment; ``tests/fakes.py`` has in-memory ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -13,7 +15,9 @@ from changeflow.domain.serving import MetricsSnapshot, VersionState
 
 if TYPE_CHECKING:
     import numpy as np
-    from tritonclient.grpc.model_config_pb2 import ModelConfig
+
+    from changeflow.domain.model_config import ModelConfig
+    from changeflow.domain.record import ChangeRecord
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,11 @@ class InferenceResult:
 class ModelServer(Protocol):
     """An inference server with an explicit-control model repository (Triton's API)."""
 
+    name: str
+
     def ready(self) -> bool: ...
+
+    def server_version(self) -> str: ...
 
     def repository_index(self) -> list[VersionState]: ...
 
@@ -60,4 +68,41 @@ class ConfigStore(Protocol):
 
     def read_config_text(self, model: str) -> str: ...
 
+    def read_config(self, model: str) -> "ModelConfig": ...
+
     def write_config_text(self, model: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class RecordStore(Protocol):
+    """Where change records live; ``save`` publishes a new version of the record."""
+
+    def save(self, record: "ChangeRecord") -> None: ...
+
+    def load(self, change_id: str) -> "ChangeRecord": ...
+
+    def list(self) -> list["ChangeRecord"]: ...
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """The Kubernetes objects the Kubernetes kinds change, as the API's dicts."""
+
+    def read_deployment(self, namespace: str, name: str) -> dict: ...
+
+    def patch_deployment(self, namespace: str, name: str, patch: dict) -> dict: ...
+
+    def create_deployment(self, namespace: str, body: dict) -> dict: ...
+
+    def list_replica_sets(self, namespace: str, selector: dict[str, str]) -> list[dict]: ...
+
+    def read_service(self, namespace: str, name: str) -> dict: ...
+
+    def patch_service(self, namespace: str, name: str, patch: dict) -> dict: ...
+
+
+@runtime_checkable
+class ModelLocks(Protocol):
+    """One change at a time per model, across processes and hosts."""
+
+    def hold(self, model: str, timeout_s: float) -> AbstractContextManager[str]: ...

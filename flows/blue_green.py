@@ -1,50 +1,50 @@
 """Blue-green on Kubernetes: green beside blue, validate green through its own endpoint, switch the
-Service (only to ready pods), bake with blue still up, retire blue. Validation failure leaves the
-Service on blue; a failure after the switch points it back at blue."""
+Service (only to ready pods), bake with blue still up, retire blue. A validation failure leaves the
+Service on blue; ``restore`` (after the switch) points it back at blue and smoke-tests."""
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow
 
-from changeflow.domain.record import ChangeRecord
+from changeflow.bootstrap import Services
+from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import ChangeKind, State
-from changeflow.environment import Environment
-from changeflow.results import ChangeResult
-from flows._support import close_change, open_recorder
-from flows.rollback import compensate, rollback_change
-from flows.safety import compensate_if_touched
-from tasks.blue_green_steps import bake_service, deploy_green, retire_blue, switch_service
-from tasks.kubernetes_steps import wait_rollout
-from tasks.smoke_test import smoke_test
+from changeflow.domain.verdicts import BakeThresholds
+from changeflow.services.recorder import Recorder
+from changeflow.settings.environment import Environment
+from changeflow.flows.compensation import HOOKS, Execution, Restoration
+from changeflow.flows.triton_upgrade import rollout_verdict
+from changeflow.tasks.blue_green import deploy_green, retire_blue, switch_back, switch_service
+from changeflow.tasks.kubernetes import wait_rollout
+from changeflow.tasks.shared import monitor, smoke_test
+
+ANY_PROBE_FAILS = BakeThresholds(max_error_rate=0.0, failure_limit=0, min_requests=1)  # blue is one switch away
 
 
-@flow(name="blue-green", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
+@flow(name="blue-green", **HOOKS)
 def blue_green(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
     spec = request.change
-    recorder = open_recorder(request, environment, record, ChangeKind.BLUE_GREEN)
-    try:
-        generation = deploy_green(recorder, environment, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
-        rollout = wait_rollout(recorder, environment, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
-        verdict = smoke_test(recorder, environment, spec.golden_set, None, target="staging") if rollout.done else None
-    except BaseException as exc:
-        recorder.transition(State.ABORTED, f"aborted with service/{spec.service} still on {spec.blue}: {exc}")
-        raise
-    if verdict is None or not verdict.passed:
-        why = rollout.message if verdict is None else verdict.reason
-        recorder.transition(State.ABORTED, f"green not valid, service/{spec.service} never left {spec.blue}: {why}")
-        return ChangeResult.of(recorder.record)
-    try:
-        switch_service(recorder, environment, spec.namespace, spec.service, spec.green)
-        recorder.transition(State.VERIFYING, f"service/{spec.service} on {spec.green}; {spec.blue} kept running")
-        verdict = smoke_test(recorder, environment, spec.golden_set, None)
-        if verdict.passed:
-            verdict = bake_service(recorder, environment, spec.golden_set, spec.bake_seconds)
-        if not verdict.passed:
-            return compensate(recorder, environment, str(verdict))
-        retire_blue(recorder, environment, spec.namespace, spec.blue)
-        close_change(recorder, f"{spec.green} serving, {spec.blue} retired; {verdict.reason}")
-        return ChangeResult.of(recorder.record)
-    except BaseException as exc:
-        rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")
-        raise
+    never_left = f"green not valid, service/{spec.service} never left {spec.blue}"
+    with Execution(request, environment, record, "blue_green") as run:
+        generation = deploy_green(run.recorder, run.services, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
+        rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
+        run.require(rollout_verdict(rollout), abort=never_left)
+        run.require(smoke_test(run.recorder, run.services, spec.golden_set, None, target="staging"), abort=never_left)
+        switch_service(run.recorder, run.services, spec.namespace, spec.service, spec.green)
+        run.verifying(f"service/{spec.service} on {spec.green}; {spec.blue} kept running")
+        run.require(smoke_test(run.recorder, run.services, spec.golden_set, None))
+        bake = run.require(monitor(run.recorder, run.services, spec.golden_set, None, spec.bake_seconds, ANY_PROBE_FAILS, step_name="bake").verdict)
+        retire_blue(run.recorder, run.services, spec.namespace, spec.blue)
+        run.close(f"{spec.green} serving, {spec.blue} retired; {bake.reason}")
+    return run.result
+
+
+def restore(recorder: Recorder, services: Services, record: ChangeRecord) -> Restoration:
+    spec = record.request.change
+    started = time.perf_counter()
+    restored = switch_back(recorder, services, spec.namespace, spec.service, spec.blue)
+    rollback_ms = (time.perf_counter() - started) * 1000.0
+    verdict = smoke_test(recorder, services, spec.golden_set, None, phase=Phase.ROLLBACK)
+    return Restoration(restored=restored, verdict=verdict, rollback_ms=rollback_ms)

@@ -1,55 +1,62 @@
 """The governed change: request → assess → approve → schedule → checklist → execute → verify → close.
 
-Three flows, one per change type, share this sequence; what differs (catalog, approvers, windows,
-freeze override, review) comes from the type's policy. Execution and verification are the model
-deployment and config change flows; rollback is their compensating subflow.
+Three flows, one per change type, share this sequence; what differs (catalog, approvers, windows, freeze
+override, review) comes from the type's policy in ``domain.policy``. Approval is a pause: the flow waits
+for an ``ApprovalDecision`` filled in on the Prefect UI's resume form (or sent by ``changeflow approve``
+through the same API), judges it, records it, and pauses again until the quorum is reached, someone
+entitled rejects, or time runs out. Execution is the kind's own flow under the model's lock.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from prefect import flow, get_run_logger
+from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
+from prefect.input import RunInput
+from pydantic import Field
 
-from changeflow.adapters.factory import record_store
-from changeflow.approvals import run_name
+from changeflow.adapters.prefect import overdue_notice, run_name
+from changeflow.bootstrap import Services, bootstrap
+from changeflow.domain.policy import blocking
 from changeflow.domain.conflicts import window_conflicts
-from changeflow.domain.plan import plan_change
-from changeflow.domain.policy import WindowClass
-from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import ChangeType, State
-from changeflow.domain.windows import NoSlot, window_at
-from changeflow.environment import Environment
-from changeflow.exceptions import ChangeflowError
-from changeflow.governance import Governance
-from changeflow.recorder import utc_now
-from changeflow.results import ChangeResult
-from changeflow.site import load_rules, load_site
-from flows._support import open_request
-from flows.approval_gate import approval_gate
-from flows.execution import execute_scheduled
-from tasks.assess import assess
-from tasks.catalog import check_catalog
-from tasks.schedule import schedule, wait_for_slot
+from changeflow.domain.policy import ChangePlan, Decision, judge, policy_for, quorum_reached
+from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
+from changeflow.domain.request import ChangeRequest, ChangeType
+from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at
+from changeflow.exceptions import ChangeStateError, RecordNotFound
+from changeflow.kinds import kind_of, plan_for
+from changeflow.adapters.prefect import approval_summary
+from changeflow.services.recorder import Recorder, utc_now
+from changeflow.settings.defaults import environment_or_default, governance_or_default
+from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
+from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
 
 
-def govern(
-    request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType
-) -> ChangeResult:
-    """The governed sequence; ``environment`` / ``governance`` default to the site file and ``examples/`` rules."""
+class ApprovalDecision(RunInput):
+    """The form an approver fills in to resume a paused change."""
+
+    approve: bool = Field(False, description="Approve this change (off: reject it)")
+    approver: str = Field("", description="Your identity, e.g. carol")
+    comment: str = Field("", description="Why; shown on the change record")
+
+
+def govern(request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType) -> ChangeResult:
+    """The governed sequence; ``environment`` / ``governance`` default to the environment file and governance folder."""
     if request.type is not change_type:
-        raise ChangeflowError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
-    environment, governance = load_site(environment), load_rules(governance)
-    logger = get_run_logger()
+        raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
+    services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
     clock = now or utc_now()
-    recorder = open_request(request, environment)
+    recorder = open_request(request, services)
 
-    history = [r for r in record_store(environment.records).list() if r.id != request.id]  # read once: risk and conflicts
-    assessment = assess(recorder, environment, request, window_at(governance.calendar, clock), clock, history)
+    history = [r for r in services.records.list() if r.id != request.id]  # read once: risk and conflicts
+    assessment = assess(recorder, services, request, window_at(governance.calendar, clock), clock, history)
     recorder.transition(State.ASSESSED, f"risk {assessment.risk.value} (score {assessment.score})")
-    plan = plan_change(request, assessment.risk, warnings=tuple(window_conflicts(request, history)))
+    plan = plan_for(request, assessment.risk, warnings=tuple(window_conflicts(request, history)))
     for warning in plan.warnings:
-        logger.warning("conflict: %s", warning)
+        get_run_logger().warning("conflict: %s", warning)
 
     if request.type is ChangeType.STANDARD:
         match = check_catalog(governance.catalog, request)
@@ -58,14 +65,8 @@ def govern(
             return ChangeResult.of(recorder.record)
         recorder.transition(State.APPROVED, f"pre-approved: {match.reason}")
     else:
-        decided = approval_gate(recorder, request, plan, governance)
-        counted = [a.approver for a in recorder.record.approvals if a.counted and a.decision == "approve"]
-        reasons = {
-            State.APPROVED: f"approved by {', '.join(counted)} ({plan.approvals_required} required)",
-            State.REJECTED: f"rejected by {next((a.approver for a in reversed(recorder.record.approvals) if a.counted), '?')}: nothing was touched",
-            State.EXPIRED: f"no valid decision within {governance.approval_timeout_s}s: nothing was touched",
-        }
-        recorder.transition(decided, reasons[decided])
+        decided, reason = approval_gate(recorder, request, plan, governance)
+        recorder.transition(decided, reason)
         if decided is not State.APPROVED:
             return ChangeResult.of(recorder.record)
 
@@ -73,17 +74,86 @@ def govern(
     if isinstance(slot, NoSlot):
         recorder.transition(State.EXPIRED, f"cannot be scheduled: {slot.reason}")
         return ChangeResult.of(recorder.record)
-    override = f"; {slot.freeze_override}" if slot.freeze_override else ""
-    simulated = " (scheduling clock given: runs now as if the slot had opened)" if now is not None and slot.start > clock else ""
-    handed_off = now is None and slot.window is WindowClass.PLANNED_MAINTENANCE and slot.start > clock
-    later = " (the maintenance-window flow runs it when the window opens)" if handed_off else ""
-    recorder.transition(State.SCHEDULED, f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}{simulated}{later}")
-    if handed_off:
+    decision = scheduling_decision(slot, clock, clock_given=now is not None)
+    recorder.transition(State.SCHEDULED, decision.reason)
+    if decision.hand_off:
         return ChangeResult.of(recorder.record)
-    if now is None:
+    if decision.wait:
         wait_for_slot(slot, clock)
+    return execute_scheduled(recorder, services, request, governance, plan, slot)
 
-    return execute_scheduled(recorder, request, environment, governance, plan, slot)
+
+def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> tuple[State, str]:
+    """(APPROVED, REJECTED or EXPIRED, why); every decision, counted or refused, is on the record."""
+    logger = get_run_logger()
+    policy = policy_for(request.type)
+    approved_by: list[str] = []
+    refusals: list[str] = []
+    overdue = overdue_notice(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value})
+    deadline = time.monotonic() + governance.approval_timeout_s
+    expired = (State.EXPIRED, f"no valid decision within {governance.approval_timeout_s}s: nothing was touched")
+    try:
+        while not quorum_reached(approved_by, plan.approvals_required):
+            remaining = int(deadline - time.monotonic())
+            if remaining <= 0:
+                return expired
+            form = ApprovalDecision.with_initial_data(
+                description=approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals), approve=False, approver="", comment=""
+            )
+            logger.info("%s waits for approval %d of %d (%s)", request.id, len(approved_by) + 1, plan.approvals_required, plan.approval_pool.value)
+            try:
+                answer = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=governance.approval_poll_s)
+            except FlowPauseTimeout:
+                return expired
+            decision = Decision(approve=answer.approve, approver=answer.approver.strip().lower(), comment=answer.comment)
+            verdict = judge(decision, requester=request.requester, policy=policy, approvers=governance.approvers, already=approved_by)
+            entry = Approval(
+                approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
+                comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
+            )
+            recorder.note(approvals=[*recorder.record.approvals, entry])
+            if not verdict.accepted:
+                refusals.append(verdict.reason)
+                logger.warning("decision not counted: %s", verdict.reason)
+                continue
+            logger.info("decision counted: %s", verdict.reason)
+            if not decision.approve:
+                return State.REJECTED, f"rejected by {decision.approver}: nothing was touched"
+            approved_by.append(decision.approver)
+    finally:
+        overdue.cancel()
+    return State.APPROVED, f"approved by {', '.join(approved_by)} ({plan.approvals_required} required)"
+
+
+def execute_scheduled(recorder: Recorder, services: Services, request: ChangeRequest, governance: Governance, plan: ChangePlan, slot: Slot) -> ChangeResult:
+    """Notify, run the pre-change checklist, then the kind's execution flow under the model's lock.
+    Shared by the governed flows (slot open now) and the maintenance-window flow (later)."""
+    delivered = notify(governance, recorder.record, "executing")
+    items = run_checklist(services, request, plan, slot, delivered)
+    if failed := blocking(items):
+        recorder.transition(State.ABORTED, "pre-change checklist failed: " + "; ".join(f"{i.name}: {i.reason}" for i in failed))
+        return ChangeResult.of(recorder.record)
+    get_run_logger().info("pre-change checklist passed (%d items)", len(items))
+    with services.locks.hold(request.model, governance.lock_timeout_s):
+        try:
+            result = kind_of(request).load_flow()(request, services.environment, recorder.record)
+        finally:
+            record = recorder.reload()
+            notify(governance, record, "rolled back" if record.state is State.ROLLED_BACK else record.state.value)
+    return result
+
+
+def open_request(request: ChangeRequest, services: Services) -> Recorder:
+    """A new record in ``requested`` for a governed change; an ID already on record is refused."""
+    try:
+        existing = services.records.load(request.id)
+    except RecordNotFound:
+        existing = None
+    if existing is not None:
+        raise ChangeStateError(f"{request.id} already exists ({existing.state}); give the new request its own ID")
+    recorder = Recorder(ChangeRecord.open(request, policy_for(request.type).baseline_risk, utc_now()), services.records)
+    recorder.note()  # first save: the request is on record before anything is assessed
+    return recorder
 
 
 def _run_name() -> str:
@@ -91,30 +161,23 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     request = flow_run.parameters["request"]
-    change_id = request["id"] if isinstance(request, dict) else request.id
-    return run_name(change_id, flow_run.flow_name)
+    return run_name(request["id"] if isinstance(request, dict) else request.id, flow_run.flow_name)
 
 
 @flow(name="standard-change", flow_run_name=_run_name)
-def standard_change(
-    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
-) -> ChangeResult:
+def standard_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
     return govern(request, environment, governance, now, ChangeType.STANDARD)
 
 
 @flow(name="normal-change", flow_run_name=_run_name)
-def normal_change(
-    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
-) -> ChangeResult:
+def normal_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
     return govern(request, environment, governance, now, ChangeType.NORMAL)
 
 
 @flow(name="emergency-change", flow_run_name=_run_name)
-def emergency_change(
-    request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None
-) -> ChangeResult:
+def emergency_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
     return govern(request, environment, governance, now, ChangeType.EMERGENCY)
 

@@ -6,21 +6,23 @@ approved and scheduled into it (a governed flow hands such changes off instead o
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from changeflow.adapters.factory import record_store
-from changeflow.domain.plan import plan_change
+from changeflow.bootstrap import bootstrap
 from changeflow.domain.policy import WindowClass
-from changeflow.domain.types import State
+from changeflow.domain.record import ChangeResult, State
 from changeflow.domain.windows import Calendar, Slot
-from changeflow.environment import Environment
-from changeflow.governance import Governance
-from changeflow.recorder import Recorder, utc_now
-from changeflow.results import ChangeResult
-from flows.execution import execute_scheduled
+from changeflow.exceptions import InvalidSettings
+from changeflow.kinds import plan_for
+from changeflow.services.recorder import Recorder, utc_now
+from changeflow.settings.defaults import environment_or_default, governance_or_default
+from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
+from changeflow.flows.lifecycle import execute_scheduled
 
 
 class WindowResult(BaseModel):
@@ -35,15 +37,18 @@ def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datet
 
 @flow(name="maintenance-window")
 def maintenance_window(window: str, environment: Environment | None = None, governance: Governance | None = None) -> WindowResult:
-    """Run the changes scheduled into maintenance window ``window`` (settings default to the site's)."""
-    from changeflow.site import load_rules, load_site
-
-    environment, governance = load_site(environment), load_rules(governance)
+    """Run the changes scheduled into maintenance window ``window``; started early, it waits for the window
+    to open (a change never runs before its window). Settings default to the environment file's."""
+    services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
     logger = get_run_logger()
     span = next((m for m in governance.calendar.maintenance if m.name == window), None)
     if span is None:
-        raise ValueError(f"no maintenance window named {window!r} in the calendar")
-    store = record_store(environment.records)
+        known = ", ".join(m.name for m in governance.calendar.maintenance) or "none"
+        raise InvalidSettings("maintenance-window", "window", f"no maintenance window named {window!r} in the calendar", f"use one of: {known}")
+    if (early := (span.start - utc_now()).total_seconds()) > 0:
+        logger.info("window %s opens in %.0f s: waiting", window, early)
+        time.sleep(early)
+    store = services.records
     due = [r for r in store.list() if r.state is State.SCHEDULED and r.slot_start and span.start <= r.slot_start < span.end]
     logger.info("maintenance window %s: %d change(s) scheduled", window, len(due))
     result = WindowResult(window=window)
@@ -51,7 +56,7 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
         if utc_now() >= span.end:
             logger.warning("window %s closed before %s could run; it stays scheduled", window, record.id)
             break
-        recorder = Recorder(record, store)
         slot = Slot(start=record.slot_start, end=record.slot_end, window=WindowClass.PLANNED_MAINTENANCE, window_name=window)
-        result.results.append(execute_scheduled(recorder, record.request, environment, governance, plan_change(record.request, record.risk), slot))
+        plan = plan_for(record.request, record.risk)
+        result.results.append(execute_scheduled(Recorder(record, store), services, record.request, governance, plan, slot))
     return result

@@ -1,43 +1,46 @@
 """Triton upgrade on Kubernetes: record the template, patch the image, wait for the rollout, smoke test
-through the serving endpoint; a failed or stalled rollout or a failed smoke test is undone like
-``kubectl rollout undo`` by the rollback subflow."""
+through the serving endpoint; and ``restore``: undo like ``kubectl rollout undo``, wait, smoke test."""
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow
 
-from changeflow.domain.record import ChangeRecord
+from changeflow.bootstrap import Services
+from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import ChangeKind, State
-from changeflow.environment import Environment
-from changeflow.results import ChangeResult
-from flows._support import close_change, open_recorder
-from flows.rollback import compensate, rollback_change
-from flows.safety import compensate_if_touched
-from tasks.kubernetes_steps import patch_image, record_template, wait_rollout
-from tasks.smoke_test import smoke_test
+from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.services.recorder import Recorder
+from changeflow.settings.environment import Environment
+from changeflow.flows.compensation import HOOKS, Execution, Restoration
+from changeflow.tasks.kubernetes import patch_image, record_template, rollout_undo, wait_rollout
+from changeflow.tasks.shared import smoke_test
 
 
-@flow(name="triton-upgrade", on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])
+def rollout_verdict(status) -> Verdict:
+    return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message if status.done else f"rollout failed: {status.message}")
+
+
+@flow(name="triton-upgrade", **HOOKS)
 def triton_upgrade(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
     spec = request.change
-    recorder = open_recorder(request, environment, record, ChangeKind.TRITON_UPGRADE)
-    try:
-        before = record_template(recorder, environment, spec.namespace, spec.deployment, spec.container)
-    except BaseException as exc:
-        recorder.transition(State.ABORTED, f"aborted before production was touched: {exc}")
-        raise
-    try:
-        generation = patch_image(recorder, environment, spec.namespace, spec.deployment, spec.container, spec.image, spec.args)
-        rollout = wait_rollout(recorder, environment, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)
-        recorder.transition(State.VERIFYING, f"{spec.container}: {before} → {spec.image}: {rollout.message}")
-        if not rollout.done:
-            return compensate(recorder, environment, f"rollout failed: {rollout.message}")
-        verdict = smoke_test(recorder, environment, spec.golden_set, None)
-        if not verdict.passed:
-            return compensate(recorder, environment, str(verdict))
-        close_change(recorder, f"{spec.image} rolled out; {verdict.reason}")
-        return ChangeResult.of(recorder.record)
-    except BaseException as exc:
-        rollback_change(request.id, environment, reason=f"{exc.__class__.__name__}: {exc}")
-        raise
+    with Execution(request, environment, record, "triton_upgrade") as run:
+        before = record_template(run.recorder, run.services, spec.namespace, spec.deployment, spec.container)
+        generation = patch_image(run.recorder, run.services, spec.namespace, spec.deployment, spec.container, spec.image, spec.args)
+        rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)
+        run.verifying(f"{spec.container}: {before} → {spec.image}: {rollout.message}")
+        run.require(rollout_verdict(rollout))
+        verdict = run.require(smoke_test(run.recorder, run.services, spec.golden_set, None))
+        run.close(f"{spec.image} rolled out; {verdict.reason}")
+    return run.result
+
+
+def restore(recorder: Recorder, services: Services, record: ChangeRecord) -> Restoration:
+    spec = record.request.change
+    started = time.perf_counter()
+    restored, generation = rollout_undo(recorder, services, spec.namespace, spec.deployment)
+    status = wait_rollout(recorder, services, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation, phase=Phase.ROLLBACK)
+    rollback_ms = (time.perf_counter() - started) * 1000.0
+    verdict = smoke_test(recorder, services, spec.golden_set, None, phase=Phase.ROLLBACK) if status.done else rollout_verdict(status)
+    return Restoration(restored=restored, verdict=verdict, rollback_ms=rollback_ms)

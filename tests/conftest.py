@@ -17,7 +17,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(scope="session")
 def triton_process(tmp_path_factory):
     """A real tritonserver on a private copy of the sample repository plus the malformed model."""
-    from changeflow.adapters.triton_server import TritonServer
+    from changeflow.local.triton_server import TritonServer
 
     workdir = tmp_path_factory.mktemp("triton-session")
     repository = workdir / "model_repository"
@@ -31,7 +31,7 @@ def triton_process(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def staging_process(tmp_path_factory):
-    from changeflow.adapters.triton_server import TritonServer
+    from changeflow.local.triton_server import TritonServer
 
     workdir = tmp_path_factory.mktemp("triton-staging")
     shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
@@ -55,7 +55,7 @@ def classifier_v1(triton, triton_process):
     Loaded with the file's config as an explicit override: after an override, a plain load re-reads
     the file but Triton (2.51) keeps serving the old override's config (measured), so be explicit.
     """
-    from changeflow.adapters.model_config import LocalConfigStore
+    from changeflow.adapters.config_store import LocalConfigStore
 
     store = LocalConfigStore(triton_process.repository)
     triton.load("classifier", store.read_config("classifier"))
@@ -65,6 +65,6 @@ def classifier_v1(triton, triton_process):
 
 @pytest.fixture(scope="session")
 def golden():
-    from changeflow.probes import load_golden
+    from changeflow.services.verification import load_golden
 
     return load_golden(EXAMPLES / "golden" / "classifier.json")

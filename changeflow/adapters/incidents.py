@@ -12,7 +12,7 @@ import time
 import httpx
 
 from changeflow.domain.record import ChangeRecord
-from changeflow.governance import IncidentEvents
+from changeflow.settings.governance import IncidentEvents
 
 log = logging.getLogger("changeflow.incidents")
 
@@ -27,7 +27,7 @@ def change_event(settings: IncidentEvents, record: ChangeRecord, moment: str) ->
             "custom_details": {
                 "change_id": record.id,
                 "type": record.type.value,
-                "kind": record.kind.value,
+                "kind": record.kind,
                 "model": record.model,
                 "risk": record.risk.value,
                 "state": record.state.value,

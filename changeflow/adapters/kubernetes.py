@@ -11,12 +11,8 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from changeflow.environment import ClusterSettings
-from changeflow.exceptions import ChangeflowError
-
-
-class ClusterError(ChangeflowError):
-    """The Kubernetes API refused or could not be reached; the message says what to fix."""
+from changeflow.exceptions import ClusterError
+from changeflow.settings.environment import ClusterSettings
 
 
 _FIXES = {

@@ -19,7 +19,7 @@ import tritonclient.http as triton_http
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from changeflow.adapters.model_config import ModelConfig, config_from_dict, config_to_json, with_versions
+from changeflow.domain.model_config import ModelConfig, config_from_dict, config_to_json, with_versions
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
 from changeflow.ports import InferenceResult

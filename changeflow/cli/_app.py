@@ -6,8 +6,9 @@ import functools
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from changeflow.exceptions import ChangeflowError, InvalidChangeRequest
+from changeflow.exceptions import ChangeflowError, InvalidInput
 
 app = typer.Typer(
     help="Change management for mission-critical AI inference on Prefect and NVIDIA Triton.",
@@ -19,6 +20,11 @@ out = Console(width=max(120, Console().width))  # tables stay readable when pipe
 err = Console(stderr=True)
 
 
+def one_line(label: str, style: str, message: str) -> Text:
+    """``label message`` with the message taken literally: no markup, whatever it contains."""
+    return Text.assemble((label, style), " ", message.replace("\n", " "))
+
+
 def reports_errors(command):
     """Turn changeflow's own errors into one line and an exit code (2: bad input, 1: failure)."""
 
@@ -26,11 +32,11 @@ def reports_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except InvalidChangeRequest as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        except InvalidInput as exc:
+            err.print(one_line("error:", "bold red", str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except ChangeflowError as exc:
-            err.print(f"[bold red]failed:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err.print(one_line("failed:", "bold red", str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -17,8 +18,8 @@ def demo(
     keep_server: Annotated[bool, typer.Option("--keep-server", help="leave the Prefect server it started running")] = False,
 ) -> None:
     """Run the sample changes in examples/changes end to end and print a summary."""
-    from changeflow.demo import run_demo
-    from changeflow.render import demo_table
+    from changeflow.local.demo import run_demo
+    from changeflow.render.terminal import demo_table
 
     report = run_demo(progress=not as_json, keep_server=keep_server)
     if as_json:
@@ -29,23 +30,19 @@ def demo(
 
 @app.command()
 @reports_errors
-def serve() -> None:
-    """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
-    import os
-    import subprocess
-    import sys
+def examples(
+    to: Annotated[Optional[Path], typer.Argument(help="copy them into this new folder (to edit); omitted: print where they are")] = None,
+) -> None:
+    """The sample changes, governance files, golden sets and model repository that ship with changeflow."""
+    import shutil
 
-    from changeflow.prefect_server import LocalPrefectServer, reachable_api_url
+    from changeflow.exceptions import InvalidSettings
+    from changeflow.settings import paths
 
-    url, server = reachable_api_url(), None
-    if url is None:
-        server = LocalPrefectServer().start()
-        url = server.api_url
-    out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
-    try:
-        subprocess.run([sys.executable, "-m", "changeflow.serve"], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if server is not None:
-            server.stop()
+    if to is None:
+        print(paths.EXAMPLES)
+        return
+    if to.exists():
+        raise InvalidSettings(str(to), "(folder)", "already exists", "name a new folder; nothing is overwritten")
+    shutil.copytree(paths.EXAMPLES, to, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
+    out.print(f"examples copied to {to}: try `changeflow submit {to / 'changes' / 'normal-deploy-v2.yaml'} --dry-run`", markup=False)

@@ -9,14 +9,11 @@ from rich.table import Table
 from rich.text import Text
 
 from changeflow.cli._app import app, out, reports_errors
-from changeflow.cli.prefect_api import require_prefect
+from changeflow.cli._prefect import record_store
 
 
 def _store():
-    from changeflow.adapters.prefect_records import PrefectRecordStore
-
-    require_prefect()
-    return PrefectRecordStore()
+    return record_store()
 
 
 @app.command()
@@ -32,7 +29,7 @@ def status(
 
         print(json.dumps({"id": record.id, "state": record.state.value, "outcome": record.outcome, "risk": record.risk.value}))
         return
-    out.print(Text(f"{record.id} {record.type.value} {record.kind.value} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"))
+    out.print(Text(f"{record.id} {record.type.value} {record.kind} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"))
 
 
 @app.command("list")
@@ -43,13 +40,13 @@ def list_changes(as_json: Annotated[bool, typer.Option("--json", help="print JSO
     if as_json:
         import json
 
-        print(json.dumps([{"id": r.id, "type": r.type.value, "kind": r.kind.value, "model": r.model, "state": r.state.value, "outcome": r.outcome} for r in records]))
+        print(json.dumps([{"id": r.id, "type": r.type.value, "kind": r.kind, "model": r.model, "state": r.state.value, "outcome": r.outcome} for r in records]))
         return
     table = Table(title="changes")
     for column in ("change", "type", "kind", "model", "risk", "state", "outcome"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.id, r.type.value, r.kind.value, r.model, r.risk.value, r.state.value, Text(r.outcome or "—"))
+        table.add_row(r.id, r.type.value, r.kind, r.model, r.risk.value, r.state.value, Text(r.outcome or "—"))
     out.print(table)
 
 
@@ -66,6 +63,6 @@ def record(
         return
     from rich.markdown import Markdown
 
-    from changeflow.render_markdown import record_markdown
+    from changeflow.adapters.prefect import record_markdown
 
     out.print(Markdown(record_markdown(found, "").split("<details>")[0]))

@@ -12,16 +12,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from changeflow import paths
+from changeflow.settings import paths
 from changeflow.cli._app import app, out, reports_errors
-from changeflow.cli.prefect_api import require_prefect
+from changeflow.cli._prefect import record_store
 
 
 def _records():
-    from changeflow.adapters.prefect_records import PrefectRecordStore
-
-    require_prefect()
-    return PrefectRecordStore().list()
+    return record_store().list()
 
 
 @app.command()
@@ -33,7 +30,7 @@ def report(
 ) -> None:
     """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
     from changeflow.domain.dora import dora_report
-    from changeflow.report_html import report_html
+    from changeflow.render.html import report_html
 
     end = datetime.now(timezone.utc)
     result = dora_report(_records(), end - timedelta(days=days), end)
@@ -65,16 +62,16 @@ def calendar(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Upcoming maintenance windows, freezes and scheduled changes."""
-    from changeflow.domain.lifecycle import TERMINAL
+    from changeflow.domain.record import TERMINAL
     from changeflow.domain.windows import Calendar, upcoming
-    from changeflow.loader import load_model_file
-    from changeflow.prefect_server import reachable_api_url
+    from changeflow.settings.loader import load_settings_file
+    from changeflow.local.prefect_server import reachable_api_url
 
-    cal = load_model_file(calendar_file, Calendar)
+    cal = load_settings_file(calendar_file, Calendar)
     start = now or datetime.now(timezone.utc)
     rows = [(s, e, what) for s, e, what in upcoming(cal, start, days)]
     if with_changes and reachable_api_url():
-        rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind.value} on {r.model}, {r.state.value})")
+        rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind} on {r.model}, {r.state.value})")
                  for r in _records() if r.slot_start and r.slot_end and r.state not in TERMINAL and r.slot_end > start]
     rows.sort(key=lambda row: row[0])
     if as_json:

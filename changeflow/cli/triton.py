@@ -12,8 +12,9 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from changeflow import paths
+from changeflow.settings import paths
 from changeflow.cli._app import app, out, reports_errors
+from changeflow.settings.defaults import ENVIRONMENT_FILE
 
 triton_app = typer.Typer(help="Run local Triton Inference Servers.", no_args_is_help=True)
 app.add_typer(triton_app, name="triton")
@@ -26,12 +27,12 @@ def triton_up(
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="model to load at start (repeatable)")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="serve the directory itself, not a private copy")] = False,
     staging: Annotated[bool, typer.Option("--staging", help="also start a staging server beside production")] = False,
-    site_file: Annotated[Path, typer.Option(help="where to write the servers' addresses for `changeflow submit`")] = Path(".changeflow/site.yaml"),
+    environment_file: Annotated[Path, typer.Option("--environment", help="where to write the servers' addresses for `changeflow submit`")] = ENVIRONMENT_FILE,
     http_port: Annotated[int, typer.Option(help="production HTTP port (0: a free one)")] = 0,
 ) -> None:
     """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
-    from changeflow.adapters.triton_server import TritonServer
-    from changeflow.environment import Environment, ServerEndpoint
+    from changeflow.local.triton_server import TritonServer
+    from changeflow.settings.environment import Environment, ServerEndpoint
 
     servers = {"production": TritonServer(repository, name="production", copy_repository=not in_place, http_port=http_port,
                                           load_models=model if model is not None else ["classifier", "feature_scaler"])}
@@ -49,9 +50,9 @@ def triton_up(
             out.print(f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}")
         if staging:
             environment = Environment(production=endpoints["production"], staging=endpoints["staging"])
-            site_file.parent.mkdir(parents=True, exist_ok=True)
-            site_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-            out.print(f"site written to {site_file} (for `changeflow submit FILE --site {site_file}`)")
+            environment_file.parent.mkdir(parents=True, exist_ok=True)
+            environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
+            out.print(f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)", markup=False)
         out.print("Press Ctrl-C to stop.")
         try:
             while all(s.process is not None and s.process.poll() is None for s in servers.values()):

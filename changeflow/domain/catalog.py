@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.request import ChangeRequest, ConfigChange
-from changeflow.domain.types import ChangeKind
+from changeflow.domain.request import ChangeRequest
 
 
 class Bound(BaseModel):
@@ -35,7 +34,7 @@ class Template(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
     description: str
-    kind: ChangeKind
+    kind: str
     models: list[str] = Field(min_length=1)
     fields: dict[str, Bound] = Field(default_factory=dict)
 
@@ -50,27 +49,29 @@ class CatalogMatch(BaseModel, frozen=True):
     reason: str
 
 
-def _mismatch(request: ChangeRequest, template: Template) -> tuple[int, str] | None:
+def _mismatch(request: ChangeRequest, template: Template, fields: dict[str, object]) -> tuple[int, str] | None:
     """None when the request fits; else (distance, reason): the smaller, the closer the template."""
-    if request.kind is not template.kind:
-        return 3, f"template '{template.id}' covers {template.kind.value}, not {request.kind.value}"
+    if request.kind != template.kind:
+        return 3, f"template '{template.id}' covers {template.kind}, not {request.kind}"
     if request.model not in template.models:
         return 2, f"template '{template.id}' does not cover model {request.model}"
-    if isinstance(request.change, ConfigChange):
-        for path in request.change.set:
-            if path not in template.fields:
-                return 1, f"template '{template.id}' does not allow changing {path}"
-        for path, value in request.change.set.items():
-            if problem := template.fields[path].problem(value):
-                return 0, f"template '{template.id}': {path}={value!r} {problem}"
+    for path in fields:
+        if path not in template.fields:
+            return 1, f"template '{template.id}' does not allow changing {path}"
+    for path, value in fields.items():
+        if problem := template.fields[path].problem(value):
+            return 0, f"template '{template.id}': {path}={value!r} {problem}"
     return None
 
 
-def match_standard(request: ChangeRequest, catalog: Catalog) -> CatalogMatch:
-    """The first template the request fits, or the reason the closest one refused it."""
+def match_standard(request: ChangeRequest, catalog: Catalog, fields: dict[str, object]) -> CatalogMatch:
+    """The first template the request fits, or the reason the closest one refused it.
+
+    ``fields``: what the change sets that a template must bound (the kind says which: ``catalog_fields``).
+    """
     misses = []
     for template in catalog.templates:
-        mismatch = _mismatch(request, template)
+        mismatch = _mismatch(request, template, fields)
         if mismatch is None:
             return CatalogMatch(template=template.id, reason=f"matches standard template '{template.id}': {template.description}")
         misses.append(mismatch)

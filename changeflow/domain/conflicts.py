@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from changeflow.domain.lifecycle import TERMINAL
-from changeflow.domain.record import ChangeRecord
+from changeflow.domain.record import TERMINAL, ChangeRecord
 from changeflow.domain.request import ChangeRequest
 
 

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
-from changeflow.domain.record import ChangeRecord, StepOutcome
-from changeflow.domain.types import State
+from changeflow.domain.record import ChangeRecord, State, StepOutcome
 
 DONE = {State.CLOSED, State.REVIEW_PENDING}
 

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.verdict import Outcome, Verdict
+from changeflow.domain.verdicts import Outcome, Verdict
 
 Datatype = Literal["FP32", "FP64", "INT32", "INT64", "BOOL"]
 NUMPY_DTYPES: dict[str, str] = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64", "BOOL": "bool"}

@@ -1,8 +1,13 @@
-"""The change record: the system of record of one change, from request to outcome.
+"""The change record and its lifecycle: the system of record of one change, from request to outcome.
 
-Holds the seed's fields (ID, description, risk, approvals, execution / verification / rollback steps,
-outcome) plus each step's timestamps and the serving version before and after. Every state change
-goes through ``transition`` so the lifecycle rules hold; times are passed in, never read from a clock.
+``requested → assessed → approved → scheduled → executing → verifying → closed``, with the exits
+``rejected`` (refused by policy or an approver), ``expired`` (no decision or no window in time),
+``aborted`` (stopped before production was touched) and ``rolled_back`` (production restored and
+verified). Emergency changes pass through ``review_pending`` until their post-implementation review.
+
+A record holds ID, description, risk, approvals, execution / verification / rollback steps with their
+times, the serving version before and after, and the outcome. Every state change goes through
+``transition`` so the lifecycle holds; times are passed in, never read from a clock.
 """
 
 from __future__ import annotations
@@ -13,9 +18,60 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from changeflow.domain.lifecycle import TERMINAL, check_transition
-from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import ChangeKind, ChangeType, Risk, State
+from changeflow.domain.request import ChangeRequest, ChangeType, Risk
+from changeflow.exceptions import IllegalTransition
+
+
+class State(StrEnum):
+    REQUESTED = "requested"
+    ASSESSED = "assessed"
+    APPROVED = "approved"
+    SCHEDULED = "scheduled"
+    EXECUTING = "executing"
+    VERIFYING = "verifying"
+    REVIEW_PENDING = "review_pending"  # emergency changes: done, post-implementation review owed
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    ABORTED = "aborted"  # failed before production was touched
+    ROLLED_BACK = "rolled_back"  # production restored to the previous state, then verified
+
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.REQUESTED: frozenset({State.ASSESSED, State.REJECTED}),
+    State.ASSESSED: frozenset({State.APPROVED, State.REJECTED, State.EXPIRED}),
+    State.APPROVED: frozenset({State.SCHEDULED, State.EXPIRED, State.ABORTED}),
+    State.SCHEDULED: frozenset({State.EXECUTING, State.EXPIRED, State.ABORTED}),
+    State.EXECUTING: frozenset({State.VERIFYING, State.ABORTED, State.ROLLED_BACK}),
+    State.VERIFYING: frozenset({State.CLOSED, State.REVIEW_PENDING, State.ROLLED_BACK}),
+    State.REVIEW_PENDING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+    State.REJECTED: frozenset(),
+    State.EXPIRED: frozenset(),
+    State.ABORTED: frozenset(),
+    State.ROLLED_BACK: frozenset(),
+}
+
+TERMINAL: frozenset[State] = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts)
+
+# States in which production may differ from the last approved state: a crash here needs compensation.
+PRODUCTION_AT_RISK: frozenset[State] = frozenset({State.EXECUTING, State.VERIFYING})
+
+
+def closing_state(needs_review: bool) -> State:
+    """Where a change that passed verification goes: closed, or review pending (emergencies)."""
+    return State.REVIEW_PENDING if needs_review else State.CLOSED
+
+
+def can_transition(current: State, target: State) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(current: State, target: State) -> None:
+    """Raise ``IllegalTransition`` naming the allowed next states when ``target`` is not one."""
+    if not can_transition(current, target):
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (terminal state)"
+        raise IllegalTransition(f"cannot go from '{current}' to '{target}'; allowed from '{current}': {allowed}")
 
 
 class Phase(StrEnum):
@@ -27,7 +83,6 @@ class Phase(StrEnum):
 class StepOutcome(StrEnum):
     OK = "ok"
     FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 class StepRecord(BaseModel):
@@ -61,7 +116,7 @@ class ChangeRecord(BaseModel):
     id: str
     description: str
     type: ChangeType
-    kind: ChangeKind
+    kind: str
     model: str
     requester: str
     risk: Risk
@@ -123,4 +178,38 @@ class ChangeRecord(BaseModel):
             if step.name == name and step.ended_at is None:
                 step.ended_at, step.outcome, step.detail = at, outcome, detail
                 return step
-        raise ValueError(f"no open {phase} step named '{name}' on {self.id}")
+        raise IllegalTransition(f"no open {phase} step named '{name}' on {self.id}")
+
+
+class ChangeResult(BaseModel):
+    """What a change flow returns: the change's end state and the versions around it."""
+
+    change_id: str
+    kind: str
+    model: str
+    state: State
+    outcome: str
+    serving_version_before: int | None = None
+    serving_version_after: int | None = None
+    rollback_ms: float | None = None
+
+    @classmethod
+    def of(cls, record: ChangeRecord, rollback_ms: float | None = None) -> "ChangeResult":
+        return cls(
+            change_id=record.id,
+            kind=record.kind,
+            model=record.model,
+            state=record.state,
+            outcome=record.outcome,
+            serving_version_before=record.serving_version_before,
+            serving_version_after=record.serving_version_after,
+            rollback_ms=rollback_ms,
+        )
+
+
+class RollbackResult(BaseModel):
+    change_id: str
+    state: State
+    restored: str
+    verified: str
+    rollback_ms: float | None = None

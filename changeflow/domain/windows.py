@@ -1,10 +1,9 @@
 """Change windows: business hours, off-hours, announced maintenance windows and freezes, time-zone aware.
 
-``find_slot`` answers "when may this change run?" for its type and risk, from a calendar and a clock
-passed in, so every rule is testable without waiting: standard changes in business hours; normal
-changes off-hours or in planned maintenance (high risk: maintenance only); emergencies at once, even in
-a freeze (the override is returned for the record). Maintenance windows count only when announced at
-least ``announcement_lead_hours`` ahead of now.
+``find_slot`` answers "when may this change run?" for the window classes its type allows at its risk
+(``domain.policy``), from a calendar and a clock passed in, so every rule is testable without waiting;
+``any_time`` (emergencies) runs at once, even in a freeze (the override is returned for the record).
+Maintenance windows count only when announced at least ``announcement_lead_hours`` ahead of now.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from changeflow.domain.policy import WindowClass
-from changeflow.domain.types import ChangeType, Risk
 
 
 class Weekday(StrEnum):
@@ -101,16 +99,6 @@ class NoSlot(_Strict):
     reason: str
 
 
-def allowed_windows(change_type: ChangeType, risk: Risk) -> tuple[WindowClass, ...]:
-    if change_type is ChangeType.STANDARD:
-        return (WindowClass.BUSINESS_HOURS,)
-    if change_type is ChangeType.EMERGENCY:
-        return (WindowClass.ANY_TIME,)
-    if risk is Risk.HIGH:
-        return (WindowClass.PLANNED_MAINTENANCE,)
-    return (WindowClass.OFF_HOURS, WindowClass.PLANNED_MAINTENANCE)
-
-
 def business_intervals(calendar: Calendar, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """Business-hour intervals (UTC) overlapping [start, end), built per local date so DST is honoured."""
     zone, hours = calendar.zone, calendar.business_hours
@@ -161,8 +149,7 @@ def active_freeze(calendar: Calendar, start: datetime, end: datetime) -> Freeze 
 
 def find_slot(
     calendar: Calendar,
-    change_type: ChangeType,
-    risk: Risk,
+    allowed: tuple[WindowClass, ...],
     now: datetime,
     duration: timedelta,
     not_before: datetime | None = None,
@@ -172,11 +159,10 @@ def find_slot(
     """The earliest slot of ``duration`` the change may run in, or why there is none before its deadline."""
     earliest = max(now, not_before) if not_before else now
     limit = min(deadline, earliest + horizon) if deadline else earliest + horizon
-    if change_type is ChangeType.EMERGENCY:
+    if WindowClass.ANY_TIME in allowed:
         freeze = active_freeze(calendar, earliest, earliest + duration)
         override = f"emergency change overrides freeze '{freeze.name}' ({freeze.reason})" if freeze else None
         return Slot(start=earliest, end=earliest + duration, window=WindowClass.ANY_TIME, window_name="immediately", freeze_override=override)
-    allowed = allowed_windows(change_type, risk)
     candidates: list[tuple[datetime, datetime, tuple[WindowClass, str]]] = []
     business = business_intervals(calendar, earliest, limit)
     if WindowClass.BUSINESS_HOURS in allowed:
@@ -208,4 +194,24 @@ def upcoming(calendar: Calendar, now: datetime, days: int = 14) -> list[tuple[da
     return sorted(spans)
 
 
-__all__ = ["Calendar", "Slot", "NoSlot", "find_slot", "window_at", "active_freeze", "allowed_windows", "upcoming"]
+class SchedulingDecision(_Strict):
+    """What the governed flow does with a slot: run now, wait for it, or hand it to the maintenance flow."""
+
+    hand_off: bool
+    wait: bool
+    reason: str
+
+
+def scheduling_decision(slot: Slot, clock: datetime, clock_given: bool) -> SchedulingDecision:
+    """A future planned maintenance window is handed off (its flow runs it when it opens); another
+    future slot is waited for. With a scheduling clock given (demo, tests) the change runs at once."""
+    future = slot.start > clock
+    hand_off = not clock_given and future and slot.window is WindowClass.PLANNED_MAINTENANCE
+    override = f"; {slot.freeze_override}" if slot.freeze_override else ""
+    simulated = " (scheduling clock given: runs now as if the slot had opened)" if clock_given and future else ""
+    later = " (the maintenance-window flow runs it when the window opens)" if hand_off else ""
+    reason = f"{slot.window_name}: {slot.start.isoformat()} – {slot.end.isoformat()}{override}{simulated}{later}"
+    return SchedulingDecision(hand_off=hand_off, wait=not clock_given and not hand_off and future, reason=reason)
+
+
+__all__ = ["Calendar", "Slot", "NoSlot", "find_slot", "window_at", "active_freeze", "upcoming", "scheduling_decision"]

@@ -5,7 +5,7 @@ import pytest
 
 from changeflow.adapters.kubernetes import ClusterError, KubernetesCluster
 from changeflow.domain.rollout import rollout_status, undo_template, with_image
-from changeflow.environment import ClusterSettings
+from changeflow.settings.environment import ClusterSettings
 from tests.kube import KubeLoopback, deployment
 
 

@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from changeflow.adapters.model_config import LocalConfigStore, config_from_dict, differences, config_to_json, parse_config, render_config, with_versions
+from changeflow.adapters.config_store import LocalConfigStore
+from changeflow.domain.model_config import config_from_dict, differences, config_to_json, parse_config, render_config, with_versions
 from changeflow.domain.golden import assess_golden
-from changeflow.domain.verdict import Outcome
+from changeflow.domain.verdicts import Outcome
 from changeflow.exceptions import ConfigError, InferenceError, ModelLoadError, ModelNotReady
-from changeflow.probes import observe_golden
+from changeflow.services.verification import observe_golden
 
 pytestmark = pytest.mark.triton
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)

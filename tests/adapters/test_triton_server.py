@@ -10,7 +10,7 @@ import time
 import pytest
 
 from changeflow.adapters.triton import TritonModelServer
-from changeflow.adapters.triton_server import TritonServer, group_members
+from changeflow.local.triton_server import TritonServer, group_members
 from changeflow.exceptions import ModelLoadError, TritonStartError
 
 pytestmark = pytest.mark.triton
@@ -59,7 +59,7 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys, time
-        from changeflow.adapters.triton_server import TritonServer, group_members
+        from changeflow.local.triton_server import TritonServer, group_members
         server = TritonServer({REPOSITORY!r}, name="orphan-check", copy_repository=True, load_models=["classifier"]).start()
         print(server.process.pid, flush=True)
         time.sleep(600)

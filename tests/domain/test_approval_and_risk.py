@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from changeflow.domain.approval import Approvers, Decision, judge, quorum_reached
+from changeflow.domain.policy import Approvers, Decision, judge, quorum_reached
 from changeflow.domain.policy import WindowClass, policy_for
-from changeflow.domain.risk import RiskInputs, assess_risk
-from changeflow.domain.types import ChangeType, Risk
-from changeflow.loader import load_change_request
+from changeflow.domain.policy import RiskInputs, assess_risk
+from changeflow import ChangeType, Risk
+from changeflow.settings.loader import load_change_request
 
 CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
 APPROVERS = Approvers(change_advisory_board=["carol", "dave", "frank"], emergency_approvers=["oscar"])

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from changeflow.domain.dora import dora_report
 from changeflow.domain.record import ChangeRecord, Phase, StepOutcome
-from changeflow.domain.types import Risk, State
-from changeflow.loader import load_change_request
-from changeflow.report_html import report_html
+from changeflow import Risk, State
+from changeflow.settings.loader import load_change_request
+from changeflow.render.html import report_html
 
 CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
 BASE = load_change_request(CHANGES / "normal-deploy-v2.yaml")

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from changeflow.domain.golden import CaseObservation, assess_golden, percentile
-from changeflow.domain.verdict import Outcome
+from changeflow.domain.verdicts import Outcome
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "model_repository" / "classifier"))
 from classifier_core import predict  # noqa: E402

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from changeflow.domain.lifecycle import TERMINAL, TRANSITIONS, can_transition, check_transition
+from changeflow.domain.record import TERMINAL, TRANSITIONS, can_transition, check_transition
 from changeflow.domain.record import ChangeRecord, Phase, StepOutcome
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import Risk, State
+from changeflow import Risk, State
 from changeflow.exceptions import IllegalTransition
 
 T0 = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
@@ -90,5 +90,5 @@ def test_steps_carry_timestamps_and_reruns_open_a_new_step():
     step = record.finish_step(Phase.EXECUTION, "stage", T0 + timedelta(seconds=7), StepOutcome.OK, "v2 READY")
     assert step.started_at == T0 + timedelta(seconds=5) and step.ended_at == T0 + timedelta(seconds=7)
     assert [s.outcome for s in record.execution_steps] == [None, StepOutcome.OK]
-    with pytest.raises(ValueError, match="no open rollback step"):
+    with pytest.raises(IllegalTransition, match="no open rollback step"):
         record.finish_step(Phase.ROLLBACK, "restore_version", T0, StepOutcome.OK)

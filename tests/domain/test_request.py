@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import InvalidChangeRequest
-from changeflow.loader import load_change_request, parse_change_request
+from changeflow.settings.loader import load_change_request, parse_change_request
 
 CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
 VALID = sorted(CHANGES.glob("*.yaml"))

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
-    from changeflow.prefect_server import LocalPrefectServer
+    from changeflow.local.prefect_server import LocalPrefectServer
 
     server = LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-home")).start()
     yield server.api_url

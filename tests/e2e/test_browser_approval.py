@@ -27,16 +27,18 @@ REQUEST = {
 
 
 @pytest.fixture
-def served_deployments(prefect_api):
-    """`changeflow serve` as a user runs it: Tritons, deployments on a process work pool, a worker."""
+def served_deployments(prefect_api, tmp_path):
+    """`changeflow serve` as a user runs it, from a folder of their own: Tritons, deployments on a process
+    work pool, a worker."""
     import signal
 
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    log = open(ROOT / ".changeflow-serve-test.log", "w")
-    served = subprocess.Popen([sys.executable, "-m", "changeflow.serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log_path = tmp_path / "serve.log"
+    log = open(log_path, "w")
+    served = subprocess.Popen([sys.executable, "-m", "changeflow.local.serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 180
-    while "ready." not in (ROOT / ".changeflow-serve-test.log").read_text():
-        assert served.poll() is None and time.monotonic() < deadline, (ROOT / ".changeflow-serve-test.log").read_text()[-2000:]
+    while "ready." not in log_path.read_text():
+        assert served.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
         time.sleep(0.5)
     yield prefect_api
     os.killpg(served.pid, signal.SIGINT)
@@ -45,7 +47,6 @@ def served_deployments(prefect_api):
     except subprocess.TimeoutExpired:
         os.killpg(served.pid, signal.SIGKILL)
     log.close()
-    (ROOT / ".changeflow-serve-test.log").unlink(missing_ok=True)
 
 
 def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
@@ -70,8 +71,8 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments):
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from changeflow.adapters.prefect_records import PrefectRecordStore
-    from changeflow.approvals import wait_for_pause
+    from changeflow.adapters.prefect import PrefectRecordStore
+    from changeflow.adapters.prefect_approvals import wait_for_pause
 
     api = served_deployments
     ui = api.removesuffix("/api")

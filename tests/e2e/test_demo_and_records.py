@@ -27,7 +27,7 @@ def test_demo_outcomes(demo_report):
     assert [c["kind"] for c in changes] == ["config_change", "model_deployment", "model_deployment", "model_deployment", "config_change", "config_change"]
     deploy_v2, abort_v3, rollback_v4 = changes[1:4]
     assert (deploy_v2["serving_version_before"], deploy_v2["serving_version_after"]) == (1, 2)
-    assert abort_v3["serving_version_after"] is None and "golden cases wrong" in abort_v3["detail"]
+    assert abort_v3["serving_version_after"] == 2 and "golden cases wrong" in abort_v3["detail"]  # still serving v2
     assert (rollback_v4["serving_version_before"], rollback_v4["serving_version_after"]) == (2, 2)
     assert rollback_v4["rollback_ms"] < 1000
     assert all(c["requests"] > 0 for c in changes)

@@ -24,8 +24,8 @@ REQUEST = {
 
 
 @pytest.fixture
-def site(tmp_path, triton_process, staging_process):
-    from changeflow.adapters.model_config import LocalConfigStore
+def environment_file(tmp_path, triton_process, staging_process):
+    from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.adapters.triton import TritonModelServer
 
     environment = {
@@ -34,7 +34,7 @@ def site(tmp_path, triton_process, staging_process):
                     "repository": str(staging_process.repository), "repository_headers": staging_process.repository_headers},
         "records": {"kind": "prefect"},
     }
-    path = tmp_path / "site.yaml"
+    path = tmp_path / "environment.yaml"
     path.write_text(yaml.safe_dump(environment))
     store = LocalConfigStore(triton_process.repository)
     original = store.read_config_text("feature_scaler")
@@ -43,11 +43,11 @@ def site(tmp_path, triton_process, staging_process):
     TritonModelServer(triton_process.http_url).load("feature_scaler", store.read_config("feature_scaler"))
 
 
-def test_submit_then_approve_from_the_command_line(tmp_path, site, cli_env):
+def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, cli_env):
     request = tmp_path / "chg-0601.yaml"
     request.write_text(yaml.safe_dump(REQUEST))
     submitted = subprocess.Popen(
-        [CLI, "submit", str(request), "--site", str(site), "--now", "2026-11-25T22:00:00+01:00", "--json"],
+        [CLI, "submit", str(request), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
     )
     try:

@@ -16,9 +16,9 @@ def prefect_server():
 @pytest.fixture
 def environment(triton_process, staging_process, tmp_path, prefect_server):
     """Production (the session Triton, reset to its repository config) and staging; fresh records."""
-    from changeflow.adapters.factory import model_server
-    from changeflow.adapters.model_config import LocalConfigStore
-    from changeflow.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.bootstrap import model_server
+    from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
 
     env = Environment(
         production=ServerEndpoint(
@@ -47,6 +47,6 @@ def environment(triton_process, staging_process, tmp_path, prefect_server):
 
 @pytest.fixture
 def production(environment):
-    from changeflow.adapters.factory import model_server
+    from changeflow.bootstrap import model_server
 
     return model_server(environment.production)

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from changeflow.adapters.factory import config_store, record_store
-from changeflow.adapters.model_config import setting_of
-from changeflow.domain.types import State
+from changeflow.bootstrap import config_store, record_store
+from changeflow.domain.model_config import setting_of
+from changeflow import State
 from changeflow.exceptions import ConfigError, ModelLoadError
-from changeflow.loader import load_change_request
-from flows.config_change import config_change
+from changeflow.settings.loader import load_change_request
+from changeflow.flows.config_change import config_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from changeflow.serve import FLOWS
+from changeflow.local.serve import FLOWS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ def test_every_deployment_entrypoint_is_a_flow_with_defaults_for_its_settings():
         flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
         names.append(deployment["name"])
         required = {p for p, field in flow.parameters.properties.items() if p in (flow.parameters.required or [])}
-        assert required <= {"request", "change_id", "window"}, (deployment["name"], required)  # settings come from the site
+        assert required <= {"request", "change_id", "window"}, (deployment["name"], required)  # settings come from the environment file
         assert deployment["work_pool"]["name"] == "changeflow-local"
     assert names == [name for _, name, _ in FLOWS]
     assert [d["entrypoint"] for d in spec["deployments"]] == [entry for entry, _, _ in FLOWS]

@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from changeflow.adapters.factory import model_server, record_store
-from changeflow.domain.types import State
-from changeflow.environment import ClusterSettings
-from changeflow.loader import load_change_request
-from flows.blue_green import blue_green
-from flows.triton_upgrade import triton_upgrade
+from changeflow.bootstrap import model_server, record_store
+from changeflow import State
+from changeflow.settings.environment import ClusterSettings
+from changeflow.settings.loader import load_change_request
+from changeflow.flows.blue_green import blue_green
+from changeflow.flows.triton_upgrade import triton_upgrade
 from tests.conftest import EXAMPLES
 from tests.kube import Controller, KubeLoopback, deployment
 
@@ -141,9 +141,9 @@ def test_blue_green_rolls_back_after_the_switch(blue_green_cluster):
 def test_an_upgrade_runs_inside_the_governed_lifecycle(upgrade_cluster):
     from datetime import datetime, timedelta, timezone
 
-    from changeflow.approvals import DecisionsInBackground
-    from changeflow.loader import load_governance
-    from flows.lifecycle import normal_change
+    from changeflow.adapters.prefect_approvals import DecisionsInBackground
+    from changeflow.settings.loader import load_governance
+    from changeflow.flows.lifecycle import normal_change
 
     cluster, env, production = upgrade_cluster
     night = datetime(2026, 11, 25, 22, 0, tzinfo=timezone(timedelta(hours=1)))

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from changeflow.adapters.factory import config_store, record_store
-from changeflow.approvals import DecisionsInBackground
+from changeflow.bootstrap import config_store, record_store
+from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.types import State
-from changeflow.loader import load_change_request, load_governance
-from flows.lifecycle import emergency_change, normal_change, standard_change
+from changeflow import State
+from changeflow.settings.loader import load_change_request, load_governance
+from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton

@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from changeflow.adapters.factory import record_store
-from changeflow.approvals import DecisionsInBackground
-from changeflow.domain.types import State
+from changeflow.bootstrap import record_store
+from changeflow.adapters.prefect_approvals import DecisionsInBackground
+from changeflow import State
 from changeflow.domain.windows import Calendar
-from changeflow.loader import load_governance
-from flows.lifecycle import normal_change
-from flows.maintenance_window import maintenance_runs, maintenance_window
+from changeflow.settings.loader import load_governance
+from changeflow.flows.lifecycle import normal_change
+from changeflow.flows.maintenance_window import maintenance_runs, maintenance_window
 from tests.conftest import EXAMPLES
 from tests.flows.test_lifecycle import change
 

@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from changeflow.adapters.factory import record_store
-from changeflow.domain.types import State
-from changeflow.loader import load_change_request
-from flows.model_deployment import model_deployment
+from changeflow.bootstrap import record_store
+from changeflow import State
+from changeflow.settings.loader import load_change_request
+from changeflow.flows.model_deployment import model_deployment
 from tests.conftest import EXAMPLES
 from tests.flows.helpers import wait_for_step
 

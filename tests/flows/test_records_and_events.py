@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from changeflow.adapters.prefect_records import PrefectRecordStore, artifact_key
-from changeflow.domain.types import State
-from changeflow.event_sink import EventSink
-from changeflow.environment import RecordStoreSettings
-from changeflow.governance import IncidentEvents
-from changeflow.loader import load_change_request, load_governance
-from flows.lifecycle import standard_change
+from changeflow.adapters.prefect import PrefectRecordStore, artifact_key
+from changeflow import State
+from changeflow.local.event_sink import EventSink
+from changeflow.settings.environment import RecordStoreSettings
+from changeflow.settings.governance import IncidentEvents
+from changeflow.settings.loader import load_change_request, load_governance
+from changeflow.flows.lifecycle import standard_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton

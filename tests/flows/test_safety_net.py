@@ -10,9 +10,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from changeflow.adapters.factory import record_store
-from changeflow.domain.types import State
-from flows.safety import safety_net
+from changeflow.bootstrap import record_store
+from changeflow import State
+from changeflow.flows.safety import safety_net
 from tests.flows.helpers import wait_for_step
 
 pytestmark = pytest.mark.triton
@@ -22,14 +22,14 @@ X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
 def test_killed_executor_is_rolled_back_by_the_safety_net(environment, production, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
-    site = tmp_path / "environment.json"
-    site.write_text(environment.model_dump_json())
+    environment_file = tmp_path / "environment.json"
+    environment_file.write_text(environment.model_dump_json())
     script = textwrap.dedent(
         f"""
-        from changeflow.environment import Environment
-        from changeflow.loader import load_change_request
-        from flows.model_deployment import model_deployment
-        environment = Environment.model_validate_json(open({str(site)!r}).read())
+        from changeflow.settings.environment import Environment
+        from changeflow.settings.loader import load_change_request
+        from changeflow.flows.model_deployment import model_deployment
+        environment = Environment.model_validate_json(open({str(environment_file)!r}).read())
         request = load_change_request({str(os.path.join("examples", "changes", "normal-deploy-v2.yaml"))!r})
         request = request.model_copy(update={{"change": request.change.model_copy(update={{"bake_seconds": 120}})}})
         model_deployment(request, environment)

@@ -1,0 +1,74 @@
+"""Approving from outside the flow (``changeflow approve``, the demo's approvers): find the change's
+paused flow run and resume it with ``resume_flow_run(run_input=…)`` — what the Prefect UI's form sends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, FlowRunFilterStateType
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from changeflow.exceptions import NotWaitingForApproval
+
+
+def paused_run(change_id: str) -> UUID | None:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(like_=f"{change_id}-"),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED])),
+            )
+        )
+    runs = [r for r in runs if r.name.startswith(f"{change_id}-")]
+    return runs[0].id if runs else None
+
+
+def wait_for_pause(change_id: str, timeout_s: float = 60.0, poll_s: float = 0.25) -> UUID:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run_id = paused_run(change_id)
+        if run_id is not None:
+            return run_id
+        time.sleep(poll_s)
+    raise NotWaitingForApproval(f"{change_id} did not pause for approval within {timeout_s:.0f}s")
+
+
+def submit_decision(change_id: str, approver: str, approve: bool, comment: str = "", wait_s: float = 0.0) -> UUID:
+    """Resume the change's paused run with a decision; ``wait_s`` > 0 waits for it to pause first."""
+    run_id = wait_for_pause(change_id, wait_s) if wait_s > 0 else paused_run(change_id)
+    if run_id is None:
+        raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
+    resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment})
+    return run_id
+
+
+class DecisionsInBackground:
+    """Give ``decisions`` [(approver, approve, comment)] one per pause, from a thread (the demo's approvers).
+
+    ``with DecisionsInBackground("CHG-0002", [("carol", True, "ok")]) as approvers: run the flow``;
+    after the block ``approvers.error`` holds what went wrong, if anything.
+    """
+
+    def __init__(self, change_id: str, decisions: list[tuple[str, bool, str]], wait_s: float = 120.0) -> None:
+        self.change_id, self.decisions, self.wait_s = change_id, decisions, wait_s
+        self.error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name=f"approvers-{change_id}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for approver, approve, comment in self.decisions:
+                submit_decision(self.change_id, approver, approve, comment, wait_s=self.wait_s)
+                time.sleep(0.3)  # let the flow take the decision before looking for its next pause
+        except Exception as exc:  # reported by the caller after the flow ends
+            self.error = exc
+
+    def __enter__(self) -> "DecisionsInBackground":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._thread.join(timeout=30)

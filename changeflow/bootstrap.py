@@ -1,0 +1,108 @@
+"""The composition root: the adapters for an ``Environment``, built once per process and handed to the
+flows and tasks as one typed ``Services`` (cosmicpython's bootstrap). Nothing else constructs adapters:
+the factory functions below are the one place that maps a configured kind to its adapter class, and an
+unknown kind raises (no silent fallback).
+
+Flows call ``bootstrap(environment)`` and pass the result to their tasks; tests build ``Services`` from
+the fakes in ``tests/fakes.py`` instead.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from changeflow.exceptions import InvalidSettings
+from changeflow.ports import Cluster, ConfigStore, MetricSource, ModelLocks, ModelServer, RecordStore
+from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
+
+
+def _unknown(what: str, kind: str, known) -> InvalidSettings:
+    return InvalidSettings("environment", f"{what}.kind", f"unknown kind {kind!r}", f"use one of: {', '.join(known)}")
+
+
+def model_server(endpoint: ServerEndpoint) -> ModelServer:
+    from changeflow.adapters.triton import TritonModelServer
+
+    servers = {"triton": TritonModelServer}
+    if endpoint.kind not in servers:
+        raise _unknown(endpoint.name, endpoint.kind, servers)
+    return servers[endpoint.kind](endpoint.http_url, endpoint.metrics_url, name=endpoint.name, repository_headers=endpoint.repository_headers)
+
+
+def config_store(endpoint: ServerEndpoint) -> ConfigStore:
+    from changeflow.adapters.config_store import LocalConfigStore
+
+    if endpoint.repository is None:
+        raise InvalidSettings("environment", f"{endpoint.name}.repository", "is not set; config changes need the server's model repository", "set it to the folder the server loads models from")
+    return LocalConfigStore(endpoint.repository)
+
+
+def record_store(settings: RecordStoreSettings) -> RecordStore:
+    if settings.kind == "file":
+        from changeflow.adapters.file_records import FileRecordStore
+
+        return FileRecordStore(settings.path)
+    if settings.kind == "prefect":
+        from changeflow.adapters.prefect import PrefectRecordStore
+
+        return PrefectRecordStore()
+    raise _unknown("records", settings.kind, ("file", "prefect"))
+
+
+def cluster(settings: ClusterSettings | None) -> Cluster:
+    if settings is None:
+        raise InvalidSettings("environment", "cluster", "is not set; Kubernetes changes need a cluster", "set cluster: kubeconfig / context, in_cluster: true, or host")
+    from changeflow.adapters.kubernetes import KubernetesCluster
+
+    return KubernetesCluster(settings)
+
+
+@dataclass
+class Services:
+    """What a change step may use. ``config_store`` and ``cluster`` are built on first use, since only
+    some kinds need them and an environment without them is valid for the others."""
+
+    environment: Environment
+    production: ModelServer
+    metrics: MetricSource
+    staging: ModelServer
+    records: RecordStore
+    locks: ModelLocks
+    _config: ConfigStore | None = field(default=None, repr=False)
+    _cluster: Cluster | None = field(default=None, repr=False)
+
+    def server(self, target: str) -> ModelServer:
+        """``production`` or ``staging`` (a candidate's own endpoint, e.g. blue-green's green)."""
+        return {"production": self.production, "staging": self.staging}[target]
+
+    def config_store(self) -> ConfigStore:
+        if self._config is None:
+            self._config = config_store(self.environment.production)
+        return self._config
+
+    def cluster(self) -> Cluster:
+        if self._cluster is None:
+            self._cluster = cluster(self.environment.cluster)
+        return self._cluster
+
+
+@functools.lru_cache(maxsize=64)
+def _build(environment_json: str) -> Services:
+    from changeflow.adapters.prefect import PrefectModelLocks
+
+    environment = Environment.model_validate_json(environment_json)
+    production = model_server(environment.production)
+    return Services(
+        environment=environment,
+        production=production,
+        metrics=production,  # Triton serves its own counters; a Prometheus provider can take this place
+        staging=model_server(environment.staging),
+        records=record_store(environment.records),
+        locks=PrefectModelLocks(),
+    )
+
+
+def bootstrap(environment: Environment) -> Services:
+    """The services for ``environment``; the same object for the same settings within a process."""
+    return _build(environment.model_dump_json())

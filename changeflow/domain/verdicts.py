@@ -1,0 +1,106 @@
+"""Verdicts, and the bake analysis in the style of Argo Rollouts: evaluate one sample, then assess the series.
+
+Verdicts are a closed set of outcomes, each with the reason a person reads on the change record. An
+error while measuring (``ERROR``) is not a failure of the model (``FAIL``), and no data is not a pass.
+
+A bake sample holds two views of the new version over one interval: Triton's own counters (all traffic;
+blind to per-response errors: Triton 2.51 counts an error response as a success) and an active probe (golden requests sent by us, checked
+for errors and correctness, as clients see them). Either view breaching a threshold fails the sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class Outcome(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+
+
+class Verdict(BaseModel, frozen=True):
+    outcome: Outcome
+    reason: str = Field(min_length=1)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASS
+
+    def __str__(self) -> str:
+        return f"{self.outcome.value}: {self.reason}"
+
+
+class BakeThresholds(BaseModel, frozen=True):
+    max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="failed / requests above this fails a sample")
+    max_mean_latency_ms: float | None = Field(None, gt=0, description="server-side mean request latency budget")
+    min_requests: int = Field(5, ge=1, description="fewer requests in a sample than this is inconclusive")
+    failure_limit: int = Field(1, ge=0, description="the bake fails when more samples than this fail")
+    consecutive_error_limit: int = Field(3, ge=0, description="the bake errors when more consecutive samples than this error")
+
+
+class BakeSample(BaseModel, frozen=True):
+    """Deltas for the new version over one interval, or the error that prevented measuring them."""
+
+    at_s: float
+    server_requests: float = 0.0
+    server_failures: float = 0.0
+    server_duration_us: float = 0.0
+    probe_requests: int = 0
+    probe_failures: int = 0
+    probe_problem: str = ""
+    error: str | None = None
+
+
+def _rate(failed: float, total: float) -> float:
+    return failed / total if total else 0.0
+
+
+def evaluate(sample: BakeSample, limits: BakeThresholds) -> Verdict:
+    """The verdict on one sample, with the figures that decided it."""
+    if sample.error:
+        return Verdict(outcome=Outcome.ERROR, reason=f"measurement failed: {sample.error}")
+    probe_rate = _rate(sample.probe_failures, sample.probe_requests)
+    server_rate = _rate(sample.server_failures, sample.server_requests)
+    if sample.probe_requests and probe_rate > limits.max_error_rate:
+        detail = f" ({sample.probe_problem})" if sample.probe_problem else ""
+        return Verdict(
+            outcome=Outcome.FAIL,
+            reason=f"probe error rate {probe_rate:.1%} > {limits.max_error_rate:.1%} ({sample.probe_failures} of {sample.probe_requests}){detail}",
+        )
+    if sample.server_requests >= limits.min_requests and server_rate > limits.max_error_rate:
+        return Verdict(
+            outcome=Outcome.FAIL,
+            reason=f"server error rate {server_rate:.1%} > {limits.max_error_rate:.1%} ({sample.server_failures:.0f} of {sample.server_requests:.0f})",
+        )
+    if limits.max_mean_latency_ms and sample.server_requests >= limits.min_requests:
+        mean_ms = sample.server_duration_us / sample.server_requests / 1000.0
+        if mean_ms > limits.max_mean_latency_ms:
+            return Verdict(outcome=Outcome.FAIL, reason=f"mean latency {mean_ms:.1f} ms > {limits.max_mean_latency_ms:.1f} ms")
+    total = sample.server_requests + sample.probe_requests
+    if total < limits.min_requests:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{total:.0f} requests < {limits.min_requests} needed")
+    return Verdict(outcome=Outcome.PASS, reason=f"error rate {max(probe_rate, server_rate):.1%} <= {limits.max_error_rate:.1%}")
+
+
+def assess(verdicts: Sequence[Verdict], limits: BakeThresholds) -> Verdict:
+    """The verdict on a series so far: FAIL beyond ``failure_limit``, ERROR beyond ``consecutive_error_limit``."""
+    if not verdicts:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason="no samples")
+    failed = [v for v in verdicts if v.outcome is Outcome.FAIL]
+    if len(failed) > limits.failure_limit:
+        return Verdict(outcome=Outcome.FAIL, reason=f"{failed[-1].reason} in {len(failed)} of {len(verdicts)} samples")
+    streak = 0
+    for verdict in verdicts:
+        streak = streak + 1 if verdict.outcome is Outcome.ERROR else 0
+        if streak > limits.consecutive_error_limit:
+            return Verdict(outcome=Outcome.ERROR, reason=f"{streak} consecutive samples could not be measured: {verdict.reason}")
+    passed = sum(v.outcome is Outcome.PASS for v in verdicts)
+    if passed == 0:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"none of {len(verdicts)} samples had enough traffic to judge")
+    return Verdict(outcome=Outcome.PASS, reason=f"{passed} of {len(verdicts)} samples passed, {len(failed)} failed (limit {limits.failure_limit})")

@@ -1,0 +1,103 @@
+"""Change kinds: one module per kind, each holding everything the kind knows.
+
+A kind module defines its request spec (a ``ChangeSpec`` subclass with ``kind: Literal["name"]``), its
+plan, its risk points, what the pre-change checklist checks as "previous state available", the Prefect
+flow that executes it and the function that restores production, and exposes them as ``KIND``, an
+instance of ``ChangeKind``. Every module in this package is found at import (no list to edit), and the
+union of the specs is bound into ``ChangeRequest``. Nothing outside this package branches on a kind:
+it asks the registry (``kind_of``) instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
+
+from pydantic import Field
+
+from changeflow.domain import request as _request
+from changeflow.domain.policy import ChangePlan, plan_change
+from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Risk
+from changeflow.exceptions import UnknownKind
+
+if TYPE_CHECKING:
+    from changeflow.bootstrap import Services
+
+
+class ChangeKind:
+    """What one kind of change is and does; subclass it once per module of ``changeflow.kinds``."""
+
+    spec: ClassVar[type[ChangeSpec]]
+    risk_points: ClassVar[int] = 2
+    peak_hours_risk: ClassVar[bool] = True  # a run in business hours adds a risk point
+    flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
+    restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
+
+    @property
+    def name(self) -> str:
+        return self.spec.model_fields["kind"].default
+
+    def plan(self, model: str, spec: Any) -> KindPlan:
+        raise NotImplementedError
+
+    def size_risk(self, spec: Any) -> tuple[int, str] | None:
+        """(points, reason) when the change is large for its kind."""
+        return None
+
+    def catalog_fields(self, spec: Any) -> dict[str, object]:
+        """What a standard-change template must bound for this kind (nothing, unless the kind says so)."""
+        return {}
+
+    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+        """Checklist: is what a rollback returns to available on the live system? (None: not applicable)."""
+        return None, "not applicable to this kind"
+
+    def golden_set(self, spec: Any) -> str | None:
+        return getattr(spec, "golden_set", None)
+
+    def load_flow(self) -> Callable:
+        return _load(self.flow)
+
+    def load_restore(self) -> Callable:
+        return _load(self.restore)
+
+
+def _load(reference: str) -> Callable:
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _discover() -> dict[str, ChangeKind]:
+    found: dict[str, ChangeKind] = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+        kind = getattr(importlib.import_module(f"{__name__}.{module}"), "KIND", None)
+        if not isinstance(kind, ChangeKind):
+            raise UnknownKind(f"changeflow.kinds.{module} defines no KIND = <ChangeKind subclass>()")
+        found[kind.name] = kind
+    return found
+
+
+KINDS: dict[str, ChangeKind] = _discover()
+
+_specs = tuple(kind.spec for kind in KINDS.values())
+_request.KindSpec = Annotated[Union[_specs], Field(discriminator="kind")] if len(_specs) > 1 else _specs[0]  # type: ignore[attr-defined]
+ChangeRequest.model_rebuild(force=True)
+
+
+def kind_of(name: str | ChangeRequest) -> ChangeKind:
+    """The kind of a request (or a kind by name); an unknown one raises, naming the known kinds."""
+    key = name.kind if isinstance(name, ChangeRequest) else str(name)
+    try:
+        return KINDS[key]
+    except KeyError:
+        raise UnknownKind(f"unknown change kind {key!r}; known: {', '.join(KINDS)}") from None
+
+
+def plan_for(request: ChangeRequest, risk: Risk | None = None, warnings: tuple[str, ...] = ()) -> ChangePlan:
+    """The request's plan: its kind's steps under its type's governance."""
+    return plan_change(request, kind_of(request).plan(request.model, request.change), risk, warnings)
+
+
+__all__ = ["ChangeKind", "KINDS", "kind_of", "plan_for"]

@@ -1,0 +1,97 @@
+"""Config change: set fields of a model's config.pbtxt and reload; rollback writes the previous bytes back.
+
+The exact previous file is kept on the record, so the revert is byte for byte; the versions production
+serves are carried over on every reload, so a config change never changes which versions serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+from pydantic import Field
+
+from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
+from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, steps
+from changeflow.exceptions import ChangeflowError
+from changeflow.kinds import ChangeKind
+
+if TYPE_CHECKING:
+    from changeflow.bootstrap import Services
+
+CONFIG_PATH = r"^[a-z_][a-z0-9_]*(\.([a-z_][a-z0-9_]*|[0-9]+))*$"
+ConfigValue = Union[bool, int, float, str]
+
+
+class ConfigChange(ChangeSpec):
+    """Set fields of a model's config.pbtxt (dotted paths, e.g. ``dynamic_batching.max_queue_delay_microseconds``)."""
+
+    kind: Literal["config_change"] = "config_change"
+    set: dict[Annotated[str, Field(pattern=CONFIG_PATH)], ConfigValue] = Field(
+        min_length=1, max_length=50, description="config field paths in lowercase, e.g. instance_group.0.count"
+    )
+
+
+class ConfigChangeKind(ChangeKind):
+    spec = ConfigChange
+    risk_points = 1
+    peak_hours_risk = False  # a config tweak is the standard change of business hours
+    flow = "changeflow.flows.config_change:config_change"
+    restore = "changeflow.flows.config_change:restore"
+
+    def plan(self, model: str, c: ConfigChange) -> KindPlan:
+        fields = ", ".join(f"{k}={v!r}" for k, v in c.set.items())
+        return KindPlan(
+            touches=(f"model repository: {model}/config.pbtxt", f"triton/production: model {model}"),
+            execution=steps(
+                ("backup_config", f"keep the exact bytes of {model}/config.pbtxt"),
+                ("apply_config", f"set {fields} in {model}/config.pbtxt"),
+                ("reload", f"reload {model} on production and wait until READY"),
+            ),
+            verification=steps(("verify_config", f"the served config shows the new values; a smoke inference on {model}"),),
+            rollback=steps(
+                ("restore_config", f"write back the previous {model}/config.pbtxt byte for byte and reload {model}"),
+                ("verify_restored", "served config equals the previous one; smoke inference"),
+            ),
+        )
+
+    def size_risk(self, c: ConfigChange) -> tuple[int, str] | None:
+        return (1, f"{len(c.set)} config fields at once") if len(c.set) > 3 else None
+
+    def catalog_fields(self, c: ConfigChange) -> dict[str, object]:
+        return dict(c.set)
+
+    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+        try:
+            services.config_store().read_config(request.model)
+            ready = services.production.ready_versions(request.model)
+        except ChangeflowError as exc:
+            return False, str(exc)
+        return bool(ready), f"current {request.model}/config.pbtxt readable, {request.model} READY {ready}"
+
+
+KIND = ConfigChangeKind()
+
+
+BACKUP = "config.pbtxt.before"  # the record attachment holding the exact previous file
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def config_problem(served: ModelConfig, settings: dict | None, previous_text: str | None, current_text: str | None) -> str | None:
+    """What is wrong with the served config after a change (``settings`` must show) or after a revert
+    (the file must be the previous bytes, and the server must serve it); None when it is right."""
+    if settings:
+        wrong = [f"{path} is {setting_of(served, path)!r}, expected {value!r}" for path, value in settings.items() if str(setting_of(served, path)) != str(value)]
+        if wrong:
+            return "served config: " + "; ".join(wrong)
+    if previous_text is not None:
+        if current_text != previous_text:
+            return f"config.pbtxt sha256 {digest(current_text or '')} != previous {digest(previous_text)}"
+        previous = parse_config(previous_text)
+        previous.ClearField("version_policy")  # serving versions are carried over, not restored
+        if drift := differences(previous, served):
+            return "served config differs from the previous one: " + "; ".join(drift[:3])
+    return None

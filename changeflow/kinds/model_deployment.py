@@ -1,0 +1,97 @@
+"""Model deployment: a new version of a model on Triton, with warm standby.
+
+stage → validate (abort on failure, production untouched) → promote with ``version_policy specific
+[old, new]`` → smoke test → bake → finalize; rollback reloads ``[old]`` (warm while it is loaded).
+Triton answers unversioned requests with the highest READY version, so warm standby only routes traffic
+to ``new`` when ``new > old``; going back to a lower version number serves ``new`` alone (cold rollback).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+
+from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Version, steps
+from changeflow.exceptions import ChangeflowError
+from changeflow.kinds import ChangeKind
+
+if TYPE_CHECKING:
+    from changeflow.bootstrap import Services
+
+
+class ModelDeployment(ChangeSpec):
+    """Serve a new version of a model: stage, validate, promote (warm standby), smoke, bake, close."""
+
+    kind: Literal["model_deployment"] = "model_deployment"
+    to_version: Version
+    from_version: Version | None = Field(None, description="version serving now; omitted: read from production")
+    golden_set: str = Field(min_length=1, description="path of the golden set (inputs and expected outputs)")
+    bake_seconds: int = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
+
+    @model_validator(mode="after")
+    def _versions_differ(self) -> "ModelDeployment":
+        if self.from_version is not None and self.from_version == self.to_version:
+            raise ValueError("to_version equals from_version: nothing would change")
+        return self
+
+
+def standby_possible(old: int, new: int) -> bool:
+    return new > old
+
+
+def promotion_versions(old: int, new: int) -> list[int]:
+    """The version policy production loads at promotion."""
+    return [old, new] if standby_possible(old, new) else [new]
+
+
+class ModelDeploymentKind(ChangeKind):
+    spec = ModelDeployment
+    risk_points = 2
+    flow = "changeflow.flows.model_deployment:model_deployment"
+    restore = "changeflow.flows.model_deployment:restore"
+
+    def plan(self, model: str, c: ModelDeployment) -> KindPlan:
+        old = f"v{c.from_version}" if c.from_version else "the serving version"
+        new = f"v{c.to_version}"
+        if c.from_version and not standby_possible(c.from_version, c.to_version):
+            promote = f"load {model} on production with version_policy specific [{new}]: going back to a lower version leaves no warm standby"
+            restore = f"reload {model} on production with version_policy specific [{old}] (cold load)"
+        else:
+            promote = f"load {model} on production with version_policy specific [{old}, {new}]; {old} stays warm"
+            restore = f"reload {model} on production with version_policy specific [{old}] (warm while it is loaded)"
+        return KindPlan(
+            touches=(f"triton/production: model {model}", f"triton/staging: model {model}"),
+            execution=steps(
+                ("stage", f"load {model} {new} on the staging server and wait until READY"),
+                ("validate", f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched"),
+                ("promote", promote),
+            ),
+            verification=steps(
+                ("smoke_test", f"live requests on production answered by {new}"),
+                ("monitor", f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
+                ("finalize", f"unload {old} from production"),
+            ),
+            rollback=steps(
+                ("restore_version", restore),
+                ("verify_restored", f"{old} READY, smoke test and golden set on production"),
+            ),
+        )
+
+    def size_risk(self, c: ModelDeployment) -> tuple[int, str] | None:
+        if c.from_version and abs(c.to_version - c.from_version) > 1:
+            return 1, f"skips versions (v{c.from_version} → v{c.to_version})"
+        return None
+
+    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+        try:
+            ready = services.production.ready_versions(request.model)
+        except ChangeflowError as exc:
+            return False, str(exc)
+        want = request.change.from_version or (max(ready) if ready else None)
+        if want is not None and want in ready:
+            return True, f"{request.model} v{want} READY on {services.production.name} (READY: {ready})"
+        return False, f"{request.model} v{want} not READY on production (READY: {ready})"
+
+
+KIND = ModelDeploymentKind()

@@ -1,0 +1,68 @@
+"""Triton upgrade on Kubernetes: patch the Deployment's image, wait for the rollout like ``kubectl rollout
+status``; rollback restores the previous ReplicaSet's pod template like ``kubectl rollout undo``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, steps
+from changeflow.domain.rollout import rollout_status
+from changeflow.exceptions import ChangeflowError
+from changeflow.kinds import ChangeKind
+
+if TYPE_CHECKING:
+    from changeflow.bootstrap import Services
+
+
+class TritonUpgrade(ChangeSpec):
+    """Roll a Kubernetes Deployment of Triton to a new image; undo restores the previous template."""
+
+    kind: Literal["triton_upgrade"] = "triton_upgrade"
+    namespace: K8sName
+    deployment: K8sName
+    container: K8sName = "triton"
+    image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
+    args: list[str] | None = None
+    progress_deadline_seconds: int = Field(600, ge=1, le=7_200)
+    golden_set: str = Field(min_length=1, description="golden set for the smoke test through the serving endpoint")
+
+
+def deployment_available(services: "Services", namespace: str, name: str) -> tuple[bool, str]:
+    """Checklist fact for the Kubernetes kinds: the Deployment a rollback returns to is rolled out."""
+    try:
+        status = rollout_status(services.cluster().read_deployment(namespace, name))
+    except ChangeflowError as exc:
+        return False, str(exc)
+    return status.done, f"deployment/{name} (what a rollback returns to): {status.message}"
+
+
+class TritonUpgradeKind(ChangeKind):
+    spec = TritonUpgrade
+    risk_points = 3
+    flow = "changeflow.flows.triton_upgrade:triton_upgrade"
+    restore = "changeflow.flows.triton_upgrade:restore"
+
+    def plan(self, model: str, c: TritonUpgrade) -> KindPlan:
+        target = f"deployment/{c.deployment} (namespace {c.namespace})"
+        return KindPlan(
+            touches=(f"kubernetes: {target}",),
+            execution=steps(
+                ("record_template", f"record the current pod template of {target}"),
+                ("patch_image", f"set container {c.container} image to {c.image}"),
+                ("wait_rollout", f"wait for the rollout like `kubectl rollout status` (deadline {c.progress_deadline_seconds}s)"),
+            ),
+            verification=steps(("smoke_test", f"live requests on {model} through the serving endpoint"),),
+            rollback=steps(
+                ("rollout_undo", f"restore the previous ReplicaSet's pod template on {target} (`kubectl rollout undo`)"),
+                ("wait_rollout", "wait for the undo to roll out"),
+                ("smoke_test", f"smoke test on {model}"),
+            ),
+        )
+
+    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+        return deployment_available(services, request.change.namespace, request.change.deployment)
+
+
+KIND = TritonUpgradeKind()

@@ -1,0 +1,89 @@
+"""A local ``prefect server start`` for the demo (and ``serve``), or the server already configured.
+
+The UI only works when ``PREFECT_UI_API_URL`` names the server's own API (measured): set here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from changeflow.local.processes import die_with_parent, free_port, signal_group
+from changeflow.exceptions import LocalServerError
+
+
+def reachable_api_url() -> str | None:
+    """``PREFECT_API_URL`` when it is set and its server answers, else None."""
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        return None
+    try:
+        return url if httpx.get(f"{url.rstrip('/')}/health", timeout=2.0).status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+class LocalPrefectServer:
+    def __init__(self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0) -> None:
+        self.port = port or free_port()
+        self.home = Path(home or tempfile.mkdtemp(prefix="changeflow-prefect-"))
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, tied_to_parent: bool = True) -> "LocalPrefectServer":
+        """Start and wait for health; ``tied_to_parent=False`` lets it outlive this process."""
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_API_URL": self.api_url,
+            "PREFECT_UI_API_URL": self.api_url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        self._log = open(self.home / "server.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent if tied_to_parent else None,
+        )
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LocalServerError(f"prefect server exited with code {self.process.returncode}; log: {self.home / 'server.log'}")
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise LocalServerError(f"prefect server not ready after {self.startup_timeout_s:.0f}s; log: {self.home / 'server.log'}")
+
+    def detach(self) -> None:
+        """Leave the server running after this process exits (``--keep-server``)."""
+        self.process = None
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+        signal_group(process.pid, signal.SIGKILL)
+        process.wait()

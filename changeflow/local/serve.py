@@ -1,0 +1,133 @@
+"""``changeflow serve``: one command for a working installation on this machine — a Prefect server (the
+one ``PREFECT_API_URL`` names, else a local one), production and staging Tritons, the change flows
+deployed from the installed package (a checkout or a wheel) to a local *process* work pool with a worker, the safety net every minute, and one
+maintenance-window run scheduled at the start of each upcoming window in the calendar.
+
+Engineers trigger ``normal-change/normal`` (etc.) from the UI with a change request in the form;
+approvers resume the paused runs there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from changeflow.settings import paths
+from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
+
+POOL = "changeflow-local"
+FLOWS = [  # (entrypoint, deployment name, takes governance)
+    ("flows/lifecycle.py:standard_change", "standard", True),
+    ("flows/lifecycle.py:normal_change", "normal", True),
+    ("flows/lifecycle.py:emergency_change", "emergency", True),
+    ("flows/compensation.py:rollback_change", "rollback", False),
+    ("flows/safety.py:safety_net", "safety-net", False),
+    ("flows/maintenance_window.py:maintenance_window", "maintenance-window", True),
+]
+
+
+def flows_source() -> Path:
+    """The folder the ``flows/…`` entrypoints are relative to: the checkout's root, or the installed
+    ``changeflow`` package (where ``flows/`` ships as ``changeflow/flows``)."""
+    import changeflow.flows
+
+    return Path(changeflow.flows.__file__).resolve().parent.parent
+
+
+def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int = 60) -> dict[str, str]:
+    """Deploy the change flows to the process work pool; returns name → deployment id."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+        except ObjectAlreadyExists:
+            pass
+    defaults = {"environment": environment.model_dump(mode="json"), "governance": governance.model_dump(mode="json")}
+    ids = {}
+    for entrypoint, name, with_governance in FLOWS:
+        source = flow.from_source(source=str(flows_source()), entrypoint=entrypoint)
+        parameters = defaults if with_governance else {"environment": defaults["environment"]}
+        schedule = {"interval": timedelta(seconds=safety_net_every_s)} if name == "safety-net" else {}
+        ids[name] = str(source.deploy(name=name, work_pool_name=POOL, parameters=parameters, build=False, push=False,
+                                      print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
+    return ids
+
+
+def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> list[str]:
+    """One maintenance-window flow run at the start of each upcoming window (idempotent per window)."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
+    from changeflow.services.recorder import utc_now
+    from changeflow.flows.maintenance_window import maintenance_runs
+
+    scheduled = []
+    with get_client(sync_client=True) as client:
+        existing = {r.name for r in client.read_flow_runs(limit=200) if r.deployment_id and str(r.deployment_id) == deployment_id}
+        for window, start in maintenance_runs(governance.calendar, utc_now()):
+            name = f"maintenance-{window}"
+            if name not in existing:
+                client.create_flow_run_from_deployment(deployment_id, parameters={"window": window}, name=name, state=Scheduled(scheduled_time=start))
+            scheduled.append(f"{window} at {start.isoformat()}")
+    return scheduled
+
+
+def main() -> None:
+    """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set)."""
+    import yaml
+
+    from changeflow.local.processes import die_with_parent
+    from changeflow.local.triton_server import TritonServer
+    from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.defaults import environment_path
+    from changeflow.settings.loader import load_governance
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    environment_file = environment_path()
+    with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
+         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging:
+        environment = Environment(
+            production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
+            staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
+            records=RecordStoreSettings(kind="prefect"),
+            bake=BakeSettings(interval_s=1.0),
+        )
+        environment_file.parent.mkdir(parents=True, exist_ok=True)
+        environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
+        os.environ["CHANGEFLOW_ENVIRONMENT"] = str(environment_file)  # the worker's flow runs read it
+        say(f"production Triton {prod.http_url}, staging {staging.http_url}; environment written to {environment_file}")
+        governance = load_governance(paths.EXAMPLES)
+        ids = deploy_change_flows(environment, governance)
+        say(f"deployed to work pool {POOL}: {', '.join(ids)}")
+        for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
+            say(f"maintenance-window run scheduled: {line}")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"], env=os.environ.copy(), preexec_fn=die_with_parent
+        )
+        say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
+        try:
+            while worker.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+if __name__ == "__main__":
+    main()

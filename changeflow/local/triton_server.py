@@ -1,0 +1,211 @@
+"""Start and stop a real local ``tritonserver`` (the binary shipped in the ``nvidia-pytriton`` wheel).
+
+Used by the tests, the demo and ``changeflow triton up``; production servers are started by whoever
+runs them. The recipe (measured on these machines, see DESIGN.md): the wheel's binary with its
+libraries on ``LD_LIBRARY_PATH``, a private backend directory holding the Python backend and the
+Python 3.11 stub, the project's interpreter first on ``PATH`` (the stub imports models with it),
+explicit model control, loopback-only addresses, free ports.
+
+No orphans: the server runs in its own process group, is sent SIGTERM then SIGKILL after a grace
+period, is stopped at interpreter exit, and is killed by the kernel if the starting thread dies
+(``PR_SET_PDEATHSIG``), which covers an interrupted or killed test run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from changeflow.local.processes import die_with_parent, free_port, group_members, signal_group
+from changeflow.exceptions import TritonStartError
+
+__all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
+
+RESTRICTED_HEADER = "changeflow-admin-key"
+
+
+def pytriton_root() -> Path:
+    """The ``pytriton/tritonserver`` directory of the installed wheel."""
+    import pytriton
+
+    return Path(pytriton.__file__).parent / "tritonserver"
+
+
+@dataclass
+class TritonServer:
+    """One local tritonserver process on free loopback ports.
+
+    ``repository`` is served as is; pass ``copy_repository=True`` to serve a private copy, so that
+    config changes made through the server never touch the files in the checkout.
+    """
+
+    repository: Path
+    name: str = "triton"
+    load_models: list[str] = field(default_factory=list)
+    copy_repository: bool = False
+    restricted_key: str | None = None
+    workdir: Path | None = None
+    startup_timeout_s: float = 60.0
+    stop_grace_s: float = 5.0
+    http_port: int = 0
+    grpc_port: int = 0
+    metrics_port: int = 0
+    process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def log_path(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "tritonserver.log"
+
+    @property
+    def repository_headers(self) -> dict[str, str]:
+        """Headers the repository API needs when it is restricted."""
+        return {RESTRICTED_HEADER: self.restricted_key} if self.restricted_key else {}
+
+    def start(self) -> "TritonServer":
+        if self.process is not None:
+            return self
+        source = Path(self.repository).resolve()
+        if not source.is_dir():
+            raise TritonStartError(f"model repository {source} does not exist; fix: pass a directory of models")
+        self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix=f"changeflow-{self.name}-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.copy_repository:
+            target = self.workdir / "model_repository"
+            if not target.exists():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            self.repository = target
+        else:
+            self.repository = source
+        self.http_port, self.grpc_port, self.metrics_port = (p or free_port() for p in (self.http_port, self.grpc_port, self.metrics_port))
+        command = self._command(self._backend_dir())
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._environment(),
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _backend_dir(self) -> Path:
+        backends = self.workdir / "backends"
+        python_backend = backends / "python"
+        if not python_backend.exists():
+            root = pytriton_root()
+            shutil.copytree(root / "backends" / "python", python_backend, ignore=shutil.ignore_patterns("__pycache__"))
+            stub = root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+            shutil.copy2(stub, python_backend / "triton_python_backend_stub")
+        return backends
+
+    def _command(self, backends: Path) -> list[str]:
+        command = [
+            str(pytriton_root() / "bin" / "tritonserver"),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={backends}",
+            "--model-control-mode=explicit",
+            "--http-address=127.0.0.1",
+            "--grpc-address=127.0.0.1",
+            "--metrics-address=127.0.0.1",
+            f"--http-port={self.http_port}",
+            f"--grpc-port={self.grpc_port}",
+            f"--metrics-port={self.metrics_port}",
+            "--allow-metrics=true",
+            "--allow-gpu-metrics=false",
+            "--metrics-interval-ms=500",
+            "--exit-timeout-secs=3",
+            "--log-verbose=0",
+        ]
+        if self.restricted_key:
+            command.append(f"--http-restricted-api=model-repository:{RESTRICTED_HEADER}={self.restricted_key}")
+        command += [f"--load-model={m}" for m in self.load_models]
+        return command
+
+    def _environment(self) -> dict[str, str]:
+        import pytriton
+
+        env = dict(os.environ)
+        libs = Path(pytriton.__file__).parent.parent / "nvidia_pytriton.libs"
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
+        # The Python backend stub imports each model with the first python on PATH: make it ours.
+        env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+        return env
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise TritonStartError(f"tritonserver '{self.name}' exited with code {self.process.returncode}: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.http_url}/v2/health/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TritonStartError(
+            f"tritonserver '{self.name}' not ready after {self.startup_timeout_s:.0f}s (log {self.log_path}): {self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 4) -> str:
+        """The server's last error lines (Triton prefixes them with ``E``), else its last lines."""
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        errors = [line for line in text if line[:1] == "E" and line[1:2].isdigit() or line.startswith("error:")]
+        return " | ".join((errors or text)[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM the process group, SIGKILL after the grace period. Idempotent."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        if process.poll() is None:
+            signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=self.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        signal_group(process.pid, signal.SIGKILL)  # the stubs too, even when the server exited
+        process.wait()
+        deadline = time.monotonic() + self.stop_grace_s
+        while group_members(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

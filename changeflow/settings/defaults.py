@@ -1,0 +1,35 @@
+"""Settings for flows started without explicit ones (a Prefect deployment run from the UI, a schedule):
+the environment file that ``changeflow serve`` / ``changeflow triton up --staging`` write, and the
+governance folder. ``CHANGEFLOW_ENVIRONMENT`` and ``CHANGEFLOW_GOVERNANCE`` override both."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from changeflow.settings import paths
+from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
+
+ENVIRONMENT_FILE = Path(".changeflow") / "environment.yaml"
+
+
+def environment_path() -> Path:
+    """``CHANGEFLOW_ENVIRONMENT``, else ``.changeflow/environment.yaml`` in the working directory."""
+    return Path(os.environ.get("CHANGEFLOW_ENVIRONMENT") or ENVIRONMENT_FILE).resolve()
+
+
+def governance_dir() -> Path:
+    return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
+
+
+def environment_or_default(environment: Environment | None = None) -> Environment:
+    from changeflow.settings.loader import load_settings_file
+
+    return environment if environment is not None else load_settings_file(environment_path(), Environment)
+
+
+def governance_or_default(governance: Governance | None = None) -> Governance:
+    from changeflow.settings.loader import load_governance
+
+    return governance if governance is not None else load_governance(governance_dir())

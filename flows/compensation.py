@@ -1,0 +1,180 @@
+"""One compensation mechanism for every execution flow, and the rollback subflow it runs.
+
+An execution flow is a straight sequence inside ``with Execution(...) as run:``. The guard knows from
+the record whether production was touched (a step says ``run.recorder.touching_production()`` before
+its first effect), so every way out is handled the same for every kind:
+
+- a verdict that did not pass (``run.require``): before production was touched the change is
+  ``aborted``; after, it is rolled back and the flow returns the rolled-back result;
+- an exception: ``aborted`` before production was touched, rolled back after; then it is re-raised;
+- a cancellation during the bake: rolled back, and the flow run ends *Cancelled*.
+
+The rollback subflow needs only the change ID: the kind's ``restore`` (in its flow module) reads what to
+restore from the record, so the safety net can run it for a change whose own flow died. It needs no
+approval: it restores what was approved.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled
+from pydantic import BaseModel
+
+from changeflow.bootstrap import Services, bootstrap
+from changeflow.domain.policy import policy_for
+from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State, closing_state
+from changeflow.domain.request import ChangeRequest
+from changeflow.domain.verdicts import Verdict
+from changeflow.exceptions import ChangeCancelled, ChangeStateError, RecordNotFound, RollbackFailed
+from changeflow.kinds import kind_of
+from changeflow.services.recorder import Recorder, utc_now
+from changeflow.settings.defaults import environment_or_default
+from changeflow.settings.environment import Environment
+
+DIRECT = "direct execution"
+
+
+class Restoration(BaseModel):
+    """What a kind's ``restore`` did: what it put back, the verdict on it, how long it took."""
+
+    restored: str
+    verdict: Verdict
+    rollback_ms: float | None = None
+    serving_version_after: int | None = None
+
+
+class _NotPassed(Exception):
+    def __init__(self, verdict: Verdict, abort: str) -> None:
+        super().__init__(str(verdict))
+        self.verdict, self.abort = verdict, abort
+
+
+class Execution:
+    """The guard around one execution flow (see the module docstring)."""
+
+    def __init__(self, request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: str) -> None:
+        if request.kind != kind:
+            raise ChangeStateError(f"{request.id} is a {request.kind} change, not {kind}: run it with its own flow")
+        self.request, self.environment = request, environment
+        self.services: Services = bootstrap(environment)
+        self.recorder = open_for_execution(request, self.services, record)
+        self.result: ChangeResult | Cancelled | None = None
+
+    def require(self, verdict: Verdict, abort: str = "validation failed, production untouched") -> Verdict:
+        """Go on only if ``verdict`` passed; ``abort`` says why on the record when production is untouched."""
+        if not verdict.passed:
+            raise _NotPassed(verdict, abort)
+        return verdict
+
+    def verifying(self, reason: str) -> None:
+        self.recorder.transition(State.VERIFYING, reason)
+
+    def close(self, reason: str, **notes) -> None:
+        """Verified: closed, or review pending for a type that owes a post-implementation review."""
+        if notes:
+            self.recorder.note(**notes)
+        self.recorder.transition(closing_state(policy_for(self.recorder.record.type).post_implementation_review), reason)
+        self.result = ChangeResult.of(self.recorder.record)
+
+    def __enter__(self) -> "Execution":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None:
+            return False
+        record = self.recorder.record
+        if not record.production_touched:
+            why = f"{exc.abort}: {exc.verdict.reason}" if isinstance(exc, _NotPassed) else f"aborted before production was touched: {exc}"
+            if record.serving_version_before is not None and record.serving_version_after is None:
+                self.recorder.note(serving_version_after=record.serving_version_before)  # still serving
+            self.recorder.transition(State.ABORTED, why)
+            self.result = ChangeResult.of(self.recorder.record)
+            return isinstance(exc, _NotPassed)
+        if isinstance(exc, _NotPassed):
+            self.result = self._compensate(str(exc.verdict))
+            return True
+        if isinstance(exc, ChangeCancelled):
+            result = self._compensate(str(exc))
+            self.result = Cancelled(message=f"{exc}; production restored: {result.outcome}", data=result)
+            return True
+        rollback_change(record.id, self.environment, reason=f"{exc.__class__.__name__}: {exc}")
+        return False
+
+    def _compensate(self, reason: str) -> ChangeResult:
+        rollback = rollback_change(self.recorder.record.id, self.environment, reason=reason)
+        return ChangeResult.of(self.recorder.reload(), rollback.rollback_ms)
+
+
+def open_for_execution(request: ChangeRequest, services: Services, record: ChangeRecord | None) -> Recorder:
+    """The change's record moved to ``executing``. A governed change arrives ``scheduled``; run directly
+    with no record, the flow opens one and says so on it: no approval gate was passed."""
+    store = services.records
+    if record is None:
+        try:
+            record = store.load(request.id)
+        except RecordNotFound:
+            record = None
+    if record is None:
+        recorder = Recorder(ChangeRecord.open(request, policy_for(request.type).baseline_risk, utc_now()), store)
+        recorder.transition(State.ASSESSED, f"{DIRECT}: baseline risk of a {request.type} change")
+        recorder.transition(State.APPROVED, f"{DIRECT}: no approval gate (use the {request.type} change flow to govern it)")
+        recorder.transition(State.SCHEDULED, f"{DIRECT}: run now")
+    else:
+        recorder = Recorder(record, store)
+    if recorder.record.state is not State.SCHEDULED:
+        raise ChangeStateError(f"{recorder.record.id} is '{recorder.record.state}', not 'scheduled': it cannot execute (again)")
+    recorder.note(executor=executor_identity())
+    recorder.transition(State.EXECUTING, "execution started")
+    return recorder
+
+
+def executor_identity() -> dict[str, str]:
+    """Who runs the change, so the safety net can tell a dead executor from a slow one."""
+    from prefect.runtime import flow_run
+
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "flow_run_id": str(flow_run.id or "")}
+
+
+@flow(name="rollback", log_prints=False)
+def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested") -> RollbackResult:
+    """Restore the last approved state of production for ``change_id``, verify it, record it."""
+    services = bootstrap(environment_or_default(environment))
+    logger = get_run_logger()
+    recorder = Recorder(services.records.load(change_id), services.records)
+    record = recorder.record
+    if record.state is State.ROLLED_BACK:
+        logger.info("%s is already rolled back; nothing to do", change_id)
+        return RollbackResult(change_id=change_id, state=record.state, restored=record.outcome, verified="already verified")
+    logger.warning("rolling back %s: %s", change_id, reason)
+    restoration: Restoration = kind_of(record.kind).load_restore()(recorder, services, record)
+    if not restoration.verdict.passed:
+        recorder.note(outcome=f"ROLLBACK NOT VERIFIED: {restoration.verdict}")
+        raise RollbackFailed(f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}")
+    if restoration.serving_version_after is not None:
+        recorder.note(serving_version_after=restoration.serving_version_after)
+    recorder.transition(State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}")
+    return RollbackResult(
+        change_id=change_id, state=State.ROLLED_BACK, restored=restoration.restored, verified=str(restoration.verdict), rollback_ms=restoration.rollback_ms
+    )
+
+
+def compensate_if_touched(flow, flow_run, state) -> None:
+    """Flow-run hook (cancellation, crash): roll back when the change touched production and is open."""
+    logger = get_run_logger()
+    parameters = flow_run.parameters or {}
+    try:
+        environment = Environment.model_validate(parameters["environment"])
+        change_id = parameters["request"]["id"]
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.error("cannot compensate flow run %s: parameters unreadable (%s)", flow_run.name, exc)
+        return
+    record = bootstrap(environment).records.load(change_id)
+    if record.production_touched and not record.is_terminal:
+        logger.warning("%s ended %s after touching production: rolling back", change_id, state.type.value)
+        rollback_change(change_id, environment, reason=f"flow run {flow_run.name} {state.type.value.lower()}")
+
+
+HOOKS = dict(on_cancellation=[compensate_if_touched], on_crashed=[compensate_if_touched])

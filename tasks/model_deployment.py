@@ -1,0 +1,112 @@
+"""Model deployment steps: check what serves, stage, validate, promote (warm standby), finalize; and the
+rollback's restore and its verification. Each is one retryable step that writes itself to the record."""
+
+from __future__ import annotations
+
+import time
+
+from prefect import get_run_logger, task
+
+from changeflow.bootstrap import Services
+from changeflow.domain.golden import assess_golden
+from changeflow.domain.record import Phase
+from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.exceptions import ModelNotReady, ServingMismatch
+from changeflow.kinds.model_deployment import promotion_versions, standby_possible
+from changeflow.services.recorder import Recorder
+from changeflow.services.verification import load_golden, observe_golden, probe
+from changeflow.tasks._options import STEP
+
+
+@task(name="check-serving-version", **STEP)
+def check_serving_version(run: Recorder, services: Services, model: str, expected: int | None) -> int:
+    """The version production serves now; refuses when the request expected another one."""
+    with run.step(Phase.EXECUTION, "check_serving_version") as step:
+        versions = services.production.ready_versions(model)
+        if not versions:
+            raise ModelNotReady(f"{services.production.name}: {model} has no READY version; nothing to change from")
+        serving = max(versions)
+        if expected is not None and expected != serving:
+            raise ServingMismatch(f"production serves {model} v{serving}, the request expects v{expected}; refile with from_version: {serving}")
+        run.note(serving_version_before=serving)
+        step.detail = f"production serves {model} {versions}; v{serving} answers unversioned requests"
+        get_run_logger().info(step.detail)
+        return serving
+
+
+@task(name="stage", **STEP)
+def stage(run: Recorder, services: Services, model: str, version: int) -> None:
+    """Load the candidate on the staging server with production's config and wait for READY."""
+    with run.step(Phase.EXECUTION, "stage") as step:
+        services.staging.load_versions(model, [version], base_config=services.production.model_config(model))
+        step.detail = f"{model} v{version} READY on {services.staging.name}"
+        get_run_logger().info(step.detail)
+
+
+@task(name="validate", **STEP)
+def validate(run: Recorder, services: Services, golden_set: str, version: int) -> Verdict:
+    """The golden set against the staged version; a FAIL aborts the change before production."""
+    with run.step(Phase.EXECUTION, "validate") as step:
+        golden = load_golden(golden_set)
+        verdict = assess_golden(golden, observe_golden(services.staging, golden, version=version))
+        step.detail = str(verdict)
+        if not verdict.passed:
+            step.fail(str(verdict))
+        get_run_logger().info("validation of %s v%s on staging: %s", golden.model, version, verdict)
+        return verdict
+
+
+@task(name="promote", **STEP)
+def promote(run: Recorder, services: Services, model: str, old: int, new: int) -> None:
+    """Production loads [old, new] (unversioned traffic moves to new, old stays warm), or [new] alone
+    when going back to a lower version number."""
+    with run.step(Phase.EXECUTION, "promote") as step:
+        run.touching_production()
+        versions = promotion_versions(old, new)
+        services.production.load_versions(model, versions)
+        standby = f"v{old} stays warm" if standby_possible(old, new) else f"no warm standby (v{new} < v{old}): a rollback reloads v{old}"
+        step.detail = f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}"
+        get_run_logger().info(step.detail)
+
+
+@task(name="finalize", **STEP)
+def finalize(run: Recorder, services: Services, model: str, new: int) -> None:
+    """Unload the old version once the new one has baked."""
+    with run.step(Phase.VERIFICATION, "finalize") as step:
+        services.production.load_versions(model, [new])
+        step.detail = f"{model} serving [{new}] only; previous version unloaded"
+        get_run_logger().info(step.detail)
+
+
+@task(name="restore-version", **STEP)
+def restore_version(run: Recorder, services: Services, model: str, version: int) -> float:
+    """Serve the previous version again (warm when still loaded: milliseconds); returns the milliseconds."""
+    with run.step(Phase.ROLLBACK, "restore_version") as step:
+        warm = version in services.production.ready_versions(model)
+        started = time.perf_counter()
+        services.production.load_versions(model, [version])
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        step.detail = f"{model} v{version} serving again ({'warm' if warm else 'cold'} restore, {elapsed_ms:.1f} ms)"
+        get_run_logger().warning(step.detail)
+        return elapsed_ms
+
+
+@task(name="verify-restored", **STEP)
+def verify_restored(run: Recorder, services: Services, golden_set: str, model: str, version: int) -> Verdict:
+    """The restored version is the only one READY, answers smoke requests and the golden set."""
+    production = services.production
+    with run.step(Phase.ROLLBACK, "verify_restored") as step:
+        ready = production.ready_versions(model)
+        golden = load_golden(golden_set)
+        failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)
+        if ready != [version]:
+            verdict = Verdict(outcome=Outcome.FAIL, reason=f"READY versions {ready}, expected [{version}]")
+        elif failures:
+            verdict = Verdict(outcome=Outcome.FAIL, reason=f"{failures} smoke requests failed: {problem}")
+        else:
+            verdict = assess_golden(golden, observe_golden(production, golden))
+        step.detail = str(verdict)
+        if not verdict.passed:
+            step.fail(str(verdict))
+        get_run_logger().info("restored %s v%s: %s", model, version, verdict)
+        return verdict

@@ -1,0 +1,115 @@
+"""In-memory stand-ins for the ports (``changeflow.ports``), for unit tests of services and kinds.
+
+They keep state the way the real systems do (a model repository index, cumulative counters, stored
+records) so a test drives a scenario and reads the outcome; nothing here talks to a network.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from changeflow.domain.record import ChangeRecord
+from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
+from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
+from changeflow.ports import InferenceResult
+
+
+class FakeModelServer:
+    """A model server whose models answer with ``answer(model, version, inputs) -> outputs``.
+
+    ``answer`` may raise ``InferenceError`` (an error response) for a failing version; ``down`` makes
+    every call raise ``ServerUnavailable``. Served requests feed per-version counters (``scrape``).
+    """
+
+    def __init__(self, answer: Callable[[str, int, Mapping[str, np.ndarray]], dict], ready: dict[str, list[int]] | None = None, name: str = "fake") -> None:
+        self.name = name
+        self.answer = answer
+        self.ready_map = {m: sorted(v) for m, v in (ready or {}).items()}
+        self.down = False
+        self.counters: dict[tuple[str, int], VersionCounters] = {}
+        self.loads: list[tuple[str, list[int]]] = []
+        self.clock = itertools.count()
+
+    def _check(self) -> None:
+        if self.down:
+            raise ServerUnavailable(f"{self.name}: does not answer")
+
+    def ready(self) -> bool:
+        return not self.down
+
+    def server_version(self) -> str:
+        return "fake"
+
+    def repository_index(self) -> list[VersionState]:
+        self._check()
+        return [VersionState(model=m, version=v, state="READY") for m, vs in self.ready_map.items() for v in vs]
+
+    def ready_versions(self, model: str) -> list[int]:
+        self._check()
+        return list(self.ready_map.get(model, []))
+
+    def load(self, model, config=None) -> None:
+        self._check()
+
+    def load_versions(self, model: str, versions: Sequence[int], base_config=None) -> None:
+        self._check()
+        self.ready_map[model] = sorted(versions)
+        self.loads.append((model, sorted(versions)))
+
+    def unload(self, model: str) -> None:
+        self.ready_map.pop(model, None)
+
+    def model_config(self, model: str):
+        raise ModelNotReady("the fake server has no configs")
+
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None) -> InferenceResult:
+        self._check()
+        versions = self.ready_map.get(model, [])
+        if not versions or (version is not None and version not in versions):
+            raise InferenceError(f"{model} v{version} is not ready")
+        served = version if version is not None else max(versions)
+        row = self.counters.get((model, served), VersionCounters(model=model, version=served))
+        try:
+            outputs = self.answer(model, served, inputs)
+        except InferenceError:
+            self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1})  # Triton's blind spot
+            raise
+        self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1, "request_duration_us": row.request_duration_us + 1000})
+        return InferenceResult(model=model, model_version=served, outputs=outputs, latency_ms=1.0)
+
+    def scrape(self) -> MetricsSnapshot:
+        self._check()
+        return MetricsSnapshot(taken_at=float(next(self.clock)), counters=tuple(self.counters.values()))
+
+
+class FakeRecordStore:
+    """Records kept in memory; every save is kept as a version, as a real store would."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, list[ChangeRecord]] = {}
+
+    def save(self, record: ChangeRecord) -> None:
+        self.versions.setdefault(record.id, []).append(copy.deepcopy(record))
+
+    def load(self, change_id: str) -> ChangeRecord:
+        if change_id not in self.versions:
+            raise RecordNotFound(f"no change record {change_id}")
+        return copy.deepcopy(self.versions[change_id][-1])
+
+    def list(self) -> list[ChangeRecord]:
+        return [copy.deepcopy(v[-1]) for _, v in sorted(self.versions.items())]
+
+
+class FakeLocks:
+    def __init__(self) -> None:
+        self.held: list[str] = []
+
+    @contextmanager
+    def hold(self, model: str, timeout_s: float):
+        self.held.append(model)
+        yield f"fake-lock-{model}"

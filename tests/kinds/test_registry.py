@@ -1,0 +1,32 @@
+"""The kinds registry: every module of changeflow.kinds is a kind, found without a list to edit."""
+
+import pkgutil
+
+import pytest
+
+import changeflow.kinds
+from changeflow import ChangeRequest, UnknownKind
+from changeflow.kinds import KINDS, kind_of
+
+
+def test_every_module_in_the_package_is_a_registered_kind():
+    modules = sorted(m.name for m in pkgutil.iter_modules(changeflow.kinds.__path__) if not m.name.startswith("_"))
+    assert sorted(KINDS) == modules == ["blue_green", "config_change", "model_deployment", "triton_upgrade"]
+
+
+def test_the_request_accepts_exactly_the_registered_specs():
+    schema = ChangeRequest.model_json_schema()
+    assert sorted(schema["properties"]["change"]["discriminator"]["mapping"]) == sorted(KINDS)
+
+
+def test_an_unknown_kind_names_the_known_ones():
+    with pytest.raises(UnknownKind, match="unknown change kind 'canary'; known: blue_green, config_change, model_deployment, triton_upgrade"):
+        kind_of("canary")
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_each_kind_names_a_flow_and_a_restore_that_exist(name):
+    kind = kind_of(name)
+    assert kind.load_flow().name.replace("-", "_") == name
+    assert callable(kind.load_restore())
+    assert kind.risk_points >= 1
