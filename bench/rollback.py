@@ -104,7 +104,7 @@ def main() -> None:
         )
         services = bootstrap(environment)
         production, store = services.production, services.config_store()
-        with ClientLoad(prod_server.http_url, "classifier", threads=4) as load:
+        with ClientLoad(prod_server.http_url, deployment("CHG-0000", 1, 2, 1).change.golden_set, threads=4) as load:
             say("raw Triton swaps …")
             raw_warm_ms, raw_cold_ms = raw_swaps(production, store)
 

@@ -3,7 +3,8 @@
     ChangeflowError
     ├── InvalidInput               bad input, refused before anything is touched (CLI: exit 2, one line)
     │   ├── InvalidChangeRequest   a change request: names the file, the field and the fix
-    │   └── InvalidSettings        an environment, governance or calendar file, or a CLI option
+    │   ├── InvalidSettings        an environment, governance or calendar file, or a CLI option
+    │   └── GoldenSetMismatch      a golden set that does not fit its model's config (names the case and tensor)
     ├── UnknownKind                a change kind no module of changeflow.kinds defines
     ├── IllegalTransition          a lifecycle state change the state machine forbids
     ├── ChangeStateError           the change is not in a state that allows this (exists already, not scheduled, …)
@@ -48,6 +49,11 @@ class InvalidChangeRequest(InvalidInput):
 
 class InvalidSettings(InvalidInput):
     """An environment, governance or calendar file, or a command-line option, that fails validation."""
+
+
+class GoldenSetMismatch(InvalidInput):
+    """A golden set that does not fit the model it tests: a tensor's name, datatype or shape, or an output
+    left uncompared without an explicit skip."""
 
 
 class UnknownKind(ChangeflowError):

@@ -28,6 +28,7 @@ from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_
 from changeflow.exceptions import ChangeStateError, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
+from changeflow.services.golden import check_request_golden
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
@@ -48,6 +49,8 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     if request.type is not change_type:
         raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
+    for warning in check_request_golden(request, services.production):  # a bad golden set stops it here, nothing touched
+        get_run_logger().warning(warning)
     clock = now or utc_now()
     recorder = open_request(request, services)
 

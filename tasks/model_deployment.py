@@ -8,13 +8,13 @@ import time
 from prefect import get_run_logger, task
 
 from changeflow.bootstrap import Services
-from changeflow.domain.golden import assess_golden
 from changeflow.domain.record import Phase
-from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
 from changeflow.services.recorder import Recorder
-from changeflow.services.verification import load_golden, observe_golden, probe
+from changeflow.services.golden import bound_golden
+from changeflow.services.verification import observe_golden, probe
 from changeflow.tasks._options import STEP
 
 
@@ -47,7 +47,7 @@ def stage(run: Recorder, services: Services, model: str, version: int) -> None:
 def validate(run: Recorder, services: Services, golden_set: str, version: int) -> Verdict:
     """The golden set against the staged version; a FAIL aborts the change before production."""
     with run.step(Phase.EXECUTION, "validate") as step:
-        golden = load_golden(golden_set)
+        golden = bound_golden(services.staging, golden_set)
         verdict = assess_golden(golden, observe_golden(services.staging, golden, version=version))
         step.detail = str(verdict)
         if not verdict.passed:
@@ -97,7 +97,7 @@ def verify_restored(run: Recorder, services: Services, golden_set: str, model: s
     production = services.production
     with run.step(Phase.ROLLBACK, "verify_restored") as step:
         ready = production.ready_versions(model)
-        golden = load_golden(golden_set)
+        golden = bound_golden(production, golden_set)
         failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)
         if ready != [version]:
             verdict = Verdict(outcome=Outcome.FAIL, reason=f"READY versions {ready}, expected [{version}]")

@@ -33,7 +33,8 @@ from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
 from changeflow.services.recorder import Recorder
-from changeflow.services.verification import BakeReport, bake, load_golden, request_rate, smoke_verdict
+from changeflow.services.golden import bound_golden
+from changeflow.services.verification import BakeReport, bake, request_rate, smoke_verdict
 from changeflow.settings.governance import Governance
 from changeflow.tasks._options import NO_RETRY, STEP
 
@@ -94,7 +95,10 @@ def wait_for_slot(slot: Slot, now: datetime, chunk_s: float = 30.0) -> None:
 
 @task(name="pre-change-checklist", **STEP)
 def run_checklist(services: Services, request: ChangeRequest, plan: ChangePlan, slot: Slot, incident_delivered: bool) -> list[ChecklistItem]:
-    previous_ok, previous_detail = kind_of(request).previous_state(services, request)
+    kind = kind_of(request)
+    previous_ok, previous_detail = kind.previous_state(services, request)
+    control = [services.server(target).explicit_model_control() for target in kind.loads_models_on]
+    model_control = (all(ok for ok, _ in control), "; ".join(detail for _, detail in control)) if control else None
     try:
         services.metrics.scrape()
         metrics_ok, metrics_detail = True, f"metrics endpoint {services.environment.production.metrics_url} answers"
@@ -110,6 +114,7 @@ def run_checklist(services: Services, request: ChangeRequest, plan: ChangePlan, 
         on_call_notified_by_event=incident_delivered,
         metrics_answer=metrics_ok,
         metrics_detail=metrics_detail,
+        model_control=model_control,
     )
     items = evaluate_checklist(request, facts)
     for item in items:
@@ -135,7 +140,8 @@ def smoke_test(run: Recorder, services: Services, golden_set: str, version: int 
     """Golden requests to ``target`` (production, or staging: a candidate's own endpoint); with ``version``,
     each must be answered by it."""
     with run.step(phase, "smoke_test" if target == "production" else f"smoke_test_{target}") as step:
-        verdict = smoke_verdict(services.server(target), load_golden(golden_set), services.environment.bake.smoke_requests, version, target)
+        server = services.server(target)
+        verdict = smoke_verdict(server, bound_golden(server, golden_set), services.environment.bake.smoke_requests, version, target)
         step.detail = str(verdict)
         if not verdict.passed:
             step.fail(str(verdict))
@@ -167,7 +173,7 @@ def monitor(
         report = bake(
             services.production,
             services.metrics if version is not None else None,
-            load_golden(golden_set),
+            bound_golden(services.production, golden_set),
             version,
             seconds=seconds,
             interval_s=settings.interval_s,

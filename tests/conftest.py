@@ -65,6 +65,10 @@ def classifier_v1(triton, triton_process):
 
 @pytest.fixture(scope="session")
 def golden():
-    from changeflow.services.verification import load_golden
+    """The sample classifier's golden set, bound to the model's own config.pbtxt (no server needed)."""
+    from changeflow.domain.golden import bind
+    from changeflow.domain.model_config import parse_config, signature
+    from changeflow.services.golden import load_golden
 
-    return load_golden(EXAMPLES / "golden" / "classifier.json")
+    config = parse_config((EXAMPLES / "model_repository" / "classifier" / "config.pbtxt").read_text())
+    return bind(load_golden(EXAMPLES / "golden" / "classifier.json"), signature(config))

@@ -45,6 +45,9 @@ class FakeModelServer:
     def server_version(self) -> str:
         return "fake"
 
+    def explicit_model_control(self) -> tuple[bool, str]:
+        return (not self.down), f"{self.name} accepts explicit model loads"
+
     def repository_index(self) -> list[VersionState]:
         self._check()
         return [VersionState(model=m, version=v, state="READY") for m, vs in self.ready_map.items() for v in vs]
@@ -67,7 +70,7 @@ class FakeModelServer:
     def model_config(self, model: str):
         raise ModelNotReady("the fake server has no configs")
 
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None) -> InferenceResult:
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes=None) -> InferenceResult:
         self._check()
         versions = self.ready_map.get(model, [])
         if not versions or (version is not None and version not in versions):

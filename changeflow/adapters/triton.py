@@ -24,6 +24,7 @@ from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionS
 from changeflow.exceptions import InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
 from changeflow.ports import InferenceResult
 
+PROBE_MODEL = "__changeflow_model_control_probe__"  # no model has this name: loading it changes nothing
 _COUNTERS = {
     "nv_inference_request_success": "success",
     "nv_inference_count": "inference_count",
@@ -97,6 +98,23 @@ class TritonModelServer:
             for row in rows
         ]
 
+    def explicit_model_control(self) -> tuple[bool, str]:
+        """Whether the server takes explicit model loads (``--model-control-mode=explicit``), which every
+        change to a model needs. Asked by loading a model that does not exist: nothing changes."""
+        try:
+            self._client().load_model(PROBE_MODEL, headers=self._headers)
+        except InferenceServerException as exc:
+            message = exc.message() or str(exc)
+            if "failed to load" in message or "failed to poll" in message:
+                return True, f"{self.name} accepts explicit model loads"
+            if "not allowed" in message:
+                return False, f"{self.name} refuses explicit model loads ({message}); fix: start tritonserver with --model-control-mode=explicit"
+            return False, f"{self.name} refused a probe load ({message}); fix: let changeflow use the repository API (repository_headers for a restricted one)"
+        except (OSError, ConnectionError) as exc:
+            self._local.client = None
+            return False, f"{self.name} at {self.http_url} does not answer ({exc})"
+        return True, f"{self.name} accepts explicit model loads"
+
     def ready_versions(self, model: str) -> list[int]:
         return sorted(r.version for r in self.repository_index() if r.model == model and r.state == "READY" and r.version)
 
@@ -132,11 +150,14 @@ class TritonModelServer:
 
     # --- inference ---------------------------------------------------------------------------
 
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None) -> InferenceResult:
+    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes: Mapping[str, str] | None = None) -> InferenceResult:
+        """One request; ``datatypes`` names each input's Triton datatype (from the model's config), else
+        it is read off the array (which cannot tell BF16 from FP32)."""
         request = []
         for input_name, array in inputs.items():
-            tensor = triton_http.InferInput(input_name, list(array.shape), np_to_triton_dtype(array.dtype))
-            tensor.set_data_from_numpy(array)
+            datatype = (datatypes or {}).get(input_name) or np_to_triton_dtype(array.dtype)
+            tensor = triton_http.InferInput(input_name, list(array.shape), datatype)
+            tensor.set_data_from_numpy(array, binary_data=True)
             request.append(tensor)
         started = time.perf_counter()
         result = self._call(

@@ -9,11 +9,24 @@ from typing import Annotated, Optional
 
 import typer
 
-from changeflow.cli._app import app, err, out, reports_errors
+from changeflow.cli._app import app, err, one_line, out, reports_errors
 from changeflow.cli._prefect import record_store, require_prefect
-from changeflow.exceptions import InvalidSettings
+from changeflow.domain.record import State
+from changeflow.exceptions import ChangeflowError, InvalidSettings, RollbackFailed
 from changeflow.settings import paths
 from changeflow.settings.defaults import ENVIRONMENT_FILE
+
+NEEDS_ATTENTION = 6
+EXIT_CODES = {  # `changeflow submit` (without --dry-run): a pipeline can gate on these
+    State.CLOSED: 0, State.REVIEW_PENDING: 0,  # done (an emergency owes its review)
+    State.REJECTED: 3, State.EXPIRED: 3,  # not approved or no window: nothing touched
+    State.ABORTED: 4,  # stopped before production was touched
+    State.ROLLED_BACK: 5,  # production restored to the previous state and verified
+    State.SCHEDULED: 7,  # approved and handed to a future maintenance window
+}
+EXIT_MEANING = {0: "closed", 1: "failed", 3: "rejected or expired: nothing touched", 4: "aborted: production untouched",
+                5: "rolled back: production restored", NEEDS_ATTENTION: "production needs attention: it may not be on a verified version",
+                7: "scheduled into a later maintenance window"}
 
 EnvironmentOption = Annotated[
     Path, typer.Option("--environment", "--site", help="servers and record store (written by `changeflow triton up --staging` or `changeflow serve`)")
@@ -39,17 +52,26 @@ def submit(
     governance_dir: Annotated[Path, typer.Option("--governance", help="folder with approvers.yaml, catalog.yaml, calendar.yaml")] = paths.EXAMPLES,
     now: Annotated[Optional[datetime], typer.Option(help="scheduling clock (ISO time with offset); default: now")] = None,
 ) -> None:
-    """Submit a change request: run its governed flow (with --dry-run: print its plan and touch nothing)."""
+    """Submit a change request: run its governed flow (with --dry-run: print its plan and touch nothing).
+
+    Exit codes: 0 closed (or review pending), 2 bad input, 3 rejected or expired, 4 aborted (production
+    untouched), 5 rolled back (production restored), 6 production needs attention, 7 scheduled for a later
+    maintenance window, 1 other failure.
+    """
     from changeflow.kinds import plan_for
     from changeflow.render.terminal import plan_panel
     from changeflow.settings.loader import load_change_request, load_governance
 
     request = load_change_request(file)
     if dry_run:
-        plan = plan_for(request, warnings=tuple(_conflicts(request)))
+        settings = _environment(environment) if environment.exists() else None
+        warnings = _golden_checked(request, settings, str(file)) + _conflicts(request)
+        plan = plan_for(request, warnings=tuple(warnings))
         print(plan.model_dump_json(indent=2)) if as_json else out.print(plan_panel(plan))
         return
     settings = _environment(environment)
+    for warning in _golden_checked(request, settings, str(file)):
+        err.print(f"warning: {warning}", markup=False)
     governance = load_governance(governance_dir)
     if now is not None and now.tzinfo is None:
         raise InvalidSettings("--now", "now", "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00")
@@ -57,8 +79,38 @@ def submit(
     from changeflow.flows.lifecycle import CHANGE_FLOWS
 
     err.print(f"running {request.id} through the {request.type.value}-change flow; approve with `changeflow approve {request.id} --approver NAME`", markup=False)
-    result = CHANGE_FLOWS[request.type](request, settings, governance, now)
+    try:
+        result = CHANGE_FLOWS[request.type](request, settings, governance, now)
+    except ChangeflowError as exc:
+        code = _exit_after_failure(request.id, settings, exc)
+        err.print(one_line("failed:", "bold red", f"{exc} — {EXIT_MEANING[code]}"), highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
     print(result.model_dump_json()) if as_json else out.print(f"{result.change_id}: {result.state.value} — {result.outcome}", markup=False)
+    code = EXIT_CODES.get(result.state, NEEDS_ATTENTION)
+    if code:
+        raise typer.Exit(code)
+
+
+def _exit_after_failure(change_id: str, settings, exc: Exception) -> int:
+    """A flow that raised: what its record says about production decides the exit code."""
+    from changeflow.bootstrap import bootstrap
+
+    try:
+        record = bootstrap(settings).records.load(change_id)
+    except ChangeflowError:
+        return 1
+    if isinstance(exc, RollbackFailed) or (record.production_touched and not record.is_terminal):
+        return NEEDS_ATTENTION
+    return EXIT_CODES.get(record.state, 1)
+
+
+def _golden_checked(request, settings, source: str) -> list[str]:
+    """The request's golden set read and, when the environment's production server answers, checked
+    against the model's live config: a problem exits 2 naming the field; what could not be checked is a warning."""
+    from changeflow.bootstrap import bootstrap
+    from changeflow.services.golden import check_request_golden
+
+    return check_request_golden(request, bootstrap(settings).production if settings is not None else None, source)
 
 
 def _conflicts(request) -> list[str]:

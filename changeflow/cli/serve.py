@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
 from changeflow.cli._app import app, out, reports_errors
+from changeflow.settings import paths
 
 
 @app.command()
 @reports_errors
-def serve() -> None:
+def serve(
+    repository: Annotated[Path, typer.Option(help="the model repository the local Tritons serve")] = paths.MODEL_REPOSITORY,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="MODEL or MODEL:VERSION production serves at start (repeatable)")] = None,
+) -> None:
     """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
     import os
     import subprocess
     import sys
 
     from changeflow.local.prefect_server import LocalPrefectServer, reachable_api_url
+    from changeflow.local.triton_server import parse_models
+
+    parse_models(repository, model or [])  # a bad --model is refused before anything starts
 
     url, server = reachable_api_url(), None
     if url is None:
@@ -21,7 +33,8 @@ def serve() -> None:
         url = server.api_url
     out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
     try:
-        subprocess.run([sys.executable, "-m", "changeflow.local.serve"], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        arguments = ["--repository", str(repository.resolve())] + [f"--model={m}" for m in model or []]
+        subprocess.run([sys.executable, "-m", "changeflow.local.serve", *arguments], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,111 +1,280 @@
-"""Golden-set validation: known inputs, expected outputs, tolerances, schema and a latency budget.
+"""Golden sets for any model Triton serves: known inputs, expected outputs, how each output is compared.
 
-Pure: the caller sends the requests and hands over what came back; this decides PASS or FAIL, why.
+A golden set names its model and holds cases of named input and expected output tensors as JSON. The
+tensors' datatypes and shapes come from the model's own config on the server (``ModelSignature``):
+``bind`` checks a golden set against it — every input and output named, declared, shaped and typed as
+the model says, and every output either compared or explicitly skipped — and turns it into the requests
+to send and the arrays to expect. ``domain.verdicts`` judges the answers (``case_problems``, ``assess_golden``).
+
+Comparison, per output (``compare`` overrides it): integers, BOOL and BYTES exactly; floats within a
+relative + absolute tolerance (``DEFAULT_TOLERANCE``: FP64 and FP32 rtol 1e-5 / atol 1e-6, FP16 1e-3 /
+1e-3, BF16 1e-2 / 1e-2); ``skip`` leaves an output uncompared, and only by saying so.
+
+Tensors in JSON: nested lists of numbers or booleans; BYTES as strings (UTF-8) or ``{"b64": "…"}``. A
+case tensor holds one sample (the model's dims) — a batch of one is added when the model batches — or,
+for a batching model, a whole batch (one more dimension, at most ``max_batch_size``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Literal
+import base64
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.exceptions import GoldenSetMismatch
 
-Datatype = Literal["FP32", "FP64", "INT32", "INT64", "BOOL"]
-NUMPY_DTYPES: dict[str, str] = {"FP32": "float32", "FP64": "float64", "INT32": "int32", "INT64": "int64", "BOOL": "bool"}
+FIX = "make the case match the model's config (`changeflow golden capture` writes a golden set that does)"
+
+NUMPY_DTYPES: dict[str, str] = {
+    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
+    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+    "FP16": "float16", "FP32": "float32", "FP64": "float64", "BF16": "float32", "BYTES": "object",
+}
+Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"]
+FLOATS = {"FP16", "FP32", "FP64", "BF16"}
+DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {"FP64": (1e-5, 1e-6), "FP32": (1e-5, 1e-6), "FP16": (1e-3, 1e-3), "BF16": (1e-2, 1e-2)}
 
 
-class TensorSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    datatype: Datatype
-    shape: list[int]
+class TensorSpec(BaseModel, frozen=True):
+    """One input or output as the model's config declares it; ``dims`` exclude the batch dimension, -1 is any."""
 
-
-class InputSpec(TensorSpec):
     name: str
+    datatype: Datatype
+    dims: tuple[int, ...]
+    optional: bool = False
+
+
+class ModelSignature(BaseModel, frozen=True):
+    model: str
+    max_batch_size: int = 0
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 0
+
+
+class Compare(StrEnum):
+    CLOSE = "close"
+    EXACT = "exact"
+    SKIP = "skip"
+
+
+class OutputRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    compare: Compare | None = Field(None, description="close (floats' default), exact (everything else's default) or skip")
+    rtol: float | None = Field(None, ge=0)
+    atol: float | None = Field(None, ge=0)
+
+
+class TensorDecl(BaseModel):
+    """What a golden file may say of a tensor; checked against the live config when it does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    datatype: Datatype | None = None
+    shape: list[int] | None = None
 
 
 class GoldenCase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    input: list[float]
-    expected: dict[str, list[float]]
+    name: str = ""
+    inputs: dict[str, Any] = Field(min_length=1)
+    expected: dict[str, Any] = Field(default_factory=dict)
 
 
 class GoldenSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str
     description: str = ""
-    input: InputSpec
-    outputs: dict[str, TensorSpec]
-    tolerance: dict[str, float] = Field(default_factory=dict)
-    exact: list[str] = Field(default_factory=list)
+    inputs: dict[str, TensorDecl] = Field(default_factory=dict)
+    outputs: dict[str, TensorDecl] = Field(default_factory=dict)
+    compare: dict[str, OutputRule] = Field(default_factory=dict)
     latency_budget_ms: dict[Literal["p95"], float] = Field(default_factory=dict)
-    classes: list[str] = Field(default_factory=list)
     cases: list[GoldenCase] = Field(min_length=1)
 
-    def batch(self, index: int) -> np.ndarray:
-        """Case ``index`` as a batch of one, in the input's dtype."""
-        return np.asarray([self.cases[index].input], dtype=NUMPY_DTYPES[self.input.datatype])
+
+# --- tensors as JSON -------------------------------------------------------------------------------
 
 
-class CaseObservation(BaseModel):
-    """What one golden request gave: outputs (or the error), and its latency."""
+def _to_bytes(value: Any) -> bytes:
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        return base64.b64decode(value["b64"], validate=True)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise ValueError(f"a BYTES element must be a string or {{\"b64\": …}}, not {type(value).__name__}")
+
+
+def decode_tensor(value: Any, datatype: str) -> np.ndarray:
+    """JSON (nested lists) → a numpy array of the datatype's numpy type; raises ValueError on a misfit."""
+    if datatype == "BYTES":
+        def convert(item):
+            return [convert(i) for i in item] if isinstance(item, list) else _to_bytes(item)
+
+        converted = convert(value)
+        array = np.empty(np.shape(np.array(converted, dtype=object)) if isinstance(converted, list) else (), dtype=object)
+        array[...] = np.array(converted, dtype=object) if isinstance(converted, list) else converted
+        return array
+    has_bools = _contains(value, lambda v: isinstance(v, bool))
+    if datatype == "BOOL" and not _all_leaves(value, lambda v: isinstance(v, bool)):
+        raise ValueError("a BOOL tensor takes true / false")
+    if datatype != "BOOL" and (has_bools or not _all_leaves(value, lambda v: isinstance(v, (int, float)))):
+        raise ValueError(f"a {datatype} tensor takes numbers")
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        array = np.asarray(value, dtype=object)
+    if array.dtype == object:
+        raise ValueError("rows of unequal length or numbers beyond 64 bits (a tensor is a rectangular array)")
+    if datatype not in FLOATS and datatype != "BOOL" and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
+        raise ValueError(f"fractions given for an integer {datatype} tensor")
+    target = np.dtype(NUMPY_DTYPES[datatype])
+    if target.kind in "iu" and array.size:
+        info = np.iinfo(target)
+        if array.min() < info.min or array.max() > info.max:
+            raise ValueError(f"values outside {datatype}'s range {info.min}…{info.max}")
+    return array.astype(target)
+
+
+def _contains(value: Any, test) -> bool:
+    return any(_contains(v, test) for v in value) if isinstance(value, list) else test(value)
+
+
+def _all_leaves(value: Any, test) -> bool:
+    return all(_all_leaves(v, test) for v in value) if isinstance(value, list) else test(value)
+
+
+def encode_tensor(array: np.ndarray) -> Any:
+    """A numpy array (an answer from the server) → JSON: nested lists; bytes as UTF-8 strings or base64."""
+    if array.dtype == object or array.dtype.kind == "S":
+        def convert(item):
+            if isinstance(item, list):
+                return [convert(i) for i in item]
+            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(raw).decode("ascii")}
+
+        return convert(array.tolist())
+    return array.tolist()
+
+
+# --- binding a golden set to the model it tests ----------------------------------------------------
+
+
+class BoundGolden(BaseModel):
+    """A golden set checked against a model's signature: requests to send, answers to expect, rules."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    outputs: dict[str, np.ndarray] = Field(default_factory=dict)
-    error: str | None = None
-    latency_ms: float = 0.0
+    golden: GoldenSet
+    signature: ModelSignature
+    requests: list[dict[str, np.ndarray]]
+    expected: list[dict[str, np.ndarray]]
+    rules: dict[str, tuple[Compare, float, float]]
+
+    @property
+    def model(self) -> str:
+        return self.signature.model
+
+    @property
+    def datatypes(self) -> dict[str, str]:
+        return {spec.name: spec.datatype for spec in self.signature.inputs}
+
+    def __len__(self) -> int:
+        return len(self.requests)
 
 
-def case_problems(golden: GoldenSet, index: int, seen: CaseObservation) -> list[str]:
-    """Everything wrong with one case's answer; empty when it is right."""
-    if seen.error:
-        return [f"case {index}: request failed: {seen.error}"]
-    problems = []
-    expected = golden.cases[index].expected
-    for name, spec in golden.outputs.items():
-        array = seen.outputs.get(name)
-        if array is None:
-            problems.append(f"case {index}: output {name} missing")
-            continue
-        if str(array.dtype) != NUMPY_DTYPES[spec.datatype]:
-            problems.append(f"case {index}: {name} dtype {array.dtype}, expected {NUMPY_DTYPES[spec.datatype]}")
-        if list(array.shape[1:]) != spec.shape:
-            problems.append(f"case {index}: {name} shape {list(array.shape[1:])}, expected {spec.shape}")
-            continue
-        if name not in expected:
-            continue
-        want = np.asarray(expected[name], dtype=np.float64)
-        got = array.reshape(-1).astype(np.float64)
-        if name in golden.exact and not np.array_equal(got, want):
-            problems.append(f"case {index}: {name} {got.tolist()} != expected {want.tolist()}")
-        elif name in golden.tolerance and (deviation := float(np.max(np.abs(got - want)))) > golden.tolerance[name]:
-            problems.append(f"case {index}: {name} off by {deviation:.3g} > tolerance {golden.tolerance[name]}")
-    return problems
+def _mismatch(signature: ModelSignature, field: str, problem: str, fix: str = FIX) -> GoldenSetMismatch:
+    return GoldenSetMismatch(f"golden set for {signature.model}", field, problem, fix)
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return ordered[rank - 1]
+def _fits(shape: Sequence[int], dims: Sequence[int]) -> bool:
+    return len(shape) == len(dims) and all(d < 0 or s == d for s, d in zip(shape, dims))
 
 
-def assess_golden(golden: GoldenSet, observations: Mapping[int, CaseObservation] | Sequence[CaseObservation]) -> Verdict:
-    """PASS when every case is right and p95 latency is within budget; FAIL otherwise, with the first problems."""
-    seen = dict(enumerate(observations)) if isinstance(observations, Sequence) else dict(observations)
-    if len(seen) != len(golden.cases):
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{len(seen)} of {len(golden.cases)} golden cases observed")
-    wrong = {i: p for i in sorted(seen) if (p := case_problems(golden, i, seen[i]))}
-    if wrong:
-        first = "; ".join(p for problems in list(wrong.values())[:3] for p in problems[:1])
-        return Verdict(outcome=Outcome.FAIL, reason=f"{len(wrong)} of {len(golden.cases)} golden cases wrong: {first}")
-    budget = golden.latency_budget_ms.get("p95")
-    p95 = percentile([o.latency_ms for o in seen.values()], 95)
-    if budget is not None and p95 > budget:
-        return Verdict(outcome=Outcome.FAIL, reason=f"p95 latency {p95:.1f} ms > budget {budget:.1f} ms")
-    within = f", p95 latency {p95:.1f} ms <= {budget:.1f} ms" if budget is not None else ""
-    return Verdict(outcome=Outcome.PASS, reason=f"{len(golden.cases)} of {len(golden.cases)} golden cases right{within}")
+def _shaped(array: np.ndarray, spec: TensorSpec, signature: ModelSignature, where: str) -> np.ndarray:
+    """The tensor as sent or answered: a batch of one added to a single sample of a batching model."""
+    if signature.batching and _fits(array.shape, spec.dims):
+        return array[np.newaxis, ...]
+    if signature.batching and array.ndim == len(spec.dims) + 1 and _fits(array.shape[1:], spec.dims):
+        if not 1 <= array.shape[0] <= signature.max_batch_size:
+            raise _mismatch(signature, where, f"a batch of {array.shape[0]}; the model takes 1 to {signature.max_batch_size}", "split the case")
+        return array
+    if not signature.batching and _fits(array.shape, spec.dims):
+        return array
+    want = f"[{', '.join(map(str, spec.dims))}]" + (" (or a batch of them)" if signature.batching else "")
+    raise _mismatch(signature, where, f"shape {list(array.shape)} does not fit the model's dims {want} for {spec.name}")
+
+
+def _check_declarations(golden: GoldenSet, signature: ModelSignature) -> None:
+    for kind, declared, specs in (("input", golden.inputs, signature.inputs), ("output", golden.outputs, signature.outputs)):
+        known = {s.name: s for s in specs}
+        for name, decl in declared.items():
+            spec = known.get(name)
+            if spec is None:
+                raise _mismatch(signature, f"{kind}s.{name}", f"the model has no {kind} {name} (its {kind}s: {', '.join(known)})")
+            if decl.datatype and decl.datatype != spec.datatype:
+                raise _mismatch(signature, f"{kind}s.{name}.datatype", f"{decl.datatype}, but the model's config says {spec.datatype}")
+            if decl.shape is not None and list(decl.shape) != list(spec.dims):
+                raise _mismatch(signature, f"{kind}s.{name}.shape", f"{decl.shape}, but the model's config says {list(spec.dims)}")
+    outputs = {s.name for s in signature.outputs}
+    for name in golden.compare:
+        if name not in outputs:
+            raise _mismatch(signature, f"compare.{name}", f"the model has no output {name} (its outputs: {', '.join(sorted(outputs))})")
+
+
+def rules_for(golden: GoldenSet, signature: ModelSignature) -> dict[str, tuple[Compare, float, float]]:
+    rules = {}
+    for spec in signature.outputs:
+        rule = golden.compare.get(spec.name, OutputRule())
+        default = Compare.CLOSE if spec.datatype in FLOATS else Compare.EXACT
+        rtol, atol = DEFAULT_TOLERANCE.get(spec.datatype, (0.0, 0.0))
+        rules[spec.name] = (rule.compare or default, rtol if rule.rtol is None else rule.rtol, atol if rule.atol is None else rule.atol)
+    return rules
+
+
+def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
+    """``golden`` checked against the model's config; a ``GoldenSetMismatch`` names the case and tensor and the fix."""
+    if golden.model != signature.model:
+        raise _mismatch(signature, "model", f"the golden set is for {golden.model!r}, not {signature.model!r}", "use the golden set of this model")
+    _check_declarations(golden, signature)
+    rules = rules_for(golden, signature)
+    inputs, outputs = {s.name: s for s in signature.inputs}, {s.name: s for s in signature.outputs}
+    requests, expected = [], []
+    for index, case in enumerate(golden.cases):
+        label = f"cases[{index}]" + (f" ({case.name})" if case.name else "")
+        unknown = sorted(set(case.inputs) - set(inputs))
+        if unknown:
+            raise _mismatch(signature, f"{label}.inputs.{unknown[0]}", f"the model has no input {unknown[0]} (its inputs: {', '.join(inputs)})")
+        missing = [n for n, s in inputs.items() if n not in case.inputs and not s.optional]
+        if missing:
+            raise _mismatch(signature, f"{label}.inputs.{missing[0]}", f"is missing; the model needs {', '.join(n for n, s in inputs.items() if not s.optional)}")
+        request = {name: _tensor(value, inputs[name], signature, f"{label}.inputs.{name}") for name, value in case.inputs.items()}
+        batches = {a.shape[0] for a in request.values()} if signature.batching else {None}
+        if len(batches) > 1:
+            raise _mismatch(signature, f"{label}.inputs", f"batch sizes differ between inputs ({sorted(batches)})", "give every input the same batch size")
+        answer = {}
+        for name, value in case.expected.items():
+            if name not in outputs:
+                raise _mismatch(signature, f"{label}.expected.{name}", f"the model has no output {name} (its outputs: {', '.join(outputs)})")
+            answer[name] = _tensor(value, outputs[name], signature, f"{label}.expected.{name}")
+        for name, (compare, _, _) in rules.items():
+            if compare is not Compare.SKIP and name not in answer:
+                raise _mismatch(signature, f"{label}.expected.{name}", f"no expected value for output {name}, so it would go uncompared",
+                                f"add it, or skip the output explicitly with compare: {{{name}: {{compare: skip}}}}")
+        requests.append(request)
+        expected.append(answer)
+    return BoundGolden(golden=golden, signature=signature, requests=requests, expected=expected, rules=rules)
+
+
+def _tensor(value: Any, spec: TensorSpec, signature: ModelSignature, where: str) -> np.ndarray:
+    try:
+        array = decode_tensor(value, spec.datatype)
+    except ValueError as exc:
+        raise _mismatch(signature, where, f"not a {spec.datatype} tensor: {exc}") from None
+    return _shaped(array, spec, signature, where)

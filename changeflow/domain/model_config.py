@@ -10,9 +10,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from google.protobuf import json_format, text_format
 from tritonclient.grpc.model_config_pb2 import DataType, ModelConfig
 
+from changeflow.domain.golden import NUMPY_DTYPES, ModelSignature, TensorSpec
 from changeflow.exceptions import ConfigError
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "setting_of",
     "differences",
     "sample_inputs",
+    "signature",
+    "datatype_name",
 ]
 
 
@@ -156,15 +160,27 @@ def differences(mine, theirs, path: str = "") -> list[str]:
     return found
 
 
-def sample_inputs(config: ModelConfig) -> dict:
-    """Zero-filled inputs (batch of one when the model batches) that any model of this config accepts."""
-    import numpy as np
+def datatype_name(data_type: int) -> str:
+    """Triton's datatype name (``FP32``, ``BYTES``) for a config's ``TYPE_*`` enum value."""
+    return DataType.Name(data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
 
-    from tritonclient.utils import triton_to_np_dtype
 
+def signature(config: ModelConfig) -> ModelSignature:
+    """The model's inputs and outputs as its config declares them: what a golden set is checked against."""
+    return ModelSignature(
+        model=config.name,
+        max_batch_size=config.max_batch_size,
+        inputs=tuple(TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional) for i in config.input),
+        outputs=tuple(TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output),
+    )
+
+
+def sample_inputs(config: ModelConfig) -> dict[str, np.ndarray]:
+    """Zero-filled (empty-string for BYTES) inputs, a batch of one when the model batches, for any model of
+    this config: a smoke inference that needs no golden set."""
+    sig = signature(config)
     inputs = {}
-    for spec in config.input:
-        shape = [1] * (config.max_batch_size > 0) + [d if d > 0 else 1 for d in spec.dims]
-        datatype = DataType.Name(spec.data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
-        inputs[spec.name] = np.zeros(shape, dtype=triton_to_np_dtype(datatype))
+    for spec in sig.inputs:
+        shape = [1] * sig.batching + [d if d > 0 else 1 for d in spec.dims]
+        inputs[spec.name] = np.full(shape, b"", dtype=object) if spec.datatype == "BYTES" else np.zeros(shape, dtype=NUMPY_DTYPES[spec.datatype])
     return inputs

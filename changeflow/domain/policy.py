@@ -177,6 +177,7 @@ class ChecklistFacts(BaseModel, frozen=True):
     on_call_notified_by_event: bool = False
     metrics_answer: bool
     metrics_detail: str
+    model_control: tuple[bool, str] | None = None  # None: the kind loads no models
 
 
 class ChecklistItem(BaseModel, frozen=True):
@@ -218,6 +219,8 @@ def evaluate_checklist(request: ChangeRequest, facts: ChecklistFacts) -> list[Ch
     else:
         items.append(ChecklistItem(name="on-call notified", ok=False, reason="no acknowledgement: set communication.on_call_ack"))
     items.append(ChecklistItem(name="monitoring ready", ok=facts.metrics_answer, reason=facts.metrics_detail))
+    if facts.model_control is not None:
+        items.append(ChecklistItem(name="servers accept model loads", ok=facts.model_control[0], reason=facts.model_control[1]))
     return items
 
 

@@ -1,4 +1,5 @@
-"""Verdicts, and the bake analysis in the style of Argo Rollouts: evaluate one sample, then assess the series.
+"""Verdicts: on a golden set (is every answer right?) and on a bake, in the style of Argo Rollouts
+(evaluate one sample, then assess the series).
 
 Verdicts are a closed set of outcomes, each with the reason a person reads on the change record. An
 error while measuring (``ERROR``) is not a failure of the model (``FAIL``), and no data is not a pass.
@@ -10,11 +11,16 @@ for errors and correctness, as clients see them). Either view breaching a thresh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from changeflow.domain.golden import BoundGolden, Compare, encode_tensor
 
 
 class Outcome(StrEnum):
@@ -104,3 +110,82 @@ def assess(verdicts: Sequence[Verdict], limits: BakeThresholds) -> Verdict:
     if passed == 0:
         return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"none of {len(verdicts)} samples had enough traffic to judge")
     return Verdict(outcome=Outcome.PASS, reason=f"{passed} of {len(verdicts)} samples passed, {len(failed)} failed (limit {limits.failure_limit})")
+
+
+# --- the golden-set verdict ------------------------------------------------------------------------
+
+
+class CaseObservation(BaseModel):
+    """What one golden request gave: outputs (or the error), and its latency."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    outputs: dict[str, np.ndarray] = Field(default_factory=dict)
+    error: str | None = None
+    latency_ms: float = 0.0
+
+
+def _differs(got: np.ndarray, want: np.ndarray, compare: Compare, rtol: float, atol: float) -> str | None:
+    if compare is Compare.EXACT:
+        if want.dtype == object:
+            same = got.shape == want.shape and all(_raw(a) == _raw(b) for a, b in zip(got.reshape(-1), want.reshape(-1)))
+        else:
+            same = np.array_equal(got, want)
+        return None if same else f"{encode_tensor(got)} != expected {encode_tensor(want)}"
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    if np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=False):
+        return None
+    deviation = float(np.nanmax(np.abs(g - w))) if g.size else 0.0
+    return f"off by up to {deviation:.3g} (rtol {rtol:g}, atol {atol:g})"
+
+
+def _raw(item: Any) -> bytes:
+    return item if isinstance(item, bytes) else str(item).encode("utf-8")
+
+
+def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list[str]:
+    """Everything wrong with one case's answer, each naming the case and the output; empty when right."""
+    if seen.error:
+        return [f"case {index}: request failed: {seen.error}"]
+    problems = []
+    for spec in bound.signature.outputs:
+        compare, rtol, atol = bound.rules[spec.name]
+        if compare is Compare.SKIP:
+            continue
+        got, want = seen.outputs.get(spec.name), bound.expected[index][spec.name]
+        if got is None:
+            problems.append(f"case {index}: output {spec.name} missing from the answer")
+            continue
+        if got.dtype != want.dtype and not (want.dtype == object and got.dtype.kind in "OS"):
+            problems.append(f"case {index}: {spec.name} dtype {got.dtype}, expected {want.dtype} ({spec.datatype})")
+            continue
+        if got.shape != want.shape:
+            problems.append(f"case {index}: {spec.name} shape {list(got.shape)}, expected {list(want.shape)}")
+            continue
+        if difference := _differs(got, want, compare, rtol, atol):
+            problems.append(f"case {index}: {spec.name} {difference}")
+    return problems
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def assess_golden(bound: BoundGolden, observations: Mapping[int, CaseObservation] | Sequence[CaseObservation]) -> Verdict:
+    """PASS when every case is right and p95 latency is within budget; FAIL otherwise, with the first problems."""
+    seen = dict(enumerate(observations)) if isinstance(observations, Sequence) else dict(observations)
+    total = len(bound)
+    if len(seen) != total:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{len(seen)} of {total} golden cases observed")
+    wrong = {i: p for i in sorted(seen) if (p := case_problems(bound, i, seen[i]))}
+    if wrong:
+        first = "; ".join(p for problems in list(wrong.values())[:3] for p in problems[:1])
+        return Verdict(outcome=Outcome.FAIL, reason=f"{len(wrong)} of {total} golden cases wrong: {first}")
+    budget = bound.golden.latency_budget_ms.get("p95")
+    p95 = percentile([o.latency_ms for o in seen.values()], 95)
+    if budget is not None and p95 > budget:
+        return Verdict(outcome=Outcome.FAIL, reason=f"p95 latency {p95:.1f} ms > budget {budget:.1f} ms")
+    within = f", p95 latency {p95:.1f} ms <= {budget:.1f} ms" if budget is not None else ""
+    return Verdict(outcome=Outcome.PASS, reason=f"{total} of {total} golden cases right{within}")

@@ -32,6 +32,7 @@ class ChangeKind:
     spec: ClassVar[type[ChangeSpec]]
     risk_points: ClassVar[int] = 2
     peak_hours_risk: ClassVar[bool] = True  # a run in business hours adds a risk point
+    loads_models_on: ClassVar[tuple[str, ...]] = ()  # servers whose repository API it uses: checked for explicit model control
     flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
     restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
 

@@ -34,6 +34,7 @@ class ConfigChange(ChangeSpec):
 
 class ConfigChangeKind(ChangeKind):
     spec = ConfigChange
+    loads_models_on = ("production",)
     risk_points = 1
     peak_hours_risk = False  # a config tweak is the standard change of business hours
     flow = "changeflow.flows.config_change:config_change"

@@ -47,6 +47,7 @@ def promotion_versions(old: int, new: int) -> list[int]:
 
 class ModelDeploymentKind(ChangeKind):
     spec = ModelDeployment
+    loads_models_on = ("production", "staging")
     risk_points = 2
     flow = "changeflow.flows.model_deployment:model_deployment"
     restore = "changeflow.flows.model_deployment:restore"

@@ -1,5 +1,6 @@
 """Steady client load on a local Triton from a separate process (threads there, not in the caller's GIL),
-used by the benchmark and the demo.
+used by the benchmark and the demo. The requests are a golden set's cases, bound to the model's config
+on the server, so any model can be loaded: nothing here knows a tensor's name, datatype or shape.
 
 Bounded in count and time, loopback only. Reports the total and every failure with its time and message.
 """
@@ -10,23 +11,23 @@ import multiprocessing as mp
 import threading
 import time
 
-import numpy as np
-
-X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
 
 
-def _worker(http_url, model, stop, deadline, max_requests, counts, failures, lock, pause_s):
-    from changeflow.adapters.triton import TritonModelServer
+def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s):
+    from changeflow.bootstrap import model_server
     from changeflow.exceptions import ServerError
+    from changeflow.services.golden import bound_golden
+    from changeflow.settings.environment import ServerEndpoint
 
-    server = TritonModelServer(http_url, name="load")
+    server = model_server(ServerEndpoint(name="load", http_url=http_url))
+    golden = bound_golden(server, golden_set)
     sent = 0
     while not stop.is_set() and time.monotonic() < deadline and sent < max_requests:
         sent += 1
         if pause_s:
             time.sleep(pause_s)
         try:
-            server.infer(model, {"INPUT": X})
+            server.infer(golden.model, golden.requests[sent % len(golden)], datatypes=golden.datatypes)
         except ServerError as exc:
             with lock:
                 failures.append((time.time(), str(exc)[:200]))
@@ -34,12 +35,12 @@ def _worker(http_url, model, stop, deadline, max_requests, counts, failures, loc
         counts.append(sent)
 
 
-def _run(http_url, model, threads, seconds, max_requests, pause_s, stop, started, results):
+def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, started, results):
     inner_stop, lock = threading.Event(), threading.Lock()
     counts, failures = [], []
     deadline = time.monotonic() + seconds
     workers = [
-        threading.Thread(target=_worker, args=(http_url, model, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s))
+        threading.Thread(target=_worker, args=(http_url, golden_set, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s))
         for _ in range(threads)
     ]
     for w in workers:
@@ -54,15 +55,15 @@ def _run(http_url, model, threads, seconds, max_requests, pause_s, stop, started
 
 
 class ClientLoad:
-    """``with ClientLoad(url, "classifier"):`` sends unversioned requests until the block ends.
+    """``with ClientLoad(url, "/path/golden.json"):`` sends the golden set's requests, unversioned, until the block ends.
 
     ``pause_s`` spaces each thread's requests (light background traffic for the demo); 0 is flat out.
     """
 
     def __init__(
-        self, http_url: str, model: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000, pause_s: float = 0.0
+        self, http_url: str, golden_set: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000, pause_s: float = 0.0
     ):
-        self._args = (http_url, model, threads, max_seconds, max_requests, pause_s)
+        self._args = (http_url, str(golden_set), threads, max_seconds, max_requests, pause_s)
         context = mp.get_context("spawn")
         self._stop, self._started = context.Event(), context.Event()
         self._results = context.Queue()

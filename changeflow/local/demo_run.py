@@ -12,6 +12,7 @@ import sys
 
 from changeflow.settings import paths
 from changeflow.bootstrap import bootstrap
+from changeflow.kinds import kind_of
 from changeflow.local.triton_server import TritonServer
 from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow.ports import RecordStore
@@ -66,7 +67,8 @@ def main() -> None:
                 request = request.model_copy(update={"id": f"CHG-{int(request.id[4:]) + offset:04d}"})
             say(f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), scheduling clock {scenario.clock.isoformat()}")
             flow = CHANGE_FLOWS[request.type]
-            with ClientLoad(prod.http_url, request.model, threads=2, pause_s=0.005) as load, DecisionsInBackground(request.id, scenario.decisions) as approvers:
+            traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
+            with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(request.id, scenario.decisions) as approvers:
                 result = flow(request, environment, governance, scenario.clock)
             if approvers.error:
                 say(f"  approvers: {approvers.error}")

@@ -81,12 +81,14 @@ def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> 
     return scheduled
 
 
-def main() -> None:
-    """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set)."""
+def main(argv: list[str] | None = None) -> None:
+    """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set): ``--repository R --model M[:V]``."""
+    import argparse
+
     import yaml
 
     from changeflow.local.processes import die_with_parent
-    from changeflow.local.triton_server import TritonServer
+    from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
     from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
     from changeflow.settings.defaults import environment_path
     from changeflow.settings.loader import load_governance
@@ -94,9 +96,16 @@ def main() -> None:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    parser = argparse.ArgumentParser(prog="changeflow serve")
+    parser.add_argument("--repository", type=Path, default=paths.MODEL_REPOSITORY)
+    parser.add_argument("--model", action="append", default=[])
+    args = parser.parse_args(argv)
+    shipped = args.repository.resolve() == paths.MODEL_REPOSITORY.resolve()
+    models = parse_models(args.repository, args.model or (SAMPLE_MODELS if shipped else []))
     environment_file = environment_path()
-    with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
-         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging:
+    with TritonServer(args.repository, name="production", copy_repository=True, load_models=[m for m, v in models if v is None]) as prod, \
+         TritonServer(args.repository, name="staging", copy_repository=True) as staging:
+        say(f"production serves {', '.join(serve_versions(prod, models)) or 'no model yet'}")
         environment = Environment(
             production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
             staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),

@@ -54,6 +54,7 @@ class TritonServer:
     load_models: list[str] = field(default_factory=list)
     copy_repository: bool = False
     restricted_key: str | None = None
+    model_control_mode: str = "explicit"  # what changeflow needs; "poll" / "none" show what a user's server may run with
     workdir: Path | None = None
     startup_timeout_s: float = 60.0
     stop_grace_s: float = 5.0
@@ -134,7 +135,7 @@ class TritonServer:
             str(pytriton_root() / "bin" / "tritonserver"),
             f"--model-repository={self.repository}",
             f"--backend-directory={backends}",
-            "--model-control-mode=explicit",
+            f"--model-control-mode={self.model_control_mode}",
             "--http-address=127.0.0.1",
             "--grpc-address=127.0.0.1",
             "--metrics-address=127.0.0.1",
@@ -149,7 +150,8 @@ class TritonServer:
         ]
         if self.restricted_key:
             command.append(f"--http-restricted-api=model-repository:{RESTRICTED_HEADER}={self.restricted_key}")
-        command += [f"--load-model={m}" for m in self.load_models]
+        if self.model_control_mode == "explicit":
+            command += [f"--load-model={m}" for m in self.load_models]
         return command
 
     def _environment(self) -> dict[str, str]:
@@ -209,3 +211,41 @@ class TritonServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+SAMPLE_MODELS = ("classifier:1", "feature_scaler")  # what the shipped repository serves when no --model is given
+
+
+def parse_models(repository: Path, specs: list[str] | tuple[str, ...]) -> list[tuple[str, int | None]]:
+    """``M`` (the versions its config names) or ``M:VERSION`` (exactly that version), each checked against
+    the repository before any server starts; a bad one is an ``InvalidSettings`` naming ``--model``."""
+    from changeflow.exceptions import InvalidSettings
+
+    parsed = []
+    for spec in specs:
+        name, _, version = spec.partition(":")
+        if not name or (version and not version.isdigit()) or (version and int(version) < 1):
+            raise InvalidSettings(str(repository), "--model", f"{spec!r} is not MODEL or MODEL:VERSION", "e.g. --model classifier:1")
+        folder = Path(repository) / name
+        if not (folder / "config.pbtxt").is_file() and not folder.is_dir():
+            known = ", ".join(sorted(p.name for p in Path(repository).iterdir() if p.is_dir())) if Path(repository).is_dir() else "none"
+            raise InvalidSettings(str(repository), "--model", f"no model {name!r} in {repository}", f"use one of: {known}")
+        if version and not (folder / version).is_dir():
+            raise InvalidSettings(str(repository), "--model", f"{name} has no version {version} in {repository}", f"use one of its version folders: {', '.join(sorted(p.name for p in folder.iterdir() if p.name.isdigit()))}")
+        parsed.append((name, int(version) if version else None))
+    return parsed
+
+
+def serve_versions(server: "TritonServer", models: list[tuple[str, int | None]]) -> list[str]:
+    """After start: load each ``M:VERSION`` with exactly that version (a model config without a version
+    policy would load its highest version, whatever that is). Returns what serves, for the user."""
+    from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.bootstrap import model_server
+    from changeflow.settings.environment import ServerEndpoint
+
+    api = model_server(ServerEndpoint(name=server.name, http_url=server.http_url))
+    store = LocalConfigStore(server.repository)
+    for name, version in models:
+        if version is not None:
+            api.load_versions(name, [version], base_config=store.read_config(name))
+    return [f"{name} {api.ready_versions(name)}" for name, _ in models]

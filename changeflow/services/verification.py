@@ -1,64 +1,49 @@
 """How a version is checked on a live server: golden requests (validation, smoke tests, probes) and the
-bake loop that watches a freshly promoted version.
+bake loop that watches a freshly promoted version. Every request comes from a golden set bound to the
+model's config (``services.golden``): nothing here knows a tensor's name, datatype or shape.
 
-I/O through the ports only; the verdicts come from ``domain.golden`` and ``domain.verdicts``. The bake
+I/O through the ports only; the verdicts come from ``domain.verdicts``. The bake
 stops early on a FAIL (or too many measurement errors), so a bad version is caught in seconds.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from changeflow.domain.golden import CaseObservation, GoldenSet, case_problems
-from changeflow.domain.verdicts import BakeSample, BakeThresholds, Outcome, Verdict, assess, evaluate
-from changeflow.exceptions import ChangeCancelled, ConfigError, InferenceError, ServerError
+from changeflow.domain.golden import BoundGolden
+from changeflow.domain.verdicts import BakeSample, BakeThresholds, CaseObservation, Outcome, Verdict, assess, case_problems, evaluate
+from changeflow.exceptions import ChangeCancelled, InferenceError, ServerError
 from changeflow.ports import MetricSource, ModelServer
 
 
-def load_golden(path: str | Path) -> GoldenSet:
-    """A golden set file; a relative path is read against the governance folder (see ``settings.defaults``)."""
-    from changeflow.settings.defaults import governance_dir
-
-    file = Path(path) if Path(path).is_absolute() else governance_dir() / path
-    try:
-        return GoldenSet.model_validate(json.loads(file.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"golden set {path}: cannot be read ({exc})") from None
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise ConfigError(f"golden set {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-
-
-def observe_case(server: ModelServer, golden: GoldenSet, index: int, version: int | None = None) -> tuple[CaseObservation, int | None]:
+def observe_case(server: ModelServer, golden: BoundGolden, index: int, version: int | None = None) -> tuple[CaseObservation, int | None]:
     """One golden case sent once: what came back (an error answer is observed) and which version answered."""
     try:
-        result = server.infer(golden.model, {golden.input.name: golden.batch(index)}, version=version)
+        result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
     except InferenceError as exc:
         return CaseObservation(error=str(exc)), None
     return CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms), result.model_version
 
 
-def observe_golden(server: ModelServer, golden: GoldenSet, version: int | None = None) -> list[CaseObservation]:
+def observe_golden(server: ModelServer, golden: BoundGolden, version: int | None = None) -> list[CaseObservation]:
     """Each golden case sent once; a request the server answers with an error is observed, not raised.
 
     Connection failures (``ServerUnavailable``) do raise: they are an error measuring, not a model fault.
     """
-    return [observe_case(server, golden, index, version)[0] for index in range(len(golden.cases))]
+    return [observe_case(server, golden, index, version)[0] for index in range(len(golden))]
 
 
-def probe(server: ModelServer, golden: GoldenSet, count: int, expect_version: int | None, offset: int = 0) -> tuple[int, str]:
+def probe(server: ModelServer, golden: BoundGolden, count: int, expect_version: int | None, offset: int = 0) -> tuple[int, str]:
     """Send ``count`` golden requests unversioned; (failures, first problem) as clients see them.
 
     With ``expect_version``, an answer from another version is a failure too.
     """
     failures, first = 0, ""
     for i in range(count):
-        index = (offset + i) % len(golden.cases)
+        index = (offset + i) % len(golden)
         seen, answered_by = observe_case(server, golden, index)
         problems = case_problems(golden, index, seen)
         if not problems and expect_version is not None and answered_by != expect_version:
@@ -69,7 +54,7 @@ def probe(server: ModelServer, golden: GoldenSet, count: int, expect_version: in
     return failures, first
 
 
-def smoke_verdict(server: ModelServer, golden: GoldenSet, count: int, version: int | None, target: str) -> Verdict:
+def smoke_verdict(server: ModelServer, golden: BoundGolden, count: int, version: int | None, target: str) -> Verdict:
     failures, problem = probe(server, golden, count, version)
     if failures:
         return Verdict(outcome=Outcome.FAIL, reason=f"{failures} of {count} smoke requests failed: {problem}")
@@ -100,7 +85,7 @@ class BakeReport(BaseModel):
 def bake(
     server: ModelServer,
     metrics: MetricSource | None,
-    golden: GoldenSet,
+    golden: BoundGolden,
     version: int | None,
     seconds: float,
     interval_s: float,

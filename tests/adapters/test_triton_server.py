@@ -85,3 +85,21 @@ def test_a_missing_repository_is_a_clear_error(tmp_path):
 def test_a_model_that_cannot_load_at_start_reports_the_log(tmp_path):
     with pytest.raises(TritonStartError, match="exited with code .*broken|not ready"):
         TritonServer(os.path.join(REPOSITORY, "..", "bad"), name="bad", load_models=["broken_classifier"], startup_timeout_s=30).start()
+
+
+def test_a_server_without_explicit_model_control_is_told_apart_without_changing_it(tmp_path, triton):
+    """What a user's own Triton may run with: the checklist asks each server before anything is touched."""
+    import shutil
+
+    from tests.conftest import EXAMPLES
+
+    repository = tmp_path / "repository"
+    shutil.copytree(EXAMPLES / "model_repository" / "feature_scaler", repository / "feature_scaler")
+    with TritonServer(repository, name="polling", model_control_mode="poll", workdir=tmp_path / "work") as polling:
+        server = TritonModelServer(polling.http_url, name="polling")
+        ok, detail = server.explicit_model_control()
+        assert not ok and "fix: start tritonserver with --model-control-mode=explicit" in detail, detail
+        assert server.ready_versions("feature_scaler") == [1]  # the probe changed nothing
+    before = triton.repository_index()
+    assert triton.explicit_model_control() == (True, "session accepts explicit model loads")
+    assert triton.repository_index() == before

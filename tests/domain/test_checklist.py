@@ -53,3 +53,10 @@ def test_an_emergency_waives_the_announcement_on_the_record_and_a_kind_without_p
     found = items(request("emergency", on_call_ack="oscar"), previous_available=None, window=WindowClass.ANY_TIME)
     assert found["window communicated"] == (True, "waived for an emergency change (on the record)")
     assert found["previous version available"] == (True, "not applicable to this kind")
+
+
+def test_a_server_refusing_model_loads_blocks_with_the_fix():
+    refused = (False, "production refuses explicit model loads (…); fix: start tritonserver with --model-control-mode=explicit")
+    found = items(request(announced_in="#changes", on_call_ack="oscar"), model_control=refused)
+    assert found["servers accept model loads"] == refused
+    assert "servers accept model loads" not in items(request(announced_in="#changes", on_call_ack="oscar"))  # a kind that loads no models

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from changeflow.domain.golden import CaseObservation, assess_golden, percentile
-from changeflow.domain.verdicts import Outcome
+from changeflow.domain.verdicts import CaseObservation, Outcome, assess_golden, percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "model_repository" / "classifier"))
 from classifier_core import predict  # noqa: E402
@@ -12,8 +11,8 @@ from classifier_core import predict  # noqa: E402
 
 def observe(golden, weights, latency_ms=1.0):
     observations = []
-    for index in range(len(golden.cases)):
-        scores, labels = predict(golden.batch(index), weights)
+    for index in range(len(golden)):
+        scores, labels = predict(golden.requests[index]["INPUT"], weights)
         observations.append(CaseObservation(outputs={"SCORES": scores, "LABEL": labels}, latency_ms=latency_ms))
     return observations
 

@@ -51,3 +51,52 @@ def test_commands_that_need_prefect_say_so_without_it():
     result = subprocess.run([CLI, "status", "CHG-0001"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert result.returncode == 1
     assert "PREFECT_API_URL is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.triton
+def test_dry_run_checks_the_golden_set_against_the_live_model(tmp_path, triton_process):
+    import yaml
+
+    def environment(url):
+        path = tmp_path / f"environment-{len(list(tmp_path.iterdir()))}.yaml"
+        path.write_text(yaml.safe_dump({"production": {"name": "production", "http_url": url}, "staging": {"name": "staging", "http_url": url}}))
+        return str(path)
+
+    golden = json.loads((ROOT / "examples" / "golden" / "classifier.json").read_text())
+    golden["cases"][3]["inputs"] = {"FEATURES": golden["cases"][3]["inputs"]["INPUT"]}
+    (tmp_path / "golden.json").write_text(json.dumps(golden))
+    request = yaml.safe_load((CHANGES / "normal-deploy-v2.yaml").read_text())
+    request["change"]["golden_set"] = "golden.json"  # relative to the request file
+    (tmp_path / "request.yaml").write_text(yaml.safe_dump(request))
+
+    wrong = run("submit", str(tmp_path / "request.yaml"), "--dry-run", "--environment", environment(triton_process.http_url))
+    assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    assert f"{tmp_path / 'request.yaml'}: change.golden_set: {tmp_path / 'golden.json'}: cases[3].inputs.FEATURES: the model has no input FEATURES" in wrong.stderr
+
+    golden["cases"][3]["inputs"] = {"INPUT": golden["cases"][3]["inputs"]["FEATURES"]}
+    (tmp_path / "golden.json").write_text(json.dumps(golden))
+    fits = run("submit", str(tmp_path / "request.yaml"), "--dry-run", "--json", "--environment", environment(triton_process.http_url))
+    assert fits.returncode == 0 and not any("golden set" in w for w in json.loads(fits.stdout)["warnings"]), fits.stderr
+    unreachable = run("submit", str(tmp_path / "request.yaml"), "--dry-run", "--json", "--environment", environment("http://127.0.0.1:9"))
+    assert unreachable.returncode == 0
+    assert any("not checked against the live model" in w for w in json.loads(unreachable.stdout)["warnings"])
+
+
+@pytest.mark.triton
+def test_golden_capture_and_check_from_the_command_line(tmp_path, triton_process):
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps([{"INPUT": [0.5, -1.0, 2.0, 0.25]}, {"INPUT": [[1, 2, 3, 4], [4, 3, 2, 1]]}]))
+    captured = run("golden", "capture", "--server", triton_process.http_url, "--model", "feature_scaler", "--inputs", str(inputs), "--out", str(tmp_path / "g.json"))
+    assert captured.returncode == 0, captured.stderr
+    golden = json.loads((tmp_path / "g.json").read_text())
+    assert golden["cases"][0]["expected"] == {"OUTPUT": [0.5, -1.0, 2.0, 0.25]}  # one sample in, one sample out
+    assert golden["cases"][1]["expected"] == {"OUTPUT": [[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]]}  # a batch in, a batch out
+    assert golden["inputs"] == {"INPUT": {"datatype": "FP32", "shape": [4]}}
+    checked = run("golden", "check", str(tmp_path / "g.json"), "--server", triton_process.http_url, "--json")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["outcome"] == "PASS"
+    golden["cases"][0]["expected"]["OUTPUT"][0] = 0.75
+    (tmp_path / "g.json").write_text(json.dumps(golden))
+    failed = run("golden", "check", str(tmp_path / "g.json"), "--server", triton_process.http_url)
+    assert failed.returncode == 1 and "case 0: OUTPUT off by up to 0.25" in failed.stdout
+    bad = run("golden", "capture", "--server", triton_process.http_url, "--model", "feature_scaler", "--inputs", str(tmp_path / "none.json"), "--out", str(tmp_path / "x.json"))
+    assert bad.returncode == 2 and "--inputs" in bad.stderr and "does not exist" in bad.stderr

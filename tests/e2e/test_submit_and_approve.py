@@ -4,6 +4,7 @@
 import json
 import subprocess
 
+import numpy as np
 import pytest
 import yaml
 
@@ -65,3 +66,44 @@ def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, c
     record = json.loads(run("record", "CHG-0601", "--json", env=cli_env).stdout)
     assert [(a["approver"], a["counted"]) for a in record["approvals"]] == [("alice", False), ("carol", True), ("dave", True)]
     assert record["approvals"][1]["comment"] == "carol on call"
+
+
+def submit_and_decide(tmp_path, environment_file, cli_env, request: dict, decisions: list[tuple[str, bool]]) -> subprocess.CompletedProcess:
+    path = tmp_path / f"{request['id'].lower()}.yaml"
+    path.write_text(yaml.safe_dump(request))
+    submitted = subprocess.Popen([CLI, "submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", "--json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=tmp_path)
+    try:
+        for approver, approve in decisions:
+            sent = run("approve", request["id"], "--approver", approver, *([] if approve else ["--reject"]), "--wait", "90", env=cli_env)
+            assert sent.returncode == 0, sent.stderr
+        stdout, stderr = submitted.communicate(timeout=240)
+    finally:
+        submitted.kill()
+    return subprocess.CompletedProcess(submitted.args, submitted.returncode, stdout, stderr)
+
+
+def deploy(change_id: str, to_version: int) -> dict:
+    return {
+        "id": change_id, "type": "emergency", "description": f"Hotfix: classifier v{to_version} for an incident.", "requester": "alice",
+        "model": "classifier", "rollback_plan": "Reload classifier v1; it stays warm through the bake.",
+        "change": {"kind": "model_deployment", "from_version": 1, "to_version": to_version, "bake_seconds": 10,
+                   "golden_set": str(ROOT / "examples" / "golden" / "classifier.json")},
+        "communication": {"on_call_ack": "olivia"},
+    }
+
+
+def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_file, cli_env, triton_process):
+    """0 closed is above; here 3 rejected, 4 aborted (production untouched), 5 rolled back (restored)."""
+    from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.adapters.triton import TritonModelServer
+
+    production = TritonModelServer(triton_process.http_url)
+    production.load("classifier", LocalConfigStore(triton_process.repository).read_config("classifier"))  # serving v1
+    rejected = submit_and_decide(tmp_path, environment_file, cli_env, {**REQUEST, "id": "CHG-0611"}, [("carol", False)])
+    assert rejected.returncode == 3 and json.loads(rejected.stdout.strip().splitlines()[-1])["state"] == "rejected", rejected.stderr[-1500:]
+    aborted = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0612", 3), [("oscar", True)])
+    assert aborted.returncode == 4 and production.ready_versions("classifier") == [1], aborted.stderr[-1500:]
+    rolled_back = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0613", 4), [("oscar", True)])
+    assert rolled_back.returncode == 5 and production.ready_versions("classifier") == [1], rolled_back.stderr[-1500:]
+    assert production.infer("classifier", {"INPUT": np.zeros((1, 4), np.float32)}).model_version == 1

@@ -3,17 +3,18 @@
 import numpy as np
 import pytest
 
-from changeflow.domain.golden import GoldenSet
+from changeflow.domain.golden import GoldenSet, ModelSignature, TensorSpec, bind
 from changeflow.domain.verdicts import BakeThresholds, Outcome
 from changeflow.exceptions import ChangeCancelled, InferenceError, ServerUnavailable
 from changeflow.services.verification import bake, probe, request_rate, smoke_verdict
 from tests.fakes import FakeModelServer
 
-GOLDEN = GoldenSet.model_validate({
-    "model": "adder", "input": {"name": "X", "datatype": "FP32", "shape": [2]},
-    "outputs": {"SUM": {"datatype": "FP32", "shape": [1]}}, "tolerance": {"SUM": 1e-6},
-    "cases": [{"input": [1, 2], "expected": {"SUM": [3]}}, {"input": [4, 5], "expected": {"SUM": [9]}}],
-})
+ADDER = ModelSignature(model="adder", max_batch_size=4, inputs=(TensorSpec(name="X", datatype="FP32", dims=(2,)),),
+                       outputs=(TensorSpec(name="SUM", datatype="FP32", dims=(1,)),))
+GOLDEN = bind(GoldenSet.model_validate({
+    "model": "adder",
+    "cases": [{"inputs": {"X": [1, 2]}, "expected": {"SUM": [3]}}, {"inputs": {"X": [4, 5]}, "expected": {"SUM": [9]}}],
+}), ADDER)
 LIMITS = BakeThresholds(max_error_rate=0.05, failure_limit=0, consecutive_error_limit=1)
 
 

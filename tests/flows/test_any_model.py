@@ -1,0 +1,65 @@
+"""Models the project did not shape: an image classifier (UINT8 in, INT64 + FP32 out, batched), a text
+classifier (BYTES in and out, batched) and a two-input, two-output model without batching. Each one's
+golden set is captured from version 1 with `changeflow golden capture`, then 1 → 2 closes, 2 → 3 is
+aborted in staging and 2 → 4 is rolled back by the bake, all through the governed normal-change flow.
+Outcomes are checked by asking Triton, not by reading the record."""
+
+import json
+import subprocess
+
+import pytest
+
+from changeflow import ChangeRequest, State
+from changeflow.adapters.config_store import LocalConfigStore
+from changeflow.settings.loader import load_change_request
+from changeflow.flows.lifecycle import normal_change
+from tests.conftest import EXAMPLES
+from tests.e2e.test_cli import CLI
+from tests.flows.test_lifecycle import WEDNESDAY_NIGHT, governance, run_with_approvals  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+MODELS = [("digits", "digits-inputs.npz"), ("sentiment", "sentiment-inputs.json"), ("fraud_rules", "fraud_rules-inputs.json")]
+
+
+def deployment(model: str, number: int, old: int, new: int, golden_set: str) -> ChangeRequest:
+    data = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml").model_dump(mode="json")
+    data.update(id=f"CHG-{number:04d}", model=model, description=f"Deploy {model} v{new}, replacing v{old}.",
+                rollback_plan=f"Reload {model} with version_policy specific [{old}]; v{old} stays warm.")
+    data["change"].update(from_version=old, to_version=new, golden_set=golden_set, bake_seconds=8)
+    return ChangeRequest.model_validate(data)
+
+
+def answered_by(production, golden_file: str) -> tuple[list[int], str]:
+    """Which versions are READY and whether production answers the golden set right, asked of Triton."""
+    check = subprocess.run([CLI, "golden", "check", golden_file, "--server", production.http_url, "--json"], capture_output=True, text=True, timeout=120)
+    return production.ready_versions(json.loads(open(golden_file).read())["model"]), json.loads(check.stdout)["outcome"]
+
+
+@pytest.mark.parametrize("model, inputs", MODELS, ids=[m for m, _ in MODELS])
+def test_any_model_through_the_governed_flow(model, inputs, environment, governance, production, tmp_path):  # noqa: F811
+    production.load(model, LocalConfigStore(environment.production.repository).read_config(model))
+    assert production.ready_versions(model) == [1]
+    golden = tmp_path / f"{model}.json"
+    captured = subprocess.run([CLI, "golden", "capture", "--server", production.http_url, "--model", model, "--version", "1",
+                               "--inputs", str(EXAMPLES / "golden" / inputs), "--out", str(golden)], capture_output=True, text=True, timeout=120)
+    assert captured.returncode == 0, captured.stderr
+    assert json.loads(golden.read_text())["cases"], "the capture wrote no cases"
+    base = 500 + 10 * [m for m, _ in MODELS].index(model)
+    try:
+        result, record = run_with_approvals(normal_change, deployment(model, base, 1, 2, str(golden)), environment, governance,
+                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        assert result.state is State.CLOSED, result.outcome
+        assert answered_by(production, str(golden)) == ([2], "PASS")
+
+        result, record = run_with_approvals(normal_change, deployment(model, base + 1, 2, 3, str(golden)), environment, governance,
+                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        assert result.state is State.ABORTED and "validation failed in staging" in result.outcome, result.outcome
+        assert answered_by(production, str(golden)) == ([2], "PASS") and result.serving_version_after == 2
+
+        result, record = run_with_approvals(normal_change, deployment(model, base + 2, 2, 4, str(golden)), environment, governance,
+                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        assert result.state is State.ROLLED_BACK, result.outcome
+        assert "injected failure" in record.verification_steps[-1].detail or "injected failure" in result.outcome
+        assert answered_by(production, str(golden)) == ([2], "PASS")
+    finally:
+        production.unload(model)
