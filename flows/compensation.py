@@ -88,8 +88,6 @@ class Execution:
         record = self.recorder.record
         if not record.production_touched:
             why = f"{exc.abort}: {exc.verdict.reason}" if isinstance(exc, _NotPassed) else f"aborted before production was touched: {exc}"
-            if record.serving_version_before is not None and record.serving_version_after is None:
-                self.recorder.note(serving_version_after=record.serving_version_before)  # still serving
             self.recorder.transition(State.ABORTED, why)
             self.result = ChangeResult.of(self.recorder.record)
             return isinstance(exc, _NotPassed)

@@ -58,7 +58,7 @@ def assess(run: Recorder, services: Services, request: ChangeRequest, window: Wi
         requests_per_s=rate, recent_failed_changes=failures, window=window,
     )
     assessment = assess_risk(request, inputs)
-    run.note(risk=assessment.risk, risk_reasons=list(assessment.reasons))
+    run.note(risk=assessment.risk, risk_reasons=list(assessment.reasons), serving_version_before=kind.serving_version(services, request))
     logger.info("risk %s (score %d): %s", assessment.risk.value, assessment.score, "; ".join(assessment.reasons))
     return assessment
 

@@ -54,6 +54,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 TERMINAL: frozenset[State] = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts)
 
+# Ends in which production was never changed.
+UNCHANGED: frozenset[State] = frozenset({State.REJECTED, State.EXPIRED, State.ABORTED})
+
 # States in which production may differ from the last approved state: a crash here needs compensation.
 PRODUCTION_AT_RISK: frozenset[State] = frozenset({State.EXECUTING, State.VERIFYING})
 
@@ -161,6 +164,8 @@ class ChangeRecord(BaseModel):
         check_transition(self.state, to)
         self.transitions.append(Transition(from_state=self.state, to_state=to, at=at, reason=reason))
         self.state = to
+        if to in UNCHANGED and self.serving_version_after is None:
+            self.serving_version_after = self.serving_version_before  # production was not changed: what served, serves
         if to in TERMINAL or to is State.REVIEW_PENDING:
             self.outcome = reason or to.value
 

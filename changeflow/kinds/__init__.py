@@ -55,6 +55,11 @@ class ChangeKind:
         """Checklist: is what a rollback returns to available on the live system? (None: not applicable)."""
         return None, "not applicable to this kind"
 
+    def serving_version(self, services: "Services", request: ChangeRequest) -> int | None:
+        """The version serving now, for kinds that change versions (read at assessment, so every outcome
+        of the record says what served before, and after)."""
+        return None
+
     def golden_set(self, spec: Any) -> str | None:
         return getattr(spec, "golden_set", None)
 

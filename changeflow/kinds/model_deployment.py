@@ -84,6 +84,13 @@ class ModelDeploymentKind(ChangeKind):
             return 1, f"skips versions (v{c.from_version} → v{c.to_version})"
         return None
 
+    def serving_version(self, services: "Services", request: ChangeRequest) -> int | None:
+        try:
+            ready = services.production.ready_versions(request.model)
+        except ChangeflowError:
+            return None
+        return max(ready) if ready else None
+
     def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
         try:
             ready = services.production.ready_versions(request.model)

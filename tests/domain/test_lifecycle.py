@@ -92,3 +92,14 @@ def test_steps_carry_timestamps_and_reruns_open_a_new_step():
     assert [s.outcome for s in record.execution_steps] == [None, StepOutcome.OK]
     with pytest.raises(IllegalTransition, match="no open rollback step"):
         record.finish_step(Phase.ROLLBACK, "restore_version", T0, StepOutcome.OK)
+
+
+@pytest.mark.parametrize("end", [State.REJECTED, State.EXPIRED, State.ABORTED])
+def test_an_end_that_changed_nothing_records_what_still_serves(end):
+    record = ChangeRecord.open(ChangeRequest.model_validate(REQUEST), Risk.MEDIUM, T0)
+    record.serving_version_before = 1
+    path = {State.REJECTED: [State.REJECTED], State.EXPIRED: [State.ASSESSED, State.EXPIRED],
+            State.ABORTED: [State.ASSESSED, State.APPROVED, State.SCHEDULED, State.EXECUTING, State.ABORTED]}[end]
+    for state in path:
+        record.transition(state, T0)
+    assert (record.serving_version_before, record.serving_version_after) == (1, 1)

@@ -48,9 +48,10 @@ def in_venv(venv: Path, *args: str, cwd: Path, timeout: float = 120, **env) -> s
 def test_the_wheel_ships_one_top_level_package_with_flows_tasks_and_examples(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"changeflow", f"{wheel.name.split('-py3')[0]}.dist-info"}
-    for shipped in ("changeflow/flows/lifecycle.py", "changeflow/tasks/governance.py", "changeflow/kinds/model_deployment.py",
+    for shipped in ("changeflow/flows/lifecycle.py", "changeflow/tasks/shared.py", "changeflow/kinds/model_deployment.py",
                     "changeflow/examples/changes/normal-deploy-v2.yaml", "changeflow/examples/golden/classifier.json",
-                    "changeflow/examples/model_repository/classifier/4/model.py"):
+                    "changeflow/examples/model_repository/classifier/4/model.py", "changeflow/examples/model_repository/sample_model.py",
+                    "changeflow/examples/model_repository/digits/centroids.npy", "changeflow/examples/golden/digits-inputs.npz"):
         assert shipped in names, shipped
     assert not any("__pycache__" in n for n in names)
 
