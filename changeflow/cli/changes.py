@@ -65,7 +65,7 @@ def submit(
     request = load_change_request(file)
     if dry_run:
         settings = _environment(environment) if environment.exists() else None
-        warnings = _golden_checked(request, settings, str(file)) + _conflicts(request)
+        warnings = _golden_checked(request, settings, str(file)) + _conflicts(request, str(file))
         plan = plan_for(request, warnings=tuple(warnings))
         print(plan.model_dump_json(indent=2)) if as_json else out.print(plan_panel(plan))
         return
@@ -113,14 +113,23 @@ def _golden_checked(request, settings, source: str) -> list[str]:
     return check_request_golden(request, bootstrap(settings).production if settings is not None else None, source)
 
 
-def _conflicts(request) -> list[str]:
-    """Overlap warnings from the records on the Prefect server, when one is reachable (read-only)."""
+def _conflicts(request, source: str) -> list[str]:
+    """With the records on the Prefect server, when one is reachable (read-only): an ID already on record
+    is refused; overlapping changes to the same model are warnings."""
     from changeflow.domain.conflicts import window_conflicts
+    from changeflow.exceptions import InvalidChangeRequest, RecordNotFound
     from changeflow.local.prefect_server import reachable_api_url
 
     if reachable_api_url() is None:
-        return ["window conflicts not checked: no Prefect server (set PREFECT_API_URL)"]
-    return window_conflicts(request, record_store().list())
+        return ["window conflicts and the ID not checked: no Prefect server (set PREFECT_API_URL)"]
+    store = record_store()
+    try:
+        existing = store.load(request.id)
+    except RecordNotFound:
+        existing = None
+    if existing is not None:
+        raise InvalidChangeRequest(source, "id", f"{request.id} is already on record ({existing.state.value})", "give the new request its own ID")
+    return window_conflicts(request, store.list())
 
 
 @app.command()

@@ -8,10 +8,11 @@ binds the union of those classes into ``ChangeRequest`` when it loads, so nothin
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 CHANGE_ID = r"^CHG-[0-9]{4,}$"
 IDENTITY = r"^[a-z][a-z0-9._-]{1,63}$"
@@ -19,8 +20,22 @@ MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"
 
+# Characters a person cannot see or that rewrite what they see: control characters (but tab and newline),
+# bidirectional overrides and isolates, zero-width characters. Refused in every text a request carries.
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible(value: str) -> str:
+    """The text, unless it holds a character a reader cannot see (raises ValueError naming it)."""
+    if found := _HIDDEN.search(value):
+        raise ValueError(f"holds an invisible or control character (U+{ord(found.group()):04X} at position {found.start()})")
+    return value
+
+
+Text = Annotated[str, AfterValidator(visible)]
 K8sName = Annotated[str, Field(pattern=K8S_NAME, description="a Kubernetes name: lowercase letters, digits and '-'")]
-Version = Annotated[int, Field(ge=1, le=1_000_000, description="a model version directory number, 1 or more")]
+Version = Annotated[StrictInt, Field(ge=1, le=1_000_000, description="a model version directory number, 1 or more")]
+Seconds = StrictInt
 
 
 class ChangeType(StrEnum):
@@ -46,7 +61,8 @@ class Strict(BaseModel):
 
 
 class ChangeSpec(Strict):
-    """Base of every kind's spec; a subclass declares ``kind: Literal["its_name"] = "its_name"``."""
+    """Base of every kind's spec; a subclass declares ``kind: Literal["its_name"] = "its_name"``. Integer
+    fields take ``StrictInt`` (``Version``, ``Seconds``) and text fields ``Text``: ``true`` is not a number."""
 
     kind: str
 
@@ -67,18 +83,18 @@ class RequestedWindow(Strict):
 class Communication(Strict):
     """Who was told: evidence for the pre-change checklist."""
 
-    announced_in: str | None = Field(None, min_length=3, description="where the window was announced, e.g. #inference-changes")
+    announced_in: Text | None = Field(None, min_length=3, max_length=200, description="where the window was announced, e.g. #inference-changes")
     on_call_ack: str | None = Field(None, pattern=IDENTITY, description="the on-call engineer who acknowledged the change")
 
 
 class ChangeRequest(Strict):
     id: str = Field(pattern=CHANGE_ID, description="change ID, e.g. CHG-0042")
     type: ChangeType
-    description: str = Field(min_length=10, max_length=4_000)
+    description: Text = Field(min_length=10, max_length=4_000)
     requester: str = Field(pattern=IDENTITY, description="who asks for the change (lowercase identity)")
     model: str = Field(pattern=MODEL_NAME, description="the model whose serving this change affects")
     change: KindSpec  # noqa: F821 (bound by changeflow.kinds: the union of every kind's spec)
-    rollback_plan: str = Field(min_length=10, max_length=4_000)
+    rollback_plan: Text = Field(min_length=10, max_length=4_000)
     window: RequestedWindow = Field(default_factory=RequestedWindow)
     communication: Communication = Field(default_factory=Communication)
 

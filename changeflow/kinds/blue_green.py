@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, steps
+from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.kinds import ChangeKind
 from changeflow.kinds.triton_upgrade import deployment_available
 
@@ -25,9 +25,9 @@ class BlueGreen(ChangeSpec):
     green: K8sName = Field(description="the Deployment to create or update")
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
     container: K8sName = "triton"
-    golden_set: str = Field(min_length=1, description="golden set that validates green through its own endpoint")
-    bake_seconds: int = Field(60, ge=1, le=86_400)
-    progress_deadline_seconds: int = Field(600, ge=1, le=7_200)
+    golden_set: Text = Field(min_length=1, max_length=4096, description="golden set that validates green through its own endpoint")
+    bake_seconds: Seconds = Field(60, ge=1, le=86_400)
+    progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
 
     @model_validator(mode="after")
     def _distinct(self) -> "BlueGreen":

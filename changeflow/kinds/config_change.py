@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
 from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
-from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, steps
+from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
 
@@ -20,7 +20,24 @@ if TYPE_CHECKING:
     from changeflow.bootstrap import Services
 
 CONFIG_PATH = r"^[a-z_][a-z0-9_]*(\.([a-z_][a-z0-9_]*|[0-9]+))*$"
-ConfigValue = Union[bool, int, float, str]
+def _config_value(value: object) -> object:
+    """One clear refusal for a value no config.pbtxt field can take (a union would list four)."""
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{str(value)[:30]} does not fit a 64-bit integer")
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("is not a finite number")
+        return value
+    raise ValueError(f"must be a number, true / false or a string, not a {type(value).__name__}")
+
+
+ConfigValue = Annotated[Union[StrictBool, StrictInt, StrictFloat, Annotated[Text, Field(max_length=1_000)]], BeforeValidator(_config_value)]
 
 
 class ConfigChange(ChangeSpec):

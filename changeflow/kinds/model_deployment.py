@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Version, steps
+from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
 
@@ -26,8 +26,8 @@ class ModelDeployment(ChangeSpec):
     kind: Literal["model_deployment"] = "model_deployment"
     to_version: Version
     from_version: Version | None = Field(None, description="version serving now; omitted: read from production")
-    golden_set: str = Field(min_length=1, description="path of the golden set (inputs and expected outputs)")
-    bake_seconds: int = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
+    golden_set: Text = Field(min_length=1, max_length=4096, description="path of the golden set (inputs and expected outputs)")
+    bake_seconds: Seconds = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
 
     @model_validator(mode="after")
     def _versions_differ(self) -> "ModelDeployment":

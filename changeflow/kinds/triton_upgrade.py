@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, steps
+from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
@@ -24,9 +24,9 @@ class TritonUpgrade(ChangeSpec):
     deployment: K8sName
     container: K8sName = "triton"
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
-    args: list[str] | None = None
-    progress_deadline_seconds: int = Field(600, ge=1, le=7_200)
-    golden_set: str = Field(min_length=1, description="golden set for the smoke test through the serving endpoint")
+    args: list[Text] | None = Field(None, max_length=100)
+    progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
+    golden_set: Text = Field(min_length=1, max_length=4096, description="golden set for the smoke test through the serving endpoint")
 
 
 def deployment_available(services: "Services", namespace: str, name: str) -> tuple[bool, str]:

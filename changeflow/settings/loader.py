@@ -10,12 +10,13 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import InvalidChangeRequest, InvalidSettings
 from changeflow.kinds import KINDS, kind_of
+from changeflow.settings import strict_yaml
+from changeflow.settings.strict_yaml import shorten
 
 if TYPE_CHECKING:
     from changeflow.settings.governance import Governance
@@ -26,18 +27,9 @@ EXAMPLES_HINT = "see examples/changes/ for valid requests"
 def load_change_request(path: str | Path) -> ChangeRequest:
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidChangeRequest(source, "(file)", "does not exist", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidChangeRequest(source, "(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable UTF-8 YAML file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise InvalidChangeRequest(source, where, f"not valid YAML: {problem}", "fix the YAML syntax there") from None
+        data = strict_yaml.load(path)
+    except strict_yaml.StrictYamlError as exc:
+        raise InvalidChangeRequest(source, exc.where, exc.problem, exc.fix) from None
     return with_paths_from(parse_change_request(data, source), Path(path).resolve().parent)
 
 
@@ -55,6 +47,8 @@ def parse_change_request(data: Any, source: str = "<request>") -> ChangeRequest:
         raise InvalidChangeRequest(source, "(document)", "is not a mapping of fields", f"write 'field: value' lines; {EXAMPLES_HINT}")
     try:
         return ChangeRequest.model_validate(data)
+    except RecursionError:
+        raise InvalidChangeRequest(source, "(document)", "is nested too deeply", f"write a flat request; {EXAMPLES_HINT}") from None
     except ValidationError as exc:
         # An unknown field is usually a typo that also makes a required one "missing": report it first.
         errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -86,14 +80,14 @@ def explain(error: dict[str, Any]) -> tuple[str, str, str]:
     if kind == "union_tag_not_found":
         return field + ".kind", "is missing", f"add 'kind', one of: {', '.join(KINDS)}"
     if kind == "string_pattern_mismatch":
-        return field, f"{error.get('input')!r} has the wrong form", f"match {ctx.get('pattern')}{described}"
+        return field, f"{shorten(repr(error.get('input')))} has the wrong form", f"match {ctx.get('pattern')}{described}"
     if kind == "enum":
-        return field, f"{error.get('input')!r} is not allowed", f"use one of: {ctx.get('expected')}"
+        return field, f"{shorten(repr(error.get('input')))} is not allowed", f"use one of: {ctx.get('expected')}"
     if kind == "timezone_aware":
         return field, "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00"
     if kind == "value_error":
-        return field, msg.removeprefix("Value error, "), "correct the values so they agree"
-    return field, msg[0].lower() + msg[1:], f"correct the value{described}"
+        return field, shorten(msg.removeprefix("Value error, "), 200), "correct the value"
+    return field, shorten(msg[0].lower() + msg[1:], 200), f"correct the value{described}"
 
 
 def _locate(loc: tuple) -> tuple[str, type[BaseModel] | None, list[type[BaseModel]]]:
@@ -126,13 +120,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidSettings(str(path), "(file)", "does not exist", "check the path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSettings(str(path), "(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable UTF-8 YAML file") from None
-    except yaml.YAMLError as exc:
-        raise InvalidSettings(str(path), "(document)", f"not valid YAML: {exc}".replace("\n", " "), "fix the YAML syntax") from None
+        return strict_yaml.load(path)
+    except strict_yaml.StrictYamlError as exc:
+        raise InvalidSettings(str(path), exc.where, exc.problem, exc.fix) from None
 
 
 def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:

@@ -1,6 +1,7 @@
 """YAML read the strict way for anything a person hands changeflow: only a regular file, of bounded size,
-nested to a bounded depth, with no key given twice (PyYAML keeps the last one silently: a request saying
-``to_version: 2`` and then ``to_version: 3`` would plan v3). Every problem is one ``(where, problem, fix)``."""
+nested to a bounded depth, without aliases, with no key given twice (PyYAML keeps the last one silently:
+a request saying ``to_version: 2`` and then ``to_version: 3`` would plan v3). Every problem is one
+``(where, problem, fix)``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ class _StrictLoader(yaml.SafeLoader):
         if depth > MAX_DEPTH:
             mark = self.peek_event().start_mark
             raise StrictYamlError(f"line {mark.line + 1}", f"nested deeper than {MAX_DEPTH} levels", "flatten it: a change request is a few levels deep")
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise StrictYamlError(f"line {mark.line + 1}", "uses an alias (*name)", "write the value out: aliases can multiply a small file into a huge one")
         self._depth = depth
         try:
             return super().compose_node(parent, index)

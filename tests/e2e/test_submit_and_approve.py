@@ -107,3 +107,13 @@ def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_fil
     rolled_back = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0613", 4), [("oscar", True)])
     assert rolled_back.returncode == 5 and production.ready_versions("classifier") == [1], rolled_back.stderr[-1500:]
     assert production.infer("classifier", {"INPUT": np.zeros((1, 4), np.float32)}).model_version == 1
+
+
+def test_a_dry_run_refuses_an_id_already_on_record(tmp_path, environment_file, cli_env):
+    request = {**REQUEST, "id": "CHG-0621", "type": "standard", "change": {"kind": "config_change", "set": {"instance_group.0.count": 9}}}
+    path = tmp_path / "chg-0621.yaml"
+    path.write_text(yaml.safe_dump(request))
+    first = run("submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T10:00:00+01:00", env=cli_env, timeout=180)
+    assert first.returncode == 3, first.stderr[-1500:]  # outside the catalog's bounds: rejected, nothing touched
+    again = run("submit", str(path), "--dry-run", env=cli_env)
+    assert again.returncode == 2 and f"{path}: id: CHG-0621 is already on record (rejected)" in again.stderr, again.stderr
