@@ -28,7 +28,7 @@ from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_
 from changeflow.exceptions import ChangeStateError, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
-from changeflow.services.golden import check_request_golden
+from changeflow.services.golden import DIGEST, check_request_golden, golden_digest
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
@@ -53,6 +53,8 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
         get_run_logger().warning(warning)
     clock = now or utc_now()
     recorder = open_request(request, services)
+    if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
+        recorder.attach(DIGEST, golden_digest(golden))
 
     history = [r for r in services.records.list() if r.id != request.id]  # read once: risk and conflicts
     assessment = assess(recorder, services, request, window_at(governance.calendar, clock), clock, history)
@@ -92,6 +94,8 @@ def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, 
     policy = policy_for(request.type)
     approved_by: list[str] = []
     refusals: list[str] = []
+    digest = recorder.record.attachments.get(DIGEST)
+    judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
     overdue = overdue_notice(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value})
     deadline = time.monotonic() + governance.approval_timeout_s
     expired = (State.EXPIRED, f"no valid decision within {governance.approval_timeout_s}s: nothing was touched")
@@ -101,7 +105,8 @@ def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, 
             if remaining <= 0:
                 return expired
             form = ApprovalDecision.with_initial_data(
-                description=approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals), approve=False, approver="", comment=""
+                description=approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by),
+                approve=False, approver="", comment="",
             )
             logger.info("%s waits for approval %d of %d (%s)", request.id, len(approved_by) + 1, plan.approvals_required, plan.approval_pool.value)
             try:

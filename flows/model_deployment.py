@@ -22,7 +22,7 @@ def model_deployment(
 ) -> ChangeResult:
     spec, model = request.change, request.model
     with Execution(request, environment, record, "model_deployment") as run:
-        old = check_serving_version(run.recorder, run.services, model, spec.from_version)
+        old = check_serving_version(run.recorder, run.services, model, spec.from_version, spec.to_version)
         stage(run.recorder, run.services, model, spec.to_version)
         run.require(validate(run.recorder, run.services, spec.golden_set, spec.to_version), abort="validation failed in staging, production untouched")
         promote(run.recorder, run.services, model, old, spec.to_version)

@@ -13,14 +13,15 @@ from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
 from changeflow.services.recorder import Recorder
-from changeflow.services.golden import bound_golden
+from changeflow.services.golden import DIGEST, bound_golden
 from changeflow.services.verification import observe_golden, probe
 from changeflow.tasks._options import STEP
 
 
 @task(name="check-serving-version", **STEP)
-def check_serving_version(run: Recorder, services: Services, model: str, expected: int | None) -> int:
-    """The version production serves now; refuses when the request expected another one."""
+def check_serving_version(run: Recorder, services: Services, model: str, expected: int | None, candidate: int) -> int:
+    """The version production serves now; refuses when the request expected another one, or when the
+    candidate already serves (nothing would change)."""
     with run.step(Phase.EXECUTION, "check_serving_version") as step:
         versions = services.production.ready_versions(model)
         if not versions:
@@ -28,6 +29,8 @@ def check_serving_version(run: Recorder, services: Services, model: str, expecte
         serving = max(versions)
         if expected is not None and expected != serving:
             raise ServingMismatch(f"production serves {model} v{serving}, the request expects v{expected}; refile with from_version: {serving}")
+        if serving == candidate:
+            raise ServingMismatch(f"production already serves {model} v{candidate}: nothing to deploy")
         run.note(serving_version_before=serving)
         step.detail = f"production serves {model} {versions}; v{serving} answers unversioned requests"
         get_run_logger().info(step.detail)
@@ -47,7 +50,7 @@ def stage(run: Recorder, services: Services, model: str, version: int) -> None:
 def validate(run: Recorder, services: Services, golden_set: str, version: int) -> Verdict:
     """The golden set against the staged version; a FAIL aborts the change before production."""
     with run.step(Phase.EXECUTION, "validate") as step:
-        golden = bound_golden(services.staging, golden_set)
+        golden = bound_golden(services.staging, golden_set, run.record.attachments.get(DIGEST))
         verdict = assess_golden(golden, observe_golden(services.staging, golden, version=version))
         step.detail = str(verdict)
         if not verdict.passed:
@@ -97,7 +100,7 @@ def verify_restored(run: Recorder, services: Services, golden_set: str, model: s
     production = services.production
     with run.step(Phase.ROLLBACK, "verify_restored") as step:
         ready = production.ready_versions(model)
-        golden = bound_golden(production, golden_set)
+        golden = bound_golden(production, golden_set, run.record.attachments.get(DIGEST))
         failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)
         if ready != [version]:
             verdict = Verdict(outcome=Outcome.FAIL, reason=f"READY versions {ready}, expected [{version}]")

@@ -33,7 +33,7 @@ from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
 from changeflow.services.recorder import Recorder
-from changeflow.services.golden import bound_golden
+from changeflow.services.golden import DIGEST, bound_golden
 from changeflow.services.verification import BakeReport, bake, request_rate, smoke_verdict
 from changeflow.settings.governance import Governance
 from changeflow.tasks._options import NO_RETRY, STEP
@@ -141,7 +141,7 @@ def smoke_test(run: Recorder, services: Services, golden_set: str, version: int 
     each must be answered by it."""
     with run.step(phase, "smoke_test" if target == "production" else f"smoke_test_{target}") as step:
         server = services.server(target)
-        verdict = smoke_verdict(server, bound_golden(server, golden_set), services.environment.bake.smoke_requests, version, target)
+        verdict = smoke_verdict(server, bound_golden(server, golden_set, run.record.attachments.get(DIGEST)), services.environment.bake.smoke_requests, version, target)
         step.detail = str(verdict)
         if not verdict.passed:
             step.fail(str(verdict))
@@ -173,7 +173,7 @@ def monitor(
         report = bake(
             services.production,
             services.metrics if version is not None else None,
-            bound_golden(services.production, golden_set),
+            bound_golden(services.production, golden_set, run.record.attachments.get(DIGEST)),
             version,
             seconds=seconds,
             interval_s=settings.interval_s,

@@ -188,7 +188,9 @@ def record_markdown(record: ChangeRecord, as_json: str) -> str:
     return "\n".join(lines + ["<details><summary>record (JSON)</summary>", "", "```json", as_json, "```", "", "</details>"])
 
 
-def approval_summary(request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str]) -> str:
+def approval_summary(
+    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None
+) -> str:
     """What the approver reads above the resume form: the change, its risk, plan and rollback."""
     lines = [
         f"## Approve change {request.id}?",
@@ -209,6 +211,8 @@ def approval_summary(request: ChangeRequest, plan: ChangePlan, risk_reasons: lis
         "",
         f"Rollback plan: {request.rollback_plan}",
     ]
+    if golden:
+        lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
     if refusals:
         lines += ["", "**Not counted:** " + "; ".join(refusals)]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ absolute by the loader).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from changeflow.domain.golden import BoundGolden, GoldenCase, GoldenSet, TensorDecl, bind, encode_tensor
 from changeflow.domain.model_config import signature
 from changeflow.domain.verdicts import Verdict
-from changeflow.exceptions import InvalidChangeRequest
+from changeflow.exceptions import GoldenSetMismatch, InvalidChangeRequest
 from changeflow.ports import ModelServer
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -61,8 +62,20 @@ def load_golden(path: str | Path, field: str = "golden_set", source: str | None 
         raise InvalidChangeRequest(source or str(path), field, problem + first["msg"][0].lower() + first["msg"][1:], "see the golden set format in README.md") from None
 
 
-def bound_golden(server: ModelServer, path: str | Path) -> BoundGolden:
-    """The golden set checked against the model's config as ``server`` serves it."""
+DIGEST = "golden_set.sha256"  # the record attachment: the golden set the approvers saw
+
+
+def golden_digest(path: str | Path) -> str:
+    """SHA-256 of the golden set file's bytes: what binds an approval to how the candidate is judged."""
+    return hashlib.sha256(golden_path(path).read_bytes()).hexdigest()
+
+
+def bound_golden(server: ModelServer, path: str | Path, approved_digest: str | None = None) -> BoundGolden:
+    """The golden set checked against the model's config as ``server`` serves it; with ``approved_digest``,
+    a file changed since the change was approved is refused (judging is part of what was approved)."""
+    if approved_digest is not None and (now := golden_digest(path)) != approved_digest:
+        raise GoldenSetMismatch(str(path), "sha256", f"changed since the change was approved ({now[:12]} != approved {approved_digest[:12]})",
+                                "submit the change again so the approvers see the golden set it is judged by")
     golden = load_golden(path)
     return bind(golden, signature(server.model_config(golden.model)))
 

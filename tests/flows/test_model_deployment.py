@@ -110,3 +110,27 @@ def test_going_back_to_a_lower_version_serves_it(environment, production):
     result = model_deployment(request("normal-deploy-v2.yaml", from_version=2, to_version=1, bake_seconds=2), environment)
     assert result.state is State.CLOSED, result.outcome
     assert serving(production) == ([1], 1)
+
+
+def test_a_deployment_of_the_version_already_serving_is_refused_before_anything_runs(environment, production):
+    from changeflow.exceptions import ServingMismatch
+
+    with pytest.raises(ServingMismatch, match="already serves classifier v1: nothing to deploy"):
+        model_deployment(request("normal-deploy-v2.yaml", from_version=None, to_version=1, bake_seconds=2), environment)
+    record = record_store(environment.records).load("CHG-0002")
+    assert record.state is State.ABORTED and not record.production_touched
+    assert [s.name for s in record.execution_steps] == ["check_serving_version"]
+    assert serving(production) == ([1], 1)
+
+
+def test_plans_name_the_steps_the_flow_records(environment):
+    """What approvers read in the plan is what the record shows afterwards (and the rollback's too)."""
+    from changeflow.kinds import plan_for
+
+    deploy = request("normal-deploy-v4.yaml", from_version=1, bake_seconds=10)
+    plan = plan_for(deploy)
+    model_deployment(deploy, environment)
+    record = record_store(environment.records).load(deploy.id)
+    assert [s.name for s in record.execution_steps if s.name != "check_serving_version"] == [s.name for s in plan.execution_steps]
+    assert [s.name for s in record.rollback_steps] == [s.name for s in plan.rollback_steps]
+    assert record.state is State.ROLLED_BACK

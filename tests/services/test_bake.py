@@ -97,3 +97,26 @@ def test_smoke_verdict_and_request_rate_read_the_server():
             server.infer("adder", {"X": np.ones((1, 2), np.float32)})
 
     assert request_rate(server, "adder", window_s=1.0, sleep=traffic) == 6.0  # the fake's scrapes are 1 s apart
+
+
+def test_a_golden_set_changed_after_approval_is_refused(tmp_path):
+    import json
+
+    from changeflow.exceptions import GoldenSetMismatch
+    from changeflow.services.golden import bound_golden, golden_digest
+
+    class ConfiguredAdder(FakeModelServer):
+        def model_config(self, model):
+            from changeflow.domain.model_config import ModelConfig, config_from_dict
+
+            return config_from_dict({"name": "adder", "max_batch_size": 4, "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [2]}],
+                                     "output": [{"name": "SUM", "data_type": "TYPE_FP32", "dims": [1]}]})
+
+    path = tmp_path / "adder.json"
+    path.write_text(json.dumps({"model": "adder", "cases": [{"inputs": {"X": [1, 2]}, "expected": {"SUM": [3]}}]}))
+    approved = golden_digest(path)
+    server = ConfiguredAdder(adder(), ready={"adder": [1]})
+    assert len(bound_golden(server, path, approved)) == 1
+    path.write_text(json.dumps({"model": "adder", "compare": {"SUM": {"compare": "skip"}}, "cases": [{"inputs": {"X": [1, 2]}}]}))  # lenient now
+    with pytest.raises(GoldenSetMismatch, match="changed since the change was approved"):
+        bound_golden(server, path, approved)
