@@ -93,3 +93,17 @@ def test_only_a_kinds_own_modules_name_it():
 def test_no_module_is_over_300_lines():
     long = {str(p.relative_to(ROOT)): n for _, p in modules() if (n := len(p.read_text().splitlines())) > 300}
     assert not long, long
+
+
+def test_no_tensor_name_of_the_sample_models_is_written_in_the_product():
+    """Requests come from golden sets bound to a model's config: no input or output name is hard-coded."""
+    from changeflow.domain.model_config import parse_config, signature
+
+    names = set()
+    for config in (ROOT / "examples" / "model_repository").glob("*/config.pbtxt"):
+        sig = signature(parse_config(config.read_text()))
+        names |= {t.name for t in sig.inputs + sig.outputs}
+    assert {"INPUT", "IMAGE", "TEXT", "AMOUNT", "SIGNALS", "LABEL", "PROBS", "RISK"} <= names
+    found = [f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}" for _, path in modules()
+             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant) and node.value in names]
+    assert not found, found

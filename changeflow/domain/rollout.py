@@ -11,6 +11,8 @@ import copy
 
 from pydantic import BaseModel
 
+from changeflow.exceptions import ClusterError
+
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 
@@ -78,7 +80,7 @@ def with_image(template: dict, container: str, image: str, args: list[str] | Non
                 spec["args"] = list(args)
             return changed
     names = [c.get("name") for c in template.get("spec", {}).get("containers", [])]
-    raise ValueError(f"no container '{container}' in the pod template (containers: {', '.join(map(str, names))})")
+    raise ClusterError(f"no container '{container}' in the pod template (containers: {', '.join(map(str, names))}); fix: set change.container")
 
 
 def image_of(template: dict, container: str) -> str | None:

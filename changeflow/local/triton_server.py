@@ -1,7 +1,7 @@
 """Start and stop a real local ``tritonserver`` (the binary shipped in the ``nvidia-pytriton`` wheel).
 
 Used by the tests, the demo and ``changeflow triton up``; production servers are started by whoever
-runs them. The recipe (measured on these machines, see DESIGN.md): the wheel's binary with its
+runs them. The recipe (measured on these machines): the wheel's binary with its
 libraries on ``LD_LIBRARY_PATH``, a private backend directory holding the Python backend and the
 Python 3.11 stub, the project's interpreter first on ``PATH`` (the stub imports models with it),
 explicit model control, loopback-only addresses, free ports.

@@ -87,5 +87,5 @@ def test_undo_picks_the_newest_older_revision_without_the_hash_label():
     assert revision == 2 and template["spec"]["containers"][0]["image"] == "b"
     assert template["metadata"]["labels"] == {"app": "t"}
     assert undo_template(current, [rs(3, "c")]) is None
-    with pytest.raises(ValueError, match="no container 'x'"):
+    with pytest.raises(ClusterError, match="no container 'x'"):
         with_image(template, "x", "img")

@@ -49,7 +49,7 @@ def test_version_four_passes_the_golden_set_then_fails_its_share_unseen_by_the_f
     ok, failed = infer_many(classifier_v1, 134)  # requests 17..150; failures from the 51st on, every 10th
     assert len(failed) == 10 and "injected failure on request 60" in failed[0]
     after = classifier_v1.scrape().for_version("classifier", 4)
-    # Measured blind spot (DESIGN.md): per-response errors count as successes in Triton's metrics.
+    # Measured blind spot: per-response errors count as successes in Triton's metrics.
     assert after.success - before.success == 134 and after.failure - before.failure == 0
 
 
