@@ -91,15 +91,14 @@ def main() -> None:
 
     from changeflow.flows.model_deployment import model_deployment
 
-    records = Path(tempfile.mkdtemp(prefix="changeflow-bench-"))
     say("starting production and staging Tritons and a Prefect test server …")
-    with TritonServer(paths.MODEL_REPOSITORY, name="bench-production", copy_repository=True, load_models=["classifier"]) as prod_server, \
+    with tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, TritonServer(paths.MODEL_REPOSITORY, name="bench-production", copy_repository=True, load_models=["classifier"]) as prod_server, \
          TritonServer(paths.MODEL_REPOSITORY, name="bench-staging", copy_repository=True) as staging_server, \
          prefect_test_harness(server_startup_timeout=60):
         environment = Environment(
             production=endpoint("production", prod_server),
             staging=endpoint("staging", staging_server),
-            records=RecordStoreSettings(kind="file", path=records),
+            records=RecordStoreSettings(kind="file", path=Path(scratch) / "records"),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )
         services = bootstrap(environment)

@@ -166,10 +166,13 @@ def review(
 @app.command()
 @reports_errors
 def reconcile(environment: EnvironmentOption = ENVIRONMENT_FILE) -> None:
-    """Safety net: roll back changes left mid-flight after touching production (dead executor or ended run)."""
+    """Safety net: roll back changes left mid-flight after touching production (dead executor or ended run).
+    Exits 6 when a rollback failed: production needs attention."""
     settings = _environment(environment)
     require_prefect()
     from changeflow.flows.safety import safety_net
 
     result = safety_net(settings)
     out.print(f"rolled back: {', '.join(result.rolled_back) or 'none'}" + (f"; failed: {result.failed}" if result.failed else ""), markup=False)
+    if result.failed:
+        raise typer.Exit(NEEDS_ATTENTION)  # a rollback that did not verify: production needs a person

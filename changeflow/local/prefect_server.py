@@ -6,6 +6,7 @@ The UI only works when ``PREFECT_UI_API_URL`` names the server's own API (measur
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def reachable_api_url() -> str | None:
 class LocalPrefectServer:
     def __init__(self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0) -> None:
         self.port = port or free_port()
+        self._own_home = home is None  # made here: removed by stop(), kept by detach()
         self.home = Path(home or tempfile.mkdtemp(prefix="changeflow-prefect-"))
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen | None = None
@@ -87,3 +89,6 @@ class LocalPrefectServer:
             pass
         signal_group(process.pid, signal.SIGKILL)
         process.wait()
+        if self._own_home:
+            self._log.close()
+            shutil.rmtree(self.home, ignore_errors=True)

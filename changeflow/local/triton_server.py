@@ -46,7 +46,9 @@ class TritonServer:
     """One local tritonserver process on free loopback ports.
 
     ``repository`` is served as is; pass ``copy_repository=True`` to serve a private copy, so that
-    config changes made through the server never touch the files in the checkout.
+    config changes made through the server never touch the files in the checkout. Without a ``workdir``
+    it makes a temporary one and removes it again when it stops (a server that failed to start keeps it,
+    with its log).
     """
 
     repository: Path
@@ -91,6 +93,7 @@ class TritonServer:
         source = Path(self.repository).resolve()
         if not source.is_dir():
             raise TritonStartError(f"model repository {source} does not exist; fix: pass a directory of models")
+        self._own_workdir = self.workdir is None  # made here: removed again by a clean stop
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix=f"changeflow-{self.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.copy_repository:
@@ -118,6 +121,7 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        self._ready = True
         return self
 
     def _backend_dir(self) -> Path:
@@ -205,6 +209,8 @@ class TritonServer:
         deadline = time.monotonic() + self.stop_grace_s
         while group_members(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if getattr(self, "_own_workdir", False) and getattr(self, "_ready", False):  # a failed start keeps its log to read
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "TritonServer":
         return self.start()

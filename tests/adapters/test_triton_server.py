@@ -103,3 +103,13 @@ def test_a_server_without_explicit_model_control_is_told_apart_without_changing_
     before = triton.repository_index()
     assert triton.explicit_model_control() == (True, "session accepts explicit model loads")
     assert triton.repository_index() == before
+
+
+def test_a_server_leaves_no_work_directory_behind(tmp_path):
+    from tests.conftest import EXAMPLES
+
+    server = TritonServer(EXAMPLES / "model_repository", name="tidy", copy_repository=True).start()
+    workdir = server.workdir
+    assert (workdir / "model_repository" / "classifier").is_dir()
+    server.stop()
+    assert not workdir.exists()
