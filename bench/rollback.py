@@ -26,7 +26,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from changeflow import State  # noqa: E402
 from changeflow.bootstrap import bootstrap  # noqa: E402
-from changeflow.domain.model_config import with_versions  # noqa: E402
+from changeflow.adapters.triton import with_versions  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402

@@ -20,15 +20,14 @@ from pydantic import Field
 from changeflow.adapters.prefect import overdue_notice, run_name
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.policy import blocking
-from changeflow.domain.conflicts import window_conflicts
 from changeflow.domain.policy import ChangePlan, Decision, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
-from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at
+from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
 from changeflow.exceptions import ChangeStateError, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
-from changeflow.services.golden import DIGEST, check_request_golden, golden_digest
+from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment

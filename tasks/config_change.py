@@ -11,7 +11,8 @@ import time
 from prefect import get_run_logger, task
 
 from changeflow.bootstrap import Services
-from changeflow.domain.model_config import apply_settings, render_config, sample_inputs, with_versions
+from changeflow.adapters.triton import with_versions
+from changeflow.domain.model_config import apply_settings, render_config, sample_inputs
 from changeflow.domain.record import Phase
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeStateError, ServerError

@@ -13,8 +13,7 @@ from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
 from changeflow.services.recorder import Recorder
-from changeflow.services.golden import DIGEST, bound_golden
-from changeflow.services.verification import observe_golden, probe
+from changeflow.services.verification import DIGEST, bound_golden, observe_golden, probe
 from changeflow.tasks._options import STEP
 
 

@@ -33,8 +33,7 @@ from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
 from changeflow.services.recorder import Recorder
-from changeflow.services.golden import DIGEST, bound_golden
-from changeflow.services.verification import BakeReport, bake, request_rate, smoke_verdict
+from changeflow.services.verification import DIGEST, BakeReport, bake, bound_golden, request_rate, smoke_verdict
 from changeflow.settings.governance import Governance
 from changeflow.tasks._options import NO_RETRY, STEP
 

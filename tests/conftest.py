@@ -67,8 +67,9 @@ def classifier_v1(triton, triton_process):
 def golden():
     """The sample classifier's golden set, bound to the model's own config.pbtxt (no server needed)."""
     from changeflow.domain.golden import bind
-    from changeflow.domain.model_config import parse_config, signature
-    from changeflow.services.golden import load_golden
+    from changeflow.domain.golden import signature
+    from changeflow.domain.model_config import parse_config
+    from changeflow.services.verification import load_golden
 
     config = parse_config((EXAMPLES / "model_repository" / "classifier" / "config.pbtxt").read_text())
     return bind(load_golden(EXAMPLES / "golden" / "classifier.json"), signature(config))

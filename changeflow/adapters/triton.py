@@ -7,21 +7,24 @@ its own client. Repository calls carry the restricted-API header when one is con
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 import tritonclient.http as triton_http
+from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
+from tritonclient.grpc.model_config_pb2 import ModelConfig
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from changeflow.domain.model_config import ModelConfig, config_from_dict, config_to_json, with_versions
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
-from changeflow.exceptions import InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
+from changeflow.exceptions import ConfigError, InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
 from changeflow.ports import InferenceResult
 
 PROBE_MODEL = "__changeflow_model_control_probe__"  # no model has this name: loading it changes nothing
@@ -32,6 +35,35 @@ _COUNTERS = {
     "nv_inference_queue_duration_us": "queue_duration_us",
     "nv_inference_compute_infer_duration_us": "compute_infer_duration_us",
 }
+
+
+def config_to_json(config: ModelConfig) -> str:
+    """The JSON Triton's load API takes as a config override."""
+    return json.dumps(json_format.MessageToDict(config, preserving_proto_field_name=True))
+
+
+
+
+def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfig:
+    config = ModelConfig()
+    try:
+        json_format.ParseDict(data, config, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
+    return config
+
+
+
+
+def with_versions(config: ModelConfig, versions: Sequence[int]) -> ModelConfig:
+    """A copy of ``config`` whose version policy serves exactly ``versions``."""
+    if not versions:
+        raise ConfigError("a version policy needs at least one version")
+    copy = ModelConfig()
+    copy.CopyFrom(config)
+    copy.version_policy.Clear()
+    copy.version_policy.specific.versions.extend(sorted(set(int(v) for v in versions)))
+    return copy
 
 
 class TritonModelServer:

@@ -108,7 +108,7 @@ def _golden_checked(request, settings, source: str) -> list[str]:
     """The request's golden set read and, when the environment's production server answers, checked
     against the model's live config: a problem exits 2 naming the field; what could not be checked is a warning."""
     from changeflow.bootstrap import bootstrap
-    from changeflow.services.golden import check_request_golden
+    from changeflow.services.verification import check_request_golden
 
     return check_request_golden(request, bootstrap(settings).production if settings is not None else None, source)
 
@@ -116,7 +116,7 @@ def _golden_checked(request, settings, source: str) -> list[str]:
 def _conflicts(request, source: str) -> list[str]:
     """With the records on the Prefect server, when one is reachable (read-only): an ID already on record
     is refused; overlapping changes to the same model are warnings."""
-    from changeflow.domain.conflicts import window_conflicts
+    from changeflow.domain.windows import window_conflicts
     from changeflow.exceptions import InvalidChangeRequest, RecordNotFound
     from changeflow.local.prefect_server import reachable_api_url
 

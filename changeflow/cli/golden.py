@@ -36,7 +36,7 @@ def capture(
     description: Annotated[str, typer.Option(help="what the golden set is for")] = "",
 ) -> None:
     """Write a golden set whose expectations are what ``--version`` of the model answers for ``--inputs``."""
-    from changeflow.services.golden import capture_golden, read_inputs
+    from changeflow.services.golden_capture import capture_golden, read_inputs
 
     golden = capture_golden(_server(server), model, version, read_inputs(inputs), description)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +55,7 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
 ) -> None:
     """Run a golden set against a live model and print the verdict; exits 1 when it does not pass."""
-    from changeflow.services.golden import check_golden
+    from changeflow.services.golden_capture import check_golden
 
     verdict = check_golden(_server(server), file, model, version)
     print(verdict.model_dump_json()) if as_json else out.print(str(verdict), markup=False)

@@ -20,12 +20,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.exceptions import GoldenSetMismatch
+
+if TYPE_CHECKING:
+    from tritonclient.grpc.model_config_pb2 import ModelConfig
 
 FIX = "make the case match the model's config (`changeflow golden capture` writes a golden set that does)"
 
@@ -98,6 +101,26 @@ class GoldenSet(BaseModel):
     cases: list[GoldenCase] = Field(min_length=1)
 
 
+# --- the model's signature, from its config --------------------------------------------------------
+
+
+def datatype_name(data_type: int) -> str:
+    """Triton's datatype name (``FP32``, ``BYTES``) for a config's ``TYPE_*`` enum value."""
+    from tritonclient.grpc.model_config_pb2 import DataType
+
+    return DataType.Name(data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
+
+
+def signature(config: "ModelConfig") -> ModelSignature:
+    """The model's inputs and outputs as its config declares them: what a golden set is checked against."""
+    return ModelSignature(
+        model=config.name,
+        max_batch_size=config.max_batch_size,
+        inputs=tuple(TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional) for i in config.input),
+        outputs=tuple(TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output),
+    )
+
+
 # --- tensors as JSON -------------------------------------------------------------------------------
 
 
@@ -119,10 +142,9 @@ def decode_tensor(value: Any, datatype: str) -> np.ndarray:
         array = np.empty(np.shape(np.array(converted, dtype=object)) if isinstance(converted, list) else (), dtype=object)
         array[...] = np.array(converted, dtype=object) if isinstance(converted, list) else converted
         return array
-    has_bools = _contains(value, lambda v: isinstance(v, bool))
     if datatype == "BOOL" and not _all_leaves(value, lambda v: isinstance(v, bool)):
         raise ValueError("a BOOL tensor takes true / false")
-    if datatype != "BOOL" and (has_bools or not _all_leaves(value, lambda v: isinstance(v, (int, float)))):
+    if datatype != "BOOL" and not _all_leaves(value, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)):
         raise ValueError(f"a {datatype} tensor takes numbers")
     try:
         array = np.asarray(value)
@@ -138,10 +160,6 @@ def decode_tensor(value: Any, datatype: str) -> np.ndarray:
         if array.min() < info.min or array.max() > info.max:
             raise ValueError(f"values outside {datatype}'s range {info.min}…{info.max}")
     return array.astype(target)
-
-
-def _contains(value: Any, test) -> bool:
-    return any(_contains(v, test) for v in value) if isinstance(value, list) else test(value)
 
 
 def _all_leaves(value: Any, test) -> bool:

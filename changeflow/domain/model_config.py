@@ -1,4 +1,5 @@
-"""Triton model configs as protobuf messages: parse, render, convert, and edit them (pure: no I/O).
+"""Triton model config files as protobuf messages: parse, render, edit and compare them (pure: no I/O).
+What a config change does to config.pbtxt; how the Triton API takes a config is ``adapters.triton``'s.
 
 Uses ``tritonclient``'s ``model_config_pb2`` and protobuf's ``text_format`` / ``json_format``: no
 hand-written parser, so whatever Triton accepts, we read the same way.
@@ -6,30 +7,21 @@ hand-written parser, so whatever Triton accepts, we read the same way.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
-from google.protobuf import json_format, text_format
-from tritonclient.grpc.model_config_pb2 import DataType, ModelConfig
+from google.protobuf import text_format
+from tritonclient.grpc.model_config_pb2 import ModelConfig
 
-from changeflow.domain.golden import NUMPY_DTYPES, ModelSignature, TensorSpec
+from changeflow.domain.golden import NUMPY_DTYPES, signature
 from changeflow.exceptions import ConfigError
 
 __all__ = [
     "ModelConfig",
     "parse_config",
     "render_config",
-    "config_to_json",
-    "config_from_dict",
-    "with_versions",
     "apply_settings",
     "setting_of",
     "differences",
     "sample_inputs",
-    "signature",
-    "datatype_name",
 ]
 
 
@@ -45,31 +37,6 @@ def parse_config(text: str, source: str = "config.pbtxt") -> ModelConfig:
 
 def render_config(config: ModelConfig) -> str:
     return text_format.MessageToString(config)
-
-
-def config_to_json(config: ModelConfig) -> str:
-    """The JSON Triton's load API takes as a config override."""
-    return json.dumps(json_format.MessageToDict(config, preserving_proto_field_name=True))
-
-
-def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfig:
-    config = ModelConfig()
-    try:
-        json_format.ParseDict(data, config, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
-    return config
-
-
-def with_versions(config: ModelConfig, versions: Sequence[int]) -> ModelConfig:
-    """A copy of ``config`` whose version policy serves exactly ``versions``."""
-    if not versions:
-        raise ConfigError("a version policy needs at least one version")
-    copy = ModelConfig()
-    copy.CopyFrom(config)
-    copy.version_policy.Clear()
-    copy.version_policy.specific.versions.extend(sorted(set(int(v) for v in versions)))
-    return copy
 
 
 def _resolve(config: ModelConfig, path: str, create: bool):
@@ -158,21 +125,6 @@ def differences(mine, theirs, path: str = "") -> list[str]:
         else:
             found += differences(value, other, where)
     return found
-
-
-def datatype_name(data_type: int) -> str:
-    """Triton's datatype name (``FP32``, ``BYTES``) for a config's ``TYPE_*`` enum value."""
-    return DataType.Name(data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
-
-
-def signature(config: ModelConfig) -> ModelSignature:
-    """The model's inputs and outputs as its config declares them: what a golden set is checked against."""
-    return ModelSignature(
-        model=config.name,
-        max_batch_size=config.max_batch_size,
-        inputs=tuple(TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional) for i in config.input),
-        outputs=tuple(TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output),
-    )
 
 
 def sample_inputs(config: ModelConfig) -> dict[str, np.ndarray]:

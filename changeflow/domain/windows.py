@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from changeflow.domain.policy import WindowClass
+from changeflow.domain.record import TERMINAL, ChangeRecord
+from changeflow.domain.request import ChangeRequest
 
 
 class Weekday(StrEnum):
@@ -214,4 +216,30 @@ def scheduling_decision(slot: Slot, clock: datetime, clock_given: bool) -> Sched
     return SchedulingDecision(hand_off=hand_off, wait=not clock_given and not hand_off and future, reason=reason)
 
 
-__all__ = ["Calendar", "Slot", "NoSlot", "find_slot", "window_at", "active_freeze", "upcoming", "scheduling_decision"]
+# --- collisions between changes to the same model: overlapping windows warn on the plan ---------------
+# (execution itself is serialised per model by a lock; this tells people before they schedule)
+
+
+def _span(record: ChangeRecord) -> tuple[datetime | None, datetime | None]:
+    if record.slot_start and record.slot_end:
+        return record.slot_start, record.slot_end
+    window = record.request.window if record.request else None
+    return (window.not_before, window.deadline) if window else (None, None)
+
+
+def window_conflicts(request: ChangeRequest, records: list[ChangeRecord]) -> list[str]:
+    """Warnings for open changes to the same model whose slot or requested window overlaps this request's."""
+    start, end = request.window.not_before, request.window.deadline
+    warnings = []
+    for other in records:
+        if other.id == request.id or other.model != request.model or other.state in TERMINAL:
+            continue
+        other_start, other_end = _span(other)
+        overlaps = (start is None or other_end is None or start < other_end) and (end is None or other_start is None or other_start < end)
+        if overlaps:
+            when = f"{other_start:%Y-%m-%d %H:%M %Z} – {other_end:%Y-%m-%d %H:%M %Z}" if other_start and other_end else "an open window"
+            warnings.append(f"{other.id} ({other.state.value}) also changes {request.model} in {when}; they will run one after the other")
+    return warnings
+
+
+__all__ = ["Calendar", "Slot", "NoSlot", "find_slot", "window_at", "active_freeze", "upcoming", "scheduling_decision", "window_conflicts"]

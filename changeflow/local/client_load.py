@@ -16,7 +16,7 @@ import time
 def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s):
     from changeflow.bootstrap import model_server
     from changeflow.exceptions import ServerError
-    from changeflow.services.golden import bound_golden
+    from changeflow.services.verification import bound_golden
     from changeflow.settings.environment import ServerEndpoint
 
     server = model_server(ServerEndpoint(name="load", http_url=http_url))

@@ -1,6 +1,11 @@
-"""How a version is checked on a live server: golden requests (validation, smoke tests, probes) and the
-bake loop that watches a freshly promoted version. Every request comes from a golden set bound to the
-model's config (``services.golden``): nothing here knows a tensor's name, datatype or shape.
+"""How a version is checked on a live server: golden sets read strictly and bound to the model's config
+as the server serves it, golden requests (validation, smoke tests, probes), and the bake loop that
+watches a freshly promoted version. Nothing here knows a tensor's name, datatype or shape.
+
+Reading is strict (a regular file, bounded size, valid JSON and schema); every problem is one
+``InvalidChangeRequest`` line naming the field, and binding raises ``GoldenSetMismatch`` naming the case
+and tensor. A relative path is read against the governance folder (a request file's own paths are made
+absolute by the loader).
 
 I/O through the ports only; the verdicts come from ``domain.verdicts``. The bake
 stops early on a FAIL (or too many measurement errors), so a bad version is caught in seconds.
@@ -8,15 +13,103 @@ stops early on a FAIL (or too many measurement errors), so a bad version is caug
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from changeflow.domain.golden import BoundGolden
+from changeflow.domain.golden import BoundGolden, GoldenSet, bind, signature
 from changeflow.domain.verdicts import BakeSample, BakeThresholds, CaseObservation, Outcome, Verdict, assess, case_problems, evaluate
-from changeflow.exceptions import ChangeCancelled, InferenceError, ServerError
+from changeflow.exceptions import ChangeCancelled, GoldenSetMismatch, InferenceError, InvalidChangeRequest, ServerError
 from changeflow.ports import MetricSource, ModelServer
+
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def golden_path(path: str | Path) -> Path:
+    from changeflow.settings.defaults import governance_dir
+
+    return Path(path) if Path(path).is_absolute() else governance_dir() / path
+
+
+def read_json_file(path: str | Path, field: str, source: str | None = None) -> Any:
+    """A regular file of bounded size holding JSON; anything else is one line naming ``field`` (of
+    ``source``, the file that names this one, when there is one)."""
+    file = golden_path(path)
+    where, what = (source, f"{path} ") if source else (str(path), "")
+    if not file.exists():
+        raise InvalidChangeRequest(where, field, f"{what}does not exist", "check the path (relative paths are read from the request file's folder)")
+    if not file.is_file():
+        raise InvalidChangeRequest(where, field, f"{what}is not a regular file", "name a golden-set JSON file")
+    if file.stat().st_size > MAX_BYTES:
+        raise InvalidChangeRequest(where, field, f"{what}is larger than {MAX_BYTES // 2**20} MiB", "keep golden sets small: a few dozen cases")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidChangeRequest(where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable UTF-8 file") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidChangeRequest(where, field, f"{what}is not valid JSON ({exc})"[:300], "fix the JSON, or write it with `changeflow golden capture`") from None
+
+
+def load_golden(path: str | Path, field: str = "golden_set", source: str | None = None) -> GoldenSet:
+    data = read_json_file(path, field, source)
+    try:
+        return GoldenSet.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"])) or "(document)"
+        problem = f"{path}: {where}: " if source else f"{where}: "
+        raise InvalidChangeRequest(source or str(path), field, problem + first["msg"][0].lower() + first["msg"][1:], "see the golden set format in README.md") from None
+
+
+DIGEST = "golden_set.sha256"  # the record attachment: the golden set the approvers saw
+
+
+def golden_digest(path: str | Path) -> str:
+    """SHA-256 of the golden set file's bytes: what binds an approval to how the candidate is judged."""
+    return hashlib.sha256(golden_path(path).read_bytes()).hexdigest()
+
+
+def bound_golden(server: ModelServer, path: str | Path, approved_digest: str | None = None) -> BoundGolden:
+    """The golden set checked against the model's config as ``server`` serves it; with ``approved_digest``,
+    a file changed since the change was approved is refused (judging is part of what was approved)."""
+    if approved_digest is not None and (now := golden_digest(path)) != approved_digest:
+        raise GoldenSetMismatch(str(path), "sha256", f"changed since the change was approved ({now[:12]} != approved {approved_digest[:12]})",
+                                "submit the change again so the approvers see the golden set it is judged by")
+    golden = load_golden(path)
+    return bind(golden, signature(server.model_config(golden.model)))
+
+
+def check_request_golden(request, server: ModelServer | None, source: str = "change request") -> list[str]:
+    """Before anything runs: the request's golden set (if its kind has one) must be a readable golden set
+    of the request's model, and fit the model's config on ``server`` when one answers. Problems raise one
+    line naming ``change.golden_set``; what could not be checked comes back as warnings."""
+    from changeflow.exceptions import GoldenSetMismatch, ServerError
+    from changeflow.kinds import kind_of
+
+    path = kind_of(request).golden_set(request.change)
+    if path is None:
+        return []
+    golden = load_golden(path, "change.golden_set", source)
+    if golden.model != request.model:
+        raise InvalidChangeRequest(source, "change.golden_set", f"{path} is the golden set of {golden.model!r}, not of {request.model!r}",
+                                   "name the golden set of the model this change deploys")
+    if server is None:
+        return [f"golden set {path} not checked against the live model: no environment file names a server (pass --environment)"]
+    try:
+        live = signature(server.model_config(request.model))
+    except ServerError as exc:
+        return [f"golden set {path} not checked against the live model: {exc}"]
+    try:
+        bind(golden, live)
+    except GoldenSetMismatch as exc:
+        raise GoldenSetMismatch(source, "change.golden_set", f"{path}: {exc.field}: {exc.problem}", exc.fix) from None
+    return []
 
 
 def observe_case(server: ModelServer, golden: BoundGolden, index: int, version: int | None = None) -> tuple[CaseObservation, int | None]:

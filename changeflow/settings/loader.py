@@ -1,6 +1,10 @@
 """Read change requests and settings files from YAML, turning every problem into one line: file,
 field, problem, fix. Nothing is touched before a request has passed here, and no traceback reaches a
 user for bad input. A relative golden-set path in a request file is resolved against that file's folder.
+
+YAML is read the strict way: only a regular file, of at most ``MAX_BYTES``, nested at most ``MAX_DEPTH``
+levels, without aliases, with no key given twice (PyYAML keeps the last one silently: a request saying
+``to_version: 2`` and then ``to_version: 3`` would plan v3).
 """
 
 from __future__ import annotations
@@ -10,13 +14,14 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import stat
+
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import InvalidChangeRequest, InvalidSettings
 from changeflow.kinds import KINDS, kind_of
-from changeflow.settings import strict_yaml
-from changeflow.settings.strict_yaml import shorten
 
 if TYPE_CHECKING:
     from changeflow.settings.governance import Governance
@@ -24,11 +29,96 @@ if TYPE_CHECKING:
 EXAMPLES_HINT = "see examples/changes/ for valid requests"
 
 
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 32
+
+
+class StrictYamlError(ValueError):
+    def __init__(self, where: str, problem: str, fix: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where, self.problem, self.fix = where, problem, fix
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):
+        depth = getattr(self, "_depth", 0) + 1
+        if depth > MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise StrictYamlError(f"line {mark.line + 1}", f"nested deeper than {MAX_DEPTH} levels", "flatten it: a change request is a few levels deep")
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise StrictYamlError(f"line {mark.line + 1}", "uses an alias (*name)", "write the value out: aliases can multiply a small file into a huge one")
+        self._depth = depth
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth - 1
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", "a key must be a plain name", "write 'field: value'")
+            if key in seen:
+                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", f"{shorten(repr(key))} is given twice (first on line {seen[key]})",
+                                      "keep one: YAML would silently use the last")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """A value as quoted in a message: never the whole of a long one."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def read_text(path: Path) -> str:
+    """The file's text, if it is a regular file of at most ``MAX_BYTES`` in UTF-8."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise StrictYamlError("(file)", "does not exist", "check the path") from None
+    except OSError as exc:
+        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise StrictYamlError("(file)", "is not a regular file", "pass a YAML file, not a folder, device or pipe")
+    if info.st_size > MAX_BYTES:
+        raise StrictYamlError("(file)", f"is {info.st_size:,} bytes, over the {MAX_BYTES:,} a request may have", "pass the request itself")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise StrictYamlError("(file)", f"is over the {MAX_BYTES:,} bytes a request may have", "pass the request itself")
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StrictYamlError("(file)", "is not UTF-8 text", "save it as UTF-8") from None
+    except OSError as exc:
+        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
+
+
+def parse(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+    except StrictYamlError:
+        raise
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
+        raise StrictYamlError(where, f"not valid YAML: {getattr(exc, 'problem', None) or 'cannot be parsed'}", "fix the YAML syntax there") from None
+    except RecursionError:
+        raise StrictYamlError("(document)", f"nested deeper than {MAX_DEPTH} levels", "flatten it") from None
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file read the strict way (see the module docstring)."""
+    return parse(read_text(Path(path)))
+
+
 def load_change_request(path: str | Path) -> ChangeRequest:
     source = str(path)
     try:
-        data = strict_yaml.load(path)
-    except strict_yaml.StrictYamlError as exc:
+        data = read_yaml(path)
+    except StrictYamlError as exc:
         raise InvalidChangeRequest(source, exc.where, exc.problem, exc.fix) from None
     return with_paths_from(parse_change_request(data, source), Path(path).resolve().parent)
 
@@ -120,8 +210,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return strict_yaml.load(path)
-    except strict_yaml.StrictYamlError as exc:
+        return read_yaml(path)
+    except StrictYamlError as exc:
         raise InvalidSettings(str(path), exc.where, exc.problem, exc.fix) from None
 
 

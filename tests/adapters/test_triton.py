@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from changeflow.adapters.config_store import LocalConfigStore
-from changeflow.domain.model_config import config_from_dict, differences, config_to_json, parse_config, render_config, with_versions
+from changeflow.adapters.triton import config_from_dict, config_to_json, with_versions
+from changeflow.domain.model_config import differences, parse_config, render_config
 from changeflow.domain.verdicts import Outcome, assess_golden
 from changeflow.exceptions import ConfigError, InferenceError, ModelLoadError, ModelNotReady
 from changeflow.services.verification import observe_golden

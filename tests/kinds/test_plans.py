@@ -67,7 +67,7 @@ def test_going_back_to_a_lower_version_has_no_warm_standby():
 def test_overlapping_windows_on_the_same_model_warn():
     from datetime import datetime, timezone
 
-    from changeflow.domain.conflicts import window_conflicts
+    from changeflow.domain.windows import window_conflicts
     from changeflow.domain.record import ChangeRecord
     from changeflow import State
 

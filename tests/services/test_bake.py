@@ -103,11 +103,11 @@ def test_a_golden_set_changed_after_approval_is_refused(tmp_path):
     import json
 
     from changeflow.exceptions import GoldenSetMismatch
-    from changeflow.services.golden import bound_golden, golden_digest
+    from changeflow.services.verification import bound_golden, golden_digest
 
     class ConfiguredAdder(FakeModelServer):
         def model_config(self, model):
-            from changeflow.domain.model_config import ModelConfig, config_from_dict
+            from changeflow.adapters.triton import config_from_dict
 
             return config_from_dict({"name": "adder", "max_batch_size": 4, "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [2]}],
                                      "output": [{"name": "SUM", "data_type": "TYPE_FP32", "dims": [1]}]})

@@ -1,0 +1,63 @@
+"""Building and checking golden sets from the command line (``changeflow golden capture | check``): read the
+cases' inputs, ask the version that serves today, write what it answered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from changeflow.domain.golden import GoldenCase, GoldenSet, TensorDecl, bind, encode_tensor, signature
+from changeflow.domain.verdicts import Verdict, assess_golden
+from changeflow.exceptions import InvalidChangeRequest
+from changeflow.ports import ModelServer
+from changeflow.services.verification import load_golden, observe_golden, read_json_file
+
+
+def read_inputs(path: Path) -> list[dict[str, Any]]:
+    """Cases' inputs for a capture: JSON (a list of {name: tensor} or {"cases": […]}) or .npz (first axis = case)."""
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                named = {name: arrays[name] for name in arrays.files}
+        except (OSError, ValueError) as exc:
+            raise InvalidChangeRequest(str(path), "--inputs", f"is not a readable .npz ({exc})", "write it with numpy.savez(path, INPUT_NAME=array)") from None
+        counts = {len(a) for a in named.values()}
+        if len(counts) != 1:
+            raise InvalidChangeRequest(str(path), "--inputs", f"arrays hold different numbers of cases ({sorted(counts)})", "give every input the same first dimension")
+        return [{name: encode_tensor(array[i]) for name, array in named.items()} for i in range(counts.pop())]
+    data = read_json_file(path, "--inputs")
+    cases = data.get("cases") if isinstance(data, dict) else data
+    if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
+        raise InvalidChangeRequest(str(path), "--inputs", "holds no cases", 'write [{"INPUT_NAME": tensor, …}, …] or {"cases": [...]}')
+    return [c.get("inputs", c) if set(c) <= {"name", "inputs"} else c for c in cases]
+
+
+def capture_golden(server: ModelServer, model: str, version: int | None, inputs: list[dict[str, Any]], description: str = "") -> GoldenSet:
+    """A golden set whose expectations are what ``version`` (default: the serving one) answers for ``inputs``."""
+    sig = signature(server.model_config(model))
+    everything_skipped = {spec.name: {"compare": "skip"} for spec in sig.outputs}
+    probe = bind(GoldenSet(model=model, compare=everything_skipped, cases=[GoldenCase(inputs=i) for i in inputs]), sig)
+    cases = []
+    for given, request in zip(inputs, probe.requests):
+        answer = server.infer(model, request, version=version, datatypes=probe.datatypes)
+        per_sample = sig.batching and all(np.asarray(given[n], dtype=object).ndim == len(s.dims) for s in sig.inputs if (n := s.name) in given)
+        expected = {name: encode_tensor(array[0] if per_sample else array) for name, array in answer.outputs.items()}
+        cases.append(GoldenCase(inputs=given, expected=expected))
+    served = f"v{version}" if version else "the serving version"
+    return GoldenSet(
+        model=model,
+        description=description or f"{len(cases)} cases captured from {model} {served} by changeflow golden capture",
+        inputs={s.name: TensorDecl(datatype=s.datatype, shape=list(s.dims)) for s in sig.inputs},
+        outputs={s.name: TensorDecl(datatype=s.datatype, shape=list(s.dims)) for s in sig.outputs},
+        cases=cases,
+    )
+
+
+def check_golden(server: ModelServer, path: str | Path, model: str | None, version: int | None) -> Verdict:
+    golden = load_golden(path, "FILE")
+    if model and model != golden.model:
+        golden = golden.model_copy(update={"model": model})
+    bound = bind(golden, signature(server.model_config(golden.model)))
+    return assess_golden(bound, observe_golden(server, bound, version))
