@@ -13,14 +13,17 @@ versions differ only where the sample says they do:
   invisible to Triton's failure counter; ``raise``: exception from execute, counted as a failure),
   ``flaky_extra_latency_ms`` (default 0).
 
-numpy is the only dependency; ``triton_python_backend_utils`` is imported lazily so the weights can
-be imported by tests and by the golden-set generator outside Triton.
+numpy is the only dependency; ``triton_python_backend_utils`` is imported lazily (in ``sample_model``) so
+the weights can be imported by tests and by the golden-set generator outside Triton.
 """
 
-import json
-import time
+import os
+import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository's sample_model
+from sample_model import SampleModel  # noqa: E402
 
 CLASSES = ("low", "medium", "high")
 
@@ -52,46 +55,11 @@ def predict(features, weights="baseline"):
     return scores, labels
 
 
-def _parameter(model_config, key, default):
-    value = model_config.get("parameters", {}).get(key, {}).get("string_value")
-    return default if value in (None, "") else value
-
-
-class LinearClassifier:
-    """Base TritonPythonModel; subclasses set WEIGHTS and FLAKY."""
+class LinearClassifier(SampleModel):
+    """Base TritonPythonModel; subclasses set WEIGHTS and FLAKY (version 4's misbehaviour, in ``sample_model``)."""
 
     WEIGHTS = "baseline"
-    FLAKY = False
 
-    def initialize(self, args):
-        config = json.loads(args["model_config"])
-        self._version = args.get("model_version", "?")
-        self._requests = 0
-        share = float(_parameter(config, "flaky_failure_share", "0.1")) if self.FLAKY else 0.0
-        self._fail_every = round(1.0 / share) if share > 0 else 0
-        self._healthy = int(_parameter(config, "flaky_healthy_requests", "50"))
-        self._failure_mode = _parameter(config, "flaky_failure_mode", "response")
-        self._extra_latency_s = float(_parameter(config, "flaky_extra_latency_ms", "0")) / 1000.0 if self.FLAKY else 0.0
-
-    def execute(self, requests):
-        import triton_python_backend_utils as pb_utils
-
-        if self._extra_latency_s:
-            time.sleep(self._extra_latency_s)
-        responses = []
-        for request in requests:
-            self._requests += 1
-            if self._fail_every and self._requests > self._healthy and self._requests % self._fail_every == 0:
-                message = f"classifier v{self._version}: injected failure on request {self._requests}"
-                if self._failure_mode == "raise":
-                    raise pb_utils.TritonModelException(message)
-                responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)))
-                continue
-            features = pb_utils.get_input_tensor_by_name(request, "INPUT").as_numpy()
-            scores, labels = predict(features, self.WEIGHTS)
-            responses.append(
-                pb_utils.InferenceResponse(
-                    output_tensors=[pb_utils.Tensor("SCORES", scores), pb_utils.Tensor("LABEL", labels)]
-                )
-            )
-        return responses
+    def predict(self, inputs):
+        scores, labels = predict(inputs["INPUT"], self.WEIGHTS)
+        return {"SCORES": scores, "LABEL": labels}
