@@ -147,7 +147,11 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
         logger.info("%s is already rolled back; nothing to do", change_id)
         return RollbackResult(change_id=change_id, state=record.state, restored=record.outcome, verified="already verified")
     logger.warning("rolling back %s: %s", change_id, reason)
-    restoration: Restoration = kind_of(record.kind).load_restore()(recorder, services, record)
+    try:
+        restoration: Restoration = kind_of(record.kind).load_restore()(recorder, services, record)
+    except Exception as exc:  # the record must say production needs a person, whatever broke
+        recorder.note(outcome=f"ROLLBACK FAILED, production needs attention: {exc.__class__.__name__}: {exc}")
+        raise RollbackFailed(f"{change_id}: the rollback did not complete ({exc.__class__.__name__}: {exc}); production needs attention") from exc
     if not restoration.verdict.passed:
         recorder.note(outcome=f"ROLLBACK NOT VERIFIED: {restoration.verdict}")
         raise RollbackFailed(f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}")

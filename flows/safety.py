@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from changeflow.adapters.prefect import flow_run_ended
 from changeflow.bootstrap import bootstrap
+from changeflow.domain.record import State
+from changeflow.services.recorder import Recorder
 from changeflow.services.orphans import orphans
 from changeflow.settings.defaults import environment_or_default
 from changeflow.settings.environment import Environment
@@ -21,6 +23,7 @@ from changeflow.flows.compensation import rollback_change
 
 class SafetyNetResult(BaseModel):
     rolled_back: list[str] = []
+    aborted: list[str] = []
     failed: dict[str, str] = {}
 
 
@@ -30,7 +33,14 @@ def safety_net(environment: Environment | None = None) -> SafetyNetResult:
     environment = environment_or_default(environment)
     logger = get_run_logger()
     result = SafetyNetResult()
-    for orphan in orphans(bootstrap(environment).records.list(), run_ended=flow_run_ended):
+    services = bootstrap(environment)
+    for orphan in orphans(services.records.list(), run_ended=flow_run_ended):
+        if not orphan.production_touched:
+            logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)
+            Recorder(services.records.load(orphan.change_id), services.records).transition(
+                State.ABORTED, f"safety net: {orphan.why} before production was touched; nothing to roll back")
+            result.aborted.append(orphan.change_id)
+            continue
         logger.warning("%s is orphaned (%s): rolling back", orphan.change_id, orphan.why)
         try:
             rollback_change(orphan.change_id, environment, reason=f"safety net: {orphan.why}")

@@ -173,6 +173,7 @@ def reconcile(environment: EnvironmentOption = ENVIRONMENT_FILE) -> None:
     from changeflow.flows.safety import safety_net
 
     result = safety_net(settings)
-    out.print(f"rolled back: {', '.join(result.rolled_back) or 'none'}" + (f"; failed: {result.failed}" if result.failed else ""), markup=False)
+    aborted = f"; closed as aborted (died before touching production): {', '.join(result.aborted)}" if result.aborted else ""
+    out.print(f"rolled back: {', '.join(result.rolled_back) or 'none'}{aborted}" + (f"; failed: {result.failed}" if result.failed else ""), markup=False)
     if result.failed:
         raise typer.Exit(NEEDS_ATTENTION)  # a rollback that did not verify: production needs a person

@@ -3,7 +3,8 @@
 A change is *orphaned* when its record is ``executing`` or ``verifying`` with production touched, and
 its executor is gone: its flow run ended without closing it (crashed, cancelled, failed), or its
 process on this host no longer exists (killed outright: no hook ran). The ``safety-net`` flow (run on a
-schedule, or by ``changeflow reconcile``) rolls each one back.
+schedule, or by ``changeflow reconcile``) rolls each one back; one that died before touching production
+is closed as ``aborted`` (it would otherwise stay ``executing`` forever).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from changeflow.domain.record import PRODUCTION_AT_RISK, ChangeRecord
 class Orphan(BaseModel):
     change_id: str
     why: str
+    production_touched: bool = True  # False: nothing to roll back, the change is only closed as aborted
 
 
 def process_gone(pid: str) -> bool:
@@ -40,11 +42,14 @@ def orphans(records: list[ChangeRecord], run_ended: Callable[[str], str | None],
     """``run_ended(flow_run_id)`` says how the executor's flow run ended, or None while it runs."""
     found = []
     for record in records:
-        if record.state not in PRODUCTION_AT_RISK or not record.production_touched:
+        if record.state not in PRODUCTION_AT_RISK:
             continue
         executor = record.executor
         if executor.get("host") == socket.gethostname() and executor.get("pid") and gone(executor["pid"]):
-            found.append(Orphan(change_id=record.id, why=f"its executor (pid {executor['pid']}) is gone"))
+            why = f"its executor (pid {executor['pid']}) is gone"
         elif executor.get("flow_run_id") and (ended := run_ended(executor["flow_run_id"])):
-            found.append(Orphan(change_id=record.id, why=f"its flow run ended {ended} without closing the change"))
+            why = f"its flow run ended {ended} without closing the change"
+        else:
+            continue
+        found.append(Orphan(change_id=record.id, why=why, production_touched=record.production_touched))
     return found

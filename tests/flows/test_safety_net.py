@@ -19,7 +19,7 @@ pytestmark = pytest.mark.triton
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
 
 
-def test_killed_executor_is_rolled_back_by_the_safety_net(environment, production, tmp_path):
+def start_executor(environment, tmp_path, bake_seconds: int = 120) -> subprocess.Popen:
     from prefect.settings import PREFECT_API_URL
 
     environment_file = tmp_path / "environment.json"
@@ -31,13 +31,17 @@ def test_killed_executor_is_rolled_back_by_the_safety_net(environment, productio
         from changeflow.flows.model_deployment import model_deployment
         environment = Environment.model_validate_json(open({str(environment_file)!r}).read())
         request = load_change_request({str(os.path.join("examples", "changes", "normal-deploy-v2.yaml"))!r})
-        request = request.model_copy(update={{"change": request.change.model_copy(update={{"bake_seconds": 120}})}})
+        request = request.model_copy(update={{"change": request.change.model_copy(update={{"bake_seconds": {bake_seconds}}})}})
         model_deployment(request, environment)
         """
     )
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    executor = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_killed_executor_is_rolled_back_by_the_safety_net(environment, production, tmp_path):
+    executor = start_executor(environment, tmp_path)
     store = record_store(environment.records)
     wait_for_step(store, "CHG-0002", "monitor", timeout_s=90)  # v2 promoted, the bake runs
     assert production.ready_versions("classifier") == [1, 2], "the change did not reach the bake"
@@ -52,3 +56,18 @@ def test_killed_executor_is_rolled_back_by_the_safety_net(environment, productio
     assert production.ready_versions("classifier") == [1]
     assert production.infer("classifier", {"INPUT": X}).model_version == 1
     assert safety_net(environment).rolled_back == []  # nothing left to do: idempotent
+
+
+def test_an_executor_killed_before_touching_production_leaves_an_aborted_change(environment, production, tmp_path):
+    executor = start_executor(environment, tmp_path)
+    store = record_store(environment.records)
+    wait_for_step(store, "CHG-0002", "stage", timeout_s=90)  # staging only: production untouched
+    os.kill(executor.pid, signal.SIGKILL)
+    executor.wait()
+    assert store.load("CHG-0002").state is State.EXECUTING and not store.load("CHG-0002").production_touched
+
+    result = safety_net(environment)
+    assert result.aborted == ["CHG-0002"] and result.rolled_back == []
+    record = store.load("CHG-0002")
+    assert record.state is State.ABORTED and "before production was touched" in record.outcome
+    assert production.ready_versions("classifier") == [1]

@@ -65,9 +65,16 @@ def test_orphans_are_touched_open_changes_whose_executor_is_gone():
     dead = record_with({"host": here, "pid": "999999", "flow_run_id": ""})
     alive = record_with({"host": here, "pid": str(os.getpid()), "flow_run_id": "run-1"})
     ended = record_with({"host": "other-host", "pid": "1", "flow_run_id": "run-2"})
-    untouched = record_with({"host": here, "pid": "999999"}, touched=False)
+    untouched = record_with({"host": here, "pid": "4"}, touched=False)  # its executor still runs
     found = orphans([dead, alive, ended, untouched], run_ended=lambda run: "crashed" if run == "run-2" else None, gone=lambda pid: pid == "999999")
-    assert [(o.change_id, o.why) for o in found] == [
-        (dead.id, "its executor (pid 999999) is gone"),
-        (ended.id, "its flow run ended crashed without closing the change"),
+    assert [(o.change_id, o.why, o.production_touched) for o in found] == [
+        (dead.id, "its executor (pid 999999) is gone", True),
+        (ended.id, "its flow run ended crashed without closing the change", True),
     ]
+
+
+def test_a_change_whose_executor_died_before_touching_production_is_an_orphan_to_close():
+    here = socket.gethostname()
+    untouched = record_with({"host": here, "pid": "999999"}, touched=False, state=State.EXECUTING)
+    found = orphans([untouched], run_ended=lambda run: None, gone=lambda pid: True)
+    assert [(o.change_id, o.production_touched) for o in found] == [(untouched.id, False)]
