@@ -96,7 +96,7 @@ class Execution:
             return True
         if isinstance(exc, ChangeCancelled):
             result = self._compensate(str(exc))
-            self.result = Cancelled(message=f"{exc}; production restored: {result.outcome}", data=result)
+            self.result = Cancelled(message=f"{exc}; production restored: {result.outcome}", data=exc)  # raises ChangeCancelled to a caller
             return True
         rollback_change(record.id, self.environment, reason=f"{exc.__class__.__name__}: {exc}")
         return False

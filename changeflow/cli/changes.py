@@ -76,14 +76,16 @@ def submit(
     if now is not None and now.tzinfo is None:
         raise InvalidSettings("--now", "now", "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00")
     require_prefect()
+    _conflicts(request, str(file))  # an ID already on record is refused here, before the flow opens anything
     from changeflow.flows.lifecycle import CHANGE_FLOWS
 
     err.print(f"running {request.id} through the {request.type.value}-change flow; approve with `changeflow approve {request.id} --approver NAME`", markup=False)
     try:
         result = CHANGE_FLOWS[request.type](request, settings, governance, now)
-    except ChangeflowError as exc:
+    except Exception as exc:  # what the record says decides the exit code, whatever was raised
         code = _exit_after_failure(request.id, settings, exc)
-        err.print(one_line("failed:", "bold red", f"{exc} — {EXIT_MEANING[code]}"), highlight=False, soft_wrap=True)
+        err.print(one_line("failed:", "bold red", f"{exc.__class__.__name__ if not isinstance(exc, ChangeflowError) else ''}{exc} — {EXIT_MEANING[code]}"),
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(code) from None
     print(result.model_dump_json()) if as_json else out.print(f"{result.change_id}: {result.state.value} — {result.outcome}", markup=False)
     code = EXIT_CODES.get(result.state, NEEDS_ATTENTION)

@@ -1,18 +1,10 @@
-"""Golden sets for any model Triton serves: known inputs, expected outputs, how each output is compared.
-
-A golden set names its model and holds cases of named input and expected output tensors as JSON. The
-tensors' datatypes and shapes come from the model's own config on the server (``ModelSignature``):
-``bind`` checks a golden set against it — every input and output named, declared, shaped and typed as
-the model says, and every output either compared or explicitly skipped — and turns it into the requests
-to send and the arrays to expect. ``domain.verdicts`` judges the answers (``case_problems``, ``assess_golden``).
-
-Comparison, per output (``compare`` overrides it): integers, BOOL and BYTES exactly; floats within a
-relative + absolute tolerance (``DEFAULT_TOLERANCE``: FP64 and FP32 rtol 1e-5 / atol 1e-6, FP16 1e-3 /
-1e-3, BF16 1e-2 / 1e-2); ``skip`` leaves an output uncompared, and only by saying so.
-
-Tensors in JSON: nested lists of numbers or booleans; BYTES as strings (UTF-8) or ``{"b64": "…"}``. A
-case tensor holds one sample (the model's dims) — a batch of one is added when the model batches — or,
-for a batching model, a whole batch (one more dimension, at most ``max_batch_size``).
+"""Golden sets for any model Triton serves: named input tensors, the outputs expected for them, and how
+each output is compared. Datatypes and shapes come from the model's config (``ModelSignature``): ``bind``
+checks a golden set against it, naming the case and tensor of any misfit, and turns it into requests and
+expected arrays; ``domain.verdicts`` judges the answers. Every output is compared — integers, BOOL and
+BYTES exactly, floats within ``DEFAULT_TOLERANCE`` unless ``compare`` says otherwise — or skipped by name.
+Tensors in JSON are nested lists (BYTES as UTF-8 strings or ``{"b64": …}``); a case holds one sample (a
+batch of one is added for a batching model) or, for a batching model, a whole batch.
 """
 
 from __future__ import annotations
@@ -22,6 +14,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+import ml_dtypes  # numpy's bfloat16, as tritonclient carries BF16
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,11 +25,10 @@ if TYPE_CHECKING:
 
 FIX = "make the case match the model's config (`changeflow golden capture` writes a golden set that does)"
 
-NUMPY_DTYPES: dict[str, str] = {
-    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
-    "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
-    "FP16": "float16", "FP32": "float32", "FP64": "float64", "BF16": "float32", "BYTES": "object",
-}
+NUMPY_DTYPES: dict[str, np.dtype] = {name: np.dtype(kind) for name, kind in {
+    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64", "INT8": "int8", "INT16": "int16",
+    "INT32": "int32", "INT64": "int64", "FP16": "float16", "FP32": "float32", "FP64": "float64", "BF16": ml_dtypes.bfloat16, "BYTES": "object",
+}.items()}
 Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"]
 FLOATS = {"FP16", "FP32", "FP64", "BF16"}
 DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {"FP64": (1e-5, 1e-6), "FP32": (1e-5, 1e-6), "FP16": (1e-3, 1e-3), "BF16": (1e-2, 1e-2)}
@@ -101,8 +93,6 @@ class GoldenSet(BaseModel):
     cases: list[GoldenCase] = Field(min_length=1)
 
 
-# --- the model's signature, from its config --------------------------------------------------------
-
 
 def datatype_name(data_type: int) -> str:
     """Triton's datatype name (``FP32``, ``BYTES``) for a config's ``TYPE_*`` enum value."""
@@ -121,68 +111,67 @@ def signature(config: "ModelConfig") -> ModelSignature:
     )
 
 
-# --- tensors as JSON -------------------------------------------------------------------------------
+
+MAX_TENSOR_DEPTH = 16
 
 
 def _to_bytes(value: Any) -> bytes:
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return base64.b64decode(value["b64"], validate=True)
     if isinstance(value, str):
         return value.encode("utf-8")
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (TypeError, ValueError):
+            raise ValueError('a {"b64": …} element must hold base64 text') from None
     raise ValueError(f"a BYTES element must be a string or {{\"b64\": …}}, not {type(value).__name__}")
 
 
+def _leaves(value: Any, depth: int = 0) -> list:
+    """Every non-list element, refusing a nesting deeper than ``MAX_TENSOR_DEPTH``."""
+    if depth > MAX_TENSOR_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_TENSOR_DEPTH} dimensions")
+    return [leaf for item in value for leaf in _leaves(item, depth + 1)] if isinstance(value, list) else [value]
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    """The shape of a rectangular nested list; a ragged one raises."""
+    if not isinstance(value, list):
+        return ()
+    shapes = {_shape(item) for item in value}
+    if len(shapes) > 1:
+        raise ValueError("rows of unequal length (a tensor is a rectangular array)")
+    return (len(value), *(shapes.pop() if shapes else ()))
+
+
 def decode_tensor(value: Any, datatype: str) -> np.ndarray:
-    """JSON (nested lists) → a numpy array of the datatype's numpy type; raises ValueError on a misfit."""
+    """JSON (nested lists) → a numpy array of the datatype's numpy type; raises ValueError on a misfit.
+    Integers are range-checked as Python integers (never through floats), floats must stay finite."""
+    leaves, shape = _leaves(value), _shape(value)
     if datatype == "BYTES":
-        def convert(item):
-            return [convert(i) for i in item] if isinstance(item, list) else _to_bytes(item)
-
-        converted = convert(value)
-        array = np.empty(np.shape(np.array(converted, dtype=object)) if isinstance(converted, list) else (), dtype=object)
-        array[...] = np.array(converted, dtype=object) if isinstance(converted, list) else converted
-        return array
-    if datatype == "BOOL" and not _all_leaves(value, lambda v: isinstance(v, bool)):
-        raise ValueError("a BOOL tensor takes true / false")
-    if datatype != "BOOL" and not _all_leaves(value, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)):
+        array = np.empty(len(leaves), dtype=object)
+        array[:] = [_to_bytes(leaf) for leaf in leaves]
+        return array.reshape(shape)
+    if datatype == "BOOL":
+        if not all(isinstance(v, bool) for v in leaves):
+            raise ValueError("a BOOL tensor takes true / false")
+        return np.array(leaves, dtype=bool).reshape(shape)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves):
         raise ValueError(f"a {datatype} tensor takes numbers")
-    try:
-        array = np.asarray(value)
-    except ValueError:
-        array = np.asarray(value, dtype=object)
-    if array.dtype == object:
-        raise ValueError("rows of unequal length or numbers beyond 64 bits (a tensor is a rectangular array)")
-    if datatype not in FLOATS and datatype != "BOOL" and array.dtype.kind == "f" and not np.all(np.mod(array, 1) == 0):
-        raise ValueError(f"fractions given for an integer {datatype} tensor")
-    target = np.dtype(NUMPY_DTYPES[datatype])
-    if target.kind in "iu" and array.size:
+    target = NUMPY_DTYPES[datatype]
+    if datatype not in FLOATS:
+        if not all(isinstance(v, int) or float(v).is_integer() for v in leaves):
+            raise ValueError(f"fractions given for an integer {datatype} tensor")
+        numbers = [int(v) for v in leaves]
         info = np.iinfo(target)
-        if array.min() < info.min or array.max() > info.max:
+        if numbers and (min(numbers) < info.min or max(numbers) > info.max):
             raise ValueError(f"values outside {datatype}'s range {info.min}…{info.max}")
-    return array.astype(target)
-
-
-def _all_leaves(value: Any, test) -> bool:
-    return all(_all_leaves(v, test) for v in value) if isinstance(value, list) else test(value)
-
-
-def encode_tensor(array: np.ndarray) -> Any:
-    """A numpy array (an answer from the server) → JSON: nested lists; bytes as UTF-8 strings or base64."""
-    if array.dtype == object or array.dtype.kind == "S":
-        def convert(item):
-            if isinstance(item, list):
-                return [convert(i) for i in item]
-            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
-            try:
-                return raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return {"b64": base64.b64encode(raw).decode("ascii")}
-
-        return convert(array.tolist())
-    return array.tolist()
-
-
-# --- binding a golden set to the model it tests ----------------------------------------------------
+        return np.array(numbers, dtype=target).reshape(shape)
+    source = np.array(leaves, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        array = source.astype(target)
+    if np.any(np.isfinite(source) & ~np.isfinite(array.astype(np.float64))):
+        raise ValueError(f"values beyond what {datatype} can hold")
+    return array.reshape(shape)
 
 
 class BoundGolden(BaseModel):
@@ -250,6 +239,9 @@ def rules_for(golden: GoldenSet, signature: ModelSignature) -> dict[str, tuple[C
     rules = {}
     for spec in signature.outputs:
         rule = golden.compare.get(spec.name, OutputRule())
+        if spec.datatype not in FLOATS and (rule.compare is Compare.CLOSE or rule.rtol is not None or rule.atol is not None):
+            raise _mismatch(signature, f"compare.{spec.name}", f"{spec.name} is {spec.datatype}: it is compared exactly, not within a tolerance",
+                            "drop close / rtol / atol for it (or skip it)")
         default = Compare.CLOSE if spec.datatype in FLOATS else Compare.EXACT
         rtol, atol = DEFAULT_TOLERANCE.get(spec.datatype, (0.0, 0.0))
         rules[spec.name] = (rule.compare or default, rtol if rule.rtol is None else rule.rtol, atol if rule.atol is None else rule.atol)
@@ -281,6 +273,10 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
             if name not in outputs:
                 raise _mismatch(signature, f"{label}.expected.{name}", f"the model has no output {name} (its outputs: {', '.join(outputs)})")
             answer[name] = _tensor(value, outputs[name], signature, f"{label}.expected.{name}")
+        want = {a.shape[0] for a in answer.values()} if signature.batching else set()
+        if signature.batching and want - batches:
+            raise _mismatch(signature, f"{label}.expected", f"a batch of {sorted(want - batches)[0]} expected for a request of {sorted(batches)[0]}",
+                            "give expected outputs one entry per sample sent")
         for name, (compare, _, _) in rules.items():
             if compare is not Compare.SKIP and name not in answer:
                 raise _mismatch(signature, f"{label}.expected.{name}", f"no expected value for output {name}, so it would go uncompared",

@@ -8,7 +8,7 @@ binds the union of those classes into ``ChangeRequest`` when it loads, so nothin
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,14 +21,15 @@ K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"
 
 # Characters a person cannot see or that rewrite what they see: control characters (but tab and newline),
-# bidirectional overrides and isolates, zero-width characters. Refused in every text a request carries.
-_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# format characters (bidirectional overrides and marks, zero-width, tags), line and paragraph separators.
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
 
 
 def visible(value: str) -> str:
     """The text, unless it holds a character a reader cannot see (raises ValueError naming it)."""
-    if found := _HIDDEN.search(value):
-        raise ValueError(f"holds an invisible or control character (U+{ord(found.group()):04X} at position {found.start()})")
+    for position, char in enumerate(value):
+        if char not in "\t\n" and (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in "\u115f\u1160\u3164\uffa0"):
+            raise ValueError(f"holds an invisible or control character (U+{ord(char):04X} at position {position})")
     return value
 
 

@@ -11,6 +11,7 @@ for errors and correctness, as clients see them). Either view breaching a thresh
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from enum import StrEnum
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.golden import BoundGolden, Compare, encode_tensor
+from changeflow.domain.golden import BoundGolden, Compare
 
 
 class Outcome(StrEnum):
@@ -130,12 +131,16 @@ def _differs(got: np.ndarray, want: np.ndarray, compare: Compare, rtol: float, a
             same = got.shape == want.shape and all(_raw(a) == _raw(b) for a, b in zip(got.reshape(-1), want.reshape(-1)))
         else:
             same = np.array_equal(got, want)
-        return None if same else f"{encode_tensor(got)} != expected {encode_tensor(want)}"
+        return None if same else f"{_shown(got)} != expected {_shown(want)}"
     g, w = got.astype(np.float64), want.astype(np.float64)
-    if np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=False):
+    if np.allclose(g, w, rtol=rtol, atol=atol, equal_nan=True):  # a NaN the version answered before is the same answer
         return None
     deviation = float(np.nanmax(np.abs(g - w))) if g.size else 0.0
     return f"off by up to {deviation:.3g} (rtol {rtol:g}, atol {atol:g})"
+
+
+def _shown(array: np.ndarray) -> str:
+    return json.dumps(array.tolist(), default=lambda raw: raw.decode("utf-8", "replace"))[:200]
 
 
 def _raw(item: Any) -> bytes:
@@ -155,7 +160,7 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
         if got is None:
             problems.append(f"case {index}: output {spec.name} missing from the answer")
             continue
-        if got.dtype != want.dtype and not (want.dtype == object and got.dtype.kind in "OS"):
+        if got.dtype != want.dtype and not (want.dtype == object and got.dtype.kind in "OSU"):
             problems.append(f"case {index}: {spec.name} dtype {got.dtype}, expected {want.dtype} ({spec.datatype})")
             continue
         if got.shape != want.shape:

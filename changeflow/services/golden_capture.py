@@ -6,13 +6,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import base64
+
 import numpy as np
 
-from changeflow.domain.golden import GoldenCase, GoldenSet, TensorDecl, bind, encode_tensor, signature
+from changeflow.domain.golden import GoldenCase, GoldenSet, TensorDecl, bind, signature
 from changeflow.domain.verdicts import Verdict, assess_golden
 from changeflow.exceptions import InvalidChangeRequest
 from changeflow.ports import ModelServer
 from changeflow.services.verification import load_golden, observe_golden, read_json_file
+
+
+def encode_tensor(array: np.ndarray) -> Any:
+    """A numpy array (an answer from the server) → JSON: nested lists; bytes as UTF-8 strings or base64."""
+    if array.dtype == object or array.dtype.kind == "S":
+        def convert(item):
+            if isinstance(item, list):
+                return [convert(i) for i in item]
+            raw = item if isinstance(item, bytes) else str(item).encode("utf-8")
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(raw).decode("ascii")}
+
+        return convert(array.tolist())
+    return array.tolist()
 
 
 def read_inputs(path: Path) -> list[dict[str, Any]]:

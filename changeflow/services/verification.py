@@ -37,8 +37,8 @@ def golden_path(path: str | Path) -> Path:
     return Path(path) if Path(path).is_absolute() else governance_dir() / path
 
 
-def read_json_file(path: str | Path, field: str, source: str | None = None) -> Any:
-    """A regular file of bounded size holding JSON; anything else is one line naming ``field`` (of
+def read_file_bytes(path: str | Path, field: str, source: str | None = None) -> bytes:
+    """A regular file's bytes, at most ``MAX_BYTES``; anything else is one line naming ``field`` (of
     ``source``, the file that names this one, when there is one)."""
     file = golden_path(path)
     where, what = (source, f"{path} ") if source else (str(path), "")
@@ -46,18 +46,40 @@ def read_json_file(path: str | Path, field: str, source: str | None = None) -> A
         raise InvalidChangeRequest(where, field, f"{what}does not exist", "check the path (relative paths are read from the request file's folder)")
     if not file.is_file():
         raise InvalidChangeRequest(where, field, f"{what}is not a regular file", "name a golden-set JSON file")
-    if file.stat().st_size > MAX_BYTES:
-        raise InvalidChangeRequest(where, field, f"{what}is larger than {MAX_BYTES // 2**20} MiB", "keep golden sets small: a few dozen cases")
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidChangeRequest(where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable UTF-8 file") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise InvalidChangeRequest(where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable file") from None
+    if len(raw) > MAX_BYTES:
+        raise InvalidChangeRequest(where, field, f"{what}is larger than {MAX_BYTES // 2**20} MiB", "keep golden sets small: a few dozen cases")
+    return raw
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the key {next(k for k in keys if keys.count(k) > 1)!r} is given twice")
+    return dict(pairs)
+
+
+def parse_json(raw: bytes, path: str | Path, field: str, source: str | None = None) -> Any:
+    where, what = (source, f"{path} ") if source else (str(path), "")
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+    except UnicodeDecodeError:
+        raise InvalidChangeRequest(where, field, f"{what}is not UTF-8 text", "save it as UTF-8") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError, as are duplicate keys and huge numbers
         raise InvalidChangeRequest(where, field, f"{what}is not valid JSON ({exc})"[:300], "fix the JSON, or write it with `changeflow golden capture`") from None
 
 
-def load_golden(path: str | Path, field: str = "golden_set", source: str | None = None) -> GoldenSet:
-    data = read_json_file(path, field, source)
+def read_json_file(path: str | Path, field: str, source: str | None = None) -> Any:
+    return parse_json(read_file_bytes(path, field, source), path, field, source)
+
+
+def load_golden(path: str | Path, field: str = "golden_set", source: str | None = None, raw: bytes | None = None) -> GoldenSet:
+    """A golden set file (or its ``raw`` bytes, already read) validated; one line naming the field otherwise."""
+    data = parse_json(raw, path, field, source) if raw is not None else read_json_file(path, field, source)
     try:
         return GoldenSet.model_validate(data)
     except ValidationError as exc:
@@ -72,16 +94,18 @@ DIGEST = "golden_set.sha256"  # the record attachment: the golden set the approv
 
 def golden_digest(path: str | Path) -> str:
     """SHA-256 of the golden set file's bytes: what binds an approval to how the candidate is judged."""
-    return hashlib.sha256(golden_path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(read_file_bytes(path, "golden_set")).hexdigest()
 
 
 def bound_golden(server: ModelServer, path: str | Path, approved_digest: str | None = None) -> BoundGolden:
     """The golden set checked against the model's config as ``server`` serves it; with ``approved_digest``,
-    a file changed since the change was approved is refused (judging is part of what was approved)."""
-    if approved_digest is not None and (now := golden_digest(path)) != approved_digest:
+    a file changed since the change was approved is refused (judging is part of what was approved). The
+    bytes hashed are the bytes used: the file is read once."""
+    raw = read_file_bytes(path, "golden_set")
+    if approved_digest is not None and (now := hashlib.sha256(raw).hexdigest()) != approved_digest:
         raise GoldenSetMismatch(str(path), "sha256", f"changed since the change was approved ({now[:12]} != approved {approved_digest[:12]})",
                                 "submit the change again so the approvers see the golden set it is judged by")
-    golden = load_golden(path)
+    golden = load_golden(path, raw=raw)
     return bind(golden, signature(server.model_config(golden.model)))
 
 

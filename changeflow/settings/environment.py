@@ -37,7 +37,7 @@ class BakeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     interval_s: float = Field(1.0, gt=0, le=300)
-    probes_per_sample: int = Field(20, ge=0, le=1_000)
+    probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
 
 

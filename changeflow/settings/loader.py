@@ -67,6 +67,14 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _refuse_tag(loader, node):
+    raise StrictYamlError(f"line {node.start_mark.line + 1}", f"the YAML type {node.tag} is not taken here", "write plain values: text, numbers, lists, mappings")
+
+
+for _tag in ("binary", "set", "omap", "pairs"):
+    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+
+
 def shorten(text: str, limit: int = 80) -> str:
     """A value as quoted in a message: never the whole of a long one."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
@@ -107,6 +115,8 @@ def parse(text: str) -> Any:
         raise StrictYamlError(where, f"not valid YAML: {getattr(exc, 'problem', None) or 'cannot be parsed'}", "fix the YAML syntax there") from None
     except RecursionError:
         raise StrictYamlError("(document)", f"nested deeper than {MAX_DEPTH} levels", "flatten it") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML itself cannot construct, e.g. 2026-02-30
+        raise StrictYamlError("(document)", shorten(f"a value cannot be read: {exc}", 200), "write plain values (an ISO time with offset for times)") from None
 
 
 def read_yaml(path: str | Path) -> Any:

@@ -101,6 +101,9 @@ MUTATIONS = {  # class: (field the refusal names, the request)
     "on-call-ack-bad-identity": ("communication.on_call_ack", {**BASE, "communication": {"on_call_ack": "On Call"}}),
     "announced-in-too-short": ("communication.announced_in", {**BASE, "communication": {"announced_in": "#"}}),
     "standard-with-unknown-type-field": ("change.sett", {**BASE, "type": "standard", "change": {"kind": "config_change", "sett": {"x": 1}}}),
+    "description-arabic-letter-mark": ("description", with_("description", "Deploy classifier v2\u061c to production.")),
+    "rollback-plan-line-separator": ("rollback_plan", with_("rollback_plan", "Reload v1;\u2028then tell the CAB.")),
+    "description-tag-characters": ("description", with_("description", "Deploy classifier v2 \U000e0041\U000e0042 now.")),
 }
 RAW = {  # class: (field, the file's text): what YAML itself makes possible
     "document-a-list": ("(document)", "- id: CHG-0900\n- type: normal\n"),
@@ -113,6 +116,10 @@ RAW = {  # class: (field, the file's text): what YAML itself makes possible
     "alias-expansion": ("line", "a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nid: *c\n"),
     "python-object-tag": ("line", "id: !!python/object/apply:os.system ['true']\n"),
     "tab-indentation": ("line", "id: CHG-0900\nchange:\n\tkind: model_deployment\n"),
+    "impossible-date": ("(document)", "id: CHG-0900\nwindow: {not_before: 2026-02-30T10:00:00+01:00}\n"),
+    "binary-tag": ("line", "id: !!binary aGVsbG8=\n"),
+    "set-tag": ("line", "id: !!set {a, b}\n"),
+    "huge-integer-literal": ("(document)", yaml.safe_dump(BASE, sort_keys=False).replace("to_version: 2", "to_version: " + "9" * 5000)),
 }
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ every output compared unless skipped by name, and every misfit named by case and
 import numpy as np
 import pytest
 
-from changeflow.domain.golden import GoldenSet, ModelSignature, TensorSpec, bind, decode_tensor, encode_tensor
+from changeflow.domain.golden import GoldenSet, ModelSignature, TensorSpec, bind, decode_tensor
 from changeflow.domain.verdicts import CaseObservation, Outcome, assess_golden, case_problems
 from changeflow.exceptions import GoldenSetMismatch, InvalidInput
+from changeflow.services.golden_capture import encode_tensor
 
 
 def spec(name, datatype, *dims, optional=False):
@@ -27,7 +28,7 @@ def golden(model="scorer", cases=None, **extra):
     ("BOOL", [True, False], "bool"), ("UINT8", [0, 255], "uint8"), ("UINT16", [65535], "uint16"), ("UINT32", [2**32 - 1], "uint32"),
     ("UINT64", [2**64 - 1], "uint64"), ("INT8", [-128, 127], "int8"), ("INT16", [-3], "int16"), ("INT32", [7], "int32"),
     ("INT64", [-(2**63)], "int64"), ("FP16", [0.5], "float16"), ("FP32", [[1.5, 2.0], [3.0, 4.0]], "float32"),
-    ("FP64", [1e-300], "float64"), ("BF16", [1.0], "float32"), ("BYTES", ["héllo", {"b64": "AP8="}], "object"),
+    ("FP64", [1e-300], "float64"), ("BF16", [1.0], "bfloat16"), ("BYTES", ["héllo", {"b64": "AP8="}], "object"),
 ])
 def test_every_triton_datatype_decodes_to_its_numpy_type_and_back(datatype, value, dtype):
     array = decode_tensor(value, datatype)
@@ -41,6 +42,9 @@ def test_every_triton_datatype_decodes_to_its_numpy_type_and_back(datatype, valu
 @pytest.mark.parametrize("datatype, value, problem", [
     ("UINT8", [256], "outside UINT8's range"), ("INT32", [1.5], "fractions"), ("BOOL", [1, 0], "true / false"),
     ("FP32", [True], "takes numbers"), ("FP32", [[1, 2], [3]], "rectangular"), ("BYTES", [3], "string"), ("INT64", ["7"], "takes numbers"),
+    ("INT64", [2**63, -1], "outside INT64's range"), ("UINT64", [2**64 - 1, 1.5], "fractions"), ("FP32", [1e40], "beyond what FP32 can hold"),
+    ("FP16", [1e6], "beyond what FP16 can hold"), ("BYTES", [["a", "b"], ["c"]], "rectangular"), ("BYTES", [{"b64": 5}], "base64"),
+    ("FP32", [[[[[[[[[[[[[[[[[[[1.0]]]]]]]]]]]]]]]]]]], "deeper than 16"),
 ])
 def test_a_value_that_does_not_fit_its_datatype_is_refused(datatype, value, problem):
     with pytest.raises(ValueError, match=problem):
@@ -127,5 +131,21 @@ def test_wrong_dtype_shape_missing_outputs_and_bytes_are_judged():
     as_bytes = CaseObservation(outputs={"LABEL": np.array([[b"neutral"]], dtype=object), "SCORE": np.array([[0.0]], np.float16)})
     wrong = CaseObservation(outputs={"LABEL": np.array([[b"positive"]], dtype=object), "SCORE": np.array([[0.0]], np.float16)})
     assert case_problems(text, 0, as_str) == case_problems(text, 0, as_bytes) == []
-    assert case_problems(text, 0, wrong) == ["case 0: LABEL [['positive']] != expected [['neutral']]"]
+    assert case_problems(text, 0, wrong) == ['case 0: LABEL [["positive"]] != expected [["neutral"]]']
     assert assess_golden(text, [wrong]).outcome is Outcome.FAIL
+
+
+def test_integers_are_never_rounded_through_floats_and_bf16_travels_as_bfloat16():
+    assert decode_tensor([2**64 - 1, 1], "UINT64").tolist() == [2**64 - 1, 1]
+    assert decode_tensor([9007199254740993], "INT64").tolist() == [9007199254740993]
+    assert str(decode_tensor([1.5], "BF16").dtype) == "bfloat16"
+
+
+def test_a_tolerance_for_an_output_compared_exactly_and_a_batch_mismatch_are_refused():
+    with pytest.raises(GoldenSetMismatch, match=r"compare\.ACTION: ACTION is INT8: it is compared exactly"):
+        bind(golden(compare={"ACTION": {"atol": 1}}), SCORER)
+    with pytest.raises(GoldenSetMismatch, match=r"compare\.LABEL: LABEL is BYTES"):
+        bind(golden("text", [{"inputs": {"TEXT": ["x"]}, "expected": {"LABEL": ["p"], "SCORE": [0]}}], compare={"LABEL": {"compare": "close"}}), TEXT)
+    uneven = golden("text", [{"inputs": {"TEXT": ["x"]}, "expected": {"LABEL": [["p"], ["q"]], "SCORE": [0]}}])
+    with pytest.raises(GoldenSetMismatch, match=r"cases\[0\]\.expected: a batch of 2 expected for a request of 1"):
+        bind(uneven, TEXT)
