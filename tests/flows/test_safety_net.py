@@ -59,6 +59,11 @@ def test_killed_executor_is_rolled_back_by_the_safety_net(environment, productio
 
 
 def test_an_executor_killed_before_touching_production_leaves_an_aborted_change(environment, production, tmp_path):
+    from changeflow.bootstrap import bootstrap
+
+    staging = bootstrap(environment).staging
+    if staging.ready_versions("classifier"):
+        staging.unload("classifier")  # staging must load v2 cold (over a second): the kill lands while it does
     executor = start_executor(environment, tmp_path)
     store = record_store(environment.records)
     wait_for_step(store, "CHG-0002", "stage", timeout_s=90)  # staging only: production untouched
