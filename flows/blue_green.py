@@ -1,6 +1,6 @@
 """Blue-green on Kubernetes: green beside blue, validate green through its own endpoint, switch the
 Service (only to ready pods), bake with blue still up, retire blue. A validation failure leaves the
-Service on blue; ``restore`` (after the switch) points it back at blue and smoke-tests."""
+Service on blue and scales green to zero; ``restore`` (after the switch) points it back at blue and smoke-tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
 from changeflow.flows.triton_upgrade import rollout_verdict
-from changeflow.tasks.blue_green import deploy_green, retire_blue, switch_back, switch_service
+from changeflow.tasks.blue_green import deploy_green, retire_blue, retire_green, switch_back, switch_service
 from changeflow.tasks.kubernetes import wait_rollout
 from changeflow.tasks.shared import monitor, smoke_test
 
@@ -27,7 +27,11 @@ ANY_PROBE_FAILS = BakeThresholds(max_error_rate=0.0, failure_limit=0, min_reques
 def blue_green(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
     spec = request.change
     never_left = f"green not valid, service/{spec.service} never left {spec.blue}"
-    with Execution(request, environment, record, "blue_green") as run:
+    def retire_unused_green(run: Execution) -> None:
+        if any(step.name == "deploy_green" for step in run.recorder.record.execution_steps):
+            retire_green(run.recorder, run.services, spec.namespace, spec.green)
+
+    with Execution(request, environment, record, "blue_green", on_abort=retire_unused_green) as run:
         generation = deploy_green(run.recorder, run.services, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
         rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
         run.require(rollout_verdict(rollout), abort=never_left)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
@@ -55,7 +56,13 @@ class _NotPassed(Exception):
 class Execution:
     """The guard around one execution flow (see the module docstring)."""
 
-    def __init__(self, request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: str) -> None:
+    def __init__(
+        self, request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: str,
+        on_abort: Callable[["Execution"], None] | None = None,
+    ) -> None:
+        """``on_abort``: what to tidy when the change stops before production is touched (e.g. a green
+        Deployment it created); a failure there is logged and recorded, never raised over the first one."""
+        self.on_abort = on_abort
         if request.kind != kind:
             raise ChangeStateError(f"{request.id} is a {request.kind} change, not {kind}: run it with its own flow")
         self.request, self.environment = request, environment
@@ -88,6 +95,12 @@ class Execution:
         record = self.recorder.record
         if not record.production_touched:
             why = f"{exc.abort}: {exc.verdict.reason}" if isinstance(exc, _NotPassed) else f"aborted before production was touched: {exc}"
+            if self.on_abort is not None:
+                try:
+                    self.on_abort(self)
+                except Exception as cleanup:  # the change is aborted either way; say what was left behind
+                    why += f" (tidying up failed: {cleanup.__class__.__name__}: {cleanup})"
+                    get_run_logger().warning("tidying up %s failed: %s", record.id, cleanup)
             self.recorder.transition(State.ABORTED, why)
             self.result = ChangeResult.of(self.recorder.record)
             return isinstance(exc, _NotPassed)

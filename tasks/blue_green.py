@@ -93,3 +93,12 @@ def retire_blue(run: Recorder, services: Services, namespace: str, blue: str) ->
         services.cluster().patch_deployment(namespace, blue, {"spec": {"replicas": 0}})
         step.detail = f"deployment/{blue} scaled to zero"
         get_run_logger().info(step.detail)
+
+
+@task(name="retire-green", **STEP)
+def retire_green(run: Recorder, services: Services, namespace: str, green: str) -> None:
+    """After an abort before the switch: green never served, so it is scaled to zero rather than left running."""
+    with run.step(Phase.EXECUTION, "retire_green") as step:
+        services.cluster().patch_deployment(namespace, green, {"spec": {"replicas": 0}})
+        step.detail = f"deployment/{green} scaled to zero: the change stopped before the switch"
+        get_run_logger().info(step.detail)

@@ -49,7 +49,7 @@ class BlueGreenKind(ChangeKind):
             execution=steps(
                 ("deploy_green", f"create or update deployment/{c.green} with image {c.image} beside {c.blue}"),
                 ("wait_green", f"wait until {c.green} is available"),
-                ("validate_green", f"golden set and smoke test through {c.green}'s own endpoint; failure leaves the Service on {c.blue}"),
+                ("validate_green", f"golden set and smoke test through {c.green}'s own endpoint; failure leaves the Service on {c.blue} and scales {c.green} to zero"),
                 ("switch_service", f"point service/{c.service} at {c.green}"),
             ),
             verification=steps(

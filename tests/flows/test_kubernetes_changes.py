@@ -126,6 +126,7 @@ def test_green_that_fails_validation_never_gets_traffic(blue_green_cluster):
     assert result.state is State.ABORTED and "never left triton-blue" in result.outcome
     assert {s["changeflow.io/track"] for s, _ in controller.selector_log} == {"triton-blue"}
     assert replicas(cluster, "triton-blue") == 2
+    assert replicas(cluster, "triton-green") == 0  # never served: not left running
 
 
 def test_blue_green_rolls_back_after_the_switch(blue_green_cluster):
