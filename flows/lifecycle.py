@@ -53,7 +53,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     clock = now or utc_now()
     recorder = open_request(request, services)
     if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
-        recorder.attach(DIGEST, golden_digest(golden))
+        recorder.attach(DIGEST, lambda: golden_digest(golden))
 
     history = [r for r in services.records.list() if r.id != request.id]  # read once: risk and conflicts
     assessment = assess(recorder, services, request, window_at(governance.calendar, clock), clock, history)

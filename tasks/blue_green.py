@@ -65,9 +65,7 @@ def _point_service(run: Recorder, services: Services, namespace: str, service: s
         if ready < 1:  # never leave the Service selecting no ready pods
             raise ClusterError(f"deployment/{target} has no available pods; service/{service} stays where it is")
         selector = api.read_deployment(namespace, target)["spec"]["selector"]["matchLabels"]
-        if SELECTOR not in run.record.attachments:
-            before = api.read_service(namespace, service)["spec"].get("selector") or {}
-            run.note(attachments={**run.record.attachments, SELECTOR: json.dumps(before)})
+        run.attach(SELECTOR, lambda: json.dumps(api.read_service(namespace, service)["spec"].get("selector") or {}))
         if phase is Phase.EXECUTION:
             run.touching_production()
         api.patch_service(namespace, service, {"spec": {"selector": selector}})
@@ -87,18 +85,19 @@ def switch_back(run: Recorder, services: Services, namespace: str, service: str,
     return _point_service(run, services, namespace, service, blue, Phase.ROLLBACK, "switch_back")
 
 
+def _scale_to_zero(run: Recorder, services: Services, namespace: str, name: str, phase: Phase, step_name: str, why: str) -> None:
+    with run.step(phase, step_name) as step:
+        services.cluster().patch_deployment(namespace, name, {"spec": {"replicas": 0}})
+        step.detail = f"deployment/{name} scaled to zero{why}"
+        get_run_logger().info(step.detail)
+
+
 @task(name="retire-blue", **STEP)
 def retire_blue(run: Recorder, services: Services, namespace: str, blue: str) -> None:
-    with run.step(Phase.VERIFICATION, "retire_blue") as step:
-        services.cluster().patch_deployment(namespace, blue, {"spec": {"replicas": 0}})
-        step.detail = f"deployment/{blue} scaled to zero"
-        get_run_logger().info(step.detail)
+    _scale_to_zero(run, services, namespace, blue, Phase.VERIFICATION, "retire_blue", "")
 
 
 @task(name="retire-green", **STEP)
 def retire_green(run: Recorder, services: Services, namespace: str, green: str) -> None:
     """After an abort before the switch: green never served, so it is scaled to zero rather than left running."""
-    with run.step(Phase.EXECUTION, "retire_green") as step:
-        services.cluster().patch_deployment(namespace, green, {"spec": {"replicas": 0}})
-        step.detail = f"deployment/{green} scaled to zero: the change stopped before the switch"
-        get_run_logger().info(step.detail)
+    _scale_to_zero(run, services, namespace, green, Phase.EXECUTION, "retire_green", ": the change stopped before the switch")

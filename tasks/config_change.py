@@ -32,9 +32,7 @@ def _reload(services: Services, model: str) -> None:
 def backup_config(run: Recorder, services: Services, model: str) -> str:
     """Keep the exact previous config.pbtxt on the record (once); returns its digest."""
     with run.step(Phase.EXECUTION, "backup_config") as step:
-        if BACKUP not in run.record.attachments:  # a re-run must never replace the true original
-            run.attach(BACKUP, services.config_store().read_config_text(model))
-        kept = run.record.attachments[BACKUP]
+        kept = run.attach(BACKUP, lambda: services.config_store().read_config_text(model))
         step.detail = f"{model}/config.pbtxt kept on the record (sha256 {digest(kept)})"
         get_run_logger().info(step.detail)
         return digest(kept)

@@ -23,9 +23,7 @@ def record_template(run: Recorder, services: Services, namespace: str, name: str
     """Keep the current pod template on the record (once: a re-run keeps the true original)."""
     with run.step(Phase.EXECUTION, "record_template") as step:
         deployment = services.cluster().read_deployment(namespace, name)
-        if TEMPLATE not in run.record.attachments:
-            before = {"revision": revision_of(deployment), "template": deployment["spec"]["template"]}
-            run.note(attachments={**run.record.attachments, TEMPLATE: json.dumps(before)})
+        run.attach(TEMPLATE, lambda: json.dumps({"revision": revision_of(deployment), "template": deployment["spec"]["template"]}))
         image = image_of(deployment["spec"]["template"], container)
         if image is None:
             raise ClusterError(f"deployment/{name} has no container '{container}'; fix: set change.container")

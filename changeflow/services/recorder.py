@@ -8,7 +8,7 @@ first effect on production: it is what compensation decides by.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,10 +59,11 @@ class Recorder:
                 setattr(self.record, name, value)
             self._save()
 
-    def attach(self, key: str, text: str) -> str:
-        """Keep ``text`` on the record under ``key`` once: a re-run never replaces the true original."""
+    def attach(self, key: str, produce: Callable[[], str]) -> str:
+        """Keep ``produce()`` on the record under ``key`` once: a re-run never replaces the true original
+        (and never reads it again)."""
         if key not in self.record.attachments:
-            self.note(attachments={**self.record.attachments, key: text})
+            self.note(attachments={**self.record.attachments, key: produce()})
         return self.record.attachments[key]
 
     def touching_production(self) -> None:

@@ -48,8 +48,8 @@ def test_a_step_that_raises_is_recorded_failed_and_the_error_goes_on():
 
 def test_an_attachment_is_kept_once():
     recorder = opened()
-    assert recorder.attach("config.before", "original") == "original"
-    assert recorder.attach("config.before", "after a re-run") == "original"
+    assert recorder.attach("config.before", lambda: "original") == "original"
+    assert recorder.attach("config.before", lambda: pytest.fail("read again on a re-run")) == "original"
 
 
 def record_with(executor: dict, touched: bool = True, state: State = State.VERIFYING) -> ChangeRecord:
