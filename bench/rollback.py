@@ -98,7 +98,7 @@ def main() -> None:
         environment = Environment(
             production=endpoint("production", prod_server),
             staging=endpoint("staging", staging_server),
-            records=RecordStoreSettings(kind="file", path=Path(scratch) / "records"),
+            records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )
         services = bootstrap(environment)

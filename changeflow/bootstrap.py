@@ -38,16 +38,19 @@ def config_store(endpoint: ServerEndpoint) -> ConfigStore:
     return LocalConfigStore(endpoint.repository)
 
 
+@functools.lru_cache(maxsize=16)
 def record_store(settings: RecordStoreSettings) -> RecordStore:
-    if settings.kind == "file":
-        from changeflow.adapters.file_records import FileRecordStore
+    """The record database (one engine per URL and process), published to Prefect when ``publish``."""
+    from changeflow.adapters.prefect import writer_identity
+    from changeflow.adapters.sql_records import SqlRecordStore
 
-        return FileRecordStore(settings.path)
-    if settings.kind == "prefect":
-        from changeflow.adapters.prefect import PrefectRecordStore
+    store = SqlRecordStore(settings.url, writer=writer_identity)
+    if not settings.publish:
+        return store
+    from changeflow.adapters.prefect_records import PrefectRecordPublisher
+    from changeflow.adapters.published_records import PublishedRecords
 
-        return PrefectRecordStore()
-    raise _unknown("records", settings.kind, ("file", "prefect"))
+    return PublishedRecords(store, PrefectRecordPublisher())
 
 
 def cluster(settings: ClusterSettings | None) -> Cluster:

@@ -9,6 +9,7 @@
     ├── IllegalTransition          a lifecycle state change the state machine forbids
     ├── ChangeStateError           the change is not in a state that allows this (exists already, not scheduled, …)
     ├── RecordNotFound             no change record with that ID
+    ├── RecordStoreError           the record database cannot be opened or written
     ├── NotWaitingForApproval      no paused flow run of that change waits for a decision
     ├── PrefectUnavailable         no reachable Prefect server is configured
     ├── ChangeCancelled            cancelled while running (compensation follows)
@@ -70,6 +71,10 @@ class ChangeStateError(ChangeflowError):
 
 class RecordNotFound(ChangeflowError):
     """No change record with that ID."""
+
+
+class RecordStoreError(ChangeflowError):
+    """The record database cannot be opened or written (its URL and the driver's message attached)."""
 
 
 class NotWaitingForApproval(ChangeflowError):

@@ -16,6 +16,7 @@ from changeflow.domain.serving import MetricsSnapshot, VersionState
 if TYPE_CHECKING:
     import numpy as np
 
+    from changeflow.domain.history import RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
 
@@ -79,13 +80,23 @@ class ConfigStore(Protocol):
 
 @runtime_checkable
 class RecordStore(Protocol):
-    """Where change records live; ``save`` publishes a new version of the record."""
+    """The system of record: ``save`` appends a version of the record; readers ask for a page of what
+    they need (``services.records.every`` pages through), never for everything at once."""
 
-    def save(self, record: "ChangeRecord") -> None: ...
+    def save(self, record: "ChangeRecord") -> "RecordVersion": ...
 
     def load(self, change_id: str) -> "ChangeRecord": ...
 
-    def list(self) -> list["ChangeRecord"]: ...
+    def page(self, query: "RecordQuery") -> "RecordPage": ...
+
+    def history(self, change_id: str) -> list["RecordVersion"]: ...
+
+
+@runtime_checkable
+class RecordPublisher(Protocol):
+    """Where a saved version is shown and announced (Prefect's artifacts and events)."""
+
+    def publish(self, record: "ChangeRecord", version: "RecordVersion") -> None: ...
 
 
 @runtime_checkable

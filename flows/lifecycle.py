@@ -29,6 +29,7 @@ from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
 from changeflow.services.recorder import Recorder, utc_now
+from changeflow.services.records import related_changes
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -55,7 +56,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
         recorder.attach(DIGEST, lambda: golden_digest(golden))
 
-    history = [r for r in services.records.list() if r.id != request.id]  # read once: risk and conflicts
+    history = related_changes(services.records, request, clock)  # read once: risk and conflicts
     assessment = assess(recorder, services, request, window_at(governance.calendar, clock), clock, history)
     recorder.transition(State.ASSESSED, f"risk {assessment.risk.value} (score {assessment.score})")
     plan = plan_for(request, assessment.risk, warnings=tuple(window_conflicts(request, history)))

@@ -13,12 +13,14 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from changeflow.bootstrap import bootstrap
+from changeflow.domain.history import RecordQuery
 from changeflow.domain.policy import WindowClass
 from changeflow.domain.record import ChangeResult, State
 from changeflow.domain.windows import Calendar, Slot
 from changeflow.exceptions import InvalidSettings
 from changeflow.kinds import plan_for
 from changeflow.services.recorder import Recorder, utc_now
+from changeflow.services.records import every
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -49,7 +51,7 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
         logger.info("window %s opens in %.0f s: waiting", window, early)
         time.sleep(early)
     store = services.records
-    due = [r for r in store.list() if r.state is State.SCHEDULED and r.slot_start and span.start <= r.slot_start < span.end]
+    due = list(every(store, RecordQuery(states=frozenset({State.SCHEDULED}), slot_from=span.start, slot_until=span.end)))
     logger.info("maintenance window %s: %d change(s) scheduled", window, len(due))
     result = WindowResult(window=window)
     for record in sorted(due, key=lambda r: r.slot_start):

@@ -13,9 +13,11 @@ from pydantic import BaseModel
 
 from changeflow.adapters.prefect import flow_run_ended
 from changeflow.bootstrap import bootstrap
-from changeflow.domain.record import State
+from changeflow.domain.history import RecordQuery
+from changeflow.domain.record import PRODUCTION_AT_RISK, State
 from changeflow.services.recorder import Recorder
 from changeflow.services.orphans import orphans
+from changeflow.services.records import every
 from changeflow.settings.defaults import environment_or_default
 from changeflow.settings.environment import Environment
 from changeflow.flows.compensation import rollback_change
@@ -34,7 +36,8 @@ def safety_net(environment: Environment | None = None) -> SafetyNetResult:
     logger = get_run_logger()
     result = SafetyNetResult()
     services = bootstrap(environment)
-    for orphan in orphans(services.records.list(), run_ended=flow_run_ended):
+    in_flight = list(every(services.records, RecordQuery(states=PRODUCTION_AT_RISK)))
+    for orphan in orphans(in_flight, run_ended=flow_run_ended):
         if not orphan.production_touched:
             logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)
             Recorder(services.records.load(orphan.change_id), services.records).transition(

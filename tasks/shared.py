@@ -27,6 +27,7 @@ from changeflow.domain.policy import (
     policy_for,
 )
 from changeflow.domain.record import ChangeRecord, Phase, State
+from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.request import ChangeRequest, Risk
 from changeflow.domain.verdicts import BakeThresholds, Verdict
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
@@ -37,20 +38,16 @@ from changeflow.services.verification import DIGEST, BakeReport, bake, bound_gol
 from changeflow.settings.governance import Governance
 from changeflow.tasks._options import NO_RETRY, STEP
 
-FAILED = {State.ROLLED_BACK, State.ABORTED}
-LOOKBACK = timedelta(days=30)
-
-
 @task(name="assess", **STEP)
 def assess(run: Recorder, services: Services, request: ChangeRequest, window: WindowClass, now: datetime, history: list[ChangeRecord]) -> RiskAssessment:
-    """``history``: the other changes on record (read once by the flow, which also checks conflicts with them)."""
+    """``history``: the model's open and recently failed changes (read once by the flow, which also checks conflicts with them)."""
     logger = get_run_logger()
     try:
         rate = request_rate(services.metrics, request.model, window_s=0.5)
     except ServerError as exc:
         logger.warning("live traffic unknown (%s); assessed as none", exc)
         rate = 0.0
-    failures = sum(1 for r in history if r.model == request.model and r.state in FAILED and r.transitions and now - r.transitions[-1].at <= LOOKBACK)
+    failures = sum(1 for r in history if r.model == request.model and r.state in FAILED and r.transitions and now - r.transitions[-1].at <= RISK_LOOKBACK)
     kind = kind_of(request)
     inputs = RiskInputs(
         kind_points=kind.risk_points, size=kind.size_risk(request.change), peak_hours_risk=kind.peak_hours_risk,

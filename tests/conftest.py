@@ -73,3 +73,23 @@ def golden():
 
     config = parse_config((EXAMPLES / "model_repository" / "classifier" / "config.pbtxt").read_text())
     return bind(load_golden(EXAMPLES / "golden" / "classifier.json"), signature(config))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One private PostgreSQL for the session (Debian's package); skipped, saying why, where it cannot run."""
+    from changeflow.local.postgres import LocalPostgres, missing_reason
+
+    if (reason := missing_reason()) is not None:
+        pytest.skip(reason)
+    with LocalPostgres() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def records_url(request, tmp_path):
+    """A fresh, empty record database of each kind changeflow supports."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.db'}"
+    server = request.getfixturevalue("postgres")
+    return server.url(server.create_database(f"records_{tmp_path.name.lower().replace('-', '_')[-40:]}"))

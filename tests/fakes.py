@@ -6,13 +6,14 @@ records) so a test drives a scenario and reads the outcome; nothing here talks t
 
 from __future__ import annotations
 
-import copy
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import numpy as np
 
+from changeflow.domain.history import GENESIS, RecordPage, RecordQuery, RecordVersion, link_digest
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
@@ -91,21 +92,41 @@ class FakeModelServer:
 
 
 class FakeRecordStore:
-    """Records kept in memory; every save is kept as a version, as a real store would."""
+    """Records kept in memory; every save is kept as a chained version, as the SQL store keeps them."""
 
-    def __init__(self) -> None:
-        self.versions: dict[str, list[ChangeRecord]] = {}
+    def __init__(self, page_size: int | None = None) -> None:
+        self.versions: dict[str, list[RecordVersion]] = {}
+        self.page_size = page_size  # smaller than a query's limit: proves readers follow the cursor
+        self.pages_read = 0
 
-    def save(self, record: ChangeRecord) -> None:
-        self.versions.setdefault(record.id, []).append(copy.deepcopy(record))
+    def save(self, record: ChangeRecord) -> RecordVersion:
+        chain = self.versions.setdefault(record.id, [])
+        previous = chain[-1].sha256 if chain else GENESIS
+        content, number = record.model_dump_json(), len(chain) + 1
+        version = RecordVersion(
+            change_id=record.id, version=number, saved_at=datetime.now(timezone.utc), writer="fake", state=record.state,
+            previous_sha256=previous, sha256=link_digest(previous, record.id, number, "fake", content), content=content,
+            transitions_before=len(chain[-1].record().transitions) if chain else 0,
+        )
+        chain.append(version)
+        return version
 
     def load(self, change_id: str) -> ChangeRecord:
         if change_id not in self.versions:
             raise RecordNotFound(f"no change record {change_id}")
-        return copy.deepcopy(self.versions[change_id][-1])
+        return self.versions[change_id][-1].record()
 
-    def list(self) -> list[ChangeRecord]:
-        return [copy.deepcopy(v[-1]) for _, v in sorted(self.versions.items())]
+    def page(self, query: RecordQuery) -> RecordPage:
+        self.pages_read += 1
+        limit = min(query.limit, self.page_size or query.limit)
+        found = [v[-1] for key, v in sorted(self.versions.items()) if (query.after is None or key > query.after) and query.matches(v[-1].record(), v[-1].saved_at)]
+        records = [v.record() for v in found[:limit]]
+        return RecordPage(records=records, next_after=records[-1].id if len(found) > limit else None)
+
+    def history(self, change_id: str) -> list[RecordVersion]:
+        if change_id not in self.versions:
+            raise RecordNotFound(f"no change record {change_id}")
+        return list(self.versions[change_id])
 
 
 class FakeLocks:

@@ -1,5 +1,5 @@
 """The Prefect server the CLI talks to (the one ``PREFECT_API_URL`` names, checked before use), and the
-record store on it."""
+record database the CLI reads (the environment file's, else the default)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,14 @@ def require_prefect() -> str:
     return url
 
 
-def record_store() -> RecordStore:
-    """The change records on the Prefect server (after checking it answers)."""
+def record_store(environment=None) -> RecordStore:
+    """The record database of ``environment``, else of the environment file (``CHANGEFLOW_ENVIRONMENT``,
+    ``.changeflow/environment.yaml``) when there is one, else the default (``CHANGEFLOW_RECORDS_URL`` or
+    ``.changeflow/records.db``). Reading records needs no Prefect server."""
     from changeflow.bootstrap import record_store as build
+    from changeflow.settings.defaults import environment_or_default, environment_path
     from changeflow.settings.environment import RecordStoreSettings
 
-    require_prefect()
-    return build(RecordStoreSettings(kind="prefect"))
+    if environment is None and environment_path().is_file():
+        environment = environment_or_default()
+    return build(environment.records if environment is not None else RecordStoreSettings())

@@ -65,7 +65,7 @@ def submit(
     request = load_change_request(file)
     if dry_run:
         settings = _environment(environment) if environment.exists() else None
-        warnings = _golden_checked(request, settings, str(file)) + _conflicts(request, str(file))
+        warnings = _golden_checked(request, settings, str(file)) + _conflicts(request, settings, str(file))
         plan = plan_for(request, warnings=tuple(warnings))
         print(plan.model_dump_json(indent=2)) if as_json else out.print(plan_panel(plan))
         return
@@ -76,7 +76,7 @@ def submit(
     if now is not None and now.tzinfo is None:
         raise InvalidSettings("--now", "now", "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00")
     require_prefect()
-    _conflicts(request, str(file))  # an ID already on record is refused here, before the flow opens anything
+    _conflicts(request, settings, str(file))  # an ID already on record is refused here, before the flow opens anything
     from changeflow.flows.lifecycle import CHANGE_FLOWS
 
     err.print(f"running {request.id} through the {request.type.value}-change flow; approve with `changeflow approve {request.id} --approver NAME`", markup=False)
@@ -115,23 +115,24 @@ def _golden_checked(request, settings, source: str) -> list[str]:
     return check_request_golden(request, bootstrap(settings).production if settings is not None else None, source)
 
 
-def _conflicts(request, source: str) -> list[str]:
-    """With the records on the Prefect server, when one is reachable (read-only): an ID already on record
-    is refused; overlapping changes to the same model are warnings."""
+def _conflicts(request, settings, source: str) -> list[str]:
+    """With the record database (read-only): an ID already on record is refused; overlapping open changes
+    to the same model are warnings."""
+    from changeflow.domain.history import open_changes
     from changeflow.domain.windows import window_conflicts
-    from changeflow.exceptions import InvalidChangeRequest, RecordNotFound
-    from changeflow.local.prefect_server import reachable_api_url
+    from changeflow.exceptions import InvalidChangeRequest, RecordNotFound, RecordStoreError
+    from changeflow.services.records import every
 
-    if reachable_api_url() is None:
-        return ["window conflicts and the ID not checked: no Prefect server (set PREFECT_API_URL)"]
-    store = record_store()
     try:
+        store = record_store(settings)
         existing = store.load(request.id)
     except RecordNotFound:
         existing = None
+    except RecordStoreError as exc:
+        return [f"window conflicts and the ID not checked: {exc}"]
     if existing is not None:
         raise InvalidChangeRequest(source, "id", f"{request.id} is already on record ({existing.state.value})", "give the new request its own ID")
-    return window_conflicts(request, store.list())
+    return window_conflicts(request, list(every(store, open_changes(request.model))))
 
 
 @app.command()

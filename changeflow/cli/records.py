@@ -1,8 +1,9 @@
-"""``changeflow status | list | record``: read change records back from the Prefect server."""
+"""``changeflow status | list | record | history | records import``: read the record database (the system
+of record); ``records import`` brings in records that earlier releases kept only as Prefect artifacts."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -34,9 +35,16 @@ def status(
 
 @app.command("list")
 @reports_errors
-def list_changes(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """All changes on record."""
-    records = _store().list()
+def list_changes(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    model: Annotated[Optional[str], typer.Option(help="only changes to this model")] = None,
+    state: Annotated[Optional[list[str]], typer.Option(help="only changes in this state (repeatable)")] = None,
+) -> None:
+    """Every change on record (all of them, read a page at a time), optionally of one model or state."""
+    from changeflow.domain.history import RecordQuery
+    from changeflow.services.records import every
+
+    records = list(every(_store(), RecordQuery(model=model, states=_states(state))))
     if as_json:
         import json
 
@@ -48,6 +56,64 @@ def list_changes(as_json: Annotated[bool, typer.Option("--json", help="print JSO
     for r in records:
         table.add_row(r.id, r.type.value, r.kind, r.model, r.risk.value, r.state.value, Text(r.outcome or "—"))
     out.print(table)
+
+
+def _states(names: list[str] | None):
+    from changeflow.domain.record import State
+    from changeflow.exceptions import InvalidSettings
+
+    if not names:
+        return None
+    known = {s.value for s in State}
+    if unknown := [n for n in names if n not in known]:
+        raise InvalidSettings("--state", "state", f"unknown state {unknown[0][:40]!r}", f"use one of: {', '.join(sorted(known))}")
+    return frozenset(State(n) for n in names)
+
+
+@app.command()
+@reports_errors
+def history(
+    change_id: Annotated[str, typer.Argument(help="change ID, e.g. CHG-0002")],
+    as_json: Annotated[bool, typer.Option("--json", help="print every version as JSON lines")] = False,
+) -> None:
+    """Every saved version of a change record: when, by whom, its state and its place in the hash chain."""
+    versions = _store().history(change_id)
+    if as_json:
+        for v in versions:
+            print(v.model_dump_json(exclude={"transitions_before"}))
+        return
+    table = Table(title=f"{change_id}: {len(versions)} versions")
+    for column in ("version", "saved", "state", "writer", "sha256"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(str(v.version), f"{v.saved_at:%Y-%m-%d %H:%M:%S}", v.state.value, Text(v.writer), v.sha256[:16])
+    out.print(table)
+
+
+records_app = typer.Typer(help="The record database: import records kept as Prefect artifacts.", no_args_is_help=True)
+app.add_typer(records_app, name="records")
+
+
+@records_app.command("import")
+@reports_errors
+def import_records() -> None:
+    """Copy every change record kept as a Prefect artifact (releases before 0.3) into the record database;
+    records already there are left as they are."""
+    from changeflow.adapters.prefect_records import artifact_records
+    from changeflow.cli._prefect import require_prefect
+    from changeflow.exceptions import RecordNotFound
+
+    require_prefect()
+    store = _store()
+    imported = kept = 0
+    for found in artifact_records():
+        try:
+            store.load(found.id)
+            kept += 1
+        except RecordNotFound:
+            store.save(found)
+            imported += 1
+    out.print(f"imported {imported} record(s); {kept} already in the record database", markup=False)
 
 
 @app.command()
@@ -63,6 +129,6 @@ def record(
         return
     from rich.markdown import Markdown
 
-    from changeflow.adapters.prefect import record_markdown
+    from changeflow.adapters.prefect_records import record_markdown
 
     out.print(Markdown(record_markdown(found, "").split("<details>")[0]))

@@ -17,8 +17,10 @@ from changeflow.cli._app import app, out, reports_errors
 from changeflow.cli._prefect import record_store
 
 
-def _records():
-    return record_store().list()
+def _records(query):
+    from changeflow.services.records import every
+
+    return list(every(record_store(), query))
 
 
 @app.command()
@@ -30,10 +32,12 @@ def report(
 ) -> None:
     """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
     from changeflow.domain.dora import dora_report
+    from changeflow.domain.history import RecordQuery
     from changeflow.render.html import report_html
 
     end = datetime.now(timezone.utc)
-    result = dora_report(_records(), end - timedelta(days=days), end)
+    start = end - timedelta(days=days)
+    result = dora_report(_records(RecordQuery(opened_from=start, opened_until=end)), start, end)
     if html:
         html.write_text(report_html(result), encoding="utf-8")
     if as_json:
@@ -58,21 +62,20 @@ def calendar(
     days: Annotated[int, typer.Option(help="how far ahead")] = 14,
     calendar_file: Annotated[Path, typer.Option("--calendar", help="the change calendar")] = paths.EXAMPLES / "calendar.yaml",
     now: Annotated[Optional[datetime], typer.Option(help="from when (ISO time with offset); default: now")] = None,
-    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list scheduled changes from the Prefect server")] = True,
+    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list open changes with a slot, from the record database")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Upcoming maintenance windows, freezes and scheduled changes."""
-    from changeflow.domain.record import TERMINAL
+    from changeflow.domain.history import OPEN, RecordQuery
     from changeflow.domain.windows import Calendar, upcoming
     from changeflow.settings.loader import load_settings_file
-    from changeflow.local.prefect_server import reachable_api_url
 
     cal = load_settings_file(calendar_file, Calendar)
     start = now or datetime.now(timezone.utc)
     rows = [(s, e, what) for s, e, what in upcoming(cal, start, days)]
-    if with_changes and reachable_api_url():
+    if with_changes:
         rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind} on {r.model}, {r.state.value})")
-                 for r in _records() if r.slot_start and r.slot_end and r.state not in TERMINAL and r.slot_end > start]
+                 for r in _records(RecordQuery(states=OPEN)) if r.slot_start and r.slot_end and r.slot_end > start]
     rows.sort(key=lambda row: row[0])
     if as_json:
         print(json.dumps([{"start": s.isoformat(), "end": e.isoformat(), "what": w} for s, e, w in rows]))

@@ -22,6 +22,7 @@ from changeflow.local.event_sink import EventSink
 from changeflow.settings.governance import IncidentEvents
 from changeflow.local.client_load import ClientLoad
 from changeflow.settings.loader import load_change_request, load_governance
+from changeflow.services.records import every
 from changeflow.services.reviews import submit_review
 
 
@@ -31,7 +32,7 @@ def say(message: str) -> None:
 
 def first_free_block(store: RecordStore) -> int:
     """Sample IDs are renumbered past the changes already on this server, so the demo can run again."""
-    taken = [int(m.group(1)) for r in store.list() if (m := re.match(r"CHG-(\d+)$", r.id))]
+    taken = [int(m.group(1)) for r in every(store) if (m := re.match(r"CHG-(\d+)$", r.id))]
     return 0 if not taken else (max(taken) // 100 + 1) * 100
 
 
@@ -50,7 +51,7 @@ def main() -> None:
         environment = Environment(
             production=endpoint("production", prod),
             staging=endpoint("staging", staging),
-            records=RecordStoreSettings(kind="prefect"),
+            records=RecordStoreSettings(),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )
         governance = load_governance(

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         environment = Environment(
             production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
             staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
-            records=RecordStoreSettings(kind="prefect"),
+            records=RecordStoreSettings(),
             bake=BakeSettings(interval_s=1.0),
         )
         environment_file.parent.mkdir(parents=True, exist_ok=True)

@@ -6,10 +6,11 @@ root (``changeflow.bootstrap``) builds the adapters for it once. Nothing here op
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ServerEndpoint(BaseModel):
@@ -24,12 +25,29 @@ class ServerEndpoint(BaseModel):
     repository_headers: dict[str, str] = Field(default_factory=dict, description="headers for a restricted repository API")
 
 
-class RecordStoreSettings(BaseModel):
-    """``prefect``: artifacts and events on the Prefect server (the system of record); ``file``: JSON files."""
+RECORDS_URL = "CHANGEFLOW_RECORDS_URL"
 
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["prefect", "file"] = "prefect"
-    path: Path = Path(".changeflow/records")
+
+def default_records_url() -> str:
+    """``CHANGEFLOW_RECORDS_URL``, else an SQLite file ``.changeflow/records.db`` under the working directory
+    (made absolute here, so a flow run elsewhere finds the same file)."""
+    return os.environ.get(RECORDS_URL) or f"sqlite:///{(Path('.changeflow') / 'records.db').resolve()}"
+
+
+class RecordStoreSettings(BaseModel):
+    """The system of record: a SQL database (SQLite file or PostgreSQL), and whether each saved version is
+    also published to Prefect (the markdown artifact the UI shows, and the ``changeflow.change.*`` events)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(default_factory=default_records_url, description="SQLAlchemy URL: sqlite:///ABS/PATH.db or postgresql+psycopg://USER@HOST:PORT/DB")
+    publish: bool = Field(True, description="publish each version to Prefect as an artifact and events")
+
+    @field_validator("url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError("use sqlite:///ABSOLUTE/PATH.db or postgresql+psycopg://USER@HOST:PORT/DATABASE")
+        return value.replace("postgresql://", "postgresql+psycopg://", 1) if value.startswith("postgresql://") else value
 
 
 class BakeSettings(BaseModel):

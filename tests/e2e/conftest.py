@@ -14,6 +14,12 @@ def prefect_api(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def records_db_url(tmp_path_factory):
+    """One record database for the session's command-line runs, as a team shares one."""
+    return f"sqlite:///{tmp_path_factory.mktemp('records') / 'records.db'}"
+
+
 @pytest.fixture
-def cli_env(prefect_api):
-    return {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+def cli_env(prefect_api, records_db_url):
+    return {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}

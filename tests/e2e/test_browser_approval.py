@@ -33,6 +33,7 @@ def served_deployments(prefect_api, tmp_path):
     import signal
 
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("CHANGEFLOW_RECORDS_URL", None)  # the records go to the default: .changeflow/records.db in tmp_path
     log_path = tmp_path / "serve.log"
     log = open(log_path, "w")
     served = subprocess.Popen([sys.executable, "-m", "changeflow.local.serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -66,12 +67,12 @@ def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it when apt-get can)")
-def test_two_cab_members_approve_in_the_prefect_ui(served_deployments):
+def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path):
     from playwright.sync_api import sync_playwright
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from changeflow.adapters.prefect import PrefectRecordStore
+    from changeflow.adapters.sql_records import SqlRecordStore
     from changeflow.adapters.prefect_approvals import wait_for_pause
 
     api = served_deployments
@@ -91,7 +92,7 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments):
         record = None
         while time.monotonic() < deadline:
             try:
-                record = PrefectRecordStore().load("CHG-0701")
+                record = SqlRecordStore(f"sqlite:///{tmp_path / '.changeflow' / 'records.db'}").load("CHG-0701")
                 if record.is_terminal:
                     break
             except Exception:

@@ -46,11 +46,14 @@ def test_dry_run_prints_the_plan_and_touches_nothing(path):
     assert "dry run: nothing touched" in text.stdout and "rollback" in text.stdout
 
 
-def test_commands_that_need_prefect_say_so_without_it():
+def test_commands_that_need_prefect_say_so_without_it_and_records_need_no_prefect(tmp_path):
     env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
-    result = subprocess.run([CLI, "status", "CHG-0001"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    env["CHANGEFLOW_RECORDS_URL"] = f"sqlite:///{tmp_path / 'records.db'}"
+    result = subprocess.run([CLI, "approve", "CHG-0001", "--approver", "carol"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert result.returncode == 1
     assert "PREFECT_API_URL is not set" in result.stderr and "Traceback" not in result.stderr
+    result = subprocess.run([CLI, "status", "CHG-0001"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert (result.returncode, result.stderr.strip()) == (1, "failed: no change record CHG-0001 in the record database")
 
 
 @pytest.mark.triton

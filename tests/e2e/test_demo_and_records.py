@@ -12,10 +12,10 @@ EXPECTED = ["closed", "closed", "aborted", "rolled_back", "closed", "rejected"]
 
 
 @pytest.fixture(scope="module")
-def demo_report(prefect_api):
+def demo_report(prefect_api, records_db_url):
     import os
 
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}
     result = run("demo", "--json", timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -38,7 +38,7 @@ def test_demo_outcomes(demo_report):
     assert set(changes[0]) >= {"id", "type", "kind", "model", "outcome", "serving_version_before", "serving_version_after", "rollback_ms", "requests", "failed_requests"}
 
 
-def test_every_demo_record_is_readable_from_the_prefect_server(demo_report, cli_env):
+def test_every_demo_record_is_readable_from_the_record_database(demo_report, cli_env):
     for change in demo_report["changes"]:
         result = run("record", change["id"], "--json", env=cli_env)
         assert result.returncode == 0, result.stderr
@@ -61,7 +61,7 @@ def test_every_demo_record_is_readable_from_the_prefect_server(demo_report, cli_
 
 def test_unknown_change_is_one_line(cli_env):
     result = run("record", "CHG-9999", env=cli_env)
-    assert result.returncode == 1 and result.stderr.strip() == "failed: no change record CHG-9999 on the Prefect server"
+    assert result.returncode == 1 and result.stderr.strip() == "failed: no change record CHG-9999 in the record database"
     result = run("approve", "CHG-9999", "--approver", "carol", env=cli_env)
     assert result.returncode == 1 and "CHG-9999 is not waiting for approval" in result.stderr
 

@@ -33,7 +33,7 @@ def environment_file(tmp_path, triton_process, staging_process):
         "production": {"name": "production", "http_url": triton_process.http_url, "metrics_url": triton_process.metrics_url, "repository": str(triton_process.repository)},
         "staging": {"name": "staging", "http_url": staging_process.http_url, "metrics_url": staging_process.metrics_url,
                     "repository": str(staging_process.repository), "repository_headers": staging_process.repository_headers},
-        "records": {"kind": "prefect"},
+        "records": {},  # the default: CHANGEFLOW_RECORDS_URL, the session's record database (cli_env)
     }
     path = tmp_path / "environment.yaml"
     path.write_text(yaml.safe_dump(environment))

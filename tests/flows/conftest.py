@@ -31,7 +31,7 @@ def environment(triton_process, staging_process, tmp_path, prefect_server):
             repository=staging_process.repository,
             repository_headers=staging_process.repository_headers,
         ),
-        records=RecordStoreSettings(kind="file", path=tmp_path / "records"),
+        records=RecordStoreSettings(url=f"sqlite:///{tmp_path / 'records.db'}", publish=False),
         bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
     )
     store = LocalConfigStore(triton_process.repository)

@@ -1,11 +1,14 @@
-"""The change record as Prefect artifacts and events, and outgoing change events to incident management."""
+"""The change record in the database, published as a Prefect artifact and events; outgoing change
+events to incident management."""
 
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from changeflow.adapters.prefect import PrefectRecordStore, artifact_key
+from changeflow.adapters.prefect_records import artifact_key, artifact_records
+from changeflow.adapters.sql_records import SqlRecordStore
+from changeflow.domain.history import verify_chain
 from changeflow import State
 from changeflow.local.event_sink import EventSink
 from changeflow.settings.environment import RecordStoreSettings
@@ -22,7 +25,7 @@ def tweak(change_id):
     return load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml").model_copy(update={"id": change_id})
 
 
-def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.change."):
+def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.change.", whole=False):
     from prefect.client.orchestration import get_client
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
@@ -38,18 +41,25 @@ def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.chang
         if len(names) >= expect:
             break
         time.sleep(0.5)
-    return names
+    return page.events if whole else names
 
 
-def test_record_is_an_artifact_and_each_transition_an_event(environment):
-    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(kind="prefect")})
+def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_an_event(environment):
+    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
     result = standard_change(tweak("CHG-0021"), prefect_env, load_governance(EXAMPLES), MORNING)
     assert result.state is State.CLOSED, result.outcome
-    record = PrefectRecordStore().load("CHG-0021")
+    database = SqlRecordStore(environment.records.url)
+    record = database.load("CHG-0021")
     assert record.state is State.CLOSED and record.execution_steps and record.request.id == "CHG-0021"
-    assert artifact_key("CHG-0021") == "chg-0021"
+    versions = database.history("CHG-0021")
+    assert len(versions) > 7 and verify_chain(versions) is None and "flow run" in versions[0].writer
+    published = {r.id: r for r in artifact_records()}["CHG-0021"]  # the UI's view is the latest version
+    assert published == record and artifact_key("CHG-0021") == "chg-0021"
     states = ["requested", "assessed", "approved", "scheduled", "executing", "verifying", "closed"]
-    assert read_change_events("CHG-0021", len(states)) == sorted(f"changeflow.change.{s}" for s in states)
+    events = read_change_events("CHG-0021", len(states), whole=True)
+    assert sorted(e.event for e in events) == sorted(f"changeflow.change.{s}" for s in states)  # one event per transition
+    closed = next(e for e in events if e.event == "changeflow.change.closed")
+    assert closed.payload["sha256"] == versions[-1].sha256  # the chain head goes out with the event
 
 
 def test_change_events_are_retried_and_never_fail_the_change(environment):

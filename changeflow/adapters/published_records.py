@@ -1,0 +1,40 @@
+"""A record store whose saves are also published: the system of record first, then the face.
+
+``PublishedRecords`` saves to the record database (the system of record) and then publishes the version
+(Prefect's artifact and events); a publisher that is down is logged and does not lose the record. Reads
+go to the database alone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from changeflow.domain.history import RecordPage, RecordQuery, RecordVersion
+from changeflow.domain.record import ChangeRecord
+from changeflow.ports import RecordPublisher, RecordStore
+
+log = logging.getLogger("changeflow.records")
+
+
+class PublishedRecords:
+    """A record store whose saves are also published; reads go to the store alone."""
+
+    def __init__(self, store: RecordStore, publisher: RecordPublisher) -> None:
+        self.store, self.publisher = store, publisher
+
+    def save(self, record: ChangeRecord) -> RecordVersion:
+        version = self.store.save(record)
+        try:
+            self.publisher.publish(record, version)
+        except Exception as exc:  # the record is safe in the store; the face catches up on the next save
+            log.warning("record %s version %d saved but not published: %s", record.id, version.version, exc)
+        return version
+
+    def load(self, change_id: str) -> ChangeRecord:
+        return self.store.load(change_id)
+
+    def page(self, query: RecordQuery) -> RecordPage:
+        return self.store.page(query)
+
+    def history(self, change_id: str) -> list[RecordVersion]:
+        return self.store.history(change_id)

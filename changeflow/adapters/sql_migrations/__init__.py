@@ -1,0 +1,1 @@
+"""Alembic migrations of the change-record database (run by ``SqlRecordStore`` on first use)."""

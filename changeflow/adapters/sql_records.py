@@ -1,0 +1,174 @@
+"""Change records in a SQL database: the system of record (SQLAlchemy 2 Core, Alembic migrations).
+
+An embedded SQLite file by default, PostgreSQL when the URL says so (``postgresql+psycopg://…``), the
+same code. Every save appends a version to ``change_record_versions`` (who wrote it, when, chained to
+the version before by SHA-256) and updates the record's current row in ``change_records``, both in one
+transaction; readers query the current rows by the indexed columns, a page at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from changeflow.adapters import sql_schema as schema
+from changeflow.domain.history import GENESIS, RecordPage, RecordQuery, RecordVersion, link_digest
+from changeflow.domain.record import ChangeRecord
+from changeflow.exceptions import RecordNotFound, RecordStoreError
+
+_migrated: set[str] = set()
+_migrating = threading.Lock()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(timezone.utc) if moment is not None else None
+
+
+def engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _wal(dbapi_connection, _record) -> None:  # readers do not wait for a writer
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision, once per process and URL; safe when several processes
+    start at once (PostgreSQL: an advisory lock; SQLite: a write transaction)."""
+    key = engine.url.render_as_string(hide_password=False)
+    with _migrating:
+        if key in _migrated:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("changeflow.adapters") / "sql_migrations"))
+        for attempt in range(3):
+            try:
+                with engine.begin() as connection:
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(74210001)"))
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                break
+            except (OperationalError, ProgrammingError):  # SQLite: another process created it first
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
+        _migrated.add(key)
+
+
+def _writer_text(writer: str) -> str:
+    return writer[:255]
+
+
+class SqlRecordStore:
+    def __init__(self, url: str, writer=lambda: "changeflow") -> None:
+        """``writer()`` names who is saving (host, process, flow run): kept on every version."""
+        self.url = url
+        self._writer = writer
+        self.engine = engine_for(url)
+        try:
+            migrate(self.engine)
+        except OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise RecordStoreError(f"record database {self.engine.url.render_as_string()} cannot be opened ({reason}); fix: check records.url") from None
+
+    # --- writing ---------------------------------------------------------------------------------
+
+    def save(self, record: ChangeRecord) -> RecordVersion:
+        content = record.model_dump_json()
+        writer = _writer_text(self._writer())
+        for _ in range(20):  # another writer may take the same version number: take the next one
+            try:
+                return self._append(record, content, writer)
+            except IntegrityError:
+                continue
+        raise RecordStoreError(f"could not save {record.id}: version numbers kept colliding")
+
+    def _append(self, record: ChangeRecord, content: str, writer: str) -> RecordVersion:
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as connection:
+            head = connection.execute(
+                select(schema.versions.c.version, schema.versions.c.sha256)
+                .where(schema.versions.c.change_id == record.id)
+                .order_by(schema.versions.c.version.desc())
+                .limit(1)
+            ).first()
+            number, previous = (head.version + 1, head.sha256) if head else (1, GENESIS)
+            before = connection.execute(select(schema.current.c.transitions).where(schema.current.c.id == record.id)).scalar() or 0
+            version = RecordVersion(
+                change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state, transitions_before=before,
+                previous_sha256=previous, sha256=link_digest(previous, record.id, number, writer, content), content=content,
+            )
+            connection.execute(insert(schema.versions).values(
+                change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state.value,
+                previous_sha256=previous, sha256=version.sha256, content=content,
+            ))
+            row = {
+                "model": record.model, "state": record.state.value, "type": record.type.value, "kind": record.kind,
+                "opened_at": _utc(record.transitions[0].at if record.transitions else now), "updated_at": now,
+                "slot_start": _utc(record.slot_start), "version": number, "transitions": len(record.transitions), "sha256": version.sha256, "content": content,
+            }
+            if number == 1:
+                connection.execute(insert(schema.current).values(id=record.id, **row))
+            else:
+                connection.execute(update(schema.current).where(schema.current.c.id == record.id).values(**row))
+        return version
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def load(self, change_id: str) -> ChangeRecord:
+        with self.engine.connect() as connection:
+            content = connection.execute(select(schema.current.c.content).where(schema.current.c.id == change_id)).scalar()
+        if content is None:
+            raise RecordNotFound(f"no change record {change_id} in the record database")
+        return ChangeRecord.model_validate_json(content)
+
+    def page(self, query: RecordQuery) -> RecordPage:
+        c = schema.current.c
+        where = []
+        if query.model is not None:
+            where.append(c.model == query.model)
+        if query.states is not None:
+            where.append(c.state.in_(sorted(s.value for s in query.states)))
+        if query.types is not None:
+            where.append(c.type.in_(sorted(t.value for t in query.types)))
+        for column, bound, op in ((c.opened_at, query.opened_from, "ge"), (c.opened_at, query.opened_until, "lt"),
+                                  (c.updated_at, query.updated_since, "ge"), (c.slot_start, query.slot_from, "ge"),
+                                  (c.slot_start, query.slot_until, "lt")):
+            if bound is not None:
+                where.append(column >= _utc(bound) if op == "ge" else column < _utc(bound))
+        if query.after is not None:
+            where.append(c.id > query.after)
+        statement = select(c.content).where(and_(True, *where)).order_by(c.id).limit(query.limit + 1)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).scalars().all()
+        records = [ChangeRecord.model_validate_json(content) for content in rows[: query.limit]]
+        return RecordPage(records=records, next_after=records[-1].id if len(rows) > query.limit else None)
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(schema.current)).scalar_one()
+
+    def history(self, change_id: str) -> list[RecordVersion]:
+        v = schema.versions.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(schema.versions).where(v.change_id == change_id).order_by(v.version)).mappings().all()
+        if not rows:
+            raise RecordNotFound(f"no change record {change_id} in the record database")
+        return [RecordVersion(**{**row, "saved_at": row["saved_at"].replace(tzinfo=row["saved_at"].tzinfo or timezone.utc)}) for row in rows]
