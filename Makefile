@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench serve browser clean
+.PHONY: demo test bench bench-scale serve browser postgres clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installable here: the browser test will be skipped"
 
-test: $(STAMP) browser
+# The distributed tests and bench-scale start a private PostgreSQL (Debian's postgresql); install it when apt-get can.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) ; } || \
+	  echo "PostgreSQL not installable here: the distributed tests will be skipped"
+
+test: $(STAMP) browser postgres
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 serve: $(STAMP)
@@ -29,6 +35,9 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/rollback.py
+
+bench-scale: $(STAMP) postgres
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

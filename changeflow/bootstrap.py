@@ -38,19 +38,34 @@ def config_store(endpoint: ServerEndpoint) -> ConfigStore:
     return LocalConfigStore(endpoint.repository)
 
 
+def _writer() -> str:
+    from changeflow.adapters.prefect import writer_identity
+
+    return writer_identity()
+
+
+class _PrefectPublisher:
+    """Prefect's artifact and events, imported on the first save: a reader (``changeflow list``) never pays for it."""
+
+    def __init__(self) -> None:
+        self._publisher = None
+
+    def publish(self, record, version) -> None:
+        if self._publisher is None:
+            from changeflow.adapters.prefect_records import PrefectRecordPublisher
+
+            self._publisher = PrefectRecordPublisher()
+        self._publisher.publish(record, version)
+
+
 @functools.lru_cache(maxsize=16)
 def record_store(settings: RecordStoreSettings) -> RecordStore:
     """The record database (one engine per URL and process), published to Prefect when ``publish``."""
-    from changeflow.adapters.prefect import writer_identity
+    from changeflow.adapters.published_records import PublishedRecords
     from changeflow.adapters.sql_records import SqlRecordStore
 
-    store = SqlRecordStore(settings.url, writer=writer_identity)
-    if not settings.publish:
-        return store
-    from changeflow.adapters.prefect_records import PrefectRecordPublisher
-    from changeflow.adapters.published_records import PublishedRecords
-
-    return PublishedRecords(store, PrefectRecordPublisher())
+    store = SqlRecordStore(settings.url, writer=_writer)
+    return PublishedRecords(store, _PrefectPublisher()) if settings.publish else store
 
 
 def cluster(settings: ClusterSettings | None) -> Cluster:

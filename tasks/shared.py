@@ -26,7 +26,7 @@ from changeflow.domain.policy import (
     evaluate_checklist,
     policy_for,
 )
-from changeflow.domain.record import ChangeRecord, Phase, State
+from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.request import ChangeRequest, Risk
 from changeflow.domain.verdicts import BakeThresholds, Verdict

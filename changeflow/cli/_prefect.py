@@ -3,13 +3,13 @@ record database the CLI reads (the environment file's, else the default)."""
 
 from __future__ import annotations
 
-from prefect.settings import PREFECT_API_URL
-
 from changeflow.exceptions import PrefectUnavailable
 from changeflow.ports import RecordStore
 
 
 def require_prefect() -> str:
+    from prefect.settings import PREFECT_API_URL
+
     url = PREFECT_API_URL.value()
     if not url:
         raise PrefectUnavailable("PREFECT_API_URL is not set; fix: start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api")

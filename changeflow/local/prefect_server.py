@@ -32,8 +32,10 @@ def reachable_api_url() -> str | None:
 
 
 class LocalPrefectServer:
-    def __init__(self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0) -> None:
+    def __init__(self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0, database_url: str | None = None) -> None:
+        """``database_url``: the server's own database (``postgresql+asyncpg://…``); default SQLite in ``home``."""
         self.port = port or free_port()
+        self.database_url = database_url
         self._own_home = home is None  # made here: removed by stop(), kept by detach()
         self.home = Path(home or tempfile.mkdtemp(prefix="changeflow-prefect-"))
         self.startup_timeout_s = startup_timeout_s
@@ -55,6 +57,7 @@ class LocalPrefectServer:
             "PREFECT_API_URL": self.api_url,
             "PREFECT_UI_API_URL": self.api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **({"PREFECT_API_DATABASE_CONNECTION_URL": self.database_url} if self.database_url else {}),
         }
         self._log = open(self.home / "server.log", "ab")
         self.process = subprocess.Popen(
