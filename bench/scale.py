@@ -78,7 +78,7 @@ def requests(scalers: list[str], classifiers: list[str], total: int, golden: dic
     deploy = load_change_request(paths.CHANGES / "normal-deploy-v2.yaml")
     out = []
     for i, model in enumerate(classifiers[: total // 10]):
-        change = deploy.change.model_copy(update={"bake_seconds": 5, "golden_set": golden[model]})
+        change = deploy.change.model_copy(update={"bake_seconds": 5, "golden_set": str(golden[model])})
         request = deploy.model_copy(update={"id": f"CHG-{5000 + i:04d}", "model": model, "change": change})
         out.append(("normal-change/normal", request.model_dump(mode="json"), NIGHT, [("carol", True, "scale"), ("dave", True, "")]))
     models = scalers + classifiers
@@ -133,6 +133,7 @@ def main() -> None:
              TritonServer(repository, name="production", copy_repository=True, load_models=scalers + classifiers) as prod, \
              TritonServer(repository, name="staging", copy_repository=True) as staging:
             records_url = pg.url(pg.create_database("changeflow_records"))
+            (scratch / "prefect").mkdir()
             prefect = LocalPrefectServer(home=scratch / "prefect", database_url=pg.url(pg.create_database("prefect"), driver="asyncpg")).start()
             try:
                 environment = Environment(

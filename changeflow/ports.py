@@ -16,7 +16,7 @@ from changeflow.domain.serving import MetricsSnapshot, VersionState
 if TYPE_CHECKING:
     import numpy as np
 
-    from changeflow.domain.history import RecordPage, RecordQuery, RecordVersion
+    from changeflow.domain.history import FactsPage, RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
 
@@ -88,6 +88,8 @@ class RecordStore(Protocol):
     def load(self, change_id: str) -> "ChangeRecord": ...
 
     def page(self, query: "RecordQuery") -> "RecordPage": ...
+
+    def facts_page(self, query: "RecordQuery") -> "FactsPage": ...
 
     def history(self, change_id: str) -> list["RecordVersion"]: ...
 

@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from changeflow.domain.history import GENESIS, RecordPage, RecordQuery, RecordVersion, link_digest
+from changeflow.domain.dora import change_facts
+from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
@@ -122,6 +123,10 @@ class FakeRecordStore:
         found = [v[-1] for key, v in sorted(self.versions.items()) if (query.after is None or key > query.after) and query.matches(v[-1].record(), v[-1].saved_at)]
         records = [v.record() for v in found[:limit]]
         return RecordPage(records=records, next_after=records[-1].id if len(found) > limit else None)
+
+    def facts_page(self, query: RecordQuery) -> FactsPage:
+        page = self.page(query)
+        return FactsPage(facts=[change_facts(r) for r in page.records], next_after=page.next_after)
 
     def history(self, change_id: str) -> list[RecordVersion]:
         if change_id not in self.versions:

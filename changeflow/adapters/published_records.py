@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from changeflow.domain.history import RecordPage, RecordQuery, RecordVersion
+from changeflow.domain.history import FactsPage, RecordPage, RecordQuery, RecordVersion
 from changeflow.domain.record import ChangeRecord
 from changeflow.ports import RecordPublisher, RecordStore
 
@@ -35,6 +35,9 @@ class PublishedRecords:
 
     def page(self, query: RecordQuery) -> RecordPage:
         return self.store.page(query)
+
+    def facts_page(self, query: RecordQuery) -> FactsPage:
+        return self.store.facts_page(query)
 
     def history(self, change_id: str) -> list[RecordVersion]:
         return self.store.history(change_id)

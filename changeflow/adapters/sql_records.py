@@ -18,7 +18,8 @@ from sqlalchemy import Engine, and_, create_engine, event, func, insert, select,
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from changeflow.adapters import sql_schema as schema
-from changeflow.domain.history import GENESIS, RecordPage, RecordQuery, RecordVersion, link_digest
+from changeflow.domain.dora import ChangeFacts, change_facts
+from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordStoreError
 
@@ -123,6 +124,7 @@ class SqlRecordStore:
                 "model": record.model, "state": record.state.value, "type": record.type.value, "kind": record.kind,
                 "opened_at": _utc(record.transitions[0].at if record.transitions else now), "updated_at": now,
                 "slot_start": _utc(record.slot_start), "version": number, "transitions": len(record.transitions), "sha256": version.sha256, "content": content,
+                "facts": change_facts(record).model_dump_json(),
             }
             if number == 1:
                 connection.execute(insert(schema.current).values(id=record.id, **row))
@@ -140,6 +142,17 @@ class SqlRecordStore:
         return ChangeRecord.model_validate_json(content)
 
     def page(self, query: RecordQuery) -> RecordPage:
+        rows = self._select(query, schema.current.c.content)
+        records = [ChangeRecord.model_validate_json(content) for content in rows[: query.limit]]
+        return RecordPage(records=records, next_after=records[-1].id if len(rows) > query.limit else None)
+
+    def facts_page(self, query: RecordQuery) -> FactsPage:
+        """What the DORA report needs of each matching record, without reading the records."""
+        rows = self._select(query, schema.current.c.id, schema.current.c.facts)
+        facts = [ChangeFacts.model_validate_json(row.facts) if row.facts else change_facts(self.load(row.id)) for row in rows[: query.limit]]
+        return FactsPage(facts=facts, next_after=facts[-1].id if len(rows) > query.limit else None)
+
+    def _select(self, query: RecordQuery, *columns) -> list:
         c = schema.current.c
         where = []
         if query.model is not None:
@@ -155,11 +168,10 @@ class SqlRecordStore:
                 where.append(column >= _utc(bound) if op == "ge" else column < _utc(bound))
         if query.after is not None:
             where.append(c.id > query.after)
-        statement = select(c.content).where(and_(True, *where)).order_by(c.id).limit(query.limit + 1)
+        statement = select(*columns).where(and_(True, *where)).order_by(c.id).limit(query.limit + 1)
         with self.engine.connect() as connection:
-            rows = connection.execute(statement).scalars().all()
-        records = [ChangeRecord.model_validate_json(content) for content in rows[: query.limit]]
-        return RecordPage(records=records, next_after=records[-1].id if len(rows) > query.limit else None)
+            result = connection.execute(statement)
+            return result.scalars().all() if len(columns) == 1 else result.all()
 
     def count(self) -> int:
         with self.engine.connect() as connection:

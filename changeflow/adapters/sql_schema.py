@@ -25,6 +25,7 @@ current = Table(
     Column("transitions", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("content", Text, nullable=False),
+    Column("facts", Text, nullable=True),
     Index("ix_change_records_model_state", "model", "state"),
     Index("ix_change_records_state_slot", "state", "slot_start"),
     Index("ix_change_records_type", "type"),

@@ -31,13 +31,14 @@ def report(
     html: Annotated[Optional[Path], typer.Option(help="also write an HTML report with a chart")] = None,
 ) -> None:
     """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
-    from changeflow.domain.dora import dora_report
+    from changeflow.domain.dora import dora_from_facts
     from changeflow.domain.history import RecordQuery
     from changeflow.render.html import report_html
+    from changeflow.services.records import every_fact
 
     end = datetime.now(timezone.utc)
     start = end - timedelta(days=days)
-    result = dora_report(_records(RecordQuery(opened_from=start, opened_until=end)), start, end)
+    result = dora_from_facts(list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end)
     if html:
         html.write_text(report_html(result), encoding="utf-8")
     if as_json:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from changeflow.domain.record import ChangeRecord, State, StepOutcome
 
@@ -54,22 +54,49 @@ def recovery_time(record: ChangeRecord) -> timedelta | None:
     return restored - detected
 
 
+class ChangeFacts(BaseModel):
+    """What the DORA keys need of one record, small enough to keep beside it (the report reads only these)."""
+
+    id: str
+    opened_at: datetime | None
+    state: State
+    executed: bool
+    done_at: datetime | None = Field(None, description="closed, or handed to its review")
+    failed_in_production: bool
+    recovery_minutes: float | None = None
+
+
+def change_facts(record: ChangeRecord) -> ChangeFacts:
+    failed = bool(_at(record, State.EXECUTING)) and _failed_in_production(record)
+    recovery = recovery_time(record) if failed else None
+    return ChangeFacts(
+        id=record.id, opened_at=record.transitions[0].at if record.transitions else None, state=record.state,
+        executed=bool(_at(record, State.EXECUTING)), done_at=_at(record, State.CLOSED) or _at(record, State.REVIEW_PENDING),
+        failed_in_production=failed, recovery_minutes=recovery.total_seconds() / 60 if recovery is not None else None,
+    )
+
+
 def dora_report(records: list[ChangeRecord], start: datetime, end: datetime) -> DoraReport:
     """Records whose request falls in [start, end)."""
-    chosen = [r for r in records if r.transitions and start <= r.transitions[0].at < end]
-    executed = [r for r in chosen if _at(r, State.EXECUTING)]
-    closed = [r for r in chosen if _at(r, State.CLOSED) or r.state is State.REVIEW_PENDING]
-    failed = [r for r in executed if _failed_in_production(r)]
-    leads = [((_at(r, State.CLOSED) or _at(r, State.REVIEW_PENDING)) - r.transitions[0].at).total_seconds() / 3600 for r in closed]
-    recoveries = [t.total_seconds() / 60 for r in failed if (t := recovery_time(r)) is not None]
+    return dora_from_facts([change_facts(r) for r in records], start, end)
+
+
+def dora_from_facts(facts: list[ChangeFacts], start: datetime, end: datetime) -> DoraReport:
+    """The keys from each change's facts (``change_facts``), for changes requested in [start, end)."""
+    chosen = [f for f in facts if f.opened_at is not None and start <= f.opened_at < end]
+    executed = [f for f in chosen if f.executed]
+    closed = [f for f in chosen if f.done_at is not None or f.state is State.REVIEW_PENDING]
+    failed = [f for f in executed if f.failed_in_production]
+    leads = [(f.done_at - f.opened_at).total_seconds() / 3600 for f in closed if f.done_at is not None]
+    recoveries = [f.recovery_minutes for f in failed if f.recovery_minutes is not None]
     days = max((end - start).total_seconds() / 86400, 1e-9)
     per_day: dict[str, dict[str, int]] = {}
     states: dict[str, int] = {}
-    for r in chosen:
-        day = r.transitions[0].at.date().isoformat()
-        per_day.setdefault(day, {}).setdefault(r.state.value, 0)
-        per_day[day][r.state.value] += 1
-        states[r.state.value] = states.get(r.state.value, 0) + 1
+    for f in chosen:
+        day = f.opened_at.date().isoformat()
+        per_day.setdefault(day, {}).setdefault(f.state.value, 0)
+        per_day[day][f.state.value] += 1
+        states[f.state.value] = states.get(f.state.value, 0) + 1
     return DoraReport(
         period_start=start,
         period_end=end,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from changeflow.domain.dora import ChangeFacts
 from changeflow.domain.record import TERMINAL, ChangeRecord, State
 from changeflow.domain.request import ChangeType
 
@@ -74,6 +75,11 @@ def recent_failures(model: str, now: datetime) -> RecordQuery:
 class RecordPage(BaseModel):
     records: list[ChangeRecord]
     next_after: str | None = Field(None, description="pass as ``after`` for the next page; None: this was the last")
+
+
+class FactsPage(BaseModel):
+    facts: list[ChangeFacts]
+    next_after: str | None = None
 
 
 class RecordVersion(BaseModel):

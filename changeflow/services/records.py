@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from datetime import datetime
 
+from changeflow.domain.dora import ChangeFacts
 from changeflow.domain.history import RecordQuery, open_changes, recent_failures
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
@@ -22,6 +23,17 @@ def every(store: RecordStore, query: RecordQuery | None = None) -> Iterator[Chan
     while True:
         page = store.page(query)
         yield from page.records
+        if page.next_after is None:
+            return
+        query = query.next_page(page.next_after)
+
+
+def every_fact(store: RecordStore, query: RecordQuery | None = None) -> Iterator[ChangeFacts]:
+    """The DORA facts of every record matching ``query``, a page at a time (no record is read whole)."""
+    query = query or RecordQuery()
+    while True:
+        page = store.facts_page(query)
+        yield from page.facts
         if page.next_after is None:
             return
         query = query.next_page(page.next_after)

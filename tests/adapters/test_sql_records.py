@@ -101,9 +101,25 @@ def test_the_schema_is_migrated_once_and_reopening_keeps_records(records_url):
     again = SqlRecordStore(records_url)
     assert again.load("CHG-0004").id == "CHG-0004"
     with again.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0001"
+        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0002"
 
 
 def test_an_unreachable_database_is_one_clear_error():
     with pytest.raises(RecordStoreError, match="cannot be opened.*fix: check records.url"):
         SqlRecordStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_the_report_reads_facts_kept_beside_each_record(records_url):
+    from changeflow.domain.dora import change_facts
+    from changeflow.services.records import every_fact
+
+    store = SqlRecordStore(records_url)
+    for i in range(7):
+        r = opened(f"CHG-{i:04d}")
+        r.transition(State.ASSESSED, AT, "")
+        store.save(r)
+    with store.engine.begin() as connection:  # a row saved before revision 0002 has none: computed on read
+        connection.execute(text("UPDATE change_records SET facts = NULL WHERE id = 'CHG-0003'"))
+    facts = list(every_fact(store, RecordQuery(limit=3)))
+    assert [f.id for f in facts] == [f"CHG-{i:04d}" for i in range(7)]
+    assert facts == [change_facts(store.load(f.id)) for f in facts]
