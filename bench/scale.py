@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -118,9 +119,12 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=10_000)
     parser.add_argument("--worker-limit", type=int, default=4, help="flow runs at once per worker")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its servers and workers
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
+    from changeflow.local.approvers import enrolled_approvers
     from prefect.deployments import run_deployment
 
     scratch = Path(tempfile.mkdtemp(prefix="changeflow-bench-scale-"))
@@ -129,7 +133,7 @@ def main() -> None:
         repository.mkdir()
         scalers, classifiers = model_repository(repository, args.models, args.models)
         say(f"PostgreSQL, a Prefect server on it, Tritons with {len(scalers) + len(classifiers)} models …")
-        with LocalPostgres() as pg, \
+        with enrolled_approvers(["carol", "dave"]) as keys, LocalPostgres() as pg, \
              TritonServer(repository, name="production", copy_repository=True, load_models=scalers + classifiers) as prod, \
              TritonServer(repository, name="staging", copy_repository=True) as staging:
             records_url = pg.url(pg.create_database("changeflow_records"))
@@ -154,10 +158,12 @@ def main() -> None:
                         for deployment, request, clock, _ in work:
                             run_deployment(deployment, parameters={"request": request, "now": clock}, timeout=0)
                             submitted[request["id"]] = time.time()
+                        store = SqlRecordStore(records_url)
                         say(f"  submitted; the CAB approves the {sum(1 for w in work if w[3])} version deployments as they pause …")
                         for _, request, _, decisions in work:  # in this thread: Prefect's settings context does not follow threads
                             for approver, approve, comment in decisions:
-                                submit_decision(request["id"], approver, approve, comment, wait_s=1800)
+                                proof = (lambda cid=request["id"], who=approver, ok=approve: signed_proof(store, keys, cid, who, ok))
+                                submit_decision(request["id"], approver, approve, comment, wait_s=1800, proof=proof)
                                 time.sleep(0.3)  # let the flow take it before looking for its next pause
                         store = SqlRecordStore(records_url)
                         ended: dict[str, float] = {}

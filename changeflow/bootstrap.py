@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass, field
 
 from changeflow.exceptions import InvalidSettings
-from changeflow.ports import Cluster, ConfigStore, MetricSource, ModelLocks, ModelServer, RecordStore
+from changeflow.ports import Cluster, ConfigStore, Credentials, MetricSource, ModelLocks, ModelServer, RecordStore
 from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
 
 
@@ -74,6 +74,14 @@ def cluster(settings: ClusterSettings | None) -> Cluster:
     from changeflow.adapters.kubernetes import KubernetesCluster
 
     return KubernetesCluster(settings)
+
+
+def approver_credentials(public_keys: dict[str, str]) -> Credentials:
+    """The approvers' enrolled credentials: public keys from governance, TOTP secrets from the secrets file."""
+    from changeflow.adapters.credentials import ApproverCredentials
+    from changeflow.settings.defaults import approver_secrets
+
+    return ApproverCredentials(public_keys, approver_secrets())
 
 
 @dataclass

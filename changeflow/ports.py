@@ -16,6 +16,7 @@ from changeflow.domain.serving import MetricsSnapshot, VersionState
 if TYPE_CHECKING:
     import numpy as np
 
+    from changeflow.domain.identity import Proof
     from changeflow.domain.history import FactsPage, RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
@@ -92,6 +93,20 @@ class RecordStore(Protocol):
     def facts_page(self, query: "RecordQuery") -> "FactsPage": ...
 
     def history(self, change_id: str) -> list["RecordVersion"]: ...
+
+
+@runtime_checkable
+class ProofLedger(Protocol):
+    """Proofs of identity already accepted: ``claim`` is False for a replay."""
+
+    def claim_proof(self, key: str, change_id: str) -> bool: ...
+
+
+@runtime_checkable
+class Credentials(Protocol):
+    """Checks that a decision comes from the approver it names (a one-time code or a signature)."""
+
+    def verify(self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = "") -> "Proof": ...
 
 
 @runtime_checkable

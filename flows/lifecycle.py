@@ -13,14 +13,17 @@ import time
 from datetime import datetime
 
 from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
 from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
 from prefect.input import RunInput
 from pydantic import Field
 
-from changeflow.adapters.prefect import overdue_notice, run_name
-from changeflow.bootstrap import Services, bootstrap
+from changeflow.adapters.notifications import flow_run_link, tell_approvers
+from changeflow.adapters.prefect import approval_request_text, overdue_notice, run_name
+from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
-from changeflow.domain.policy import ChangePlan, Decision, judge, policy_for, quorum_reached
+from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
+from changeflow.domain.policy import ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
@@ -28,6 +31,7 @@ from changeflow.exceptions import ChangeStateError, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
+from changeflow.services.approvals import check_proof
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
 from changeflow.settings.defaults import environment_or_default, governance_or_default
@@ -41,7 +45,10 @@ class ApprovalDecision(RunInput):
 
     approve: bool = Field(False, description="Approve this change (off: reject it)")
     approver: str = Field("", description="Your identity, e.g. carol")
+    code: str = Field("", description="The one-time code your authenticator app shows for changeflow")
     comment: str = Field("", description="Why; shown on the change record")
+    plan_digest: str = Field("", description="What you approve: the digest of this request and plan (leave as shown)")
+    signature: str = Field("", description="Set by `changeflow approve`; leave empty in the UI")
 
 
 def govern(request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType) -> ChangeResult:
@@ -70,7 +77,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
             return ChangeResult.of(recorder.record)
         recorder.transition(State.APPROVED, f"pre-approved: {match.reason}")
     else:
-        decided, reason = approval_gate(recorder, request, plan, governance)
+        decided, reason = approval_gate(recorder, services, request, plan, governance)
         recorder.transition(decided, reason)
         if decided is not State.APPROVED:
             return ChangeResult.of(recorder.record)
@@ -88,15 +95,21 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     return execute_scheduled(recorder, services, request, governance, plan, slot)
 
 
-def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> tuple[State, str]:
-    """(APPROVED, REJECTED or EXPIRED, why); every decision, counted or refused, is on the record."""
+def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> tuple[State, str]:
+    """(APPROVED, REJECTED or EXPIRED, why); every decision, counted or refused, is on the record. A
+    decision counts only with proof of its approver's identity, given on this plan's digest."""
     logger = get_run_logger()
     policy = policy_for(request.type)
     approved_by: list[str] = []
     refusals: list[str] = []
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
-    overdue = overdue_notice(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value})
+    approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest))
+    credentials = approver_credentials(governance.approver_keys)
+    told = approval_request_text(request, plan, approving, flow_run_link(str(FlowRunContext.get().flow_run.id)))
+    tell_approvers(governance.notify_approvers, f"Change {request.id} waits for your approval", told)
+    overdue = overdue_notice(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value},
+                             also=lambda: tell_approvers(governance.notify_approvers, f"Overdue: change {request.id} still waits for approval", told))
     deadline = time.monotonic() + governance.approval_timeout_s
     expired = (State.EXPIRED, f"no valid decision within {governance.approval_timeout_s}s: nothing was touched")
     try:
@@ -105,19 +118,26 @@ def approval_gate(recorder: Recorder, request: ChangeRequest, plan: ChangePlan, 
             if remaining <= 0:
                 return expired
             form = ApprovalDecision.with_initial_data(
-                description=approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by),
-                approve=False, approver="", comment="",
+                description=approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving),
+                approve=False, approver="", code="", comment="", plan_digest=approving, signature="",
             )
             logger.info("%s waits for approval %d of %d (%s)", request.id, len(approved_by) + 1, plan.approvals_required, plan.approval_pool.value)
             try:
                 answer = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=governance.approval_poll_s)
             except FlowPauseTimeout:
                 return expired
-            decision = Decision(approve=answer.approve, approver=answer.approver.strip().lower(), comment=answer.comment)
-            verdict = judge(decision, requester=request.requester, policy=policy, approvers=governance.approvers, already=approved_by)
+            decision = Decision(approve=answer.approve, approver=person(answer.approver), comment=answer.comment)
+            verdict = judge(decision, requester=person(request.requester), policy=policy, approvers=governance.approvers, already=approved_by)
+            proof = None
+            if verdict.accepted and governance.require_proof:
+                proof = check_proof(credentials, services.records, change_id=request.id, approver=decision.approver, approve=decision.approve,
+                                    digest=approving, given_digest=answer.plan_digest, code=answer.code, signature=answer.signature)
+                if not proof.valid:
+                    verdict = Judgement(accepted=False, reason=f"{decision.approver}: {proof.reason}")
             entry = Approval(
                 approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
                 comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
+                proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
             )
             recorder.note(approvals=[*recorder.record.approvals, entry])
             if not verdict.accepted:

@@ -12,6 +12,28 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+APPROVERS = ("alice", "bob", "carol", "dana", "dave", "eve", "frank", "mallory", "oscar")
+_enrolled: list[str] = []
+
+
+def pytest_configure(config):
+    """The session's own approvers, enrolled before anything loads governance (subprocesses inherit the
+    paths): keys, TOTP secrets and the public-key registry in a temporary folder, nothing committed."""
+    import tempfile
+
+    from changeflow.adapters.credentials import enrol
+
+    home = Path(tempfile.mkdtemp(prefix="changeflow-approvers-"))
+    _enrolled.append(str(home))
+    os.environ.update(CHANGEFLOW_HOME=str(home), CHANGEFLOW_KEYS=str(home / "keys"),
+                      CHANGEFLOW_APPROVER_SECRETS=str(home / "approver-secrets.yaml"), CHANGEFLOW_APPROVER_KEYS=str(home / "approver-keys.yaml"))
+    for name in APPROVERS:
+        enrol(name, home / "keys", home / "approver-secrets.yaml", home / "approver-keys.yaml")
+
+
+def pytest_unconfigure(config):
+    for folder in _enrolled:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -99,6 +99,13 @@ class FakeRecordStore:
         self.versions: dict[str, list[RecordVersion]] = {}
         self.page_size = page_size  # smaller than a query's limit: proves readers follow the cursor
         self.pages_read = 0
+        self.used_proofs: set[str] = set()
+
+    def claim_proof(self, key: str, change_id: str) -> bool:
+        if key in self.used_proofs:
+            return False
+        self.used_proofs.add(key)
+        return True
 
     def save(self, record: ChangeRecord) -> RecordVersion:
         chain = self.versions.setdefault(record.id, [])

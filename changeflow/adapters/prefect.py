@@ -66,9 +66,16 @@ def run_name(change_id: str, flow_name: str) -> str:
     return f"{change_id}-{flow_name}"
 
 
-def overdue_notice(change_id: str, after_s: float, payload: dict) -> threading.Timer:
-    """Emits ``changeflow.approval.overdue`` (for automations and notifications) after ``after_s``; cancel it when decided."""
-    timer = threading.Timer(after_s, lambda: emit_event(event="changeflow.approval.overdue", resource=change_resource(change_id), payload=payload))
+def overdue_notice(change_id: str, after_s: float, payload: dict, also=None) -> threading.Timer:
+    """Emits ``changeflow.approval.overdue`` (for automations) after ``after_s``, and calls ``also()`` (the
+    approvers' notification); cancel it when decided."""
+
+    def overdue() -> None:
+        emit_event(event="changeflow.approval.overdue", resource=change_resource(change_id), payload=payload)
+        if also is not None:
+            also()
+
+    timer = threading.Timer(after_s, overdue)
     timer.daemon = True
     timer.start()
     return timer
@@ -82,7 +89,8 @@ def flow_run_ended(flow_run_id: str) -> str | None:
 
 
 def approval_summary(
-    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None
+    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None,
+    digest: str = "",
 ) -> str:
     """What the approver reads above the resume form: the change, its risk, plan and rollback."""
     lines = [
@@ -106,6 +114,18 @@ def approval_summary(
     ]
     if golden:
         lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
+    if digest:
+        lines += ["", f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
+                  "for changeflow; a decision without a valid code, or on another plan, is refused and recorded."]
     if refusals:
         lines += ["", "**Not counted:** " + "; ".join(refusals)]
     return "\n".join(lines)
+
+
+def approval_request_text(request: ChangeRequest, plan: ChangePlan, digest: str, link: str) -> str:
+    """What approvers are told when a change waits for them (and again when it is overdue)."""
+    return "\n".join([
+        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by {request.requester}: {request.description}",
+        f"Risk {plan.risk.value}; {plan.approvals_required} approval(s) from the {plan.approval_pool.value.replace('_', ' ')}.",
+        f"Plan digest `{digest[:16]}…`. Approve or reject: {link} (Resume, with your one-time code) or `changeflow approve {request.id} --approver NAME`.",
+    ])

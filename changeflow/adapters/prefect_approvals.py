@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -37,12 +38,16 @@ def wait_for_pause(change_id: str, timeout_s: float = 60.0, poll_s: float = 0.25
     raise NotWaitingForApproval(f"{change_id} did not pause for approval within {timeout_s:.0f}s")
 
 
-def submit_decision(change_id: str, approver: str, approve: bool, comment: str = "", wait_s: float = 0.0) -> UUID:
-    """Resume the change's paused run with a decision; ``wait_s`` > 0 waits for it to pause first."""
+def submit_decision(
+    change_id: str, approver: str, approve: bool, comment: str = "", wait_s: float = 0.0, proof: Callable[[], dict] | None = None
+) -> UUID:
+    """Resume the change's paused run with a decision; ``wait_s`` > 0 waits for it to pause first.
+    ``proof()`` (called once the run waits: the plan is fixed by then) adds ``plan_digest`` and a
+    ``signature`` or ``code``."""
     run_id = wait_for_pause(change_id, wait_s) if wait_s > 0 else paused_run(change_id)
     if run_id is None:
         raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
-    resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment})
+    resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment, **(proof() if proof else {})})
     return run_id
 
 
@@ -53,15 +58,19 @@ class DecisionsInBackground:
     after the block ``approvers.error`` holds what went wrong, if anything.
     """
 
-    def __init__(self, change_id: str, decisions: list[tuple[str, bool, str]], wait_s: float = 120.0) -> None:
-        self.change_id, self.decisions, self.wait_s = change_id, decisions, wait_s
+    def __init__(
+        self, change_id: str, decisions: list[tuple[str, bool, str]], wait_s: float = 120.0, proof: Callable[[str, bool], dict] | None = None
+    ) -> None:
+        """``proof(approver, approve)``: each decision's proof of identity (e.g. ``credentials.signed_proof``)."""
+        self.change_id, self.decisions, self.wait_s, self.proof = change_id, decisions, wait_s, proof
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._run, name=f"approvers-{change_id}", daemon=True)
 
     def _run(self) -> None:
         try:
             for approver, approve, comment in self.decisions:
-                submit_decision(self.change_id, approver, approve, comment, wait_s=self.wait_s)
+                proof = (lambda a=approver, ok=approve: self.proof(a, ok)) if self.proof else None
+                submit_decision(self.change_id, approver, approve, comment, wait_s=self.wait_s, proof=proof)
                 time.sleep(0.3)  # let the flow take the decision before looking for its next pause
         except Exception as exc:  # reported by the caller after the flow ends
             self.error = exc

@@ -36,6 +36,9 @@ class PublishedRecords:
     def page(self, query: RecordQuery) -> RecordPage:
         return self.store.page(query)
 
+    def claim_proof(self, key: str, change_id: str) -> bool:
+        return self.store.claim_proof(key, change_id)
+
     def facts_page(self, query: RecordQuery) -> FactsPage:
         return self.store.facts_page(query)
 

@@ -132,6 +132,15 @@ class SqlRecordStore:
                 connection.execute(update(schema.current).where(schema.current.c.id == record.id).values(**row))
         return version
 
+    def claim_proof(self, key: str, change_id: str) -> bool:
+        """Mark a proof used; False when it was used before (a replay), whatever change it was for."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(schema.used_proofs).values(key=key[:128], change_id=change_id, used_at=datetime.now(timezone.utc)))
+        except IntegrityError:
+            return False
+        return True
+
     # --- reading ---------------------------------------------------------------------------------
 
     def load(self, change_id: str) -> ChangeRecord:

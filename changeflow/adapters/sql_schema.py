@@ -45,3 +45,11 @@ versions = Table(
     Column("sha256", String(64), nullable=False),
     Column("content", Text, nullable=False),
 )
+
+used_proofs = Table(
+    "used_proofs",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("change_id", String(64), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)

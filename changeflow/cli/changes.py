@@ -143,12 +143,18 @@ def approve(
     reject: Annotated[bool, typer.Option("--reject", help="reject instead of approve")] = False,
     comment: Annotated[str, typer.Option(help="why; goes on the record")] = "",
     wait: Annotated[float, typer.Option(help="seconds to wait for the change to pause for approval")] = 0.0,
+    key: Annotated[Optional[Path], typer.Option(help="your private key (default: CHANGEFLOW_KEYS/NAME.pem, from `changeflow approvers enrol`)")] = None,
 ) -> None:
-    """Approve (or --reject) a paused change: the same resume as the Prefect UI's form."""
+    """Approve (or --reject) a paused change, signed with your key: the same resume as the Prefect UI's form,
+    with a signature over the change, the decision and the digest of the plan you approve."""
+    from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
+    from changeflow.domain.identity import person
+    from changeflow.settings.defaults import approver_keys_dir
 
     require_prefect()
-    run_id = submit_decision(change_id, approver.strip().lower(), not reject, comment, wait_s=wait)
+    who, store = person(approver), record_store()
+    run_id = submit_decision(change_id, who, not reject, comment, wait_s=wait, proof=lambda: signed_proof(store, approver_keys_dir(), change_id, who, not reject, key))
     out.print(f"{'rejection' if reject else 'approval'} by {approver} sent to {change_id} (flow run {run_id}); the flow judges and records it", markup=False)
 
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from changeflow.domain.identity import person
 from changeflow.domain.request import ChangeRequest, ChangeType, KindPlan, PlannedStep, Risk
 
 
@@ -146,15 +147,15 @@ class Judgement(BaseModel, frozen=True):
 
 def judge(decision: Decision, *, requester: str, policy: TypePolicy, approvers: Approvers, already: list[str]) -> Judgement:
     """Whether one decision counts. A rejection counts only from someone entitled to approve."""
-    who = decision.approver.strip().lower()
-    allowed = approvers.pool(policy.approval_pool)
+    who = person(decision.approver)
+    allowed = [person(name) for name in approvers.pool(policy.approval_pool)]
     if not who:
         return Judgement(accepted=False, reason="no approver named")
     if who == requester:
         return Judgement(accepted=False, reason=f"{who} requested this change and cannot approve it")
     if who not in allowed:
         return Judgement(accepted=False, reason=f"{who} is not on the {policy.approval_pool.value.replace('_', ' ')} list ({', '.join(allowed) or 'empty'})")
-    if who in already:
+    if who in {person(name) for name in already}:
         return Judgement(accepted=False, reason=f"{who} has already approved; each approver counts once")
     verb = "approves" if decision.approve else "rejects"
     return Judgement(accepted=True, reason=f"{who} {verb}" + (f": {decision.comment}" if decision.comment else ""))

@@ -106,6 +106,8 @@ class Approval(BaseModel):
     comment: str = ""
     counted: bool = True
     refusal: str = ""
+    proof: str = Field("", description="how identity was proven: totp, ed25519, or empty when it was not")
+    plan_digest: str = Field("", description="the digest of the request and plan the decision was given on")
 
 
 class Transition(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from changeflow.settings import paths
 from changeflow.bootstrap import bootstrap
@@ -20,6 +21,7 @@ from changeflow.local.demo import SCENARIOS, DemoChange, DemoReport
 from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
 from changeflow.local.event_sink import EventSink
 from changeflow.settings.governance import IncidentEvents
+from changeflow.local.approvers import enrolled_approvers
 from changeflow.local.client_load import ClientLoad
 from changeflow.settings.loader import load_change_request, load_governance
 from changeflow.services.records import every
@@ -45,6 +47,13 @@ def main() -> None:
 
     from changeflow.flows.lifecycle import CHANGE_FLOWS
 
+    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions})) as keys:
+        run_scenarios(CHANGE_FLOWS, keys, version)
+
+
+def run_scenarios(CHANGE_FLOWS, keys: Path, version) -> None:
+    from changeflow.adapters.credentials import signed_proof
+
     say("starting production and staging Tritons on private copies of examples/model_repository …")
     with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
          TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging, EventSink() as sink:
@@ -69,7 +78,9 @@ def main() -> None:
             say(f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), scheduling clock {scenario.clock.isoformat()}")
             flow = CHANGE_FLOWS[request.type]
             traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
-            with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(request.id, scenario.decisions) as approvers:
+            with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(
+                request.id, scenario.decisions, proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok)
+            ) as approvers:
                 result = flow(request, environment, governance, scenario.clock)
             if approvers.error:
                 say(f"  approvers: {approvers.error}")

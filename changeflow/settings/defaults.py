@@ -19,6 +19,26 @@ def environment_path() -> Path:
     return Path(os.environ.get("CHANGEFLOW_ENVIRONMENT") or ENVIRONMENT_FILE).resolve()
 
 
+def changeflow_home() -> Path:
+    """``CHANGEFLOW_HOME``, else ``~/.changeflow``: where an approver's keys and secrets live by default."""
+    return Path(os.environ.get("CHANGEFLOW_HOME") or Path.home() / ".changeflow")
+
+
+def approver_keys_dir() -> Path:
+    """Approvers' private keys (one ``NAME.pem`` each, mode 0600): ``CHANGEFLOW_KEYS``, else ``HOME/keys``."""
+    return Path(os.environ.get("CHANGEFLOW_KEYS") or changeflow_home() / "keys")
+
+
+def approver_secrets() -> Path:
+    """The TOTP secrets the flows check codes against (mode 0600, never on a record): ``CHANGEFLOW_APPROVER_SECRETS``."""
+    return Path(os.environ.get("CHANGEFLOW_APPROVER_SECRETS") or changeflow_home() / "approver-secrets.yaml")
+
+
+def approver_registry() -> Path:
+    """The approvers' public keys, which governance carries: ``CHANGEFLOW_APPROVER_KEYS``."""
+    return Path(os.environ.get("CHANGEFLOW_APPROVER_KEYS") or changeflow_home() / "approver-keys.yaml")
+
+
 def governance_dir() -> Path:
     return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
 

@@ -31,3 +31,6 @@ class Governance(BaseModel):
     expected_duration_minutes: int = Field(30, ge=1, le=1440, description="slot length a change needs")
     lock_timeout_s: int = Field(3600, ge=1, description="how long a change waits for another change to the same model")
     incident_events: IncidentEvents | None = None
+    notify_approvers: list[str] = Field(default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue")
+    approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the key registry")
+    require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")

@@ -235,14 +235,30 @@ def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:
         raise InvalidSettings(str(path), field, first["msg"][0].lower() + first["msg"][1:], "correct the value") from None
 
 
+def load_approver_keys(path: Path) -> dict[str, str]:
+    """``{approvers: {NAME: {ed25519: BASE64}}}`` written by ``changeflow approvers enrol``; none when absent."""
+    from changeflow.domain.identity import person
+
+    if not path.is_file():
+        return {}
+    data = read_yaml(path) or {}
+    entries = data.get("approvers") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("ed25519"), str) for e in entries.values()):
+        raise InvalidSettings(str(path), "approvers", "is not a map of NAME: {ed25519: KEY}", "re-create it with `changeflow approvers enrol NAME`")
+    return {person(str(name)): entry["ed25519"] for name, entry in entries.items()}
+
+
 def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
-    """Governance from ``approvers.yaml``, ``catalog.yaml`` and ``calendar.yaml`` in ``directory``."""
+    """Governance from ``approvers.yaml``, ``catalog.yaml`` and ``calendar.yaml`` in ``directory``, with
+    the approvers' public keys from the key registry (``CHANGEFLOW_APPROVER_KEYS``, see ``defaults``)."""
     from changeflow.domain.catalog import Catalog
     from changeflow.domain.policy import Approvers
     from changeflow.domain.windows import Calendar
+    from changeflow.settings.defaults import approver_registry
     from changeflow.settings.governance import Governance
 
     folder = Path(directory)
+    overrides.setdefault("approver_keys", load_approver_keys(approver_registry()))
     return Governance(
         approvers=load_settings_file(folder / "approvers.yaml", Approvers),
         catalog=load_settings_file(folder / "catalog.yaml", Catalog),

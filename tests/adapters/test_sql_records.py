@@ -101,7 +101,7 @@ def test_the_schema_is_migrated_once_and_reopening_keeps_records(records_url):
     again = SqlRecordStore(records_url)
     assert again.load("CHG-0004").id == "CHG-0004"
     with again.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0002"
+        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0003"
 
 
 def test_an_unreachable_database_is_one_clear_error():
@@ -123,3 +123,10 @@ def test_the_report_reads_facts_kept_beside_each_record(records_url):
     facts = list(every_fact(store, RecordQuery(limit=3)))
     assert [f.id for f in facts] == [f"CHG-{i:04d}" for i in range(7)]
     assert facts == [change_facts(store.load(f.id)) for f in facts]
+
+
+def test_a_proof_is_claimed_once_across_store_instances(records_url):
+    first, second = SqlRecordStore(records_url), SqlRecordStore(records_url)
+    assert first.claim_proof("totp:carol:1234", "CHG-1")
+    assert not second.claim_proof("totp:carol:1234", "CHG-2")  # the same code on another change: a replay
+    assert second.claim_proof("totp:carol:1235", "CHG-2")

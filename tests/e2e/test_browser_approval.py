@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,7 +51,7 @@ def served_deployments(prefect_api, tmp_path):
     log.close()
 
 
-def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
+def approve_in_ui(page, ui, run_id, approver, code, comment, screenshot=None):
     page.goto(f"{ui}/runs/flow-run/{run_id}")
     page.get_by_role("button", name="Resume").first.click(timeout=60_000)
     dialog = page.get_by_role("dialog")
@@ -58,9 +59,10 @@ def approve_in_ui(page, ui, run_id, approver, comment, screenshot=None):
     switch = dialog.get_by_role("switch").first
     if switch.get_attribute("aria-checked") != "true":
         switch.click()
-    boxes = dialog.locator("textarea")
+    boxes = dialog.locator("textarea")  # approver, one-time code, comment, plan digest (shown), signature (CLI only)
     boxes.nth(0).fill(approver)
-    boxes.nth(1).fill(comment)
+    boxes.nth(1).fill(code)
+    boxes.nth(2).fill(comment)
     if screenshot:
         page.screenshot(path=str(screenshot), full_page=True)
     dialog.get_by_role("button", name="Submit").click()
@@ -72,8 +74,10 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from changeflow.adapters.credentials import current_code
     from changeflow.adapters.sql_records import SqlRecordStore
     from changeflow.adapters.prefect_approvals import wait_for_pause
+    from changeflow.settings.defaults import approver_secrets
 
     api = served_deployments
     ui = api.removesuffix("/api")
@@ -82,10 +86,15 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            for approver, shot in (("carol", ROOT / "docs" / "approval-form.png"), ("dave", None)):
+            secrets = yaml.safe_load(approver_secrets().read_text())
+            wrong = lambda who: "000000" if current_code(secrets[who]) != "000000" else "111111"  # noqa: E731
+            attempts = [("carol", lambda: current_code(secrets["carol"]), ROOT / "docs" / "approval-form.png"),
+                        ("dave", lambda: wrong("dave"), None),  # a wrong code: refused, recorded, the run pauses again
+                        ("dave", lambda: current_code(secrets["dave"]), None)]
+            for approver, code, shot in attempts:
                 run_id = wait_for_pause("CHG-0701", timeout_s=240, poll_s=0.5)  # the worker starts the run
                 assert run_id == run.id
-                approve_in_ui(page, ui, run_id, approver, f"{approver}: approved in the UI", screenshot=shot)
+                approve_in_ui(page, ui, run_id, approver, code(), f"{approver}: approved in the UI", screenshot=shot)
                 time.sleep(2)
             browser.close()
         deadline = time.monotonic() + 180
@@ -99,7 +108,5 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
                 pass
             time.sleep(1)
     assert record is not None and record.state.value == "closed", record and record.outcome
-    assert [(a.approver, a.counted, a.comment) for a in record.approvals] == [
-        ("carol", True, "carol: approved in the UI"),
-        ("dave", True, "dave: approved in the UI"),
-    ]
+    assert [(a.approver, a.counted, a.proof) for a in record.approvals] == [("carol", True, "totp"), ("dave", False, ""), ("dave", True, "totp")]
+    assert "not dave's current code" in record.approvals[1].refusal

@@ -17,3 +17,11 @@ def wait_for_step(store, change_id: str, step: str, timeout_s: float = 60.0) -> 
             return
         time.sleep(0.2)
     raise AssertionError(f"{change_id} did not reach step {step} within {timeout_s:.0f}s")
+
+
+def signer(records, change_id: str):
+    """Each decision signed with the approver's enrolled key (what `changeflow approve` sends)."""
+    from changeflow.adapters.credentials import signed_proof
+    from changeflow.settings.defaults import approver_keys_dir
+
+    return lambda who, approve: signed_proof(records, approver_keys_dir(), change_id, who, approve)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.flows.helpers import signer
 from changeflow.bootstrap import model_server, record_store
 from changeflow import State
 from changeflow.settings.environment import ClusterSettings
@@ -149,7 +150,8 @@ def test_an_upgrade_runs_inside_the_governed_lifecycle(upgrade_cluster):
     cluster, env, production = upgrade_cluster
     night = datetime(2026, 11, 25, 22, 0, tzinfo=timezone(timedelta(hours=1)))
     upgrade = request("triton-upgrade.yaml", image="triton:24.10", progress_deadline_seconds=20)
-    with DecisionsInBackground(upgrade.id, [("dave", True, ""), ("frank", True, "")], wait_s=60) as approvers:  # carol requested it
+    proof = signer(record_store(env.records), upgrade.id)
+    with DecisionsInBackground(upgrade.id, [("dave", True, ""), ("frank", True, "")], wait_s=60, proof=proof) as approvers:  # carol requested it
         result = normal_change(upgrade, env, load_governance(EXAMPLES, approval_timeout_s=60, approval_poll_s=1), night)
     assert result.state is State.CLOSED, result.outcome
     record = record_store(env.records).load(upgrade.id)

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.flows.helpers import signer
 from changeflow.bootstrap import config_store, record_store
 from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow.domain.request import ChangeRequest
@@ -34,7 +35,8 @@ def change(name, **updates):
 
 def run_with_approvals(flow, request, environment, governance, decisions, now):
     """Run a governed flow while approvers answer its pauses through the Prefect UI's resume path."""
-    with DecisionsInBackground(request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60) as approvers:
+    proof = signer(record_store(environment.records), request.id)
+    with DecisionsInBackground(request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60, proof=proof) as approvers:
         result = flow(request, environment, governance, now)
     assert approvers.error is None, approvers.error
     return result, record_store(environment.records).load(request.id)

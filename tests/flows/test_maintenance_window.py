@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.flows.helpers import signer
 from changeflow.bootstrap import record_store
 from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow import State
@@ -39,7 +40,7 @@ def test_a_change_scheduled_into_a_window_runs_when_it_opens(environment):
     governance = load_governance(EXAMPLES, approval_timeout_s=60, approval_poll_s=1).model_copy(update={"calendar": Calendar.model_validate(calendar)})
     request = change("normal-self-approval.yaml", id="CHG-0041", model="feature_scaler",
                      change={"set": {"dynamic_batching.max_queue_delay_microseconds": 250}})
-    with DecisionsInBackground(request.id, [("carol", True, ""), ("dave", True, "")], wait_s=60):
+    with DecisionsInBackground(request.id, [("carol", True, ""), ("dave", True, "")], wait_s=60, proof=signer(record_store(environment.records), request.id)):
         handed_off = normal_change(request, environment, governance)
     assert handed_off.state is State.SCHEDULED, handed_off.outcome
     record = record_store(environment.records).load("CHG-0041")

@@ -1,0 +1,138 @@
+"""Approvers' credentials: enrolment, and checking a decision's proof (``cryptography``).
+
+Each approver has an Ed25519 key pair (the private key stays with them; the public key is in the
+approvers' key registry, which governance carries) and a TOTP secret (RFC 6238, 6 digits, 30 s) in
+their authenticator app and in a secrets file outside the repository (mode 0600), which only the
+flow reads and which never goes on a record. ``changeflow approve`` signs; the Prefect UI form
+carries a one-time code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+from pathlib import Path
+
+import yaml
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.hashes import SHA1
+from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from pydantic import BaseModel
+
+from changeflow.domain.identity import Proof, decision_message, person
+from changeflow.exceptions import InvalidSettings
+from changeflow.ports import RecordStore
+
+STEP_S = 30
+ISSUER = "changeflow"
+
+
+class Enrolment(BaseModel):
+    name: str
+    provisioning_uri: str
+    private_key: Path
+    public_key: str
+
+
+def _totp(secret_b32: str) -> TOTP:
+    return TOTP(base64.b32decode(secret_b32), 6, SHA1(), STEP_S, enforce_key_length=False)
+
+
+def _read_yaml(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
+def _write_private(path: Path, text: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+    os.chmod(path, 0o600)
+
+
+def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) -> Enrolment:
+    """A new key pair and TOTP secret for ``name``: the private key and secret written 0600, the public
+    key added to the registry. Enrolling again replaces both (a lost key is re-enrolled)."""
+    who = person(name)
+    if not who or not who.replace("-", "").replace("_", "").replace(".", "").isalnum() or not who.isascii():
+        raise InvalidSettings("approvers enrol", "NAME", f"{name[:40]!r} is not a plain name", "use letters, digits, '.', '-' or '_', e.g. carol")
+    key = Ed25519PrivateKey.generate()
+    private = keys_dir / f"{who}.pem"
+    _write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+    registry = _read_yaml(registry_file)
+    registry.setdefault("approvers", {})[who] = {"ed25519": public}
+    registry_file.parent.mkdir(parents=True, exist_ok=True)
+    registry_file.write_text(yaml.safe_dump(registry, sort_keys=True), encoding="utf-8")
+    secret = base64.b32encode(os.urandom(20)).decode()
+    secrets = _read_yaml(secrets_file)
+    secrets[who] = secret
+    _write_private(secrets_file, yaml.safe_dump(secrets, sort_keys=True))
+    return Enrolment(name=who, provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER), private_key=private, public_key=public)
+
+
+def sign(private_key: Path, message: bytes) -> str:
+    try:
+        key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise InvalidSettings("approve", "--key", f"{private_key} is not a readable private key ({exc.__class__.__name__})",
+                              "enrol with `changeflow approvers enrol NAME` or pass --key") from None
+    return base64.b64encode(key.sign(message)).decode()
+
+
+def current_code(secret_b32: str, at: float | None = None) -> str:
+    """The one-time code an authenticator shows now (for the demo's and the tests' own approvers)."""
+    return _totp(secret_b32).generate(at if at is not None else time.time()).decode()
+
+
+class ApproverCredentials:
+    """Checks a decision's proof against the approver's enrolled credentials."""
+
+    def __init__(self, keys: dict[str, str], secrets_file: Path) -> None:
+        self.keys, self.secrets_file = keys, secrets_file
+
+    def verify(self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = "", now: float | None = None) -> Proof:
+        who = person(approver)
+        if signature.strip():
+            return self._signature(change_id, who, approve, digest, signature.strip())
+        if code.strip():
+            return self._code(who, code.strip(), now if now is not None else time.time())
+        return Proof.refused("none", "no proof of identity: a one-time code (Prefect UI) or a signature (`changeflow approve`) is required")
+
+    def _signature(self, change_id: str, who: str, approve: bool, digest: str, signature: str) -> Proof:
+        if who not in self.keys:
+            return Proof.refused("ed25519", f"{who} has no enrolled public key")
+        try:
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.keys[who]))
+            key.verify(base64.b64decode(signature, validate=True), decision_message(change_id, approve, digest, who))
+        except (InvalidSignature, ValueError):
+            return Proof.refused("ed25519", f"the signature is not {who}'s over this change, decision and plan")
+        return Proof(kind="ed25519", valid=True, reason=f"signed by {who}'s key", ledger_key="ed25519:" + hashlib.sha256(signature.encode()).hexdigest())
+
+    def _code(self, who: str, code: str, now: float) -> Proof:
+        secret = _read_yaml(self.secrets_file).get(who)
+        if not secret:
+            return Proof.refused("totp", f"{who} has no enrolled authenticator")
+        totp = _totp(secret)
+        for step in (0, -1, 1):  # the current 30 s step, and one either side for clock skew
+            at = now + step * STEP_S
+            if hmac.compare_digest(totp.generate(at).decode(), code):
+                return Proof(kind="totp", valid=True, reason=f"{who}'s one-time code", ledger_key=f"totp:{who}:{int(at // STEP_S)}")
+        return Proof.refused("totp", f"the one-time code is not {who}'s current code")
+
+
+def signed_proof(records: RecordStore, keys_dir: Path, change_id: str, approver: str, approve: bool, key: Path | None = None) -> dict:
+    """What ``changeflow approve`` sends: the plan digest on the change's record, and the approver's
+    signature over change, decision and that digest (made with their private key)."""
+    from changeflow.domain.identity import PLAN_DIGEST
+
+    digest = records.load(change_id).attachments.get(PLAN_DIGEST, "")
+    if not digest:
+        raise InvalidSettings("approve", "ID", f"{change_id} has no plan digest on its record yet", "wait until it asks for approval (--wait)")
+    who = person(approver)
+    return {"plan_digest": digest, "signature": sign(key or keys_dir / f"{who}.pem", decision_message(change_id, approve, digest, who))}

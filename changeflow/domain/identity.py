@@ -1,0 +1,52 @@
+"""Who gave a decision, and on what: the rules of verified approvals, free of any crypto library.
+
+- ``person(name)``: names are compared after Unicode NFKC case-folding, so ``Carol``, ``CAROL`` and
+  full-width ``Ｃａｒｏｌ`` are one person.
+- ``plan_digest``: the SHA-256 of the change request and its plan (warnings aside: they are advice, not
+  what is approved), with the golden set's digest; an approval counts only for the digest it names.
+- ``decision_message``: the exact bytes an approver's Ed25519 key signs (change, decision, digest, who).
+- ``Proof``: an adapter's verdict on a code or signature, with the ledger key that makes it single-use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from changeflow.domain.policy import ChangePlan
+    from changeflow.domain.request import ChangeRequest
+
+PLAN_DIGEST = "plan_digest"
+
+
+def person(name: str) -> str:
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+def plan_digest(request: "ChangeRequest", plan: "ChangePlan", golden_digest: str | None = None) -> str:
+    what = {
+        "request": request.model_dump(mode="json"),
+        "plan": plan.model_dump(mode="json", exclude={"warnings"}),
+        "golden_set_sha256": golden_digest,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def decision_message(change_id: str, approve: bool, digest: str, approver: str) -> bytes:
+    return "\n".join(["changeflow-decision-v1", change_id, "approve" if approve else "reject", digest, person(approver)]).encode("utf-8")
+
+
+class Proof(BaseModel, frozen=True):
+    kind: Literal["totp", "ed25519", "none"]
+    valid: bool
+    reason: str
+    ledger_key: str = ""
+
+    @classmethod
+    def refused(cls, kind: Literal["totp", "ed25519", "none"], reason: str) -> "Proof":
+        return cls(kind=kind, valid=False, reason=reason)
