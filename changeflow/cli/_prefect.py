@@ -15,8 +15,18 @@ def require_prefect() -> str:
         raise PrefectUnavailable("PREFECT_API_URL is not set; fix: start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api")
     from prefect.client.orchestration import get_client
 
+    import httpx
+
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()
+        if problem is None:
+            try:
+                client.request("GET", "/admin/version")  # the health check is open; this one needs the credential
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403):
+                    raise PrefectUnavailable(f"Prefect server at {url} refused the credential ({exc.response.status_code}); "
+                                             "fix: export PREFECT_API_AUTH_STRING=USER:PASSWORD as the server was started with") from None
+                raise
     if problem is not None:
         raise PrefectUnavailable(f"Prefect server at {url} does not answer ({problem}); fix: start it or correct PREFECT_API_URL")
     return url

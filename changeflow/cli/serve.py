@@ -22,19 +22,21 @@ def serve(
     import subprocess
     import sys
 
-    from changeflow.local.prefect_server import LocalPrefectServer, reachable_api_url
+    from changeflow.local.prefect_server import LocalPrefectServer, new_auth_string, reachable_api_url
     from changeflow.local.triton_server import parse_models
 
     parse_models(repository, model or [])  # a bad --model is refused before anything starts
 
     url, server = reachable_api_url(), None
-    if url is None:
-        server = LocalPrefectServer().start()
+    if url is None:  # one changeflow starts is behind a credential (Prefect's basic auth)
+        server = LocalPrefectServer(auth_string=new_auth_string()).start()
         url = server.api_url
     out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
+    if server is not None:
+        out.print(f"the API and the UI ask for: {server.auth_string}  (export PREFECT_API_AUTH_STRING='{server.auth_string}')", markup=False)
     try:
         arguments = ["--repository", str(repository.resolve())] + [f"--model={m}" for m in model or []]
-        subprocess.run([sys.executable, "-m", "changeflow.local.serve", *arguments], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
+        subprocess.run([sys.executable, "-m", "changeflow.local.serve", *arguments], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})})
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel
 
-from changeflow.local.prefect_server import LocalPrefectServer, reachable_api_url
+from changeflow.local.prefect_server import LocalPrefectServer, new_auth_string, reachable_api_url
 
 BERLIN = timezone(timedelta(hours=1))  # the sample calendar's zone in November/December (CET)
 
@@ -83,11 +83,11 @@ def run_demo(progress: bool = True, keep_server: bool = False) -> DemoReport:
     server = None
     if url is None:
         say("starting a local Prefect server …")
-        server = LocalPrefectServer().start(tied_to_parent=not keep_server)
+        server = LocalPrefectServer(auth_string=new_auth_string()).start(tied_to_parent=not keep_server)
         url = server.api_url
         say(f"  Prefect UI at {server.ui_url}")
     try:
-        env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})}
         if not progress:
             env["PREFECT_LOGGING_LEVEL"] = "WARNING"
         child = subprocess.run(
@@ -100,7 +100,8 @@ def run_demo(progress: bool = True, keep_server: bool = False) -> DemoReport:
         report = DemoReport.model_validate(json.loads(child.stdout.strip().splitlines()[-1]))
         report.prefect_api_url = url
         if server is not None and keep_server:
-            say(f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url}; UI at {server.ui_url}")
+            say(f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url} PREFECT_API_AUTH_STRING={server.auth_string}; "
+                f"UI at {server.ui_url} (log in with that string)")
             server.detach()
         return report
     finally:

@@ -31,11 +31,22 @@ def reachable_api_url() -> str | None:
         return None
 
 
+def new_auth_string() -> str:
+    """A fresh ``changeflow:<random>`` credential for a server changeflow starts."""
+    import secrets
+
+    return f"changeflow:{secrets.token_urlsafe(18)}"
+
+
 class LocalPrefectServer:
-    def __init__(self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0, database_url: str | None = None) -> None:
-        """``database_url``: the server's own database (``postgresql+asyncpg://…``); default SQLite in ``home``."""
+    def __init__(
+        self, port: int = 0, home: Path | None = None, startup_timeout_s: float = 90.0, database_url: str | None = None, auth_string: str | None = None
+    ) -> None:
+        """``database_url``: the server's own database (``postgresql+asyncpg://…``); default SQLite in ``home``.
+        ``auth_string``: ``USER:PASSWORD`` the API demands (Prefect's basic auth; ``new_auth_string()`` makes one)."""
         self.port = port or free_port()
         self.database_url = database_url
+        self.auth_string = auth_string
         self._own_home = home is None  # made here: removed by stop(), kept by detach()
         self.home = Path(home or tempfile.mkdtemp(prefix="changeflow-prefect-"))
         self.startup_timeout_s = startup_timeout_s
@@ -44,6 +55,11 @@ class LocalPrefectServer:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a client of this server (a worker, the demo's run, the CLI) needs in its environment."""
+        return {"PREFECT_API_URL": self.api_url, **({"PREFECT_API_AUTH_STRING": self.auth_string} if self.auth_string else {})}
 
     @property
     def ui_url(self) -> str:
@@ -58,6 +74,7 @@ class LocalPrefectServer:
             "PREFECT_UI_API_URL": self.api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             **({"PREFECT_API_DATABASE_CONNECTION_URL": self.database_url} if self.database_url else {}),
+            **({"PREFECT_SERVER_API_AUTH_STRING": self.auth_string, "PREFECT_API_AUTH_STRING": self.auth_string} if self.auth_string else {}),
         }
         self._log = open(self.home / "server.log", "ab")
         self.process = subprocess.Popen(
