@@ -20,6 +20,7 @@ BROKEN = 8
 def verify(
     change_id: Annotated[Optional[str], typer.Argument(help="one change ID; omit with --all")] = None,
     every_record: Annotated[bool, typer.Option("--all", help="every record in the database")] = False,
+    prefect: Annotated[bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")] = False,
 ) -> None:
     """Walk the version chains; exit 8 naming the first broken link (a rewritten, removed or reordered version)."""
     from changeflow.exceptions import InvalidSettings
@@ -27,7 +28,14 @@ def verify(
 
     if (change_id is None) == (not every_record) or (change_id and every_record):
         raise InvalidSettings("audit verify", "ID", "give one change ID or --all", "e.g. `changeflow audit verify CHG-0002` or `changeflow audit verify --all`")
-    report = audit(record_store(), None if every_record else [change_id])
+    published = None
+    if prefect:
+        from changeflow.adapters.prefect_records import artifact_records
+        from changeflow.cli._prefect import require_prefect
+
+        require_prefect()
+        published = {r.id: r for r in artifact_records()}
+    report = audit(record_store(), None if every_record else [change_id], published)
     if report.breaks:
         first = report.breaks[0]
         err.print(one_line("broken:", "bold red", f"{first.change_id} version {first.version}: {first.reason}"

@@ -10,6 +10,7 @@ from typing import TextIO
 from pydantic import BaseModel
 
 from changeflow.domain.history import ChainBreak, RecordQuery, verify_chain
+from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound
 from changeflow.ports import RecordStore
 from changeflow.services.records import every
@@ -36,10 +37,14 @@ def audit_record(store: RecordStore, change_id: str) -> tuple[int, ChainBreak | 
     return len(versions), broken
 
 
-def audit(store: RecordStore, change_ids: list[str] | None = None) -> AuditReport:
+def audit(store: RecordStore, change_ids: list[str] | None = None, published: dict[str, ChangeRecord] | None = None) -> AuditReport:
+    """Walk the chains; with ``published`` (the records as Prefect shows them), also name a published
+    record that is not the chain's head: one rewritten through the Prefect API."""
     report = AuditReport()
     for change_id in change_ids if change_ids is not None else (r.id for r in every(store, RecordQuery())):
         walked, broken = audit_record(store, change_id)
+        if broken is None and published is not None and change_id in published and published[change_id] != store.load(change_id):
+            broken = ChainBreak(change_id=change_id, version=walked, reason="the record Prefect shows is not the chain's last version (rewritten through the Prefect API)")
         report.records += 1
         report.versions += walked
         if broken is not None:

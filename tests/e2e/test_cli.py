@@ -103,3 +103,35 @@ def test_golden_capture_and_check_from_the_command_line(tmp_path, triton_process
     assert failed.returncode == 1 and "case 0: OUTPUT off by up to 0.25" in failed.stdout
     bad = run("golden", "capture", "--server", triton_process.http_url, "--model", "feature_scaler", "--inputs", str(tmp_path / "none.json"), "--out", str(tmp_path / "x.json"))
     assert bad.returncode == 2 and "--inputs" in bad.stderr and "does not exist" in bad.stderr
+
+
+def test_audit_verify_names_the_first_broken_link_and_export_writes_the_bundle(tmp_path):
+    import json
+    import os
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    from changeflow.adapters.sql_records import SqlRecordStore
+    from changeflow.domain.record import ChangeRecord, State
+    from changeflow.domain.request import Risk
+    from changeflow.settings.loader import load_change_request
+
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    store = SqlRecordStore(url)
+    record = ChangeRecord.open(load_change_request(CHANGES / "normal-deploy-v2.yaml"), Risk.MEDIUM, datetime.now(timezone.utc))
+    for state in (None, State.ASSESSED, State.REJECTED):
+        if state:
+            record.transition(state, datetime.now(timezone.utc), "")
+        store.save(record)
+    env = {**os.environ, "CHANGEFLOW_RECORDS_URL": url}
+    intact = run("audit", "verify", "--all", env=env)
+    assert (intact.returncode, intact.stdout.strip()) == (0, "intact: 1 record(s), 3 version(s)")
+    assert run("audit", "export", str(tmp_path / "bundle.jsonl"), env=env).returncode == 0
+    lines = (tmp_path / "bundle.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and json.loads(lines[-1])["heads"][record.id]["version"] == 3
+    with store.engine.begin() as db:
+        db.execute(text("UPDATE change_record_versions SET content = replace(content, 'alice', 'carol') WHERE version = 2"))
+    broken = run("audit", "verify", record.id, env=env)
+    assert broken.returncode == 8 and broken.stderr.strip() == f"broken: {record.id} version 2: its content does not match its digest (rewritten)"
+    assert run("audit", "verify", env=env).returncode == 2  # neither an ID nor --all

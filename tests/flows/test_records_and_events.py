@@ -76,3 +76,22 @@ def test_change_events_are_retried_and_never_fail_the_change(environment):
 
     unreachable = load_governance(EXAMPLES, incident_events=IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2))
     assert standard_change(tweak("CHG-0023"), environment, unreachable, MORNING).state is State.CLOSED
+
+
+def test_a_record_rewritten_through_the_prefect_api_is_named_by_the_audit(environment):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    from changeflow.adapters.prefect_records import record_markdown
+    from changeflow.services.audit import audit
+
+    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
+    assert standard_change(tweak("CHG-0023"), prefect_env, load_governance(EXAMPLES), MORNING).state is State.CLOSED
+    database = SqlRecordStore(environment.records.url)
+    assert audit(database, ["CHG-0023"], {r.id: r for r in artifact_records()}).breaks == []
+    forged = database.load("CHG-0023").model_copy(update={"outcome": "closed; approved by carol"})
+    with get_client(sync_client=True) as client:  # what any API client could write: a newer artifact version
+        client.create_artifact(ArtifactCreate(key=artifact_key("CHG-0023"), type="markdown", data=record_markdown(forged, forged.model_dump_json())))
+    report = audit(database, ["CHG-0023"], {r.id: r for r in artifact_records()})
+    assert [b.change_id for b in report.breaks] == ["CHG-0023"] and "through the Prefect API" in report.breaks[0].reason
+    assert database.load("CHG-0023").outcome != forged.outcome  # the system of record is untouched
