@@ -62,7 +62,9 @@ def test_same_model_changes_run_on_both_workers_one_after_the_other(distributed)
 
 
 def test_a_worker_killed_mid_bake_is_compensated_from_the_other_worker(distributed):
+    from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
+    from changeflow.settings.defaults import approver_keys_dir
     from changeflow.bootstrap import model_server
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -73,7 +75,8 @@ def test_a_worker_killed_mid_bake_is_compensated_from_the_other_worker(distribut
     with temporary_settings(updates={PREFECT_API_URL: distributed.api_url}):
         run = started(distributed.api_url, "normal-change/normal", {"request": request.model_dump(mode="json"), "now": NIGHT})
         for approver in ("carol", "dave"):  # the CAB, through the path `changeflow approve` uses
-            submit_decision("CHG-3200", approver, True, "distributed", wait_s=180)
+            proof = (lambda who=approver: signed_proof(store, approver_keys_dir(), "CHG-3200", who, True))
+            submit_decision("CHG-3200", approver, True, "distributed", wait_s=180, proof=proof)
             time.sleep(1)
         wait_for_step(store, "CHG-3200", "monitor", timeout_s=240)
     assert production.ready_versions("classifier") == [1, 2]  # promoted, baking
