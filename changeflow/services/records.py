@@ -17,26 +17,24 @@ from changeflow.domain.request import ChangeRequest
 from changeflow.ports import RecordStore
 
 
-def every(store: RecordStore, query: RecordQuery | None = None) -> Iterator[ChangeRecord]:
-    """Every record matching ``query``, in ID order, a page at a time."""
-    query = query or RecordQuery()
+def _follow(read_page, items, query: RecordQuery) -> Iterator:
+    """Read ``query`` a page at a time, following the cursor to the last page."""
     while True:
-        page = store.page(query)
-        yield from page.records
+        page = read_page(query)
+        yield from items(page)
         if page.next_after is None:
             return
         query = query.next_page(page.next_after)
+
+
+def every(store: RecordStore, query: RecordQuery | None = None) -> Iterator[ChangeRecord]:
+    """Every record matching ``query``, in ID order, a page at a time."""
+    return _follow(store.page, lambda page: page.records, query or RecordQuery())
 
 
 def every_fact(store: RecordStore, query: RecordQuery | None = None) -> Iterator[ChangeFacts]:
     """The DORA facts of every record matching ``query``, a page at a time (no record is read whole)."""
-    query = query or RecordQuery()
-    while True:
-        page = store.facts_page(query)
-        yield from page.facts
-        if page.next_after is None:
-            return
-        query = query.next_page(page.next_after)
+    return _follow(store.facts_page, lambda page: page.facts, query or RecordQuery())
 
 
 def related_changes(store: RecordStore, request: ChangeRequest, now: datetime) -> list[ChangeRecord]:
