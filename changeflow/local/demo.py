@@ -88,6 +88,8 @@ def run_demo(progress: bool = True, keep_server: bool = False) -> DemoReport:
         say(f"  Prefect UI at {server.ui_url}")
     try:
         env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})}
+        if server is not None and "CHANGEFLOW_RECORDS_URL" not in os.environ:  # its own server, its own records: nothing left behind
+            env["CHANGEFLOW_RECORDS_URL"] = f"sqlite:///{server.home / 'records.db'}"
         if not progress:
             env["PREFECT_LOGGING_LEVEL"] = "WARNING"
         child = subprocess.run(
@@ -100,8 +102,8 @@ def run_demo(progress: bool = True, keep_server: bool = False) -> DemoReport:
         report = DemoReport.model_validate(json.loads(child.stdout.strip().splitlines()[-1]))
         report.prefect_api_url = url
         if server is not None and keep_server:
-            say(f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url} PREFECT_API_AUTH_STRING={server.auth_string}; "
-                f"UI at {server.ui_url} (log in with that string)")
+            say(f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url} PREFECT_API_AUTH_STRING={server.auth_string} "
+                f"CHANGEFLOW_RECORDS_URL={env['CHANGEFLOW_RECORDS_URL']}; UI at {server.ui_url} (log in with that string)")
             server.detach()
         return report
     finally:
