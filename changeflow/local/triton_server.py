@@ -180,7 +180,7 @@ class TritonServer:
                 pass
             time.sleep(0.2)
         raise TritonStartError(
-            f"tritonserver '{self.name}' not ready after {self.startup_timeout_s:.0f}s (log {self.log_path}): {self.log_tail()}"
+            f"tritonserver '{self.name}' not ready after {self.startup_timeout_s:.0f}s: {self.log_tail(8)}"
         )
 
     def log_tail(self, lines: int = 4) -> str:
@@ -209,7 +209,7 @@ class TritonServer:
         deadline = time.monotonic() + self.stop_grace_s
         while group_members(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if getattr(self, "_own_workdir", False) and getattr(self, "_ready", False):  # a failed start keeps its log to read
+        if getattr(self, "_own_workdir", False):  # a failed start's log tail is in its error already
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> "TritonServer":

@@ -1,6 +1,7 @@
 """Starting and stopping real tritonserver processes: ports, restricted API, no orphans."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,12 +62,13 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
         import sys, time
         from changeflow.local.triton_server import TritonServer, group_members
         server = TritonServer({REPOSITORY!r}, name="orphan-check", copy_repository=True, load_models=["classifier"]).start()
-        print(server.process.pid, flush=True)
+        print(server.process.pid, server.workdir, flush=True)
         time.sleep(600)
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    pid = int(parent.stdout.readline())
+    pid, workdir = parent.stdout.readline().split(maxsplit=1)
+    pid = int(pid)
     members = group_members(pid)
     assert alive(pid) and len(members) >= 2
     parent.kill()
@@ -75,6 +77,7 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
     while time.monotonic() < deadline and any(alive(p) for p in members):
         time.sleep(0.2)
     assert not any(alive(p) for p in members), "tritonserver outlived its killed parent"
+    shutil.rmtree(workdir.strip(), ignore_errors=True)  # the killed parent could not remove its work folder
 
 
 def test_a_missing_repository_is_a_clear_error(tmp_path):
