@@ -13,9 +13,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from changeflow.local.processes import die_with_parent, signal_group
+from changeflow.services.orphans import process_gone
 
 
 def _children(pid: int) -> list[int]:
@@ -83,6 +85,9 @@ class LocalWorkers:
             except ProcessLookupError:
                 pass
         process.wait()
+        deadline = time.monotonic() + 10  # SIGKILL is delivered, not yet done: wait until each is dead (or a zombie)
+        while any(not process_gone(str(pid)) for pid in descendants) and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def __exit__(self, *exc) -> None:
         left = [pid for process in self.processes for pid in self._descendants(process.pid)]  # before they are orphaned
