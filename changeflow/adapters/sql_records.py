@@ -48,7 +48,7 @@ def engine_for(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision, once per process and URL; safe when several processes
-    start at once (PostgreSQL: an advisory lock; SQLite: a write transaction)."""
+    start at once (PostgreSQL: an advisory lock; SQLite: the loser of a race retries and finds it done)."""
     key = engine.url.render_as_string(hide_password=False)
     with _migrating:
         if key in _migrated:
@@ -73,10 +73,6 @@ def migrate(engine: Engine) -> None:
         _migrated.add(key)
 
 
-def _writer_text(writer: str) -> str:
-    return writer[:255]
-
-
 class SqlRecordStore:
     def __init__(self, url: str, writer=lambda: "changeflow") -> None:
         """``writer()`` names who is saving (host, process, flow run): kept on every version."""
@@ -93,7 +89,7 @@ class SqlRecordStore:
 
     def save(self, record: ChangeRecord) -> RecordVersion:
         content = record.model_dump_json()
-        writer = _writer_text(self._writer())
+        writer = self._writer()[:255]  # the column's width
         for _ in range(20):  # another writer may take the same version number: take the next one
             try:
                 return self._append(record, content, writer)
@@ -104,14 +100,10 @@ class SqlRecordStore:
     def _append(self, record: ChangeRecord, content: str, writer: str) -> RecordVersion:
         now = datetime.now(timezone.utc)
         with self.engine.begin() as connection:
-            head = connection.execute(
-                select(schema.versions.c.version, schema.versions.c.sha256)
-                .where(schema.versions.c.change_id == record.id)
-                .order_by(schema.versions.c.version.desc())
-                .limit(1)
+            head = connection.execute(  # the current row is the chain's head: one read gives number, digest and transitions
+                select(schema.current.c.version, schema.current.c.sha256, schema.current.c.transitions).where(schema.current.c.id == record.id)
             ).first()
-            number, previous = (head.version + 1, head.sha256) if head else (1, GENESIS)
-            before = connection.execute(select(schema.current.c.transitions).where(schema.current.c.id == record.id)).scalar() or 0
+            number, previous, before = (head.version + 1, head.sha256, head.transitions) if head else (1, GENESIS, 0)
             version = RecordVersion(
                 change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state, transitions_before=before,
                 previous_sha256=previous, sha256=link_digest(previous, record.id, number, writer, content), content=content,
