@@ -13,8 +13,8 @@ import functools
 from dataclasses import dataclass, field
 
 from changeflow.exceptions import InvalidSettings
-from changeflow.ports import Cluster, ConfigStore, Credentials, MetricSource, ModelLocks, ModelServer, RecordStore
-from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
+from changeflow.ports import Cluster, ConfigStore, Credentials, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore
+from changeflow.settings.environment import ClusterSettings, Environment, MetricCheck, RecordStoreSettings, ServerEndpoint
 
 
 def _unknown(what: str, kind: str, known) -> InvalidSettings:
@@ -102,6 +102,12 @@ class Services:
         """``production`` or ``staging`` (a candidate's own endpoint, e.g. blue-green's green)."""
         return {"production": self.production, "staging": self.staging}[target]
 
+    def metric_checks(self) -> list[tuple[MetricCheck, MetricProvider]]:
+        """The bake's extra checks, each with its provider (built by the one factory)."""
+        from changeflow.adapters.metric_providers import provider_for
+
+        return [(check, provider_for(check.provider)) for check in self.environment.bake.checks]
+
     def config_store(self) -> ConfigStore:
         if self._config is None:
             self._config = config_store(self.environment.production)
@@ -122,7 +128,7 @@ def _build(environment_json: str) -> Services:
     return Services(
         environment=environment,
         production=production,
-        metrics=production,  # Triton serves its own counters; a Prometheus provider can take this place
+        metrics=production,  # Triton serves its own counters; metric checks on other providers come from bake.checks
         staging=model_server(environment.staging),
         records=record_store(environment.records),
         locks=PrefectModelLocks(),

@@ -16,6 +16,7 @@
     ├── RollbackFailed             production could not be verified on the restored state: a person must look
     ├── ConfigError                a model config that cannot be read, parsed or written
     ├── ClusterError               the Kubernetes API refused or could not be reached
+    ├── NoMetricData               a metric query matched no series (a typed "no values": never read as zero)
     ├── LocalServerError           a local Prefect server (demo, serve, tests) did not start
     │   └── TritonStartError       a local tritonserver did not become ready (log tail attached)
     └── ServerError                a model server did not do what was asked
@@ -99,6 +100,10 @@ class ConfigError(ChangeflowError):
 
 class ClusterError(ChangeflowError):
     """The Kubernetes API refused or could not be reached; the message says what to fix."""
+
+
+class NoMetricData(ChangeflowError):
+    """A metric provider's query matched no series: no data, which a bake never reads as a pass."""
 
 
 class LocalServerError(ChangeflowError):

@@ -69,6 +69,14 @@ class MetricSource(Protocol):
 
 
 @runtime_checkable
+class MetricProvider(Protocol):
+    """Flagger's provider: run one query, return one value; ``NoMetricData`` when nothing matched,
+    ``ServerError`` when the provider cannot be asked."""
+
+    def query(self, query: str) -> float: ...
+
+
+@runtime_checkable
 class ConfigStore(Protocol):
     """The model repository's config files, for config changes and their exact revert."""
 

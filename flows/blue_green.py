@@ -8,12 +8,15 @@ import time
 
 from prefect import flow
 
+from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import BakeThresholds
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
+from changeflow.services.bake import bake_evidence
+from changeflow.settings.governance import Governance
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
 from changeflow.flows.triton_upgrade import rollout_verdict
 from changeflow.tasks.blue_green import deploy_green, retire_blue, retire_green, switch_back, switch_service
@@ -23,15 +26,17 @@ from changeflow.tasks.shared import monitor, smoke_test
 ANY_PROBE_FAILS = BakeThresholds(max_error_rate=0.0, failure_limit=0, min_requests=1)  # blue is one switch away
 
 
-@flow(name="blue-green", **HOOKS)
-def blue_green(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
+@flow(name="blue-green", flow_run_name=change_run_name, **HOOKS)
+def blue_green(
+    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
+) -> ChangeResult:
     spec = request.change
     never_left = f"green not valid, service/{spec.service} never left {spec.blue}"
     def retire_unused_green(run: Execution) -> None:
         if any(step.name == "deploy_green" for step in run.recorder.record.execution_steps):
             retire_green(run.recorder, run.services, spec.namespace, spec.green)
 
-    with Execution(request, environment, record, "blue_green", on_abort=retire_unused_green) as run:
+    with Execution(request, environment, record, "blue_green", on_abort=retire_unused_green, governance=governance) as run:
         generation = deploy_green(run.recorder, run.services, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
         rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
         run.require(rollout_verdict(rollout), abort=never_left)
@@ -39,7 +44,8 @@ def blue_green(request: ChangeRequest, environment: Environment, record: ChangeR
         switch_service(run.recorder, run.services, spec.namespace, spec.service, spec.green)
         run.verifying(f"service/{spec.service} on {spec.green}; {spec.blue} kept running")
         run.require(smoke_test(run.recorder, run.services, spec.golden_set, None))
-        bake = run.require(monitor(run.recorder, run.services, spec.golden_set, None, spec.bake_seconds, ANY_PROBE_FAILS, step_name="bake").verdict)
+        report = monitor(run.recorder, run.services, spec.golden_set, None, spec.bake_seconds, ANY_PROBE_FAILS, step_name="bake")
+        bake = run.require_bake(report.verdict, bake_evidence(report))
         retire_blue(run.recorder, run.services, spec.namespace, spec.blue)
         run.close(f"{spec.green} serving, {spec.blue} retired; {bake.reason}")
     return run.result

@@ -28,12 +28,14 @@ from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State, closing_state
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.verdicts import Verdict
+from changeflow.domain.comparison import DoubtAction, Verification
+from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeCancelled, ChangeStateError, RecordNotFound, RollbackFailed
 from changeflow.kinds import kind_of
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default
 from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
 
 DIRECT = "direct execution"
 
@@ -58,11 +60,12 @@ class Execution:
 
     def __init__(
         self, request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: str,
-        on_abort: Callable[["Execution"], None] | None = None,
+        on_abort: Callable[["Execution"], None] | None = None, governance: Governance | None = None,
     ) -> None:
         """``on_abort``: what to tidy when the change stops before production is touched (e.g. a green
-        Deployment it created); a failure there is logged and recorded, never raised over the first one."""
-        self.on_abort = on_abort
+        Deployment it created); a failure there is logged and recorded, never raised over the first one.
+        ``governance``: what a doubtful bake does (without it, run directly: roll back)."""
+        self.on_abort, self.governance = on_abort, governance
         if request.kind != kind:
             raise ChangeStateError(f"{request.id} is a {request.kind} change, not {kind}: run it with its own flow")
         self.request, self.environment = request, environment
@@ -75,6 +78,24 @@ class Execution:
         if not verdict.passed:
             raise _NotPassed(verdict, abort)
         return verdict
+
+    @property
+    def verification(self) -> Verification:
+        return self.governance.verification if self.governance is not None else Verification()
+
+    def require_bake(self, verdict: Verdict, details: list[str] = ()) -> Verdict:
+        """Go on if the bake passed; otherwise do what the type's policy says for this verdict: roll back,
+        or ask a person (``flows.doubt``) whose "promote anyway" lets the change go on."""
+        if verdict.passed:
+            return verdict
+        if self.governance is not None and self.verification.action(self.request.type, verdict) is DoubtAction.ASK:
+            from changeflow.flows.doubt import ask_on_doubt
+
+            promote, why = ask_on_doubt(self.recorder, self.services, self.request, verdict, list(details), self.governance)
+            if promote:
+                return Verdict(outcome=Outcome.PASS, reason=why)
+            verdict = verdict.model_copy(update={"reason": f"{verdict.reason}; {why}"})
+        raise _NotPassed(verdict, "bake did not pass")
 
     def verifying(self, reason: str) -> None:
         self.recorder.transition(State.VERIFYING, reason)

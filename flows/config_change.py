@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from prefect import flow
 
+from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
 from changeflow.tasks.config_change import apply_config, backup_config, reload_model, restore_config, verify_config
 
 
-@flow(name="config-change", **HOOKS)
-def config_change(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
+@flow(name="config-change", flow_run_name=change_run_name, **HOOKS)
+def config_change(
+    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
+) -> ChangeResult:
     model, settings = request.model, dict(request.change.set)
-    with Execution(request, environment, record, "config_change") as run:
+    with Execution(request, environment, record, "config_change", governance=governance) as run:
         backup_config(run.recorder, run.services, model)
         apply_config(run.recorder, run.services, model, settings)
         reload_model(run.recorder, run.services, model)

@@ -19,7 +19,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from changeflow.adapters.notifications import flow_run_link, tell_approvers
-from changeflow.adapters.prefect import approval_request_text, overdue_notice, run_name
+from changeflow.adapters.prefect import approval_request_text, change_run_name, overdue_notice
 from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
 from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
@@ -164,7 +164,7 @@ def execute_scheduled(recorder: Recorder, services: Services, request: ChangeReq
     get_run_logger().info("pre-change checklist passed (%d items)", len(items))
     with services.locks.hold(request.model, governance.lock_timeout_s):
         try:
-            result = kind_of(request).load_flow()(request, services.environment, recorder.record)
+            result = kind_of(request).load_flow()(request, services.environment, recorder.record, governance)
         finally:
             record = recorder.reload()
             notify(governance, record, "rolled back" if record.state is State.ROLLED_BACK else record.state.value)
@@ -184,27 +184,19 @@ def open_request(request: ChangeRequest, services: Services) -> Recorder:
     return recorder
 
 
-def _run_name() -> str:
-    """``CHG-0042-normal-change``: how ``changeflow approve`` finds a paused change."""
-    from prefect.runtime import flow_run
-
-    request = flow_run.parameters["request"]
-    return run_name(request["id"] if isinstance(request, dict) else request.id, flow_run.flow_name)
-
-
-@flow(name="standard-change", flow_run_name=_run_name)
+@flow(name="standard-change", flow_run_name=change_run_name)
 def standard_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
     return govern(request, environment, governance, now, ChangeType.STANDARD)
 
 
-@flow(name="normal-change", flow_run_name=_run_name)
+@flow(name="normal-change", flow_run_name=change_run_name)
 def normal_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
     return govern(request, environment, governance, now, ChangeType.NORMAL)
 
 
-@flow(name="emergency-change", flow_run_name=_run_name)
+@flow(name="emergency-change", flow_run_name=change_run_name)
 def emergency_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
     return govern(request, environment, governance, now, ChangeType.EMERGENCY)

@@ -5,30 +5,38 @@ from __future__ import annotations
 
 from prefect import flow
 
+from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services
 from changeflow.domain.record import ChangeRecord, ChangeResult
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import BakeThresholds
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
+from changeflow.kinds.model_deployment import comparison_for, standby_possible
+from changeflow.services.bake import bake_evidence
 from changeflow.tasks.model_deployment import check_serving_version, finalize, promote, restore_version, stage, validate, verify_restored
 from changeflow.tasks.shared import monitor, smoke_test
 
 
-@flow(name="model-deployment", **HOOKS)
+@flow(name="model-deployment", flow_run_name=change_run_name, **HOOKS)
 def model_deployment(
-    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, thresholds: BakeThresholds = BakeThresholds()
+    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None,
+    thresholds: BakeThresholds = BakeThresholds(),
 ) -> ChangeResult:
     spec, model = request.change, request.model
-    with Execution(request, environment, record, "model_deployment") as run:
+    with Execution(request, environment, record, "model_deployment", governance=governance) as run:
         old = check_serving_version(run.recorder, run.services, model, spec.from_version, spec.to_version)
         stage(run.recorder, run.services, model, spec.to_version)
         run.require(validate(run.recorder, run.services, spec.golden_set, spec.to_version), abort="validation failed in staging, production untouched")
         promote(run.recorder, run.services, model, old, spec.to_version)
         run.verifying(f"v{spec.to_version} promoted beside v{old}")
         run.require(smoke_test(run.recorder, run.services, spec.golden_set, spec.to_version))
-        bake = run.require(monitor(run.recorder, run.services, spec.golden_set, spec.to_version, spec.bake_seconds, thresholds).verdict)
+        baseline = old if standby_possible(old, spec.to_version) else None
+        report = monitor(run.recorder, run.services, spec.golden_set, spec.to_version, spec.bake_seconds, thresholds,
+                         baseline=baseline, comparison=comparison_for(run.verification.comparison, spec))
+        bake = run.require_bake(report.verdict, bake_evidence(report))
         finalize(run.recorder, run.services, model, spec.to_version)
         run.close(f"v{spec.to_version} serving; bake {bake.reason}", serving_version_after=spec.to_version)
     return run.result

@@ -7,12 +7,14 @@ import time
 
 from prefect import flow
 
+from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
+from changeflow.settings.governance import Governance
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
 from changeflow.tasks.kubernetes import patch_image, record_template, rollout_undo, wait_rollout
 from changeflow.tasks.shared import smoke_test
@@ -22,10 +24,12 @@ def rollout_verdict(status) -> Verdict:
     return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message if status.done else f"rollout failed: {status.message}")
 
 
-@flow(name="triton-upgrade", **HOOKS)
-def triton_upgrade(request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None) -> ChangeResult:
+@flow(name="triton-upgrade", flow_run_name=change_run_name, **HOOKS)
+def triton_upgrade(
+    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
+) -> ChangeResult:
     spec = request.change
-    with Execution(request, environment, record, "triton_upgrade") as run:
+    with Execution(request, environment, record, "triton_upgrade", governance=governance) as run:
         before = record_template(run.recorder, run.services, spec.namespace, spec.deployment, spec.container)
         generation = patch_image(run.recorder, run.services, spec.namespace, spec.deployment, spec.container, spec.image, spec.args)
         rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)

@@ -29,12 +29,14 @@ from changeflow.domain.policy import (
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.request import ChangeRequest, Risk
+from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.verdicts import BakeThresholds, Verdict
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
 from changeflow.services.recorder import Recorder
-from changeflow.services.verification import DIGEST, BakeReport, bake, bound_golden, request_rate, smoke_verdict
+from changeflow.services.bake import BakeReport, bake
+from changeflow.services.verification import DIGEST, bound_golden, request_rate, smoke_verdict
 from changeflow.settings.governance import Governance
 from changeflow.tasks._options import NO_RETRY, STEP
 
@@ -160,10 +162,12 @@ def _cancellation_requested() -> str | None:
 
 @task(name="monitor", **NO_RETRY)  # a bake is not retried: its samples are the evidence
 def monitor(
-    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, limits: BakeThresholds, step_name: str = "monitor"
+    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, limits: BakeThresholds,
+    step_name: str = "monitor", baseline: int | None = None, comparison: ComparisonThresholds | None = None,
 ) -> BakeReport:
     """Bake the served version; with ``version`` the server's counters for it count too, without it
-    (a Service in front of several servers) the golden probes alone judge."""
+    (a Service in front of several servers) the golden probes alone judge. With ``baseline`` (the old
+    version, still loaded) every probe is paired with it and the candidate is judged against it."""
     logger = get_run_logger()
     settings = services.environment.bake
     with run.step(Phase.VERIFICATION, step_name) as step:
@@ -176,6 +180,9 @@ def monitor(
             interval_s=settings.interval_s,
             probes_per_sample=settings.probes_per_sample,
             limits=limits,
+            baseline=baseline if settings.paired else None,
+            comparison=comparison or ComparisonThresholds(),
+            checks=services.metric_checks(),
             cancelled=_cancellation_requested,
             on_sample=lambda sample, verdict: logger.info("bake sample at %.1fs: %s", sample.at_s, verdict),
         )

@@ -26,11 +26,13 @@ class FakeModelServer:
 
     ``answer`` may raise ``InferenceError`` (an error response) for a failing version; ``down`` makes
     every call raise ``ServerUnavailable``. Served requests feed per-version counters (``scrape``).
+    ``latency(version) -> ms`` is the latency each answer reports (1 ms by default).
     """
 
-    def __init__(self, answer: Callable[[str, int, Mapping[str, np.ndarray]], dict], ready: dict[str, list[int]] | None = None, name: str = "fake") -> None:
+    def __init__(self, answer: Callable[[str, int, Mapping[str, np.ndarray]], dict], ready: dict[str, list[int]] | None = None, name: str = "fake",
+                 latency: Callable[[int], float] = lambda version: 1.0) -> None:
         self.name = name
-        self.answer = answer
+        self.answer, self.latency = answer, latency
         self.ready_map = {m: sorted(v) for m, v in (ready or {}).items()}
         self.down = False
         self.counters: dict[tuple[str, int], VersionCounters] = {}
@@ -85,7 +87,7 @@ class FakeModelServer:
             self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1})  # Triton's blind spot
             raise
         self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1, "request_duration_us": row.request_duration_us + 1000})
-        return InferenceResult(model=model, model_version=served, outputs=outputs, latency_ms=1.0)
+        return InferenceResult(model=model, model_version=served, outputs=outputs, latency_ms=self.latency(served))
 
     def scrape(self) -> MetricsSnapshot:
         self._check()

@@ -25,7 +25,7 @@ ALLOWED = {  # room -> changeflow rooms it may import
     "tasks": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks"},
     "flows": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "flows"},
 }
-DOMAIN_THIRD_PARTY = {"numpy", "ml_dtypes", "pydantic", "google", "tritonclient"}  # protobuf model configs; no clients, no I/O
+DOMAIN_THIRD_PARTY = {"numpy", "scipy", "ml_dtypes", "pydantic", "google", "tritonclient"}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
 
 
 def modules():

@@ -129,9 +129,12 @@ class ApproverCredentials:
 def signed_proof(records: RecordStore, keys_dir: Path, change_id: str, approver: str, approve: bool, key: Path | None = None) -> dict:
     """What ``changeflow approve`` sends: the plan digest on the change's record, and the approver's
     signature over change, decision and that digest (made with their private key)."""
-    from changeflow.domain.identity import PLAN_DIGEST
+    from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST
+    from changeflow.domain.record import State
 
-    digest = records.load(change_id).attachments.get(PLAN_DIGEST, "")
+    record = records.load(change_id)
+    asked = record.state is State.VERIFYING and DOUBT_DIGEST in record.attachments  # a doubtful bake waits for a decision
+    digest = record.attachments.get(DOUBT_DIGEST if asked else PLAN_DIGEST, "")
     if not digest:
         raise InvalidSettings("approve", "ID", f"{change_id} has no plan digest on its record yet", "wait until it asks for approval (--wait)")
     who = person(approver)

@@ -66,6 +66,15 @@ def run_name(change_id: str, flow_name: str) -> str:
     return f"{change_id}-{flow_name}"
 
 
+def change_run_name() -> str:
+    """``flow_run_name`` of every flow that runs one change (``CHG-0042-normal-change``,
+    ``CHG-0042-model-deployment``): a paused one, wherever it pauses, is found by the change ID."""
+    from prefect.runtime import flow_run
+
+    request = flow_run.parameters["request"]
+    return run_name(request["id"] if isinstance(request, dict) else request.id, flow_run.flow_name)
+
+
 def overdue_notice(change_id: str, after_s: float, payload: dict, also=None) -> threading.Timer:
     """Emits ``changeflow.approval.overdue`` (for automations) after ``after_s``, and calls ``also()`` (the
     approvers' notification); cancel it when decided."""

@@ -95,9 +95,13 @@ def _steps(title: str, steps: list[StepRecord]) -> list[str]:
     return lines + [""]
 
 
-def _decision(a: Approval) -> str:
-    said = f"{a.approver} {a.decision}s ({_time(a.at)}){': ' + a.comment if a.comment else ''}"
+def _decision(a: Approval, verbs: dict[str, str] | None = None) -> str:
+    verb = (verbs or {}).get(a.decision, f"{a.decision}s")
+    said = f"{a.approver} {verb} ({_time(a.at)}){': ' + a.comment if a.comment else ''}"
     return said if a.counted else f"~~{said}~~ (refused, not counted: {a.refusal})"
+
+
+ON_DOUBT = {"approve": "promotes anyway", "reject": "rolls back"}  # a decision on a doubtful bake
 
 
 def record_markdown(record: ChangeRecord, as_json: str) -> str:
@@ -110,6 +114,7 @@ def record_markdown(record: ChangeRecord, as_json: str) -> str:
         ("risk", f"{record.risk.value}: {'; '.join(record.risk_reasons) or 'baseline'}"),
         ("requester", record.requester),
         ("approvals", approvals),
+        *([("bake decisions", "; ".join(_decision(a, ON_DOUBT) for a in record.bake_decisions))] if record.bake_decisions else []),
         ("serving version", f"{record.serving_version_before or '—'} → {record.serving_version_after or '—'}"),
         ("outcome", record.outcome or "—"),
     ]

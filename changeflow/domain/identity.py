@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from changeflow.domain.request import ChangeRequest
 
 PLAN_DIGEST = "plan_digest"
+DOUBT_DIGEST = "doubt_digest"  # what a decision on a doubtful bake is given on: the plan and the evidence
 
 
 def person(name: str) -> str:
@@ -35,6 +36,12 @@ def plan_digest(request: "ChangeRequest", plan: "ChangePlan", golden_digest: str
         "golden_set_sha256": golden_digest,
     }
     return hashlib.sha256(json.dumps(what, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def doubt_digest(plan: str, evidence: str) -> str:
+    """The digest a decision on a doubtful bake names: the approved plan and the bake's evidence, so a
+    signature on one bake's evidence is not a decision on another's (nor an approval replayed)."""
+    return hashlib.sha256("\n".join(["changeflow-doubt-v1", plan, evidence]).encode("utf-8")).hexdigest()
 
 
 def decision_message(change_id: str, approve: bool, digest: str, approver: str) -> bytes:

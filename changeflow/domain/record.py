@@ -128,6 +128,7 @@ class ChangeRecord(BaseModel):
     risk_reasons: list[str] = Field(default_factory=list)
     state: State = State.REQUESTED
     approvals: list[Approval] = Field(default_factory=list)
+    bake_decisions: list[Approval] = Field(default_factory=list, description="on a doubtful bake: approve = promote anyway, reject = roll back")
     execution_steps: list[StepRecord] = Field(default_factory=list)
     verification_steps: list[StepRecord] = Field(default_factory=list)
     rollback_steps: list[StepRecord] = Field(default_factory=list)

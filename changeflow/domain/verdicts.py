@@ -95,6 +95,25 @@ def evaluate(sample: BakeSample, limits: BakeThresholds) -> Verdict:
     return Verdict(outcome=Outcome.PASS, reason=f"error rate {max(probe_rate, server_rate):.1%} <= {limits.max_error_rate:.1%}")
 
 
+def evaluate_metric(name: str, value: float | None, max_value: float, error: str | None = None) -> Verdict:
+    """One metric check of one sample: above ``max_value`` fails; no data (``None``) is inconclusive."""
+    if error:
+        return Verdict(outcome=Outcome.ERROR, reason=f"{name}: measurement failed: {error}")
+    if value is None:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{name}: no data")
+    if value > max_value:
+        return Verdict(outcome=Outcome.FAIL, reason=f"{name} {value:.4g} > {max_value:.4g}")
+    return Verdict(outcome=Outcome.PASS, reason=f"{name} {value:.4g} <= {max_value:.4g}")
+
+
+_SEVERITY = (Outcome.FAIL, Outcome.ERROR, Outcome.INCONCLUSIVE, Outcome.PASS)
+
+
+def worst(verdicts: Sequence[Verdict]) -> Verdict:
+    """The most severe of one sample's verdicts (FAIL, then ERROR, then INCONCLUSIVE)."""
+    return min(verdicts, key=lambda v: _SEVERITY.index(v.outcome))
+
+
 def assess(verdicts: Sequence[Verdict], limits: BakeThresholds) -> Verdict:
     """The verdict on a series so far: FAIL beyond ``failure_limit``, ERROR beyond ``consecutive_error_limit``."""
     if not verdicts:
@@ -109,7 +128,7 @@ def assess(verdicts: Sequence[Verdict], limits: BakeThresholds) -> Verdict:
             return Verdict(outcome=Outcome.ERROR, reason=f"{streak} consecutive samples could not be measured: {verdict.reason}")
     passed = sum(v.outcome is Outcome.PASS for v in verdicts)
     if passed == 0:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"none of {len(verdicts)} samples had enough traffic to judge")
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"none of {len(verdicts)} samples could be judged (last: {verdicts[-1].reason})")
     return Verdict(outcome=Outcome.PASS, reason=f"{passed} of {len(verdicts)} samples passed, {len(failed)} failed (limit {limits.failure_limit})")
 
 
@@ -169,6 +188,23 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
         if difference := _differs(got, want, compare, rtol, atol):
             problems.append(f"case {index}: {spec.name} {difference}")
     return problems
+
+
+def disagreement(bound: BoundGolden, index: int, new: CaseObservation, old: CaseObservation) -> str | None:
+    """Where two versions' answers to one golden case differ beyond the golden set's tolerances (the
+    old version's answer in place of the expected one); None when they agree or either failed."""
+    if new.error or old.error:
+        return None
+    for spec in bound.signature.outputs:
+        compare, rtol, atol = bound.rules[spec.name]
+        got, want = new.outputs.get(spec.name), old.outputs.get(spec.name)
+        if compare is Compare.SKIP or got is None or want is None:
+            continue
+        if got.shape != want.shape:
+            return f"case {index}: {spec.name} shape {list(got.shape)} vs {list(want.shape)}"
+        if difference := _differs(got, want, compare, rtol, atol):
+            return f"case {index}: {spec.name} {difference}"
+    return None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
+from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
@@ -28,12 +29,24 @@ class ModelDeployment(ChangeSpec):
     from_version: Version | None = Field(None, description="version serving now; omitted: read from production")
     golden_set: Text = Field(min_length=1, max_length=4096, description="path of the golden set (inputs and expected outputs)")
     bake_seconds: Seconds = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
+    max_output_disagreement: float | None = Field(
+        None, ge=0.0, le=1.0, strict=True,
+        description="share of bake probes whose outputs may differ from the old version's (a retrained model); unset: governance's budget",
+    )
 
     @model_validator(mode="after")
     def _versions_differ(self) -> "ModelDeployment":
         if self.from_version is not None and self.from_version == self.to_version:
             raise ValueError("to_version equals from_version: nothing would change")
         return self
+
+
+def comparison_for(governed: ComparisonThresholds, spec: ModelDeployment) -> ComparisonThresholds:
+    """Governance's comparison thresholds, with the request's own disagreement budget when it sets one
+    (the request is part of what the approvers approve)."""
+    if spec.max_output_disagreement is None:
+        return governed
+    return governed.model_copy(update={"max_disagreement": spec.max_output_disagreement})
 
 
 def standby_possible(old: int, new: int) -> bool:

@@ -1,14 +1,13 @@
 """How a version is checked on a live server: golden sets read strictly and bound to the model's config
-as the server serves it, golden requests (validation, smoke tests, probes), and the bake loop that
-watches a freshly promoted version. Nothing here knows a tensor's name, datatype or shape.
+as the server serves it, golden requests (validation, smoke tests, probes; the bake is in ``bake``).
+Nothing here knows a tensor's name, datatype or shape.
 
 Reading is strict (a regular file, bounded size, valid JSON and schema); every problem is one
 ``InvalidChangeRequest`` line naming the field, and binding raises ``GoldenSetMismatch`` naming the case
 and tensor. A relative path is read against the governance folder (a request file's own paths are made
 absolute by the loader).
 
-I/O through the ports only; the verdicts come from ``domain.verdicts``. The bake
-stops early on a FAIL (or too many measurement errors), so a bad version is caught in seconds.
+I/O through the ports only; the verdicts come from ``domain.verdicts``.
 """
 
 from __future__ import annotations
@@ -20,11 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from changeflow.domain.golden import BoundGolden, GoldenSet, bind, signature
-from changeflow.domain.verdicts import BakeSample, BakeThresholds, CaseObservation, Outcome, Verdict, assess, case_problems, evaluate
-from changeflow.exceptions import ChangeCancelled, GoldenSetMismatch, InferenceError, InvalidChangeRequest, ServerError
+from changeflow.domain.verdicts import CaseObservation, Outcome, Verdict, case_problems
+from changeflow.exceptions import GoldenSetMismatch, InferenceError, InvalidChangeRequest
 from changeflow.ports import MetricSource, ModelServer
 
 
@@ -190,62 +189,3 @@ def request_rate(metrics: MetricSource, model: str, window_s: float = 1.0, sleep
 
     elapsed = max(second.taken_at - first.taken_at, 1e-6)
     return max(0.0, total(second) - total(first)) / elapsed
-
-
-class BakeReport(BaseModel):
-    verdict: Verdict
-    samples: list[BakeSample]
-    verdicts: list[Verdict]
-    elapsed_s: float
-
-
-def bake(
-    server: ModelServer,
-    metrics: MetricSource | None,
-    golden: BoundGolden,
-    version: int | None,
-    seconds: float,
-    interval_s: float,
-    probes_per_sample: int,
-    limits: BakeThresholds,
-    cancelled: Callable[[], str | None] = lambda: None,
-    on_sample: Callable[[BakeSample, Verdict], None] = lambda sample, verdict: None,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> BakeReport:
-    """Sample the served version every ``interval_s`` for ``seconds``: golden probes, plus the server's
-    counters for ``version`` when ``metrics`` is given (without them, e.g. behind a Service, probes only)."""
-    model = golden.model
-    counted = metrics is not None and version is not None
-    start = clock()
-    previous = metrics.scrape().for_version(model, version) if counted else None  # no baseline: the step fails
-    samples: list[BakeSample] = []
-    verdicts: list[Verdict] = []
-    overall = Verdict(outcome=Outcome.INCONCLUSIVE, reason="no samples")
-    while True:
-        tick = clock()
-        reason = cancelled()
-        if reason:
-            raise ChangeCancelled(reason)
-        try:
-            failures, problem = probe(server, golden, probes_per_sample, version, offset=len(samples) * probes_per_sample)
-            sample = BakeSample(at_s=clock() - start, probe_requests=probes_per_sample, probe_failures=failures, probe_problem=problem)
-            if counted:
-                now = metrics.scrape().for_version(model, version)
-                sample = sample.model_copy(update=dict(
-                    server_requests=now.requests - previous.requests,
-                    server_failures=now.failure - previous.failure,
-                    server_duration_us=now.request_duration_us - previous.request_duration_us,
-                ))
-                previous = now
-        except ServerError as exc:
-            sample = BakeSample(at_s=clock() - start, error=str(exc))
-        verdict = evaluate(sample, limits)
-        samples.append(sample)
-        verdicts.append(verdict)
-        on_sample(sample, verdict)
-        overall = assess(verdicts, limits)
-        if overall.outcome in (Outcome.FAIL, Outcome.ERROR) or clock() - start >= seconds:
-            break
-        sleep(max(0.0, interval_s - (clock() - tick)))
-    return BakeReport(verdict=overall, samples=samples, verdicts=verdicts, elapsed_s=clock() - start)

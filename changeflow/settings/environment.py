@@ -50,13 +50,46 @@ class RecordStoreSettings(BaseModel):
         return value.replace("postgresql://", "postgresql+psycopg://", 1) if value.startswith("postgresql://") else value
 
 
+class MetricProviderSettings(BaseModel):
+    """Where a metric check asks: ``prometheus`` (its base URL, PromQL queries) or ``triton`` (a /metrics URL,
+    ``name{label="value"}`` queries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["prometheus", "triton"]
+    url: str = Field(min_length=1, max_length=2048)
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
+class MetricCheck(BaseModel):
+    """One query asked at every bake sample; the sample fails when the value is above ``max_value`` and is
+    inconclusive when the query has no data. ``{{model}}``, ``{{version}}`` and ``{{baseline}}`` in the
+    query are replaced by the change's model, candidate version and the version it replaces."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    provider: MetricProviderSettings
+    query: str = Field(min_length=1, max_length=4096)
+    max_value: float
+
+    def rendered(self, model: str, version: int | None, baseline: int | None) -> str:
+        values = {"model": model, "version": "" if version is None else str(version), "baseline": "" if baseline is None else str(baseline)}
+        query = self.query
+        for key, value in values.items():
+            query = query.replace("{{" + key + "}}", value)
+        return query
+
+
 class BakeSettings(BaseModel):
-    """How production is watched after a promotion."""
+    """How production is watched after a promotion: golden probes sent to the candidate and, paired, to the
+    version it replaces (``paired``), Triton's counters, and any ``checks`` on other metric providers."""
 
     model_config = ConfigDict(extra="forbid")
     interval_s: float = Field(1.0, gt=0, le=300)
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
+    paired: bool = Field(True, description="send each probe to the old version too, and judge the candidate against it")
+    checks: list[MetricCheck] = Field(default_factory=list, max_length=20)
 
 
 class ClusterSettings(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.domain.catalog import Catalog
+from changeflow.domain.comparison import Verification
 from changeflow.domain.policy import Approvers
 from changeflow.domain.windows import Calendar
 
@@ -34,3 +35,4 @@ class Governance(BaseModel):
     notify_approvers: list[str] = Field(default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue")
     approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the key registry")
     require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
+    verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")

@@ -249,9 +249,11 @@ def load_approver_keys(path: Path) -> dict[str, str]:
 
 
 def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
-    """Governance from ``approvers.yaml``, ``catalog.yaml`` and ``calendar.yaml`` in ``directory``, with
-    the approvers' public keys from the key registry (``CHANGEFLOW_APPROVER_KEYS``, see ``defaults``)."""
+    """Governance from ``approvers.yaml``, ``catalog.yaml``, ``calendar.yaml`` and (optional)
+    ``verification.yaml`` in ``directory``, with the approvers' public keys from the key registry
+    (``CHANGEFLOW_APPROVER_KEYS``, see ``defaults``)."""
     from changeflow.domain.catalog import Catalog
+    from changeflow.domain.comparison import Verification
     from changeflow.domain.policy import Approvers
     from changeflow.domain.windows import Calendar
     from changeflow.settings.defaults import approver_registry
@@ -259,6 +261,8 @@ def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
 
     folder = Path(directory)
     overrides.setdefault("approver_keys", load_approver_keys(approver_registry()))
+    if (folder / "verification.yaml").is_file():
+        overrides.setdefault("verification", load_settings_file(folder / "verification.yaml", Verification))
     return Governance(
         approvers=load_settings_file(folder / "approvers.yaml", Approvers),
         catalog=load_settings_file(folder / "catalog.yaml", Catalog),

@@ -1,12 +1,17 @@
-"""What the sample models other than ``classifier`` share: a Triton Python-backend model that maps named
-input arrays to named output arrays, and the misbehaviour of each model's version 4.
+"""What the sample models share: a Triton Python-backend model that maps named input arrays to named
+output arrays, and the misbehaviour of their bad versions.
 
 A model subclasses ``SampleModel`` and defines ``predict(inputs) -> outputs`` (dicts of numpy arrays by
-tensor name, batch dimension included when the model batches). With ``FLAKY = True`` (version 4), once
-warm (after ``flaky_healthy_requests``, default 50, so a golden set in staging and a smoke test pass) it
-fails a share of requests (``flaky_failure_share``, default 0.1) as per-response errors (``flaky_failure_mode:
-response``, invisible to Triton's failure counter) or exceptions (``raise``), and may add latency
-(``flaky_extra_latency_ms``); the knobs are parameters of the model's config.pbtxt.
+tensor name, batch dimension included when the model batches). A version that misbehaves names its
+``MISBEHAVIOUR``, whose knobs are parameters of the model's config.pbtxt prefixed with that name:
+
+- ``flaky`` (``FLAKY = True``, the v4s): once warm (after ``flaky_healthy_requests``, default 50, so a
+  golden set in staging and a smoke test pass) fails ``flaky_failure_share`` (default 0.1) of requests;
+- ``slow`` (classifier v5): right answers, ``slow_extra_latency_ms`` (default 2.0) slower per batch;
+- ``erratic`` (classifier v6): fails ``erratic_failure_share`` (default 0.02) of requests once warm.
+
+Failures are per-response errors (``<name>_failure_mode: response``, invisible to Triton's failure
+counter) or exceptions (``raise``); ``<name>_extra_latency_ms`` adds latency to any of them.
 
 Lives at the repository root as a plain file: Triton only treats folders as models.
 """
@@ -20,18 +25,28 @@ def parameter(model_config, key, default):
     return default if value in (None, "") else value
 
 
+DEFAULTS = {  # misbehaviour -> (failure share, extra latency ms)
+    "flaky": ("0.1", "0"),
+    "slow": ("0", "2.0"),
+    "erratic": ("0.02", "0"),
+}
+
+
 class SampleModel:
     FLAKY = False
+    MISBEHAVIOUR = None
 
     def initialize(self, args):
         config = json.loads(args["model_config"])
         self.name, self.version = config.get("name", "model"), args.get("model_version", "?")
         self.requests = 0
-        share = float(parameter(config, "flaky_failure_share", "0.1")) if self.FLAKY else 0.0
+        kind = self.MISBEHAVIOUR or ("flaky" if self.FLAKY else None)
+        share, latency = DEFAULTS.get(kind, ("0", "0"))
+        share = float(parameter(config, f"{kind}_failure_share", share)) if kind else 0.0
         self.fail_every = round(1.0 / share) if share > 0 else 0
-        self.healthy = int(parameter(config, "flaky_healthy_requests", "50"))
-        self.failure_mode = parameter(config, "flaky_failure_mode", "response")
-        self.extra_latency_s = float(parameter(config, "flaky_extra_latency_ms", "0")) / 1000.0 if self.FLAKY else 0.0
+        self.healthy = int(parameter(config, f"{kind}_healthy_requests", "50"))
+        self.failure_mode = parameter(config, f"{kind}_failure_mode", "response")
+        self.extra_latency_s = float(parameter(config, f"{kind}_extra_latency_ms", latency)) / 1000.0 if kind else 0.0
 
     def predict(self, inputs):
         raise NotImplementedError

@@ -6,7 +6,8 @@ import pytest
 from changeflow.domain.golden import GoldenSet, ModelSignature, TensorSpec, bind
 from changeflow.domain.verdicts import BakeThresholds, Outcome
 from changeflow.exceptions import ChangeCancelled, InferenceError, ServerUnavailable
-from changeflow.services.verification import bake, probe, request_rate, smoke_verdict
+from changeflow.services.bake import bake
+from changeflow.services.verification import probe, request_rate, smoke_verdict
 from tests.fakes import FakeModelServer
 
 ADDER = ModelSignature(model="adder", max_batch_size=4, inputs=(TensorSpec(name="X", datatype="FP32", dims=(2,)),),

@@ -12,6 +12,9 @@ versions differ only where the sample says they do:
   ``flaky_failure_share`` (default 0.1), ``flaky_failure_mode`` (``response``: per-response error,
   invisible to Triton's failure counter; ``raise``: exception from execute, counted as a failure),
   ``flaky_extra_latency_ms`` (default 0).
+- v5 ``slower``: v2's answers, only slower (``slow_extra_latency_ms``, default 2.0 per batch): only a
+  comparison with the old version catches it.
+- v6 ``erratic``: v2's answers, but fails 2 % of requests once warm (``erratic_failure_share``).
 
 numpy is the only dependency; ``triton_python_backend_utils`` is imported lazily (in ``sample_model``) so
 the weights can be imported by tests and by the golden-set generator outside Triton.

@@ -1,0 +1,20 @@
+"""The one factory of metric providers (Flagger's ``providers/factory.go``): a settings ``kind`` names
+its class; an unknown kind raises, never falls back."""
+
+from __future__ import annotations
+
+from changeflow.adapters.prometheus import PrometheusProvider
+from changeflow.adapters.triton_metrics import TritonMetricsProvider
+from changeflow.exceptions import InvalidSettings
+from changeflow.ports import MetricProvider
+from changeflow.settings.environment import MetricProviderSettings
+
+PROVIDERS = {"prometheus": PrometheusProvider, "triton": TritonMetricsProvider}
+
+
+def provider_for(settings: MetricProviderSettings) -> MetricProvider:
+    if settings.kind not in PROVIDERS:
+        raise InvalidSettings("environment", "bake.checks.provider.kind", f"unknown metric provider {settings.kind!r}", f"use one of {', '.join(PROVIDERS)}")
+    if settings.kind == "prometheus":
+        return PrometheusProvider(settings.url, headers=settings.headers, timeout_s=settings.timeout_s)
+    return TritonMetricsProvider(settings.url, timeout_s=settings.timeout_s)

@@ -1,0 +1,161 @@
+"""The baseline-versus-candidate judge: is the new version worse than the one it replaces?
+
+Kayenta's idea (compare canary with baseline, Mann-Whitney U, an effect size that matters) on paired
+probes: the same golden inputs sent, interleaved, to the candidate and to the old version still loaded
+beside it. Three questions, each a verdict with its figures:
+
+- latency: the candidate's latencies are stochastically larger (one-sided Mann-Whitney U, p below
+  ``1 - confidence``) **and** its p50 is at least ``latency_effect`` higher (a significant 3 % is not a
+  regression; a large shift on three samples is not evidence);
+- errors: its error share is higher by a one-sided two-proportion z-test **and** by at least
+  ``min_error_rise`` (absolute), so 0.1 % → 3 % fails and 0 → 1 error in 40 does not;
+- outputs: the share of probes where the two versions' answers differ beyond the golden tolerances is
+  over ``max_disagreement`` (``None``: measured and shown, not judged: a retrained model differs).
+
+Fewer than ``min_samples`` per version is ``INCONCLUSIVE``: no data is not a pass (Kayenta and Harness
+pass on missing data; spinnaker #5622). The bake asks at every sample, so the default confidence is set
+for repeated looks (0.999), not for Kayenta's single look (0.98).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
+
+from changeflow.domain.request import ChangeType
+from changeflow.domain.verdicts import Outcome, Verdict, percentile
+
+
+class ComparisonThresholds(BaseModel, frozen=True):
+    model_config = ConfigDict(extra="forbid")
+    confidence: float = Field(0.999, gt=0.5, lt=1.0, description="1 - p below which a difference is significant (per look)")
+    min_samples: int = Field(40, ge=5, le=1_000_000, description="answers needed from each version before judging")
+    latency_effect: float = Field(0.25, gt=0.0, le=10.0, description="relative p50 rise that is a regression (0.25: +25 %)")
+    min_error_rise: float = Field(0.01, ge=0.0, le=1.0, description="absolute rise of the error share that is a regression")
+    max_disagreement: float | None = Field(None, ge=0.0, le=1.0, description="share of probes whose outputs may differ; None: not judged")
+
+
+class VersionObservations(BaseModel, frozen=True):
+    """What one version's answers to the paired probes were: latencies of the successful ones, errors."""
+
+    version: int
+    latencies_ms: tuple[float, ...] = ()
+    errors: int = Field(0, ge=0)
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + self.errors
+
+    def plus(self, latencies_ms: Sequence[float], errors: int) -> "VersionObservations":
+        return self.model_copy(update={"latencies_ms": (*self.latencies_ms, *latencies_ms), "errors": self.errors + errors})
+
+
+class PairedObservations(BaseModel, frozen=True):
+    """Both versions' answers to the same probes, and how often their outputs disagreed."""
+
+    baseline: VersionObservations
+    candidate: VersionObservations
+    compared: int = Field(0, ge=0, description="probes both versions answered")
+    disagreements: int = Field(0, ge=0)
+    first_disagreement: str = ""
+
+
+class Comparison(BaseModel, frozen=True):
+    """The overall verdict and the one per question (``latency``, ``errors``, ``outputs``)."""
+
+    verdict: Verdict
+    checks: dict[str, Verdict]
+
+
+def _shift(new: float, old: float) -> float:
+    return (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
+
+
+def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
+    old, new = seen.baseline, seen.candidate
+    if min(len(old.latencies_ms), len(new.latencies_ms)) < limits.min_samples:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"latency: {len(new.latencies_ms)} and {len(old.latencies_ms)} answers, {limits.min_samples} needed from each")
+    p50, p95 = (percentile(new.latencies_ms, q) for q in (50, 95))
+    b50, b95 = (percentile(old.latencies_ms, q) for q in (50, 95))
+    p_value = float(stats.mannwhitneyu(new.latencies_ms, old.latencies_ms, alternative="greater").pvalue)
+    figures = f"p50 {p50:.2f} ms vs {b50:.2f} ms ({_shift(p50, b50):+.0%}), p95 {p95:.2f} ms vs {b95:.2f} ms ({_shift(p95, b95):+.0%}), U-test p={p_value:.2g}"
+    if p_value < 1.0 - limits.confidence and _shift(p50, b50) >= limits.latency_effect:
+        return Verdict(outcome=Outcome.FAIL, reason=f"v{new.version} slower than v{old.version}: {figures}")
+    return Verdict(outcome=Outcome.PASS, reason=f"latency: {figures}")
+
+
+def judge_errors(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
+    old, new = seen.baseline, seen.candidate
+    if min(old.requests, new.requests) < limits.min_samples:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"errors: {new.requests} and {old.requests} probes, {limits.min_samples} needed from each")
+    rate_new, rate_old = new.errors / new.requests, old.errors / old.requests
+    pooled = (new.errors + old.errors) / (new.requests + old.requests)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / new.requests + 1 / old.requests))
+    p_value = float(stats.norm.sf((rate_new - rate_old) / spread)) if spread > 0 else 1.0
+    figures = (f"errors {rate_new:.1%} vs {rate_old:.1%} ({new.errors} of {new.requests} vs {old.errors} of {old.requests}), "
+               f"two-proportion p={p_value:.2g}")
+    if p_value < 1.0 - limits.confidence and rate_new - rate_old >= limits.min_error_rise:
+        return Verdict(outcome=Outcome.FAIL, reason=f"v{new.version} fails more than v{old.version}: {figures}")
+    return Verdict(outcome=Outcome.PASS, reason=figures)
+
+
+def judge_outputs(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
+    share = seen.disagreements / seen.compared if seen.compared else 0.0
+    figures = f"outputs differ from v{seen.baseline.version} on {seen.disagreements} of {seen.compared} probes ({share:.1%})"
+    if limits.max_disagreement is None:
+        return Verdict(outcome=Outcome.PASS, reason=f"{figures}; not judged (no disagreement budget)")
+    if seen.compared < limits.min_samples:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"outputs: {seen.compared} probes compared, {limits.min_samples} needed")
+    if share > limits.max_disagreement:
+        first = f": {seen.first_disagreement}" if seen.first_disagreement else ""
+        return Verdict(outcome=Outcome.FAIL, reason=f"{figures} > {limits.max_disagreement:.1%} allowed{first}")
+    return Verdict(outcome=Outcome.PASS, reason=f"{figures} <= {limits.max_disagreement:.1%} allowed")
+
+
+def compare(seen: PairedObservations, limits: ComparisonThresholds) -> Comparison:
+    """FAIL when any question fails; else INCONCLUSIVE when any lacks data; else PASS. The reason leads
+    with what decided."""
+    checks = {"latency": judge_latency(seen, limits), "errors": judge_errors(seen, limits), "outputs": judge_outputs(seen, limits)}
+    for outcome in (Outcome.FAIL, Outcome.INCONCLUSIVE):
+        decided = [v.reason for v in checks.values() if v.outcome is outcome]
+        if decided:
+            return Comparison(verdict=Verdict(outcome=outcome, reason="; ".join(decided)), checks=checks)
+    return Comparison(verdict=Verdict(outcome=Outcome.PASS, reason="; ".join(v.reason for v in checks.values())), checks=checks)
+
+
+# --- what a bake that did not pass does ----------------------------------------------------------
+
+
+class DoubtAction(StrEnum):
+    ROLLBACK = "rollback"  # at once, no human
+    ASK = "ask"  # pause: a person on the type's approver list chooses "roll back" or "promote anyway"
+
+
+def _rollback_unless_emergency() -> dict[ChangeType, DoubtAction]:
+    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ROLLBACK, ChangeType.EMERGENCY: DoubtAction.ASK}
+
+
+def _ask_unless_standard() -> dict[ChangeType, DoubtAction]:
+    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ASK, ChangeType.EMERGENCY: DoubtAction.ASK}
+
+
+class Verification(BaseModel, frozen=True):
+    """How a bake is judged (``comparison``) and, per change type, what a FAIL (evidence of harm) and an
+    INCONCLUSIVE (too little evidence) bake do. By default a FAIL rolls back at once except for an
+    emergency (a hotfix's author is on call: they weigh it), and an INCONCLUSIVE asks a person except for
+    a standard change. A measurement ERROR always rolls back: nobody can weigh evidence not gathered."""
+
+    model_config = ConfigDict(extra="forbid")
+    comparison: ComparisonThresholds = Field(default_factory=ComparisonThresholds)
+    on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_unless_emergency)
+    on_inconclusive: dict[ChangeType, DoubtAction] = Field(default_factory=_ask_unless_standard)
+    decision_timeout_s: int = Field(900, ge=1, le=86_400, description="no decision in this time: roll back")
+    decision_poll_s: int = Field(2, ge=1, le=60)
+
+    def action(self, change_type: ChangeType, verdict: Verdict) -> DoubtAction:
+        table = {Outcome.FAIL: self.on_fail, Outcome.INCONCLUSIVE: self.on_inconclusive}.get(verdict.outcome, {})
+        return table.get(change_type, DoubtAction.ROLLBACK)
