@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-scale serve browser postgres clean
+.PHONY: demo test bench bench-scale bench-detect serve browser postgres prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,13 @@ postgres:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) ; } || \
 	  echo "PostgreSQL not installable here: the distributed tests will be skipped"
 
-test: $(STAMP) browser postgres
+# The metric-provider tests scrape a test Triton with a private Prometheus (Debian's prometheus); install it when apt-get can.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) ; } || \
+	  echo "Prometheus not installable here: the Prometheus provider tests will be skipped"
+
+test: $(STAMP) browser postgres prometheus
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 serve: $(STAMP)
@@ -38,6 +44,9 @@ bench: $(STAMP)
 
 bench-scale: $(STAMP) postgres
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/scale.py
+
+bench-detect: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/detect.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

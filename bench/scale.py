@@ -143,7 +143,7 @@ def main() -> None:
                 environment = Environment(
                     production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
                     staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
-                    records=RecordStoreSettings(url=records_url), bake=BakeSettings(interval_s=1.0, probes_per_sample=5, smoke_requests=3),
+                    records=RecordStoreSettings(url=records_url), bake=BakeSettings(interval_s=1.0, probes_per_sample=10, smoke_requests=3),
                 )
                 governance = load_governance(paths.EXAMPLES, approval_timeout_s=1800, approval_poll_s=2)
                 templates = [t.model_copy(update={"models": scalers + classifiers}) for t in governance.catalog.templates]

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
             production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
             staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
             records=RecordStoreSettings(),
-            bake=BakeSettings(interval_s=1.0),
+            bake=BakeSettings(),
         )
         environment_file.parent.mkdir(parents=True, exist_ok=True)
         environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))

@@ -85,7 +85,7 @@ class BakeSettings(BaseModel):
     version it replaces (``paired``), Triton's counters, and any ``checks`` on other metric providers."""
 
     model_config = ConfigDict(extra="forbid")
-    interval_s: float = Field(1.0, gt=0, le=300)
+    interval_s: float = Field(0.5, gt=0, le=300, description="a sample every this many seconds: 20 paired probes at 0.5 s catch 10 % errors in ~1.5 s")
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
     paired: bool = Field(True, description="send each probe to the old version too, and judge the candidate against it")

@@ -7,7 +7,7 @@ tensor name, batch dimension included when the model batches). A version that mi
 
 - ``flaky`` (``FLAKY = True``, the v4s): once warm (after ``flaky_healthy_requests``, default 50, so a
   golden set in staging and a smoke test pass) fails ``flaky_failure_share`` (default 0.1) of requests;
-- ``slow`` (classifier v5): right answers, ``slow_extra_latency_ms`` (default 2.0) slower per batch;
+- ``slow`` (classifier v5): right answers, ``slow_extra_latency_ms`` (default 2.0) more compute per batch;
 - ``erratic`` (classifier v6): fails ``erratic_failure_share`` (default 0.02) of requests once warm.
 
 Failures are per-response errors (``<name>_failure_mode: response``, invisible to Triton's failure
@@ -54,8 +54,10 @@ class SampleModel:
     def execute(self, requests):
         import triton_python_backend_utils as pb_utils
 
-        if self.extra_latency_s:
-            time.sleep(self.extra_latency_s)
+        if self.extra_latency_s:  # computed, not slept: a slower model burns CPU, and a sleep's wake-up adds ~0.5 ms of its own
+            until = time.perf_counter() + self.extra_latency_s
+            while time.perf_counter() < until:
+                pass
         responses = []
         for request in requests:
             self.requests += 1
