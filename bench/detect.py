@@ -83,21 +83,24 @@ class Bench:
         """v5's measured p50 over v2's (both loaded, versioned requests interleaved) with ``extra_ms``."""
         self.serve([2, 5], {"slow_extra_latency_ms": f"{extra_ms:.3f}"})
         old, new = [], []
-        for i in range(400):
+        for i in range(800):
             old.append(observe_case(self.production, self.golden, i % len(self.golden), 2)[0].latency_ms)
             new.append(observe_case(self.production, self.golden, i % len(self.golden), 5)[0].latency_ms)
         return percentile(new, 50) / percentile(old, 50) - 1.0
 
 
 def calibrate(bench: Bench, target: float = 0.40) -> tuple[float, float]:
-    """The extra compute that makes v5's p50 ``target`` higher than v2's under this load: a few secant steps."""
+    """The extra compute that makes v5's p50 ``target`` higher than v2's under this load: proportional
+    steps on noisy measurements, keeping the closest one seen."""
     extra = target * bench.latency_p50_ms(2)
-    shift = bench.slowdown(extra)
-    for _ in range(4):
-        if abs(shift - target) <= 0.04:
-            break
-        extra = max(0.01, extra * target / max(shift, 0.01))
+    tried = []
+    for _ in range(6):
         shift = bench.slowdown(extra)
+        tried.append((abs(shift - target), extra, shift))
+        if abs(shift - target) <= 0.03:
+            break
+        extra = max(0.01, extra * target / max(shift, 0.05))
+    _, extra, shift = min(tried)
     return extra, shift
 
 

@@ -14,14 +14,11 @@ from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
 
 from changeflow.bootstrap import Services, approver_credentials
 from changeflow.domain.comparison import Verification
-from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST, doubt_digest, person
-from changeflow.domain.policy import Decision, Judgement, judge, policy_for
-from changeflow.domain.record import Approval
+from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST, doubt_digest
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Verdict
-from changeflow.flows.lifecycle import ApprovalDecision
-from changeflow.services.approvals import check_proof
-from changeflow.services.recorder import Recorder, utc_now
+from changeflow.flows.lifecycle import ApprovalDecision, weigh
+from changeflow.services.recorder import Recorder
 from changeflow.settings.governance import Governance
 
 
@@ -55,7 +52,6 @@ def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest,
     evidence = evidence_text(request, verdict, details)
     digest = recorder.attach(DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence))
     credentials = approver_credentials(governance.approver_keys)
-    policy = policy_for(request.type)
     refusals: list[str] = []
     deadline = time.monotonic() + verification.decision_timeout_s
     while (remaining := int(deadline - time.monotonic())) > 0:
@@ -68,19 +64,7 @@ def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest,
             answer = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=verification.decision_poll_s)
         except FlowPauseTimeout:
             break
-        decision = Decision(approve=answer.approve, approver=person(answer.approver), comment=answer.comment)
-        judged = judge(decision, requester=person(request.requester), policy=policy, approvers=governance.approvers, already=[])
-        proof = None
-        if judged.accepted and governance.require_proof:
-            proof = check_proof(credentials, services.records, change_id=request.id, approver=decision.approver, approve=decision.approve,
-                                digest=digest, given_digest=answer.plan_digest, code=answer.code, signature=answer.signature)
-            if not proof.valid:
-                judged = Judgement(accepted=False, reason=f"{decision.approver}: {proof.reason}")
-        entry = Approval(
-            approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(), comment=decision.comment,
-            counted=judged.accepted, refusal="" if judged.accepted else judged.reason,
-            proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
-        )
+        decision, judged, entry = weigh(answer, request, services, governance, credentials, digest, already=[])
         recorder.note(bake_decisions=[*recorder.record.bake_decisions, entry])
         if not judged.accepted:
             refusals.append(judged.reason)

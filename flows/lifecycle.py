@@ -51,6 +51,35 @@ class ApprovalDecision(RunInput):
     signature: str = Field("", description="Set by `changeflow approve`; leave empty in the UI")
 
 
+def malformed(answer: ApprovalDecision) -> Judgement | None:
+    """A decision sent without ``approve`` is refused: silence is neither a yes nor a no."""
+    if "approve" in answer.model_fields_set:
+        return None
+    who = person(answer.approver) or "(blank)"
+    return Judgement(accepted=False, reason=f"{who}: the decision has no `approve` field, so it is malformed; send approve: true or false")
+
+
+def weigh(answer: ApprovalDecision, request: ChangeRequest, services: Services, governance: Governance, credentials,
+          digest: str, already: list[str]) -> tuple[Decision, Judgement, Approval]:
+    """One submitted decision judged: well formed, by someone entitled (``domain.policy.judge``), with proof
+    of identity on ``digest``; and the record entry that keeps it, counted or refused with why."""
+    decision = Decision(approve=answer.approve, approver=person(answer.approver), comment=answer.comment)
+    verdict = malformed(answer) or judge(decision, requester=person(request.requester), policy=policy_for(request.type),
+                                         approvers=governance.approvers, already=already)
+    proof = None
+    if verdict.accepted and governance.require_proof:
+        proof = check_proof(credentials, services.records, change_id=request.id, approver=decision.approver, approve=decision.approve,
+                            digest=digest, given_digest=answer.plan_digest, code=answer.code, signature=answer.signature)
+        if not proof.valid:
+            verdict = Judgement(accepted=False, reason=f"{decision.approver}: {proof.reason}")
+    entry = Approval(
+        approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
+        comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
+        proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
+    )
+    return decision, verdict, entry
+
+
 def govern(request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType) -> ChangeResult:
     """The governed sequence; ``environment`` / ``governance`` default to the environment file and governance folder."""
     if request.type is not change_type:
@@ -99,7 +128,6 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
     """(APPROVED, REJECTED or EXPIRED, why); every decision, counted or refused, is on the record. A
     decision counts only with proof of its approver's identity, given on this plan's digest."""
     logger = get_run_logger()
-    policy = policy_for(request.type)
     approved_by: list[str] = []
     refusals: list[str] = []
     digest = recorder.record.attachments.get(DIGEST)
@@ -126,19 +154,7 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
                 answer = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=governance.approval_poll_s)
             except FlowPauseTimeout:
                 return expired
-            decision = Decision(approve=answer.approve, approver=person(answer.approver), comment=answer.comment)
-            verdict = judge(decision, requester=person(request.requester), policy=policy, approvers=governance.approvers, already=approved_by)
-            proof = None
-            if verdict.accepted and governance.require_proof:
-                proof = check_proof(credentials, services.records, change_id=request.id, approver=decision.approver, approve=decision.approve,
-                                    digest=approving, given_digest=answer.plan_digest, code=answer.code, signature=answer.signature)
-                if not proof.valid:
-                    verdict = Judgement(accepted=False, reason=f"{decision.approver}: {proof.reason}")
-            entry = Approval(
-                approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
-                comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
-                proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
-            )
+            decision, verdict, entry = weigh(answer, request, services, governance, credentials, approving, approved_by)
             recorder.note(approvals=[*recorder.record.approvals, entry])
             if not verdict.accepted:
                 refusals.append(verdict.reason)

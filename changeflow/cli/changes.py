@@ -146,7 +146,8 @@ def approve(
     key: Annotated[Optional[Path], typer.Option(help="your private key (default: CHANGEFLOW_KEYS/NAME.pem, from `changeflow approvers enrol`)")] = None,
 ) -> None:
     """Approve (or --reject) a paused change, signed with your key: the same resume as the Prefect UI's form,
-    with a signature over the change, the decision and the digest of the plan you approve."""
+    with a signature over the change, the decision and the digest of the plan you approve. A change paused on
+    a doubtful bake takes the same command: approve promotes anyway, --reject rolls back."""
     from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
     from changeflow.domain.identity import person

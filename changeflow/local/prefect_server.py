@@ -11,12 +11,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from changeflow.local.processes import die_with_parent, free_port, signal_group
+from changeflow.local.processes import await_http, die_with_parent, free_port, signal_group
 from changeflow.exceptions import LocalServerError
 
 
@@ -81,16 +80,11 @@ class LocalPrefectServer:
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent if tied_to_parent else None,
         )
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise LocalServerError(f"prefect server exited with code {self.process.returncode}; log: {self.home / 'server.log'}")
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
+        state = await_http(self.process, f"{self.api_url}/health", self.startup_timeout_s)
+        if state == "ready":
+            return self
+        if state == "exited":
+            raise LocalServerError(f"prefect server exited with code {self.process.returncode}; log: {self.home / 'server.log'}")
         self.stop()
         raise LocalServerError(f"prefect server not ready after {self.startup_timeout_s:.0f}s; log: {self.home / 'server.log'}")
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import socket
+import time
 
 _PR_SET_PDEATHSIG = 1
 
@@ -14,6 +15,24 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def await_http(process, url: str, timeout_s: float, poll_s: float = 0.3) -> str:
+    """Wait for a started server: ``ready`` once ``url`` answers 200, ``exited`` when the process ended
+    first, ``timeout`` when neither happened in ``timeout_s``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return "exited"
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return "ready"
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll_s)
+    return "timeout"
 
 
 def die_with_parent() -> None:

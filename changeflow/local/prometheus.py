@@ -7,13 +7,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 from changeflow.exceptions import LocalServerError
-from changeflow.local.processes import die_with_parent, free_port
+from changeflow.local.processes import await_http, die_with_parent, free_port
 
 
 def missing_reason() -> str | None:
@@ -51,20 +48,12 @@ class LocalPrometheus:
              f"--storage.tsdb.path={home / 'data'}"],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                tail = (home / "prometheus.log").read_text(errors="replace")[-800:]
-                self.stop()
-                raise LocalServerError(f"prometheus exited ({self._process.returncode}): {tail}")
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+        state = await_http(self._process, f"{self.url}/-/ready", timeout_s, poll_s=0.2)
+        if state == "ready":
+            return self
+        tail = (home / "prometheus.log").read_text(errors="replace")[-800:]
         self.stop()
-        raise LocalServerError(f"prometheus did not become ready within {timeout_s:.0f}s")
+        raise LocalServerError(f"prometheus {'exited' if state == 'exited' else 'not ready after ' + str(int(timeout_s)) + 's'}: {tail}")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -21,6 +21,7 @@ from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton
 NIGHT = datetime(2026, 11, 25, 22, 0, tzinfo=timezone(timedelta(hours=1)))
+LEFT_OUT = object()  # a field the forged input does not send at all
 
 
 def forge(change_id: str, store, attempts: list, errors: list) -> None:
@@ -33,7 +34,8 @@ def forge(change_id: str, store, attempts: list, errors: list) -> None:
         for attempt in attempts:
             run_id = wait_for_pause(change_id, timeout_s=60)
             digest = store.load(change_id).attachments[PLAN_DIGEST]
-            resume_flow_run(run_id, run_input={"approve": True, "comment": "", "code": "", "signature": "", "plan_digest": digest, **attempt(digest)})
+            sent = {"approve": True, "comment": "", "code": "", "signature": "", "plan_digest": digest, **attempt(digest)}
+            resume_flow_run(run_id, run_input={k: v for k, v in sent.items() if v is not LEFT_OUT})
             time.sleep(1.5)  # the flow judges it and pauses again
     except Exception as exc:  # reported by the test
         errors.append(exc)
@@ -62,6 +64,7 @@ def test_forged_decisions_are_refused_recorded_and_nothing_executes(environment,
         lambda d: {"approver": "CAROL", "code": used["code"]},                            # the same code again, and the same person
         lambda d: {"approver": "Ｃａｒｏｌ", "code": current_code(secrets["carol"], time.time() + 30)},  # a look-alike of carol
         lambda d: {"approver": "frank", "code": used["code"]},                            # carol's used code as frank
+        lambda d: {"approver": "frank", "code": current_code(secrets["frank"]), "approve": LEFT_OUT},  # no decision at all: malformed
     ]
     governance = load_governance(EXAMPLES, approval_timeout_s=45, approval_poll_s=1)
     errors: list = []
@@ -75,10 +78,11 @@ def test_forged_decisions_are_refused_recorded_and_nothing_executes(environment,
     assert not record.execution_steps and production.ready_versions("classifier") == [1]
     decisions = [(a.approver, a.counted) for a in record.approvals]
     assert decisions == [("carol", False), ("carol", False), ("dave", False), ("dave", False), ("dave", False), ("alice", False),
-                         ("mallory", False), ("carol", True), ("carol", False), ("carol", False), ("frank", False)], decisions
+                         ("mallory", False), ("carol", True), ("carol", False), ("carol", False), ("frank", False), ("frank", False)], decisions
     reasons = [a.refusal for a in record.approvals]
     assert "no proof of identity" in reasons[0] and "not carol's current code" in reasons[1] and "not dave's current code" in reasons[2]
     assert "not dave's over this change" in reasons[3] and "another plan" in reasons[4] and "cannot approve" in reasons[5]
     assert "not on the change advisory board list" in reasons[6] and "already approved" in reasons[8] and "already approved" in reasons[9]
     assert "already used" in reasons[10] or "not frank's current code" in reasons[10]
+    assert reasons[11] == "frank: the decision has no `approve` field, so it is malformed; send approve: true or false"
     assert record.approvals[7].proof == "totp" and all(a.proof == "" for a in record.approvals if not a.counted)
