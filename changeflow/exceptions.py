@@ -10,6 +10,7 @@
     ├── ChangeStateError           the change is not in a state that allows this (exists already, not scheduled, …)
     ├── RecordNotFound             no change record with that ID
     ├── RecordStoreError           the record database cannot be opened or written
+    ├── RecordTampered             a record whose version chain does not verify: no executor acts on it
     ├── NotWaitingForApproval      no paused flow run of that change waits for a decision
     ├── PrefectUnavailable         no reachable Prefect server is configured
     ├── ChangeCancelled            cancelled while running (compensation follows)
@@ -76,6 +77,10 @@ class RecordNotFound(ChangeflowError):
 
 class RecordStoreError(ChangeflowError):
     """The record database cannot be opened or written (its URL and the driver's message attached)."""
+
+
+class RecordTampered(ChangeflowError):
+    """A record whose version chain does not verify (rewritten outside changeflow): no executor acts on it."""
 
 
 class NotWaitingForApproval(ChangeflowError):

@@ -23,7 +23,9 @@ from changeflow.adapters.prefect import approval_request_text, change_run_name, 
 from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
 from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
-from changeflow.domain.policy import ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
+from changeflow.domain.authority import approvals_hold
+from changeflow.domain.catalog import match_standard
+from changeflow.domain.policy import ApprovalPool, ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
@@ -32,6 +34,7 @@ from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
 from changeflow.services.approvals import check_proof
+from changeflow.services.audit import trusted
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
 from changeflow.settings.defaults import environment_or_default, governance_or_default
@@ -170,8 +173,13 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
 
 
 def execute_scheduled(recorder: Recorder, services: Services, request: ChangeRequest, governance: Governance, plan: ChangePlan, slot: Slot) -> ChangeResult:
-    """Notify, run the pre-change checklist, then the kind's execution flow under the model's lock.
-    Shared by the governed flows (slot open now) and the maintenance-window flow (later)."""
+    """Judge the record's authority again, notify, run the pre-change checklist, then the kind's execution
+    flow under the model's lock. Shared by the governed flows (slot open now) and the maintenance-window
+    flow (later). A record whose chain does not verify raises ``RecordTampered`` before anything runs."""
+    record = trusted(services.records, request.id)
+    if (refused := authority_refusal(record, governance, plan)) is not None:
+        recorder.transition(State.ABORTED, f"refused before executing: {refused}; nothing was touched")
+        return ChangeResult.of(recorder.record)
     delivered = notify(governance, recorder.record, "executing")
     items = run_checklist(services, request, plan, slot, delivered)
     if failed := blocking(items):
@@ -185,6 +193,17 @@ def execute_scheduled(recorder: Recorder, services: Services, request: ChangeReq
             record = recorder.reload()
             notify(governance, record, "rolled back" if record.state is State.ROLLED_BACK else record.state.value)
     return result
+
+
+def authority_refusal(record: ChangeRecord, governance: Governance, plan: ChangePlan) -> str | None:
+    """Why the record may not execute (its approvals or catalog match do not hold when judged again), or None."""
+    request = record.request
+    if policy_for(request.type).approval_pool is ApprovalPool.PRE_APPROVED:
+        match = match_standard(request, governance.catalog, kind_of(request).catalog_fields(request.change))
+        return None if match.template is not None else f"not in the standard catalog: {match.reason}"
+    held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
+                          plan_digest(request, plan, record.attachments.get(DIGEST)), governance.require_proof)
+    return None if held.accepted else held.reason
 
 
 def open_request(request: ChangeRequest, services: Services) -> Recorder:

@@ -17,7 +17,7 @@ from changeflow.domain.history import RecordQuery
 from changeflow.domain.policy import WindowClass
 from changeflow.domain.record import ChangeResult, State
 from changeflow.domain.windows import Calendar, Slot
-from changeflow.exceptions import InvalidSettings
+from changeflow.exceptions import InvalidSettings, RecordTampered
 from changeflow.kinds import plan_for
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import every
@@ -30,6 +30,7 @@ from changeflow.flows.lifecycle import execute_scheduled
 class WindowResult(BaseModel):
     window: str
     results: list[ChangeResult] = []
+    refused: dict[str, str] = {}  # change ID -> why no executor acts on it (a record that does not verify)
 
 
 def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datetime]]:
@@ -60,5 +61,9 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
             break
         slot = Slot(start=record.slot_start, end=record.slot_end, window=WindowClass.PLANNED_MAINTENANCE, window_name=window)
         plan = plan_for(record.request, record.risk)
-        result.results.append(execute_scheduled(Recorder(record, store), services, record.request, governance, plan, slot))
+        try:
+            result.results.append(execute_scheduled(Recorder(record, store), services, record.request, governance, plan, slot))
+        except RecordTampered as exc:
+            logger.error("refused: %s", exc)
+            result.refused[record.id] = str(exc)
     return result

@@ -56,10 +56,16 @@ class VersionObservations(BaseModel, frozen=True):
 
 
 class PairedObservations(BaseModel, frozen=True):
-    """Both versions' answers to the same probes, and how often their outputs disagreed."""
+    """Both versions' answers to the same probes, and how often their outputs disagreed.
+
+    ``reference_ms``: the old version's latencies as clients saw them just before promotion, when it served
+    all the traffic the candidate serves now. Latency is judged against them when given: during the bake the
+    old version is idle, so its paired latencies miss the queueing the busy candidate pays (measured here:
+    +25-50 % on a healthy candidate whenever the CPU was contended) and are shown, not judged."""
 
     baseline: VersionObservations
     candidate: VersionObservations
+    reference_ms: tuple[float, ...] | None = None
     compared: int = Field(0, ge=0, description="probes both versions answered")
     disagreements: int = Field(0, ge=0)
     first_disagreement: str = ""
@@ -78,12 +84,14 @@ def _shift(new: float, old: float) -> float:
 
 def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
     old, new = seen.baseline, seen.candidate
-    if min(len(old.latencies_ms), len(new.latencies_ms)) < limits.min_samples:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"latency: {len(new.latencies_ms)} and {len(old.latencies_ms)} answers, {limits.min_samples} needed from each")
+    before = seen.reference_ms if seen.reference_ms is not None else old.latencies_ms
+    if min(len(before), len(new.latencies_ms)) < limits.min_samples:
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"latency: {len(new.latencies_ms)} and {len(before)} answers, {limits.min_samples} needed from each")
     p50, p95 = (percentile(new.latencies_ms, q) for q in (50, 95))
-    b50, b95 = (percentile(old.latencies_ms, q) for q in (50, 95))
-    p_value = float(stats.mannwhitneyu(new.latencies_ms, old.latencies_ms, alternative="greater").pvalue)
-    figures = f"p50 {p50:.2f} ms vs {b50:.2f} ms ({_shift(p50, b50):+.0%}), p95 {p95:.2f} ms vs {b95:.2f} ms ({_shift(p95, b95):+.0%}), U-test p={p_value:.2g}"
+    b50, b95 = (percentile(before, q) for q in (50, 95))
+    p_value = float(stats.mannwhitneyu(new.latencies_ms, before, alternative="greater").pvalue)
+    against = " (v{0} before promotion, same traffic)".format(old.version) if seen.reference_ms is not None else ""
+    figures = f"p50 {p50:.2f} ms vs {b50:.2f} ms{against} ({_shift(p50, b50):+.0%}), p95 {p95:.2f} ms vs {b95:.2f} ms ({_shift(p95, b95):+.0%}), U-test p={p_value:.2g}"
     if p_value < 1.0 - limits.confidence and _shift(p50, b50) >= limits.latency_effect:
         return Verdict(outcome=Outcome.FAIL, reason=f"v{new.version} slower than v{old.version}: {figures}")
     return Verdict(outcome=Outcome.PASS, reason=f"latency: {figures}")

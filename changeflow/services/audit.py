@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from changeflow.domain.history import ChainBreak, RecordQuery, verify_chain
 from changeflow.domain.record import ChangeRecord
-from changeflow.exceptions import RecordNotFound
+from changeflow.exceptions import RecordNotFound, RecordTampered
 from changeflow.ports import RecordStore
 from changeflow.services.records import every
 
@@ -26,6 +26,8 @@ def audit_record(store: RecordStore, change_id: str) -> tuple[int, ChainBreak | 
     """(versions walked, the first broken link or None). The current record must equal the chain's head:
     a current row rewritten without a new version is a break too."""
     versions = store.history(change_id)
+    if not versions:
+        raise RecordNotFound(f"no change record {change_id}")
     broken = verify_chain(versions)
     if broken is None:
         try:
@@ -35,6 +37,15 @@ def audit_record(store: RecordStore, change_id: str) -> tuple[int, ChainBreak | 
         if current is None or current != versions[-1].record():
             broken = ChainBreak(change_id=change_id, version=versions[-1].version, reason="the current record is not the chain's last version (rewritten in place)")
     return len(versions), broken
+
+
+def trusted(store: RecordStore, change_id: str) -> ChangeRecord:
+    """The record, only when its chain verifies and the current row is its head; otherwise
+    ``RecordTampered``: what an executor reads before it acts."""
+    _, broken = audit_record(store, change_id)
+    if broken is not None:
+        raise RecordTampered(f"{change_id}: version {broken.version}: {broken.reason}; no executor acts on it (see `changeflow audit verify {change_id}`)")
+    return store.load(change_id)
 
 
 def audit(store: RecordStore, change_ids: list[str] | None = None, published: dict[str, ChangeRecord] | None = None) -> AuditReport:
