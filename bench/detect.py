@@ -3,9 +3,8 @@ roll back a healthy version? Real Triton, steady client load, the product's own 
 
     make bench-detect   (or: .venv/bin/python bench/detect.py [--healthy-bakes 100] [--regression-bakes 20])
 
-Each bake starts as a promotion does: the old version's latency is measured while it serves all traffic,
-production then serves ``[old, new]`` freshly loaded, a smoke test warms the new version, then
-``services.bake.bake`` runs with the default ``BakeSettings`` (a sample
+Each bake starts as a promotion does: production serves ``[old, new]`` freshly loaded, a smoke test
+warms the new version, then ``services.bake.bake`` runs with the default ``BakeSettings`` (a sample
 every 1 s, 20 paired probes) and governance's default comparison thresholds, exactly what the
 model-deployment flow calls (the Prefect flow around it is left out: it adds no judging). Regressions,
 each baked up to ``--regression-seconds`` (stops at the first FAIL):
@@ -38,7 +37,7 @@ from changeflow.domain.comparison import ComparisonThresholds  # noqa: E402
 from changeflow.domain.verdicts import BakeThresholds, Outcome, percentile  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
-from changeflow.services.bake import bake, reference_latencies  # noqa: E402
+from changeflow.services.bake import bake  # noqa: E402
 from changeflow.services.verification import bound_golden, observe_case, smoke_verdict  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
 from changeflow.settings.environment import BakeSettings, ServerEndpoint  # noqa: E402
@@ -72,25 +71,22 @@ class Bench:
             raise RuntimeError(f"smoke test of {versions}: {smoke}")
 
     def bake(self, versions: list[int], seconds: float, parameters: dict[str, str] | None = None):
-        self.production.load(MODEL, with_versions(self.config, versions[:1]))  # the old version serves all traffic
-        reference = reference_latencies(self.production, self.golden, self.settings.reference_probes, versions[0])  # as the promote step does
         self.serve(versions, parameters)
         return bake(self.production, self.production, self.golden, versions[-1], seconds=seconds, interval_s=self.settings.interval_s,
-                    probes_per_sample=self.settings.probes_per_sample, limits=BakeThresholds(), baseline=versions[0],
-                    reference_ms=reference, comparison=self.comparison)
+                    probes_per_sample=self.settings.probes_per_sample, limits=BakeThresholds(), baseline=versions[0], comparison=self.comparison)
 
     def latency_p50_ms(self, version: int, requests: int = 300) -> float:
         seen = [observe_case(self.production, self.golden, i % len(self.golden), version)[0].latency_ms for i in range(requests)]
         return percentile(seen, 50)
 
     def slowdown(self, extra_ms: float) -> float:
-        """v5's p50 over v2's with ``extra_ms``, each measured as the judge sees them: unversioned requests
-        while it serves all the traffic (v2 alone, then [2, 5])."""
-        self.production.load(MODEL, with_versions(self.config, [2]))
-        before = reference_latencies(self.production, self.golden, 600, 2)
+        """v5's measured p50 over v2's (both loaded, versioned requests interleaved) with ``extra_ms``."""
         self.serve([2, 5], {"slow_extra_latency_ms": f"{extra_ms:.3f}"})
-        after = reference_latencies(self.production, self.golden, 600, 5)
-        return percentile(after, 50) / percentile(before, 50) - 1.0
+        old, new = [], []
+        for i in range(800):
+            old.append(observe_case(self.production, self.golden, i % len(self.golden), 2)[0].latency_ms)
+            new.append(observe_case(self.production, self.golden, i % len(self.golden), 5)[0].latency_ms)
+        return percentile(new, 50) / percentile(old, 50) - 1.0
 
 
 def calibrate(bench: Bench, target: float = 0.40) -> tuple[float, float]:

@@ -30,12 +30,12 @@ def model_deployment(
         old = check_serving_version(run.recorder, run.services, model, spec.from_version, spec.to_version)
         stage(run.recorder, run.services, model, spec.to_version)
         run.require(validate(run.recorder, run.services, spec.golden_set, spec.to_version), abort="validation failed in staging, production untouched")
-        reference = promote(run.recorder, run.services, spec.golden_set, model, old, spec.to_version)
+        promote(run.recorder, run.services, model, old, spec.to_version)
         run.verifying(f"v{spec.to_version} promoted beside v{old}")
         run.require(smoke_test(run.recorder, run.services, spec.golden_set, spec.to_version))
         baseline = old if standby_possible(old, spec.to_version) else None
         report = monitor(run.recorder, run.services, spec.golden_set, spec.to_version, spec.bake_seconds, thresholds,
-                         baseline=baseline, reference_ms=reference or None, comparison=comparison_for(run.verification.comparison, spec))
+                         baseline=baseline, comparison=comparison_for(run.verification.comparison, spec))
         bake = run.require_bake(report.verdict, bake_evidence(report))
         finalize(run.recorder, run.services, model, spec.to_version)
         run.close(f"v{spec.to_version} serving; bake {bake.reason}", serving_version_after=spec.to_version)

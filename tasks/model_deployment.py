@@ -9,10 +9,9 @@ from prefect import get_run_logger, task
 
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
-from changeflow.domain.verdicts import Outcome, Verdict, assess_golden, percentile
+from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
-from changeflow.services.bake import reference_latencies
 from changeflow.services.recorder import Recorder
 from changeflow.services.verification import DIGEST, bound_golden, observe_golden, probe
 from changeflow.tasks._options import STEP
@@ -60,21 +59,16 @@ def validate(run: Recorder, services: Services, golden_set: str, version: int) -
 
 
 @task(name="promote", **STEP)
-def promote(run: Recorder, services: Services, golden_set: str, model: str, old: int, new: int) -> list[float]:
-    """Measure the old version's latency under live traffic (what the bake judges the new one against),
-    then production loads [old, new] (unversioned traffic moves to new, old stays warm), or [new] alone
-    when going back to a lower version number. Returns the measured latencies."""
+def promote(run: Recorder, services: Services, model: str, old: int, new: int) -> None:
+    """Production loads [old, new] (unversioned traffic moves to new, old stays warm), or [new] alone
+    when going back to a lower version number."""
     with run.step(Phase.EXECUTION, "promote") as step:
-        count = services.environment.bake.reference_probes
-        reference = reference_latencies(services.production, bound_golden(services.production, golden_set), count, old) if count else []
         run.touching_production()
         versions = promotion_versions(old, new)
         services.production.load_versions(model, versions)
         standby = f"v{old} stays warm" if standby_possible(old, new) else f"no warm standby (v{new} < v{old}): a rollback reloads v{old}"
-        measured = f"; before: v{old} p50 {percentile(reference, 50):.2f} ms under live traffic ({len(reference)} probes)" if reference else ""
-        step.detail = f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}{measured}"
+        step.detail = f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}"
         get_run_logger().info(step.detail)
-        return reference
 
 
 @task(name="finalize", **STEP)

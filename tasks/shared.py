@@ -164,12 +164,10 @@ def _cancellation_requested() -> str | None:
 def monitor(
     run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, limits: BakeThresholds,
     step_name: str = "monitor", baseline: int | None = None, comparison: ComparisonThresholds | None = None,
-    reference_ms: list[float] | None = None,
 ) -> BakeReport:
     """Bake the served version; with ``version`` the server's counters for it count too, without it
     (a Service in front of several servers) the golden probes alone judge. With ``baseline`` (the old
-    version, still loaded) every probe is paired with it and the candidate is judged against it (its latency
-    against ``reference_ms``, the old version's under live traffic before promotion)."""
+    version, still loaded) every probe is paired with it and the candidate is judged against it."""
     logger = get_run_logger()
     settings = services.environment.bake
     with run.step(Phase.VERIFICATION, step_name) as step:
@@ -183,7 +181,6 @@ def monitor(
             probes_per_sample=settings.probes_per_sample,
             limits=limits,
             baseline=baseline if settings.paired else None,
-            reference_ms=reference_ms,
             comparison=comparison or ComparisonThresholds(),
             checks=services.metric_checks(),
             cancelled=_cancellation_requested,

@@ -83,8 +83,7 @@ class ModelDeploymentKind(ChangeKind):
             ),
             verification=steps(
                 ("smoke_test", f"live requests on production answered by {new}"),
-                ("monitor", f"bake {c.bake_seconds}s: golden probes paired with {old} (errors, output agreement; latency against {old}'s "
-                            "measured under live traffic before promotion), Triton metrics; verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
+                ("monitor", f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
                 ("finalize", f"unload {old} from production"),
             ),
             rollback=steps(

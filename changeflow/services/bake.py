@@ -2,11 +2,10 @@
 
 Every ``interval_s``, one sample:
 
-- golden probes sent as clients send them (unversioned, answered by the candidate), then the same inputs
-  sent to the old version by number (still loaded beside it: warm standby). Each side's errors and latencies, and whether the two answers differ beyond the golden
-  tolerances, accumulate into ``PairedObservations`` for ``domain.comparison``. Latency is judged against
-  the old version's latencies measured just before promotion under the same traffic
-  (``reference_latencies``), since the idle old version answers faster than any busy version would;
+- golden probes sent as clients send them (unversioned, answered by the candidate) and, interleaved in
+  alternating order, the same inputs sent to the old version by number (still loaded beside it: warm
+  standby). Each side's errors and latencies, and whether the two answers differ beyond the golden
+  tolerances, accumulate into ``PairedObservations`` for ``domain.comparison``;
 - Triton's counters for the candidate (when ``metrics`` is given), against the fixed thresholds;
 - any metric checks on other providers (Prometheus: a gateway's client-side error rate).
 
@@ -39,6 +38,7 @@ class BakeReport(BaseModel):
     samples: list[BakeSample]
     verdicts: list[Verdict]
     comparison: Comparison | None = None
+    observed: PairedObservations | None = None
     elapsed_s: float
 
 
@@ -55,28 +55,19 @@ class _Round(BaseModel):
     first_disagreement: str = ""
 
 
-def reference_latencies(server: ModelServer, golden: BoundGolden, count: int, serving: int) -> list[float]:
-    """Latencies of ``count`` golden requests sent as clients send them, while ``serving`` answers them all:
-    measured just before promotion, what the candidate's latency under the same traffic is judged against.
-    Answers that fail or come from another version are left out."""
-    seen = []
-    for i in range(count):
-        observed, answered_by = observe_case(server, golden, i % len(golden))
-        if answered_by == serving and not case_problems(golden, i % len(golden), observed):
-            seen.append(observed.latency_ms)
-    return seen
-
-
 def paired_probe(server: ModelServer, golden: BoundGolden, count: int, version: int | None, baseline: int | None, offset: int) -> _Round:
     """``count`` golden requests to the candidate as clients send them (an answer from another version
-    than ``version`` is a failure) and then, when ``baseline`` is given, the same inputs to the baseline by
-    number. The candidate's requests go in one run, as the reference was measured before promotion, so
-    their latencies compare with it (interleaving versions adds a process switch to every request)."""
+    than ``version`` is a failure) and, when ``baseline`` is given, the same to the baseline by number,
+    in alternating order so neither side always goes first."""
     seen = _Round()
-    indices = [(offset + i) % len(golden) for i in range(count)]
-    answers = {}
-    for index in indices:
-        new, answered_by = observe_case(server, golden, index)
+    for i in range(count):
+        index = (offset + i) % len(golden)
+        if baseline is not None and i % 2:
+            old, _ = observe_case(server, golden, index, baseline)
+            new, answered_by = observe_case(server, golden, index)
+        else:
+            new, answered_by = observe_case(server, golden, index)
+            old = observe_case(server, golden, index, baseline)[0] if baseline is not None else None
         problems = case_problems(golden, index, new)
         if not problems and version is not None and answered_by != version:
             problems = [f"case {index}: answered by v{answered_by}, expected v{version}"]
@@ -85,18 +76,15 @@ def paired_probe(server: ModelServer, golden: BoundGolden, count: int, version: 
             seen.problem = seen.problem or problems[0]
         else:
             seen.new_latencies.append(new.latency_ms)
-            answers[index] = new
-    if baseline is None:
-        return seen
-    for index in indices:
-        old, _ = observe_case(server, golden, index, baseline)
+        if old is None:
+            continue
         if case_problems(golden, index, old):
             seen.old_errors += 1
-            continue
-        seen.old_latencies.append(old.latency_ms)
-        if index in answers:
+        else:
+            seen.old_latencies.append(old.latency_ms)
+        if not problems and not old.error:
             seen.compared += 1
-            if differs := disagreement(golden, index, answers[index], old):
+            if differs := disagreement(golden, index, new, old):
                 seen.disagreements += 1
                 seen.first_disagreement = seen.first_disagreement or differs
     return seen
@@ -158,7 +146,6 @@ def bake(
     probes_per_sample: int,
     limits: BakeThresholds,
     baseline: int | None = None,
-    reference_ms: Sequence[float] | None = None,
     comparison: ComparisonThresholds = ComparisonThresholds(),
     checks: Sequence[tuple[MetricCheck, MetricProvider]] = (),
     cancelled: Callable[[], str | None] = lambda: None,
@@ -167,16 +154,12 @@ def bake(
     sleep: Callable[[float], None] = time.sleep,
 ) -> BakeReport:
     """Sample every ``interval_s`` for ``seconds`` (see the module docstring); ``baseline`` is the old
-    version to compare with, when it is loaded beside ``version``; ``reference_ms`` its latencies under
-    live traffic before promotion (``reference_latencies``), which latency is judged against."""
+    version to compare with, when it is loaded beside ``version``."""
     model = golden.model
     counted = metrics is not None and version is not None
     start = clock()
     previous = metrics.scrape().for_version(model, version) if counted else None  # no baseline: the step fails
-    paired = PairedObservations(
-        baseline=VersionObservations(version=baseline), candidate=VersionObservations(version=version),
-        reference_ms=tuple(reference_ms) if reference_ms is not None else None,
-    ) if baseline is not None else None
+    paired = PairedObservations(baseline=VersionObservations(version=baseline), candidate=VersionObservations(version=version)) if baseline is not None else None
     samples: list[BakeSample] = []
     verdicts: list[Verdict] = []
     judged: Comparison | None = None
@@ -208,4 +191,4 @@ def bake(
         if overall.outcome in (Outcome.FAIL, Outcome.ERROR) or (judged and judged.verdict.outcome is Outcome.FAIL) or clock() - start >= seconds:
             break
         sleep(max(0.0, interval_s - (clock() - tick)))
-    return BakeReport(verdict=conclude(overall, judged), samples=samples, verdicts=verdicts, comparison=judged, elapsed_s=clock() - start)
+    return BakeReport(verdict=conclude(overall, judged), samples=samples, verdicts=verdicts, comparison=judged, observed=paired, elapsed_s=clock() - start)

@@ -89,7 +89,6 @@ class BakeSettings(BaseModel):
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
     paired: bool = Field(True, description="send each probe to the old version too, and judge the candidate against it")
-    reference_probes: int = Field(80, ge=0, le=10_000, description="probes measuring the old version's latency under live traffic just before promotion")
     checks: list[MetricCheck] = Field(default_factory=list, max_length=20)
 
 
