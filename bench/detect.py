@@ -175,6 +175,8 @@ def main() -> None:
         "interval_s": settings.interval_s,
         "probes_per_sample": settings.probes_per_sample,
         "confidence": comparison.confidence,
+        "latency_confidence": comparison.latency_confidence,
+        "latency_effect": comparison.latency_effect,
         "healthy_failures": healthy_reasons[:5],
         "first_reasons": {k: v["first_reason"] for k, v in results.items()},
         "elapsed_s": round(time.monotonic() - started, 1),

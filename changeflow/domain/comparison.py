@@ -140,8 +140,8 @@ class DoubtAction(StrEnum):
     ASK = "ask"  # pause: a person on the type's approver list chooses "roll back" or "promote anyway"
 
 
-def _rollback_unless_emergency() -> dict[ChangeType, DoubtAction]:
-    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ROLLBACK, ChangeType.EMERGENCY: DoubtAction.ASK}
+def _rollback_always() -> dict[ChangeType, DoubtAction]:
+    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ROLLBACK, ChangeType.EMERGENCY: DoubtAction.ROLLBACK}
 
 
 def _ask_unless_standard() -> dict[ChangeType, DoubtAction]:
@@ -150,13 +150,13 @@ def _ask_unless_standard() -> dict[ChangeType, DoubtAction]:
 
 class Verification(BaseModel, frozen=True):
     """How a bake is judged (``comparison``) and, per change type, what a FAIL (evidence of harm) and an
-    INCONCLUSIVE (too little evidence) bake do. By default a FAIL rolls back at once except for an
-    emergency (a hotfix's author is on call: they weigh it), and an INCONCLUSIVE asks a person except for
-    a standard change. A measurement ERROR always rolls back: nobody can weigh evidence not gathered."""
+    INCONCLUSIVE (too little evidence) bake do. By default a FAIL rolls back at once (evidence of harm
+    does not wait for a person), and an INCONCLUSIVE asks a person except for a standard change. A
+    measurement ERROR always rolls back: nobody can weigh evidence not gathered."""
 
     model_config = ConfigDict(extra="forbid")
     comparison: ComparisonThresholds = Field(default_factory=ComparisonThresholds)
-    on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_unless_emergency)
+    on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_always)
     on_inconclusive: dict[ChangeType, DoubtAction] = Field(default_factory=_ask_unless_standard)
     decision_timeout_s: int = Field(900, ge=1, le=86_400, description="no decision in this time: roll back")
     decision_poll_s: int = Field(2, ge=1, le=60)

@@ -87,3 +87,17 @@ def test_a_fail_outranks_missing_data_in_the_overall_reason():
     seen = paired(latencies(15, 100, 3.0), latencies(16, 100, 3.0), new_errors=60, compared=3)
     result = compare(seen, ComparisonThresholds(max_disagreement=0.0))
     assert result.verdict.outcome is Outcome.FAIL and result.verdict.reason.startswith("v2 fails more than v1")
+
+
+def test_what_a_doubtful_bake_does_by_default_per_type():
+    from changeflow.domain.comparison import DoubtAction, Verification
+    from changeflow.domain.request import ChangeType
+    from changeflow.domain.verdicts import Verdict
+
+    fail, unsure, error = (Verdict(outcome=o, reason="x") for o in (Outcome.FAIL, Outcome.INCONCLUSIVE, Outcome.ERROR))
+    policy = Verification()
+    assert [policy.action(t, fail) for t in ChangeType] == [DoubtAction.ROLLBACK] * 3  # evidence of harm waits for nobody
+    assert {t: policy.action(t, unsure) for t in ChangeType} == {
+        ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ASK, ChangeType.EMERGENCY: DoubtAction.ASK}
+    assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, fail) is DoubtAction.ASK
+    assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, error) is DoubtAction.ROLLBACK
