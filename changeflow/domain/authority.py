@@ -20,11 +20,11 @@ def approvals_hold(record: ChangeRecord, policy: TypePolicy, approvers: Approver
     """Accepted when the record's counted approvals, judged again, reach ``required`` on ``digest_now``."""
     if policy.approval_pool is ApprovalPool.PRE_APPROVED:
         return Judgement(accepted=True, reason="pre-approved type: the catalog is checked again instead")
-    if record.attachments.get(PLAN_DIGEST) != digest_now:
-        shown = (record.attachments.get(PLAN_DIGEST) or "none")[:16]
-        return Judgement(accepted=False, reason=f"the plan digest on the record ({shown}…) is not the digest of its request and plan ({digest_now[:16]}…)")
     valid: list[str] = []
     problems: list[str] = []
+    if record.attachments.get(PLAN_DIGEST) != digest_now:
+        shown = (record.attachments.get(PLAN_DIGEST) or "none")[:16]
+        problems.append(f"the plan digest on the record ({shown}…) is not the digest of its request and plan ({digest_now[:16]}…)")
     for approval in (a for a in record.approvals if a.counted and a.decision == "approve"):
         judged = judge(Decision(approve=True, approver=approval.approver), requester=person(record.requester), policy=policy, approvers=approvers, already=valid)
         if not judged.accepted:
@@ -35,7 +35,7 @@ def approvals_hold(record: ChangeRecord, policy: TypePolicy, approvers: Approver
             problems.append(f"{approval.approver}'s approval was given on another plan")
         else:
             valid.append(person(approval.approver))
-    if len(valid) >= required:
+    if len(valid) >= required and record.attachments.get(PLAN_DIGEST) == digest_now:
         return Judgement(accepted=True, reason=f"{len(valid)} valid approval(s) of {required} required, judged again before executing")
     why = f": {'; '.join(problems[:3])}" if problems else ""
     return Judgement(accepted=False, reason=f"{len(valid)} valid approval(s) of {required} required on the record{why}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from changeflow.local.processes import die_with_parent, free_port, group_members, signal_group
+from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, signal_group
 from changeflow.exceptions import TritonStartError
 
 __all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
@@ -103,7 +103,8 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
-        self.http_port, self.grpc_port, self.metrics_port = (p or free_port() for p in (self.http_port, self.grpc_port, self.metrics_port))
+        picked = iter(free_ports(3))
+        self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
         command = self._command(self._backend_dir())
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(

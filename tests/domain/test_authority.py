@@ -37,6 +37,8 @@ def test_two_proven_approvals_on_this_plan_hold():
 def test_a_forged_scheduled_record_without_approvals_does_not():
     judged = hold(record())
     assert not judged.accepted and judged.reason == "0 valid approval(s) of 2 required on the record"
+    unsigned = hold(record(digest=None))
+    assert not unsigned.accepted and unsigned.reason.startswith("0 valid approval(s) of 2 required on the record: the plan digest on the record (none…)")
 
 
 def test_approvals_are_judged_again_one_by_one():

@@ -61,7 +61,7 @@ def test_a_scheduled_record_without_the_gate_is_refused_by_the_maintenance_windo
     result = maintenance_window("now", environment, governance)
     assert [(r.change_id, r.state) for r in result.results] == [("CHG-0091", State.ABORTED)]
     record = store.load("CHG-0091")
-    assert record.transitions[-1].reason == "refused before executing: 0 valid approval(s) of 2 required on the record; nothing was touched"
+    assert record.transitions[-1].reason.startswith("refused before executing: 0 valid approval(s) of 2 required on the record: the plan digest")
     assert record.execution_steps == [] and production.ready_versions("classifier") == [1]
 
 
