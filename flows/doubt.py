@@ -27,9 +27,8 @@ class BakeDecision(ApprovalDecision):
     ``changeflow approve`` (approve: promote anyway; ``--reject``: roll back) both work."""
 
 
-def evidence_text(request: ChangeRequest, verdict: Verdict, details: list[str]) -> str:
-    lines = [f"bake verdict {verdict}", *details]
-    return "\n".join(lines)
+def evidence_text(verdict: Verdict, details: list[str]) -> str:
+    return "\n".join([f"bake verdict {verdict}", *details])
 
 
 def doubt_form_text(request: ChangeRequest, evidence: str, digest: str, refusals: list[str], timeout_s: int) -> str:
@@ -49,7 +48,7 @@ def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest,
     """(promote anyway?, why) after a counted decision, or (False, why) when time ran out."""
     logger = get_run_logger()
     verification: Verification = governance.verification
-    evidence = evidence_text(request, verdict, details)
+    evidence = evidence_text(verdict, details)
     digest = recorder.attach(DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence))
     credentials = approver_credentials(governance.approver_keys)
     refusals: list[str] = []

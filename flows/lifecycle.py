@@ -24,7 +24,6 @@ from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
 from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
 from changeflow.domain.authority import approvals_hold
-from changeflow.domain.catalog import match_standard
 from changeflow.domain.policy import ApprovalPool, ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
@@ -199,7 +198,7 @@ def authority_refusal(record: ChangeRecord, governance: Governance, plan: Change
     """Why the record may not execute (its approvals or catalog match do not hold when judged again), or None."""
     request = record.request
     if policy_for(request.type).approval_pool is ApprovalPool.PRE_APPROVED:
-        match = match_standard(request, governance.catalog, kind_of(request).catalog_fields(request.change))
+        match = check_catalog(governance.catalog, request)
         return None if match.template is not None else f"not in the standard catalog: {match.reason}"
     held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
                           plan_digest(request, plan, record.attachments.get(DIGEST)), governance.require_proof)

@@ -9,12 +9,9 @@ from changeflow.exceptions import InvalidSettings
 from changeflow.ports import MetricProvider
 from changeflow.settings.environment import MetricProviderSettings
 
-PROVIDERS = {"prometheus": PrometheusProvider, "triton": TritonMetricsProvider}
-
-
 def provider_for(settings: MetricProviderSettings) -> MetricProvider:
-    if settings.kind not in PROVIDERS:
-        raise InvalidSettings("environment", "bake.checks.provider.kind", f"unknown metric provider {settings.kind!r}", f"use one of {', '.join(PROVIDERS)}")
     if settings.kind == "prometheus":
         return PrometheusProvider(settings.url, headers=settings.headers, timeout_s=settings.timeout_s)
-    return TritonMetricsProvider(settings.url, timeout_s=settings.timeout_s)
+    if settings.kind == "triton":
+        return TritonMetricsProvider(settings.url, timeout_s=settings.timeout_s)
+    raise InvalidSettings("environment", "bake.checks.provider.kind", f"unknown metric provider {settings.kind!r}", "use prometheus or triton")
