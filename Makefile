@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-scale bench-detect serve browser postgres prometheus clean
+.PHONY: demo test bench bench-scale bench-detect bench-faults serve browser postgres prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-scale: $(STAMP) postgres
 
 bench-detect: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/detect.py
+
+bench-faults: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

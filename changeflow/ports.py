@@ -145,4 +145,8 @@ class Cluster(Protocol):
 class ModelLocks(Protocol):
     """One change at a time per model, across processes and hosts."""
 
-    def hold(self, model: str, timeout_s: float) -> AbstractContextManager[str]: ...
+    def hold(self, model: str, timeout_s: float) -> AbstractContextManager[str]:
+        """Held for the block; yields the hold's ID for ``release``."""
+
+    def release(self, lease: str) -> None:
+        """Free a hold whose holder died (the safety net, once it settled the change)."""

@@ -159,21 +159,24 @@ def open_for_execution(request: ChangeRequest, services: Services, record: Chang
         recorder = Recorder(record, store)
     if recorder.record.state is not State.SCHEDULED:
         raise ChangeStateError(f"{recorder.record.id} is '{recorder.record.state}', not 'scheduled': it cannot execute (again)")
-    recorder.note(executor=executor_identity())
+    recorder.note(executor={**recorder.record.executor, **executor_identity()})  # keeps the model lock's lease
     recorder.transition(State.EXECUTING, "execution started")
     return recorder
 
 
 def executor_identity() -> dict[str, str]:
-    """Who runs the change, so the safety net can tell a dead executor from a slow one."""
+    """Who runs the change, so the safety net can tell a dead executor from a slow one. The root flow run
+    is the one a worker marks *Crashed* when the process dies (a subflow is left *Running*)."""
     from prefect.runtime import flow_run
 
-    return {"host": socket.gethostname(), "pid": str(os.getpid()), "flow_run_id": str(flow_run.id or "")}
+    return {"host": socket.gethostname(), "pid": str(os.getpid()), "flow_run_id": str(flow_run.id or ""), "root_flow_run_id": str(flow_run.root_flow_run_id or "")}
 
 
 @flow(name="rollback", log_prints=False)
-def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested") -> RollbackResult:
-    """Restore the last approved state of production for ``change_id``, verify it, record it."""
+def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: bool = False) -> RollbackResult:
+    """Restore the last approved state of production for ``change_id``, verify it, record it. ``free_lock``
+    (the safety net, for a dead executor): free the model's lock it held once production is verified,
+    before the record says so, so the next change finds it free."""
     services = bootstrap(environment_or_default(environment))
     logger = get_run_logger()
     recorder = Recorder(trusted(services.records, change_id), services.records)  # a rewritten record drives nothing
@@ -192,10 +195,19 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
         raise RollbackFailed(f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}")
     if restoration.serving_version_after is not None:
         recorder.note(serving_version_after=restoration.serving_version_after)
+    if free_lock:
+        free_model_lock(services, record)
     recorder.transition(State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}")
     return RollbackResult(
         change_id=change_id, state=State.ROLLED_BACK, restored=restoration.restored, verified=str(restoration.verdict), rollback_ms=restoration.rollback_ms
     )
+
+
+def free_model_lock(services: Services, record: ChangeRecord) -> None:
+    """Free the model's lock a dead executor held (its lease is on the record), at once."""
+    if lease := record.executor.get("lock"):
+        services.locks.release(lease)
+        get_run_logger().info("%s: the model's lock held by its dead executor is free", record.id)
 
 
 def compensate_if_touched(flow, flow_run, state) -> None:

@@ -185,7 +185,8 @@ def execute_scheduled(recorder: Recorder, services: Services, request: ChangeReq
         recorder.transition(State.ABORTED, "pre-change checklist failed: " + "; ".join(f"{i.name}: {i.reason}" for i in failed))
         return ChangeResult.of(recorder.record)
     get_run_logger().info("pre-change checklist passed (%d items)", len(items))
-    with services.locks.hold(request.model, governance.lock_timeout_s):
+    with services.locks.hold(request.model, governance.lock_timeout_s) as lease:
+        recorder.note(executor={**recorder.record.executor, "lock": lease})  # the safety net frees it if this process dies
         try:
             result = kind_of(request).load_flow()(request, services.environment, recorder.record, governance)
         finally:

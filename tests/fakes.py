@@ -146,8 +146,12 @@ class FakeRecordStore:
 class FakeLocks:
     def __init__(self) -> None:
         self.held: list[str] = []
+        self.released: list[str] = []
 
     @contextmanager
     def hold(self, model: str, timeout_s: float):
         self.held.append(model)
         yield f"fake-lock-{model}"
+
+    def release(self, lease: str) -> None:
+        self.released.append(lease)

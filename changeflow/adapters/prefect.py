@@ -3,7 +3,9 @@ who is writing, and the summary above an approval form (records as artifacts: ``
 
 - ``PrefectModelLocks``: a global concurrency limit of 1 per model. Measured in Prefect 3.8.8:
   acquiring a limit that does not exist logs "skipping acquisition" and serialises nothing, so the
-  limit is created first and acquired with ``strict=True``.
+  limit is created first and acquired with ``strict=True``. The slot is a lease the holder renews; its
+  ID goes on the change record, so whoever settles a change whose executor died frees the model at once
+  instead of waiting for the lease to run out.
 - the summary above an approval form.
 """
 
@@ -19,7 +21,8 @@ from contextlib import contextmanager
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-from prefect.concurrency.sync import concurrency
+from prefect.concurrency._leases import maintain_concurrency_lease
+from prefect.concurrency._sync import acquire_concurrency_slots_with_lease, release_concurrency_slots_with_lease
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists
@@ -43,22 +46,45 @@ def limit_name(model: str) -> str:
 
 
 class PrefectModelLocks:
-    """A Prefect global concurrency limit of 1 per model, created before use."""
+    """A Prefect global concurrency limit of 1 per model, created before use, held as a renewed lease."""
+
+    LEASE_S = 60.0  # how long a dead holder nobody settles keeps the model (renewed while it lives)
 
     def _ensure(self, name: str) -> None:
+        from prefect.exceptions import ObjectNotFound
+
         with get_client(sync_client=True) as client:
             try:
-                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:
-                pass
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                try:
+                    client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+                except ObjectAlreadyExists:  # created meanwhile by another change
+                    pass
 
     @contextmanager
     def hold(self, model: str, timeout_s: float) -> Iterator[str]:
-        """Hold the model's change slot; waits up to ``timeout_s`` for another change to finish."""
+        """Hold the model's change slot; waits up to ``timeout_s`` for another change to finish. Yields
+        the lease ID (``release`` frees it from another process)."""
         name = limit_name(model)
         self._ensure(name)
-        with concurrency(name, occupy=1, timeout_seconds=timeout_s, strict=True):
-            yield name
+        acquired = acquire_concurrency_slots_with_lease([name], 1, timeout_seconds=timeout_s, strict=True, lease_duration=self.LEASE_S)
+        try:
+            with maintain_concurrency_lease(acquired.lease_id, self.LEASE_S):
+                yield str(acquired.lease_id)
+        finally:
+            self.release(str(acquired.lease_id))
+
+    def release(self, lease: str) -> None:
+        """Free a held slot by its lease ID; one already freed (or expired) is left as it is."""
+        from uuid import UUID
+
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            release_concurrency_slots_with_lease(UUID(lease))
+        except (ObjectNotFound, ValueError):
+            pass
 
 
 def run_name(change_id: str, flow_name: str) -> str:
@@ -88,6 +114,11 @@ def overdue_notice(change_id: str, after_s: float, payload: dict, also=None) -> 
     timer.daemon = True
     timer.start()
     return timer
+
+
+def announce(change_id: str, what: str, payload: dict) -> None:
+    """A ``changeflow.change.<what>`` event about one change (automations and the UI's event feed see it)."""
+    emit_event(event=f"changeflow.change.{what}", resource=change_resource(change_id), payload=payload)
 
 
 def flow_run_ended(flow_run_id: str) -> str | None:

@@ -180,9 +180,9 @@ def reconcile(environment: EnvironmentOption = ENVIRONMENT_FILE) -> None:
     Exits 6 when a rollback failed: production needs attention."""
     settings = _environment(environment)
     require_prefect()
-    from changeflow.flows.safety import safety_net
+    from changeflow.flows.safety import Settling, safety_net
 
-    result = safety_net(settings)
+    result = safety_net(settings, settling=Settling(unreachable_wait_s=0))  # a person gets the answer now, not in ten minutes
     aborted = f"; closed as aborted (died before touching production): {', '.join(result.aborted)}" if result.aborted else ""
     out.print(f"rolled back: {', '.join(result.rolled_back) or 'none'}{aborted}" + (f"; failed: {result.failed}" if result.failed else ""), markup=False)
     if result.failed:

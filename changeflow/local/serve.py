@@ -1,7 +1,8 @@
 """``changeflow serve``: one command for a working installation on this machine — a Prefect server (the
 one ``PREFECT_API_URL`` names, else a local one), production and staging Tritons, the change flows
-deployed from the installed package (a checkout or a wheel) to a local *process* work pool with a worker, the safety net every minute, and one
-maintenance-window run scheduled at the start of each upcoming window in the calendar.
+deployed from the installed package (a checkout or a wheel) to a local *process* work pool with a
+worker, the safety net every minute and whenever a change's run crashes, fails or goes silent
+(``adapters.prefect_recovery``), and one maintenance-window run at the start of each upcoming window.
 
 Engineers trigger ``normal-change/normal`` (etc.) from the UI with a change request in the form;
 approvers resume the paused runs there.
@@ -26,7 +27,7 @@ FLOWS = [  # (entrypoint, deployment name, takes governance)
     ("flows/lifecycle.py:normal_change", "normal", True),
     ("flows/lifecycle.py:emergency_change", "emergency", True),
     ("flows/compensation.py:rollback_change", "rollback", False),
-    ("flows/safety.py:safety_net", "safety-net", False),
+    ("flows/safety.py:safety_net", "safety-net", True),
     ("flows/maintenance_window.py:maintenance_window", "maintenance-window", True),
 ]
 
@@ -39,8 +40,9 @@ def flows_source() -> Path:
     return Path(changeflow.flows.__file__).resolve().parent.parent
 
 
-def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int = 60) -> dict[str, str]:
-    """Deploy the change flows to the process work pool; returns name → deployment id."""
+def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int | None = 60, pool: str = POOL) -> dict[str, str]:
+    """Deploy the change flows to the process work pool; returns name → deployment id. The safety net runs
+    every ``safety_net_every_s`` (None: only when an automation or a person runs it)."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -48,7 +50,7 @@ def deploy_change_flows(environment: Environment, governance: Governance, safety
 
     with get_client(sync_client=True) as client:
         try:
-            client.create_work_pool(WorkPoolCreate(name=POOL, type="process"))
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
         except ObjectAlreadyExists:
             pass
     defaults = {"environment": environment.model_dump(mode="json"), "governance": governance.model_dump(mode="json")}
@@ -56,8 +58,11 @@ def deploy_change_flows(environment: Environment, governance: Governance, safety
     for entrypoint, name, with_governance in FLOWS:
         source = flow.from_source(source=str(flows_source()), entrypoint=entrypoint)
         parameters = defaults if with_governance else {"environment": defaults["environment"]}
-        schedule = {"interval": timedelta(seconds=safety_net_every_s)} if name == "safety-net" else {}
-        ids[name] = str(source.deploy(name=name, work_pool_name=POOL, parameters=parameters, build=False, push=False,
+        # the safety net runs on a schedule and when an automation says an executor died; one at a time
+        schedule = {"concurrency_limit": 1} if name == "safety-net" else {}
+        if name == "safety-net" and safety_net_every_s:
+            schedule["interval"] = timedelta(seconds=safety_net_every_s)
+        ids[name] = str(source.deploy(name=name, work_pool_name=pool, parameters=parameters, build=False, push=False,
                                       print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
     return ids
 
@@ -81,13 +86,23 @@ def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> 
     return scheduled
 
 
+def start_worker(pool: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A process worker for ``pool`` whose flow runs send heartbeats (what the recovery automations watch)
+    and which looks for new runs every 2 s (a triggered safety net starts at once)."""
+    from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV
+    from changeflow.local.processes import die_with_parent
+
+    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"], env=env, preexec_fn=die_with_parent)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set): ``--repository R --model M[:V]``."""
     import argparse
 
     import yaml
 
-    from changeflow.local.processes import die_with_parent
+    from changeflow.adapters.prefect_recovery import install_recovery
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
     from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
     from changeflow.settings.defaults import environment_path
@@ -119,11 +134,10 @@ def main(argv: list[str] | None = None) -> None:
         governance = load_governance(paths.EXAMPLES)
         ids = deploy_change_flows(environment, governance)
         say(f"deployed to work pool {POOL}: {', '.join(ids)}")
+        say(f"recovery automations installed: {', '.join(install_recovery(ids['safety-net']))}")
         for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
             say(f"maintenance-window run scheduled: {line}")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", "process"], env=os.environ.copy(), preexec_fn=die_with_parent
-        )
+        worker = start_worker(POOL)
         say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
         try:
             while worker.poll() is None:

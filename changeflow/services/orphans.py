@@ -1,8 +1,8 @@
 """The orphan finder of the safety net: changes left mid-flight after touching production.
 
 A change is *orphaned* when its record is ``executing`` or ``verifying`` with production touched, and
-its executor is gone: its flow run ended without closing it (crashed, cancelled, failed), or its
-process on this host no longer exists (killed outright: no hook ran). The ``safety-net`` flow (run on a
+its executor is gone: its flow run, or the root run it is a subflow of, ended without closing it
+(crashed, cancelled, failed), or its process on this host no longer exists (killed outright: no hook ran). The ``safety-net`` flow (run on a
 schedule, or by ``changeflow reconcile``) rolls each one back; one that died before touching production
 is closed as ``aborted`` (it would otherwise stay ``executing`` forever).
 """
@@ -38,6 +38,14 @@ def process_gone(pid: str) -> bool:
         return True
 
 
+def first_ended(run_ended: Callable[[str], str | None], *flow_run_ids: str | None) -> str | None:
+    """How the first of these runs ended (the change's own run, then the root a worker crashed), or None."""
+    for flow_run_id in dict.fromkeys(i for i in flow_run_ids if i):
+        if ended := run_ended(flow_run_id):
+            return ended
+    return None
+
+
 def orphans(records: list[ChangeRecord], run_ended: Callable[[str], str | None], gone: Callable[[str], bool] = process_gone) -> list[Orphan]:
     """``run_ended(flow_run_id)`` says how the executor's flow run ended, or None while it runs."""
     found = []
@@ -47,7 +55,7 @@ def orphans(records: list[ChangeRecord], run_ended: Callable[[str], str | None],
         executor = record.executor
         if executor.get("host") == socket.gethostname() and executor.get("pid") and gone(executor["pid"]):
             why = f"its executor (pid {executor['pid']}) is gone"
-        elif executor.get("flow_run_id") and (ended := run_ended(executor["flow_run_id"])):
+        elif ended := first_ended(run_ended, executor.get("flow_run_id"), executor.get("root_flow_run_id")):
             why = f"its flow run ended {ended} without closing the change"
         else:
             continue

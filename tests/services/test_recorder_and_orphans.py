@@ -78,3 +78,12 @@ def test_a_change_whose_executor_died_before_touching_production_is_an_orphan_to
     untouched = record_with({"host": here, "pid": "999999"}, touched=False, state=State.EXECUTING)
     found = orphans([untouched], run_ended=lambda run: None, gone=lambda pid: True)
     assert [(o.change_id, o.production_touched) for o in found] == [(untouched.id, False)]
+
+
+def test_a_subflow_left_running_is_an_orphan_when_the_root_run_a_worker_crashed_has_ended():
+    """A worker whose flow process is killed marks the root run Crashed; the change's own subflow run
+    stays Running. The root's end is enough, on any host."""
+    subflow = record_with({"host": "other-host", "pid": "1", "flow_run_id": "sub", "root_flow_run_id": "root"})
+    running = record_with({"host": "other-host", "pid": "2", "flow_run_id": "sub-2", "root_flow_run_id": "root-2"})
+    found = orphans([subflow, running], run_ended=lambda run: "crashed" if run == "root" else None, gone=lambda pid: False)
+    assert [(o.change_id, o.why) for o in found] == [(subflow.id, "its flow run ended crashed without closing the change")]

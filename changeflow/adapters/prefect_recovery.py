@@ -1,0 +1,85 @@
+"""Recovery without a person: Prefect automations that run the safety net when a change's executor dies.
+
+Three automations, installed (replaced) by ``changeflow serve`` or ``changeflow recovery install``:
+
+- **silent runs crash**: Prefect's zombie recipe. A change flow run (or a rollback, or the safety net
+  itself) that sends no heartbeat for ``silence_s`` is set *Crashed*: its host or worker is gone with it.
+- **settle ended changes**: a change flow run or rollback that ends *Crashed* or *Failed* runs the
+  ``safety-net`` deployment, which settles every change whose executor died (``flows.safety``).
+- **settle after a crashed safety net**: the safety net killed in its own restore runs again.
+
+A worker marks a run whose process was killed *Crashed* at once, so the usual path takes seconds; the
+heartbeat path covers a worker that died with it. Heartbeats are sent every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
+seconds (at least 30, Prefect's floor): the worker's environment sets it (``HEARTBEAT_ENV``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+CHANGE_FLOWS = (
+    "standard-change", "normal-change", "emergency-change", "maintenance-window",
+    "model-deployment", "config-change", "blue-green", "triton-upgrade", "rollback",
+)
+SAFETY_NET = "safety-net"
+HEARTBEAT_S = 30
+HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
+PREFIX = "changeflow: "
+
+
+def _flow_runs_of(names: tuple[str, ...]) -> dict:
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return dict(
+        match=ResourceSpecification({"prefect.resource.id": "prefect.flow-run.*"}),
+        match_related=ResourceSpecification({"prefect.resource.role": "flow", "prefect.resource.name": list(names)}),
+        for_each={"prefect.resource.id"},
+    )
+
+
+def recovery_automations(safety_net_deployment_id: str, silence_s: float = HEARTBEAT_S * 1.5) -> list:
+    """The automations (not yet created): see the module docstring."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState, RunDeployment
+    from prefect.events.schemas.automations import EventTrigger, Posture
+
+    ended = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed")
+    run_safety_net = RunDeployment(source="selected", deployment_id=safety_net_deployment_id)
+    return [
+        Automation(
+            name=PREFIX + "silent runs crash",
+            description="A change's flow run that stopped sending heartbeats lost its process: mark it Crashed.",
+            trigger=EventTrigger(
+                after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat", *ended}, posture=Posture.Proactive,
+                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*CHANGE_FLOWS, SAFETY_NET)),
+            ),
+            actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"no heartbeat for {silence_s:.0f}s: its process or host is gone")],
+        ),
+        Automation(
+            name=PREFIX + "settle ended changes",
+            description="A change's flow run crashed or failed: the safety net rolls back or aborts what it left.",
+            trigger=EventTrigger(expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"}, posture=Posture.Reactive, threshold=1,
+                                 **_flow_runs_of(CHANGE_FLOWS)),
+            actions=[run_safety_net],
+        ),
+        Automation(
+            name=PREFIX + "settle after a crashed safety net",
+            description="The safety net died in its own restore: run it again.",
+            trigger=EventTrigger(expect={"prefect.flow-run.Crashed"}, posture=Posture.Reactive, threshold=1, **_flow_runs_of((SAFETY_NET,))),
+            actions=[run_safety_net],
+        ),
+    ]
+
+
+def install_recovery(safety_net_deployment_id: str, silence_s: float = HEARTBEAT_S * 1.5) -> list[str]:
+    """Create the automations, replacing any of the same names (idempotent); returns their names."""
+    from prefect.client.orchestration import get_client
+
+    automations = recovery_automations(safety_net_deployment_id, silence_s)
+    with get_client(sync_client=True) as client:
+        for automation in automations:
+            for existing in client.read_automations_by_name(automation.name):
+                client.delete_automation(existing.id)
+            automation.create()
+    return [a.name for a in automations]

@@ -1,0 +1,123 @@
+"""Recovery without a person: a governed change's executor is SIGKILLed at each step (and the safety net
+in its own restore, and production Triton mid-bake); the test runs no command after the kill. Production
+must be back on the known-good version (asked of Triton), the record terminal and truthful, the model's
+lock free. The installation is ``changeflow serve``'s: deployments on a process work pool, a worker, the
+recovery automations; the safety net's schedule is off, so only the automations can start it."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+
+import numpy as np
+import pytest
+
+from changeflow import State
+from changeflow.bootstrap import bootstrap
+from changeflow.domain.request import ChangeRequest
+from changeflow.local import drills
+from changeflow.local.drills import Installation, await_record, await_recovery, kill_at_step, safety_net_pid
+from changeflow.local.processes import signal_group
+from changeflow.settings.loader import load_change_request, load_governance
+from tests.conftest import EXAMPLES
+
+pytestmark = [pytest.mark.triton, pytest.mark.slow]
+X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def drill(staging_process, prefect_server, tmp_path_factory):
+    """A production Triton of its own (one test kills it), staging, records, and the installation."""
+    from changeflow.local.triton_server import TritonServer
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+
+    workdir = tmp_path_factory.mktemp("drill")
+    shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
+    production = TritonServer(workdir / "model_repository", name="drill-production", workdir=workdir, load_models=["classifier"]).start()
+    environment = Environment(
+        production=ServerEndpoint(name="production", http_url=production.http_url, metrics_url=production.metrics_url, repository=production.repository),
+        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
+                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
+        records=RecordStoreSettings(url=f"sqlite:///{workdir / 'records.db'}", publish=False),
+        bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=1000),  # smoke tests take seconds: a kill lands in them
+    )
+    governance = load_governance(EXAMPLES, approval_timeout_s=120, approval_poll_s=1)
+    with Installation(environment, governance) as installation:
+        yield installation, production
+    production.stop()
+
+
+def emergency(change_id: str, to_version: int = 2, bake_seconds: int = 60) -> ChangeRequest:
+    data = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml").model_dump(mode="json")
+    data["change"].update(to_version=to_version, bake_seconds=bake_seconds)
+    return ChangeRequest.model_validate({**data, "id": change_id, "type": "emergency"})
+
+
+def run_and_kill(installation, request: ChangeRequest, step: str):
+    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step)
+
+
+def assert_recovered(services, request: ChangeRequest, kill, expected: State):
+    recovery = await_recovery(services.records, services.production, services.locks, request.id, "classifier", 1, kill, timeout_s=150)
+    record = services.records.load(request.id)
+    assert record.state is expected, (record.state, record.outcome)
+    assert services.production.infer("classifier", {"INPUT": X}).model_version == 1
+    if expected is State.ROLLED_BACK:
+        assert record.rollback_steps and record.rollback_steps[-1].name == "verify_restored" and "safety net" in record.outcome + record.transitions[-1].reason
+    else:
+        assert "before production was touched" in record.transitions[-1].reason
+    assert recovery.seconds <= 90, recovery
+    print(f"{request.id}: killed in {kill.step}, {recovery.state} after {recovery.seconds:.1f}s")
+    return record
+
+
+@pytest.mark.parametrize("step, touched", [("stage", False), ("validate", False), ("promote", True), ("smoke_test", True), ("monitor", True)])
+def test_an_executor_killed_at_any_step_is_settled_with_nobody_running_a_command(drill, step, touched):
+    installation, _ = drill
+    staging = bootstrap(installation.environment).staging
+    if step == "stage" and staging.ready_versions("classifier"):
+        staging.unload("classifier")  # staging loads v2 cold (over a second): the kill lands while it does
+    request = emergency(f"CHG-81{['stage', 'validate', 'promote', 'smoke_test', 'monitor'].index(step):02d}")
+    services, kill = run_and_kill(installation, request, step)
+    if step != "validate":  # long enough steps: the kill lands in them
+        assert kill.step == step, kill
+    assert kill.production_touched is touched or step == "validate", kill
+    assert_recovered(services, request, kill, State.ROLLED_BACK if kill.production_touched else State.ABORTED)
+
+
+def test_an_executor_killed_in_its_own_rollback_is_rolled_back_by_the_safety_net(drill):
+    installation, _ = drill
+    request = emergency("CHG-8200", to_version=5)  # v5 is slower: the bake fails and the executor rolls back
+    services, kill = run_and_kill(installation, request, "verify_restored")
+    assert kill.production_touched and kill.step == "verify_restored", kill
+    assert_recovered(services, request, kill, State.ROLLED_BACK)
+
+
+def test_the_safety_net_killed_in_its_own_restore_is_run_again(drill):
+    installation, _ = drill
+    request = emergency("CHG-8300")
+    services, kill = run_and_kill(installation, request, "monitor")
+    net = safety_net_pid(installation.ids["safety-net"])
+    second = kill_at_step(services.records, request.id, "verify_restored", timeout_s=60, pid_of=lambda record: net)
+    assert second.pid != kill.pid
+    record = assert_recovered(services, request, second, State.ROLLED_BACK)
+    assert len([s for s in record.rollback_steps if s.name == "restore_version"]) >= 2  # the second safety net did it again
+
+
+def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
+    installation, production = drill
+    request = emergency("CHG-8400")
+    services = bootstrap(installation.environment)
+    drills.start_approved(installation, request, "monitor")
+    signal_group(production.process.pid, signal.SIGKILL)  # production dies; its supervisor restarts it later
+    production.process.wait()
+    production.process = None
+    said = await_record(services.records, request.id, lambda r: "PRODUCTION NEEDS ATTENTION" in (r.outcome or ""), 120, poll_s=0.2)
+    assert said.state is State.VERIFYING and "unreachable" in said.outcome  # the record says so, it is not closed
+    production.start()  # the supervisor brings it back: nobody runs a changeflow command
+    record = await_record(services.records, request.id, lambda r: r.is_terminal, 120, poll_s=0.2)
+    assert record.state is State.ROLLED_BACK, record.outcome
+    assert services.production.ready_versions("classifier") == [1]
+    assert services.production.infer("classifier", {"INPUT": X}).model_version == 1
+    with services.locks.hold("classifier", timeout_s=5):
+        pass
