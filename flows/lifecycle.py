@@ -28,7 +28,7 @@ from changeflow.domain.policy import ApprovalPool, ChangePlan, Decision, Judgeme
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
-from changeflow.exceptions import ChangeStateError, RecordNotFound
+from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
@@ -89,6 +89,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
     for warning in check_request_golden(request, services.production):  # a bad golden set stops it here, nothing touched
         get_run_logger().warning(warning)
+    refuse_if_nothing_to_do(request, services)
     clock = now or utc_now()
     recorder = open_request(request, services)
     if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
@@ -204,6 +205,14 @@ def authority_refusal(record: ChangeRecord, governance: Governance, plan: Change
     held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
                           plan_digest(request, plan, record.attachments.get(DIGEST)), governance.require_proof)
     return None if held.accepted else held.reason
+
+
+def refuse_if_nothing_to_do(request: ChangeRequest, services: Services, source: str = "change request") -> None:
+    """A change that would change nothing (e.g. the version production already serves) is refused before
+    a record is opened."""
+    if (nothing := kind_of(request).nothing_to_do(services, request)) is not None:
+        field, why = nothing
+        raise InvalidChangeRequest(source, field, why, "name the version (or state) you mean to move to")
 
 
 def open_request(request: ChangeRequest, services: Services) -> Recorder:

@@ -25,6 +25,8 @@ def pytest_configure(config):
 
     home = Path(tempfile.mkdtemp(prefix="changeflow-approvers-"))
     _enrolled.append(str(home))
+    # tests write golden sets to temporary folders: allow those (tests/services/test_golden_roots.py sets its own)
+    os.environ["CHANGEFLOW_GOLDEN_ROOTS"] = tempfile.gettempdir()
     os.environ.update(CHANGEFLOW_HOME=str(home), CHANGEFLOW_KEYS=str(home / "keys"),
                       CHANGEFLOW_APPROVER_SECRETS=str(home / "approver-secrets.yaml"), CHANGEFLOW_APPROVER_KEYS=str(home / "approver-keys.yaml"))
     for name in APPROVERS:

@@ -66,12 +66,14 @@ def submit(
     if dry_run:
         settings = _environment(environment) if environment.exists() else None
         warnings = _golden_checked(request, settings, str(file)) + _conflicts(request, settings, str(file))
+        _refuse_if_nothing_to_do(request, settings, str(file))
         plan = plan_for(request, warnings=tuple(warnings))
         print(plan.model_dump_json(indent=2)) if as_json else out.print(plan_panel(plan))
         return
     settings = _environment(environment)
     for warning in _golden_checked(request, settings, str(file)):
         err.print(f"warning: {warning}", markup=False)
+    _refuse_if_nothing_to_do(request, settings, str(file))
     governance = load_governance(governance_dir)
     if now is not None and now.tzinfo is None:
         raise InvalidSettings("--now", "now", "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00")
@@ -113,6 +115,15 @@ def _golden_checked(request, settings, source: str) -> list[str]:
     from changeflow.services.verification import check_request_golden
 
     return check_request_golden(request, bootstrap(settings).production if settings is not None else None, source)
+
+
+def _refuse_if_nothing_to_do(request, settings, source: str) -> None:
+    """With an environment: a change to what production already is (e.g. the version it serves) exits 2."""
+    if settings is not None:
+        from changeflow.bootstrap import bootstrap
+        from changeflow.flows.lifecycle import refuse_if_nothing_to_do
+
+        refuse_if_nothing_to_do(request, bootstrap(settings), source)
 
 
 def _conflicts(request, settings, source: str) -> list[str]:

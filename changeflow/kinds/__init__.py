@@ -60,6 +60,11 @@ class ChangeKind:
         of the record says what served before, and after)."""
         return None
 
+    def nothing_to_do(self, services: "Services", request: ChangeRequest) -> tuple[str, str] | None:
+        """(field, why) when the live system already is what the change asks for: refused before anything
+        runs, so no record "closes" a change that changed nothing."""
+        return None
+
     def golden_set(self, spec: Any) -> str | None:
         return getattr(spec, "golden_set", None)
 

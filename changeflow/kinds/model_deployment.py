@@ -104,6 +104,11 @@ class ModelDeploymentKind(ChangeKind):
             return None
         return max(ready) if ready else None
 
+    def nothing_to_do(self, services: "Services", request: ChangeRequest) -> tuple[str, str] | None:
+        if self.serving_version(services, request) == request.change.to_version:
+            return "change.to_version", f"production already serves {request.model} v{request.change.to_version}: there is nothing to deploy"
+        return None
+
     def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
         try:
             ready = services.production.ready_versions(request.model)

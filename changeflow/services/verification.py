@@ -108,6 +108,18 @@ def bound_golden(server: ModelServer, path: str | Path, approved_digest: str | N
     return bind(golden, signature(server.model_config(golden.model)))
 
 
+def require_golden_root(path: str, source: str) -> None:
+    """Refuse a golden set outside ``settings.defaults.golden_roots()`` (symlinks and ``..`` resolved)."""
+    from changeflow.settings.defaults import golden_roots
+
+    roots = [root.resolve() for root in golden_roots()]
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        shown = path if len(path) <= 120 else path[:117] + "..."
+        raise InvalidChangeRequest(source, "change.golden_set", f"{shown} is outside the folders golden sets may come from ({', '.join(map(str, roots))})",
+                                   "keep golden sets in the governance folder (CHANGEFLOW_GOVERNANCE), or add their folder to CHANGEFLOW_GOLDEN_ROOTS")
+
+
 def check_request_golden(request, server: ModelServer | None, source: str = "change request") -> list[str]:
     """Before anything runs: the request's golden set (if its kind has one) must be a readable golden set
     of the request's model, and fit the model's config on ``server`` when one answers. Problems raise one
@@ -118,6 +130,7 @@ def check_request_golden(request, server: ModelServer | None, source: str = "cha
     path = kind_of(request).golden_set(request.change)
     if path is None:
         return []
+    require_golden_root(path, source)
     golden = load_golden(path, "change.golden_set", source)
     if golden.model != request.model:
         raise InvalidChangeRequest(source, "change.golden_set", f"{path} is the golden set of {golden.model!r}, not of {request.model!r}",

@@ -43,6 +43,14 @@ def governance_dir() -> Path:
     return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
 
 
+def golden_roots() -> list[Path]:
+    """The folders a change's golden set may come from: the governance folder (where the governed golden
+    sets live) and the ``os.pathsep``-separated ``CHANGEFLOW_GOLDEN_ROOTS``. How a change is judged is not
+    any file its requester can name."""
+    extra = [Path(p) for p in os.environ.get("CHANGEFLOW_GOLDEN_ROOTS", "").split(os.pathsep) if p.strip()]
+    return [governance_dir(), *extra]
+
+
 def environment_or_default(environment: Environment | None = None) -> Environment:
     from changeflow.settings.loader import load_settings_file
 

@@ -86,6 +86,27 @@ def test_dry_run_checks_the_golden_set_against_the_live_model(tmp_path, triton_p
 
 
 @pytest.mark.triton
+def test_a_deployment_of_the_version_already_serving_is_refused_before_anything_runs(tmp_path, triton_process):
+    import yaml
+
+    from changeflow.adapters.triton import TritonModelServer
+
+    serving = max(TritonModelServer(triton_process.http_url, triton_process.metrics_url).ready_versions("classifier"))
+    (tmp_path / "environment.yaml").write_text(yaml.safe_dump({"production": {"name": "production", "http_url": triton_process.http_url},
+                                                               "staging": {"name": "staging", "http_url": triton_process.http_url},
+                                                               "records": {"url": f"sqlite:///{tmp_path / 'records.db'}"}}))
+    request = yaml.safe_load((CHANGES / "normal-deploy-v2.yaml").read_text())
+    request["change"].update(from_version=None, to_version=serving, golden_set=str(ROOT / "examples" / "golden" / "classifier.json"))
+    (tmp_path / "request.yaml").write_text(yaml.safe_dump(request))
+    for extra in (["--dry-run"], []):  # live, it is refused before Prefect is asked for anything
+        result = run("submit", str(tmp_path / "request.yaml"), *extra, "--environment", str(tmp_path / "environment.yaml"))
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == (f"error: {tmp_path / 'request.yaml'}: change.to_version: production already serves classifier v{serving}: "
+                                         "there is nothing to deploy; fix: name the version (or state) you mean to move to"), result.stderr
+    assert not (tmp_path / "records.db").exists() or "CHG-0002" not in run("list", "--environment", str(tmp_path / "environment.yaml")).stdout
+
+
+@pytest.mark.triton
 def test_golden_capture_and_check_from_the_command_line(tmp_path, triton_process):
     inputs = tmp_path / "inputs.json"
     inputs.write_text(json.dumps([{"INPUT": [0.5, -1.0, 2.0, 0.25]}, {"INPUT": [[1, 2, 3, 4], [4, 3, 2, 1]]}]))
