@@ -135,6 +135,15 @@ def compare(seen: PairedObservations, limits: ComparisonThresholds) -> Compariso
 # --- what a bake that did not pass does ----------------------------------------------------------
 
 
+def failed_beside_a_healthy_baseline(sample_verdict: Verdict, baseline: int, baseline_errors: int) -> Verdict | None:
+    """A sample the candidate failed while the old version answered the same probes, in the same interval,
+    without an error: the candidate is at fault (the old version is the control for a shared cause), so
+    the bake need not wait for a second failing sample. None otherwise."""
+    if sample_verdict.outcome is not Outcome.FAIL or baseline_errors:
+        return None
+    return Verdict(outcome=Outcome.FAIL, reason=f"{sample_verdict.reason}, while v{baseline} answered the same probes without an error")
+
+
 class DoubtAction(StrEnum):
     ROLLBACK = "rollback"  # at once, no human
     ASK = "ask"  # pause: a person on the type's approver list chooses "roll back" or "promote anyway"

@@ -10,7 +10,9 @@ the automations can start it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +45,8 @@ class Installation:
         install_recovery(self.ids["safety-net"])
         from prefect.settings import PREFECT_API_URL
 
-        self.worker = start_worker(self.pool, {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
+        self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
+        self.worker = start_worker(self.pool, self.scratch, {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
         return self
 
     def __exit__(self, *exc) -> None:
@@ -53,6 +56,7 @@ class Installation:
                 self.worker.wait(30)
             except Exception:
                 self.worker.kill()
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def start_change(self, request: ChangeRequest) -> str:
         """A run of the change's governed deployment (``normal-change/normal`` …) for ``request``; its id."""

@@ -11,8 +11,10 @@ approvers resume the paused runs there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -86,13 +88,14 @@ def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> 
     return scheduled
 
 
-def start_worker(pool: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def start_worker(pool: str, scratch: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A process worker for ``pool`` whose flow runs send heartbeats (what the recovery automations watch)
-    and which looks for new runs every 2 s (a triggered safety net starts at once)."""
+    and which looks for new runs every 2 s (a triggered safety net starts at once). Prefect's per-run
+    folders go under ``scratch`` (its ``TMPDIR``), which the caller removes."""
     from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV
     from changeflow.local.processes import die_with_parent
 
-    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2", "TMPDIR": str(scratch)}
     return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"], env=env, preexec_fn=die_with_parent)
 
 
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
         say(f"recovery automations installed: {', '.join(install_recovery(ids['safety-net']))}")
         for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
             say(f"maintenance-window run scheduled: {line}")
-        worker = start_worker(POOL)
+        scratch = Path(tempfile.mkdtemp(prefix="changeflow-worker-"))
+        worker = start_worker(POOL, scratch)
         say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
         try:
             while worker.poll() is None:
@@ -150,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
                 worker.wait(30)
             except subprocess.TimeoutExpired:
                 worker.kill()
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

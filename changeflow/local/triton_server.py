@@ -103,6 +103,7 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
+        self._started_at = time.time()
         picked = iter(free_ports(3))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
         command = self._command(self._backend_dir())
@@ -212,6 +213,7 @@ class TritonServer:
             time.sleep(0.05)
         if getattr(self, "_own_workdir", False):  # a failed start's log tail is in its error already
             shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_stub_folders(getattr(self, "_started_at", time.time()))
 
     def __enter__(self) -> "TritonServer":
         return self.start()
@@ -256,3 +258,14 @@ def serve_versions(server: "TritonServer", models: list[tuple[str, int | None]])
         if version is not None:
             api.load_versions(name, [version], base_config=store.read_config(name))
     return [f"{name} {api.ready_versions(name)}" for name, _ in models]
+
+
+def remove_stub_folders(since: float) -> None:
+    """The Python backend makes an (empty, unless a packed execution environment is used) ``/tmp/python_env_*``
+    folder per server and leaves it when the server is killed: remove the empty ones made since ``since``."""
+    for folder in Path("/tmp").glob("python_env_*"):
+        try:
+            if folder.stat().st_mtime >= since - 1:
+                folder.rmdir()  # only an empty folder goes
+        except OSError:
+            continue

@@ -38,6 +38,7 @@ class LocalWorkers:
         self.pool, self.count, self.limit = pool, count, limit
         self.env = {**os.environ, **(env or {}), "PREFECT_WORKER_QUERY_SECONDS": str(poll_s), "PREFECT_WORKER_PREFETCH_SECONDS": "0"}
         self.dir = Path(tempfile.mkdtemp(prefix="changeflow-workers-"))
+        self.env["TMPDIR"] = str(self.dir)  # Prefect's per-run folders (runner_storage, workspaces) go, and are removed, with ours
         self.processes: list[subprocess.Popen] = []
 
     def name(self, index: int) -> str:

@@ -9,7 +9,9 @@ Every ``interval_s``, one sample:
 - Triton's counters for the candidate (when ``metrics`` is given), against the fixed thresholds;
 - any metric checks on other providers (Prometheus: a gateway's client-side error rate).
 
-It stops at the first FAIL or ERROR (a bad version is caught in seconds) and, when the time is up,
+It stops at the first FAIL or ERROR (a bad version is caught in seconds). A sample the candidate fails
+while the old version answered the same probes without an error fails the bake at once: the old version
+is the control that rules out a shared cause, so there is no need to wait for ``failure_limit``. When the time is up, it
 concludes: PASS only when the thresholds and the comparison both pass; too few paired answers is
 INCONCLUSIVE (no data is not a pass). Without a baseline (no warm standby, or a Service in front of
 several servers) the thresholds alone judge and the verdict says so.
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from changeflow.domain.comparison import Comparison, ComparisonThresholds, PairedObservations, VersionObservations, compare
+from changeflow.domain.comparison import Comparison, ComparisonThresholds, PairedObservations, VersionObservations, compare, failed_beside_a_healthy_baseline
 from changeflow.domain.golden import BoundGolden
 from changeflow.domain.verdicts import (
     BakeSample, BakeThresholds, Outcome, Verdict, assess, case_problems, disagreement, evaluate, evaluate_metric, worst,
@@ -188,6 +190,8 @@ def bake(
         on_sample(sample, verdict)
         judged = compare(paired, comparison) if paired is not None else None
         overall = assess(verdicts, limits)
+        if paired is not None and sample.error is None and overall.outcome is not Outcome.FAIL:
+            overall = failed_beside_a_healthy_baseline(evaluate(sample, limits), baseline, seen.old_errors) or overall
         if overall.outcome in (Outcome.FAIL, Outcome.ERROR) or (judged and judged.verdict.outcome is Outcome.FAIL) or clock() - start >= seconds:
             break
         sleep(max(0.0, interval_s - (clock() - tick)))

@@ -99,3 +99,35 @@ def test_a_metric_check_over_its_maximum_fails_the_bake_and_its_query_names_the_
 def test_a_metric_check_without_data_makes_the_bake_inconclusive():
     report = paired_bake(FakeModelServer(adder(), ready={"adder": [1, 2]}), checks=[(check(), Provider(None))])
     assert report.verdict.outcome is Outcome.INCONCLUSIVE and "gateway errors: no data" in report.verdict.reason
+
+
+def failing_candidate(every: int, old_fails_too: bool = False):
+    """v2 fails every ``every``-th request it answers; v1 only when ``old_fails_too`` (a shared cause)."""
+    from changeflow.exceptions import InferenceError
+
+    calls = {1: 0, 2: 0}
+
+    def answer(model, version, inputs):
+        calls[version] += 1
+        if (version == 2 or old_fails_too) and calls[version] % every == 0:
+            raise InferenceError("injected per-response error")
+        return {"SUM": inputs["X"].sum(axis=1, keepdims=True).astype(np.float32)}
+
+    return answer
+
+
+def test_one_failed_sample_beside_a_healthy_old_version_fails_the_bake_at_once():
+    limits = LIMITS.model_copy(update={"failure_limit": 1})  # alone, a second failing sample would be needed
+    clock = Clock()
+    report = bake(FakeModelServer(failing_candidate(every=5), ready={"adder": [1, 2]}), None, GOLDEN, 2, seconds=10.0, interval_s=1.0,
+                  probes_per_sample=10, limits=limits, baseline=1, comparison=COMPARE, clock=clock, sleep=clock.sleep)
+    assert report.verdict.outcome is Outcome.FAIL and len(report.samples) == 1
+    assert report.verdict.reason.endswith("while v1 answered the same probes without an error")
+
+
+def test_a_failure_both_versions_share_waits_for_the_failure_limit():
+    limits = LIMITS.model_copy(update={"failure_limit": 1})
+    clock = Clock()
+    report = bake(FakeModelServer(failing_candidate(every=5, old_fails_too=True), ready={"adder": [1, 2]}), None, GOLDEN, 2, seconds=10.0,
+                  interval_s=1.0, probes_per_sample=10, limits=limits, baseline=1, comparison=COMPARE, clock=clock, sleep=clock.sleep)
+    assert report.verdict.outcome is Outcome.FAIL and len(report.samples) == 2 and "in 2 of 2 samples" in report.verdict.reason
