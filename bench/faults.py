@@ -1,7 +1,8 @@
 """Benchmark: recovery without a person. A governed change's executor is SIGKILLed at each step (and the
-safety net in its own restore, and production Triton mid-bake); nobody runs a command after. Measures the
-seconds from the kill to production verified on the known-good version, the record terminal and the
-model's lock free (for production down: from its return).
+safety net in its own restore; the worker together with its run, so that only the heartbeats tell; and
+production Triton mid-bake); nobody runs a changeflow command after. Measures the seconds from the kill
+to production verified on the known-good version, the record terminal and the model's lock free (for
+production down: from its return).
 
     make bench-faults        (or: .venv/bin/python bench/faults.py)
 
@@ -115,6 +116,15 @@ def main() -> None:
                 return recovered(installation, request, second)
 
             attempt("safety_net_restore", safety_net_killed)
+            def worker_lost() -> drills.Recovery:
+                """The worker dies with the run: only the run's silence (no heartbeat for 45 s) tells."""
+                request = emergency("CHG-9500")
+                record = drills.start_approved(installation, request, "monitor")
+                installation.lose_worker(also=int(record.executor["pid"]))
+                lost = drills.Kill(pid=int(record.executor["pid"]), step="monitor (worker lost too)", production_touched=True, killed_at=time.monotonic())
+                return recovered(installation, request, lost)
+
+            attempt("worker_lost", worker_lost)
             attempt("production_down", lambda: production_down(installation, production, emergency("CHG-9400")))
     times = [t for t in points.values() if t is not None]
     print(json.dumps({

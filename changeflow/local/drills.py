@@ -39,15 +39,28 @@ class Installation:
 
     def __enter__(self) -> "Installation":
         from changeflow.adapters.prefect_recovery import install_recovery
-        from changeflow.local.serve import deploy_change_flows, start_worker
+        from changeflow.local.serve import deploy_change_flows
 
         self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool)
         install_recovery(self.ids["safety-net"])
+        self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
+        self._start_worker()
+        return self
+
+    def _start_worker(self) -> None:
         from prefect.settings import PREFECT_API_URL
 
-        self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
+        from changeflow.local.serve import start_worker
+
         self.worker = start_worker(self.pool, self.scratch, {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
-        return self
+
+    def lose_worker(self, also: int) -> None:
+        """The host loses the worker and the run ``also`` (a pid) at once: SIGKILL both; nothing marks the
+        run *Crashed* but its silence. A supervisor starts a new worker."""
+        os.kill(also, signal.SIGKILL)
+        self.worker.kill()
+        self.worker.wait()
+        self._start_worker()
 
     def __exit__(self, *exc) -> None:
         if self.worker is not None:
