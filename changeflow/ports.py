@@ -148,5 +148,8 @@ class ModelLocks(Protocol):
     def hold(self, model: str, timeout_s: float) -> AbstractContextManager[str]:
         """Held for the block; yields the hold's ID for ``release``."""
 
+    def take_over(self, model: str, lease: str | None, timeout_s: float) -> AbstractContextManager[str]:
+        """Keep a dead holder's hold for the block (or hold anew when it ran out); freed at the end."""
+
     def release(self, lease: str) -> None:
-        """Free a hold whose holder died (the safety net, once it settled the change)."""
+        """Free a hold by its ID (the safety net, once production is settled)."""

@@ -173,10 +173,10 @@ def executor_identity() -> dict[str, str]:
 
 
 @flow(name="rollback", log_prints=False)
-def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: bool = False) -> RollbackResult:
+def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: str = "") -> RollbackResult:
     """Restore the last approved state of production for ``change_id``, verify it, record it. ``free_lock``
-    (the safety net, for a dead executor): free the model's lock it held once production is verified,
-    before the record says so, so the next change finds it free."""
+    (the safety net settling a dead executor's change): the lease of the model's lock to free once
+    production is verified, before the record says so, so the next change finds the model free."""
     services = bootstrap(environment_or_default(environment))
     logger = get_run_logger()
     recorder = Recorder(trusted(services.records, change_id), services.records)  # a rewritten record drives nothing
@@ -196,18 +196,11 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
     if restoration.serving_version_after is not None:
         recorder.note(serving_version_after=restoration.serving_version_after)
     if free_lock:
-        free_model_lock(services, record)
+        services.locks.release(free_lock)
     recorder.transition(State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}")
     return RollbackResult(
         change_id=change_id, state=State.ROLLED_BACK, restored=restoration.restored, verified=str(restoration.verdict), rollback_ms=restoration.rollback_ms
     )
-
-
-def free_model_lock(services: Services, record: ChangeRecord) -> None:
-    """Free the model's lock a dead executor held (its lease is on the record), at once."""
-    if lease := record.executor.get("lock"):
-        services.locks.release(lease)
-        get_run_logger().info("%s: the model's lock held by its dead executor is free", record.id)
 
 
 def compensate_if_touched(flow, flow_run, state) -> None:

@@ -8,7 +8,8 @@ and their dead executor (``services.orphans``) and *settles* each one:
 - after: rolled back, retried with backoff; a restore that still fails leaves the record saying production
   needs attention (the net tries again on its next run, so a production server that comes back is restored
   then), sends an incident change event, and the flow reports it (``changeflow reconcile`` exits non-zero);
-- either way the model's lock the dead executor held is freed at once (before the record says so).
+- meanwhile the model's lock the dead executor held is kept (no other change starts on the model), and
+  it is freed as soon as production is settled, before the record says so.
 
 ``changeflow serve`` runs it every minute and, through Prefect automations (``adapters.prefect_recovery``),
 as soon as a change's flow run crashes, fails or stops sending heartbeats. ``changeflow reconcile`` runs it
@@ -28,7 +29,7 @@ from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, State
 from changeflow.exceptions import ServerUnavailable
-from changeflow.flows.compensation import free_model_lock, rollback_change
+from changeflow.flows.compensation import rollback_change
 from changeflow.services.audit import trusted
 from changeflow.services.orphans import Orphan, orphans
 from changeflow.services.recorder import Recorder
@@ -48,12 +49,14 @@ class SafetyNetResult(BaseModel):
 
 class Settling(BaseModel):
     """How a restore is retried in one run: ``attempts`` tries, the first pause ``backoff_s`` (doubling);
-    with production unreachable, one try every ``unreachable_poll_s`` for up to ``unreachable_wait_s``."""
+    with production unreachable, one try every ``unreachable_poll_s`` for up to ``unreachable_wait_s``
+    (whatever the later tries fail with: a server that just came back may not serve the model yet)."""
 
     attempts: int = 3
     backoff_s: float = 2.0
     unreachable_poll_s: float = 5.0
     unreachable_wait_s: float = 600.0
+    lock_wait_s: float = 30.0  # when the dead executor's lease ran out: how long to wait for the model's lock
 
 
 class Attempt(BaseModel):
@@ -78,48 +81,49 @@ def safety_net(environment: Environment | None = None, governance: Governance | 
 
 
 def settle(orphan: Orphan, services: Services, environment: Environment, governance: Governance | None, settling: Settling, result: SafetyNetResult) -> None:
+    """Abort or roll back one orphan while keeping the model's lock its dead executor held: no other
+    change starts on the model until production is settled, and then it is freed at once."""
     logger = get_run_logger()
     store = services.records
-    if not orphan.production_touched:
-        logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)
-        recorder = Recorder(trusted(store, orphan.change_id), store)
-        free_model_lock(services, recorder.record)
-        recorder.transition(State.ABORTED, f"safety net: {orphan.why} before production was touched; nothing to roll back")
-        result.aborted.append(orphan.change_id)
-    else:
+    record = trusted(store, orphan.change_id)
+    with services.locks.take_over(record.model, record.executor.get("lock"), settling.lock_wait_s) as lease:
+        if not orphan.production_touched:
+            logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)
+            services.locks.release(lease)
+            Recorder(record, store).transition(State.ABORTED, f"safety net: {orphan.why} before production was touched; nothing to roll back")
+            result.aborted.append(orphan.change_id)
+            return
         logger.warning("%s is orphaned (%s): rolling back", orphan.change_id, orphan.why)
-        attempt = restore_with_retries(orphan, environment, settling.attempts, settling.backoff_s)
+        attempt = restore_with_retries(orphan, environment, lease, settling.attempts, settling.backoff_s)
         if attempt.unreachable and not store.load(orphan.change_id).is_terminal:  # say so, then wait for it to come back
             raise_the_alarm(services, governance, orphan.change_id, f"{attempt.problem}; retrying every {settling.unreachable_poll_s:.0f}s")
             tries = max(1, int(settling.unreachable_wait_s / settling.unreachable_poll_s))
-            attempt = restore_with_retries(orphan, environment, tries, settling.unreachable_poll_s, growth=1.0, until_reachable=True)
+            attempt = restore_with_retries(orphan, environment, lease, tries, settling.unreachable_poll_s, growth=1.0)
+            alarmed = True
+        else:
+            alarmed = False
         if attempt.problem is None:
             result.rolled_back.append(orphan.change_id)
         elif store.load(orphan.change_id).is_terminal:  # settled meanwhile by another settler (a crash hook)
             logger.info("%s was settled by another run meanwhile", orphan.change_id)
         else:
-            raise_the_alarm(services, governance, orphan.change_id, attempt.problem)
+            raise_the_alarm(services, governance, orphan.change_id, attempt.problem, send=not alarmed)  # one alarm a run
             result.failed[orphan.change_id] = attempt.problem
-            # the dead executor's lock stays until its lease runs out: production is not settled
 
 
-def restore_with_retries(orphan: Orphan, environment: Environment, attempts: int, pause_s: float, growth: float = 2.0,
-                         until_reachable: bool = False) -> Attempt:
-    """Run the rollback up to ``attempts`` times (``until_reachable``: stop at the first failure that is
-    not production being unreachable)."""
+def restore_with_retries(orphan: Orphan, environment: Environment, lease: str, attempts: int, pause_s: float, growth: float = 2.0) -> Attempt:
+    """Run the rollback up to ``attempts`` times, pausing ``pause_s`` (times ``growth`` each time) between."""
     logger = get_run_logger()
     attempt = Attempt()
     for number in range(1, attempts + 1):
         try:
-            rollback_change(orphan.change_id, environment, reason=f"safety net: {orphan.why}", free_lock=True)
+            rollback_change(orphan.change_id, environment, reason=f"safety net: {orphan.why}", free_lock=lease)
             return Attempt()
         except Exception as exc:  # each try is reported; the last one's reason goes on the record
             attempt = Attempt(problem=f"{exc.__class__.__name__}: {exc}", unreachable=unreachable(exc))
             if attempt.unreachable:
                 attempt.problem = f"production unreachable ({attempt.problem})"
             logger.error("rollback of %s, attempt %d of %d: %s", orphan.change_id, number, attempts, attempt.problem)
-        if until_reachable and not attempt.unreachable:
-            break
         if number < attempts:
             time.sleep(pause_s * growth ** (number - 1))
     return attempt
@@ -133,11 +137,14 @@ def unreachable(exc: BaseException) -> bool:
     return False
 
 
-def raise_the_alarm(services: Services, governance: Governance | None, change_id: str, problem: str) -> None:
-    """The record says production needs a person; an incident change event and a Prefect event go out."""
+def raise_the_alarm(services: Services, governance: Governance | None, change_id: str, problem: str, send: bool = True) -> None:
+    """The record says production needs a person; with ``send``, an incident change event and a Prefect
+    event go out."""
     store = services.records
     recorder = Recorder(store.load(change_id), store)
     recorder.note(outcome=f"PRODUCTION NEEDS ATTENTION: the rollback failed ({problem}); the safety net tries again on each run")
+    if not send:
+        return
     announce(change_id, NEEDS_ATTENTION, {"problem": problem})
     if governance is not None and governance.incident_events is not None:
         post_change_event(governance.incident_events, recorder.record, "production needs attention")

@@ -153,5 +153,11 @@ class FakeLocks:
         self.held.append(model)
         yield f"fake-lock-{model}"
 
+    @contextmanager
+    def take_over(self, model: str, lease: str | None, timeout_s: float):
+        self.held.append(model)
+        yield lease or f"fake-lock-{model}"
+        self.release(lease or f"fake-lock-{model}")
+
     def release(self, lease: str) -> None:
         self.released.append(lease)

@@ -3,8 +3,9 @@
 Three automations, installed (replaced) by ``changeflow serve`` or ``changeflow recovery install``:
 
 - **silent runs crash**: Prefect's zombie recipe. A change flow run (or a rollback, or the safety net
-  itself) that sends no heartbeat for ``silence_s`` is set *Crashed*: its host or worker is gone with it.
-- **settle ended changes**: a change flow run or rollback that ends *Crashed* or *Failed* runs the
+  itself) that sends no heartbeat for ``silence_s`` (two beats missed, and more) is set *Crashed*: its host
+  or worker is gone with it.
+- **settle ended changes**: a change flow run that ends *Crashed* or *Failed* runs the
   ``safety-net`` deployment, which settles every change whose executor died (``flows.safety``).
 - **settle after a crashed safety net**: the safety net killed in its own restore runs again.
 
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-CHANGE_FLOWS = (
+CHANGE_FLOWS = (  # the runs that execute changes (a failed ``rollback`` run is its parent's, or the safety net's own try)
     "standard-change", "normal-change", "emergency-change", "maintenance-window",
-    "model-deployment", "config-change", "blue-green", "triton-upgrade", "rollback",
+    "model-deployment", "config-change", "blue-green", "triton-upgrade",
 )
 SAFETY_NET = "safety-net"
 HEARTBEAT_S = 30
+SILENCE_S = 70.0  # two missed heartbeats and 10 s more: a live run is never taken for dead
 HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
 PREFIX = "changeflow: "
 
@@ -37,7 +39,7 @@ def _flow_runs_of(names: tuple[str, ...]) -> dict:
     )
 
 
-def recovery_automations(safety_net_deployment_id: str, silence_s: float = HEARTBEAT_S * 1.5) -> list:
+def recovery_automations(safety_net_deployment_id: str, silence_s: float = SILENCE_S) -> list:
     """The automations (not yet created): see the module docstring."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
@@ -52,7 +54,7 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = HEART
             description="A change's flow run that stopped sending heartbeats lost its process: mark it Crashed.",
             trigger=EventTrigger(
                 after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat", *ended}, posture=Posture.Proactive,
-                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*CHANGE_FLOWS, SAFETY_NET)),
+                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*CHANGE_FLOWS, "rollback", SAFETY_NET)),
             ),
             actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"no heartbeat for {silence_s:.0f}s: its process or host is gone")],
         ),
@@ -72,14 +74,16 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = HEART
     ]
 
 
-def install_recovery(safety_net_deployment_id: str, silence_s: float = HEARTBEAT_S * 1.5) -> list[str]:
-    """Create the automations, replacing any of the same names (idempotent); returns their names."""
+def install_recovery(safety_net_deployment_id: str, silence_s: float = SILENCE_S) -> list[str]:
+    """Create the automations, then remove older ones of the same names (idempotent, and never without
+    them in between); returns their names."""
     from prefect.client.orchestration import get_client
 
     automations = recovery_automations(safety_net_deployment_id, silence_s)
     with get_client(sync_client=True) as client:
         for automation in automations:
-            for existing in client.read_automations_by_name(automation.name):
-                client.delete_automation(existing.id)
+            older = client.read_automations_by_name(automation.name)
             automation.create()
+            for existing in older:
+                client.delete_automation(existing.id)
     return [a.name for a in automations]

@@ -3,6 +3,7 @@ emergency's review, run the safety net."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,7 +14,6 @@ from changeflow.cli._app import app, err, one_line, out, reports_errors
 from changeflow.cli._prefect import record_store, require_prefect
 from changeflow.domain.record import State
 from changeflow.exceptions import ChangeflowError, InvalidSettings, RollbackFailed
-from changeflow.settings import paths
 from changeflow.settings.defaults import ENVIRONMENT_FILE
 
 NEEDS_ATTENTION = 6
@@ -49,7 +49,7 @@ def submit(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; touch nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the plan (or the result) as JSON")] = False,
     environment: EnvironmentOption = ENVIRONMENT_FILE,
-    governance_dir: Annotated[Path, typer.Option("--governance", help="folder with approvers.yaml, catalog.yaml, calendar.yaml")] = paths.EXAMPLES,
+    governance_dir: Annotated[Optional[Path], typer.Option("--governance", help="folder with approvers.yaml, catalog.yaml, calendar.yaml and the golden sets (default: CHANGEFLOW_GOVERNANCE, else the shipped examples)")] = None,
     now: Annotated[Optional[datetime], typer.Option(help="scheduling clock (ISO time with offset); default: now")] = None,
 ) -> None:
     """Submit a change request: run its governed flow (with --dry-run: print its plan and touch nothing).
@@ -62,6 +62,11 @@ def submit(
     from changeflow.render.terminal import plan_panel
     from changeflow.settings.loader import load_change_request, load_governance
 
+    if governance_dir is not None:  # what the flow and the golden-set roots read too
+        os.environ["CHANGEFLOW_GOVERNANCE"] = str(governance_dir.resolve())
+    from changeflow.settings.defaults import governance_dir as configured_governance
+
+    governance_dir = configured_governance()
     request = load_change_request(file)
     if dry_run:
         settings = _environment(environment) if environment.exists() else None

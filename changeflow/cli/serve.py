@@ -48,24 +48,30 @@ def serve(
 @reports_errors
 def recovery(
     deployment: Annotated[str, typer.Option(help="the safety net's deployment, FLOW/DEPLOYMENT")] = "safety-net/safety-net",
-    silence_s: Annotated[float, typer.Option(min=45, help="a change run with no heartbeat for this long is marked Crashed")] = 45.0,
+    silence_s: Annotated[float, typer.Option(min=60, help="a change run with no heartbeat for this long is marked Crashed")] = 70.0,
 ) -> None:
     """Install (or replace) the recovery automations on the Prefect server ``PREFECT_API_URL`` names: a
     change whose executor crashes, fails or goes silent runs the safety net. ``serve`` does this itself."""
     from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV, install_recovery
     from changeflow.cli._prefect import require_prefect
-    from changeflow.exceptions import InvalidSettings
+    from changeflow.exceptions import InvalidSettings, PrefectUnavailable
 
+    if deployment.count("/") != 1 or not all(deployment.split("/")):
+        raise InvalidSettings("--deployment", "deployment", f"{deployment!r} is not FLOW/DEPLOYMENT", "e.g. safety-net/safety-net")
     require_prefect()
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    with get_client(sync_client=True) as client:
-        try:
+    try:
+        with get_client(sync_client=True) as client:
             found = client.read_deployment_by_name(deployment)
-        except ObjectNotFound:
-            raise InvalidSettings(f"--deployment: no deployment {deployment!r} on this Prefect server; fix: deploy flows/safety.py:safety_net (deployments/prefect.yaml) or name yours") from None
-    for name in install_recovery(str(found.id), silence_s):
+        names = install_recovery(str(found.id), silence_s)
+    except ObjectNotFound:
+        raise InvalidSettings("--deployment", "deployment", f"no deployment {deployment!r} on this Prefect server",
+                              "deploy flows/safety.py:safety_net (deployments/prefect.yaml), or name yours") from None
+    except Exception as exc:  # the server refused or is gone: one line, not a traceback
+        raise PrefectUnavailable(f"the automations could not be installed: {exc.__class__.__name__}: {exc}") from None
+    for name in names:
         out.print(f"installed automation: {name}", markup=False)
     heartbeat = " ".join(f"{k}={v}" for k, v in HEARTBEAT_ENV.items())
     out.print(f"set {heartbeat} in your workers' environment so their change runs send heartbeats", markup=False)

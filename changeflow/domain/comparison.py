@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from changeflow.domain.request import ChangeType
-from changeflow.domain.verdicts import Outcome, Verdict, percentile
+from changeflow.domain.verdicts import BakeSample, BakeThresholds, Outcome, Verdict, evaluate, percentile
 
 
 class ComparisonThresholds(BaseModel, frozen=True):
@@ -135,13 +135,14 @@ def compare(seen: PairedObservations, limits: ComparisonThresholds) -> Compariso
 # --- what a bake that did not pass does ----------------------------------------------------------
 
 
-def failed_beside_a_healthy_baseline(sample_verdict: Verdict, baseline: int, baseline_errors: int) -> Verdict | None:
-    """A sample the candidate failed while the old version answered the same probes, in the same interval,
-    without an error: the candidate is at fault (the old version is the control for a shared cause), so
-    the bake need not wait for a second failing sample. None otherwise."""
-    if sample_verdict.outcome is not Outcome.FAIL or baseline_errors:
+def failed_beside_a_healthy_baseline(sample: BakeSample, limits: BakeThresholds, baseline: int, baseline_errors: int) -> Verdict | None:
+    """A sample whose probes the candidate failed (error rate over the limit) while the old version answered
+    the same probes, in the same interval, without an error: the candidate is at fault (the old version is
+    the control for a shared cause), so the bake need not wait for a second failing sample. Only probe
+    errors count here: latency and server counters have no such control. None otherwise."""
+    if sample.error or not sample.probe_requests or baseline_errors or sample.probe_failures / sample.probe_requests <= limits.max_error_rate:
         return None
-    return Verdict(outcome=Outcome.FAIL, reason=f"{sample_verdict.reason}, while v{baseline} answered the same probes without an error")
+    return Verdict(outcome=Outcome.FAIL, reason=f"{evaluate(sample, limits).reason}, while v{baseline} answered the same probes without an error")
 
 
 class DoubtAction(StrEnum):

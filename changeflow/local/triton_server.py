@@ -103,7 +103,7 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
-        self._started_at = time.time()
+        stub_folders_before = set(stub_folders())
         picked = iter(free_ports(3))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
         command = self._command(self._backend_dir())
@@ -124,6 +124,7 @@ class TritonServer:
             self.stop()
             raise
         self._ready = True
+        self._stub_folders = set(stub_folders()) - stub_folders_before  # its Python backend's, made while it started
         return self
 
     def _backend_dir(self) -> Path:
@@ -213,7 +214,7 @@ class TritonServer:
             time.sleep(0.05)
         if getattr(self, "_own_workdir", False):  # a failed start's log tail is in its error already
             shutil.rmtree(self.workdir, ignore_errors=True)
-        remove_stub_folders(getattr(self, "_started_at", time.time()))
+        remove_empty(getattr(self, "_stub_folders", ()))
 
     def __enter__(self) -> "TritonServer":
         return self.start()
@@ -260,12 +261,15 @@ def serve_versions(server: "TritonServer", models: list[tuple[str, int | None]])
     return [f"{name} {api.ready_versions(name)}" for name, _ in models]
 
 
-def remove_stub_folders(since: float) -> None:
+def stub_folders() -> list[Path]:
     """The Python backend makes an (empty, unless a packed execution environment is used) ``/tmp/python_env_*``
-    folder per server and leaves it when the server is killed: remove the empty ones made since ``since``."""
-    for folder in Path("/tmp").glob("python_env_*"):
+    folder per server, hard-coded in /tmp, and leaves it behind when the server is killed."""
+    return list(Path("/tmp").glob("python_env_*"))
+
+
+def remove_empty(folders) -> None:
+    for folder in folders:
         try:
-            if folder.stat().st_mtime >= since - 1:
-                folder.rmdir()  # only an empty folder goes
+            folder.rmdir()  # only an empty folder goes
         except OSError:
             continue

@@ -191,7 +191,7 @@ def bake(
         judged = compare(paired, comparison) if paired is not None else None
         overall = assess(verdicts, limits)
         if paired is not None and sample.error is None and overall.outcome is not Outcome.FAIL:
-            overall = failed_beside_a_healthy_baseline(evaluate(sample, limits), baseline, seen.old_errors) or overall
+            overall = failed_beside_a_healthy_baseline(sample, limits, baseline, seen.old_errors) or overall
         if overall.outcome in (Outcome.FAIL, Outcome.ERROR) or (judged and judged.verdict.outcome is Outcome.FAIL) or clock() - start >= seconds:
             break
         sleep(max(0.0, interval_s - (clock() - tick)))

@@ -7,12 +7,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
 from changeflow.adapters.triton import TritonModelServer
-from changeflow.local.triton_server import TritonServer, group_members, remove_stub_folders
+from changeflow.local.triton_server import TritonServer, group_members, remove_empty, stub_folders
 from changeflow.exceptions import ModelLoadError, TritonStartError
 
 pytestmark = pytest.mark.triton
@@ -67,7 +66,7 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
         time.sleep(600)
         """
     )
-    started = time.time()
+    before = set(stub_folders())
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     pid, workdir = parent.stdout.readline().split(maxsplit=1)
     pid = int(pid)
@@ -80,14 +79,14 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
         time.sleep(0.2)
     assert not any(alive(p) for p in members), "tritonserver outlived its killed parent"
     shutil.rmtree(workdir.strip(), ignore_errors=True)  # the killed parent could not remove its work folder
-    remove_stub_folders(started)  # nor the Python backend's /tmp/python_env_* folder
+    remove_empty(set(stub_folders()) - before)  # nor the Python backend's /tmp/python_env_* folder
 
 
 def test_a_killed_server_leaves_no_python_backend_folder_in_tmp():
     """The Python backend makes /tmp/python_env_* per server (hard-coded /tmp) and a killed server leaves it."""
-    before = set(Path("/tmp").glob("python_env_*"))
+    before = set(stub_folders())
     server = TritonServer(REPOSITORY, name="stub-folder", copy_repository=True, load_models=["classifier"], stop_grace_s=0.0).start()
-    made = set(Path("/tmp").glob("python_env_*")) - before
+    made = set(stub_folders()) - before
     server.stop()  # no grace: killed outright
     assert made and not any(folder.exists() for folder in made)
 

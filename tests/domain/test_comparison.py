@@ -101,3 +101,19 @@ def test_what_a_doubtful_bake_does_by_default_per_type():
         ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ASK, ChangeType.EMERGENCY: DoubtAction.ASK}
     assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, fail) is DoubtAction.ASK
     assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, error) is DoubtAction.ROLLBACK
+
+
+def test_one_failed_sample_fails_at_once_only_for_probe_errors_beside_an_error_free_old_version():
+    from changeflow.domain.comparison import failed_beside_a_healthy_baseline
+    from changeflow.domain.verdicts import BakeSample, BakeThresholds
+
+    limits = BakeThresholds(max_error_rate=0.05)
+    errors = BakeSample(at_s=1.0, probe_requests=20, probe_failures=2, probe_problem="case 3: HTTP 500")
+    verdict = failed_beside_a_healthy_baseline(errors, limits, baseline=1, baseline_errors=0)
+    assert verdict.outcome.value == "FAIL" and verdict.reason == (
+        "probe error rate 10.0% > 5.0% (2 of 20) (case 3: HTTP 500), while v1 answered the same probes without an error")
+    assert failed_beside_a_healthy_baseline(errors, limits, baseline=1, baseline_errors=1) is None  # a shared cause: wait
+    within = BakeSample(at_s=1.0, probe_requests=20, probe_failures=1)
+    assert failed_beside_a_healthy_baseline(within, limits, baseline=1, baseline_errors=0) is None
+    server_only = BakeSample(at_s=1.0, probe_requests=20, server_requests=100, server_failures=50)  # no control for those
+    assert failed_beside_a_healthy_baseline(server_only, limits, baseline=1, baseline_errors=0) is None

@@ -156,3 +156,9 @@ def test_audit_verify_names_the_first_broken_link_and_export_writes_the_bundle(t
     broken = run("audit", "verify", record.id, env=env)
     assert broken.returncode == 8 and broken.stderr.strip() == f"broken: {record.id} version 2: its content does not match its digest (rewritten)"
     assert run("audit", "verify", env=env).returncode == 2  # neither an ID nor --all
+
+
+def test_recovery_refuses_a_deployment_name_that_is_not_flow_slash_deployment():
+    result = run("recovery", "--deployment", "safety-net")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: --deployment: deployment: 'safety-net' is not FLOW/DEPLOYMENT; fix: e.g. safety-net/safety-net"

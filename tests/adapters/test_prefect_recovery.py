@@ -1,0 +1,23 @@
+"""The recovery automations' shapes (the fault drills in tests/flows/test_recovery.py run them for real)."""
+
+from datetime import timedelta
+
+from changeflow.adapters.prefect_recovery import CHANGE_FLOWS, HEARTBEAT_S, SAFETY_NET, recovery_automations
+
+NET = "00000000-0000-0000-0000-0000000000aa"
+
+
+def test_silence_marks_crashed_and_an_ended_change_runs_the_safety_net():
+    silent, ended, net_crashed = recovery_automations(NET)
+    trigger = silent.trigger
+    assert trigger.posture == "Proactive" and trigger.after == {"prefect.flow-run.heartbeat"}
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Crashed"} <= trigger.expect
+    assert trigger.within >= timedelta(seconds=2 * HEARTBEAT_S)  # a live run that misses one beat is not taken for dead
+    assert set(trigger.match_related["prefect.resource.name"]) == {*CHANGE_FLOWS, "rollback", SAFETY_NET}
+    assert [a.type for a in silent.actions] == ["change-flow-run-state"] and silent.actions[0].state.value == "CRASHED"
+
+    assert ended.trigger.posture == "Reactive" and ended.trigger.expect == {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"}
+    assert "rollback" not in ended.trigger.match_related["prefect.resource.name"]  # the net's own failed tries would loop
+    assert list(net_crashed.trigger.match_related["prefect.resource.name"]) == [SAFETY_NET]
+    for automation in (ended, net_crashed):
+        assert [(a.type, str(a.deployment_id)) for a in automation.actions] == [("run-deployment", NET)]
