@@ -201,7 +201,10 @@ def await_recovery(store: RecordStore, production: ModelServer, locks: ModelLock
         time.sleep(0.2)
     seconds = time.monotonic() - kill.killed_at
     try:
-        with locks.hold(model, timeout_s=5):  # free for the next change (a dead holder's lease would take a minute)
+        # Free for the next change: within 20 s (a dead holder's lease would hold it for up to a minute). Not
+        # 1 s: Prefect answers an acquisition that finds the slot busy with a Retry-After of about the
+        # limit's average occupancy, so a request that lands a moment early waits that long.
+        with locks.hold(model, timeout_s=20):
             pass
     except Exception as exc:
         raise TimeoutError(f"{change_id}: the lock on {model} is not free after recovery ({exc}); executor {record.executor}") from exc
