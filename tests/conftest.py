@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 APPROVERS = ("alice", "bob", "carol", "dana", "dave", "eve", "frank", "mallory", "oscar")
 _enrolled: list[str] = []
+_stub_folders_before: set[Path] = set()
 
 
 def pytest_configure(config):
@@ -23,6 +24,9 @@ def pytest_configure(config):
 
     from changeflow.adapters.credentials import enrol
 
+    from changeflow.local.triton_server import stub_folders
+
+    _stub_folders_before.update(stub_folders())
     home = Path(tempfile.mkdtemp(prefix="changeflow-approvers-"))
     _enrolled.append(str(home))
     # tests write golden sets to temporary folders: allow those (tests/services/test_golden_roots.py sets its own)
@@ -34,8 +38,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    from changeflow.local.triton_server import remove_empty, stub_folders
+
     for folder in _enrolled:
         shutil.rmtree(folder, ignore_errors=True)
+    remove_empty(set(stub_folders()) - _stub_folders_before)  # of Tritons the tests killed on purpose (with their parents)
 
 
 @pytest.fixture(scope="session")

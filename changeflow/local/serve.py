@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by its parent: the servers stop cleanly, leaving nothing in /tmp
+
     parser = argparse.ArgumentParser(prog="changeflow serve")
     parser.add_argument("--repository", type=Path, default=paths.MODEL_REPOSITORY)
     parser.add_argument("--model", action="append", default=[])
