@@ -94,7 +94,7 @@ def calibrate(bench: Bench, target: float = 0.40) -> tuple[float, float]:
     steps on noisy measurements, keeping the closest one seen."""
     extra = target * bench.latency_p50_ms(2)
     tried = []
-    for _ in range(6):
+    for _ in range(10):  # six were not always enough on a busy machine (run 3 settled at +32.5 %)
         shift = bench.slowdown(extra)
         tried.append((abs(shift - target), extra, shift))
         if abs(shift - target) <= 0.03:
