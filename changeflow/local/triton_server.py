@@ -103,7 +103,7 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
-        stub_folders_before = set(stub_folders())
+        self._started_at = time.time()
         picked = iter(free_ports(3))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
         command = self._command(self._backend_dir())
@@ -124,7 +124,6 @@ class TritonServer:
             self.stop()
             raise
         self._ready = True
-        self._stub_folders = set(stub_folders()) - stub_folders_before  # its Python backend's, made while it started
         return self
 
     def _backend_dir(self) -> Path:
@@ -214,7 +213,8 @@ class TritonServer:
             time.sleep(0.05)
         if getattr(self, "_own_workdir", False):  # a failed start's log tail is in its error already
             shutil.rmtree(self.workdir, ignore_errors=True)
-        remove_empty(getattr(self, "_stub_folders", ()))
+        started = getattr(self, "_started_at", time.time())
+        remove_empty(f for f in stub_folders() if made_since(f, started))  # its stubs', left by the ones it killed
 
     def __enter__(self) -> "TritonServer":
         return self.start()
@@ -262,9 +262,18 @@ def serve_versions(server: "TritonServer", models: list[tuple[str, int | None]])
 
 
 def stub_folders() -> list[Path]:
-    """The Python backend makes an (empty, unless a packed execution environment is used) ``/tmp/python_env_*``
-    folder per server, hard-coded in /tmp, and leaves it behind when the server is killed."""
+    """The Python backend makes a ``/tmp/python_env_*`` folder (hard-coded /tmp) as it loads models, empty
+    unless a packed execution environment is extracted into it, and leaves it when its stub is killed. A
+    stopping server removes the empty ones made since it started (``rmdir`` never removes one that holds an
+    extracted environment)."""
     return list(Path("/tmp").glob("python_env_*"))
+
+
+def made_since(folder: Path, since: float) -> bool:
+    try:
+        return folder.stat().st_mtime >= since - 1
+    except OSError:
+        return False
 
 
 def remove_empty(folders) -> None:
