@@ -37,6 +37,7 @@ from changeflow.settings.environment import BakeSettings, Environment, RecordSto
 from changeflow.settings.loader import load_change_request, load_governance  # noqa: E402
 
 STEPS = ["stage", "validate", "promote", "smoke_test", "monitor"]
+APPROVER = "oscar"  # an emergency approver in the shipped governance examples
 
 
 def say(message: str) -> None:
@@ -64,7 +65,7 @@ def recovered(installation: drills.Installation, request: ChangeRequest, kill: d
 def production_down(installation: drills.Installation, production: TritonServer, request: ChangeRequest) -> drills.Recovery:
     """Production dies mid-bake; after the record says so, its supervisor restarts it: seconds from then."""
     store = bootstrap(installation.environment).records
-    drills.start_approved(installation, request, "monitor")
+    drills.start_approved(installation, request, "monitor", APPROVER)
     signal_group(production.process.pid, signal.SIGKILL)
     production.process.wait()
     production.process = None
@@ -78,7 +79,7 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     say("starting production and staging Tritons, a Prefect test server, a worker and the recovery automations …")
-    with enrolled_approvers(["oscar"]), tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, \
+    with enrolled_approvers([APPROVER]), tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, \
          TritonServer(paths.MODEL_REPOSITORY, name="faults-production", copy_repository=True, load_models=["classifier"]) as production, \
          TritonServer(paths.MODEL_REPOSITORY, name="faults-staging", copy_repository=True) as staging, \
          prefect_test_harness(server_startup_timeout=60):
@@ -103,13 +104,13 @@ def main() -> None:
                 if step == "stage" and services.staging.ready_versions("classifier"):
                     services.staging.unload("classifier")
                 request = emergency(f"CHG-91{number:02d}")
-                attempt(step, lambda: recovered(installation, request, drills.run_and_kill(installation, request, step)))
+                attempt(step, lambda: recovered(installation, request, drills.run_and_kill(installation, request, step, APPROVER)))
             rollback = emergency("CHG-9200", to_version=5)  # slower: the bake fails, the executor rolls back
-            attempt("rollback", lambda: recovered(installation, rollback, drills.run_and_kill(installation, rollback, "verify_restored")))
+            attempt("rollback", lambda: recovered(installation, rollback, drills.run_and_kill(installation, rollback, "verify_restored", APPROVER)))
 
             def safety_net_killed() -> drills.Recovery:
                 request = emergency("CHG-9300")
-                first = drills.run_and_kill(installation, request, "monitor")
+                first = drills.run_and_kill(installation, request, "monitor", APPROVER)
                 net = drills.safety_net_pid(installation.ids["safety-net"])
                 second = drills.kill_at_step(services.records, request.id, "verify_restored", 60, pid_of=lambda record: net)
                 say(f"  {request.id}: executor killed in {first.step}, then the safety net in {second.step}")
@@ -119,7 +120,7 @@ def main() -> None:
             def worker_lost() -> drills.Recovery:
                 """The worker dies with the run: only the run's silence (no heartbeat for 45 s) tells."""
                 request = emergency("CHG-9500")
-                record = drills.start_approved(installation, request, "monitor")
+                record = drills.start_approved(installation, request, "monitor", APPROVER)
                 installation.lose_worker(also=int(record.executor["pid"]))
                 lost = drills.Kill(pid=int(record.executor["pid"]), step="monitor (worker lost too)", production_touched=True, killed_at=time.monotonic())
                 return recovered(installation, request, lost)

@@ -121,7 +121,7 @@ def started(record: ChangeRecord, step: str) -> bool:
     return any(s.name == step for s in record.execution_steps + record.verification_steps + record.rollback_steps)
 
 
-def start_approved(installation: Installation, request: ChangeRequest, step: str, approver: str = "oscar", timeout_s: float = 150.0) -> ChangeRecord:
+def start_approved(installation: Installation, request: ChangeRequest, step: str, approver: str, timeout_s: float = 150.0) -> ChangeRecord:
     """Run ``request`` through its governed deployment, ``approver`` approving (signed), until its record
     shows ``step`` started."""
     from changeflow.adapters.credentials import signed_proof
@@ -139,11 +139,11 @@ def start_approved(installation: Installation, request: ChangeRequest, step: str
     return record
 
 
-def run_and_kill(installation: Installation, request: ChangeRequest, step: str) -> Kill:
+def run_and_kill(installation: Installation, request: ChangeRequest, step: str, approver: str) -> Kill:
     """``start_approved`` until ``step``, then kill the executor in it."""
     from changeflow.bootstrap import bootstrap
 
-    start_approved(installation, request, step)
+    start_approved(installation, request, step, approver)
     return kill_at_step(bootstrap(installation.environment).records, request.id, step)
 
 

@@ -1,22 +1,14 @@
 """Helpers shared by flow tests."""
 
-import time
-
-from changeflow.exceptions import RecordNotFound
+from changeflow.local.drills import await_record, started
 
 
 def wait_for_step(store, change_id: str, step: str, timeout_s: float = 60.0) -> None:
     """Wait until the change's record shows ``step`` started (e.g. ``monitor``: promoted, baking)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            record = store.load(change_id)
-        except (RecordNotFound, ValueError):  # not written yet, or caught mid-replace
-            record = None
-        if record and any(s.name == step for s in record.execution_steps + record.verification_steps):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{change_id} did not reach step {step} within {timeout_s:.0f}s")
+    try:
+        await_record(store, change_id, lambda record: started(record, step), timeout_s, poll_s=0.2)
+    except TimeoutError:
+        raise AssertionError(f"{change_id} did not reach step {step} within {timeout_s:.0f}s") from None
 
 
 def signer(records, change_id: str):

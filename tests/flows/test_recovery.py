@@ -54,7 +54,7 @@ def emergency(change_id: str, to_version: int = 2, bake_seconds: int = 60) -> Ch
 
 
 def run_and_kill(installation, request: ChangeRequest, step: str):
-    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step)
+    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step, "oscar")
 
 
 def assert_recovered(services, request: ChangeRequest, kill, expected: State):
@@ -108,7 +108,7 @@ def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
     installation, production = drill
     request = emergency("CHG-8400")
     services = bootstrap(installation.environment)
-    drills.start_approved(installation, request, "monitor")
+    drills.start_approved(installation, request, "monitor", "oscar")
     signal_group(production.process.pid, signal.SIGKILL)  # production dies; its supervisor restarts it later
     production.process.wait()
     production.process = None
