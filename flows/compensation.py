@@ -33,6 +33,7 @@ from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeCancelled, ChangeStateError, RecordNotFound, RollbackFailed
 from changeflow.kinds import kind_of
 from changeflow.services.audit import trusted
+from changeflow.services.drift import capture_approved
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default
 from changeflow.settings.environment import Environment
@@ -102,9 +103,11 @@ class Execution:
         self.recorder.transition(State.VERIFYING, reason)
 
     def close(self, reason: str, **notes) -> None:
-        """Verified: closed, or review pending for a type that owes a post-implementation review."""
+        """Verified: closed, or review pending for a type that owes a post-implementation review. The state
+        production is left in goes on the record first: it is what the drift check compares against."""
         if notes:
             self.recorder.note(**notes)
+        capture_approved(self.services, self.recorder)
         self.recorder.transition(closing_state(policy_for(self.recorder.record.type).post_implementation_review), reason)
         self.result = ChangeResult.of(self.recorder.record)
 

@@ -38,6 +38,7 @@ class FakeModelServer:
         self.counters: dict[tuple[str, int], VersionCounters] = {}
         self.loads: list[tuple[str, list[int]]] = []
         self.clock = itertools.count()
+        self.configs: dict = {}  # model -> ModelConfig, for tests that read served configs
 
     def _check(self) -> None:
         if self.down:
@@ -72,6 +73,10 @@ class FakeModelServer:
         self.ready_map.pop(model, None)
 
     def model_config(self, model: str):
+        if model in self.configs:
+            copy = type(self.configs[model])()
+            copy.CopyFrom(self.configs[model])
+            return copy
         raise ModelNotReady("the fake server has no configs")
 
     def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes=None) -> InferenceResult:

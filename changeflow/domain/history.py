@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.domain.dora import ChangeFacts
-from changeflow.domain.record import TERMINAL, ChangeRecord, State
-from changeflow.domain.request import ChangeType
+from changeflow.domain.record import GOVERNED_TYPES, TERMINAL, ChangeRecord, RecordType, State
 
 PAGE_SIZE = 500
 GENESIS = "0" * 64
@@ -29,7 +28,7 @@ class RecordQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
     model: str | None = None
     states: frozenset[State] | None = None
-    types: frozenset[ChangeType] | None = None
+    types: frozenset[RecordType] | None = None
     opened_from: datetime | None = None
     opened_until: datetime | None = None
     updated_since: datetime | None = None
@@ -64,12 +63,12 @@ OPEN = frozenset(State) - TERMINAL
 
 def open_changes(model: str) -> RecordQuery:
     """Changes to ``model`` not yet ended: the ones a new request's window may collide with."""
-    return RecordQuery(model=model, states=OPEN)
+    return RecordQuery(model=model, states=OPEN, types=GOVERNED_TYPES)
 
 
 def recent_failures(model: str, now: datetime) -> RecordQuery:
     """Changes to ``model`` that failed within the risk look-back: each raises the next one's risk."""
-    return RecordQuery(model=model, states=FAILED, updated_since=now - RISK_LOOKBACK)
+    return RecordQuery(model=model, states=FAILED, types=GOVERNED_TYPES, updated_since=now - RISK_LOOKBACK)
 
 
 class RecordPage(BaseModel):

@@ -5,6 +5,11 @@
 ``aborted`` (stopped before production was touched) and ``rolled_back`` (production restored and
 verified). Emergency changes pass through ``review_pending`` until their post-implementation review.
 
+Two kinds of record nobody requested: an *unauthorized* change (production drifted from its approved
+state) opens ``detected`` and ends ``rolled_back`` (reverted and verified) or ``closed`` (production is
+back as approved, or a later governed change took over); a *baseline* opens ``closed``: the state a new
+installation found, adopted as approved (``domain.drift``).
+
 A record holds ID, description, risk, approvals, execution / verification / rollback steps with their
 times, the serving version before and after, and the outcome. Every state change goes through
 ``transition`` so the lifecycle holds; times are passed in, never read from a clock.
@@ -18,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from changeflow.domain.drift import Drift
 from changeflow.domain.request import ChangeRequest, ChangeType, Risk
 from changeflow.exceptions import IllegalTransition
 
@@ -35,6 +41,18 @@ class State(StrEnum):
     EXPIRED = "expired"
     ABORTED = "aborted"  # failed before production was touched
     ROLLED_BACK = "rolled_back"  # production restored to the previous state, then verified
+    DETECTED = "detected"  # an unauthorized change seen on production, not settled yet
+
+
+class Unrequested(StrEnum):
+    """The type of a record the drift check opens, not a person: kept apart from governed changes."""
+
+    UNAUTHORIZED = "unauthorized"  # production changed outside changeflow
+    BASELINE = "baseline"  # the state found on first sight, adopted as approved
+
+
+RecordType = ChangeType | Unrequested
+GOVERNED_TYPES: frozenset[RecordType] = frozenset(ChangeType)
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
@@ -50,6 +68,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.EXPIRED: frozenset(),
     State.ABORTED: frozenset(),
     State.ROLLED_BACK: frozenset(),
+    State.DETECTED: frozenset({State.ROLLED_BACK, State.CLOSED}),
 }
 
 TERMINAL: frozenset[State] = frozenset(s for s, nexts in TRANSITIONS.items() if not nexts)
@@ -120,7 +139,7 @@ class Transition(BaseModel):
 class ChangeRecord(BaseModel):
     id: str
     description: str
-    type: ChangeType
+    type: RecordType
     kind: str
     model: str
     requester: str
@@ -143,6 +162,7 @@ class ChangeRecord(BaseModel):
     attachments: dict[str, str] = Field(default_factory=dict, description="e.g. the exact config a rollback restores")
     outcome: str = ""
     request: ChangeRequest | None = None
+    drift: Drift | None = Field(None, description="an unauthorized change: the approved state, what was seen, what differs")
 
     @classmethod
     def open(cls, request: ChangeRequest, risk: Risk, at: datetime) -> "ChangeRecord":
@@ -158,6 +178,26 @@ class ChangeRecord(BaseModel):
         )
         record.transitions.append(Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="change requested"))
         return record
+
+    @classmethod
+    def detected(cls, change_id: str, drift: Drift, at: datetime, risk: Risk = Risk.HIGH) -> "ChangeRecord":
+        """An unauthorized change, opened ``detected`` by the drift check."""
+        record = cls(id=change_id, description=f"Unauthorized change: {drift.summary()}"[:4_000], type=Unrequested.UNAUTHORIZED,
+                     kind=drift.target.kind, model=drift.target.model, requester="changeflow-drift-check", risk=risk, drift=drift, state=State.DETECTED)
+        record.transitions.append(Transition(from_state=None, to_state=State.DETECTED, at=at, reason=f"seen at {drift.seen.seen_at.isoformat()}: {drift.summary()}"))
+        return record
+
+    @classmethod
+    def baseline(cls, change_id: str, model: str, kind: str, what: str, at: datetime) -> "ChangeRecord":
+        """The state a first check found where no record approved one, adopted as approved."""
+        record = cls(id=change_id, description=f"Baseline: {what}"[:4_000], type=Unrequested.BASELINE, kind=kind, model=model,
+                     requester="changeflow-drift-check", risk=Risk.LOW, outcome="adopted as the approved state", state=State.CLOSED)
+        record.transitions.append(Transition(from_state=None, to_state=State.CLOSED, at=at, reason=f"baseline: {what}"))
+        return record
+
+    @property
+    def governed(self) -> bool:
+        return self.type in GOVERNED_TYPES
 
     @property
     def is_terminal(self) -> bool:

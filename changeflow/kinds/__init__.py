@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 from pydantic import Field
 
 from changeflow.domain import request as _request
+from changeflow.domain.drift import Target
 from changeflow.domain.policy import ChangePlan, plan_change
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Risk
 from changeflow.exceptions import UnknownKind
@@ -64,6 +65,10 @@ class ChangeKind:
         """(field, why) when the live system already is what the change asks for: refused before anything
         runs, so no record "closes" a change that changed nothing."""
         return None
+
+    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+        """What on production the change leaves in an approved state, watched for drift afterwards."""
+        return []
 
     def golden_set(self, spec: Any) -> str | None:
         return getattr(spec, "golden_set", None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
+from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.kinds import ChangeKind
 from changeflow.kinds.triton_upgrade import deployment_available
@@ -62,6 +63,12 @@ class BlueGreenKind(ChangeKind):
 
     def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.blue)
+
+    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+        """The Service (which Deployment serves) and green, the Deployment it serves once closed."""
+        c = request.change
+        return [Target(kind="service", where=c.namespace, name=c.service, model=request.model),
+                Target(kind="deployment", where=c.namespace, name=c.green, model=request.model)]
 
 
 KIND = BlueGreenKind()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
 from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
+from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
@@ -86,6 +87,9 @@ class ConfigChangeKind(ChangeKind):
         except ChangeflowError as exc:
             return False, str(exc)
         return bool(ready), f"current {request.model}/config.pbtxt readable, {request.model} READY {ready}"
+
+    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+        return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
 
 
 KIND = ConfigChangeKind()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 
 from changeflow.domain.comparison import ComparisonThresholds
+from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind
@@ -118,6 +119,9 @@ class ModelDeploymentKind(ChangeKind):
         if want is not None and want in ready:
             return True, f"{request.model} v{want} READY on {services.production.name} (READY: {ready})"
         return False, f"{request.model} v{want} not READY on production (READY: {ready})"
+
+    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+        return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
 
 
 KIND = ModelDeploymentKind()

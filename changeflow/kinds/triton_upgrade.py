@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
@@ -63,6 +64,10 @@ class TritonUpgradeKind(ChangeKind):
 
     def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.deployment)
+
+    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+        c = request.change
+        return [Target(kind="deployment", where=c.namespace, name=c.deployment, model=request.model)]
 
 
 KIND = TritonUpgradeKind()

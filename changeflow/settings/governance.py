@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.domain.catalog import Catalog
 from changeflow.domain.comparison import Verification
+from changeflow.domain.drift import DriftPolicy
 from changeflow.domain.policy import Approvers
 from changeflow.domain.windows import Calendar
 
@@ -36,3 +37,4 @@ class Governance(BaseModel):
     approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the key registry")
     require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
     verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")
+    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="what an unauthorized change does, per model: record (default) or revert")

@@ -250,7 +250,7 @@ def load_approver_keys(path: Path) -> dict[str, str]:
 
 def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
     """Governance from ``approvers.yaml``, ``catalog.yaml``, ``calendar.yaml`` and (optional)
-    ``verification.yaml`` in ``directory``, with the approvers' public keys from the key registry
+    ``verification.yaml`` and ``drift.yaml`` in ``directory``, with the approvers' public keys from the key registry
     (``CHANGEFLOW_APPROVER_KEYS``, see ``defaults``)."""
     from changeflow.domain.catalog import Catalog
     from changeflow.domain.comparison import Verification
@@ -263,6 +263,10 @@ def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
     overrides.setdefault("approver_keys", load_approver_keys(approver_registry()))
     if (folder / "verification.yaml").is_file():
         overrides.setdefault("verification", load_settings_file(folder / "verification.yaml", Verification))
+    if (folder / "drift.yaml").is_file():
+        from changeflow.domain.drift import DriftPolicy
+
+        overrides.setdefault("drift", load_settings_file(folder / "drift.yaml", DriftPolicy))
     return Governance(
         approvers=load_settings_file(folder / "approvers.yaml", Approvers),
         catalog=load_settings_file(folder / "catalog.yaml", Catalog),

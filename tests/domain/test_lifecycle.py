@@ -49,14 +49,21 @@ def test_illegal_transition_names_the_allowed_ones():
         check_transition(State.REQUESTED, State.EXECUTING)
 
 
-def test_every_state_is_reachable_from_requested():
-    seen, frontier = {State.REQUESTED}, [State.REQUESTED]
+def reachable(start: State) -> set[State]:
+    seen, frontier = {start}, [start]
     while frontier:
         for nxt in TRANSITIONS[frontier.pop()]:
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.append(nxt)
-    assert seen == set(State)
+    return seen
+
+
+def test_every_state_is_reachable_from_requested_or_detected():
+    """A requested change reaches every state but ``detected``, where only an unauthorized record starts;
+    that one ends reverted (rolled back) or closed, never in a governed change's states."""
+    assert reachable(State.REQUESTED) == set(State) - {State.DETECTED}
+    assert reachable(State.DETECTED) == {State.DETECTED, State.ROLLED_BACK, State.CLOSED}
 
 
 def test_production_is_never_touched_on_the_way_to_rejected_or_expired():

@@ -1,0 +1,159 @@
+"""How each kind of drift target is observed and put back: a Triton model, a Kubernetes Deployment, a
+Service. One small class per kind behind one factory (``watcher_for``), Flagger's router shape.
+
+A Triton model is its READY versions and the digest of its served config without ``version_policy`` (the
+versions are their own fact); the exact ``config.pbtxt`` and the served config are kept for a revert. A
+Deployment is each container's image and args; a Service its selector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from changeflow.domain.drift import Snapshot, Target
+from changeflow.domain.model_config import differences, parse_config, render_config, sample_inputs
+from changeflow.domain.rollout import rollout_status
+from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.exceptions import ChangeflowError, InvalidSettings, UnknownKind
+
+if TYPE_CHECKING:
+    from changeflow.bootstrap import Services
+
+
+class Watcher(Protocol):
+    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot: ...
+
+    def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
+        """What the differing facts mean in detail (e.g. which config fields), for the record."""
+
+    def restore(self, services: "Services", approved: Snapshot) -> str:
+        """Put the approved state back; returns what was done."""
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class TritonModelWatcher:
+    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+        server = services.production
+        if target.where != server.name:
+            raise InvalidSettings("environment", "production.name", f"the drift target {target} is on {target.where!r}, production is {server.name!r}",
+                                  "keep the production server's name stable, or adopt a new baseline")
+        versions = server.ready_versions(target.name)
+        keep: dict[str, str] = {}
+        digest = ""
+        if versions:
+            served = server.model_config(target.name)
+            served.ClearField("version_policy")
+            keep["config"] = render_config(served)
+            digest = _digest(keep["config"])
+        try:
+            keep["config_file"] = services.config_store().read_config_text(target.name)
+        except ChangeflowError:  # no repository configured, or no file: the served config is still compared
+            pass
+        return Snapshot(target=target, facts={"ready_versions": json.dumps(versions), "config_sha256": digest}, seen_at=at, keep=keep)
+
+    def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
+        before, after = approved.keep.get("config"), seen.keep.get("config")
+        if not before or not after or before == after:
+            return []
+        old, new = parse_config(before, "approved config"), parse_config(after, "served config")
+        changed = [f"config {line}" for line in differences(new, old)]  # "field: approved != seen"
+        changed += [f"config {line.split(':')[0]}: unset now" for line in differences(old, new) if line.split(":")[0] not in {c[7:].split(":")[0] for c in changed}]
+        return changed
+
+    def restore(self, services: "Services", approved: Snapshot) -> str:
+        server, name = services.production, approved.target.name
+        done = []
+        file_text = approved.keep.get("config_file")
+        if file_text is not None:
+            store = services.config_store()
+            if store.read_config_text(name) != file_text:
+                store.write_config_text(name, file_text)
+                done.append(f"{name}/config.pbtxt written back")
+        versions = json.loads(approved.facts["ready_versions"])
+        if not versions:
+            server.unload(name)
+            return "; ".join([*done, f"{name} unloaded"])
+        server.load_versions(name, versions, base_config=parse_config(approved.keep["config"], "approved config"))
+        return "; ".join([*done, f"{name} serving {versions} with the approved config"])
+
+    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+        """A smoke inference on each approved version, with inputs made from the model's own config."""
+        versions = json.loads(approved.facts["ready_versions"])
+        if not versions:
+            return Verdict(outcome=Outcome.PASS, reason="no version serves, as approved")
+        server, name = services.production, approved.target.name
+        config = server.model_config(name)
+        answered = []
+        for version in versions:
+            try:
+                answered.append(server.infer(name, sample_inputs(config), version=version).model_version)
+            except ChangeflowError as exc:
+                return Verdict(outcome=Outcome.FAIL, reason=f"smoke inference on {name} v{version} failed: {exc}")
+        return Verdict(outcome=Outcome.PASS, reason=f"smoke inference answered by {name} v{', v'.join(map(str, answered))}")
+
+
+def _containers(deployment: dict) -> list[dict]:
+    return deployment["spec"]["template"]["spec"].get("containers") or []
+
+
+class DeploymentWatcher:
+    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+        deployment = services.cluster().read_deployment(target.where, target.name)
+        facts = {}
+        for container in _containers(deployment):
+            facts[f"{container['name']}.image"] = container.get("image") or ""
+            facts[f"{container['name']}.args"] = json.dumps(container.get("args") or [])
+        return Snapshot(target=target, facts=facts, seen_at=at)
+
+    def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
+        return []
+
+    def restore(self, services: "Services", approved: Snapshot) -> str:
+        api, target = services.cluster(), approved.target
+        containers = [
+            {"name": fact.removesuffix(".image"), "image": image, "args": json.loads(approved.facts.get(fact.removesuffix(".image") + ".args", "[]")) or None}
+            for fact, image in approved.facts.items() if fact.endswith(".image")
+        ]
+        api.patch_deployment(target.where, target.name, {"spec": {"template": {"spec": {"containers": containers}}}})
+        return f"deployment/{target.name}: " + ", ".join(f"{c['name']} image {c['image']}" for c in containers)
+
+    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+        status = rollout_status(services.cluster().read_deployment(approved.target.where, approved.target.name))
+        return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message)
+
+
+class ServiceWatcher:
+    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+        selector = services.cluster().read_service(target.where, target.name)["spec"].get("selector") or {}
+        return Snapshot(target=target, facts={"selector": json.dumps(selector, sort_keys=True)}, seen_at=at)
+
+    def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
+        return []
+
+    def restore(self, services: "Services", approved: Snapshot) -> str:
+        target = approved.target
+        want = json.loads(approved.facts["selector"])
+        now = services.cluster().read_service(target.where, target.name)["spec"].get("selector") or {}
+        patch = {**{key: None for key in now if key not in want}, **want}  # a key added by hand is removed
+        services.cluster().patch_service(target.where, target.name, {"spec": {"selector": patch}})
+        return f"service/{target.name} selector {want}"
+
+    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+        return Verdict(outcome=Outcome.PASS, reason="selector as approved")
+
+
+WATCHERS: dict[str, type] = {"triton_model": TritonModelWatcher, "deployment": DeploymentWatcher, "service": ServiceWatcher}
+
+
+def watcher_for(target: Target):
+    """The watcher of a target's kind; an unknown kind raises, naming the known ones."""
+    try:
+        return WATCHERS[target.kind]()
+    except KeyError:
+        raise UnknownKind(f"no drift watcher for {target.kind!r}; known: {', '.join(WATCHERS)}") from None

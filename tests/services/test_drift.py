@@ -1,0 +1,106 @@
+"""The drift check's decisions with fakes: baseline, one record per drift, skips for changes in flight,
+revert and its failure, and a governed change that takes a drift over."""
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from changeflow.bootstrap import Services
+from changeflow.domain.drift import APPROVED_STATE, DriftAction, DriftPolicy, Step
+from changeflow.domain.history import RecordQuery
+from changeflow.domain.model_config import parse_config
+from changeflow.domain.record import ChangeRecord, State, Unrequested
+from changeflow.domain.request import ChangeType
+from changeflow.services.drift import Announcer, capture_approved, check
+from changeflow.services.recorder import Recorder, utc_now
+from changeflow.services.records import every
+from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
+from tests.fakes import FakeLocks, FakeModelServer, FakeRecordStore
+
+CONFIG = parse_config('name: "m"\nbackend: "python"\nmax_batch_size: 4\ninput { name: "X" data_type: TYPE_FP32 dims: 2 }\noutput { name: "Y" data_type: TYPE_FP32 dims: 2 }')
+
+
+def services(locks=None) -> Services:
+    server = FakeModelServer(lambda model, version, inputs: {"Y": np.zeros((1, 2), np.float32)}, ready={"m": [1]}, name="production")
+    server.configs["m"] = CONFIG
+    endpoint = ServerEndpoint(name="production", http_url="http://127.0.0.1:9")
+    environment = Environment(production=endpoint, staging=endpoint.model_copy(update={"name": "staging"}), records=RecordStoreSettings(url="sqlite:///unused.db"))
+    return Services(environment=environment, production=server, metrics=server, staging=server, records=FakeRecordStore(), locks=locks or FakeLocks())
+
+
+def unauthorized(s: Services) -> list[ChangeRecord]:
+    return [r for r in every(s.records, RecordQuery()) if r.type is Unrequested.UNAUTHORIZED]
+
+
+def test_baseline_then_one_record_per_drift_with_one_announcement():
+    s, said = services(), []
+    first = check(s, DriftPolicy())
+    assert [c.step for c in first.checks] == [Step.ADOPT_BASELINE] and first.clean
+    s.production.load_versions("m", [1, 2])  # by hand
+    announce = Announcer(unauthorized=lambda record: said.append(record.id))
+    report = check(s, DriftPolicy(), announce)
+    assert len(report.unauthorized) == 1 and said == report.unauthorized
+    assert check(s, DriftPolicy(), announce).still_open == report.unauthorized and len(said) == 1
+    assert s.records.load(report.unauthorized[0]).drift.changes[0].seen == "[1, 2]"
+
+
+def test_a_model_in_flight_or_locked_is_skipped():
+    s = services()
+    check(s, DriftPolicy())
+    s.production.load_versions("m", [1, 2])
+    executing = ChangeRecord.baseline("CHG-0001", "m", "model_deployment", "x", utc_now()).model_copy(update={"state": State.EXECUTING, "type": ChangeType.NORMAL})
+    s.records.save(executing)
+    report = check(s, DriftPolicy())
+    assert report.unauthorized == [] and "CHG-0001 is in flight" in report.checks[0].reason
+
+    class Busy(FakeLocks):
+        @contextmanager
+        def hold(self, model, timeout_s):
+            raise TimeoutError("held")
+            yield
+
+    s.records.save(executing.model_copy(update={"state": State.VERIFYING}).model_copy(update={"state": State.CLOSED}))
+    s.locks = Busy()
+    report = check(s, DriftPolicy())
+    assert report.unauthorized == [] and report.checks[0].reason == "skipped: a change holds the model's lock"
+
+
+def test_revert_restores_and_verifies_and_a_failed_revert_needs_attention():
+    s, problems = services(), []
+    policy = DriftPolicy(default=DriftAction.REVERT)
+    check(s, policy)
+    s.production.load_versions("m", [1, 2])
+    report = check(s, policy)
+    assert report.reverted == report.unauthorized and s.production.ready_versions("m") == [1]
+    record = s.records.load(report.reverted[0])
+    assert record.state is State.ROLLED_BACK and [x.name for x in record.rollback_steps] == ["restore_approved_state", "verify_restored"]
+    assert APPROVED_STATE in record.attachments
+
+    s.production.load_versions("m", [3])
+    s.production.load_versions = lambda *a, **k: None  # a revert that does nothing must not pass as verified
+    report = check(s, policy, Announcer(needs_attention=lambda r, p: problems.append(r.id)))
+    assert report.reverted == [] and list(report.needs_attention) == report.unauthorized == problems
+    record = s.records.load(report.unauthorized[0])
+    assert record.state is State.DETECTED and record.outcome.startswith("PRODUCTION NEEDS ATTENTION")
+    assert record.rollback_steps[-1].outcome.value == "failed" and "ready_versions: [1] → [3]" in record.rollback_steps[-1].detail
+
+
+def test_a_governed_change_closing_on_the_drifted_target_settles_it():
+    from changeflow.domain.request import ChangeRequest
+    from tests.conftest import EXAMPLES
+    from changeflow.settings.loader import load_change_request
+
+    s = services()
+    check(s, DriftPolicy())
+    s.production.load_versions("m", [1, 2])
+    drift_id = check(s, DriftPolicy()).unauthorized[0]
+    data = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml").model_dump(mode="json")
+    request = ChangeRequest.model_validate({**data, "model": "m", "change": {**data["change"], "from_version": None, "to_version": 2}})
+    governed = Recorder(ChangeRecord.open(request, "medium", utc_now()), s.records)
+    s.production.load_versions("m", [2])
+    assert capture_approved(s, governed) == [drift_id]
+    settled = s.records.load(drift_id)
+    assert settled.state is State.CLOSED and settled.attachments["settled_by"] == request.id and "superseded by governed change" in settled.outcome
+    assert governed.record.attachments["settles"] == drift_id
+    s.records.save(governed.record.model_copy(update={"state": State.CLOSED}))  # what Execution.close does next
+    assert check(s, DriftPolicy()).clean and unauthorized(s) == [settled]
