@@ -150,7 +150,7 @@ def main() -> None:
                 governance = governance.model_copy(update={"catalog": governance.catalog.model_copy(update={"templates": templates})})
                 env = {"PREFECT_API_URL": prefect.api_url, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
                 with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-                    deploy_change_flows(environment, governance, safety_net_every_s=3600)
+                    deploy_change_flows(environment, governance, safety_net_every_s=3600, drift_every_s=None)
                     work = requests(scalers, classifiers, args.changes, golden_sets(scratch / "golden", classifiers))
                     say(f"{len(work)} changes across {len({w[1]['model'] for w in work})} models, submitted at once to 2 workers …")
                     with LocalWorkers(POOL, count=2, env=env, limit=args.worker_limit, poll_s=1.0):

@@ -104,6 +104,17 @@ def _decision(a: Approval, verbs: dict[str, str] | None = None) -> str:
 ON_DOUBT = {"approve": "promotes anyway", "reject": "rolls back"}  # a decision on a doubtful bake
 
 
+def _drift(record: ChangeRecord) -> list[str]:
+    """An unauthorized change's diff: approved (by which record) against what was seen, and when."""
+    drift = record.drift
+    if drift is None:
+        return []
+    lines = ["### Unauthorized change", "", f"{drift.target}, seen {_time(drift.seen.seen_at)}; approved state from {drift.approved_by} "
+             f"(seen {_time(drift.approved.seen_at)})", "", "| fact | approved | seen |", "|---|---|---|"]
+    lines += [f"| {_cell(c.fact)} | {_cell(c.approved or '(none)')} | {_cell(c.seen or '(none)')} |" for c in drift.changes]
+    return lines + [""] + [f"- {_cell(d)}" for d in drift.details] + ([""] if drift.details else [])
+
+
 def record_markdown(record: ChangeRecord, as_json: str) -> str:
     approvals = "; ".join(_decision(a) for a in record.approvals) or "—"
     rows = [
@@ -119,6 +130,7 @@ def record_markdown(record: ChangeRecord, as_json: str) -> str:
         ("outcome", record.outcome or "—"),
     ]
     lines = [f"## Change {record.id}", "", "| | |", "|---|---|"] + [f"| **{k}** | {_cell(v)} |" for k, v in rows] + [""]
+    lines += _drift(record)
     lines += _steps("Execution", record.execution_steps) + _steps("Verification", record.verification_steps) + _steps("Rollback", record.rollback_steps)
     lines += ["### Transitions", ""] + [f"- {_time(t.at)} **{t.to_state.value}** — {_cell(t.reason)}" for t in record.transitions] + [""]
     return "\n".join(lines + ["<details><summary>record (JSON)</summary>", "", "```json", as_json, "```", "", "</details>"])

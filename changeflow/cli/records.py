@@ -50,12 +50,21 @@ def list_changes(
 
         print(json.dumps([{"id": r.id, "type": r.type.value, "kind": r.kind, "model": r.model, "state": r.state.value, "outcome": r.outcome} for r in records]))
         return
+    governed, drifts = [r for r in records if r.drift is None], [r for r in records if r.drift is not None]
     table = Table(title="changes")
     for column in ("change", "type", "kind", "model", "risk", "state", "outcome"):
         table.add_column(column)
-    for r in records:
+    for r in governed:
         table.add_row(r.id, r.type.value, r.kind, r.model, r.risk.value, r.state.value, Text(r.outcome or "—"))
     out.print(table)
+    if drifts:  # apart: changes nobody requested
+        table = Table(title="unauthorized changes (made outside changeflow)")
+        for column in ("change", "target", "seen at", "what changed", "state", "outcome"):
+            table.add_column(column)
+        for r in drifts:
+            changed = "; ".join(str(c) for c in r.drift.changes)
+            table.add_row(r.id, str(r.drift.target), f"{r.drift.seen.seen_at:%Y-%m-%d %H:%M:%S}", Text(changed), r.state.value, Text(r.outcome or "—"))
+        out.print(table)
 
 
 def _states(names: list[str] | None):

@@ -52,9 +52,21 @@ def report(
     table.add_row("lead time (median)", "—" if result.lead_time_hours_median is None else f"{result.lead_time_hours_median:.2f} h")
     table.add_row("change fail rate", rate)
     table.add_row("recovery time (median)", "—" if result.recovery_minutes_median is None else f"{result.recovery_minutes_median:.2f} min")
+    table.add_row("unauthorized changes (not in the keys)", f"{result.unauthorized} ({result.unauthorized_reverted} reverted, {result.unauthorized_open} open)")
     out.print(table)
     if html:
         out.print(f"HTML report written to {html}")
+
+
+def unauthorized_rows(since: datetime) -> list[tuple[datetime, datetime, str]]:
+    """Unauthorized changes seen since ``since`` or still open, each at the time it was seen."""
+    from changeflow.domain.history import RecordQuery
+    from changeflow.domain.record import State, Unrequested
+
+    found = {r.id: r for r in _records(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), opened_from=since))}
+    found.update({r.id: r for r in _records(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), states=frozenset({State.DETECTED})))})
+    return [(r.transitions[0].at, r.transitions[-1].at, f"UNAUTHORIZED change {r.id} on {r.model} ({r.state.value}): {r.drift.summary() if r.drift else r.description}")
+            for r in sorted(found.values(), key=lambda r: r.transitions[0].at)]
 
 
 @app.command()
@@ -63,10 +75,11 @@ def calendar(
     days: Annotated[int, typer.Option(help="how far ahead")] = 14,
     calendar_file: Annotated[Path, typer.Option("--calendar", help="the change calendar")] = paths.EXAMPLES / "calendar.yaml",
     now: Annotated[Optional[datetime], typer.Option(help="from when (ISO time with offset); default: now")] = None,
-    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list open changes with a slot, from the record database")] = True,
+    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list open changes with a slot, and unauthorized changes, from the record database")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Upcoming maintenance windows, freezes and scheduled changes."""
+    """Upcoming maintenance windows, freezes and scheduled changes; unauthorized changes of the last ``days``
+    days (and any still open) are marked UNAUTHORIZED at the time they were seen."""
     from changeflow.domain.history import OPEN, RecordQuery
     from changeflow.domain.windows import Calendar, upcoming
     from changeflow.settings.loader import load_settings_file
@@ -77,6 +90,7 @@ def calendar(
     if with_changes:
         rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind} on {r.model}, {r.state.value})")
                  for r in _records(RecordQuery(states=OPEN)) if r.slot_start and r.slot_end and r.slot_end > start]
+        rows += unauthorized_rows(start - timedelta(days=days))
     rows.sort(key=lambda row: row[0])
     if as_json:
         print(json.dumps([{"start": s.isoformat(), "end": e.isoformat(), "what": w} for s, e, w in rows]))

@@ -16,6 +16,7 @@ from changeflow.settings import paths
 def serve(
     repository: Annotated[Path, typer.Option(help="the model repository the local Tritons serve")] = paths.MODEL_REPOSITORY,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="MODEL or MODEL:VERSION production serves at start (repeatable)")] = None,
+    drift_every: Annotated[int, typer.Option("--drift-every", min=5, max=86_400, help="seconds between drift checks (unauthorized changes)")] = 60,
 ) -> None:
     """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
     import os
@@ -35,7 +36,7 @@ def serve(
     if server is not None:
         out.print(f"the API and the UI ask for: {server.auth_string}  (export PREFECT_API_AUTH_STRING='{server.auth_string}')", markup=False)
     try:
-        arguments = ["--repository", str(repository.resolve())] + [f"--model={m}" for m in model or []]
+        arguments = ["--repository", str(repository.resolve()), f"--drift-every={drift_every}"] + [f"--model={m}" for m in model or []]
         subprocess.run([sys.executable, "-m", "changeflow.local.serve", *arguments], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})})
     except KeyboardInterrupt:
         pass

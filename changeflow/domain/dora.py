@@ -6,6 +6,9 @@
   closed) over changes that executed (reached ``executing``);
 - failed-deployment recovery time: failure detected (the failed step that triggered the rollback
   ended) → production restored and verified (``rolled_back``).
+
+The keys count governed changes only. Unauthorized changes (drift the check found) are counted apart:
+how many, how many were reverted, how many are still open. Baseline records count nowhere.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ class DoraReport(BaseModel):
     recovery_minutes_median: float | None
     states: dict[str, int]
     per_day: dict[str, dict[str, int]]
+    unauthorized: int = 0
+    unauthorized_reverted: int = 0
+    unauthorized_open: int = 0
 
 
 def _at(record: ChangeRecord, state: State) -> datetime | None:
@@ -64,6 +70,10 @@ class ChangeFacts(BaseModel):
     done_at: datetime | None = Field(None, description="closed, or handed to its review")
     failed_in_production: bool
     recovery_minutes: float | None = None
+    type: str | None = Field(None, description="the record's type; None on facts saved before types were kept (governed)")
+
+
+UNAUTHORIZED, BASELINE = "unauthorized", "baseline"
 
 
 def change_facts(record: ChangeRecord) -> ChangeFacts:
@@ -73,6 +83,7 @@ def change_facts(record: ChangeRecord) -> ChangeFacts:
         id=record.id, opened_at=record.transitions[0].at if record.transitions else None, state=record.state,
         executed=bool(_at(record, State.EXECUTING)), done_at=_at(record, State.CLOSED) or _at(record, State.REVIEW_PENDING),
         failed_in_production=failed, recovery_minutes=recovery.total_seconds() / 60 if recovery is not None else None,
+        type=record.type.value,
     )
 
 
@@ -83,7 +94,9 @@ def dora_report(records: list[ChangeRecord], start: datetime, end: datetime) -> 
 
 def dora_from_facts(facts: list[ChangeFacts], start: datetime, end: datetime) -> DoraReport:
     """The keys from each change's facts (``change_facts``), for changes requested in [start, end)."""
-    chosen = [f for f in facts if f.opened_at is not None and start <= f.opened_at < end]
+    in_period = [f for f in facts if f.opened_at is not None and start <= f.opened_at < end]
+    chosen = [f for f in in_period if f.type not in (UNAUTHORIZED, BASELINE)]
+    drifts = [f for f in in_period if f.type == UNAUTHORIZED]
     executed = [f for f in chosen if f.executed]
     closed = [f for f in chosen if f.done_at is not None or f.state is State.REVIEW_PENDING]
     failed = [f for f in executed if f.failed_in_production]
@@ -111,4 +124,7 @@ def dora_from_facts(facts: list[ChangeFacts], start: datetime, end: datetime) ->
         recovery_minutes_median=round(statistics.median(recoveries), 4) if recoveries else None,
         states=dict(sorted(states.items())),
         per_day=dict(sorted(per_day.items())),
+        unauthorized=len(drifts),
+        unauthorized_reverted=sum(f.state is State.ROLLED_BACK for f in drifts),
+        unauthorized_open=sum(f.state is State.DETECTED for f in drifts),
     )

@@ -41,7 +41,7 @@ class Installation:
         from changeflow.adapters.prefect_recovery import install_recovery
         from changeflow.local.serve import deploy_change_flows
 
-        self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool)
+        self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool, drift_every_s=None)
         install_recovery(self.ids["safety-net"])
         self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
         self._start_worker()

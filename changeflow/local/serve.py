@@ -2,7 +2,8 @@
 one ``PREFECT_API_URL`` names, else a local one), production and staging Tritons, the change flows
 deployed from the installed package (a checkout or a wheel) to a local *process* work pool with a
 worker, the safety net every minute and whenever a change's run crashes, fails or goes silent
-(``adapters.prefect_recovery``), and one maintenance-window run at the start of each upcoming window.
+(``adapters.prefect_recovery``), the drift check every minute (``--drift-every``), and one
+maintenance-window run at the start of each upcoming window.
 
 Engineers trigger ``normal-change/normal`` (etc.) from the UI with a change request in the form;
 approvers resume the paused runs there.
@@ -31,7 +32,9 @@ FLOWS = [  # (entrypoint, deployment name, takes governance)
     ("flows/compensation.py:rollback_change", "rollback", False),
     ("flows/safety.py:safety_net", "safety-net", True),
     ("flows/maintenance_window.py:maintenance_window", "maintenance-window", True),
+    ("flows/drift.py:drift_check", "drift-check", True),
 ]
+EVERY = {"safety-net", "drift-check"}  # deployments on an interval, one run at a time
 
 
 def flows_source() -> Path:
@@ -42,9 +45,11 @@ def flows_source() -> Path:
     return Path(changeflow.flows.__file__).resolve().parent.parent
 
 
-def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int | None = 60, pool: str = POOL) -> dict[str, str]:
+def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int | None = 60, pool: str = POOL,
+                        drift_every_s: int | None = 60) -> dict[str, str]:
     """Deploy the change flows to the process work pool; returns name → deployment id. The safety net runs
-    every ``safety_net_every_s`` (None: only when an automation or a person runs it)."""
+    every ``safety_net_every_s`` (None: only when an automation or a person runs it), the drift check
+    every ``drift_every_s`` (None: only when run by hand)."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -60,10 +65,10 @@ def deploy_change_flows(environment: Environment, governance: Governance, safety
     for entrypoint, name, with_governance in FLOWS:
         source = flow.from_source(source=str(flows_source()), entrypoint=entrypoint)
         parameters = defaults if with_governance else {"environment": defaults["environment"]}
-        # the safety net runs on a schedule and when an automation says an executor died; one at a time
-        schedule = {"concurrency_limit": 1} if name == "safety-net" else {}
-        if name == "safety-net" and safety_net_every_s:
-            schedule["interval"] = timedelta(seconds=safety_net_every_s)
+        # the safety net (also run when an automation says an executor died) and the drift check: on a schedule, one at a time
+        schedule = {"concurrency_limit": 1} if name in EVERY else {}
+        if every := {"safety-net": safety_net_every_s, "drift-check": drift_every_s}.get(name):
+            schedule["interval"] = timedelta(seconds=every)
         ids[name] = str(source.deploy(name=name, work_pool_name=pool, parameters=parameters, build=False, push=False,
                                       print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
     return ids
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="changeflow serve")
     parser.add_argument("--repository", type=Path, default=paths.MODEL_REPOSITORY)
     parser.add_argument("--model", action="append", default=[])
+    parser.add_argument("--drift-every", type=int, default=60)
     args = parser.parse_args(argv)
     shipped = args.repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(args.repository, args.model or (SAMPLE_MODELS if shipped else []))
@@ -139,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["CHANGEFLOW_ENVIRONMENT"] = str(environment_file)  # the worker's flow runs read it
         say(f"production Triton {prod.http_url}, staging {staging.http_url}; environment written to {environment_file}")
         governance = load_governance(paths.EXAMPLES)
-        ids = deploy_change_flows(environment, governance)
-        say(f"deployed to work pool {POOL}: {', '.join(ids)}")
+        ids = deploy_change_flows(environment, governance, drift_every_s=args.drift_every)
+        say(f"deployed to work pool {POOL}: {', '.join(ids)}; drift check every {args.drift_every}s")
         say(f"recovery automations installed: {', '.join(install_recovery(ids['safety-net']))}")
         for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
             say(f"maintenance-window run scheduled: {line}")

@@ -48,7 +48,7 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
                   "PATH": f"{os.path.dirname(os.sys.executable)}:{os.environ.get('PATH', '')}"}
     try:
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-            deploy_change_flows(environment, governance, safety_net_every_s=3600)
+            deploy_change_flows(environment, governance, safety_net_every_s=3600, drift_every_s=None)
             with LocalWorkers(POOL, count=2, env=worker_env, limit=1) as workers:
                 yield Distributed(prefect.api_url, records_url, environment, workers, prefect)
     finally:

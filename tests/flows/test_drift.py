@@ -171,3 +171,32 @@ def test_governed_changes_are_never_drift(environment, production):
 
 
 EXAMPLES_DIR = __import__("tests.conftest", fromlist=["EXAMPLES"]).EXAMPLES
+
+
+def test_the_command_line_shows_unauthorized_changes_apart(environment, production, tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from changeflow.cli import app
+
+    settings = tmp_path / "environment.yaml"
+    settings.write_text(yaml.safe_dump(environment.model_dump(mode="json")))
+    monkeypatch.setenv("CHANGEFLOW_ENVIRONMENT", str(settings))
+    runner = CliRunner()
+    first = runner.invoke(app, ["drift", "check", "--environment", str(settings), "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output.strip().splitlines()[-1])["baselines"]
+    by_hand(environment, "classifier", with_versions(production.model_config("classifier"), [*production.ready_versions("classifier"), 2]))
+    found = runner.invoke(app, ["drift", "check", "--environment", str(settings)])
+    assert found.exit_code == 9, found.output  # an unauthorized change is on record
+    drift_id = next(r.id for r in unauthorized(environment))
+    listed = runner.invoke(app, ["list"], terminal_width=250)
+    assert listed.exit_code == 0 and "unauthorized changes (made outside changeflow)" in listed.output
+    assert "DRIFT-" in listed.output.split("unauthorized changes (made outside changeflow)")[1]  # in the table of its own
+    assert [r["type"] for r in json.loads(runner.invoke(app, ["list", "--json"]).output) if r["id"] == drift_id] == ["unauthorized"]
+    shown = runner.invoke(app, ["record", drift_id], terminal_width=250)
+    assert "Unauthorized change" in shown.output and "ready_versions" in shown.output
+    report = json.loads(runner.invoke(app, ["report", "--json"]).output)
+    assert (report["unauthorized"], report["unauthorized_open"], report["changes"]) == (1, 1, 0)
+    marked = json.loads(runner.invoke(app, ["calendar", "--json"]).output)
+    assert any(row["what"].startswith(f"UNAUTHORIZED change {drift_id}") for row in marked)
