@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-scale bench-detect bench-faults serve browser postgres prometheus clean
+.PHONY: demo test bench bench-scale bench-detect bench-faults bench-drift serve browser postgres prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-detect: $(STAMP)
 
 bench-faults: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/faults.py
+
+bench-drift: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/drift.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

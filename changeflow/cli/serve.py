@@ -16,7 +16,7 @@ from changeflow.settings import paths
 def serve(
     repository: Annotated[Path, typer.Option(help="the model repository the local Tritons serve")] = paths.MODEL_REPOSITORY,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="MODEL or MODEL:VERSION production serves at start (repeatable)")] = None,
-    drift_every: Annotated[int, typer.Option("--drift-every", min=5, max=86_400, help="seconds between drift checks (unauthorized changes)")] = 60,
+    drift_every: Annotated[int, typer.Option("--drift-every", min=10, max=86_400, help="seconds between drift checks (unauthorized changes)")] = 60,
 ) -> None:
     """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
     import os

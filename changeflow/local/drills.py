@@ -32,8 +32,8 @@ POOL = "changeflow-drill"
 class Installation:
     """``changeflow serve``'s deployments, automations and worker on the current Prefect API (a context)."""
 
-    def __init__(self, environment: Environment, governance: Governance, pool: str = POOL) -> None:
-        self.environment, self.governance, self.pool = environment, governance, pool
+    def __init__(self, environment: Environment, governance: Governance, pool: str = POOL, drift_every_s: int | None = None) -> None:
+        self.environment, self.governance, self.pool, self.drift_every_s = environment, governance, pool, drift_every_s
         self.ids: dict[str, str] = {}
         self.worker = None
 
@@ -41,7 +41,7 @@ class Installation:
         from changeflow.adapters.prefect_recovery import install_recovery
         from changeflow.local.serve import deploy_change_flows
 
-        self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool, drift_every_s=None)
+        self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool, drift_every_s=self.drift_every_s)
         install_recovery(self.ids["safety-net"])
         self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
         self._start_worker()

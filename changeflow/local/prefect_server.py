@@ -92,6 +92,12 @@ class LocalPrefectServer:
         """Leave the server running after this process exits (``--keep-server``)."""
         self.process = None
 
+    def __enter__(self) -> "LocalPrefectServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self, grace_s: float = 10.0) -> None:
         process, self.process = self.process, None
         if process is None:

@@ -100,7 +100,10 @@ def start_worker(pool: str, scratch: Path, env: dict[str, str] | None = None) ->
     from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV
     from changeflow.local.processes import die_with_parent
 
-    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2", "TMPDIR": str(scratch)}
+    # prefetch 5 s: a scheduled run's process starts 5 s ahead (its start-up hidden), yet after the run before
+    # it ended, so a short interval (drift check, 10 s) never collides with the deployment's concurrency limit
+    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+           "TMPDIR": str(scratch)}
     return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"], env=env, preexec_fn=die_with_parent)
 
 

@@ -104,3 +104,18 @@ def test_a_governed_change_closing_on_the_drifted_target_settles_it():
     assert governed.record.attachments["settles"] == drift_id
     s.records.save(governed.record.model_copy(update={"state": State.CLOSED}))  # what Execution.close does next
     assert check(s, DriftPolicy()).clean and unauthorized(s) == [settled]
+
+
+def test_a_governed_change_that_leaves_what_the_drift_made_legitimises_it():
+    from changeflow.domain.request import ChangeRequest
+    from changeflow.settings.loader import load_change_request
+    from tests.conftest import EXAMPLES
+
+    s = services()
+    check(s, DriftPolicy())
+    s.production.load_versions("m", [1, 2])
+    drift_id = check(s, DriftPolicy()).unauthorized[0]
+    data = load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml").model_dump(mode="json")
+    governed = Recorder(ChangeRecord.open(ChangeRequest.model_validate({**data, "model": "m"}), "low", utc_now()), s.records)
+    assert capture_approved(s, governed) == [drift_id]  # e.g. a config change that kept the versions the drift loaded
+    assert "legitimised by governed change CHG-0001" in s.records.load(drift_id).outcome
