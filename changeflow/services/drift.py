@@ -27,7 +27,7 @@ from changeflow.domain.drift import (
 )
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, ChangeRecord, Phase, State
-from changeflow.exceptions import ChangeflowError
+from changeflow.exceptions import ChangeflowError, InvalidSettings
 from changeflow.kinds import KINDS
 from changeflow.services.drift_targets import watcher_for
 from changeflow.services.recorder import Recorder, utc_now
@@ -152,6 +152,8 @@ def check(services: "Services", policy: DriftPolicy, announce: Announcer = Annou
                 check_target(services, target, policy, announce, report)
         except TimeoutError:
             report.checks.append(TargetCheck(target=key, model=target.model, reason="skipped: a change holds the model's lock"))
+        except InvalidSettings as exc:  # e.g. records of Kubernetes changes, and no cluster in this environment
+            report.checks.append(TargetCheck(target=key, model=target.model, reason=f"not checked here: {exc}"))
         except ChangeflowError as exc:  # one target that cannot be read must not hide the others
             report.needs_attention[key] = f"{exc.__class__.__name__}: {exc}"
             report.checks.append(TargetCheck(target=key, model=target.model, reason=f"not checked: {exc}"))

@@ -85,18 +85,24 @@ def test_revert_restores_and_verifies_and_a_failed_revert_needs_attention():
     assert record.rollback_steps[-1].outcome.value == "failed" and "ready_versions: [1] → [3]" in record.rollback_steps[-1].detail
 
 
-def test_a_governed_change_closing_on_the_drifted_target_settles_it():
+def drifted_then_governed(example: str, **change) -> tuple[Services, str, Recorder]:
+    """A drift on record (v2 loaded beside v1 by hand), then a governed change of ``example`` to model m."""
     from changeflow.domain.request import ChangeRequest
-    from tests.conftest import EXAMPLES
     from changeflow.settings.loader import load_change_request
+    from tests.conftest import EXAMPLES
 
     s = services()
     check(s, DriftPolicy())
     s.production.load_versions("m", [1, 2])
     drift_id = check(s, DriftPolicy()).unauthorized[0]
-    data = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml").model_dump(mode="json")
-    request = ChangeRequest.model_validate({**data, "model": "m", "change": {**data["change"], "from_version": None, "to_version": 2}})
-    governed = Recorder(ChangeRecord.open(request, "medium", utc_now()), s.records)
+    data = load_change_request(EXAMPLES / "changes" / example).model_dump(mode="json")
+    request = ChangeRequest.model_validate({**data, "model": "m", "change": {**data["change"], **change}})
+    return s, drift_id, Recorder(ChangeRecord.open(request, "medium", utc_now()), s.records)
+
+
+def test_a_governed_change_closing_on_the_drifted_target_settles_it():
+    s, drift_id, governed = drifted_then_governed("normal-deploy-v2.yaml", from_version=None, to_version=2)
+    request = governed.record.request
     s.production.load_versions("m", [2])
     assert capture_approved(s, governed) == [drift_id]
     settled = s.records.load(drift_id)
@@ -107,15 +113,18 @@ def test_a_governed_change_closing_on_the_drifted_target_settles_it():
 
 
 def test_a_governed_change_that_leaves_what_the_drift_made_legitimises_it():
-    from changeflow.domain.request import ChangeRequest
-    from changeflow.settings.loader import load_change_request
-    from tests.conftest import EXAMPLES
-
-    s = services()
-    check(s, DriftPolicy())
-    s.production.load_versions("m", [1, 2])
-    drift_id = check(s, DriftPolicy()).unauthorized[0]
-    data = load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml").model_dump(mode="json")
-    governed = Recorder(ChangeRecord.open(ChangeRequest.model_validate({**data, "model": "m"}), "low", utc_now()), s.records)
+    s, drift_id, governed = drifted_then_governed("standard-config-tweak.yaml")
     assert capture_approved(s, governed) == [drift_id]  # e.g. a config change that kept the versions the drift loaded
     assert "legitimised by governed change CHG-0001" in s.records.load(drift_id).outcome
+
+
+def test_a_target_this_environment_cannot_reach_is_said_not_checked():
+    from changeflow.domain.drift import APPROVED_STATE, Snapshot, Target, snapshots_text
+
+    s = services()  # no cluster configured
+    record = ChangeRecord.baseline("BASE-1", "m", "deployment", "x", utc_now())
+    record.attachments[APPROVED_STATE] = snapshots_text([Snapshot(target=Target(kind="deployment", where="ns", name="triton", model="m"),
+                                                                  facts={"triton.image": "a"}, seen_at=utc_now())])
+    s.records.save(record)
+    report = check(s, DriftPolicy())
+    assert report.clean and "not checked here" in report.checks[0].reason and "cluster" in report.checks[0].reason
