@@ -148,6 +148,9 @@ class ModelLocks(Protocol):
     def hold(self, model: str, timeout_s: float) -> AbstractContextManager[str]:
         """Held for the block; yields the hold's ID for ``release``."""
 
+    def hold_if_free(self, model: str) -> AbstractContextManager[str | None]:
+        """Held for the block when free now, else None at once (the drift check: never waits, never queues)."""
+
     def take_over(self, model: str, lease: str | None, timeout_s: float) -> AbstractContextManager[str]:
         """Keep a dead holder's hold for the block (or hold anew when it ran out); freed at the end."""
 

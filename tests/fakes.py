@@ -159,6 +159,11 @@ class FakeLocks:
         yield f"fake-lock-{model}"
 
     @contextmanager
+    def hold_if_free(self, model: str):
+        self.held.append(model)
+        yield f"fake-lock-{model}"
+
+    @contextmanager
     def take_over(self, model: str, lease: str | None, timeout_s: float):
         self.held.append(model)
         yield lease or f"fake-lock-{model}"

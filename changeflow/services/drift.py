@@ -138,7 +138,7 @@ def all_targets(services: "Services", records: list[ChangeRecord]) -> dict[str, 
     return found
 
 
-def check(services: "Services", policy: DriftPolicy, announce: Announcer = Announcer(), lock_wait_s: float = 2.0) -> DriftReport:
+def check(services: "Services", policy: DriftPolicy, announce: Announcer = Announcer()) -> DriftReport:
     """One pass over every target (see the module docstring)."""
     report = DriftReport()
     records = list(every(services.records, RecordQuery(states=WITH_STATE)))
@@ -148,10 +148,11 @@ def check(services: "Services", policy: DriftPolicy, announce: Announcer = Annou
             report.checks.append(TargetCheck(target=key, model=target.model, reason=f"skipped: {in_flight[target.model]} is in flight"))
             continue
         try:
-            with services.locks.hold(target.model, lock_wait_s):
+            with services.locks.hold_if_free(target.model) as lease:
+                if lease is None:
+                    report.checks.append(TargetCheck(target=key, model=target.model, reason="skipped: a change holds the model's lock"))
+                    continue
                 check_target(services, target, policy, announce, report)
-        except TimeoutError:
-            report.checks.append(TargetCheck(target=key, model=target.model, reason="skipped: a change holds the model's lock"))
         except InvalidSettings as exc:  # e.g. records of Kubernetes changes, and no cluster in this environment
             report.checks.append(TargetCheck(target=key, model=target.model, reason=f"not checked here: {exc}"))
         except ChangeflowError as exc:  # one target that cannot be read must not hide the others

@@ -112,9 +112,11 @@ def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
     signal_group(production.process.pid, signal.SIGKILL)  # production dies; its supervisor restarts it later
     production.process.wait()
     production.process = None
-    said = await_record(services.records, request.id, lambda r: "PRODUCTION NEEDS ATTENTION" in (r.outcome or ""), 120, poll_s=0.2)
-    assert said.state is State.VERIFYING and "unreachable" in said.outcome  # the record says so, it is not closed
-    production.start()  # the supervisor brings it back: nobody runs a changeflow command
+    try:
+        said = await_record(services.records, request.id, lambda r: "PRODUCTION NEEDS ATTENTION" in (r.outcome or ""), 120, poll_s=0.2)
+        assert said.state is State.VERIFYING and "unreachable" in said.outcome  # the record says so, it is not closed
+    finally:  # even when the note came late: a safety net left waiting for production would hold classifier's lock for minutes
+        production.start()  # the supervisor brings it back: nobody runs a changeflow command
     record = await_record(services.records, request.id, lambda r: r.is_terminal, 120, poll_s=0.2)
     assert record.state is State.ROLLED_BACK, record.outcome
     assert services.production.ready_versions("classifier") == [1]
