@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -103,6 +104,11 @@ def _containers(deployment: dict) -> list[dict]:
 
 
 class DeploymentWatcher:
+    ROLLOUT_S = 600.0  # how long a reverted Deployment may take to roll out (a Triton image pull and start)
+
+    def __init__(self) -> None:
+        self._generation = 0  # before the revert's patch: the rollout status must describe a later one
+
     def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
         deployment = services.cluster().read_deployment(target.where, target.name)
         facts = {}
@@ -116,6 +122,7 @@ class DeploymentWatcher:
 
     def restore(self, services: "Services", approved: Snapshot) -> str:
         api, target = services.cluster(), approved.target
+        self._generation = api.read_deployment(target.where, target.name)["metadata"].get("generation") or 0
         containers = [
             {"name": fact.removesuffix(".image"), "image": image, "args": json.loads(approved.facts.get(fact.removesuffix(".image") + ".args", "[]")) or None}
             for fact, image in approved.facts.items() if fact.endswith(".image")
@@ -124,8 +131,14 @@ class DeploymentWatcher:
         return f"deployment/{target.name}: " + ", ".join(f"{c['name']} image {c['image']}" for c in containers)
 
     def verify(self, services: "Services", approved: Snapshot) -> Verdict:
-        status = rollout_status(services.cluster().read_deployment(approved.target.where, approved.target.name))
-        return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message)
+        """Waits for the rollout like ``kubectl rollout status``."""
+        api, target = services.cluster(), approved.target
+        deadline = time.monotonic() + self.ROLLOUT_S
+        while True:
+            status = rollout_status(api.read_deployment(target.where, target.name), self._generation)
+            if status.done or status.failed or time.monotonic() > deadline:
+                return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message)
+            time.sleep(services.environment.cluster.poll_s)
 
 
 class ServiceWatcher:

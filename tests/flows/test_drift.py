@@ -134,6 +134,26 @@ def test_an_image_set_by_hand_is_one_unauthorized_record(upgrade_cluster):
     assert sorted(drift_check(env, governance).still_open) == sorted(r.id for r in records.values())
 
 
+def test_revert_rolls_an_image_set_by_hand_back(upgrade_cluster):
+    """The Deployment is patched back and rolled out; the test's controller then serves v2 again for that
+    image, so the model on production is in line and needs no record of its own."""
+    from changeflow.flows.triton_upgrade import triton_upgrade
+
+    cluster, env, production = upgrade_cluster
+    assert triton_upgrade(request("triton-upgrade.yaml", image="triton:24.10", progress_deadline_seconds=20), env).state is State.CLOSED
+    governance = Governance(drift=DriftPolicy(models={"classifier": DriftAction.REVERT}))
+    drift_check(env, governance)
+    cluster.apps.patch_namespaced_deployment("triton", "inference", {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "triton:24.09"}]}}}})
+    report = drift_check(env, governance)
+    assert len(report.reverted) == 1 and report.reverted == report.unauthorized and not report.needs_attention, report
+    assert image_of(cluster, "triton") == "triton:24.10"
+    assert production.ready_versions("classifier") == [2]  # asked of Triton: what 24.10 serves
+    record = record_store(env.records).load(report.reverted[0])
+    assert record.drift.target.key == "deployment:inference/triton" and record.state is State.ROLLED_BACK
+    assert "successfully rolled out" in record.rollback_steps[-1].detail
+    assert drift_check(env, governance).clean
+
+
 def test_governed_changes_are_never_drift(environment, production):
     """Drift checks every 0.2 s while governed changes run: a config change, a deployment that closes, one
     that is rolled back in its bake, one aborted in validation. Not one unauthorized record."""
