@@ -26,7 +26,8 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Compare every production target with its approved state once. Exits 0 when production is as
-    approved, 9 when an unauthorized change is on record (new or still open), 6 when a revert failed."""
+    approved, 9 when an unauthorized change is on record (new or still open), 6 when a revert failed or
+    production could not be read (nobody can tell what it serves)."""
     settings = _environment(environment)
     if governance_dir is not None:
         os.environ["CHANGEFLOW_GOVERNANCE"] = str(governance_dir.resolve())

@@ -120,14 +120,13 @@ class Announcer:
     needs_attention: Callable[[ChangeRecord, str], None] = lambda record, problem: None
 
 
-def all_targets(services: "Services", records: list[ChangeRecord]) -> dict[str, Target]:
-    """Every Triton model READY on production, every target an approved state names, every target of a
-    governed change on record."""
+def all_targets(services: "Services", records: list[ChangeRecord], index: list) -> dict[str, Target]:
+    """Every Triton model READY on production (``index``: its repository index), every target an approved
+    state names, every target of a governed change on record."""
     found: dict[str, Target] = {}
-    server = services.production
-    for row in server.repository_index():
+    for row in index:
         if row.state == "READY":
-            target = Target(kind="triton_model", where=server.name, name=row.model, model=row.model)
+            target = Target(kind="triton_model", where=services.production.name, name=row.model, model=row.model)
             found[target.key] = target
     for approved in approved_states(records).values():
         found.setdefault(approved.snapshot.target.key, approved.snapshot.target)
@@ -143,7 +142,12 @@ def check(services: "Services", policy: DriftPolicy, announce: Announcer = Annou
     report = DriftReport()
     records = list(every(services.records, RecordQuery(states=WITH_STATE)))
     in_flight = {r.model: r.id for r in every(services.records, RecordQuery(states=PRODUCTION_AT_RISK))}
-    for key, target in sorted(all_targets(services, records).items()):
+    try:
+        index = services.production.repository_index()
+    except ChangeflowError as exc:  # production unreachable: said, and the other targets are still checked
+        index = []
+        report.needs_attention[services.production.name] = f"{exc.__class__.__name__}: {exc}"
+    for key, target in sorted(all_targets(services, records, index).items()):
         if target.model in in_flight:
             report.checks.append(TargetCheck(target=key, model=target.model, reason=f"skipped: {in_flight[target.model]} is in flight"))
             continue

@@ -127,3 +127,12 @@ def test_a_target_this_environment_cannot_reach_is_said_not_checked():
     s.records.save(record)
     report = check(s, DriftPolicy())
     assert report.clean and "not checked here" in report.checks[0].reason and "cluster" in report.checks[0].reason
+
+
+def test_production_down_is_said_and_not_taken_for_a_drift():
+    s = services()
+    check(s, DriftPolicy())
+    s.production.down = True
+    report = check(s, DriftPolicy())
+    assert report.unauthorized == [] and "production" in report.needs_attention and "does not answer" in report.needs_attention["production"]
+    assert not report.clean  # `changeflow drift check` exits 6: nobody can tell what production serves
