@@ -22,7 +22,7 @@ from changeflow.domain.record import Unrequested
 from changeflow.flows.drift import drift_check
 from changeflow.services.records import every
 from changeflow.settings.governance import Governance, IncidentEvents
-from tests.flows.test_kubernetes_changes import image_of, kube, request, upgrade_cluster  # noqa: F401 (fixtures)
+from tests.flows.test_kubernetes_changes import blue_green_cluster, image_of, kube, request, selector, upgrade_cluster  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.triton
 CLASSIFIER = "triton_model:production/classifier"
@@ -151,6 +151,28 @@ def test_revert_rolls_an_image_set_by_hand_back(upgrade_cluster):
     record = record_store(env.records).load(report.reverted[0])
     assert record.drift.target.key == "deployment:inference/triton" and record.state is State.ROLLED_BACK
     assert "successfully rolled out" in record.rollback_steps[-1].detail
+    assert drift_check(env, governance).clean
+
+
+def test_revert_points_a_service_switched_by_hand_back(blue_green_cluster):
+    """After a blue-green change, the Service is pointed back at blue by hand; the revert points it at green
+    again. (The test's controller moves production's versions with the Service, so the model may drift and
+    be reverted too, depending on which the check reaches first: every record must end reverted.)"""
+    from changeflow.flows.blue_green import blue_green
+
+    cluster, env, controller = blue_green_cluster
+    assert blue_green(request("blue-green.yaml", image="triton:24.10", bake_seconds=2, progress_deadline_seconds=20), env).state is State.CLOSED
+    governance = Governance(drift=DriftPolicy(models={"classifier": DriftAction.REVERT}))
+    drift_check(env, governance)
+    cluster.core.patch_namespaced_service("triton", "inference", {"spec": {"selector": {"changeflow.io/track": "triton-blue"}}})
+    report = drift_check(env, governance)
+    assert report.reverted == report.unauthorized and not report.needs_attention, report
+    records = {r.drift.target.key: r for r in map(record_store(env.records).load, report.reverted)}
+    assert "service:inference/triton" in records and records["service:inference/triton"].state is State.ROLLED_BACK
+    assert [(c.fact, json.loads(c.approved)["changeflow.io/track"], json.loads(c.seen)["changeflow.io/track"])
+            for c in records["service:inference/triton"].drift.changes] == [("selector", "triton-green", "triton-blue")]
+    assert selector(cluster) == "triton-green"
+    time.sleep(1.0)  # the controller follows the Service
     assert drift_check(env, governance).clean
 
 
