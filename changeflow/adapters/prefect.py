@@ -70,11 +70,17 @@ class PrefectModelLocks:
         name = limit_name(model)
         self._ensure(name)
         acquired = acquire_concurrency_slots_with_lease([name], 1, timeout_seconds=timeout_s, strict=True, lease_duration=self.LEASE_S)
+        with self._keep(acquired.lease_id) as lease:
+            yield lease
+
+    @contextmanager
+    def _keep(self, lease_id) -> Iterator[str]:
+        """A granted slot renewed for the block (losing it stops the block), released after."""
         try:
-            with maintain_concurrency_lease(acquired.lease_id, self.LEASE_S, raise_on_lease_renewal_failure=True):
-                yield str(acquired.lease_id)
+            with maintain_concurrency_lease(lease_id, self.LEASE_S, raise_on_lease_renewal_failure=True):
+                yield str(lease_id)
         finally:
-            self.release(str(acquired.lease_id))
+            self.release(str(lease_id))
 
     @contextmanager
     def hold_if_free(self, model: str) -> Iterator[str | None]:
@@ -92,11 +98,8 @@ class PrefectModelLocks:
                 raise
             yield None
             return
-        try:
-            with maintain_concurrency_lease(acquired.lease_id, self.LEASE_S, raise_on_lease_renewal_failure=True):
-                yield str(acquired.lease_id)
-        finally:
-            self.release(str(acquired.lease_id))
+        with self._keep(acquired.lease_id) as lease:
+            yield lease
 
     @contextmanager
     def take_over(self, model: str, lease: str | None, timeout_s: float) -> Iterator[str]:

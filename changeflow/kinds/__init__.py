@@ -80,6 +80,11 @@ class ChangeKind:
         return _load(self.restore)
 
 
+def production_model(services: "Services", request: ChangeRequest) -> list[Target]:
+    """``drift_targets`` of a kind that changes the request's model on the production server."""
+    return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
+
+
 def _load(reference: str) -> Callable:
     module, _, attribute = reference.partition(":")
     return getattr(importlib.import_module(module), attribute)

@@ -15,7 +15,7 @@ from changeflow.domain.model_config import ModelConfig, differences, parse_confi
 from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
 from changeflow.exceptions import ChangeflowError
-from changeflow.kinds import ChangeKind
+from changeflow.kinds import ChangeKind, production_model
 
 if TYPE_CHECKING:
     from changeflow.bootstrap import Services
@@ -89,7 +89,7 @@ class ConfigChangeKind(ChangeKind):
         return bool(ready), f"current {request.model}/config.pbtxt readable, {request.model} READY {ready}"
 
     def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
-        return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
+        return production_model(services, request)
 
 
 KIND = ConfigChangeKind()

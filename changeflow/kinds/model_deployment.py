@@ -16,7 +16,7 @@ from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
-from changeflow.kinds import ChangeKind
+from changeflow.kinds import ChangeKind, production_model
 
 if TYPE_CHECKING:
     from changeflow.bootstrap import Services
@@ -121,7 +121,7 @@ class ModelDeploymentKind(ChangeKind):
         return False, f"{request.model} v{want} not READY on production (READY: {ready})"
 
     def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
-        return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
+        return production_model(services, request)
 
 
 KIND = ModelDeploymentKind()

@@ -33,6 +33,9 @@ class Watcher(Protocol):
     def restore(self, services: "Services", approved: Snapshot) -> str:
         """Put the approved state back; returns what was done."""
 
+    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+        """After ``restore`` and a fact-by-fact comparison: does it serve (smoke inference, rollout done)?"""
+
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
