@@ -177,7 +177,7 @@ def test_revert_points_a_service_switched_by_hand_back(blue_green_cluster):
 
 
 def test_governed_changes_are_never_drift(environment, production):
-    """Drift checks every 0.2 s while governed changes run: a config change, a deployment that closes, one
+    """Drift checks back to back (0.2 s apart) while governed changes run: a config change, a deployment that closes, one
     that is rolled back in its bake, one aborted in validation. Not one unauthorized record."""
     from datetime import datetime, timedelta, timezone
 
@@ -190,7 +190,7 @@ def test_governed_changes_are_never_drift(environment, production):
     drift_check(environment, governance)
     reports, stop = [], threading.Event()
 
-    def keep_checking() -> None:
+    def keep_checking() -> None:  # as often as it can: how many checks fit depends on the machine, not on the test
         while not stop.is_set():
             reports.append(drift_check(environment, governance))
             time.sleep(0.2)
@@ -208,8 +208,10 @@ def test_governed_changes_are_never_drift(environment, production):
         stop.set()
         checker.join(60)
     assert outcomes == [State.CLOSED, State.REVIEW_PENDING, State.ROLLED_BACK, State.ABORTED], outcomes
-    assert len(reports) >= 10 and unauthorized(environment) == [], [r.unauthorized for r in reports]
-    assert drift_check(environment, governance).clean
+    skipped = [c for r in reports for c in r.checks if c.step is None]
+    assert len(reports) >= len(outcomes) and skipped, f"the checks did not overlap the changes: {len(reports)} checks, none skipped"
+    assert unauthorized(environment) == [], [r.unauthorized for r in reports]
+    assert drift_check(environment, governance).clean  # the approved state each change left is the one serving
 
 
 EXAMPLES_DIR = __import__("tests.conftest", fromlist=["EXAMPLES"]).EXAMPLES
