@@ -20,6 +20,7 @@ from pydantic import Field
 
 from changeflow.adapters.notifications import flow_run_link, tell_approvers
 from changeflow.adapters.prefect import approval_request_text, change_run_name, overdue_notice
+from changeflow.adapters.prefect_recovery import start_safety_net
 from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
 from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
@@ -228,19 +229,19 @@ def open_request(request: ChangeRequest, services: Services) -> Recorder:
     return recorder
 
 
-@flow(name="standard-change", flow_run_name=change_run_name)
+@flow(name="standard-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
 def standard_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
     return govern(request, environment, governance, now, ChangeType.STANDARD)
 
 
-@flow(name="normal-change", flow_run_name=change_run_name)
+@flow(name="normal-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
 def normal_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
     return govern(request, environment, governance, now, ChangeType.NORMAL)
 
 
-@flow(name="emergency-change", flow_run_name=change_run_name)
+@flow(name="emergency-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
 def emergency_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
     return govern(request, environment, governance, now, ChangeType.EMERGENCY)

@@ -12,6 +12,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from changeflow.adapters.prefect_recovery import start_safety_net
 from changeflow.bootstrap import bootstrap
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.policy import WindowClass
@@ -38,7 +39,7 @@ def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datet
     return sorted(((m.name, m.start) for m in calendar.maintenance if m.start > now), key=lambda run: run[1])
 
 
-@flow(name="maintenance-window")
+@flow(name="maintenance-window", on_crashed=[start_safety_net])
 def maintenance_window(window: str, environment: Environment | None = None, governance: Governance | None = None) -> WindowResult:
     """Run the changes scheduled into maintenance window ``window``; started early, it waits for the window
     to open (a change never runs before its window). Settings default to the environment file's."""

@@ -10,7 +10,14 @@ Three automations, installed (replaced) by ``changeflow serve`` or ``changeflow 
 - **settle after a crashed safety net**: the safety net killed in its own restore runs again.
 
 A worker marks a run whose process was killed *Crashed* at once, so the usual path takes seconds; the
-heartbeat path covers a worker that died with it. Heartbeats are sent every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
+heartbeat path covers a worker that died with it.
+
+The flows that execute changes also carry ``start_safety_net`` as their *on_crashed* hook, which the
+worker runs itself once it has marked the run Crashed: a second path that does not go through Prefect's
+trigger service. That service can lose the event: on its default SQLite database, under load, counting
+it fails with ``database is locked``, is retried three times at once, and the event is dead-lettered
+(measured with Prefect 3.8.8 on two busy cores). Recovery then waited for the heartbeat automation
+(70 s) or the schedule (a minute). Heartbeats are sent every ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``
 seconds (at least 30, Prefect's floor): the worker's environment sets it (``HEARTBEAT_ENV``).
 """
 
@@ -27,6 +34,7 @@ HEARTBEAT_S = 30
 SILENCE_S = 70.0  # two missed heartbeats and 10 s more: a live run is never taken for dead
 HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
 PREFIX = "changeflow: "
+SAFETY_NET_DEPLOYMENT = f"{SAFETY_NET}/{SAFETY_NET}"  # flow/deployment, as ``changeflow serve`` deploys it
 
 
 def _flow_runs_of(names: tuple[str, ...]) -> dict:
@@ -87,3 +95,36 @@ def install_recovery(safety_net_deployment_id: str, silence_s: float = SILENCE_S
             for existing in older:
                 client.delete_automation(existing.id)
     return [a.name for a in automations]
+
+
+def start_safety_net(flow, flow_run, state) -> None:
+    """*on_crashed* hook: start a run of the safety-net deployment (see the module docstring), unless one is
+    already about to start, which will find this change too. Never raises: without a safety-net deployment
+    (not installed by ``changeflow serve``) it says ``changeflow reconcile`` settles the change."""
+    from datetime import datetime, timezone
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.logging.loggers import flow_run_logger
+
+    logger = flow_run_logger(flow_run)
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(SAFETY_NET_DEPLOYMENT)
+            waiting = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))),
+            )
+            now = datetime.now(timezone.utc).timestamp()
+            due = [r for r in waiting if r.next_scheduled_start_time is None or r.next_scheduled_start_time.timestamp() <= now + 10]
+            if due:
+                logger.warning("run crashed: safety-net run %s is about to start and settles it", due[0].name)
+                return
+            started = client.create_flow_run_from_deployment(deployment.id, tags=["changeflow", "after-crash"])
+        logger.warning("run crashed: started safety-net run %s to settle the change", started.name)
+    except ObjectNotFound:
+        logger.warning("run crashed and no %s deployment exists: `changeflow reconcile` settles the change", SAFETY_NET_DEPLOYMENT)
+    except Exception as exc:  # the automations and the schedule remain
+        logger.warning("run crashed; the safety net could not be started from here (%s: %s)", exc.__class__.__name__, exc)

@@ -14,7 +14,8 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -42,7 +43,7 @@ class Installation:
         from changeflow.local.serve import deploy_change_flows
 
         self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool, drift_every_s=self.drift_every_s)
-        install_recovery(self.ids["safety-net"])
+        self.automations = install_recovery(self.ids["safety-net"])
         self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
         self._start_worker()
         return self
@@ -61,6 +62,22 @@ class Installation:
         self.worker.kill()
         self.worker.wait()
         self._start_worker()
+
+    @contextmanager
+    def automations_paused(self) -> Iterator[None]:
+        """The recovery automations paused for the block: the crash hook alone can start the safety net."""
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            paused = [a.id for name in self.automations for a in client.read_automations_by_name(name)]
+            for automation in paused:
+                client.pause_automation(automation)
+        try:
+            yield
+        finally:
+            with get_client(sync_client=True) as client:
+                for automation in paused:
+                    client.resume_automation(automation)
 
     def __exit__(self, *exc) -> None:
         if self.worker is not None:

@@ -21,3 +21,14 @@ def test_silence_marks_crashed_and_an_ended_change_runs_the_safety_net():
     assert list(net_crashed.trigger.match_related["prefect.resource.name"]) == [SAFETY_NET]
     for automation in (ended, net_crashed):
         assert [(a.type, str(a.deployment_id)) for a in automation.actions] == [("run-deployment", NET)]
+
+
+def test_every_deployed_flow_that_executes_changes_starts_the_safety_net_when_it_crashes():
+    """The crash hook is the path that does not go through Prefect's trigger service (the drill
+    ``test_the_crash_hook_alone_starts_the_safety_net`` runs it with the automations paused)."""
+    from changeflow.adapters.prefect_recovery import start_safety_net
+    from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
+    from changeflow.flows.maintenance_window import maintenance_window
+
+    for deployed in (standard_change, normal_change, emergency_change, maintenance_window):
+        assert deployed.name in CHANGE_FLOWS and start_safety_net in deployed.on_crashed_hooks, deployed.name

@@ -2,7 +2,7 @@
 in its own restore, and production Triton mid-bake); the test runs no command after the kill. Production
 must be back on the known-good version (asked of Triton), the record terminal and truthful, the model's
 lock free (within 20 s, against a dead holder's 60 s lease). The installation is ``changeflow serve``'s: deployments on a process work pool, a worker, the
-recovery automations; the safety net's schedule is off, so only the automations can start it."""
+recovery automations; the safety net's schedule is off, so only the automations and the crash hook can start it."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ def test_an_executor_killed_at_any_step_is_settled_with_nobody_running_a_command
         assert kill.step == step, kill
     assert kill.production_touched is touched or step == "validate", kill
     assert_recovered(services, request, kill, State.ROLLED_BACK if kill.production_touched else State.ABORTED)
+
+
+def test_the_crash_hook_alone_starts_the_safety_net(drill):
+    """With the automations paused (and no schedule), only the governed flow's *on_crashed* hook, which the
+    worker runs, can start the safety net: Prefect's trigger service may drop the Crashed event on SQLite."""
+    installation, _ = drill
+    request = emergency("CHG-8500")
+    with installation.automations_paused():
+        services, kill = run_and_kill(installation, request, "monitor")
+        assert kill.production_touched, kill
+        assert_recovered(services, request, kill, State.ROLLED_BACK)
 
 
 def test_an_executor_killed_in_its_own_rollback_is_rolled_back_by_the_safety_net(drill):
