@@ -3,6 +3,7 @@ paused flow run and resume it with ``resume_flow_run(run_input=…)`` — what t
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,8 @@ class DecisionsInBackground:
         """``proof(approver, approve)``: each decision's proof of identity (e.g. ``credentials.signed_proof``)."""
         self.change_id, self.decisions, self.wait_s, self.proof = change_id, decisions, wait_s, proof
         self.error: Exception | None = None
-        self._thread = threading.Thread(target=self._run, name=f"approvers-{change_id}", daemon=True)
+        # in the caller's context: a Prefect API named by ``temporary_settings`` is the one the flow runs on
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), name=f"approvers-{change_id}", daemon=True)
 
     def _run(self) -> None:
         try:

@@ -2,7 +2,8 @@
 in its own restore, and production Triton mid-bake); the test runs no command after the kill. Production
 must be back on the known-good version (asked of Triton), the record terminal and truthful, the model's
 lock free (within 20 s, against a dead holder's 60 s lease). The installation is ``changeflow serve``'s: deployments on a process work pool, a worker, the
-recovery automations; the safety net's schedule is off, so only the automations and the crash hook can start it."""
+recovery automations; the safety net's schedule is off, so only the automations and the crash hook can start it.
+Prefect's server runs on PostgreSQL where it can (``drill_prefect``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,28 @@ X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
-def drill(staging_process, prefect_server, tmp_path_factory):
+def drill_prefect(request, tmp_path_factory):
+    """Prefect's server for the drills: on PostgreSQL where it can run, else the session's SQLite test server.
+    Prefect's SQLite server, under this load, now and then keeps a write lock until another writer's 60 s
+    busy timeout (measured: ``database is locked`` after 60136 ms, and a safety net submitted 66 s late);
+    the drills measure changeflow's recovery, not that stall. ``make bench-faults`` runs on SQLite."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from changeflow.local.postgres import missing_reason
+    from changeflow.local.prefect_server import LocalPrefectServer
+
+    if missing_reason() is not None:
+        yield request.getfixturevalue("prefect_server")
+        return
+    postgres = request.getfixturevalue("postgres")
+    database = postgres.url(postgres.create_database("prefect_drills"), driver="asyncpg")
+    with LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-drills"), database_url=database) as prefect:
+        with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+            yield prefect
+
+
+@pytest.fixture(scope="module")
+def drill(staging_process, drill_prefect, tmp_path_factory):
     """A production Triton of its own (one test kills it), staging, records, and the installation."""
     from changeflow.local.triton_server import TritonServer
     from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
