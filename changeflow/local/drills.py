@@ -124,9 +124,11 @@ def await_record(store: RecordStore, change_id: str, ready: Callable[[ChangeReco
     raise TimeoutError(f"{change_id}: not there within {timeout_s:.0f}s (last state: {record.state if record else 'no record'})")
 
 
-def kill_at_step(store: RecordStore, change_id: str, step: str, timeout_s: float = 120.0, pid_of: Callable[[ChangeRecord], int] | None = None) -> Kill:
-    """SIGSTOP the executor as soon as its record shows ``step`` started, read where it is, SIGKILL it."""
-    record = await_record(store, change_id, lambda r: started(r, step), timeout_s)
+def kill_at_step(store: RecordStore, change_id: str, step: str, timeout_s: float = 120.0, pid_of: Callable[[ChangeRecord], int] | None = None,
+                 after_touching: bool = False) -> Kill:
+    """SIGSTOP the executor as soon as its record shows ``step`` started (``after_touching``: and production
+    touched, which a step says just after it starts), read where it is, SIGKILL it."""
+    record = await_record(store, change_id, lambda r: started(r, step) and (r.production_touched or not after_touching), timeout_s)
     pid = pid_of(record) if pid_of else int(record.executor["pid"])
     os.kill(pid, signal.SIGSTOP)
     frozen = store.load(change_id)
@@ -156,12 +158,12 @@ def start_approved(installation: Installation, request: ChangeRequest, step: str
     return record
 
 
-def run_and_kill(installation: Installation, request: ChangeRequest, step: str, approver: str) -> Kill:
+def run_and_kill(installation: Installation, request: ChangeRequest, step: str, approver: str, after_touching: bool = False) -> Kill:
     """``start_approved`` until ``step``, then kill the executor in it."""
     from changeflow.bootstrap import bootstrap
 
     start_approved(installation, request, step, approver)
-    return kill_at_step(bootstrap(installation.environment).records, request.id, step)
+    return kill_at_step(bootstrap(installation.environment).records, request.id, step, after_touching=after_touching)
 
 
 def flow_run_pid(flow_run_id: str) -> int | None:

@@ -44,7 +44,21 @@ def drill_prefect(request, tmp_path_factory):
     database = postgres.url(postgres.create_database("prefect_drills"), driver="asyncpg")
     with LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-drills"), database_url=database) as prefect:
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-            yield prefect
+            lock_clients_follow_the_api()
+            try:
+                yield prefect
+            finally:
+                lock_clients_follow_the_api()
+
+
+def lock_clients_follow_the_api() -> None:
+    """Prefect acquires concurrency slots through one service per limit, whose client is bound to the API of
+    its first use: in a process that moves to another Prefect server (this module does, the rest of the
+    session does not), an acquisition would go to the old server and its release to the new one. Stopping
+    the services makes the next acquisition start one on the current API."""
+    from prefect.concurrency.services import ConcurrencySlotAcquisitionWithLeaseService
+
+    ConcurrencySlotAcquisitionWithLeaseService.drain_all(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +89,8 @@ def emergency(change_id: str, to_version: int = 2, bake_seconds: int = 60) -> Ch
     return ChangeRequest.model_validate({**data, "id": change_id, "type": "emergency"})
 
 
-def run_and_kill(installation, request: ChangeRequest, step: str):
-    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step, "oscar")
+def run_and_kill(installation, request: ChangeRequest, step: str, after_touching: bool = False):
+    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step, "oscar", after_touching)
 
 
 def assert_recovered(services, request: ChangeRequest, kill, expected: State):
@@ -100,7 +114,7 @@ def test_an_executor_killed_at_any_step_is_settled_with_nobody_running_a_command
     if step == "stage" and staging.ready_versions("classifier"):
         staging.unload("classifier")  # staging loads v2 cold (over a second): the kill lands while it does
     request = emergency(f"CHG-81{['stage', 'validate', 'promote', 'smoke_test', 'monitor'].index(step):02d}")
-    services, kill = run_and_kill(installation, request, step)
+    services, kill = run_and_kill(installation, request, step, after_touching=touched)  # promote says so just after it starts
     if step != "validate":  # long enough steps: the kill lands in them
         assert kill.step == step, kill
     assert kill.production_touched is touched or step == "validate", kill
