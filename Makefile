@@ -48,7 +48,7 @@ bench-scale: $(STAMP) postgres
 bench-detect: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/detect.py
 
-bench-faults: $(STAMP)
+bench-faults: $(STAMP) postgres
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/faults.py
 
 bench-drift: $(STAMP)

@@ -21,6 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -75,14 +77,38 @@ def production_down(installation: drills.Installation, production: TritonServer,
     return recovered(installation, request, back)
 
 
-def main() -> None:
-    from prefect.testing.utilities import prefect_test_harness
+@contextmanager
+def prefect_api(database: str, scratch: Path) -> Iterator[None]:
+    """Prefect's server for the drills: on PostgreSQL (a private one), or Prefect's SQLite test server."""
+    if database == "sqlite":
+        from prefect.testing.utilities import prefect_test_harness
 
-    say("starting production and staging Tritons, a Prefect test server, a worker and the recovery automations …")
+        with prefect_test_harness(server_startup_timeout=60):
+            yield
+        return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from changeflow.local.postgres import LocalPostgres
+    from changeflow.local.prefect_server import LocalPrefectServer
+
+    (scratch / "prefect").mkdir()
+    with LocalPostgres() as postgres, \
+         LocalPrefectServer(home=scratch / "prefect", database_url=postgres.url(postgres.create_database("prefect"), driver="asyncpg")) as prefect, \
+         temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+        yield
+
+
+def main() -> None:
+    """``bench/faults.py [postgresql|sqlite]``: Prefect's database; PostgreSQL where it can run. On SQLite,
+    Prefect's server stalls writes for its 60 s busy timeout under this load (see the README)."""
+    from changeflow.local.postgres import missing_reason
+
+    database = sys.argv[1] if len(sys.argv) > 1 else ("sqlite" if missing_reason() else "postgresql")
+    say(f"starting production and staging Tritons, a Prefect server on {database}, a worker and the recovery automations …")
     with enrolled_approvers([APPROVER]), tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, \
          TritonServer(paths.MODEL_REPOSITORY, name="faults-production", copy_repository=True, load_models=["classifier"]) as production, \
          TritonServer(paths.MODEL_REPOSITORY, name="faults-staging", copy_repository=True) as staging, \
-         prefect_test_harness(server_startup_timeout=60):
+         prefect_api(database, Path(scratch)):
         environment = Environment(
             production=endpoint("production", production), staging=endpoint("staging", staging),
             records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
@@ -129,6 +155,7 @@ def main() -> None:
             attempt("production_down", lambda: production_down(installation, production, emergency("CHG-9400")))
     times = [t for t in points.values() if t is not None]
     print(json.dumps({
+        "prefect_database": database,
         "kill_points": len(points),
         "recovered": len(times),
         "max_recovery_s": max(times) if times else None,
