@@ -93,7 +93,8 @@ class TritonServer:
         source = Path(self.repository).resolve()
         if not source.is_dir():
             raise TritonStartError(f"model repository {source} does not exist; fix: pass a directory of models")
-        self._own_workdir = self.workdir is None  # made here: removed again by a clean stop
+        # made here (by this start or one before a restart): removed again by a clean stop
+        self._own_workdir = getattr(self, "_own_workdir", False) or self.workdir is None
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix=f"changeflow-{self.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.copy_repository:
@@ -103,7 +104,7 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
-        self._started_at = time.time()
+        self._started_at = getattr(self, "_started_at", None) or time.time()  # a restart's stop also clears what the killed one left
         picked = iter(free_ports(3))
         self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
         command = self._command(self._backend_dir())

@@ -127,3 +127,19 @@ def test_a_server_leaves_no_work_directory_behind(tmp_path):
     assert (workdir / "model_repository" / "classifier").is_dir()
     server.stop()
     assert not workdir.exists()
+
+
+def test_a_server_killed_and_started_again_leaves_nothing_behind():
+    """A supervisor's restart after a kill (the fault drills' production_down): the stop after it removes the
+    work directory the first start made and the backend folder the killed server left."""
+    from changeflow.local.processes import signal_group
+
+    before = set(stub_folders())
+    server = TritonServer(REPOSITORY, name="restarted", copy_repository=True, load_models=["classifier"]).start()
+    workdir, made = server.workdir, set(stub_folders()) - before
+    signal_group(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.process = None
+    server.start()
+    server.stop()
+    assert made and not workdir.exists() and not any(folder.exists() for folder in made)
