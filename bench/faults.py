@@ -86,15 +86,9 @@ def prefect_api(database: str, scratch: Path) -> Iterator[None]:
         with prefect_test_harness(server_startup_timeout=60):
             yield
         return
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     from changeflow.local.postgres import LocalPostgres
-    from changeflow.local.prefect_server import LocalPrefectServer
 
-    (scratch / "prefect").mkdir()
-    with LocalPostgres() as postgres, \
-         LocalPrefectServer(home=scratch / "prefect", database_url=postgres.url(postgres.create_database("prefect"), driver="asyncpg")) as prefect, \
-         temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+    with LocalPostgres() as postgres, drills.prefect_on_postgres(postgres, scratch / "prefect"):
         yield
 
 

@@ -97,6 +97,20 @@ class Installation:
         return str(run.id)
 
 
+@contextmanager
+def prefect_on_postgres(postgres, home: Path) -> Iterator[str]:
+    """A Prefect server of its own on ``postgres`` (a ``LocalPostgres``), the Prefect API for the block; yields
+    its URL. Prefect's SQLite server stalls writes for its 60 s busy timeout under the drills' load."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from changeflow.local.prefect_server import LocalPrefectServer
+
+    home.mkdir(parents=True, exist_ok=True)
+    database = postgres.url(postgres.create_database("prefect_drills"), driver="asyncpg")
+    with LocalPrefectServer(home=home, database_url=database) as prefect, temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+        yield prefect.api_url
+
+
 class Kill(BaseModel):
     """Where the executor was when it died: the last step its record shows started."""
 

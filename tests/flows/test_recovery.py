@@ -32,23 +32,17 @@ def drill_prefect(request, tmp_path_factory):
     Prefect's SQLite server, under this load, now and then keeps a write lock until another writer's 60 s
     busy timeout (measured: ``database is locked`` after 60136 ms, and a safety net submitted 66 s late);
     the drills measure changeflow's recovery, not that stall. ``make bench-faults`` runs on SQLite."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     from changeflow.local.postgres import missing_reason
-    from changeflow.local.prefect_server import LocalPrefectServer
 
     if missing_reason() is not None:
         yield request.getfixturevalue("prefect_server")
         return
-    postgres = request.getfixturevalue("postgres")
-    database = postgres.url(postgres.create_database("prefect_drills"), driver="asyncpg")
-    with LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-drills"), database_url=database) as prefect:
-        with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+    with drills.prefect_on_postgres(request.getfixturevalue("postgres"), tmp_path_factory.mktemp("prefect-drills")) as api_url:
+        lock_clients_follow_the_api()
+        try:
+            yield api_url
+        finally:
             lock_clients_follow_the_api()
-            try:
-                yield prefect
-            finally:
-                lock_clients_follow_the_api()
 
 
 def lock_clients_follow_the_api() -> None:
