@@ -23,13 +23,14 @@ from changeflow.adapters.prefect import approval_request_text, change_run_name, 
 from changeflow.adapters.prefect_recovery import start_safety_net
 from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
-from changeflow.domain.identity import PLAN_DIGEST, person, plan_digest
+from changeflow.domain.bundle import bundle_of
+from changeflow.domain.identity import GOVERNANCE_BUNDLE, GOVERNANCE_SEAL, PLAN_DIGEST, person, plan_digest
 from changeflow.domain.authority import approvals_hold
 from changeflow.domain.policy import ApprovalPool, ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
-from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, RecordNotFound
+from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, InvalidSettings, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
@@ -38,6 +39,7 @@ from changeflow.services.audit import trusted
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
 from changeflow.settings.defaults import environment_or_default, governance_or_default
+from changeflow.settings.bundle import reread
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
 from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
@@ -93,6 +95,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     refuse_if_nothing_to_do(request, services)
     clock = now or utc_now()
     recorder = open_request(request, services)
+    judged_under(recorder, governance)
     if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
         recorder.attach(DIGEST, lambda: golden_digest(golden))
 
@@ -136,7 +139,7 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
     refusals: list[str] = []
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
-    approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest))
+    approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE]))
     credentials = approver_credentials(governance.approver_keys)
     told = approval_request_text(request, plan, approving, flow_run_link(str(FlowRunContext.get().flow_run.id)))
     tell_approvers(governance.notify_approvers, f"Change {request.id} waits for your approval", told)
@@ -197,14 +200,39 @@ def execute_scheduled(recorder: Recorder, services: Services, request: ChangeReq
     return result
 
 
+def judged_under(recorder: Recorder, governance: Governance) -> None:
+    """Name on the record the governance bundle that judges the change (its digest goes into what the
+    approvers sign) and who sealed it."""
+    recorder.attach(GOVERNANCE_BUNDLE, lambda: bundle_of(governance.bundle))
+    recorder.attach(GOVERNANCE_SEAL, lambda: governance.bundle.describe() if governance.bundle else "governance given in memory, not read from a bundle")
+
+
+def governance_refusal(record: ChangeRecord, governance: Governance) -> str | None:
+    """Why the governance in force now is not the one the change was judged under, or None. The bundle is
+    read again from its folder: an edit since approval, or a seal that no longer verifies, refuses."""
+    approved_under = record.attachments.get(GOVERNANCE_BUNDLE)
+    if approved_under is None:
+        return "the record names no governance bundle it was judged under"
+    try:
+        now_under = bundle_of(reread(governance.bundle))
+    except InvalidSettings as exc:
+        return f"the governance bundle no longer verifies ({exc})"
+    if now_under != approved_under:
+        return f"the governance bundle changed since the change was judged ({approved_under[:16]}… → {now_under[:16]}…): submit it again under the current bundle"
+    return None
+
+
 def authority_refusal(record: ChangeRecord, governance: Governance, plan: ChangePlan) -> str | None:
-    """Why the record may not execute (its approvals or catalog match do not hold when judged again), or None."""
+    """Why the record may not execute (its governance changed, or its approvals or catalog match do not
+    hold when judged again), or None."""
+    if (changed := governance_refusal(record, governance)) is not None:
+        return changed
     request = record.request
     if policy_for(request.type).approval_pool is ApprovalPool.PRE_APPROVED:
         match = check_catalog(governance.catalog, request)
         return None if match.template is not None else f"not in the standard catalog: {match.reason}"
     held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
-                          plan_digest(request, plan, record.attachments.get(DIGEST)), governance.require_proof)
+                          plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments[GOVERNANCE_BUNDLE]), governance.require_proof)
     return None if held.accepted else held.reason
 
 

@@ -17,13 +17,14 @@ SOURCES = {  # import name prefix -> folder
 ALLOWED = {  # room -> changeflow rooms it may import
     "domain": {"domain", "exceptions"},
     "kinds": {"domain", "exceptions", "kinds"},
-    "services": {"domain", "kinds", "ports", "exceptions", "settings", "services"},
-    "adapters": {"domain", "ports", "settings", "exceptions", "adapters"},
-    "bootstrap": {"adapters", "ports", "settings", "exceptions", "domain"},
+    "services": {"domain", "kinds", "ports", "exceptions", "settings", "services", "signing"},
+    "adapters": {"domain", "ports", "settings", "exceptions", "adapters", "signing"},
+    "bootstrap": {"adapters", "ports", "settings", "exceptions", "domain", "signing"},
     "ports": {"domain"},
-    "settings": {"domain", "exceptions", "kinds", "settings", "examples"},
-    "tasks": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks"},
-    "flows": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "flows"},
+    "signing": {"exceptions"},
+    "settings": {"domain", "exceptions", "kinds", "settings", "examples", "signing"},
+    "tasks": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "signing"},
+    "flows": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "flows", "signing"},
 }
 DOMAIN_THIRD_PARTY = {"numpy", "scipy", "ml_dtypes", "pydantic", "google", "tritonclient"}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
 

@@ -5,7 +5,7 @@ Never a traceback for an error changeflow raised on purpose.
 """
 
 from changeflow.cli._app import app
-from changeflow.cli import approvers, audit, changes, demo, drift, golden, records, reports, serve, triton  # noqa: F401  (register the commands)
+from changeflow.cli import approvers, audit, changes, demo, drift, golden, governance, records, reports, serve, triton  # noqa: F401  (register the commands)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 - ``person(name)``: names are compared after Unicode NFKC case-folding, so ``Carol``, ``CAROL`` and
   full-width ``Ｃａｒｏｌ`` are one person.
 - ``plan_digest``: the SHA-256 of the change request and its plan (warnings aside: they are advice, not
-  what is approved), with the golden set's digest; an approval counts only for the digest it names.
+  what is approved), with the golden set's digest and the governance bundle's; an approval counts only
+  for the digest it names, so a bundle changed after approval voids it.
 - ``decision_message``: the exact bytes an approver's Ed25519 key signs (change, decision, digest, who).
 - ``Proof``: an adapter's verdict on a code or signature, with the ledger key that makes it single-use.
 """
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from changeflow.domain.request import ChangeRequest
 
 PLAN_DIGEST = "plan_digest"
+GOVERNANCE_BUNDLE = "governance_bundle"  # the digest of the bundle that judged the change
+GOVERNANCE_SEAL = "governance_seal"  # who sealed it, in words
 DOUBT_DIGEST = "doubt_digest"  # what a decision on a doubtful bake is given on: the plan and the evidence
 
 
@@ -29,12 +32,14 @@ def person(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
-def plan_digest(request: "ChangeRequest", plan: "ChangePlan", golden_digest: str | None = None) -> str:
+def plan_digest(request: "ChangeRequest", plan: "ChangePlan", golden_digest: str | None = None, governance_bundle: str | None = None) -> str:
     what = {
         "request": request.model_dump(mode="json"),
         "plan": plan.model_dump(mode="json", exclude={"warnings"}),
         "golden_set_sha256": golden_digest,
     }
+    if governance_bundle is not None:  # absent for digests made before bundles were pinned
+        what["governance_bundle"] = governance_bundle
     return hashlib.sha256(json.dumps(what, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 

@@ -39,6 +39,23 @@ def approver_registry() -> Path:
     return Path(os.environ.get("CHANGEFLOW_APPROVER_KEYS") or changeflow_home() / "approver-keys.yaml")
 
 
+GOVERNANCE_KEYS = "CHANGEFLOW_GOVERNANCE_KEYS"
+
+
+def governance_pins() -> list[str]:
+    """The governance maintainers' public keys this executor trusts (``CHANGEFLOW_GOVERNANCE_KEYS``, comma
+    separated, base64). Set: only a bundle sealed by one of them is accepted. Unset: a trial, whose
+    records say their governance was unsigned."""
+    from changeflow.exceptions import InvalidSettings
+    from changeflow.signing import valid_public_key
+
+    keys = [k.strip() for k in os.environ.get(GOVERNANCE_KEYS, "").split(",") if k.strip()]
+    for key in keys:
+        if not valid_public_key(key):
+            raise InvalidSettings(GOVERNANCE_KEYS, "key", f"{key[:20]!r} is not an Ed25519 public key", "use the public key `changeflow governance keygen` printed")
+    return keys
+
+
 def governance_dir() -> Path:
     return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
 

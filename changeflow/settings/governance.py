@@ -1,9 +1,14 @@
-"""Governance: the rules changes are governed by — approvers, the standard catalog, the calendar,
-timeouts, and where change events go. Serializable, so a Prefect deployment can carry it as a parameter."""
+"""Governance: the rules changes are governed by — approvers, their public keys and the executors', the
+standard catalog, the calendar, timeouts, and where change events go. An executor reads it from its own
+governance bundle (``settings.bundle``), never from what a requester sends."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from changeflow.domain.bundle import BundleSeal
 
 from changeflow.domain.catalog import Catalog
 from changeflow.domain.comparison import Verification
@@ -22,6 +27,45 @@ class IncidentEvents(BaseModel):
     link: str | None = Field(None, description="a URL to the change, e.g. the Prefect UI")
 
 
+class PublicKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ed25519: str = Field(description="the Ed25519 public key, base64 of its 32 bytes")
+
+    @field_validator("ed25519")
+    @classmethod
+    def _a_key(cls, value: str) -> str:
+        from changeflow.signing import valid_public_key
+
+        if not valid_public_key(value.strip()):
+            raise ValueError("is not an Ed25519 public key (base64 of 32 bytes)")
+        return value.strip()
+
+
+class KeyRing(BaseModel):
+    """``keys.yaml`` in the bundle: whose signatures count. Approvers sign decisions; executors (the
+    workers' service identities) sign record versions and one-time-code attestations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    approvers: dict[str, PublicKey] = Field(default_factory=dict)
+    executors: dict[str, PublicKey] = Field(default_factory=dict)
+
+
+def bundle_settings(folder: Path, pinned: list[str]) -> dict:
+    """What the bundle in ``folder`` contributes beyond the rule files: its seal (checked against the
+    ``pinned`` maintainer keys) and the approvers' and executors' public keys from ``keys.yaml``."""
+    from changeflow.domain.identity import person
+    from changeflow.settings.bundle import check
+    from changeflow.settings.loader import load_settings_file
+
+    seal = check(folder, pinned)
+    ring = load_settings_file(folder / "keys.yaml", KeyRing) if (folder / "keys.yaml").is_file() else KeyRing()
+    return {
+        "bundle": seal,
+        "approver_keys": {person(name): key.ed25519 for name, key in ring.approvers.items()},
+        "executor_keys": {name: key.ed25519 for name, key in ring.executors.items()},
+    }
+
+
 class Governance(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approvers: Approvers = Field(default_factory=Approvers)
@@ -34,7 +78,9 @@ class Governance(BaseModel):
     lock_timeout_s: int = Field(3600, ge=1, description="how long a change waits for another change to the same model")
     incident_events: IncidentEvents | None = None
     notify_approvers: list[str] = Field(default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue")
-    approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the key registry")
+    approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the bundle's keys.yaml")
+    executor_keys: dict[str, str] = Field(default_factory=dict, description="executor -> Ed25519 public key (base64): whose record versions verify")
     require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
     verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")
     drift: DriftPolicy = Field(default_factory=DriftPolicy, description="what an unauthorized change does, per model: record (default) or revert")
+    bundle: BundleSeal | None = Field(None, description="the bundle it was read from, its digest and signer; None: built in memory")

@@ -248,19 +248,26 @@ def load_approver_keys(path: Path) -> dict[str, str]:
     return {person(str(name)): entry["ed25519"] for name, entry in entries.items()}
 
 
-def load_governance(directory: str | Path, **overrides: Any) -> "Governance":
-    """Governance from ``approvers.yaml``, ``catalog.yaml``, ``calendar.yaml`` and (optional)
-    ``verification.yaml`` and ``drift.yaml`` in ``directory``, with the approvers' public keys from the key registry
-    (``CHANGEFLOW_APPROVER_KEYS``, see ``defaults``)."""
+def load_governance(directory: str | Path, pinned: list[str] | None = None, **overrides: Any) -> "Governance":
+    """Governance from the bundle in ``directory``: ``approvers.yaml``, ``catalog.yaml``, ``calendar.yaml``,
+    (optional) ``verification.yaml``, ``drift.yaml`` and ``keys.yaml`` (approvers' and executors' public
+    keys), sealed by a governance maintainer when the executor pins maintainer keys (``pinned``, default
+    ``CHANGEFLOW_GOVERNANCE_KEYS``). Only an executor that pins none (a trial) also reads the enrolment
+    registry (``CHANGEFLOW_APPROVER_KEYS``)."""
     from changeflow.domain.catalog import Catalog
     from changeflow.domain.comparison import Verification
     from changeflow.domain.policy import Approvers
     from changeflow.domain.windows import Calendar
-    from changeflow.settings.defaults import approver_registry
-    from changeflow.settings.governance import Governance
+    from changeflow.settings.defaults import approver_registry, governance_pins
+    from changeflow.settings.governance import Governance, bundle_settings
 
     folder = Path(directory)
-    overrides.setdefault("approver_keys", load_approver_keys(approver_registry()))
+    pins = governance_pins() if pinned is None else pinned
+    bundle = bundle_settings(folder, pins)
+    keys = bundle.pop("approver_keys") if pins else {**load_approver_keys(approver_registry()), **bundle.pop("approver_keys")}
+    overrides.setdefault("approver_keys", keys)
+    for name, value in bundle.items():
+        overrides.setdefault(name, value)
     if (folder / "verification.yaml").is_file():
         overrides.setdefault("verification", load_settings_file(folder / "verification.yaml", Verification))
     if (folder / "drift.yaml").is_file():

@@ -33,6 +33,8 @@ def test_the_digest_follows_the_request_and_plan_not_the_warnings():
     assert digest == plan_digest(request, plan.model_copy(update={"warnings": ("CHG-9 overlaps",)}), "g" * 64)
     assert digest != plan_digest(request.model_copy(update={"description": request.description + "!"}), plan, "g" * 64)
     assert digest != plan_digest(request, plan, "h" * 64)  # another golden set is another plan
+    under = plan_digest(request, plan, "g" * 64, "b" * 64)
+    assert under not in (digest, plan_digest(request, plan, "g" * 64, "c" * 64))  # another governance bundle is another approval
 
 
 def test_a_signature_covers_change_decision_digest_and_person():
