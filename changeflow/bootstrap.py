@@ -64,7 +64,9 @@ def record_store(settings: RecordStoreSettings) -> RecordStore:
     from changeflow.adapters.published_records import PublishedRecords
     from changeflow.adapters.sql_records import SqlRecordStore
 
-    store = SqlRecordStore(settings.url, writer=_writer)
+    from changeflow.settings.defaults import executor_key
+
+    store = SqlRecordStore(settings.url, writer=_writer, signer=executor_key())
     return PublishedRecords(store, _PrefectPublisher()) if settings.publish else store
 
 

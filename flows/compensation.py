@@ -32,7 +32,7 @@ from changeflow.domain.comparison import DoubtAction, Verification
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeCancelled, ChangeStateError, RecordNotFound, RollbackFailed
 from changeflow.kinds import kind_of
-from changeflow.services.audit import trusted
+from changeflow.services.audit import executor_seals, trusted
 from changeflow.services.drift import capture_approved
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.defaults import environment_or_default
@@ -182,7 +182,7 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
     production is verified, before the record says so, so the next change finds the model free."""
     services = bootstrap(environment_or_default(environment))
     logger = get_run_logger()
-    recorder = Recorder(trusted(services.records, change_id), services.records)  # a rewritten record drives nothing
+    recorder = Recorder(trusted(services.records, change_id, executor_seals()), services.records)  # a rewritten or unsigned record drives nothing
     record = recorder.record
     if record.state is State.ROLLED_BACK:
         logger.info("%s is already rolled back; nothing to do", change_id)

@@ -35,7 +35,7 @@ from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
 from changeflow.services.approvals import check_proof
-from changeflow.services.audit import trusted
+from changeflow.services.audit import executor_seals, trusted
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
 from changeflow.settings.defaults import environment_or_default, governance_or_default
@@ -180,7 +180,7 @@ def execute_scheduled(recorder: Recorder, services: Services, request: ChangeReq
     """Judge the record's authority again, notify, run the pre-change checklist, then the kind's execution
     flow under the model's lock. Shared by the governed flows (slot open now) and the maintenance-window
     flow (later). A record whose chain does not verify raises ``RecordTampered`` before anything runs."""
-    record = trusted(services.records, request.id)
+    record = trusted(services.records, request.id, executor_seals(governance))
     if (refused := authority_refusal(record, governance, plan)) is not None:
         recorder.transition(State.ABORTED, f"refused before executing: {refused}; nothing was touched")
         return ChangeResult.of(recorder.record)
@@ -223,17 +223,19 @@ def governance_refusal(record: ChangeRecord, governance: Governance) -> str | No
 
 
 def authority_refusal(record: ChangeRecord, governance: Governance, plan: ChangePlan) -> str | None:
-    """Why the record may not execute (its governance changed, or its approvals or catalog match do not
-    hold when judged again), or None."""
-    if (changed := governance_refusal(record, governance)) is not None:
-        return changed
+    """Why the record may not execute (its approvals or catalog match do not hold when judged again, or
+    the governance bundle is not the one it was judged under), or None."""
     request = record.request
     if policy_for(request.type).approval_pool is ApprovalPool.PRE_APPROVED:
         match = check_catalog(governance.catalog, request)
-        return None if match.template is not None else f"not in the standard catalog: {match.reason}"
-    held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
-                          plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments[GOVERNANCE_BUNDLE]), governance.require_proof)
-    return None if held.accepted else held.reason
+        if match.template is None:
+            return f"not in the standard catalog: {match.reason}"
+    else:
+        held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
+                              plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)), governance.require_proof)
+        if not held.accepted:
+            return held.reason
+    return governance_refusal(record, governance)
 
 
 def refuse_if_nothing_to_do(request: ChangeRequest, services: Services, source: str = "change request") -> None:

@@ -30,7 +30,7 @@ from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, State
 from changeflow.exceptions import ServerUnavailable
 from changeflow.flows.compensation import rollback_change
-from changeflow.services.audit import trusted
+from changeflow.services.audit import executor_seals, trusted
 from changeflow.services.orphans import Orphan, orphans
 from changeflow.services.recorder import Recorder
 from changeflow.services.records import every
@@ -85,7 +85,7 @@ def settle(orphan: Orphan, services: Services, environment: Environment, governa
     change starts on the model until production is settled, and then it is freed at once."""
     logger = get_run_logger()
     store = services.records
-    record = trusted(store, orphan.change_id)
+    record = trusted(store, orphan.change_id, executor_seals(governance))
     with services.locks.take_over(record.model, record.executor.get("lock"), settling.lock_wait_s) as lease:
         if not orphan.production_touched:
             logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)

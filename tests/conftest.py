@@ -35,6 +35,10 @@ def pytest_configure(config):
                       CHANGEFLOW_APPROVER_SECRETS=str(home / "approver-secrets.yaml"), CHANGEFLOW_APPROVER_KEYS=str(home / "approver-keys.yaml"))
     for name in APPROVERS:
         enrol(name, home / "keys", home / "approver-secrets.yaml", home / "approver-keys.yaml")
+    from changeflow.signing import generate_key
+
+    generate_key(home / "executor.pem")  # the session is the executor: its record versions are signed and checked
+    os.environ["CHANGEFLOW_EXECUTOR_KEY"] = str(home / "executor.pem")
 
 
 def pytest_unconfigure(config):

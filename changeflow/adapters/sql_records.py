@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from changeflow.adapters import sql_schema as schema
 from changeflow.domain.dora import ChangeFacts, change_facts
-from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest
+from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordStoreError
 
@@ -74,10 +74,12 @@ def migrate(engine: Engine) -> None:
 
 
 class SqlRecordStore:
-    def __init__(self, url: str, writer=lambda: "changeflow") -> None:
-        """``writer()`` names who is saving (host, process, flow run): kept on every version."""
+    def __init__(self, url: str, writer=lambda: "changeflow", signer=None) -> None:
+        """``writer()`` names who is saving (host, process, flow run): kept on every version. ``signer``
+        (an executor's ``signing.PrivateKey``) signs each version; without one, versions are saved
+        unsigned, and an executor that checks signatures will not act on them."""
         self.url = url
-        self._writer = writer
+        self._writer, self._signer = writer, signer
         self.engine = engine_for(url)
         try:
             migrate(self.engine)
@@ -104,13 +106,16 @@ class SqlRecordStore:
                 select(schema.current.c.version, schema.current.c.sha256, schema.current.c.transitions).where(schema.current.c.id == record.id)
             ).first()
             number, previous, before = (head.version + 1, head.sha256, head.transitions) if head else (1, GENESIS, 0)
+            seq = (connection.execute(select(func.max(schema.versions.c.seq))).scalar() or 0) + 1  # a collision retries (unique)
+            sha256 = link_digest(previous, record.id, number, writer, content)
+            signer, signature = (self._signer.key_id, self._signer.sign(version_message(seq, sha256))) if self._signer is not None else ("", "")
             version = RecordVersion(
                 change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state, transitions_before=before,
-                previous_sha256=previous, sha256=link_digest(previous, record.id, number, writer, content), content=content,
+                previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
             )
             connection.execute(insert(schema.versions).values(
                 change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state.value,
-                previous_sha256=previous, sha256=version.sha256, content=content,
+                previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
             ))
             row = {
                 "model": record.model, "state": record.state.value, "type": record.type.value, "kind": record.kind,

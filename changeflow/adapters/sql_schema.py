@@ -1,7 +1,9 @@
 """The change-record tables, as SQLAlchemy Core sees them (the Alembic migrations create them).
 
 ``change_records`` holds the current version of each record, with the columns readers filter on;
-``change_record_versions`` holds every version ever saved, append-only, each chained to the one before.
+``change_record_versions`` holds every version ever saved, append-only (a trigger refuses UPDATE and
+DELETE), each chained to the one before, numbered in one sequence across all records and signed by the
+executor that wrote it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ versions = Table(
     Column("previous_sha256", String(64), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("content", Text, nullable=False),
+    Column("seq", Integer, nullable=True, unique=True),
+    Column("signer", String(32), nullable=False, server_default=""),
+    Column("signature", Text, nullable=False, server_default=""),
 )
 
 used_proofs = Table(

@@ -21,10 +21,13 @@ def verify(
     change_id: Annotated[Optional[str], typer.Argument(help="one change ID; omit with --all")] = None,
     every_record: Annotated[bool, typer.Option("--all", help="every record in the database")] = False,
     prefect: Annotated[bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")] = False,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="an earlier `audit export` kept outside the database: its signed heads must still be there")] = None,
 ) -> None:
-    """Walk the version chains; exit 8 naming the first broken link (a rewritten, removed or reordered version)."""
+    """Walk the version chains and check every version's executor signature against the governance
+    bundle's executor keys; exit 8 naming the first broken link (a rewritten, unsigned, removed or
+    reordered version, a gap in the sequence of versions, a chain shorter than the checkpoint's)."""
     from changeflow.exceptions import InvalidSettings
-    from changeflow.services.audit import audit
+    from changeflow.services.audit import audit, executor_seals, read_checkpoint
 
     if (change_id is None) == (not every_record) or (change_id and every_record):
         raise InvalidSettings("audit verify", "ID", "give one change ID or --all", "e.g. `changeflow audit verify CHG-0002` or `changeflow audit verify --all`")
@@ -35,13 +38,26 @@ def verify(
 
         require_prefect()
         published = {r.id: r for r in artifact_records()}
-    report = audit(record_store(), None if every_record else [change_id], published)
+    seals = executor_seals()
+    kept = read_checkpoint(_read(checkpoint), seals) if checkpoint is not None else None
+    report = audit(record_store(), None if every_record else [change_id], published, seals, kept)
     if report.breaks:
         first = report.breaks[0]
         err.print(one_line("broken:", "bold red", f"{first.change_id} version {first.version}: {first.reason}"
                            + (f" (and {len(report.breaks) - 1} more record(s))" if len(report.breaks) > 1 else "")), highlight=False, soft_wrap=True)
         raise typer.Exit(BROKEN)
-    out.print(f"intact: {report.records} record(s), {report.versions} version(s)", markup=False)
+    signed = "every version signed by an executor of the governance bundle" if report.signatures_checked else \
+        "signatures NOT checked: no executor key is known (pin governance keys and list executors in keys.yaml)"
+    out.print(f"intact: {report.records} record(s), {report.versions} version(s); {signed}", markup=False)
+
+
+def _read(path: Path) -> str:
+    from changeflow.exceptions import InvalidSettings
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidSettings(str(path), "--checkpoint", f"cannot be read ({exc.__class__.__name__})", "pass a file written by `changeflow audit export`") from None
 
 
 @audit_app.command("export")
@@ -49,7 +65,15 @@ def verify(
 def export(file: Annotated[Path, typer.Argument(help="where to write the bundle (JSON lines)")]) -> None:
     """Write every version of every record as JSON lines, then the chain heads: an auditor's bundle."""
     from changeflow.services.audit import export as write
+    from changeflow.settings.defaults import executor_key
 
-    with open(file, "w", encoding="utf-8") as handle:
-        lines = write(record_store(), handle)
+    from changeflow.exceptions import InvalidSettings
+
+    try:
+        handle = open(file, "w", encoding="utf-8")
+    except OSError as exc:  # a folder, a missing folder, no permission: bad input, nothing written
+        raise InvalidSettings(str(file), "FILE", f"cannot be written ({exc.strerror or exc.__class__.__name__})",
+                              "name a file in a folder you can write, e.g. audit.jsonl") from None
+    with handle:
+        lines = write(record_store(), handle, executor_key())
     out.print(f"{lines - 1} version(s) and the chain heads written to {file}", markup=False)

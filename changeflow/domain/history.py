@@ -10,6 +10,7 @@ content and the digest of the version before it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -93,9 +94,18 @@ class RecordVersion(BaseModel):
     sha256: str
     content: str = Field(repr=False, description="the record as saved (JSON)")
     transitions_before: int = Field(0, description="transitions the previous version had: the ones after are new")
+    seq: int | None = Field(None, description="its place in the one sequence of versions across all records (None: saved before sequencing)")
+    signer: str = Field("", description="key ID of the executor key that signed it; empty: unsigned")
+    signature: str = Field("", description="Ed25519 signature over version_message(seq, sha256)")
 
     def record(self) -> ChangeRecord:
         return ChangeRecord.model_validate_json(self.content)
+
+
+def version_message(seq: int | None, sha256: str) -> bytes:
+    """What an executor signs for one version: its global sequence number and its chained digest (which
+    covers the record, its version number, its writer and every version before it)."""
+    return f"changeflow-record-version-v1\n{seq}\n{sha256}".encode()
 
 
 def link_digest(previous_sha256: str, change_id: str, version: int, writer: str, content: str) -> str:
@@ -114,9 +124,11 @@ class ChainBreak(BaseModel):
     reason: str
 
 
-def verify_chain(versions: list[RecordVersion]) -> ChainBreak | None:
-    """The first broken link of one record's versions (in order), or None when the chain holds."""
-    previous = GENESIS
+def verify_chain(versions: list[RecordVersion], seal_problem: Callable[[RecordVersion], str | None] | None = None) -> ChainBreak | None:
+    """The first broken link of one record's versions (in order), or None when the chain holds.
+    ``seal_problem(version)``: why a version's signature does not hold (None: it does); when given,
+    every version must be signed by a known executor, so a writer without the key cannot forge one."""
+    previous, previous_seq = GENESIS, 0
     for expected, version in enumerate(versions, 1):
         where = {"change_id": version.change_id, "version": version.version}
         if version.version != expected:
@@ -125,8 +137,24 @@ def verify_chain(versions: list[RecordVersion]) -> ChainBreak | None:
             return ChainBreak(**where, reason="its previous digest does not match the version before it")
         if link_digest(previous, version.change_id, version.version, version.writer, version.content) != version.sha256:
             return ChainBreak(**where, reason="its content does not match its digest (rewritten)")
+        if version.seq is not None:
+            if version.seq <= previous_seq:
+                return ChainBreak(**where, reason=f"its sequence number {version.seq} is not after the version before it ({previous_seq})")
+            previous_seq = version.seq
+        if seal_problem is not None and (problem := seal_problem(version)) is not None:
+            return ChainBreak(**where, reason=problem)
         previous = version.sha256
     return None
+
+
+def sequence_gaps(seqs: list[int]) -> list[tuple[int, int]]:
+    """The runs of sequence numbers missing below the highest one: versions deleted from the database."""
+    gaps, expected = [], 1
+    for seq in sorted(seqs):
+        if seq > expected:
+            gaps.append((expected, seq - 1))
+        expected = seq + 1
+    return gaps
 
 
 def execution_span(record: ChangeRecord) -> tuple[datetime, datetime] | None:

@@ -56,6 +56,18 @@ def governance_pins() -> list[str]:
     return keys
 
 
+EXECUTOR_KEY = "CHANGEFLOW_EXECUTOR_KEY"
+
+
+def executor_key():
+    """The key this process signs record versions with (``CHANGEFLOW_EXECUTOR_KEY``: a PEM file only the
+    worker's service identity can read), or None: its saves are unsigned."""
+    from changeflow.signing import PrivateKey
+
+    path = os.environ.get(EXECUTOR_KEY, "").strip()
+    return PrivateKey.load(Path(path), EXECUTOR_KEY) if path else None
+
+
 def governance_dir() -> Path:
     return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
 

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
+from tests.database_admin import drop_append_only
+
 from changeflow.adapters.sql_records import SqlRecordStore
 from changeflow.domain.history import RecordQuery, verify_chain
 from changeflow.domain.record import ChangeRecord, State, Transition
@@ -47,8 +49,14 @@ def test_a_version_rewritten_in_the_database_is_detected(records_url):
     r.transition(State.ASSESSED, AT, "risk low")
     store.save(r)
     forged = store.history("CHG-0002")[0].content.replace('"requester":"alice"', '"requester":"mallory"')
-    with store.engine.begin() as connection:  # what anyone with database access could do
-        connection.execute(text("UPDATE change_record_versions SET content = :c WHERE change_id = 'CHG-0002' AND version = 1"), {"c": forged})
+    rewrite = text("UPDATE change_record_versions SET content = :c WHERE change_id = 'CHG-0002' AND version = 1")
+    for statement, values in ((rewrite, {"c": forged}), (text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002'"), {})):
+        with pytest.raises(Exception, match="append-only"):  # the application's own role cannot rewrite history
+            with store.engine.begin() as connection:
+                connection.execute(statement, values)
+    drop_append_only(store.engine)  # a database administrator can
+    with store.engine.begin() as connection:
+        connection.execute(rewrite, {"c": forged})
     broken = verify_chain(store.history("CHG-0002"))
     assert broken is not None and broken.version == 1 and "rewritten" in broken.reason
 
@@ -101,7 +109,7 @@ def test_the_schema_is_migrated_once_and_reopening_keeps_records(records_url):
     again = SqlRecordStore(records_url)
     assert again.load("CHG-0004").id == "CHG-0004"
     with again.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0003"
+        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0004"
 
 
 def test_an_unreachable_database_is_one_clear_error():
