@@ -1,5 +1,6 @@
-"""Model deployment: stage → validate (abort on failure) → promote (warm standby) → smoke → bake → close;
-and ``restore``, what its rollback does: serve the previous version again and verify it."""
+"""Model deployment: stage (production observed around it) → validate (abort on failure) → promote (warm
+standby) → smoke → bake → close; and ``restore``, what its rollback does: serve the previous version again
+and verify it. A stage that changed production fails with production touched: it is rolled back, not aborted."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def model_deployment(
     spec, model = request.change, request.model
     with Execution(request, environment, record, "model_deployment", governance=governance) as run:
         old = check_serving_version(run.recorder, run.services, model, spec.from_version, spec.to_version)
-        stage(run.recorder, run.services, model, spec.to_version)
+        run.require(stage(run.recorder, run.services, model, spec.to_version), abort="staging failed, production untouched")
         run.require(validate(run.recorder, run.services, spec.golden_set, spec.to_version), abort="validation failed in staging, production untouched")
         promote(run.recorder, run.services, model, old, spec.to_version)
         run.verifying(f"v{spec.to_version} promoted beside v{old}")

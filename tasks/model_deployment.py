@@ -12,6 +12,7 @@ from changeflow.domain.record import Phase
 from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
+from changeflow.services.production_watch import production_watched
 from changeflow.services.recorder import Recorder
 from changeflow.services.verification import DIGEST, bound_golden, observe_golden, probe
 from changeflow.tasks._options import STEP
@@ -37,12 +38,18 @@ def check_serving_version(run: Recorder, services: Services, model: str, expecte
 
 
 @task(name="stage", **STEP)
-def stage(run: Recorder, services: Services, model: str, version: int) -> None:
-    """Load the candidate on the staging server with production's config and wait for READY."""
+def stage(run: Recorder, services: Services, model: str, version: int) -> Verdict:
+    """Load the candidate on the staging server with production's config and wait for READY. Production is
+    observed before and after: a FAIL says what changed there, and the record says production was touched."""
     with run.step(Phase.EXECUTION, "stage") as step:
-        services.staging.load_versions(model, [version], base_config=services.production.model_config(model))
-        step.detail = f"{model} v{version} READY on {services.staging.name}"
+        with production_watched(run, services, model, "stage") as production:
+            services.staging.load_versions(model, [version], base_config=services.production.model_config(model))
+        verdict = production.verdict
+        step.detail = f"{model} v{version} READY on {services.staging.name}; {verdict.reason}"
+        if not verdict.passed:
+            step.fail(str(verdict))
         get_run_logger().info(step.detail)
+        return verdict
 
 
 @task(name="validate", **STEP)

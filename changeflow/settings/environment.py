@@ -6,11 +6,14 @@ root (``changeflow.bootstrap``) builds the adapters for it once. Nothing here op
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class ServerEndpoint(BaseModel):
@@ -108,7 +111,13 @@ class ClusterSettings(BaseModel):
 
 
 class Environment(BaseModel):
-    """``production`` is the serving endpoint; ``staging`` the candidate's (for blue-green: green's own)."""
+    """``production`` is the serving endpoint; ``staging`` the candidate's (for blue-green: green's own).
+
+    They must be two servers: a candidate loaded on a staging that is production changes production while
+    the record believes it untouched. A second name for the same server is refused here when its spelling
+    gives it away (``localhost`` and ``127.0.0.1``, a default port, a trailing slash, the same repository
+    folder); one it cannot see (a DNS alias, a proxy) is caught at run time: the stage step observes
+    production before and after (``changeflow.services.production_watch``)."""
 
     model_config = ConfigDict(extra="forbid")
     production: ServerEndpoint
@@ -116,3 +125,61 @@ class Environment(BaseModel):
     cluster: ClusterSettings | None = None
     records: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     bake: BakeSettings = Field(default_factory=BakeSettings)
+
+    @model_validator(mode="after")
+    def _staging_is_another_server(self) -> "Environment":
+        production, staging = self.production, self.staging
+        for field in ("http_url", "metrics_url"):
+            mine, theirs = getattr(staging, field), getattr(production, field)
+            if mine and theirs and server_address(mine) is not None and server_address(mine) == server_address(theirs):
+                host, port = server_address(mine)
+                raise _refused(field, mine, f"reaches production's server ({host}:{port}, as production.{field} {theirs} does): a candidate "
+                               "staged there would load on production", f"point staging.{field} at a Triton of its own (another host or port)")
+        if staging.repository is not None and production.repository is not None and _folder(staging.repository) == _folder(production.repository):
+            raise _refused("repository", str(staging.repository), f"is production's model repository ({_folder(production.repository)})",
+                           "give staging its own copy of the repository")
+        return self
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_THIS_MACHINE = {ipaddress.ip_address(a) for a in ("127.0.0.1", "::1", "0.0.0.0", "::")}
+
+
+def server_address(url: str) -> tuple[str, int] | None:
+    """The (host, port) a URL reaches, spelled one way: scheme, path and case do not matter, a missing port
+    is the scheme's, and ``localhost`` / ``127.0.0.1`` / ``[::1]`` / ``0.0.0.0`` are this machine. None when
+    the URL names no host (the adapter will say so)."""
+    parts = urlsplit(url if "//" in url else f"//{url}")
+    try:
+        host, port = (parts.hostname or "").rstrip(".").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:  # a port that is not a number
+        return None
+    if not host:
+        return None
+    if host == "localhost" or host.endswith(".localhost"):
+        return "localhost", port
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host, port
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return ("localhost" if ip in _THIS_MACHINE else ip.compressed), port
+
+
+def _folder(path: Path) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+class StagingIsProduction(ValueError):
+    """Why staging was refused (``str()``) and ``fix``: carried as the error's ``ctx['error']``, as pydantic
+    carries a validator's ValueError, so the settings loader can print both."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__(problem)
+        self.fix = fix
+
+
+def _refused(field: str, value: str, problem: str, fix: str) -> ValidationError:
+    """One error located at ``staging.<field>`` (a model validator's own errors have no field)."""
+    error = PydanticCustomError("staging_is_production", "{error}", {"error": StagingIsProduction(problem, fix)})
+    return ValidationError.from_exception_data("Environment", [InitErrorDetails(type=error, loc=("staging", field), input=value)])

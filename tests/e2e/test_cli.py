@@ -62,7 +62,8 @@ def test_dry_run_checks_the_golden_set_against_the_live_model(tmp_path, triton_p
 
     def environment(url):
         path = tmp_path / f"environment-{len(list(tmp_path.iterdir()))}.yaml"
-        path.write_text(yaml.safe_dump({"production": {"name": "production", "http_url": url}, "staging": {"name": "staging", "http_url": url}}))
+        staging = {"name": "staging", "http_url": "http://127.0.0.1:10"}  # a server of its own (a dry run does not ask it)
+        path.write_text(yaml.safe_dump({"production": {"name": "production", "http_url": url}, "staging": staging}))
         return str(path)
 
     golden = json.loads((ROOT / "examples" / "golden" / "classifier.json").read_text())
@@ -93,7 +94,7 @@ def test_a_deployment_of_the_version_already_serving_is_refused_before_anything_
 
     serving = max(TritonModelServer(triton_process.http_url, triton_process.metrics_url).ready_versions("classifier"))
     (tmp_path / "environment.yaml").write_text(yaml.safe_dump({"production": {"name": "production", "http_url": triton_process.http_url},
-                                                               "staging": {"name": "staging", "http_url": triton_process.http_url},
+                                                               "staging": {"name": "staging", "http_url": "http://127.0.0.1:10"},
                                                                "records": {"url": f"sqlite:///{tmp_path / 'records.db'}"}}))
     request = yaml.safe_load((CHANGES / "normal-deploy-v2.yaml").read_text())
     request["change"].update(from_version=None, to_version=serving, golden_set=str(ROOT / "examples" / "golden" / "classifier.json"))

@@ -52,7 +52,7 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
     assert len(window_conflicts(request, related_changes(store, request, now))) == MANY
 
     nowhere = ServerEndpoint(name="production", http_url="http://127.0.0.1:9")  # the safety net needs no server to abort these
-    environment = Environment(production=nowhere, staging=nowhere.model_copy(update={"name": "staging"}),
+    environment = Environment(production=nowhere, staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10"),
                               records=RecordStoreSettings(url=url, publish=False), bake=BakeSettings())
     result = safety_net(environment)
     assert len(result.aborted) == MANY and not result.rolled_back and not result.failed

@@ -24,7 +24,8 @@ def services(locks=None) -> Services:
     server = FakeModelServer(lambda model, version, inputs: {"Y": np.zeros((1, 2), np.float32)}, ready={"m": [1]}, name="production")
     server.configs["m"] = CONFIG
     endpoint = ServerEndpoint(name="production", http_url="http://127.0.0.1:9")
-    environment = Environment(production=endpoint, staging=endpoint.model_copy(update={"name": "staging"}), records=RecordStoreSettings(url="sqlite:///unused.db"))
+    staging = ServerEndpoint(name="staging", http_url="http://127.0.0.1:10")
+    environment = Environment(production=endpoint, staging=staging, records=RecordStoreSettings(url="sqlite:///unused.db"))
     return Services(environment=environment, production=server, metrics=server, staging=server, records=FakeRecordStore(), locks=locks or FakeLocks())
 
 
