@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import ml_dtypes  # numpy's bfloat16, as tritonclient carries BF16
 import numpy as np
@@ -32,6 +32,8 @@ NUMPY_DTYPES: dict[str, np.dtype] = {name: np.dtype(kind) for name, kind in {
 Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"]
 FLOATS = {"FP16", "FP32", "FP64", "BF16"}
 DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {"FP64": (1e-5, 1e-6), "FP32": (1e-5, 1e-6), "FP16": (1e-3, 1e-3), "BF16": (1e-2, 1e-2)}
+MAX_TENSOR_DEPTH = 16
+MAX_CASES = 10_000  # a golden set runs in staging and feeds the bake's probes: 10,000 cases is minutes of work, not a data set
 
 
 class TensorSpec(BaseModel, frozen=True):
@@ -61,7 +63,7 @@ class Compare(StrEnum):
 
 
 class OutputRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     compare: Compare | None = Field(None, description="close (floats' default), exact (everything else's default) or skip")
     rtol: float | None = Field(None, ge=0)
     atol: float | None = Field(None, ge=0)
@@ -83,15 +85,16 @@ class GoldenCase(BaseModel):
 
 
 class GoldenSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Finite numbers only (a NaN tolerance or budget would pass everything) and at most ``MAX_CASES`` cases."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     model: str
     description: str = ""
     inputs: dict[str, TensorDecl] = Field(default_factory=dict)
     outputs: dict[str, TensorDecl] = Field(default_factory=dict)
     compare: dict[str, OutputRule] = Field(default_factory=dict)
-    latency_budget_ms: dict[Literal["p95"], float] = Field(default_factory=dict)
-    cases: list[GoldenCase] = Field(min_length=1)
-
+    latency_budget_ms: dict[Literal["p95"], Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    cases: list[GoldenCase] = Field(min_length=1, max_length=MAX_CASES)
 
 
 def datatype_name(data_type: int) -> str:
@@ -109,10 +112,6 @@ def signature(config: "ModelConfig") -> ModelSignature:
         inputs=tuple(TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional) for i in config.input),
         outputs=tuple(TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output),
     )
-
-
-
-MAX_TENSOR_DEPTH = 16
 
 
 def _to_bytes(value: Any) -> bytes:
@@ -145,7 +144,7 @@ def _shape(value: Any) -> tuple[int, ...]:
 
 def decode_tensor(value: Any, datatype: str) -> np.ndarray:
     """JSON (nested lists) → a numpy array of the datatype's numpy type; raises ValueError on a misfit.
-    Integers are range-checked as Python integers (never through floats), floats must stay finite."""
+    Integers are range-checked as Python integers (never through floats); floats must be finite, and stay so."""
     leaves, shape = _leaves(value), _shape(value)
     if datatype == "BYTES":
         array = np.empty(len(leaves), dtype=object)
@@ -166,7 +165,12 @@ def decode_tensor(value: Any, datatype: str) -> np.ndarray:
         if numbers and (min(numbers) < info.min or max(numbers) > info.max):
             raise ValueError(f"values outside {datatype}'s range {info.min}…{info.max}")
         return np.array(numbers, dtype=target).reshape(shape)
-    source = np.array(leaves, dtype=np.float64)
+    try:
+        source = np.array(leaves, dtype=np.float64)
+    except OverflowError:
+        raise ValueError("a number too large for a float") from None
+    if not np.all(np.isfinite(source)):
+        raise ValueError("NaN or infinity given (a golden set holds finite numbers)")
     with np.errstate(over="ignore"):
         array = source.astype(target)
     if np.any(np.isfinite(source) & ~np.isfinite(array.astype(np.float64))):

@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import base64
+import io
 
 import numpy as np
 
-from changeflow.domain.golden import GoldenCase, GoldenSet, TensorDecl, bind, signature
+from changeflow.domain.checks import first_non_finite
+from changeflow.domain.golden import MAX_CASES, GoldenCase, GoldenSet, TensorDecl, bind, signature
 from changeflow.domain.verdicts import Verdict, assess_golden
-from changeflow.exceptions import InvalidChangeRequest
+from changeflow.exceptions import GoldenSetMismatch, InvalidChangeRequest
 from changeflow.ports import ModelServer
-from changeflow.services.verification import load_golden, observe_golden, read_json_file
+from changeflow.services.verification import MAX_BYTES, TOO_BIG, load_golden, observe_golden, read_file_bytes, read_json_file
 
 
 def encode_tensor(array: np.ndarray) -> Any:
@@ -34,22 +36,36 @@ def encode_tensor(array: np.ndarray) -> Any:
 
 
 def read_inputs(path: Path) -> list[dict[str, Any]]:
-    """Cases' inputs for a capture: JSON (a list of {name: tensor} or {"cases": […]}) or .npz (first axis = case)."""
+    """Cases' inputs for a capture: JSON (a list of {name: tensor} or {"cases": […]}) or .npz (first axis = case).
+    A relative path is the caller's (the working directory), not the governance folder's."""
+    path = Path(path).absolute()
     if path.suffix == ".npz":
+        raw = read_file_bytes(path, "--inputs")  # a regular file within the golden sets' size cap
         try:
-            with np.load(path, allow_pickle=False) as arrays:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
+                if (unpacked := sum(member.file_size for member in arrays.zip.infolist())) > MAX_BYTES:  # a small zip can unpack to gigabytes
+                    raise InvalidChangeRequest(str(path), "--inputs", f"unpacks to {unpacked:,} bytes, over the {MAX_BYTES // 2**20} MiB cap", TOO_BIG)
                 named = {name: arrays[name] for name in arrays.files}
         except (OSError, ValueError) as exc:
             raise InvalidChangeRequest(str(path), "--inputs", f"is not a readable .npz ({exc})", "write it with numpy.savez(path, INPUT_NAME=array)") from None
         counts = {len(a) for a in named.values()}
         if len(counts) != 1:
             raise InvalidChangeRequest(str(path), "--inputs", f"arrays hold different numbers of cases ({sorted(counts)})", "give every input the same first dimension")
-        return [{name: encode_tensor(array[i]) for name, array in named.items()} for i in range(counts.pop())]
+        count = _capped(path, counts.pop())
+        return [{name: encode_tensor(array[i]) for name, array in named.items()} for i in range(count)]
     data = read_json_file(path, "--inputs")
     cases = data.get("cases") if isinstance(data, dict) else data
     if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
         raise InvalidChangeRequest(str(path), "--inputs", "holds no cases", 'write [{"INPUT_NAME": tensor, …}, …] or {"cases": [...]}')
+    _capped(path, len(cases))
     return [c.get("inputs", c) if set(c) <= {"name", "inputs"} else c for c in cases]
+
+
+def _capped(path: Path, cases: int) -> int:
+    """``cases``, unless more than a golden set may hold: the capture would write a file no change could use."""
+    if cases > MAX_CASES:
+        raise InvalidChangeRequest(str(path), "--inputs", f"holds {cases:,} cases, over the cap of {MAX_CASES:,} a golden set may hold", TOO_BIG)
+    return cases
 
 
 def capture_golden(server: ModelServer, model: str, version: int | None, inputs: list[dict[str, Any]], description: str = "") -> GoldenSet:
@@ -62,6 +78,9 @@ def capture_golden(server: ModelServer, model: str, version: int | None, inputs:
         answer = server.infer(model, request, version=version, datatypes=probe.datatypes)
         per_sample = sig.batching and all(np.asarray(given[n], dtype=object).ndim == len(s.dims) for s in sig.inputs if (n := s.name) in given)
         expected = {name: encode_tensor(array[0] if per_sample else array) for name, array in answer.outputs.items()}
+        if found := first_non_finite(expected):
+            raise GoldenSetMismatch(f"golden set for {model}", f"cases[{len(cases)}].expected.{found[0]}", f"the model answered {found[1]} (a golden set holds finite numbers)",
+                                    "capture from inputs the model answers with finite numbers, or fix the model")
         cases.append(GoldenCase(inputs=given, expected=expected))
     served = f"v{version}" if version else "the serving version"
     return GoldenSet(
@@ -74,7 +93,7 @@ def capture_golden(server: ModelServer, model: str, version: int | None, inputs:
 
 
 def check_golden(server: ModelServer, path: str | Path, model: str | None, version: int | None) -> Verdict:
-    golden = load_golden(path, "FILE")
+    golden = load_golden(Path(path).absolute(), "FILE")  # the caller's relative path, not the governance folder's
     if model and model != golden.model:
         golden = golden.model_copy(update={"model": model})
     bound = bind(golden, signature(server.model_config(golden.model)))

@@ -2,10 +2,10 @@
 as the server serves it, golden requests (validation, smoke tests, probes; the bake is in ``bake``).
 Nothing here knows a tensor's name, datatype or shape.
 
-Reading is strict (a regular file, bounded size, valid JSON and schema); every problem is one
-``InvalidChangeRequest`` line naming the field, and binding raises ``GoldenSetMismatch`` naming the case
-and tensor. A relative path is read against the governance folder (a request file's own paths are made
-absolute by the loader).
+Reading is strict (a regular file of at most ``MAX_BYTES``, valid JSON with finite numbers only, at most
+``domain.golden.MAX_CASES`` cases, the schema); every problem is one ``InvalidChangeRequest`` line naming
+the field, and binding raises ``GoldenSetMismatch`` naming the case and tensor. A relative path is read
+against the governance folder (a request file's own paths are made absolute by the loader).
 
 I/O through the ports only; the verdicts come from ``domain.verdicts``.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +22,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from changeflow.domain.golden import BoundGolden, GoldenSet, bind, signature
+from changeflow.domain.checks import first_non_finite
+from changeflow.domain.golden import MAX_CASES, BoundGolden, GoldenSet, bind, signature
 from changeflow.domain.verdicts import CaseObservation, Outcome, Verdict, case_problems
 from changeflow.exceptions import GoldenSetMismatch, InferenceError, InvalidChangeRequest
 from changeflow.ports import MetricSource, ModelServer
 
 
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 16 * 1024 * 1024  # the shipped golden sets are under 20 KB; 16 MiB holds MAX_CASES cases of ~1.6 KB each
+TOO_BIG = f"keep golden sets small (a few dozen cases; at most {MAX_BYTES // 2**20} MiB and {MAX_CASES:,} cases): test behaviour, not a data set"
 
 
 def golden_path(path: str | Path) -> Path:
@@ -46,12 +49,14 @@ def read_file_bytes(path: str | Path, field: str, source: str | None = None) -> 
     if not file.is_file():
         raise InvalidChangeRequest(where, field, f"{what}is not a regular file", "name a golden-set JSON file")
     try:
+        if (size := file.stat().st_size) > MAX_BYTES:  # refused before a byte is read; the bounded read below catches a file that grows
+            raise InvalidChangeRequest(where, field, f"{what}is {size:,} bytes, over the {MAX_BYTES // 2**20} MiB cap", TOO_BIG)
         with file.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidChangeRequest(where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable file") from None
     if len(raw) > MAX_BYTES:
-        raise InvalidChangeRequest(where, field, f"{what}is larger than {MAX_BYTES // 2**20} MiB", "keep golden sets small: a few dozen cases")
+        raise InvalidChangeRequest(where, field, f"{what}is larger than the {MAX_BYTES // 2**20} MiB cap", TOO_BIG)
     return raw
 
 
@@ -63,9 +68,23 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 
 def parse_json(raw: bytes, path: str | Path, field: str, source: str | None = None) -> Any:
+    """JSON with finite numbers only: Python's ``json`` takes ``NaN`` and ``Infinity`` and reads ``1e400`` as
+    infinity; each is refused naming its path (see ``domain.checks``)."""
     where, what = (source, f"{path} ") if source else (str(path), "")
+    non_finite: list[str] = []
+
+    def number(text: str) -> float:
+        if not math.isfinite(value := float(text)):
+            non_finite.append(text)
+        return value
+
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_float=number, parse_constant=number)
+        if non_finite:  # walked only then, to name the path
+            at = (first_non_finite(data) or ("(document)",))[0]
+            raise InvalidChangeRequest(where, field, f"{f'{path}: ' if source else ''}{at}: is not a finite number ({non_finite[0][:40]})",
+                                       "write a finite number (JSON has no NaN or Infinity)")
+        return data
     except UnicodeDecodeError:
         raise InvalidChangeRequest(where, field, f"{what}is not UTF-8 text", "save it as UTF-8") from None
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError, as are duplicate keys and huge numbers
@@ -79,6 +98,10 @@ def read_json_file(path: str | Path, field: str, source: str | None = None) -> A
 def load_golden(path: str | Path, field: str = "golden_set", source: str | None = None, raw: bytes | None = None) -> GoldenSet:
     """A golden set file (or its ``raw`` bytes, already read) validated; one line naming the field otherwise."""
     data = parse_json(raw, path, field, source) if raw is not None else read_json_file(path, field, source)
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if isinstance(cases, list) and len(cases) > MAX_CASES:
+        where, what = (source, f"{path}: ") if source else (str(path), "")
+        raise InvalidChangeRequest(where, field, f"{what}cases: {len(cases):,} cases, over the cap of {MAX_CASES:,}", TOO_BIG)
     try:
         return GoldenSet.model_validate(data)
     except ValidationError as exc:

@@ -4,7 +4,7 @@ user for bad input. A relative golden-set path in a request file is resolved aga
 
 YAML is read the strict way: only a regular file, of at most ``MAX_BYTES``, nested at most ``MAX_DEPTH``
 levels, without aliases, with no key given twice (PyYAML keeps the last one silently: a request saying
-``to_version: 2`` and then ``to_version: 3`` would plan v3).
+``to_version: 2`` and then ``to_version: 3`` would plan v3), with every number finite (no ``.nan``, ``.inf``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import stat
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from changeflow.domain.checks import first_non_finite
 from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import InvalidChangeRequest, InvalidSettings
 from changeflow.kinds import KINDS, kind_of
@@ -106,7 +107,7 @@ def read_text(path: Path) -> str:
 
 def parse(text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        return _finite(yaml.load(text, Loader=_StrictLoader))  # noqa: S506 (a SafeLoader subclass)
     except StrictYamlError:
         raise
     except yaml.YAMLError as exc:
@@ -117,6 +118,14 @@ def parse(text: str) -> Any:
         raise StrictYamlError("(document)", f"nested deeper than {MAX_DEPTH} levels", "flatten it") from None
     except (ValueError, TypeError, OverflowError) as exc:  # a value YAML itself cannot construct, e.g. 2026-02-30
         raise StrictYamlError("(document)", shorten(f"a value cannot be read: {exc}", 200), "write plain values (an ISO time with offset for times)") from None
+
+
+def _finite(data: Any) -> Any:
+    """``data`` if every number in it is finite (see ``domain.checks``)."""
+    if found := first_non_finite(data):
+        spelling = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[str(found[1])]  # as YAML writes it (1.0e+400 reads as .inf)
+        raise StrictYamlError(found[0], f"is not a finite number ({spelling})", "write a finite number")
+    return data
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -232,7 +241,10 @@ def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = ".".join(str(p) for p in first["loc"]) or "(document)"
-        raise InvalidSettings(str(path), field, first["msg"][0].lower() + first["msg"][1:], "correct the value") from None
+        cause = first.get("ctx", {}).get("error")  # a validator's ValueError; a domain.checks.Refusal carries its fix
+        message = str(cause) if isinstance(cause, ValueError) else first["msg"]
+        fix = f"add '{first['loc'][-1]}'" if first["type"] == "missing" and first["loc"] else getattr(cause, "fix", "correct the value")
+        raise InvalidSettings(str(path), field, message[:1].lower() + message[1:], fix) from None
 
 
 def load_approver_keys(path: Path) -> dict[str, str]:

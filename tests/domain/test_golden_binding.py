@@ -3,8 +3,9 @@ every output compared unless skipped by name, and every misfit named by case and
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from changeflow.domain.golden import GoldenSet, ModelSignature, TensorSpec, bind, decode_tensor
+from changeflow.domain.golden import MAX_CASES, GoldenSet, ModelSignature, TensorSpec, bind, decode_tensor
 from changeflow.domain.verdicts import CaseObservation, Outcome, assess_golden, case_problems
 from changeflow.exceptions import GoldenSetMismatch, InvalidInput
 from changeflow.services.golden_capture import encode_tensor
@@ -149,3 +150,30 @@ def test_a_tolerance_for_an_output_compared_exactly_and_a_batch_mismatch_are_ref
     uneven = golden("text", [{"inputs": {"TEXT": ["x"]}, "expected": {"LABEL": [["p"], ["q"]], "SCORE": [0]}}])
     with pytest.raises(GoldenSetMismatch, match=r"cases\[0\]\.expected: a batch of 2 expected for a request of 1"):
         bind(uneven, TEXT)
+
+
+@pytest.mark.parametrize("value", [[float("nan")], [1.0, float("inf")], [-float("inf")], [10**400]])
+def test_a_nan_an_infinity_or_a_number_beyond_a_float_is_refused_in_any_tensor(value):
+    with pytest.raises(ValueError, match="NaN or infinity|too large for a float"):
+        decode_tensor(value, "FP64")
+    with pytest.raises(GoldenSetMismatch, match=r"cases\[0\]\.expected\.RISK: not a FP32 tensor"):
+        bind(golden(cases=[{"inputs": {"AMOUNT": [1.0], "SIGNALS": [True, False, True]}, "expected": {"RISK": value, "ACTION": [0]}}]), SCORER)
+
+
+@pytest.mark.parametrize("extra, where", [
+    ({"compare": {"RISK": {"atol": float("inf")}}}, ("compare", "RISK", "atol")),
+    ({"compare": {"RISK": {"rtol": float("nan")}}}, ("compare", "RISK", "rtol")),
+    ({"latency_budget_ms": {"p95": float("inf")}}, ("latency_budget_ms", "p95")),
+    ({"latency_budget_ms": {"p95": 0}}, ("latency_budget_ms", "p95")),
+])
+def test_a_tolerance_or_latency_budget_that_would_pass_everything_is_refused(extra, where):
+    with pytest.raises(ValidationError) as refused:
+        golden(**extra)
+    assert refused.value.errors()[0]["loc"] == where
+
+
+def test_a_golden_set_holds_at_most_max_cases():
+    case = {"inputs": {"AMOUNT": [1.0], "SIGNALS": [True, False, True]}, "expected": {"RISK": [0.5], "ACTION": [0]}}
+    assert len(golden(cases=[case] * MAX_CASES).cases) == MAX_CASES
+    with pytest.raises(ValidationError, match=f"at most {MAX_CASES} items"):
+        golden(cases=[case] * (MAX_CASES + 1))
