@@ -3,7 +3,9 @@ record database the CLI reads (the environment file's, else the default)."""
 
 from __future__ import annotations
 
-from changeflow.exceptions import PrefectUnavailable
+import os
+
+from changeflow.exceptions import InvalidSettings, PrefectUnavailable
 from changeflow.ports import RecordStore
 
 
@@ -38,8 +40,33 @@ def record_store(environment=None) -> RecordStore:
     ``.changeflow/records.db``). Reading records needs no Prefect server."""
     from changeflow.bootstrap import record_store as build
     from changeflow.settings.defaults import environment_or_default, environment_path
-    from changeflow.settings.environment import RecordStoreSettings
 
     if environment is None and environment_path().is_file():
         environment = environment_or_default()
-    return build(environment.records if environment is not None else RecordStoreSettings())
+    return build(_database(environment.records if environment is not None else None))
+
+
+def _database(settings):
+    """``settings`` (default: ``CHANGEFLOW_RECORDS_URL``'s) if their URL names a database. A URL from that
+    variable is a default, which pydantic does not validate: checked here."""
+    from pydantic import ValidationError
+
+    from changeflow.settings.environment import RECORDS_URL, RecordStoreSettings
+
+    url = settings.url if settings is not None else os.environ.get(RECORDS_URL, "")
+    try:
+        settings = settings or RecordStoreSettings()
+        settings = RecordStoreSettings(url=settings.url, publish=settings.publish)  # runs the URL check (and spelling) a default skips
+    except ValidationError:
+        raise _not_a_database(url, "not a database's (sqlite or postgresql)") from None
+    if settings.url.rstrip("/") == "sqlite:":
+        raise _not_a_database(url, "naming no file (records kept in memory would be lost at exit)")
+    return settings
+
+
+def _not_a_database(url: str, problem: str) -> InvalidSettings:
+    """One line naming the URL's scheme only: the rest may hold a password."""
+    from changeflow.settings.environment import RECORDS_URL
+
+    scheme = url.split(":", 1)[0].strip()[:20] if ":" in url else ""
+    return InvalidSettings(RECORDS_URL, "url", f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, {problem}", "use sqlite:///ABSOLUTE/PATH.db or postgresql+psycopg://USER@HOST:PORT/DATABASE")

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from changeflow.cli import _checks as checks
 from changeflow.cli._app import app, err, one_line, out, reports_errors
 from changeflow.cli._prefect import record_store, require_prefect
 from changeflow.domain.record import State
@@ -169,6 +170,7 @@ def approve(
     from changeflow.domain.identity import person
     from changeflow.settings.defaults import approver_keys_dir
 
+    change_id, wait = checks.change_id(change_id, "approve"), checks.seconds(wait, "approve", "--wait")
     require_prefect()
     who, store = person(approver), record_store()
     run_id = submit_decision(change_id, who, not reject, comment, wait_s=wait, proof=lambda: signed_proof(store, approver_keys_dir(), change_id, who, not reject, key))
@@ -185,7 +187,7 @@ def review(
     """Submit an emergency change's post-implementation review; closes its record."""
     from changeflow.services.reviews import submit_review
 
-    submit_review(record_store(), change_id, reviewer, summary)
+    submit_review(record_store(), checks.change_id(change_id, "review"), reviewer, summary)
     out.print(f"{change_id} closed with the review by {reviewer}", markup=False)
 
 

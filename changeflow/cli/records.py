@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from changeflow.cli._app import app, out, reports_errors
+from changeflow.cli._checks import record_id
 from changeflow.cli._prefect import record_store
 
 
@@ -24,7 +25,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """One line: a change's state and outcome."""
-    record = _store().load(change_id)
+    record = _store().load(record_id(change_id, "status"))
     if as_json:
         import json
 
@@ -86,7 +87,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="print every version as JSON lines")] = False,
 ) -> None:
     """Every saved version of a change record: when, by whom, its state and its place in the hash chain."""
-    versions = _store().history(change_id)
+    versions = _store().history(record_id(change_id, "history"))
     if as_json:
         for v in versions:
             print(v.model_dump_json(exclude={"transitions_before"}))
@@ -132,7 +133,7 @@ def record(
     as_json: Annotated[bool, typer.Option("--json", help="print the whole record as JSON")] = False,
 ) -> None:
     """The full change record: risk, approvals, steps with times, versions, outcome."""
-    found = _store().load(change_id)
+    found = _store().load(record_id(change_id, "record"))
     if as_json:
         print(found.model_dump_json(indent=1))
         return

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from changeflow.settings import paths
+from changeflow.cli import _checks as checks
 from changeflow.cli._app import app, out, reports_errors
 from changeflow.cli._prefect import record_store
 
@@ -37,7 +38,7 @@ def report(
     from changeflow.services.records import every_fact
 
     end = datetime.now(timezone.utc)
-    start = end - timedelta(days=days)
+    start = end - timedelta(days=checks.days(days, "report"))
     result = dora_from_facts(list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end)
     if html:
         html.write_text(report_html(result), encoding="utf-8")
@@ -84,6 +85,7 @@ def calendar(
     from changeflow.domain.windows import Calendar, upcoming
     from changeflow.settings.loader import load_settings_file
 
+    checks.days(days, "calendar")
     cal = load_settings_file(calendar_file, Calendar)
     start = now or datetime.now(timezone.utc)
     rows = [(s, e, what) for s, e, what in upcoming(cal, start, days)]

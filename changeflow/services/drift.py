@@ -63,6 +63,9 @@ class DriftReport(BaseModel):
         return not (self.unauthorized or self.still_open or self.needs_attention)
 
 
+RECORD_ID = r"^(DRIFT|BASE)-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$"  # what new_id makes: the CLI takes it where it takes a change ID
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}-{utc_now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
