@@ -34,11 +34,11 @@ from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, Invali
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
-from changeflow.services.approvals import check_proof
+from changeflow.services.approvals import check_proof, kept_proof, proof_verifier
 from changeflow.services.audit import executor_seals, trusted
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
-from changeflow.settings.defaults import environment_or_default, governance_or_default
+from changeflow.settings.defaults import environment_or_default, executor_key, governance_or_default
 from changeflow.settings.bundle import reread
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -81,6 +81,7 @@ def weigh(answer: ApprovalDecision, request: ChangeRequest, services: Services, 
         approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
         comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
         proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
+        **kept_proof(proof, request.id, decision.approver, decision.approve, digest, answer.signature, executor_key()),
     )
     return decision, verdict, entry
 
@@ -231,8 +232,10 @@ def authority_refusal(record: ChangeRecord, governance: Governance, plan: Change
         if match.template is None:
             return f"not in the standard catalog: {match.reason}"
     else:
+        verifier = proof_verifier(governance)
         held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
-                              plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)), governance.require_proof)
+                              plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)), governance.require_proof,
+                              lambda approval: verifier.problem(record.id, approval))
         if not held.accepted:
             return held.reason
     return governance_refusal(record, governance)

@@ -122,7 +122,7 @@ class ApproverCredentials:
         for step in (0, -1, 1):  # the current 30 s step, and one either side for clock skew
             at = now + step * STEP_S
             if hmac.compare_digest(totp.generate(at).decode(), code):
-                return Proof(kind="totp", valid=True, reason=f"{who}'s one-time code", ledger_key=f"totp:{who}:{int(at // STEP_S)}")
+                return Proof(kind="totp", valid=True, reason=f"{who}'s one-time code", ledger_key=f"totp:{who}:{int(at // STEP_S)}", step=int(at // STEP_S))
         return Proof.refused("totp", f"the one-time code is not {who}'s current code")
 
 

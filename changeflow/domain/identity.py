@@ -5,7 +5,8 @@
 - ``plan_digest``: the SHA-256 of the change request and its plan (warnings aside: they are advice, not
   what is approved), with the golden set's digest and the governance bundle's; an approval counts only
   for the digest it names, so a bundle changed after approval voids it.
-- ``decision_message``: the exact bytes an approver's Ed25519 key signs (change, decision, digest, who).
+- ``decision_message``: the exact bytes an approver's Ed25519 key signs (change, decision, digest, who);
+  ``attestation_message``: what an executor signs for a one-time code it accepted.
 - ``Proof``: an adapter's verdict on a code or signature, with the ledger key that makes it single-use.
 """
 
@@ -53,11 +54,18 @@ def decision_message(change_id: str, approve: bool, digest: str, approver: str) 
     return "\n".join(["changeflow-decision-v1", change_id, "approve" if approve else "reject", digest, person(approver)]).encode("utf-8")
 
 
+def attestation_message(change_id: str, approve: bool, digest: str, approver: str, step: int) -> bytes:
+    """What an executor signs when it accepted a one-time code: who, on what, in which 30 s step. The code
+    itself proves nothing later; this signature lets every later executor and auditor re-verify."""
+    return "\n".join(["changeflow-totp-attestation-v1", change_id, "approve" if approve else "reject", digest, person(approver), str(step)]).encode("utf-8")
+
+
 class Proof(BaseModel, frozen=True):
     kind: Literal["totp", "ed25519", "none"]
     valid: bool
     reason: str
     ledger_key: str = ""
+    step: int | None = None  # a one-time code's 30 s time step
 
     @classmethod
     def refused(cls, kind: Literal["totp", "ed25519", "none"], reason: str) -> "Proof":

@@ -127,6 +127,10 @@ class Approval(BaseModel):
     refusal: str = ""
     proof: str = Field("", description="how identity was proven: totp, ed25519, or empty when it was not")
     plan_digest: str = Field("", description="the digest of the request and plan the decision was given on")
+    signature: str = Field("", description="ed25519: the approver's signature over change, decision, digest and name, kept to be re-verified")
+    totp_step: int | None = Field(None, description="totp: the 30 s step the one-time code was valid in")
+    attestation: str = Field("", description="totp: the accepting executor's signature over change, decision, digest, name and step")
+    attested_by: str = Field("", description="totp: key ID of the executor key that made the attestation")
 
 
 class Transition(BaseModel):

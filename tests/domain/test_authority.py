@@ -26,8 +26,13 @@ def approval(who: str, proof: str = "ed25519", digest: str = DIGEST, counted: bo
     return Approval(approver=who, decision=decision, at=AT, counted=counted, proof=proof, plan_digest=digest)
 
 
+def labels_only(approval: Approval) -> str | None:
+    """A stand-in verifier for the policy half (the real one, services.approvals, re-verifies signatures)."""
+    return None if approval.proof in ("totp", "ed25519") else f"{approval.approver}'s approval carries no proof of identity"
+
+
 def hold(rec: ChangeRecord, required: int = 2, digest_now: str = DIGEST, require_proof: bool = True):
-    return approvals_hold(rec, policy_for(ChangeType.NORMAL), CAB, required, digest_now, require_proof)
+    return approvals_hold(rec, policy_for(ChangeType.NORMAL), CAB, required, digest_now, require_proof, labels_only)
 
 
 def test_two_proven_approvals_on_this_plan_hold():

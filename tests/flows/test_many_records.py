@@ -10,6 +10,7 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 
 from changeflow.adapters.sql_records import SqlRecordStore
+from changeflow.settings.defaults import executor_key
 from changeflow.domain.record import ChangeRecord, State
 from changeflow.domain.request import Risk
 from changeflow.domain.windows import window_conflicts
@@ -32,7 +33,7 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
     from changeflow.flows.safety import safety_net
 
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    store = SqlRecordStore(url)
+    store = SqlRecordStore(url, signer=executor_key())  # written by executors (now dead): signed with the session's executor key
     base = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml")
     now, pid = datetime.now(timezone.utc), dead_pid()
     for i in range(MANY):  # changes whose executor died before they touched production
