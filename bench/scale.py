@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -32,6 +33,7 @@ from changeflow.domain.history import same_model_overlaps  # noqa: E402
 from changeflow.exceptions import RecordNotFound  # noqa: E402
 from changeflow.local.postgres import LocalPostgres  # noqa: E402
 from changeflow.local.prefect_server import LocalPrefectServer  # noqa: E402
+from changeflow.local.executor import executor_configuration  # noqa: E402
 from changeflow.local.serve import POOL, deploy_change_flows  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.local.workers import LocalWorkers  # noqa: E402
@@ -150,13 +152,15 @@ def main() -> None:
                 governance = governance.model_copy(update={"catalog": governance.catalog.model_copy(update={"templates": templates})})
                 env = {"PREFECT_API_URL": prefect.api_url, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
                 with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-                    deploy_change_flows(environment, governance, safety_net_every_s=3600, drift_every_s=None)
+                    deploy_change_flows(safety_net_every_s=3600, drift_every_s=None)
+                    env.update(executor_configuration(scratch / "executor", environment, governance,
+                                                      {"normal": datetime.fromisoformat(NIGHT), "standard": datetime.fromisoformat(MORNING)}))
                     work = requests(scalers, classifiers, args.changes, golden_sets(scratch / "golden", classifiers))
                     say(f"{len(work)} changes across {len({w[1]['model'] for w in work})} models, submitted at once to 2 workers …")
                     with LocalWorkers(POOL, count=2, env=env, limit=args.worker_limit, poll_s=1.0):
                         submitted: dict[str, float] = {}
                         for deployment, request, clock, _ in work:
-                            run_deployment(deployment, parameters={"request": request, "now": clock}, timeout=0)
+                            run_deployment(deployment, parameters={"request": request}, timeout=0)  # the worker's clock: CHANGEFLOW_CLOCK
                             submitted[request["id"]] = time.time()
                         store = SqlRecordStore(records_url)
                         say(f"  submitted; the CAB approves the {sum(1 for w in work if w[3])} version deployments as they pause …")

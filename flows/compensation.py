@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Cancelled
 from pydantic import BaseModel
 
+from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State, closing_state
@@ -180,6 +181,7 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
     """Restore the last approved state of production for ``change_id``, verify it, record it. ``free_lock``
     (the safety net settling a dead executor's change): the lease of the model's lock to free once
     production is verified, before the record says so, so the next change finds the model free."""
+    refuse_executor_parameters(environment=environment)
     services = bootstrap(environment_or_default(environment))
     logger = get_run_logger()
     recorder = Recorder(trusted(services.records, change_id, executor_seals()), services.records)  # a rewritten or unsigned record drives nothing

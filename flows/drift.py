@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.adapters.incidents import post_change_event
 from changeflow.adapters.prefect import announce
 from changeflow.bootstrap import bootstrap
@@ -46,6 +47,7 @@ def announcer(governance: Governance) -> Announcer:
 @flow(name="drift-check")
 def drift_check(environment: Environment | None = None, governance: Governance | None = None) -> DriftReport:
     """One pass: each target's live state against its approved state (see ``services.drift``)."""
+    refuse_executor_parameters(environment=environment, governance=governance)
     governance = governance_or_default(governance)
     report = check(bootstrap(environment_or_default(environment)), governance.drift, announcer(governance))
     logger = get_run_logger()

@@ -19,27 +19,27 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from changeflow.adapters.notifications import flow_run_link, tell_approvers
-from changeflow.adapters.prefect import approval_request_text, change_run_name, overdue_notice
+from changeflow.adapters.prefect import approval_request_text, change_run_name, overdue_notice, run_origin
 from changeflow.adapters.prefect_recovery import start_safety_net
 from changeflow.bootstrap import Services, approver_credentials, bootstrap
 from changeflow.domain.policy import blocking
 from changeflow.domain.bundle import bundle_of
 from changeflow.domain.identity import GOVERNANCE_BUNDLE, GOVERNANCE_SEAL, PLAN_DIGEST, person, plan_digest
-from changeflow.domain.authority import approvals_hold
-from changeflow.domain.policy import ApprovalPool, ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
+from changeflow.domain.policy import ChangePlan, Decision, Judgement, judge, policy_for, quorum_reached
 from changeflow.domain.record import Approval, ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.windows import NoSlot, Slot, scheduling_decision, window_at, window_conflicts
-from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, InvalidSettings, RecordNotFound
+from changeflow.exceptions import ChangeStateError, InvalidChangeRequest, RecordNotFound
 from changeflow.kinds import kind_of, plan_for
 from changeflow.adapters.prefect import approval_summary
 from changeflow.services.verification import DIGEST, check_request_golden, golden_digest
-from changeflow.services.approvals import check_proof, kept_proof, proof_verifier
+from changeflow.services.approvals import check_proof, kept_proof
 from changeflow.services.audit import executor_seals, trusted
+from changeflow.services.authority import authority_refusal
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
-from changeflow.settings.defaults import environment_or_default, executor_key, governance_or_default
-from changeflow.settings.bundle import reread
+from changeflow.domain.separation import pinned_refusal, run_refusal
+from changeflow.settings.defaults import SCHEDULING_CLOCK, environment_or_default, executor_key, governance_or_default, governance_pins, scheduling_clock
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
 from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
@@ -87,16 +87,33 @@ def weigh(answer: ApprovalDecision, request: ChangeRequest, services: Services, 
 
 
 def govern(request: ChangeRequest, environment: Environment | None, governance: Governance | None, now: datetime | None, change_type: ChangeType) -> ChangeResult:
-    """The governed sequence; ``environment`` / ``governance`` default to the environment file and governance folder."""
+    """The governed sequence. A run created from a deployment takes the environment, governance and clock
+    from the executor's own configuration (its environment file, its sealed governance bundle,
+    ``CHANGEFLOW_CLOCK``); one that brings its own is refused on the record. ``environment`` /
+    ``governance`` / ``now`` are for in-process callers that are the executor (tests)."""
     if request.type is not change_type:
         raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
+    from_deployment, job_variables = run_origin()
+    if (overridden := run_refusal(from_deployment, {}, job_variables)) is not None:
+        raise ChangeStateError(overridden)  # the process itself may run on the requester's variables: trust none of its configuration
+    given = {"environment": environment is not None, "governance": governance is not None, "now": now is not None}
+    if (refused := run_refusal(from_deployment, given, {})) is not None:
+        environment = governance = now = None  # never used: the record is opened with the executor's own configuration
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
+    refused = refused or pinned_refusal(bool(governance_pins()), governance.bundle is not None and governance.bundle.pinned)
+    if refused is not None:
+        recorder = open_request(request, services)
+        recorder.transition(State.REJECTED, refused)
+        get_run_logger().error("%s %s", request.id, refused)
+        return ChangeResult.of(recorder.record)
     for warning in check_request_golden(request, services.production):  # a bad golden set stops it here, nothing touched
         get_run_logger().warning(warning)
     refuse_if_nothing_to_do(request, services)
-    clock = now or utc_now()
+    clock, clock_source = scheduling_clock(now, request.type.value)
     recorder = open_request(request, services)
     judged_under(recorder, governance)
+    if clock_source:
+        recorder.attach(SCHEDULING_CLOCK, lambda: f"{clock.isoformat()}, {clock_source}")
     if golden := kind_of(request).golden_set(request.change):  # what the approvers approve includes how it is judged
         recorder.attach(DIGEST, lambda: golden_digest(golden))
 
@@ -123,7 +140,7 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     if isinstance(slot, NoSlot):
         recorder.transition(State.EXPIRED, f"cannot be scheduled: {slot.reason}")
         return ChangeResult.of(recorder.record)
-    decision = scheduling_decision(slot, clock, clock_given=now is not None)
+    decision = scheduling_decision(slot, clock, clock_given=clock_source is not None)
     recorder.transition(State.SCHEDULED, decision.reason)
     if decision.hand_off:
         return ChangeResult.of(recorder.record)
@@ -206,39 +223,6 @@ def judged_under(recorder: Recorder, governance: Governance) -> None:
     approvers sign) and who sealed it."""
     recorder.attach(GOVERNANCE_BUNDLE, lambda: bundle_of(governance.bundle))
     recorder.attach(GOVERNANCE_SEAL, lambda: governance.bundle.describe() if governance.bundle else "governance given in memory, not read from a bundle")
-
-
-def governance_refusal(record: ChangeRecord, governance: Governance) -> str | None:
-    """Why the governance in force now is not the one the change was judged under, or None. The bundle is
-    read again from its folder: an edit since approval, or a seal that no longer verifies, refuses."""
-    approved_under = record.attachments.get(GOVERNANCE_BUNDLE)
-    if approved_under is None:
-        return "the record names no governance bundle it was judged under"
-    try:
-        now_under = bundle_of(reread(governance.bundle))
-    except InvalidSettings as exc:
-        return f"the governance bundle no longer verifies ({exc})"
-    if now_under != approved_under:
-        return f"the governance bundle changed since the change was judged ({approved_under[:16]}… → {now_under[:16]}…): submit it again under the current bundle"
-    return None
-
-
-def authority_refusal(record: ChangeRecord, governance: Governance, plan: ChangePlan) -> str | None:
-    """Why the record may not execute (its approvals or catalog match do not hold when judged again, or
-    the governance bundle is not the one it was judged under), or None."""
-    request = record.request
-    if policy_for(request.type).approval_pool is ApprovalPool.PRE_APPROVED:
-        match = check_catalog(governance.catalog, request)
-        if match.template is None:
-            return f"not in the standard catalog: {match.reason}"
-    else:
-        verifier = proof_verifier(governance)
-        held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
-                              plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)), governance.require_proof,
-                              lambda approval: verifier.problem(record.id, approval))
-        if not held.accepted:
-            return held.reason
-    return governance_refusal(record, governance)
 
 
 def refuse_if_nothing_to_do(request: ChangeRequest, services: Services, source: str = "change request") -> None:

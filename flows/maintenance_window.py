@@ -12,6 +12,7 @@ from datetime import datetime
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.adapters.prefect_recovery import start_safety_net
 from changeflow.bootstrap import bootstrap
 from changeflow.domain.history import RecordQuery
@@ -43,6 +44,7 @@ def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datet
 def maintenance_window(window: str, environment: Environment | None = None, governance: Governance | None = None) -> WindowResult:
     """Run the changes scheduled into maintenance window ``window``; started early, it waits for the window
     to open (a change never runs before its window). Settings default to the environment file's."""
+    refuse_executor_parameters(environment=environment, governance=governance)
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
     logger = get_run_logger()
     span = next((m for m in governance.calendar.maintenance if m.name == window), None)

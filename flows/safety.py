@@ -23,6 +23,7 @@ import time
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.adapters.incidents import post_change_event
 from changeflow.adapters.prefect import announce, flow_run_ended
 from changeflow.bootstrap import Services, bootstrap
@@ -67,6 +68,7 @@ class Attempt(BaseModel):
 @flow(name="safety-net")
 def safety_net(environment: Environment | None = None, governance: Governance | None = None, settling: Settling = Settling()) -> SafetyNetResult:
     """Settle every change whose executor died: abort it, or roll production back (see the module)."""
+    refuse_executor_parameters(environment=environment, governance=governance)
     environment = environment_or_default(environment)
     result = SafetyNetResult()
     services = bootstrap(environment)

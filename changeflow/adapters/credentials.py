@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from changeflow.domain.identity import Proof, decision_message, person
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import RecordStore
+from changeflow.signing import write_private
 
 STEP_S = 30
 ISSUER = "changeflow"
@@ -47,14 +48,6 @@ def _read_yaml(path: Path) -> dict:
     return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
 
 
-def _write_private(path: Path, text: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text.encode("utf-8") if isinstance(text, str) else text)
-    os.chmod(path, 0o600)
-
-
 def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) -> Enrolment:
     """A new key pair and TOTP secret for ``name``: the private key and secret written 0600, the public
     key added to the registry. Enrolling again replaces both (a lost key is re-enrolled)."""
@@ -63,7 +56,7 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
         raise InvalidSettings("approvers enrol", "NAME", f"{name[:40]!r} is not a plain name", "use letters, digits, '.', '-' or '_', e.g. carol")
     key = Ed25519PrivateKey.generate()
     private = keys_dir / f"{who}.pem"
-    _write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
     registry = _read_yaml(registry_file)
     registry.setdefault("approvers", {})[who] = {"ed25519": public}
@@ -71,9 +64,37 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
     registry_file.write_text(yaml.safe_dump(registry, sort_keys=True), encoding="utf-8")
     secret = base64.b32encode(os.urandom(20)).decode()
     secrets = _read_yaml(secrets_file)
-    secrets[who] = secret
-    _write_private(secrets_file, yaml.safe_dump(secrets, sort_keys=True))
+    replaced = who in secrets
+    secrets[who] = secret  # the old secret is revoked: codes from the old authenticator entry no longer count
+    write_private(secrets_file, yaml.safe_dump(secrets, sort_keys=True))
+    _log_enrolment(secrets_file, who, public, replaced)
     return Enrolment(name=who, provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER), private_key=private, public_key=public)
+
+
+def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) -> None:
+    """Append who (re-)enrolled whom, when, and the new key's ID to ``enrolments.log`` beside the secrets
+    (append-only by convention, worker-only like them), and announce it as a Prefect event when a server is
+    configured: a re-enrolment is visible, never silent."""
+    import getpass
+    import json
+    import socket
+    from datetime import datetime, timezone
+
+    from changeflow.signing import key_id
+
+    entry = {"at": datetime.now(timezone.utc).isoformat(), "approver": who, "by": f"{getpass.getuser()}@{socket.gethostname()}",
+             "key_id": key_id(public), "replaced": replaced}
+    with open(secrets_file.parent / "enrolments.log", "a", encoding="utf-8") as log:
+        log.write(json.dumps(entry) + "\n")
+    if not os.environ.get("PREFECT_API_URL"):
+        return  # no Prefect server configured: the log line is the record
+    try:
+        from prefect.events import emit_event
+
+        emit_event(event="changeflow.approver.re-enrolled" if replaced else "changeflow.approver.enrolled",
+                   resource={"prefect.resource.id": f"changeflow.approver.{who}"}, payload=entry)
+    except Exception:  # a server that does not answer: the log line is the record
+        pass
 
 
 def sign(private_key: Path, message: bytes) -> str:

@@ -31,6 +31,26 @@ from changeflow.adapters.prefect_records import change_resource
 from changeflow.domain.policy import ChangePlan
 from changeflow.domain.request import ChangeRequest
 
+def run_origin() -> tuple[bool, dict]:
+    """(created from a deployment?, the run's own job variables) of the current flow run. A subflow is
+    called by the executor's own code, not created by a requester: never "from a deployment"."""
+    run = FlowRunContext.get()
+    if run is None or run.flow_run is None or run.flow_run.parent_task_run_id is not None:
+        return False, {}
+    return run.flow_run.deployment_id is not None, dict(run.flow_run.job_variables or {})
+
+
+def refuse_executor_parameters(**given: object) -> None:
+    """A housekeeping flow (safety net, maintenance window, drift check, rollback) run from a deployment
+    takes no environment or governance of the run's: ``ChangeStateError`` before anything is read."""
+    from changeflow.domain.separation import run_refusal
+    from changeflow.exceptions import ChangeStateError
+
+    from_deployment, job_variables = run_origin()
+    if (refused := run_refusal(from_deployment, {k: v is not None for k, v in given.items()}, job_variables)) is not None:
+        raise ChangeStateError(refused)
+
+
 def writer_identity() -> str:
     """Who is saving a record: the flow run when there is one, and always the user, host and process."""
     where = f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"

@@ -14,7 +14,7 @@ from changeflow.cli import _checks as checks
 from changeflow.cli._app import app, err, one_line, out, reports_errors
 from changeflow.cli._prefect import record_store, require_prefect
 from changeflow.domain.record import State
-from changeflow.exceptions import ChangeflowError, InvalidSettings, RollbackFailed
+from changeflow.exceptions import InvalidSettings
 from changeflow.settings.defaults import ENVIRONMENT_FILE
 
 NEEDS_ATTENTION = 6
@@ -50,10 +50,12 @@ def submit(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="validate and print the plan; touch nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the plan (or the result) as JSON")] = False,
     environment: EnvironmentOption = ENVIRONMENT_FILE,
-    governance_dir: Annotated[Optional[Path], typer.Option("--governance", help="folder with approvers.yaml, catalog.yaml, calendar.yaml and the golden sets (default: CHANGEFLOW_GOVERNANCE, else the shipped examples)")] = None,
-    now: Annotated[Optional[datetime], typer.Option(help="scheduling clock (ISO time with offset); default: now")] = None,
+    governance_dir: Annotated[Optional[Path], typer.Option("--governance", help="with --dry-run: preview under this governance folder (a real submission is judged by the worker's sealed bundle)")] = None,
+    now: Annotated[Optional[datetime], typer.Option(help="refused: the scheduling clock is the executor's (kept so the refusal is one clear line)", hidden=True)] = None,
 ) -> None:
-    """Submit a change request: run its governed flow (with --dry-run: print its plan and touch nothing).
+    """Submit a change request: a run of its type's deployment that carries the request only, followed to
+    its outcome; a worker executes it with its own environment, sealed governance and keys (with --dry-run:
+    print the plan and touch nothing).
 
     Exit codes: 0 closed (or review pending), 2 bad input, 3 rejected or expired, 4 aborted (production
     untouched), 5 rolled back (production restored), 6 production needs attention, 7 scheduled for a later
@@ -61,13 +63,11 @@ def submit(
     """
     from changeflow.kinds import plan_for
     from changeflow.render.terminal import plan_panel
-    from changeflow.settings.loader import load_change_request, load_governance
+    from changeflow.settings.loader import load_change_request
 
-    if governance_dir is not None:  # what the flow and the golden-set roots read too
+    governance_given = governance_dir is not None
+    if governance_given:  # what the dry run's golden-set roots read too
         os.environ["CHANGEFLOW_GOVERNANCE"] = str(governance_dir.resolve())
-    from changeflow.settings.defaults import governance_dir as configured_governance
-
-    governance_dir = configured_governance()
     request = load_change_request(file)
     if dry_run:
         settings = _environment(environment) if environment.exists() else None
@@ -76,42 +76,50 @@ def submit(
         plan = plan_for(request, warnings=tuple(warnings))
         print(plan.model_dump_json(indent=2)) if as_json else out.print(plan_panel(plan))
         return
+    if now is not None:
+        raise InvalidSettings("submit", "--now", "the scheduling clock is the executor's configuration, not the requester's",
+                              "drop --now (a worker started with CHANGEFLOW_CLOCK sets one, for demos and tests only)")
+    if governance_given:
+        raise InvalidSettings("submit", "--governance", "the worker judges a change by its own sealed governance bundle",
+                              "drop --governance; to preview a plan under other rules, add --dry-run")
     settings = _environment(environment)
     for warning in _golden_checked(request, settings, str(file)):
         err.print(f"warning: {warning}", markup=False)
     _refuse_if_nothing_to_do(request, settings, str(file))
-    governance = load_governance(governance_dir)
-    if now is not None and now.tzinfo is None:
-        raise InvalidSettings("--now", "now", "has no time zone", "add one, e.g. 2026-11-25T22:00:00+01:00")
     require_prefect()
-    _conflicts(request, settings, str(file))  # an ID already on record is refused here, before the flow opens anything
-    from changeflow.flows.lifecycle import CHANGE_FLOWS
+    _conflicts(request, settings, str(file))  # an ID already on record is refused here, before a run is created
+    from changeflow.adapters.prefect_submit import deployment_name, follow, start_change_run
 
-    err.print(f"running {request.id} through the {request.type.value}-change flow; approve with `changeflow approve {request.id} --approver NAME`", markup=False)
+    run_id = start_change_run(request)
+    err.print(f"{request.id} submitted to {deployment_name(request.type.value)} (flow run {run_id}); a worker runs it. "
+              f"Approve with `changeflow approve {request.id} --approver NAME` or in the Prefect UI", markup=False)
     try:
-        result = CHANGE_FLOWS[request.type](request, settings, governance, now)
-    except Exception as exc:  # what the record says decides the exit code, whatever was raised
-        code = _exit_after_failure(request.id, settings, exc)
-        err.print(one_line("failed:", "bold red", f"{exc.__class__.__name__ if not isinstance(exc, ChangeflowError) else ''}{exc} — {EXIT_MEANING[code]}"),
+        state = follow(run_id, lambda line: err.print(line, markup=False, highlight=False))
+    except KeyboardInterrupt:
+        err.print(f"stopped following; {request.id} goes on in flow run {run_id}: `changeflow status {request.id}`", markup=False)
+        raise typer.Exit(1) from None
+    code, result = _outcome(request.id, settings, state)
+    if result is not None:
+        print(result.model_dump_json()) if as_json else out.print(f"{result.change_id}: {result.state.value} — {result.outcome}", markup=False)
+    else:
+        err.print(one_line("failed:", "bold red", f"flow run {run_id} ended {state.name}: {state.message or 'no message'} — {EXIT_MEANING[code]}"),
                   highlight=False, soft_wrap=True)
-        raise typer.Exit(code) from None
-    print(result.model_dump_json()) if as_json else out.print(f"{result.change_id}: {result.state.value} — {result.outcome}", markup=False)
-    code = EXIT_CODES.get(result.state, NEEDS_ATTENTION)
     if code:
         raise typer.Exit(code)
 
 
-def _exit_after_failure(change_id: str, settings, exc: Exception) -> int:
-    """A flow that raised: what its record says about production decides the exit code."""
-    from changeflow.bootstrap import bootstrap
+def _outcome(change_id: str, settings, state):
+    """(exit code, result) once the run ended: what the record says decides, whatever the run's state."""
+    from changeflow.domain.record import ChangeResult
+    from changeflow.exceptions import RecordNotFound
 
     try:
-        record = bootstrap(settings).records.load(change_id)
-    except ChangeflowError:
-        return 1
-    if isinstance(exc, RollbackFailed) or (record.production_touched and not record.is_terminal):
-        return NEEDS_ATTENTION
-    return EXIT_CODES.get(record.state, 1)
+        record = record_store(settings).load(change_id)
+    except RecordNotFound:
+        return 1, None  # the run ended before it opened a record (e.g. refused job variables): its state says why
+    if record.production_touched and not record.is_terminal:
+        return NEEDS_ATTENTION, ChangeResult.of(record)
+    return EXIT_CODES.get(record.state, NEEDS_ATTENTION if state.is_failed() else 1), ChangeResult.of(record)
 
 
 def _golden_checked(request, settings, source: str) -> list[str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-GOVERNANCE_FILES = ("approvers.yaml", "calendar.yaml", "catalog.yaml", "drift.yaml", "keys.yaml", "verification.yaml")
+GOVERNANCE_FILES = ("approvers.yaml", "calendar.yaml", "catalog.yaml", "drift.yaml", "governance.yaml", "keys.yaml", "verification.yaml")
 SEAL_FILE = "governance.sig"
 UNBUNDLED = "unbundled"  # governance built in memory (unit tests), not read from a bundle
 

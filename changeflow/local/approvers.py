@@ -1,5 +1,6 @@
 """Approvers enrolled for one run (the demo, the benchmarks): keys, TOTP secrets and the public-key
-registry in a temporary folder, named by the ``CHANGEFLOW_*`` variables while the run lasts."""
+registry in a temporary folder, and the run's executor key, named by the ``CHANGEFLOW_*`` variables while
+the run lasts."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ def enrolled_approvers(names: list[str]):
     from changeflow.adapters.credentials import enrol
 
     home = Path(tempfile.mkdtemp(prefix="changeflow-demo-approvers-"))
-    paths_ = {"CHANGEFLOW_KEYS": home / "keys", "CHANGEFLOW_APPROVER_SECRETS": home / "secrets.yaml", "CHANGEFLOW_APPROVER_KEYS": home / "keys.yaml"}
+    paths_ = {"CHANGEFLOW_KEYS": home / "keys", "CHANGEFLOW_APPROVER_SECRETS": home / "secrets.yaml", "CHANGEFLOW_APPROVER_KEYS": home / "keys.yaml",
+              "CHANGEFLOW_EXECUTOR_KEY": home / "executor.pem"}  # this run is the executor: its record versions are signed
     saved = {k: os.environ.get(k) for k in paths_}
     os.environ.update({k: str(v) for k, v in paths_.items()})
     try:
+        from changeflow.signing import generate_key
+
+        generate_key(paths_["CHANGEFLOW_EXECUTOR_KEY"])
         for name in names:
             enrol(name, paths_["CHANGEFLOW_KEYS"], paths_["CHANGEFLOW_APPROVER_SECRETS"], paths_["CHANGEFLOW_APPROVER_KEYS"])
         yield paths_["CHANGEFLOW_KEYS"]

@@ -31,7 +31,9 @@ POOL = "changeflow-drill"
 
 
 class Installation:
-    """``changeflow serve``'s deployments, automations and worker on the current Prefect API (a context)."""
+    """``changeflow serve``'s deployments, automations and worker on the current Prefect API (a context).
+    ``environment`` and ``governance`` become the worker's own configuration (a sealed bundle), never
+    parameters of the runs."""
 
     def __init__(self, environment: Environment, governance: Governance, pool: str = POOL, drift_every_s: int | None = None) -> None:
         self.environment, self.governance, self.pool, self.drift_every_s = environment, governance, pool, drift_every_s
@@ -42,9 +44,12 @@ class Installation:
         from changeflow.adapters.prefect_recovery import install_recovery
         from changeflow.local.serve import deploy_change_flows
 
-        self.ids = deploy_change_flows(self.environment, self.governance, safety_net_every_s=None, pool=self.pool, drift_every_s=self.drift_every_s)
+        from changeflow.local.executor import executor_configuration
+
+        self.ids = deploy_change_flows(safety_net_every_s=None, pool=self.pool, drift_every_s=self.drift_every_s)
         self.automations = install_recovery(self.ids["safety-net"])
         self.scratch = Path(tempfile.mkdtemp(prefix="changeflow-drill-worker-"))
+        self.worker_env = executor_configuration(self.scratch / "executor", self.environment, self.governance)
         self._start_worker()
         return self
 
@@ -53,7 +58,7 @@ class Installation:
 
         from changeflow.local.serve import start_worker
 
-        self.worker = start_worker(self.pool, self.scratch, {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
+        self.worker = start_worker(self.pool, self.scratch, {**os.environ, **self.worker_env, "PREFECT_API_URL": PREFECT_API_URL.value()})
 
     def lose_worker(self, also: int) -> None:
         """The host loses the worker and the run ``also`` (a pid) at once: SIGKILL both; nothing marks the

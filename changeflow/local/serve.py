@@ -25,14 +25,14 @@ from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
 
 POOL = "changeflow-local"
-FLOWS = [  # (entrypoint, deployment name, takes governance)
-    ("flows/lifecycle.py:standard_change", "standard", True),
-    ("flows/lifecycle.py:normal_change", "normal", True),
-    ("flows/lifecycle.py:emergency_change", "emergency", True),
-    ("flows/compensation.py:rollback_change", "rollback", False),
-    ("flows/safety.py:safety_net", "safety-net", True),
-    ("flows/maintenance_window.py:maintenance_window", "maintenance-window", True),
-    ("flows/drift.py:drift_check", "drift-check", True),
+FLOWS = [  # (entrypoint, deployment name): no parameters of the executor's; the worker's configuration holds them
+    ("flows/lifecycle.py:standard_change", "standard"),
+    ("flows/lifecycle.py:normal_change", "normal"),
+    ("flows/lifecycle.py:emergency_change", "emergency"),
+    ("flows/compensation.py:rollback_change", "rollback"),
+    ("flows/safety.py:safety_net", "safety-net"),
+    ("flows/maintenance_window.py:maintenance_window", "maintenance-window"),
+    ("flows/drift.py:drift_check", "drift-check"),
 ]
 EVERY = {"safety-net", "drift-check"}  # deployments on an interval, one run at a time
 
@@ -45,9 +45,9 @@ def flows_source() -> Path:
     return Path(changeflow.flows.__file__).resolve().parent.parent
 
 
-def deploy_change_flows(environment: Environment, governance: Governance, safety_net_every_s: int | None = 60, pool: str = POOL,
-                        drift_every_s: int | None = 60) -> dict[str, str]:
-    """Deploy the change flows to the process work pool; returns name → deployment id. The safety net runs
+def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, drift_every_s: int | None = 60) -> dict[str, str]:
+    """Deploy the change flows to the process work pool; returns name → deployment id. They carry no
+    environment, governance or clock: each worker reads its own (``local.executor``). The safety net runs
     every ``safety_net_every_s`` (None: only when an automation or a person runs it), the drift check
     every ``drift_every_s`` (None: only when run by hand)."""
     from prefect import flow
@@ -60,16 +60,14 @@ def deploy_change_flows(environment: Environment, governance: Governance, safety
             client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
         except ObjectAlreadyExists:
             pass
-    defaults = {"environment": environment.model_dump(mode="json"), "governance": governance.model_dump(mode="json")}
     ids = {}
-    for entrypoint, name, with_governance in FLOWS:
+    for entrypoint, name in FLOWS:
         source = flow.from_source(source=str(flows_source()), entrypoint=entrypoint)
-        parameters = defaults if with_governance else {"environment": defaults["environment"]}
         # the safety net (also run when an automation says an executor died) and the drift check: on a schedule, one at a time
         schedule = {"concurrency_limit": 1} if name in EVERY else {}
         if every := {"safety-net": safety_net_every_s, "drift-check": drift_every_s}.get(name):
             schedule["interval"] = timedelta(seconds=every)
-        ids[name] = str(source.deploy(name=name, work_pool_name=pool, parameters=parameters, build=False, push=False,
+        ids[name] = str(source.deploy(name=name, work_pool_name=pool, build=False, push=False,
                                       print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
     return ids
 
@@ -107,6 +105,25 @@ def start_worker(pool: str, scratch: Path, env: dict[str, str] | None = None) ->
     return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"], env=env, preexec_fn=die_with_parent)
 
 
+def worker_configuration(environment_file: Path, environment: Environment, say) -> tuple[Governance, dict[str, str]]:
+    """The governance the worker judges by and the variables it starts with. A team that pins its
+    maintainers' keys (``CHANGEFLOW_GOVERNANCE_KEYS``) runs its own sealed bundle as it is; a trial gets
+    the governance folder sealed by a maintainer key made for this installation under ``.changeflow/executor``."""
+    from changeflow.local.executor import executor_configuration
+    from changeflow.settings.defaults import governance_dir, governance_pins
+    from changeflow.settings.loader import load_governance
+
+    governance = load_governance(governance_dir())
+    if governance_pins():
+        say(f"governance: {governance.bundle.describe()}")
+        return governance, {"CHANGEFLOW_ENVIRONMENT": str(environment_file)}
+    home = environment_file.parent / "executor"
+    env = executor_configuration(home, environment, governance)
+    say(f"trial governance: {governance_dir()} sealed into {env['CHANGEFLOW_GOVERNANCE']} by a maintainer key made for this installation "
+        f"({home / 'maintainer.pem'}); a team pins its own with CHANGEFLOW_GOVERNANCE_KEYS")
+    return governance, env
+
+
 def main(argv: list[str] | None = None) -> None:
     """The child process of ``changeflow serve`` (``PREFECT_API_URL`` set): ``--repository R --model M[:V]``."""
     import argparse
@@ -117,8 +134,6 @@ def main(argv: list[str] | None = None) -> None:
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
     from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
     from changeflow.settings.defaults import environment_path
-    from changeflow.settings.loader import load_governance
-
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
@@ -145,16 +160,15 @@ def main(argv: list[str] | None = None) -> None:
         )
         environment_file.parent.mkdir(parents=True, exist_ok=True)
         environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-        os.environ["CHANGEFLOW_ENVIRONMENT"] = str(environment_file)  # the worker's flow runs read it
         say(f"production Triton {prod.http_url}, staging {staging.http_url}; environment written to {environment_file}")
-        governance = load_governance(paths.EXAMPLES)
-        ids = deploy_change_flows(environment, governance, drift_every_s=args.drift_every)
+        governance, worker_env = worker_configuration(environment_file, environment, say)
+        ids = deploy_change_flows(drift_every_s=args.drift_every)
         say(f"deployed to work pool {POOL}: {', '.join(ids)}; drift check every {args.drift_every}s")
         say(f"recovery automations installed: {', '.join(install_recovery(ids['safety-net']))}")
         for line in schedule_maintenance_windows(ids["maintenance-window"], governance):
             say(f"maintenance-window run scheduled: {line}")
         scratch = Path(tempfile.mkdtemp(prefix="changeflow-worker-"))
-        worker = start_worker(POOL, scratch)
+        worker = start_worker(POOL, scratch, {**os.environ, **worker_env})
         say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
         try:
             while worker.poll() is None:

@@ -83,3 +83,26 @@ def reread(seal: BundleSeal | None) -> BundleSeal | None:
     from changeflow.settings.defaults import governance_pins
 
     return check(Path(seal.folder), governance_pins())
+
+
+def write_bundle(governance, folder: Path) -> Path:
+    """Write ``governance`` out as a bundle folder (every rule file, ``governance.yaml`` for the settings,
+    ``keys.yaml`` for the keys), ready to be sealed: how a demo, a drill or a test gives a worker the
+    rules it built in code, through the same path a team's reviewed bundle takes."""
+    from changeflow.settings.governance import GovernanceSettings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = governance.model_dump(mode="json", include=set(GovernanceSettings.model_fields))
+    files = {
+        "approvers.yaml": governance.approvers.model_dump(mode="json"),
+        "catalog.yaml": governance.catalog.model_dump(mode="json"),
+        "calendar.yaml": governance.calendar.model_dump(mode="json"),
+        "verification.yaml": governance.verification.model_dump(mode="json"),
+        "drift.yaml": governance.drift.model_dump(mode="json"),
+        "governance.yaml": settings,
+        "keys.yaml": {"approvers": {n: {"ed25519": k} for n, k in governance.approver_keys.items()},
+                      "executors": {n: {"ed25519": k} for n, k in governance.executor_keys.items()}},
+    }
+    for name, content in files.items():
+        (folder / name).write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+    return folder

@@ -68,6 +68,47 @@ def executor_key():
     return PrivateKey.load(Path(path), EXECUTOR_KEY) if path else None
 
 
+CLOCK = "CHANGEFLOW_CLOCK"
+
+
+def executor_clock(change_type: str | None = None):
+    """A scheduling clock set in the executor's configuration (``CHANGEFLOW_CLOCK``: an ISO time with
+    offset, or ``TYPE=ISO`` entries separated by commas, one clock per change type): for the demo and
+    tests only; a record made under it says so. None: the real clock."""
+    from datetime import datetime
+
+    from changeflow.exceptions import InvalidSettings
+
+    text = os.environ.get(CLOCK, "").strip()
+    if not text:
+        return None
+    entries = dict(part.split("=", 1) if "=" in part else ("", part) for part in (p.strip() for p in text.split(",")) if part)
+    chosen = entries.get(change_type or "", entries.get(""))
+    if chosen is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(chosen.strip())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidSettings(CLOCK, "clock", f"{chosen[:40]!r} is not an ISO time with offset", "e.g. 2026-11-25T22:00:00+01:00 or normal=…,standard=…, or unset it")
+    return moment
+
+
+SCHEDULING_CLOCK = "scheduling_clock"  # the record's note of a clock that was not the real one
+
+
+def scheduling_clock(now=None, change_type: str | None = None):
+    """(the clock a change is scheduled by, where it came from; None: the real clock)."""
+    from datetime import datetime, timezone
+
+    if now is not None:
+        return now, "given by the in-process caller"
+    if (configured := executor_clock(change_type)) is not None:
+        return configured, f"set in the executor's configuration ({CLOCK}), for demos and tests only"
+    return datetime.now(timezone.utc), None
+
+
 def governance_dir() -> Path:
     return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
 

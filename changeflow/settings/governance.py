@@ -66,11 +66,11 @@ def bundle_settings(folder: Path, pinned: list[str]) -> dict:
     }
 
 
-class Governance(BaseModel):
+class GovernanceSettings(BaseModel):
+    """``governance.yaml`` in the bundle: timeouts, notifications and whether proofs are required. Part of
+    the sealed bundle like the rest: a requester cannot turn proofs off or stretch a timeout."""
+
     model_config = ConfigDict(extra="forbid")
-    approvers: Approvers = Field(default_factory=Approvers)
-    catalog: Catalog = Field(default_factory=Catalog)
-    calendar: Calendar = Field(default_factory=Calendar)
     approval_timeout_s: int = Field(3600, ge=1, description="no decision in this time: the change expires")
     approval_poll_s: int = Field(2, ge=1, le=60, description="how often a paused change looks for a decision")
     approval_overdue_s: int = Field(1800, ge=1, description="a change waiting this long for approval emits changeflow.approval.overdue")
@@ -78,9 +78,15 @@ class Governance(BaseModel):
     lock_timeout_s: int = Field(3600, ge=1, description="how long a change waits for another change to the same model")
     incident_events: IncidentEvents | None = None
     notify_approvers: list[str] = Field(default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue")
+    require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
+
+
+class Governance(GovernanceSettings):
+    approvers: Approvers = Field(default_factory=Approvers)
+    catalog: Catalog = Field(default_factory=Catalog)
+    calendar: Calendar = Field(default_factory=Calendar)
     approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the bundle's keys.yaml")
     executor_keys: dict[str, str] = Field(default_factory=dict, description="executor -> Ed25519 public key (base64): whose record versions verify")
-    require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
     verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")
     drift: DriftPolicy = Field(default_factory=DriftPolicy, description="what an unauthorized change does, per model: record (default) or revert")
     bundle: BundleSeal | None = Field(None, description="the bundle it was read from, its digest and signer; None: built in memory")

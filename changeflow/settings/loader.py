@@ -271,7 +271,7 @@ def load_governance(directory: str | Path, pinned: list[str] | None = None, **ov
     from changeflow.domain.policy import Approvers
     from changeflow.domain.windows import Calendar
     from changeflow.settings.defaults import approver_registry, governance_pins
-    from changeflow.settings.governance import Governance, bundle_settings
+    from changeflow.settings.governance import Governance, GovernanceSettings, bundle_settings
 
     folder = Path(directory)
     pins = governance_pins() if pinned is None else pinned
@@ -280,6 +280,10 @@ def load_governance(directory: str | Path, pinned: list[str] | None = None, **ov
     overrides.setdefault("approver_keys", keys)
     for name, value in bundle.items():
         overrides.setdefault(name, value)
+    if (folder / "governance.yaml").is_file():  # timeouts, notifications, proofs: sealed with the rest
+        settings = load_settings_file(folder / "governance.yaml", GovernanceSettings)
+        for name in settings.model_fields_set:
+            overrides.setdefault(name, getattr(settings, name))
     if (folder / "verification.yaml").is_file():
         overrides.setdefault("verification", load_settings_file(folder / "verification.yaml", Verification))
     if (folder / "drift.yaml").is_file():

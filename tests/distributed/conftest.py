@@ -26,6 +26,7 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
     from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.bootstrap import model_server
     from changeflow.local.prefect_server import LocalPrefectServer
+    from changeflow.local.executor import executor_configuration
     from changeflow.local.serve import POOL, deploy_change_flows
     from changeflow.local.workers import LocalWorkers
     from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
@@ -48,7 +49,11 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
                   "PATH": f"{os.path.dirname(os.sys.executable)}:{os.environ.get('PATH', '')}"}
     try:
         with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-            deploy_change_flows(environment, governance, safety_net_every_s=3600, drift_every_s=None)
+            deploy_change_flows(safety_net_every_s=3600, drift_every_s=None)
+            from datetime import datetime
+
+            clocks = {"standard": datetime.fromisoformat("2026-11-25T10:00:00+01:00"), "normal": datetime.fromisoformat("2026-11-25T22:00:00+01:00")}
+            worker_env.update(executor_configuration(tmp_path_factory.mktemp("executor"), environment, governance, clocks))
             with LocalWorkers(POOL, count=2, env=worker_env, limit=1) as workers:
                 yield Distributed(prefect.api_url, records_url, environment, workers, prefect)
     finally:

@@ -53,7 +53,7 @@ def started(api_url: str, deployment: str, parameters: dict):
 
 def test_same_model_changes_run_on_both_workers_one_after_the_other(distributed):
     store = SqlRecordStore(distributed.records_url)
-    runs = [started(distributed.api_url, "standard-change/standard", {"request": tweak(f"CHG-310{i}", 100 + i), "now": MORNING}) for i in range(2)]
+    runs = [started(distributed.api_url, "standard-change/standard", {"request": tweak(f"CHG-310{i}", 100 + i)}) for i in range(2)]
     records = wait_terminal(store, ["CHG-3100", "CHG-3101"])
     assert [r.state for r in records] == [State.CLOSED, State.CLOSED], [r.outcome for r in records]
     assert same_model_overlaps(records) == []  # serialised by the model's global concurrency limit
@@ -73,7 +73,7 @@ def test_a_worker_killed_mid_bake_is_compensated_from_the_other_worker(distribut
     request = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml")
     request = request.model_copy(update={"id": "CHG-3200", "change": request.change.model_copy(update={"bake_seconds": 300})})
     with temporary_settings(updates={PREFECT_API_URL: distributed.api_url}):
-        run = started(distributed.api_url, "normal-change/normal", {"request": request.model_dump(mode="json"), "now": NIGHT})
+        run = started(distributed.api_url, "normal-change/normal", {"request": request.model_dump(mode="json")})
         for approver in ("carol", "dave"):  # the CAB, through the path `changeflow approve` uses
             proof = (lambda who=approver: signed_proof(store, approver_keys_dir(), "CHG-3200", who, True))
             submit_decision("CHG-3200", approver, True, "distributed", wait_s=180, proof=proof)

@@ -23,3 +23,44 @@ def records_db_url(tmp_path_factory):
 @pytest.fixture
 def cli_env(prefect_api, records_db_url):
     return {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}
+
+
+CLOCKS = {"normal": "2026-11-25T22:00:00+01:00", "emergency": "2026-11-25T22:00:00+01:00", "standard": "2026-11-25T10:00:00+01:00"}
+
+
+@pytest.fixture(scope="session")
+def change_worker(prefect_api, records_db_url, triton_process, staging_process, tmp_path_factory):
+    """The team's executor for the command-line tests, as `changeflow serve` sets one up: the change flows
+    deployed on the session's Prefect server, and a worker whose own configuration (environment file,
+    sealed governance bundle, record-signing key, a clock per change type for the tests) judges every
+    run. `changeflow submit` only creates runs carrying the request."""
+    import shutil
+    from datetime import datetime
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from changeflow.local.executor import executor_configuration
+    from changeflow.local.serve import deploy_change_flows, start_worker
+    from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.loader import load_governance
+    from tests.conftest import EXAMPLES
+
+    environment = Environment(
+        production=ServerEndpoint(name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository),
+        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
+                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
+        records=RecordStoreSettings(url=records_db_url),
+    )
+    governance = load_governance(EXAMPLES, approval_timeout_s=120, approval_poll_s=1)
+    scratch = tmp_path_factory.mktemp("cli-worker")
+    configuration = executor_configuration(scratch / "executor", environment, governance, {k: datetime.fromisoformat(v) for k, v in CLOCKS.items()})
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
+        deploy_change_flows(safety_net_every_s=None, pool="changeflow-cli", drift_every_s=None)
+    worker = start_worker("changeflow-cli", scratch, {**os.environ, **configuration, "PREFECT_API_URL": prefect_api})
+    yield configuration
+    worker.terminate()
+    try:
+        worker.wait(30)
+    except Exception:
+        worker.kill()
+    shutil.rmtree(scratch / "executor", ignore_errors=True)

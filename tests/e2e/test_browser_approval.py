@@ -33,7 +33,8 @@ def served_deployments(prefect_api, tmp_path):
     work pool, a worker."""
     import signal
 
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "CHANGEFLOW_CLOCK": "normal=2026-11-25T22:00:00+01:00"}  # the worker's clock, for the test only; never a run parameter
     env.pop("CHANGEFLOW_RECORDS_URL", None)  # the records go to the default: .changeflow/records.db in tmp_path
     log_path = tmp_path / "serve.log"
     log = open(log_path, "w")
@@ -82,7 +83,7 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
     api = served_deployments
     ui = api.removesuffix("/api")
     with temporary_settings(updates={PREFECT_API_URL: api}):
-        run = run_deployment("normal-change/normal", parameters={"request": REQUEST, "now": "2026-11-25T22:00:00+01:00"}, timeout=0)
+        run = run_deployment("normal-change/normal", parameters={"request": REQUEST}, timeout=0)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
             page = browser.new_page(viewport={"width": 1280, "height": 1000})

@@ -139,8 +139,11 @@ def test_audit_verify_names_the_first_broken_link_and_export_writes_the_bundle(t
     from changeflow.domain.request import Risk
     from changeflow.settings.loader import load_change_request
 
+    from changeflow.settings.defaults import executor_key
+    from tests.database_admin import drop_append_only
+
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    store = SqlRecordStore(url)
+    store = SqlRecordStore(url, signer=executor_key())  # as the session's executor writes them
     record = ChangeRecord.open(load_change_request(CHANGES / "normal-deploy-v2.yaml"), Risk.MEDIUM, datetime.now(timezone.utc))
     for state in (None, State.ASSESSED, State.REJECTED):
         if state:
@@ -148,10 +151,11 @@ def test_audit_verify_names_the_first_broken_link_and_export_writes_the_bundle(t
         store.save(record)
     env = {**os.environ, "CHANGEFLOW_RECORDS_URL": url}
     intact = run("audit", "verify", "--all", env=env)
-    assert (intact.returncode, intact.stdout.strip()) == (0, "intact: 1 record(s), 3 version(s)")
+    assert (intact.returncode, intact.stdout.strip()) == (0, "intact: 1 record(s), 3 version(s); every version signed by an executor of the governance bundle")
     assert run("audit", "export", str(tmp_path / "bundle.jsonl"), env=env).returncode == 0
     lines = (tmp_path / "bundle.jsonl").read_text().splitlines()
     assert len(lines) == 4 and json.loads(lines[-1])["heads"][record.id]["version"] == 3
+    drop_append_only(store.engine)  # a database administrator
     with store.engine.begin() as db:
         db.execute(text("UPDATE change_record_versions SET content = replace(content, 'alice', 'carol') WHERE version = 2"))
     broken = run("audit", "verify", record.id, env=env)

@@ -44,11 +44,11 @@ def environment_file(tmp_path, triton_process, staging_process):
     TritonModelServer(triton_process.http_url).load("feature_scaler", store.read_config("feature_scaler"))
 
 
-def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, cli_env):
+def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, cli_env, change_worker):
     request = tmp_path / "chg-0601.yaml"
     request.write_text(yaml.safe_dump(REQUEST))
     submitted = subprocess.Popen(
-        [CLI, "submit", str(request), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", "--json"],
+        [CLI, "submit", str(request), "--environment", str(environment_file), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
     )
     try:
@@ -71,7 +71,7 @@ def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, c
 def submit_and_decide(tmp_path, environment_file, cli_env, request: dict, decisions: list[tuple[str, bool]]) -> subprocess.CompletedProcess:
     path = tmp_path / f"{request['id'].lower()}.yaml"
     path.write_text(yaml.safe_dump(request))
-    submitted = subprocess.Popen([CLI, "submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", "--json"],
+    submitted = subprocess.Popen([CLI, "submit", str(path), "--environment", str(environment_file), "--json"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=tmp_path)
     try:
         for approver, approve in decisions:
@@ -93,7 +93,7 @@ def deploy(change_id: str, to_version: int) -> dict:
     }
 
 
-def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_file, cli_env, triton_process):
+def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_file, cli_env, triton_process, change_worker):
     """0 closed is above; here 3 rejected, 4 aborted (production untouched), 5 rolled back (restored)."""
     from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.adapters.triton import TritonModelServer
@@ -109,11 +109,25 @@ def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_fil
     assert production.infer("classifier", {"INPUT": np.zeros((1, 4), np.float32)}).model_version == 1
 
 
-def test_a_dry_run_refuses_an_id_already_on_record(tmp_path, environment_file, cli_env):
+def test_a_dry_run_refuses_an_id_already_on_record(tmp_path, environment_file, cli_env, change_worker):
     request = {**REQUEST, "id": "CHG-0621", "type": "standard", "change": {"kind": "config_change", "set": {"instance_group.0.count": 9}}}
     path = tmp_path / "chg-0621.yaml"
     path.write_text(yaml.safe_dump(request))
-    first = run("submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T10:00:00+01:00", env=cli_env, timeout=180)
+    first = run("submit", str(path), "--environment", str(environment_file), env=cli_env, timeout=180)
     assert first.returncode == 3, first.stderr[-1500:]  # outside the catalog's bounds: rejected, nothing touched
     again = run("submit", str(path), "--dry-run", env=cli_env)
     assert again.returncode == 2 and f"{path}: id: CHG-0621 is already on record (rejected)" in again.stderr, again.stderr
+
+
+def test_a_requester_cannot_bring_her_own_clock_or_governance(tmp_path, environment_file, cli_env):
+    """The clock and the rules are the executor's: `submit --now` and `submit --governance` are refused in one
+    line before anything is created (a dry run may still preview a plan under another folder)."""
+    path = tmp_path / "chg-0631.yaml"
+    path.write_text(yaml.safe_dump({**REQUEST, "id": "CHG-0631"}))
+    clock = run("submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", env=cli_env)
+    assert clock.returncode == 2 and "--now: the scheduling clock is the executor's configuration" in clock.stderr, clock.stderr
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    rules = run("submit", str(path), "--environment", str(environment_file), "--governance", str(mine), env=cli_env)
+    assert rules.returncode == 2 and "--governance: the worker judges a change by its own sealed governance bundle" in rules.stderr, rules.stderr
+    assert "CHG-0631" not in run("list", env=cli_env).stdout

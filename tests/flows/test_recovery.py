@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -164,3 +165,37 @@ def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
     assert services.production.infer("classifier", {"INPUT": X}).model_version == 1
     with services.locks.hold("classifier", timeout_s=20):
         pass
+
+
+def test_a_run_that_brings_its_own_rules_clock_environment_or_variables_is_refused(drill):
+    """The requester's powers: a run of the deployment carries the change request and nothing else. Sent
+    through the Prefect API (what the UI, a script or a CI job can do), governance, a clock or an
+    environment of the run's are refused on the record before anything is assessed; job variables (which
+    would change the worker's process) fail the run. Production is asked afterwards."""
+    from prefect.client.orchestration import get_client
+
+    installation, _ = drill
+    services = bootstrap(installation.environment)
+    attempts = {
+        "CHG-8601": ({"governance": {"require_proof": False, "approvers": {"change_advisory_board": ["bob", "eve"], "emergency_approvers": ["eve"]}}}, None),
+        "CHG-8602": ({"now": "2026-11-25T22:00:00+01:00"}, None),
+        "CHG-8603": ({"environment": installation.environment.model_dump(mode="json")}, None),
+        "CHG-8604": ({}, {"env": {"CHANGEFLOW_GOVERNANCE": "/tmp/her-own-governance"}}),
+    }
+    runs = {}
+    with get_client(sync_client=True) as client:
+        for change_id, (extra, job_variables) in attempts.items():
+            parameters = {"request": emergency(change_id).model_dump(mode="json"), **extra}
+            runs[change_id] = client.create_flow_run_from_deployment(installation.ids["emergency"], parameters=parameters, job_variables=job_variables).id
+    for change_id, sent in (("CHG-8601", "governance"), ("CHG-8602", "now"), ("CHG-8603", "environment")):
+        record = await_record(services.records, change_id, lambda r: r.is_terminal, timeout_s=120)
+        assert record.state is State.REJECTED and record.transitions[-1].reason.startswith("refused: run parameter(s)"), record.transitions[-1]
+        assert sent in record.transitions[-1].reason and not record.execution_steps and not record.approvals
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 120
+        while (state := client.read_flow_run(runs["CHG-8604"]).state) is None or not state.is_final():
+            assert time.monotonic() < deadline, state
+            time.sleep(1)
+    assert state.is_failed() and "job variable(s) env" in (state.message or ""), state
+    assert services.production.ready_versions("classifier") == [1]
+    assert services.production.infer("classifier", {"INPUT": X}).model_version == 1

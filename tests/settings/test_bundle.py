@@ -106,7 +106,7 @@ def _judged_record(bundle_digest_: str) -> ChangeRecord:
 
 
 def test_execution_is_refused_when_the_bundle_changed_since_the_change_was_judged(bundle, maintainer, monkeypatch):
-    from changeflow.flows.lifecycle import governance_refusal
+    from changeflow.services.authority import governance_refusal
 
     key, public = maintainer
     seal(bundle, key)
@@ -120,3 +120,16 @@ def test_execution_is_refused_when_the_bundle_changed_since_the_change_was_judge
     (bundle / "calendar.yaml").write_text("# edited, not signed\n")
     assert "no longer verifies" in governance_refusal(record, governance)
     assert "names no governance bundle" in governance_refusal(_judged_record("x").model_copy(update={"attachments": {}}), governance)
+
+
+def test_a_governance_written_out_as_a_bundle_reads_back_the_same(tmp_path, maintainer):
+    from changeflow.settings.bundle import write_bundle
+
+    key, public = maintainer
+    built = load_governance(paths.EXAMPLES, pinned=[], approval_timeout_s=45, require_proof=True,
+                            executor_keys={"worker": public}, approver_keys={"carol": public})
+    folder = write_bundle(built, tmp_path / "written")
+    seal(folder, key)
+    read = load_governance(folder, pinned=[public])
+    assert read.model_dump(exclude={"bundle"}) == built.model_dump(exclude={"bundle"})
+    assert read.approval_timeout_s == 45 and read.bundle.signer == key.key_id

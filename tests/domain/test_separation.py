@@ -1,0 +1,23 @@
+"""A run created from a deployment carries the change request only; the executor's configuration is not
+the requester's to send."""
+
+from changeflow.domain.separation import pinned_refusal, run_refusal
+
+NONE = {"environment": False, "governance": False, "now": False}
+
+
+def test_a_deployment_run_with_the_request_only_proceeds_and_in_process_callers_are_the_executor():
+    assert run_refusal(True, NONE, {}) is None
+    assert run_refusal(False, {"governance": True, "now": True}, {"env": {"X": "1"}}) is None
+
+
+def test_each_executor_owned_parameter_and_any_job_variable_is_refused_by_name():
+    refused = run_refusal(True, {**NONE, "governance": True, "now": True}, {})
+    assert refused.startswith("refused: run parameter(s) governance, now are the executor's configuration")
+    assert "nothing was assessed" in refused
+    assert "job variable(s) command, env" in run_refusal(True, NONE, {"env": {}, "command": "sh"})
+
+
+def test_a_pinned_executor_takes_no_governance_handed_in_memory():
+    assert pinned_refusal(True, False).startswith("refused: this executor pins governance keys")
+    assert pinned_refusal(True, True) is None and pinned_refusal(False, False) is None
