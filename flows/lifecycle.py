@@ -38,7 +38,7 @@ from changeflow.services.audit import executor_seals, trusted
 from changeflow.services.authority import authority_refusal
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import related_changes
-from changeflow.domain.separation import pinned_refusal, run_refusal
+from changeflow.domain.separation import run_refusal
 from changeflow.settings.defaults import SCHEDULING_CLOCK, environment_or_default, executor_key, governance_or_default, governance_pins, scheduling_clock
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -97,10 +97,9 @@ def govern(request: ChangeRequest, environment: Environment | None, governance: 
     if (overridden := run_refusal(from_deployment, {}, job_variables)) is not None:
         raise ChangeStateError(overridden)  # the process itself may run on the requester's variables: trust none of its configuration
     given = {"environment": environment is not None, "governance": governance is not None, "now": now is not None}
-    if (refused := run_refusal(from_deployment, given, {})) is not None:
+    if (refused := run_refusal(from_deployment, given, {}, bool(governance_pins()))) is not None:
         environment = governance = now = None  # never used: the record is opened with the executor's own configuration
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
-    refused = refused or pinned_refusal(bool(governance_pins()), governance.bundle is not None and governance.bundle.pinned)
     if refused is not None:
         recorder = open_request(request, services)
         recorder.transition(State.REJECTED, refused)

@@ -32,10 +32,11 @@ from changeflow.domain.policy import ChangePlan
 from changeflow.domain.request import ChangeRequest
 
 def run_origin() -> tuple[bool, dict]:
-    """(created from a deployment?, the run's own job variables) of the current flow run. A subflow is
-    called by the executor's own code, not created by a requester: never "from a deployment"."""
+    """(created from a deployment?, the run's own job variables) of the current flow run. Prefect gives a
+    subflow called in-process no deployment; a parent task run proves nothing (anyone creating a run
+    through the API can name one), so it is not looked at."""
     run = FlowRunContext.get()
-    if run is None or run.flow_run is None or run.flow_run.parent_task_run_id is not None:
+    if run is None or run.flow_run is None:
         return False, {}
     return run.flow_run.deployment_id is not None, dict(run.flow_run.job_variables or {})
 
@@ -46,7 +47,7 @@ def refuse_executor_parameters(**given: object) -> None:
     from changeflow.domain.separation import run_refusal
     from changeflow.exceptions import ChangeStateError
 
-    from_deployment, job_variables = run_origin()
+    from_deployment, job_variables = run_origin()  # in-process, these flows are called by the executor's own code with its own settings
     if (refused := run_refusal(from_deployment, {k: v is not None for k, v in given.items()}, job_variables)) is not None:
         raise ChangeStateError(refused)
 

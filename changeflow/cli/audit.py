@@ -22,6 +22,7 @@ def verify(
     every_record: Annotated[bool, typer.Option("--all", help="every record in the database")] = False,
     prefect: Annotated[bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")] = False,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="an earlier `audit export` kept outside the database: its signed heads must still be there")] = None,
+    unsigned: Annotated[bool, typer.Option("--unsigned", help="check the digests only, where no executor key is known (a chain recomputed by a database writer passes)")] = False,
 ) -> None:
     """Walk the version chains and check every version's executor signature against the governance
     bundle's executor keys; exit 8 naming the first broken link (a rewritten, unsigned, removed or
@@ -39,6 +40,9 @@ def verify(
         require_prefect()
         published = {r.id: r for r in artifact_records()}
     seals = executor_seals()
+    if seals is None and not unsigned:
+        raise InvalidSettings("audit verify", "keys", "no executor key is known, so signatures cannot be checked and a recomputed chain would pass",
+                              "pin the governance keys (CHANGEFLOW_GOVERNANCE_KEYS) of a bundle listing its executors, or add --unsigned to check digests only")
     kept = read_checkpoint(_read(checkpoint), seals) if checkpoint is not None else None
     report = audit(record_store(), None if every_record else [change_id], published, seals, kept)
     if report.breaks:

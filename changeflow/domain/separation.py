@@ -11,11 +11,13 @@ from collections.abc import Mapping
 EXECUTOR_OWNED = ("environment", "governance", "now")
 
 
-def run_refusal(from_deployment: bool, given: Mapping[str, bool], job_variables: Mapping[str, object]) -> str | None:
+def run_refusal(from_deployment: bool, given: Mapping[str, bool], job_variables: Mapping[str, object], pinned: bool = False) -> str | None:
     """Why this run may not proceed, or None. ``given``: which executor-owned parameters the run carries;
-    ``job_variables``: the run's own overrides of the worker's job (env, command, working dir)."""
-    if not from_deployment:
-        return None  # called in-process: the caller already is whoever holds the executor's keys
+    ``job_variables``: the run's own overrides of the worker's job (env, command, working dir). An executor
+    that pins governance keys (``pinned``) takes none of them from anyone, in-process callers included:
+    a handed-in governance could copy a bundle's seal and bring its own keys."""
+    if not from_deployment and not pinned:
+        return None  # a trial executor called in-process (tests): the caller already holds the executor's keys
     sent = [name for name in EXECUTOR_OWNED if given.get(name)]
     problems = []
     if sent:
@@ -25,10 +27,3 @@ def run_refusal(from_deployment: bool, given: Mapping[str, bool], job_variables:
     if not problems:
         return None
     return "refused: " + "; ".join(problems) + "; send the change request only (nothing was assessed or touched)"
-
-
-def pinned_refusal(pins_governance: bool, bundle_pinned: bool) -> str | None:
-    """An executor that pins governance keys judges only by its sealed bundle, never by rules handed in."""
-    if pins_governance and not bundle_pinned:
-        return "refused: this executor pins governance keys and judges only by its sealed bundle, not by governance given in memory"
-    return None

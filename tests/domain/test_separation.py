@@ -1,7 +1,7 @@
 """A run created from a deployment carries the change request only; the executor's configuration is not
 the requester's to send."""
 
-from changeflow.domain.separation import pinned_refusal, run_refusal
+from changeflow.domain.separation import run_refusal
 
 NONE = {"environment": False, "governance": False, "now": False}
 
@@ -18,6 +18,7 @@ def test_each_executor_owned_parameter_and_any_job_variable_is_refused_by_name()
     assert "job variable(s) command, env" in run_refusal(True, NONE, {"env": {}, "command": "sh"})
 
 
-def test_a_pinned_executor_takes_no_governance_handed_in_memory():
-    assert pinned_refusal(True, False).startswith("refused: this executor pins governance keys")
-    assert pinned_refusal(True, True) is None and pinned_refusal(False, False) is None
+def test_a_pinned_executor_takes_no_governance_clock_or_environment_from_anyone_even_in_process():
+    refused = run_refusal(False, {**NONE, "governance": True}, {}, pinned=True)
+    assert refused.startswith("refused: run parameter(s) governance are the executor's configuration")
+    assert run_refusal(False, NONE, {}, pinned=True) is None

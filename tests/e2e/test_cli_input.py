@@ -62,3 +62,14 @@ def test_a_drift_records_id_is_taken_where_a_record_is_read(invoke):
 @pytest.mark.parametrize("wait", ["nan", "inf", "-1", "1e9"])
 def test_an_approval_wait_that_is_not_a_number_of_seconds_is_refused(invoke, wait):
     assert one_line(invoke("approve", "CHG-0012", "--approver", "carol", "--wait", wait)).startswith("approve: --wait: ")
+
+
+def test_an_audit_that_cannot_check_signatures_says_so_instead_of_passing(invoke, monkeypatch):
+    """Without any executor key (no pinned bundle, no key of its own) a chain recomputed by a database
+    writer would verify: the audit refuses to call it intact unless asked for digests only."""
+    monkeypatch.delenv("CHANGEFLOW_EXECUTOR_KEY", raising=False)
+    monkeypatch.delenv("CHANGEFLOW_GOVERNANCE_KEYS", raising=False)
+    line = one_line(invoke("audit", "verify", "--all"))
+    assert line.startswith("audit verify: keys: no executor key is known") and "--unsigned" in line
+    digests_only = invoke("audit", "verify", "--all", "--unsigned")
+    assert digests_only.exit_code == 0 and "signatures NOT checked" in digests_only.stdout
