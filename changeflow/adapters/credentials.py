@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from pydantic import BaseModel
@@ -27,7 +25,7 @@ from pydantic import BaseModel
 from changeflow.domain.identity import Proof, decision_message, person
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import RecordStore
-from changeflow.signing import write_private
+from changeflow.signing import generate_key, verify, write_private
 
 STEP_S = 30
 ISSUER = "changeflow"
@@ -54,10 +52,8 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
     who = person(name)
     if not who or not who.replace("-", "").replace("_", "").replace(".", "").isalnum() or not who.isascii():
         raise InvalidSettings("approvers enrol", "NAME", f"{name[:40]!r} is not a plain name", "use letters, digits, '.', '-' or '_', e.g. carol")
-    key = Ed25519PrivateKey.generate()
     private = keys_dir / f"{who}.pem"
-    write_private(private, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+    public = generate_key(private)
     registry = _read_yaml(registry_file)
     registry.setdefault("approvers", {})[who] = {"ed25519": public}
     registry_file.parent.mkdir(parents=True, exist_ok=True)
@@ -128,10 +124,7 @@ class ApproverCredentials:
     def _signature(self, change_id: str, who: str, approve: bool, digest: str, signature: str) -> Proof:
         if who not in self.keys:
             return Proof.refused("ed25519", f"{who} has no enrolled public key")
-        try:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(self.keys[who]))
-            key.verify(base64.b64decode(signature, validate=True), decision_message(change_id, approve, digest, who))
-        except (InvalidSignature, ValueError):
+        if not verify(self.keys[who], decision_message(change_id, approve, digest, who), signature):
             return Proof.refused("ed25519", f"the signature is not {who}'s over this change, decision and plan")
         return Proof(kind="ed25519", valid=True, reason=f"signed by {who}'s key", ledger_key="ed25519:" + hashlib.sha256(signature.encode()).hexdigest())
 

@@ -50,7 +50,6 @@ def executor_seals(governance=None) -> VersionSeals | None:
     from changeflow.settings.defaults import executor_key, governance_or_default
 
     governance = governance_or_default(governance)
-
     local = executor_key()
     required = governance.bundle is not None and governance.bundle.pinned
     return seals_for(governance.executor_keys, required, local.public if local is not None else None)
@@ -137,15 +136,16 @@ def audit(store: RecordStore, change_ids: list[str] | None = None, published: di
         for low, high in sequence_gaps(seqs):
             report.breaks.append(ChainBreak(change_id="(sequence)", version=low, reason=f"versions {low}..{high} of the global sequence are missing (a deleted record or version)"))
     if checkpoint is not None:
-        report.breaks += checkpoint_breaks(checkpoint, walked if change_ids is None else {i: store.history(i) for i in checkpoint.heads if _exists(store, i)})
+        report.breaks += checkpoint_breaks(checkpoint, walked if change_ids is None else {i: _history_or_none(store, i) for i in checkpoint.heads})
     return report
 
 
-def _exists(store: RecordStore, change_id: str) -> bool:
+def _history_or_none(store: RecordStore, change_id: str) -> list[RecordVersion]:
+    """A record's versions, or none when the database has no such record (deleted)."""
     try:
-        return bool(store.history(change_id))
+        return store.history(change_id)
     except RecordNotFound:
-        return False
+        return []
 
 
 def export_lines(store: RecordStore, signer=None) -> Iterator[str]:

@@ -121,6 +121,8 @@ def test_a_deleted_record_leaves_a_gap_and_a_truncated_chain_falls_short_of_the_
     assert [b.reason for b in report.breaks] == ["versions 3..4 of the global sequence are missing (a deleted record or version)"]
     named = {(b.change_id, b.reason.split(" (")[-1]) for b in audit(store, seals=seals, checkpoint=checkpoint).breaks}
     assert ("CHG-0001", "deleted)") in named and ("CHG-0002", "truncated)") in named
+    one = audit(store, ["CHG-0000"], seals=seals, checkpoint=checkpoint)  # one record asked for: the checkpoint still names the others
+    assert {(b.change_id, b.reason.split(" (")[-1]) for b in one.breaks} == {("CHG-0001", "deleted)"), ("CHG-0002", "truncated)")}
 
 
 def test_a_checkpoint_not_signed_by_an_executor_is_refused(tmp_path, executor, seals):
