@@ -28,6 +28,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+from changeflow.adapters.sql_migrate import upgrade  # noqa: E402
 from changeflow.adapters.sql_records import SqlRecordStore  # noqa: E402
 from changeflow.domain.history import same_model_overlaps  # noqa: E402
 from changeflow.exceptions import RecordNotFound  # noqa: E402
@@ -138,7 +139,9 @@ def main() -> None:
         with enrolled_approvers(["carol", "dave"]) as keys, LocalPostgres() as pg, \
              TritonServer(repository, name="production", copy_repository=True, load_models=scalers + classifiers) as prod, \
              TritonServer(repository, name="staging", copy_repository=True) as staging:
-            records_url = pg.url(pg.create_database("changeflow_records"))
+            records = pg.create_database("changeflow_records")
+            upgrade(pg.url(records))  # the schema owner (a DBA) migrates; workers, CLI and bench log in as a writer
+            records_url = pg.app_url(records)
             (scratch / "prefect").mkdir()
             prefect = LocalPrefectServer(home=scratch / "prefect", database_url=pg.url(pg.create_database("prefect"), driver="asyncpg")).start()
             try:

@@ -8,6 +8,7 @@ def drop_append_only(engine) -> None:
     with engine.begin() as db:
         if db.dialect.name == "postgresql":
             db.execute(text("DROP TRIGGER IF EXISTS changeflow_versions_append_only ON change_record_versions"))
+            db.execute(text("DROP TRIGGER IF EXISTS changeflow_versions_no_truncate ON change_record_versions"))
         else:
             db.execute(text("DROP TRIGGER IF EXISTS changeflow_versions_no_update"))
             db.execute(text("DROP TRIGGER IF EXISTS changeflow_versions_no_delete"))

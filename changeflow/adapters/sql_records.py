@@ -3,74 +3,28 @@
 An embedded SQLite file by default, PostgreSQL when the URL says so (``postgresql+psycopg://…``), the
 same code. Every save appends a version to ``change_record_versions`` (who wrote it, when, chained to
 the version before by SHA-256) and updates the record's current row in ``change_records``, both in one
-transaction; readers query the current rows by the indexed columns, a page at a time.
+transaction; readers query the current rows by the indexed columns, a page at a time. The current rows
+are a derived cache: an executor acts only on a record whose current row equals its chain's signed head
+(``services.audit.trusted``). Opening a store migrates the schema when its role may (``sql_migrate``).
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timezone
-from importlib import resources
-from pathlib import Path
 
-from sqlalchemy import Engine, and_, create_engine, event, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from changeflow.adapters import sql_schema as schema
+from changeflow.adapters.sql_migrate import _migrated, engine_for, migrate  # noqa: F401 (the store's engine and migration)
 from changeflow.domain.dora import ChangeFacts, change_facts
 from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordStoreError
 
-_migrated: set[str] = set()
-_migrating = threading.Lock()
-
 
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(timezone.utc) if moment is not None else None
-
-
-def engine_for(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _wal(dbapi_connection, _record) -> None:  # readers do not wait for a writer
-            dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision, once per process and URL; safe when several processes
-    start at once (PostgreSQL: an advisory lock; SQLite: the loser of a race retries and finds it done)."""
-    key = engine.url.render_as_string(hide_password=False)
-    with _migrating:
-        if key in _migrated:
-            return
-        from alembic import command
-        from alembic.config import Config
-
-        config = Config()
-        config.set_main_option("script_location", str(resources.files("changeflow.adapters") / "sql_migrations"))
-        for attempt in range(3):
-            try:
-                with engine.begin() as connection:
-                    if connection.dialect.name == "postgresql":
-                        connection.execute(text("SELECT pg_advisory_xact_lock(74210001)"))
-                    config.attributes["connection"] = connection
-                    command.upgrade(config, "head")
-                break
-            except (OperationalError, ProgrammingError):  # SQLite: another process created it first
-                if attempt == 2:
-                    raise
-                time.sleep(0.2)
-        _migrated.add(key)
 
 
 class SqlRecordStore:

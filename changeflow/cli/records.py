@@ -1,8 +1,10 @@
-"""``changeflow status | list | record | history | records import``: read the record database (the system
-of record); ``records import`` brings in records that earlier releases kept only as Prefect artifacts."""
+"""``changeflow status | list | record | history | records import | records migrate``: read the record
+database (the system of record); ``records import`` brings in records that earlier releases kept only as
+Prefect artifacts; ``records migrate`` runs the schema migrations as the schema owner."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Optional
 
 import typer
@@ -100,7 +102,7 @@ def history(
     out.print(table)
 
 
-records_app = typer.Typer(help="The record database: import records kept as Prefect artifacts.", no_args_is_help=True)
+records_app = typer.Typer(help="The record database: migrate it as its schema owner; import records kept as Prefect artifacts.", no_args_is_help=True)
 app.add_typer(records_app, name="records")
 
 
@@ -124,6 +126,43 @@ def import_records() -> None:
             store.save(found)
             imported += 1
     out.print(f"imported {imported} record(s); {kept} already in the record database", markup=False)
+
+
+ADMIN_URL = "CHANGEFLOW_RECORDS_ADMIN_URL"
+_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@records_app.command("migrate")
+@reports_errors
+def migrate_records(
+    url: Annotated[Optional[str], typer.Option("--url", envvar=ADMIN_URL, help="the schema owner's URL (a database administrator's); "
+                                               "default: the record database's URL")] = None,
+    member: Annotated[Optional[list[str]], typer.Option("--member", help="PostgreSQL: a login role the application uses, "
+                                                        "put in the writer group changeflow_writer (repeatable)")] = None,
+) -> None:
+    """Bring the record database's schema to this release's revision, as its owner. On PostgreSQL the
+    application (executors, the CLI) then connects as a login role in the group changeflow_writer, which
+    may read and append history but not rewrite, delete or truncate it, nor touch the triggers."""
+    from changeflow.adapters.sql_migrate import WRITER_ROLE, upgrade
+    from changeflow.cli._prefect import _database
+    from changeflow.exceptions import InvalidSettings
+    from changeflow.settings.defaults import environment_or_default, environment_path
+
+    if url is None:
+        url = _database(environment_or_default().records if environment_path().is_file() else None).url
+    elif not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")) or url.rstrip("/") == "sqlite:":
+        scheme = url.split(":", 1)[0].strip()[:20] if ":" in url else ""
+        raise InvalidSettings(f"--url ({ADMIN_URL})", "url", f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, not a database's",
+                              "use postgresql+psycopg://OWNER@HOST:PORT/DATABASE (or sqlite:///ABSOLUTE/PATH.db)")
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    for name in member or []:
+        if not _ROLE.fullmatch(name):
+            raise InvalidSettings("--member", "role", f"{name[:64]!r} is not a plain role name", "use lowercase letters, digits and underscores")
+    before, after = upgrade(url, member or [])
+    where = url.split("@", 1)[-1] if "@" in url else url  # never the password
+    out.print(f"record database {where}: revision {before or '(none)'} -> {after}", markup=False, soft_wrap=True)
+    for name in member or []:
+        out.print(f"{name} is a member of {WRITER_ROLE}", markup=False, soft_wrap=True)
 
 
 @app.command()

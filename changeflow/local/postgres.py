@@ -36,7 +36,8 @@ def missing_reason() -> str | None:
 
 
 class LocalPostgres:
-    """``with LocalPostgres() as pg: pg.url("changeflow_records")``; ``create_database(name)`` first."""
+    """``with LocalPostgres() as pg: pg.url("changeflow_records")``; ``create_database(name)`` first. Migrate
+    with ``url`` (the schema owner), then run the application with ``app_url`` (a member of the writer group)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -67,8 +68,24 @@ class LocalPostgres:
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
         return name
 
-    def url(self, database: str, driver: str = "psycopg") -> str:
-        return f"postgresql+{driver}://postgres@127.0.0.1:{self.port}/{database}"
+    def url(self, database: str, driver: str = "psycopg", role: str = "postgres") -> str:
+        """As the superuser ``postgres`` (who owns what it migrates), or as ``role``."""
+        return f"postgresql+{driver}://{role}@127.0.0.1:{self.port}/{database}"
+
+    def app_url(self, database: str, role: str = "changeflow_app", driver: str = "psycopg") -> str:
+        """The URL of an application login role ``role`` (created when missing; trust auth, no password)
+        in the writer group ``changeflow_writer`` (created when missing; revision 0005 grants it its
+        rights when the schema owner migrates ``database``). Roles are the cluster's, not the database's."""
+        if not role.isidentifier() or not role.islower():
+            raise ValueError(f"role {role!r}: use lowercase letters, digits and underscores")
+        from changeflow.adapters.sql_migrate import WRITER_ROLE
+
+        sql = f"""DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN CREATE ROLE {WRITER_ROLE} NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF;
+END $$; GRANT {WRITER_ROLE} TO {role};"""
+        self._run(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql)
+        return self.url(database, driver, role)
 
     def __exit__(self, *exc) -> None:
         if (self.dir / "data" / "postmaster.pid").exists():

@@ -109,7 +109,7 @@ def test_the_schema_is_migrated_once_and_reopening_keeps_records(records_url):
     again = SqlRecordStore(records_url)
     assert again.load("CHG-0004").id == "CHG-0004"
     with again.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0004"
+        assert connection.execute(text("SELECT version_num FROM changeflow_alembic_version")).scalar() == "0005"
 
 
 def test_an_unreachable_database_is_one_clear_error():

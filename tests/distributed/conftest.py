@@ -33,7 +33,11 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
     from changeflow.settings.loader import load_governance
     from tests.conftest import EXAMPLES
 
-    records_url = postgres.url(postgres.create_database("changeflow_records"))
+    from changeflow.adapters.sql_migrate import upgrade
+
+    records = postgres.create_database("changeflow_records")
+    upgrade(postgres.url(records))  # the schema owner (a DBA) migrates; workers and the CLI log in as a writer
+    records_url = postgres.app_url(records)
     prefect = LocalPrefectServer(home=tmp_path_factory.mktemp("prefect-pg"), database_url=postgres.url(postgres.create_database("prefect"), driver="asyncpg")).start()
     environment = Environment(
         production=ServerEndpoint(name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository),
