@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.policy import policy_for
-from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State, closing_state
+from changeflow.domain.record import ROLLBACK_MS, ChangeRecord, ChangeResult, RollbackResult, State, closing_state
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.comparison import DoubtAction, Verification
 from changeflow.domain.verdicts import Outcome, Verdict
@@ -200,6 +200,8 @@ def rollback_change(change_id: str, environment: Environment | None = None, reas
         raise RollbackFailed(f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}")
     if restoration.serving_version_after is not None:
         recorder.note(serving_version_after=restoration.serving_version_after)
+    if restoration.rollback_ms is not None:  # what the restore took, kept with the record that measured it
+        recorder.note(attachments={**recorder.record.attachments, ROLLBACK_MS: f"{restoration.rollback_ms:.3f}"})
     if free_lock:
         services.locks.release(free_lock)
     recorder.transition(State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}")

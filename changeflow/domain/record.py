@@ -17,6 +17,7 @@ times, the serving version before and after, and the outcome. Every state change
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -233,6 +234,17 @@ class ChangeRecord(BaseModel):
         raise IllegalTransition(f"no open {phase} step named '{name}' on {self.id}")
 
 
+ROLLBACK_MS = "rollback_ms"  # attachment: how long the restore itself took, as the rollback measured it
+
+
+def _measured(text: str | None) -> float | None:
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
 class ChangeResult(BaseModel):
     """What a change flow returns: the change's end state and the versions around it."""
 
@@ -255,7 +267,7 @@ class ChangeResult(BaseModel):
             outcome=record.outcome,
             serving_version_before=record.serving_version_before,
             serving_version_after=record.serving_version_after,
-            rollback_ms=rollback_ms,
+            rollback_ms=rollback_ms if rollback_ms is not None else _measured(record.attachments.get(ROLLBACK_MS)),
         )
 
 

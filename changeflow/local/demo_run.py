@@ -1,5 +1,7 @@
-"""The demo's child process: real Tritons, the sample changes through the governed flows, approvals
-through the Prefect resume API, and one JSON report on the last line of stdout.
+"""The demo's child process: real Tritons, and the sample changes submitted as a requester submits them:
+each one a run of its change-type deployment carrying the request only, executed by a worker that holds
+the executor's configuration (environment file, sealed governance bundle, keys, the demo's clock per
+change type); approvals through the Prefect resume API; one JSON report on the last line of stdout.
 
 Run by ``changeflow demo`` with ``PREFECT_API_URL`` set; each change gets light client traffic so its
 ``requests`` / ``failed_requests`` say what clients saw while it ran.
@@ -9,23 +11,27 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
+from datetime import datetime
 from pathlib import Path
 
-from changeflow.settings import paths
-from changeflow.bootstrap import bootstrap
-from changeflow.kinds import kind_of
-from changeflow.local.triton_server import TritonServer
 from changeflow.adapters.prefect_approvals import DecisionsInBackground
-from changeflow.ports import RecordStore
-from changeflow.local.demo import SCENARIOS, DemoChange, DemoReport
-from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
-from changeflow.local.event_sink import EventSink
-from changeflow.settings.governance import IncidentEvents
+from changeflow.bootstrap import bootstrap
+from changeflow.domain.record import ChangeResult
+from changeflow.kinds import kind_of
 from changeflow.local.approvers import enrolled_approvers
 from changeflow.local.client_load import ClientLoad
-from changeflow.settings.loader import load_change_request, load_governance
+from changeflow.local.demo import SCENARIOS, DemoChange, DemoReport, Scenario
+from changeflow.local.event_sink import EventSink
+from changeflow.local.triton_server import TritonServer
+from changeflow.ports import RecordStore
 from changeflow.services.records import every
-from changeflow.services.reviews import submit_review
+from changeflow.settings import paths
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+from changeflow.settings.governance import IncidentEvents
+from changeflow.settings.loader import load_change_request, load_governance
+
+POOL = "changeflow-demo"
 
 
 def say(message: str) -> None:
@@ -42,21 +48,33 @@ def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
     return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository)
 
 
+def clock_per_type(scenarios: list[Scenario]) -> dict[str, datetime]:
+    """The worker's scheduling clock, one moment per change type (the demo's, never a run parameter)."""
+    clocks: dict[str, datetime] = {}
+    for scenario in scenarios:
+        change_type = load_change_request(paths.CHANGES / scenario.file).type.value
+        if clocks.setdefault(change_type, scenario.clock) != scenario.clock:
+            raise ValueError(f"demo scenarios of type {change_type} need one clock; {scenario.file} has another")
+    return clocks
+
+
 def main() -> None:
     from importlib.metadata import version
 
-    from changeflow.flows.lifecycle import CHANGE_FLOWS
+    reviewers = [scenario.review[0] for scenario in SCENARIOS if scenario.review]
+    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions} | set(reviewers))) as keys:
+        run_scenarios(keys, version)
 
-    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions})) as keys:
-        run_scenarios(CHANGE_FLOWS, keys, version)
 
-
-def run_scenarios(CHANGE_FLOWS, keys: Path, version) -> None:
-    from changeflow.adapters.credentials import signed_proof
+def run_scenarios(keys: Path, version) -> None:
+    from changeflow.local.executor import executor_configuration
+    from changeflow.local.serve import deploy_change_flows
+    from changeflow.local.workers import LocalWorkers
 
     say("starting production and staging Tritons on private copies of examples/model_repository …")
     with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
-         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging, EventSink() as sink:
+         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging, EventSink() as sink, \
+         tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home:
         environment = Environment(
             production=endpoint("production", prod),
             staging=endpoint("staging", staging),
@@ -66,38 +84,58 @@ def run_scenarios(CHANGE_FLOWS, keys: Path, version) -> None:
         governance = load_governance(
             paths.EXAMPLES, approval_timeout_s=120, approval_poll_s=1, incident_events=IncidentEvents(url=sink.url, routing_key="demo")
         )
+        configuration = executor_configuration(Path(home), environment, governance, clock_per_type(SCENARIOS))
+        say(f"deploying the change flows to work pool {POOL} and starting a worker with the executor's configuration "
+            f"(sealed governance {configuration['CHANGEFLOW_GOVERNANCE']}) …")
+        deploy_change_flows(safety_net_every_s=None, pool=POOL, drift_every_s=None)
         services = bootstrap(environment)
-        store = services.records
-        offset = first_free_block(store)
-        triton_version = services.production.server_version()
-        changes = []
-        for scenario in SCENARIOS:
-            request = load_change_request(paths.CHANGES / scenario.file)
-            if offset:
-                request = request.model_copy(update={"id": f"CHG-{int(request.id[4:]) + offset:04d}"})
-            say(f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), scheduling clock {scenario.clock.isoformat()}")
-            flow = CHANGE_FLOWS[request.type]
-            traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
-            with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(
-                request.id, scenario.decisions, proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok)
-            ) as approvers:
-                result = flow(request, environment, governance, scenario.clock)
-            if approvers.error:
-                say(f"  approvers: {approvers.error}")
-            if scenario.review and result.state.value == "review_pending":
-                record = submit_review(store, request.id, *scenario.review)
-                result = result.model_copy(update={"state": record.state, "outcome": record.outcome})
-            say(f"  → {result.state.value}: {result.outcome}")
-            changes.append(
-                DemoChange(
-                    id=request.id, type=request.type.value, kind=request.kind, model=request.model,
-                    outcome=result.state.value, serving_version_before=result.serving_version_before,
-                    serving_version_after=result.serving_version_after, rollback_ms=result.rollback_ms,
-                    requests=load.requests, failed_requests=len(load.failures), detail=result.outcome,
-                )
-            )
-        report = DemoReport(changes=changes, triton_version=triton_version, prefect_version=version("prefect"), incident_events_received=len(sink.events))
+        with LocalWorkers(POOL, count=1, env=configuration) as _worker:
+            report = run_each(services, prod, keys, sink)
+        report = report.model_copy(update={"prefect_version": version("prefect")})
     print(report.model_dump_json())
+
+
+def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoReport:
+    from changeflow.adapters.credentials import signed_proof
+    from changeflow.adapters.prefect_submit import follow, start_change_run
+
+    store = services.records
+    offset = first_free_block(store)
+    changes = []
+    for scenario in SCENARIOS:
+        request = load_change_request(paths.CHANGES / scenario.file)
+        if offset:
+            request = request.model_copy(update={"id": f"CHG-{int(request.id[4:]) + offset:04d}"})
+        say(f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), the worker's clock {scenario.clock.isoformat()}")
+        traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
+        with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(
+            request.id, scenario.decisions, proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok)
+        ) as approvers:
+            run_id = start_change_run(request)
+            state = follow(run_id, lambda line: say(f"  {line}"))
+        if approvers.error:
+            say(f"  approvers: {approvers.error}")
+        result = ChangeResult.of(store.load(request.id))
+        if scenario.review and result.state.value == "review_pending":
+            result = reviewed(store, keys, request.id, *scenario.review)
+        say(f"  → {result.state.value}: {result.outcome} (flow run {state.name})")
+        changes.append(
+            DemoChange(
+                id=request.id, type=request.type.value, kind=request.kind, model=request.model,
+                outcome=result.state.value, serving_version_before=result.serving_version_before,
+                serving_version_after=result.serving_version_after, rollback_ms=result.rollback_ms,
+                requests=load.requests, failed_requests=len(load.failures), detail=result.outcome,
+            )
+        )
+    return DemoReport(changes=changes, triton_version=services.production.server_version(), prefect_version="", incident_events_received=len(sink.events))
+
+
+def reviewed(store: RecordStore, keys: Path, change_id: str, reviewer: str, summary: str) -> ChangeResult:
+    """The emergency's post-implementation review, signed by the reviewer and recorded by the worker."""
+    from changeflow.services.reviews import submit_review
+
+    record = submit_review(store, change_id, reviewer, summary)
+    return ChangeResult.of(record)
 
 
 if __name__ == "__main__":
