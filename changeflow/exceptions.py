@@ -8,6 +8,7 @@
     ├── UnknownKind                a change kind no module of changeflow.kinds defines
     ├── IllegalTransition          a lifecycle state change the state machine forbids
     ├── ChangeStateError           the change is not in a state that allows this (exists already, not scheduled, …)
+    │   └── ReviewRefused          a post-implementation review the executor did not count (the reason on the record)
     ├── RecordNotFound             no change record with that ID
     ├── RecordStoreError           the record database cannot be opened or written
     ├── RecordTampered             a record whose version chain does not verify: no executor acts on it
@@ -69,6 +70,10 @@ class IllegalTransition(ChangeflowError):
 
 class ChangeStateError(ChangeflowError):
     """The change is not in a state that allows what was asked (its ID exists, it is not scheduled, …)."""
+
+
+class ReviewRefused(ChangeStateError):
+    """The executor refused a post-implementation review: ``str()`` is the reason (also kept on the record)."""
 
 
 class RecordNotFound(ChangeflowError):

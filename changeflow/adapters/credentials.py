@@ -93,11 +93,11 @@ def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) ->
         pass
 
 
-def sign(private_key: Path, message: bytes) -> str:
+def sign(private_key: Path, message: bytes, command: str = "approve") -> str:
     try:
         key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
     except (OSError, ValueError) as exc:
-        raise InvalidSettings("approve", "--key", f"{private_key} is not a readable private key ({exc.__class__.__name__})",
+        raise InvalidSettings(command, "--key", f"{private_key} is not a readable private key ({exc.__class__.__name__})",
                               "enrol with `changeflow approvers enrol NAME` or pass --key") from None
     return base64.b64encode(key.sign(message)).decode()
 
@@ -153,3 +153,13 @@ def signed_proof(records: RecordStore, keys_dir: Path, change_id: str, approver:
         raise InvalidSettings("approve", "ID", f"{change_id} has no plan digest on its record yet", "wait until it asks for approval (--wait)")
     who = person(approver)
     return {"plan_digest": digest, "signature": sign(key or keys_dir / f"{who}.pem", decision_message(change_id, approve, digest, who))}
+
+
+def signed_review(records: RecordStore, keys_dir: Path, change_id: str, reviewer: str, summary: str, key: Path | None = None) -> str:
+    """What ``changeflow review`` sends as proof: the reviewer's signature over the change, their name, the
+    SHA-256 of the summary and the plan digest on the change's record (``identity.review_message``)."""
+    from changeflow.domain.identity import PLAN_DIGEST, review_message
+
+    who = person(reviewer)
+    digest = records.load(change_id).attachments.get(PLAN_DIGEST, "")
+    return sign(key or keys_dir / f"{who}.pem", review_message(change_id, who, summary, digest), "review")

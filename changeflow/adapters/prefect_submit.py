@@ -1,6 +1,8 @@
 """A requester's submission: a run of the change type's deployment carrying the change request and
 nothing else, followed to its end. The governed flow runs on a worker, with the worker's environment,
-sealed governance, keys and clock; the requester's process never executes it."""
+sealed governance, keys and clock; the requester's process never executes it. A reviewer's
+post-implementation review goes the same way: a run of ``post-implementation-review/review`` carrying the
+change ID, the reviewer, the summary and the reviewer's signature."""
 
 from __future__ import annotations
 
@@ -20,17 +22,28 @@ def deployment_name(change_type: str) -> str:
     return f"{change_type}-change/{change_type}"
 
 
-def start_change_run(request: ChangeRequest) -> UUID:
-    """A run of ``<type>-change/<type>`` with ``{"request": …}`` as its only parameter; its id."""
-    name = deployment_name(request.type.value)
+REVIEW_DEPLOYMENT = "post-implementation-review/review"
+
+
+def _start_run(name: str, parameters: dict) -> UUID:
     with get_client(sync_client=True) as client:
         try:
             deployment = client.read_deployment_by_name(name)
         except ObjectNotFound:
             raise PrefectUnavailable(f"no deployment {name} on the Prefect server; fix: start `changeflow serve`, or deploy "
                                      "deployments/prefect.yaml and start a worker with the executor's configuration") from None
-        run = client.create_flow_run_from_deployment(deployment.id, parameters={"request": request.model_dump(mode="json")})
+        run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
     return run.id
+
+
+def start_change_run(request: ChangeRequest) -> UUID:
+    """A run of ``<type>-change/<type>`` with ``{"request": …}`` as its only parameter; its id."""
+    return _start_run(deployment_name(request.type.value), {"request": request.model_dump(mode="json")})
+
+
+def start_review_run(change_id: str, reviewer: str, summary: str, signature: str) -> UUID:
+    """A run of ``post-implementation-review/review`` carrying these four parameters only; its id."""
+    return _start_run(REVIEW_DEPLOYMENT, {"change_id": change_id, "reviewer": reviewer, "summary": summary, "signature": signature})
 
 
 def follow(run_id: UUID, say: Callable[[str], None], poll_s: float = 1.0) -> State:

@@ -23,10 +23,13 @@ def verify(
     prefect: Annotated[bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")] = False,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="an earlier `audit export` kept outside the database: its signed heads must still be there")] = None,
     unsigned: Annotated[bool, typer.Option("--unsigned", help="check the digests only, where no executor key is known (a chain recomputed by a database writer passes)")] = False,
+    reviews: Annotated[bool, typer.Option("--reviews", help="also re-verify each closed emergency's post-implementation review against the governance bundle's keys")] = False,
 ) -> None:
     """Walk the version chains and check every version's executor signature against the governance
     bundle's executor keys; exit 8 naming the first broken link (a rewritten, unsigned, removed or
-    reordered version, a gap in the sequence of versions, a chain shorter than the checkpoint's)."""
+    reordered version, a gap in the sequence of versions, a chain shorter than the checkpoint's). With
+    --reviews, an emergency closed without a review signed by an emergency approver who is not its
+    requester (re-verified against the bundle's keys) is named too, and exits 8."""
     from changeflow.exceptions import InvalidSettings
     from changeflow.services.audit import audit, executor_seals, read_checkpoint
 
@@ -45,6 +48,8 @@ def verify(
                               "pin the governance keys (CHANGEFLOW_GOVERNANCE_KEYS) of a bundle listing its executors, or add --unsigned to check digests only")
     kept = read_checkpoint(_read(checkpoint), seals) if checkpoint is not None else None
     report = audit(record_store(), None if every_record else [change_id], published, seals, kept)
+    if reviews:
+        report.breaks += _review_breaks(None if every_record else change_id)
     if report.breaks:
         first = report.breaks[0]
         err.print(one_line("broken:", "bold red", f"{first.change_id} version {first.version}: {first.reason}"
@@ -52,7 +57,24 @@ def verify(
         raise typer.Exit(BROKEN)
     signed = "every version signed by an executor of the governance bundle" if report.signatures_checked else \
         "signatures NOT checked: no executor key is known (pin governance keys and list executors in keys.yaml)"
-    out.print(f"intact: {report.records} record(s), {report.versions} version(s); {signed}", markup=False)
+    out.print(f"intact: {report.records} record(s), {report.versions} version(s); {signed}"
+              + ("; every closed emergency's review verifies" if reviews else ""), markup=False)
+
+
+def _review_breaks(change_id: str | None) -> list:
+    """A closed emergency whose kept review does not verify against the governance in force (its
+    emergency approvers and their keys), as a break naming the record's last version."""
+    from changeflow.domain.history import ChainBreak, RecordQuery
+    from changeflow.domain.record import State
+    from changeflow.domain.request import ChangeType
+    from changeflow.services.records import every
+    from changeflow.services.reviews import review_problem
+    from changeflow.settings.defaults import governance_or_default
+
+    governance, store = governance_or_default(), record_store()
+    records = [store.load(change_id)] if change_id else every(store, RecordQuery(types=frozenset({ChangeType.EMERGENCY}), states=frozenset({State.CLOSED})))
+    return [ChainBreak(change_id=record.id, version=len(store.history(record.id)), reason=problem)
+            for record in records if (problem := review_problem(record, governance)) is not None]
 
 
 def _read(path: Path) -> str:

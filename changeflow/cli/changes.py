@@ -1,5 +1,5 @@
-"""``changeflow submit | approve | review | reconcile``: file a change, decide on one, close an
-emergency's review, run the safety net."""
+"""``changeflow submit | approve | review | reconcile``: file a change, decide on one, send an emergency's
+signed post-implementation review to the executor, run the safety net."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def _outcome(change_id: str, settings, state):
         record = record_store(settings).load(change_id)
     except RecordNotFound:
         return 1, None  # the run ended before it opened a record (e.g. refused job variables): its state says why
-    if record.production_touched and not record.is_terminal:
+    if record.production_touched and not record.is_terminal and record.state is not State.REVIEW_PENDING:  # review pending: verified, done
         return NEEDS_ATTENTION, ChangeResult.of(record)
     return EXIT_CODES.get(record.state, NEEDS_ATTENTION if state.is_failed() else 1), ChangeResult.of(record)
 
@@ -185,18 +185,80 @@ def approve(
     out.print(f"{'rejection' if reject else 'approval'} by {approver} sent to {change_id} (flow run {run_id}); the flow judges and records it", markup=False)
 
 
+REVIEW_REFUSED = 3  # `changeflow review`: the executor did not count the review; the record still owes it
+
+
 @app.command()
 @reports_errors
 def review(
     change_id: Annotated[str, typer.Argument(help="an emergency change in review_pending")],
-    reviewer: Annotated[str, typer.Option(help="who reviewed it")],
-    summary: Annotated[str, typer.Option(help="the post-implementation review: what happened, what follows")],
+    reviewer: Annotated[str, typer.Option(help="who reviewed it: an emergency approver who did not request the change")],
+    summary: Annotated[str, typer.Option(help="the post-implementation review: what happened, what follows (10 to 4,000 characters)")],
+    key: Annotated[Optional[Path], typer.Option(help="your private key (default: CHANGEFLOW_KEYS/NAME.pem, from `changeflow approvers enrol`)")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the change to reach review_pending before the review is sent")] = 0.0,
 ) -> None:
-    """Submit an emergency change's post-implementation review; closes its record."""
-    from changeflow.services.reviews import submit_review
+    """Submit an emergency change's post-implementation review, signed with your key: a run of
+    post-implementation-review/review carrying the change ID, your name, the summary and your signature over
+    them and the approved plan's digest. The worker judges it by its own governance (an emergency approver
+    who is not the requester, a signature by your key in the bundle) and records it: closed with the review
+    and its proof, or the refusal noted on the record.
 
-    submit_review(record_store(), checks.change_id(change_id, "review"), reviewer, summary)
-    out.print(f"{change_id} closed with the review by {reviewer}", markup=False)
+    Exit codes: 0 closed with the review, 2 bad input, 3 review refused (the reason in one line; the record
+    still owes its review), 1 other failure.
+    """
+    from changeflow.adapters.credentials import signed_review
+    from changeflow.adapters.prefect_submit import REVIEW_DEPLOYMENT, follow, start_review_run
+    from changeflow.domain.identity import person
+    from changeflow.domain.review import SUMMARY_MAX, SUMMARY_MIN
+    from changeflow.settings.defaults import approver_keys_dir
+
+    change_id, wait = checks.change_id(change_id, "review"), checks.seconds(wait, "review", "--wait")
+    who, text = person(reviewer), summary.strip()
+    if not who:
+        raise InvalidSettings("review", "--reviewer", "names nobody", "give your name as enrolled, e.g. --reviewer oscar")
+    if not SUMMARY_MIN <= len(text) <= SUMMARY_MAX:
+        raise InvalidSettings("review", "--summary", f"has {len(text):,} characters", f"write what happened and what follows ({SUMMARY_MIN} to {SUMMARY_MAX:,} characters)")
+    require_prefect()
+    store = record_store()
+    _wait_for_review_pending(store, change_id, wait)
+    signature = signed_review(store, approver_keys_dir(), change_id, who, text, key)
+    run_id = start_review_run(change_id, who, text, signature)
+    err.print(f"review of {change_id} by {who} sent to {REVIEW_DEPLOYMENT} (flow run {run_id}); the worker judges and records it", markup=False)
+    try:
+        state = follow(run_id, lambda line: err.print(line, markup=False, highlight=False))
+    except KeyboardInterrupt:
+        err.print(f"stopped following; the review goes on in flow run {run_id}: `changeflow record {change_id}`", markup=False)
+        raise typer.Exit(1) from None
+    record = store.load(change_id)
+    kept = next((r for r in reversed(record.reviews) if r.counted and r.signature == signature), None)
+    if state.is_completed() and kept is not None and record.state is State.CLOSED:
+        out.print(f"{change_id} closed with the review by {who}, signed with key {kept.key_id}", markup=False)
+        return
+    message = state.message or "no message"
+    if "ReviewRefused: " in message:
+        err.print(one_line("refused:", "bold red", f"review of {change_id} by {who}: {message.split('ReviewRefused: ', 1)[1]}"), highlight=False, soft_wrap=True)
+        raise typer.Exit(REVIEW_REFUSED)
+    err.print(one_line("failed:", "bold red", f"flow run {run_id} ended {state.name}: {message}"), highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _wait_for_review_pending(store, change_id: str, wait_s: float) -> None:
+    """Up to ``wait_s`` for the record to reach ``review_pending`` (the executor judges whatever it finds)."""
+    import time
+
+    from changeflow.exceptions import RecordNotFound
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if store.load(change_id).state is State.REVIEW_PENDING:
+                return
+        except RecordNotFound:
+            if time.monotonic() >= deadline:
+                raise
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(1.0)
 
 
 @app.command()

@@ -6,7 +6,9 @@
   what is approved), with the golden set's digest and the governance bundle's; an approval counts only
   for the digest it names, so a bundle changed after approval voids it.
 - ``decision_message``: the exact bytes an approver's Ed25519 key signs (change, decision, digest, who);
-  ``attestation_message``: what an executor signs for a one-time code it accepted.
+  ``attestation_message``: what an executor signs for a one-time code it accepted;
+  ``review_message``: what an emergency approver signs for a post-implementation review (change, reviewer,
+  the SHA-256 of the summary, and the plan digest the emergency was approved on).
 - ``Proof``: an adapter's verdict on a code or signature, with the ledger key that makes it single-use.
 """
 
@@ -58,6 +60,19 @@ def attestation_message(change_id: str, approve: bool, digest: str, approver: st
     """What an executor signs when it accepted a one-time code: who, on what, in which 30 s step. The code
     itself proves nothing later; this signature lets every later executor and auditor re-verify."""
     return "\n".join(["changeflow-totp-attestation-v1", change_id, "approve" if approve else "reject", digest, person(approver), str(step)]).encode("utf-8")
+
+
+def summary_digest(summary: str) -> str:
+    """The SHA-256 of a review's summary as recorded: stripped of surrounding whitespace, UTF-8."""
+    return hashlib.sha256(summary.strip().encode("utf-8")).hexdigest()
+
+
+def review_message(change_id: str, reviewer: str, summary: str, digest: str) -> bytes:
+    """The exact bytes a reviewer's Ed25519 key signs for an emergency's post-implementation review: the
+    change, who reviews (``person``), the digest of the summary (``summary_digest``) and the plan digest the
+    change was approved on (``PLAN_DIGEST`` on its record; empty when the record has none). A signature on
+    one summary is not a review with another, nor of another change or plan."""
+    return "\n".join(["changeflow-review-v1", change_id, person(reviewer), summary_digest(summary), digest]).encode("utf-8")
 
 
 class Proof(BaseModel, frozen=True):

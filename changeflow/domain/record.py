@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from changeflow.domain.drift import Drift
 from changeflow.domain.request import ChangeRequest, ChangeType, Risk
+from changeflow.domain.review import ReviewAttempt
 from changeflow.exceptions import IllegalTransition
 
 
@@ -164,6 +165,7 @@ class ChangeRecord(BaseModel):
     slot_start: datetime | None = None
     slot_end: datetime | None = None
     review: str = ""
+    reviews: list[ReviewAttempt] = Field(default_factory=list, description="post-implementation reviews sent: the counted one with its proof, refused ones with why")
     attachments: dict[str, str] = Field(default_factory=dict, description="e.g. the exact config a rollback restores")
     outcome: str = ""
     request: ChangeRequest | None = None

@@ -33,6 +33,7 @@ FLOWS = [  # (entrypoint, deployment name): no parameters of the executor's; the
     ("flows/safety.py:safety_net", "safety-net"),
     ("flows/maintenance_window.py:maintenance_window", "maintenance-window"),
     ("flows/drift.py:drift_check", "drift-check"),
+    ("flows/review.py:post_implementation_review", "review"),  # an emergency's signed post-implementation review
 ]
 EVERY = {"safety-net", "drift-check"}  # deployments on an interval, one run at a time
 

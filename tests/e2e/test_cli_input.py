@@ -73,3 +73,14 @@ def test_an_audit_that_cannot_check_signatures_says_so_instead_of_passing(invoke
     assert line.startswith("audit verify: keys: no executor key is known") and "--unsigned" in line
     digests_only = invoke("audit", "verify", "--all", "--unsigned")
     assert digests_only.exit_code == 0 and "signatures NOT checked" in digests_only.stdout
+
+
+@pytest.mark.parametrize("args, start", [
+    (["--summary", "too short"], "review: --summary: has 9 characters; fix: write what happened and what follows (10 to 4,000 characters)"),
+    (["--summary", "x" * 4_001], "review: --summary: has 4,001 characters"),
+    (["--summary", "Delay lowered; p99 recovered.", "--wait", "nan"], "review: --wait: "),
+    (["--summary", "Delay lowered; p99 recovered.", "--reviewer", " "], "review: --reviewer: names nobody"),
+], ids=["short", "long", "wait", "nobody"])
+def test_a_review_that_cannot_count_is_refused_before_anything_is_signed_or_sent(invoke, args, start):
+    reviewer = [] if "--reviewer" in args else ["--reviewer", "oscar"]
+    assert one_line(invoke("review", "CHG-0012", *reviewer, *args)).startswith(start)
