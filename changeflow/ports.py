@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from changeflow.domain.identity import Proof
-    from changeflow.domain.history import FactsPage, RecordPage, RecordQuery, RecordVersion
+    from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
 
@@ -101,6 +101,14 @@ class RecordStore(Protocol):
     def facts_page(self, query: "RecordQuery") -> "FactsPage": ...
 
     def history(self, change_id: str) -> list["RecordVersion"]: ...
+
+    identity: str  # which database this is (its URL without a password): checkpoints are kept per database
+
+    def max_seq(self) -> int:
+        """The highest sequence number of any version (0: none)."""
+
+    def chain_heads(self, after: str | None = None, limit: int = 1000) -> list["ChainHead"]:
+        """Each record's last version, by change ID after ``after``, at most ``limit``: a checkpoint pages through."""
 
 
 @runtime_checkable

@@ -11,6 +11,9 @@ and their dead executor (``services.orphans``) and *settles* each one:
 - meanwhile the model's lock the dead executor held is kept (no other change starts on the model), and
   it is freed as soon as production is settled, before the record says so.
 
+Every run ends by writing a signed checkpoint of every chain head outside the record database
+(``services.checkpoints``): executors then refuse a record cut short after it.
+
 ``changeflow serve`` runs it every minute and, through Prefect automations (``adapters.prefect_recovery``),
 as soon as a change's flow run crashes, fails or stops sending heartbeats. ``changeflow reconcile`` runs it
 by hand.
@@ -26,12 +29,13 @@ from pydantic import BaseModel
 from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.adapters.incidents import post_change_event
 from changeflow.adapters.prefect import announce, flow_run_ended
+from changeflow.adapters.prefect_records import announce_records
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, State
 from changeflow.exceptions import ServerUnavailable
 from changeflow.flows.compensation import rollback_change
-from changeflow.services.audit import executor_seals, trusted
+from changeflow.services.audit import executor_seals, keep_executor_checkpoint, trusted
 from changeflow.services.orphans import Orphan, orphans
 from changeflow.services.recorder import Recorder
 from changeflow.services.records import every
@@ -46,6 +50,7 @@ class SafetyNetResult(BaseModel):
     rolled_back: list[str] = []
     aborted: list[str] = []
     failed: dict[str, str] = {}
+    checkpoint: str = ""  # the record database's newest signed checkpoint (file), or why none was written
 
 
 class Settling(BaseModel):
@@ -79,7 +84,19 @@ def safety_net(environment: Environment | None = None, governance: Governance | 
         except Exception as exc:  # one change that cannot be settled (e.g. a rewritten record) must not stop the others
             get_run_logger().error("%s not settled: %s", orphan.change_id, exc)
             result.failed[orphan.change_id] = f"{exc.__class__.__name__}: {exc}"
+    result.checkpoint = checkpoint(services, governance)
     return result
+
+
+def checkpoint(services: Services, governance: Governance | None) -> str:
+    """Every run ends with a signed checkpoint of every chain head, kept outside the database and sent as
+    an event (``services.checkpoints``): the file, or why there is none. Never fails the run."""
+    try:
+        kept = keep_executor_checkpoint(services.records, governance, announce_records)
+    except Exception as exc:  # a database that lost versions since the last checkpoint: said loudly, settling went on
+        get_run_logger().error("no checkpoint of the record database: %s", exc)
+        return f"not written: {exc}"
+    return "not written: this worker holds no executor key" if kept is None else str(kept.path)
 
 
 def settle(orphan: Orphan, services: Services, environment: Environment, governance: Governance | None, settling: Settling, result: SafetyNetResult) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from changeflow.domain.dora import change_facts
-from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest
+from changeflow.domain.history import GENESIS, ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
@@ -102,11 +102,14 @@ class FakeModelServer:
 class FakeRecordStore:
     """Records kept in memory; every save is kept as a chained version, as the SQL store keeps them."""
 
-    def __init__(self, page_size: int | None = None) -> None:
+    def __init__(self, page_size: int | None = None, signer=None) -> None:
         self.versions: dict[str, list[RecordVersion]] = {}
         self.page_size = page_size  # smaller than a query's limit: proves readers follow the cursor
         self.pages_read = 0
         self.used_proofs: set[str] = set()
+        self.signer = signer  # an executor's key: versions signed as the SQL store signs them
+        self.identity = f"memory://fake-{id(self):x}"
+        self._seq = itertools.count(1)
 
     def claim_proof(self, key: str, change_id: str) -> bool:
         if key in self.used_proofs:
@@ -117,10 +120,12 @@ class FakeRecordStore:
     def save(self, record: ChangeRecord) -> RecordVersion:
         chain = self.versions.setdefault(record.id, [])
         previous = chain[-1].sha256 if chain else GENESIS
-        content, number = record.model_dump_json(), len(chain) + 1
+        content, number, seq = record.model_dump_json(), len(chain) + 1, next(self._seq)
+        sha256 = link_digest(previous, record.id, number, "fake", content)
+        signer, signature = (self.signer.key_id, self.signer.sign(version_message(seq, sha256))) if self.signer is not None else ("", "")
         version = RecordVersion(
             change_id=record.id, version=number, saved_at=datetime.now(timezone.utc), writer="fake", state=record.state,
-            previous_sha256=previous, sha256=link_digest(previous, record.id, number, "fake", content), content=content,
+            previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
             transitions_before=len(chain[-1].record().transitions) if chain else 0,
         )
         chain.append(version)
@@ -146,6 +151,13 @@ class FakeRecordStore:
         if change_id not in self.versions:
             raise RecordNotFound(f"no change record {change_id}")
         return list(self.versions[change_id])
+
+    def max_seq(self) -> int:
+        return max((v.seq or 0 for chain in self.versions.values() for v in chain), default=0)
+
+    def chain_heads(self, after: str | None = None, limit: int = 1000) -> list[ChainHead]:
+        heads = [ChainHead(key, c[-1].version, c[-1].sha256, c[-1].seq) for key, c in sorted(self.versions.items()) if c and (after is None or key > after)]
+        return heads[:limit]
 
 
 class FakeLocks:

@@ -76,6 +76,31 @@ def artifact_records() -> Iterator[ChangeRecord]:
             offset += PAGE
 
 
+def announce_records(what: str, payload: dict) -> bool:
+    """A ``changeflow.records.<what>`` event about the record database (a signed checkpoint, one refused)
+    when a Prefect API is configured; never raises: the checkpoint file is the record. A payload over
+    Prefect's event size goes without its heads (the signature covers their digest; the file has them)."""
+    import hashlib
+    import logging
+
+    from prefect.exceptions import EventTooLarge
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return False
+    store = str(payload.get("store", ""))
+    resource = {"prefect.resource.id": f"changeflow.records.{hashlib.sha256(store.encode()).hexdigest()[:16]}", "prefect.resource.name": store}
+    try:
+        try:
+            return emit_event(event=f"changeflow.records.{what}", resource=resource, payload=payload) is not None
+        except EventTooLarge:
+            slim = {k: v for k, v in payload.items() if k != "heads"} | {"heads_omitted": len(payload.get("heads", {}))}
+            return emit_event(event=f"changeflow.records.{what}", resource=resource, payload=slim) is not None
+    except Exception as exc:  # a server that does not answer: the checkpoint file is the record
+        logging.getLogger("changeflow.records").warning("changeflow.records.%s not announced: %s", what, exc)
+        return False
+
+
 # --- markdown for the Prefect UI --------------------------------------------------------------
 
 

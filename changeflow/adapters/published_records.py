@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from changeflow.domain.history import FactsPage, RecordPage, RecordQuery, RecordVersion
+from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
 from changeflow.domain.record import ChangeRecord
 from changeflow.ports import RecordPublisher, RecordStore
 
@@ -44,3 +44,13 @@ class PublishedRecords:
 
     def history(self, change_id: str) -> list[RecordVersion]:
         return self.store.history(change_id)
+
+    @property
+    def identity(self) -> str:
+        return self.store.identity
+
+    def max_seq(self) -> int:
+        return self.store.max_seq()
+
+    def chain_heads(self, after: str | None = None, limit: int = 1000) -> list[ChainHead]:
+        return self.store.chain_heads(after, limit)

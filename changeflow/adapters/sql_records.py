@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from changeflow.adapters import sql_schema as schema
+from changeflow.adapters.sql_heads import ChainHeadReads
 from changeflow.adapters.sql_migrate import _migrated, engine_for, migrate  # noqa: F401 (the store's engine and migration)
 from changeflow.domain.dora import ChangeFacts, change_facts
 from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
@@ -27,7 +28,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(timezone.utc) if moment is not None else None
 
 
-class SqlRecordStore:
+class SqlRecordStore(ChainHeadReads):
     def __init__(self, url: str, writer=lambda: "changeflow", signer=None) -> None:
         """``writer()`` names who is saving (host, process, flow run): kept on every version. ``signer``
         (an executor's ``signing.PrivateKey``) signs each version; without one, versions are saved

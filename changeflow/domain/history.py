@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -100,6 +101,15 @@ class RecordVersion(BaseModel):
 
     def record(self) -> ChangeRecord:
         return ChangeRecord.model_validate_json(self.content)
+
+
+class ChainHead(NamedTuple):
+    """Where one record's chain ends: what a checkpoint keeps of it (``seq`` None: saved before sequencing)."""
+
+    change_id: str
+    version: int
+    sha256: str
+    seq: int | None
 
 
 def version_message(seq: int | None, sha256: str) -> bytes:

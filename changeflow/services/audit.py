@@ -1,12 +1,13 @@
 """What an auditor runs over the record database, and what every executor checks before it acts: each
 record's version chain walked, each version's executor signature verified, the current record compared
 with the chain's head, the one sequence of versions checked for gaps (a deleted record), and the heads
-compared with a signed checkpoint kept outside the database (a truncated chain)."""
+compared with a signed checkpoint kept outside the database (a truncated chain: ``services.checkpoints``)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import TextIO
 
 from pydantic import BaseModel
@@ -15,8 +16,12 @@ from changeflow.domain.history import ChainBreak, RecordQuery, RecordVersion, se
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordTampered
 from changeflow.ports import RecordStore
+from changeflow.services.checkpoints import Checkpoint, Kept, chain_heads, checkpoint_breaks, held_back, history_or_none, keep_checkpoint, read_checkpoint
 from changeflow.services.records import every
 from changeflow.signing import key_id, verify
+
+__all__ = ["AuditReport", "Checkpoint", "VersionSeals", "audit", "audit_record", "checkpoint_breaks", "executor_seals", "export", "export_lines",
+           "keep_executor_checkpoint", "read_checkpoint", "seals_for", "trusted"]
 
 
 class VersionSeals:
@@ -55,6 +60,17 @@ def executor_seals(governance=None) -> VersionSeals | None:
     return seals_for(governance.executor_keys, required, local.public if local is not None else None)
 
 
+def keep_executor_checkpoint(store: RecordStore, governance=None, publish=None) -> Kept | None:
+    """This executor's signed checkpoint of ``store``, kept in its checkpoint folder and announced with
+    ``publish`` (``services.checkpoints.keep_checkpoint``); None when it holds no executor key or folder."""
+    from changeflow.settings.defaults import checkpoints_dir, executor_key
+
+    signer, folder = executor_key(), checkpoints_dir()
+    if signer is None or folder is None:
+        return None
+    return keep_checkpoint(store, signer, executor_seals(governance), folder, publish)
+
+
 class AuditReport(BaseModel):
     records: int = 0
     versions: int = 0
@@ -79,40 +95,16 @@ def audit_record(store: RecordStore, change_id: str, seals: VersionSeals | None 
     return versions, broken
 
 
-def trusted(store: RecordStore, change_id: str, seals: VersionSeals | None = None) -> ChangeRecord:
-    """The record, only when its chain (and, with ``seals``, every signature) verifies and the current row
-    is its head; otherwise ``RecordTampered``: what an executor reads before it acts."""
-    _, broken = audit_record(store, change_id, seals)
+def trusted(store: RecordStore, change_id: str, seals: VersionSeals | None = None, checkpoints: Path | None = None) -> ChangeRecord:
+    """The record, only when its chain (and, with ``seals``, every signature) verifies, the current row
+    is its head and nothing was cut since the newest signed checkpoint in ``checkpoints`` (default: this
+    executor's checkpoint folder); otherwise ``RecordTampered``: what an executor reads before it acts."""
+    versions, broken = audit_record(store, change_id, seals)
     if broken is not None:
         raise RecordTampered(f"{change_id}: version {broken.version}: {broken.reason}; no executor acts on it (see `changeflow audit verify {change_id}`)")
+    if (problem := held_back(store, change_id, versions, seals, checkpoints)) is not None:
+        raise RecordTampered(f"{change_id}: {problem}; no executor acts on it (see `changeflow audit verify --all`)")
     return store.load(change_id)
-
-
-class Checkpoint(BaseModel):
-    """Every chain's head and the highest sequence number at one moment, signed by an executor and kept
-    outside the database (``audit export``): a later chain shorter than its head here was truncated, a
-    record missing here was deleted."""
-
-    seq: int = 0
-    heads: dict[str, tuple[int, str]] = {}
-    signer: str = ""
-    signature: str = ""
-
-    def message(self) -> bytes:
-        return ("changeflow-checkpoint-v1\n" + json.dumps({"seq": self.seq, "heads": self.heads}, sort_keys=True, separators=(",", ":"))).encode()
-
-
-def checkpoint_breaks(checkpoint: Checkpoint, walked: dict[str, list[RecordVersion]]) -> list[ChainBreak]:
-    breaks = []
-    for change_id, (version, sha256) in sorted(checkpoint.heads.items()):
-        versions = walked.get(change_id)
-        if not versions:
-            breaks.append(ChainBreak(change_id=change_id, version=version, reason="the checkpoint has this record; the database does not (deleted)"))
-        elif len(versions) < version:
-            breaks.append(ChainBreak(change_id=change_id, version=len(versions), reason=f"the checkpoint has version {version}; the chain ends at {len(versions)} (truncated)"))
-        elif versions[version - 1].sha256 != sha256:
-            breaks.append(ChainBreak(change_id=change_id, version=version, reason="this version is not the one the checkpoint saw (rewritten)"))
-    return breaks
 
 
 def audit(store: RecordStore, change_ids: list[str] | None = None, published: dict[str, ChangeRecord] | None = None,
@@ -136,45 +128,26 @@ def audit(store: RecordStore, change_ids: list[str] | None = None, published: di
         for low, high in sequence_gaps(seqs):
             report.breaks.append(ChainBreak(change_id="(sequence)", version=low, reason=f"versions {low}..{high} of the global sequence are missing (a deleted record or version)"))
     if checkpoint is not None:
-        report.breaks += checkpoint_breaks(checkpoint, walked if change_ids is None else {i: _history_or_none(store, i) for i in checkpoint.heads})
+        as_seen = frozenset()
+        if change_ids is not None:  # the other records too, but only those whose head moved are read
+            as_seen = frozenset(h.change_id for h in chain_heads(store) if checkpoint.heads.get(h.change_id) == (h.version, h.sha256))
+            walked = {i: history_or_none(store, i) for i in checkpoint.heads if i not in as_seen}
+        report.breaks += checkpoint_breaks(checkpoint, walked, store.max_seq(), as_seen)
     return report
-
-
-def _history_or_none(store: RecordStore, change_id: str) -> list[RecordVersion]:
-    """A record's versions, or none when the database has no such record (deleted)."""
-    try:
-        return store.history(change_id)
-    except RecordNotFound:
-        return []
 
 
 def export_lines(store: RecordStore, signer=None) -> Iterator[str]:
     """Every version of every record as a JSON line, then one line with each chain's head: a checkpoint,
     signed when this process holds an executor key (``signer``)."""
-    checkpoint = Checkpoint()
+    checkpoint = Checkpoint(store=store.identity, written_at=datetime.now(timezone.utc).isoformat())
     for record in every(store, RecordQuery()):
         for version in store.history(record.id):
             yield version.model_dump_json(exclude={"transitions_before"})
             checkpoint.heads[record.id] = (version.version, version.sha256)
             checkpoint.seq = max(checkpoint.seq, version.seq or 0)
     if signer is not None:
-        checkpoint.signer, checkpoint.signature = signer.key_id, signer.sign(checkpoint.message())
-    yield json.dumps({"heads": {k: {"version": v, "sha256": d} for k, (v, d) in checkpoint.heads.items()}, "checkpoint": checkpoint.model_dump(mode="json")})
-
-
-def read_checkpoint(text: str, seals: VersionSeals | None) -> Checkpoint:
-    """The checkpoint on the last line of an ``audit export``; its signature checked when ``seals`` are known."""
-    from changeflow.exceptions import InvalidSettings
-
-    try:
-        checkpoint = Checkpoint.model_validate(json.loads(text.strip().splitlines()[-1])["checkpoint"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise InvalidSettings("--checkpoint", "(file)", "has no checkpoint on its last line", "pass a file written by `changeflow audit export`") from None
-    if seals is not None:
-        name_key = seals.keys.get(checkpoint.signer)
-        if name_key is None or not verify(name_key[1], checkpoint.message(), checkpoint.signature):
-            raise InvalidSettings("--checkpoint", "signature", "is not a valid executor signature", "use an export written by a worker holding an executor key")
-    return checkpoint
+        checkpoint.sign(signer)
+    yield checkpoint.line()
 
 
 def export(store: RecordStore, out: TextIO, signer=None) -> int:

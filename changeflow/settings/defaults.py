@@ -68,6 +68,19 @@ def executor_key():
     return PrivateKey.load(Path(path), EXECUTOR_KEY) if path else None
 
 
+CHECKPOINTS = "CHANGEFLOW_CHECKPOINTS"
+
+
+def checkpoints_dir() -> Path | None:
+    """Where this executor keeps its signed checkpoints of the record database (one folder per database,
+    written by the worker only): ``CHANGEFLOW_CHECKPOINTS``, else ``checkpoints/`` beside the executor key
+    file; None without either (a process holding no executor key keeps none)."""
+    if folder := os.environ.get(CHECKPOINTS, "").strip():
+        return Path(folder)
+    key = os.environ.get(EXECUTOR_KEY, "").strip()
+    return Path(key).resolve().parent / "checkpoints" if key else None
+
+
 CLOCK = "CHANGEFLOW_CLOCK"
 
 

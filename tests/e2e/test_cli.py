@@ -163,6 +163,54 @@ def test_audit_verify_names_the_first_broken_link_and_export_writes_the_bundle(t
     assert run("audit", "verify", env=env).returncode == 2  # neither an ID nor --all
 
 
+def test_audit_checkpoint_is_kept_and_verify_uses_the_newest_one_to_name_a_truncated_chain(tmp_path):
+    """`audit checkpoint` keeps a signed checkpoint in the executor's folder; `audit verify` compares with
+    the newest one by default (and says which): the globally last version deleted exits 8, and so does the
+    next `audit checkpoint` (a cut is never checkpointed over). Without an executor key: exit 2, one line."""
+    import os
+    from datetime import datetime, timezone
+
+    from sqlalchemy import text
+
+    from changeflow.adapters.sql_records import SqlRecordStore
+    from changeflow.domain.record import ChangeRecord, State
+    from changeflow.domain.request import Risk
+    from changeflow.settings.defaults import executor_key
+    from changeflow.settings.loader import load_change_request
+    from tests.database_admin import drop_append_only
+
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    store = SqlRecordStore(url, signer=executor_key())
+    record = ChangeRecord.open(load_change_request(CHANGES / "normal-deploy-v2.yaml"), Risk.MEDIUM, datetime.now(timezone.utc))
+    for state in (None, State.ASSESSED, State.REJECTED):
+        if state:
+            record.transition(state, datetime.now(timezone.utc), "")
+        store.save(record)
+    env = {**os.environ, "CHANGEFLOW_RECORDS_URL": url, "CHANGEFLOW_CHECKPOINTS": str(tmp_path / "checkpoints"), "PREFECT_API_URL": ""}
+    written = run("audit", "checkpoint", env=env)
+    assert written.returncode == 0 and written.stdout.startswith("checkpoint written: "), written.stdout + written.stderr
+    path = written.stdout.split(": ", 1)[1].split(" (")[0]
+    assert written.stdout.strip().endswith("(sequence 3, 1 record(s))") and path.startswith(str(tmp_path / "checkpoints"))
+    assert run("audit", "checkpoint", env=env).stdout.startswith(f"checkpoint unchanged since: {path}")
+    intact = run("audit", "verify", "--all", env=env)
+    assert intact.returncode == 0 and intact.stdout.splitlines()[0].startswith(f"checkpoint: {path} (sequence 3, 1 record(s), ")
+    assert intact.stdout.splitlines()[1].startswith("intact: 1 record(s), 3 version(s)")
+    drop_append_only(store.engine)  # a database administrator deletes the globally last version: no gap shows
+    with store.engine.begin() as db:
+        db.execute(text("DELETE FROM change_record_versions WHERE version = 3"))
+        head = store.history(record.id)[1]  # version 2 (read on another connection: the delete is not committed yet)
+        db.execute(text("UPDATE change_records SET content = :c, version = 2, sha256 = :d"), {"c": head.content, "d": head.sha256})
+    broken = run("audit", "verify", record.id, env=env)
+    assert broken.returncode == 8 and broken.stderr.strip() == (
+        f"broken: {record.id} version 2: the checkpoint has version 3; the chain ends at 2 (truncated) (and 1 more record(s))"), broken.stderr
+    assert run("audit", "verify", "--all", "--checkpoint", path, env=env).returncode == 8  # the file named, as a copy kept elsewhere
+    refused = run("audit", "checkpoint", env=env)
+    assert refused.returncode == 8 and refused.stderr.startswith("broken: the record database lost versions since checkpoint "), refused.stderr
+    keyless = {k: v for k, v in env.items() if k not in ("CHANGEFLOW_EXECUTOR_KEY", "CHANGEFLOW_CHECKPOINTS")}
+    none = run("audit", "checkpoint", env=keyless)
+    assert none.returncode == 2 and len(none.stderr.strip().splitlines()) == 1 and "CHANGEFLOW_EXECUTOR_KEY" in none.stderr
+
+
 def test_recovery_refuses_a_deployment_name_that_is_not_flow_slash_deployment():
     result = run("recovery", "--deployment", "safety-net")
     assert result.returncode == 2 and "Traceback" not in result.stderr

@@ -122,7 +122,8 @@ def test_a_deleted_record_leaves_a_gap_and_a_truncated_chain_falls_short_of_the_
     named = {(b.change_id, b.reason.split(" (")[-1]) for b in audit(store, seals=seals, checkpoint=checkpoint).breaks}
     assert ("CHG-0001", "deleted)") in named and ("CHG-0002", "truncated)") in named
     one = audit(store, ["CHG-0000"], seals=seals, checkpoint=checkpoint)  # one record asked for: the checkpoint still names the others
-    assert {(b.change_id, b.reason.split(" (")[-1]) for b in one.breaks} == {("CHG-0001", "deleted)"), ("CHG-0002", "truncated)")}
+    assert {(b.change_id, b.reason.split(" (")[-1]) for b in one.breaks} == {
+        ("CHG-0001", "deleted)"), ("CHG-0002", "truncated)"), ("(sequence)", "the latest versions were deleted: truncated)")}
 
 
 def test_a_checkpoint_not_signed_by_an_executor_is_refused(tmp_path, executor, seals):
@@ -132,3 +133,29 @@ def test_a_checkpoint_not_signed_by_an_executor_is_refused(tmp_path, executor, s
     export(store, forged, PrivateKey.load(tmp_path / "mallory.pem"))
     with pytest.raises(InvalidSettings, match="not a valid executor signature"):
         read_checkpoint(forged.getvalue(), seals)
+
+
+def test_a_chain_truncated_after_a_kept_checkpoint_is_refused_by_every_executor(tmp_path, executor, seals):
+    """The real database: its chain heads and highest sequence number read cheaply, a checkpoint kept, then
+    an administrator deletes the globally last version (no gap shows) and rewinds the current row."""
+    from changeflow.services.checkpoints import keep_checkpoint, newest
+
+    store = filled(f"sqlite:///{tmp_path / 'r.db'}", executor)
+    assert store.max_seq() == 6
+    assert [(h.change_id, h.version, h.seq) for h in store.chain_heads(None, 2)] == [("CHG-0000", 2, 2), ("CHG-0001", 2, 4)]
+    assert [h.sha256 for h in store.chain_heads("CHG-0001", 10)] == [store.history("CHG-0002")[-1].sha256]
+    folder = tmp_path / "checkpoints"
+    kept = keep_checkpoint(store, executor, seals, folder)
+    assert kept.checkpoint.store == store.identity and trusted(store, "CHG-0002", seals, folder).state is State.ASSESSED
+    drop_append_only(store.engine)
+    with store.engine.begin() as db:
+        db.execute(text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002' AND version = 2"))
+        head = store.history("CHG-0002")[0]
+        db.execute(text("UPDATE change_records SET content = :c, version = 1, sha256 = :d WHERE id = 'CHG-0002'"), {"c": head.content, "d": head.sha256})
+    assert audit(store, seals=seals).breaks == [] and trusted(store, "CHG-0002", seals, tmp_path / "none").state is State.REQUESTED
+    with pytest.raises(RecordTampered, match=f"CHG-0002: its chain ends at version 1, checkpoint {kept.path.name} saw version 2: truncated"):
+        trusted(store, "CHG-0002", seals, folder)
+    with pytest.raises(RecordTampered, match="CHG-0000: truncated since checkpoint .*sequence 6; the database's end at 5"):
+        trusted(store, "CHG-0000", seals, folder)
+    report = audit(store, ["CHG-0000"], seals=seals, checkpoint=newest(folder, store, seals)[0])
+    assert [(b.change_id, b.version) for b in report.breaks] == [("CHG-0002", 1), ("(sequence)", 5)]
