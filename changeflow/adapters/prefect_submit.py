@@ -18,8 +18,9 @@ from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import PrefectUnavailable
 
 
-def deployment_name(change_type: str) -> str:
-    return f"{change_type}-change/{change_type}"
+def deployment_name(change_type: str, suffix: str = "") -> str:
+    """``suffix``: a separate set of deployments (the demo's, see ``local.serve.deploy_change_flows``)."""
+    return f"{change_type}-change/{change_type}{suffix}"
 
 
 REVIEW_DEPLOYMENT = "post-implementation-review/review"
@@ -36,14 +37,14 @@ def _start_run(name: str, parameters: dict) -> UUID:
     return run.id
 
 
-def start_change_run(request: ChangeRequest) -> UUID:
+def start_change_run(request: ChangeRequest, suffix: str = "") -> UUID:
     """A run of ``<type>-change/<type>`` with ``{"request": …}`` as its only parameter; its id."""
-    return _start_run(deployment_name(request.type.value), {"request": request.model_dump(mode="json")})
+    return _start_run(deployment_name(request.type.value, suffix), {"request": request.model_dump(mode="json")})
 
 
-def start_review_run(change_id: str, reviewer: str, summary: str, signature: str) -> UUID:
+def start_review_run(change_id: str, reviewer: str, summary: str, signature: str, suffix: str = "") -> UUID:
     """A run of ``post-implementation-review/review`` carrying these four parameters only; its id."""
-    return _start_run(REVIEW_DEPLOYMENT, {"change_id": change_id, "reviewer": reviewer, "summary": summary, "signature": signature})
+    return _start_run(REVIEW_DEPLOYMENT + suffix, {"change_id": change_id, "reviewer": reviewer, "summary": summary, "signature": signature})
 
 
 def follow(run_id: UUID, say: Callable[[str], None], poll_s: float = 1.0) -> State:

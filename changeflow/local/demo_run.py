@@ -32,6 +32,7 @@ from changeflow.settings.governance import IncidentEvents
 from changeflow.settings.loader import load_change_request, load_governance
 
 POOL = "changeflow-demo"
+SUFFIX = "-demo"  # its own deployments (normal-change/normal-demo …): a team's on the same server are left alone
 
 
 def say(message: str) -> None:
@@ -62,7 +63,7 @@ def main() -> None:
     from importlib.metadata import version
 
     reviewers = [scenario.review[0] for scenario in SCENARIOS if scenario.review]
-    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions} | set(reviewers))) as keys:
+    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions} | set(reviewers)), executor=False) as keys:
         run_scenarios(keys, version)
 
 
@@ -87,7 +88,7 @@ def run_scenarios(keys: Path, version) -> None:
         configuration = executor_configuration(Path(home), environment, governance, clock_per_type(SCENARIOS))
         say(f"deploying the change flows to work pool {POOL} and starting a worker with the executor's configuration "
             f"(sealed governance {configuration['CHANGEFLOW_GOVERNANCE']}) …")
-        deploy_change_flows(safety_net_every_s=None, pool=POOL, drift_every_s=None)
+        deploy_change_flows(safety_net_every_s=None, pool=POOL, drift_every_s=None, suffix=SUFFIX)
         services = bootstrap(environment)
         with LocalWorkers(POOL, count=1, env=configuration) as _worker:
             report = run_each(services, prod, keys, sink)
@@ -111,7 +112,7 @@ def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoR
         with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(
             request.id, scenario.decisions, proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok)
         ) as approvers:
-            run_id = start_change_run(request)
+            run_id = start_change_run(request, SUFFIX)
             state = follow(run_id, lambda line: say(f"  {line}"))
         if approvers.error:
             say(f"  approvers: {approvers.error}")
@@ -131,11 +132,14 @@ def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoR
 
 
 def reviewed(store: RecordStore, keys: Path, change_id: str, reviewer: str, summary: str) -> ChangeResult:
-    """The emergency's post-implementation review, signed by the reviewer and recorded by the worker."""
-    from changeflow.services.reviews import submit_review
+    """The emergency's post-implementation review, signed with the reviewer's key and sent as a run of the
+    review deployment (what `changeflow review` does): the worker judges it and records it."""
+    from changeflow.adapters.credentials import signed_review
+    from changeflow.adapters.prefect_submit import follow, start_review_run
 
-    record = submit_review(store, change_id, reviewer, summary)
-    return ChangeResult.of(record)
+    signature = signed_review(store, keys, change_id, reviewer, summary)
+    follow(start_review_run(change_id, reviewer, summary, signature, SUFFIX), lambda line: say(f"  review {line}"))
+    return ChangeResult.of(store.load(change_id))
 
 
 if __name__ == "__main__":

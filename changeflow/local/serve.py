@@ -46,11 +46,12 @@ def flows_source() -> Path:
     return Path(changeflow.flows.__file__).resolve().parent.parent
 
 
-def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, drift_every_s: int | None = 60) -> dict[str, str]:
+def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, drift_every_s: int | None = 60, suffix: str = "") -> dict[str, str]:
     """Deploy the change flows to the process work pool; returns name → deployment id. They carry no
     environment, governance or clock: each worker reads its own (``local.executor``). The safety net runs
     every ``safety_net_every_s`` (None: only when an automation or a person runs it), the drift check
-    every ``drift_every_s`` (None: only when run by hand)."""
+    every ``drift_every_s`` (None: only when run by hand). ``suffix`` names a separate set (the demo's
+    ``normal-change/normal-demo``), so a demo on a team's server never takes over the team's deployments."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -68,7 +69,7 @@ def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, d
         schedule = {"concurrency_limit": 1} if name in EVERY else {}
         if every := {"safety-net": safety_net_every_s, "drift-check": drift_every_s}.get(name):
             schedule["interval"] = timedelta(seconds=every)
-        ids[name] = str(source.deploy(name=name, work_pool_name=pool, build=False, push=False,
+        ids[name] = str(source.deploy(name=name + suffix, work_pool_name=pool, build=False, push=False,
                                       print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
     return ids
 

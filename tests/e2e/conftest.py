@@ -1,8 +1,14 @@
 """A real `prefect server start` for the command-line tests (what a user runs), once per session."""
 
 import os
+import site
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +70,29 @@ def change_worker(prefect_api, records_db_url, triton_process, staging_process, 
     except Exception:
         worker.kill()
     shutil.rmtree(scratch / "executor", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    dist = tmp_path_factory.mktemp("dist")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(ROOT)], capture_output=True, text=True)
+    if built.returncode != 0:
+        pytest.skip(f"the wheel could not be built here (pip wheel needs setuptools from the package index): {built.stderr[-500:]}")
+    return next(dist.glob("changeflow-*.whl"))
+
+
+@pytest.fixture(scope="session")
+def fresh_venv(wheel, tmp_path_factory) -> Path:
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", str(wheel)], check=True)
+    purelib = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                                  capture_output=True, text=True, check=True).stdout.strip())
+    (purelib / "project_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return venv
+
+
+def in_venv(venv: Path, *args: str, cwd: Path, timeout: float = 120, **env) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PREFECT_API_URL")}
+    environment.update(PATH=f"{venv / 'bin'}{os.pathsep}{environment['PATH']}", PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
+    return subprocess.run([str(venv / "bin" / "changeflow"), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)

@@ -1,10 +1,12 @@
-"""`changeflow demo --json` against a running Prefect server, then every record read back by the CLI."""
+"""`changeflow demo --json` of the installed wheel against a running Prefect server: its changes go through
+the deployments and a worker; then every record read back by the CLI."""
 
 import json
 from collections import Counter
 
 import pytest
 
+from tests.e2e.conftest import in_venv
 from tests.e2e.test_cli import run
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
@@ -12,12 +14,13 @@ EXPECTED = ["closed", "closed", "aborted", "rolled_back", "closed", "rejected"]
 
 
 @pytest.fixture(scope="module")
-def demo_report(prefect_api, records_db_url):
-    import os
-
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}
-    result = run("demo", "--json", timeout=600, env=env)
+def demo_report(fresh_venv, prefect_api, records_db_url, tmp_path_factory):
+    """The demo of the installed wheel (run from an empty folder outside the checkout), against the session's
+    Prefect server and record database, so the checkout's CLI reads its records back."""
+    where = tmp_path_factory.mktemp("demo-cwd")
+    result = in_venv(fresh_venv, "demo", "--json", cwd=where, timeout=900, PREFECT_API_URL=prefect_api, CHANGEFLOW_RECORDS_URL=records_db_url)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert list(where.iterdir()) == []  # nothing written where it ran
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
