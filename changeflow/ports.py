@@ -102,7 +102,7 @@ class RecordStore(Protocol):
 
     def history(self, change_id: str) -> list["RecordVersion"]: ...
 
-    identity: str  # which database this is (its URL without a password): checkpoints are kept per database
+    identity: str  # which database this is (its URL without user or password): checkpoints are kept per database
 
     def max_seq(self) -> int:
         """The highest sequence number of any version (0: none)."""

@@ -4,7 +4,7 @@ Mixed into ``SqlRecordStore``, whose ``engine`` they use."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import URL, Engine, and_, func, select
 
 from changeflow.adapters import sql_schema as schema
 from changeflow.domain.history import ChainHead
@@ -15,8 +15,10 @@ class ChainHeadReads:
 
     @property
     def identity(self) -> str:
-        """Which database this is: its URL without a password (checkpoints are kept per database)."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """Which database this is: its URL without user or password (checkpoints are kept per database,
+        whichever role reads it: the worker's and an auditor's find the same ones)."""
+        url = self.engine.url
+        return URL.create(url.drivername, host=url.host, port=url.port, database=url.database).render_as_string()
 
     def max_seq(self) -> int:
         with self.engine.connect() as connection:

@@ -159,3 +159,21 @@ def test_a_chain_truncated_after_a_kept_checkpoint_is_refused_by_every_executor(
         trusted(store, "CHG-0000", seals, folder)
     report = audit(store, ["CHG-0000"], seals=seals, checkpoint=newest(folder, store, seals)[0])
     assert [(b.change_id, b.version) for b in report.breaks] == [("CHG-0002", 1), ("(sequence)", 5)]
+
+
+def test_a_database_is_named_for_its_checkpoints_without_user_or_password():
+    """The worker's role and an auditor's find the same checkpoints; no credential lands in a file or event."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.engine import make_url
+
+    from changeflow.adapters.sql_heads import ChainHeadReads
+
+    def named(url: str) -> str:
+        reads = ChainHeadReads()
+        reads.engine = SimpleNamespace(url=make_url(url))
+        return reads.identity
+
+    assert named("postgresql+psycopg://worker:secret@db.example:5432/records") == named("postgresql+psycopg://auditor@db.example:5432/records") \
+        == "postgresql+psycopg://db.example:5432/records"
+    assert named("sqlite:////srv/changeflow/records.db") == "sqlite:////srv/changeflow/records.db"
