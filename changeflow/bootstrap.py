@@ -78,12 +78,14 @@ def cluster(settings: ClusterSettings | None) -> Cluster:
     return KubernetesCluster(settings)
 
 
-def approver_credentials(public_keys: dict[str, str]) -> Credentials:
-    """The approvers' enrolled credentials: public keys from governance, TOTP secrets from the secrets file."""
+def approver_credentials(public_keys: dict[str, str], authenticators: dict[str, str] | None = None) -> Credentials:
+    """The approvers' enrolled credentials: public keys and commitments to their one-time-code secrets from
+    governance, the secrets from the executors' secrets file. An executor pinning governance keys counts a
+    code only from a secret its bundle names."""
     from changeflow.adapters.credentials import ApproverCredentials
-    from changeflow.settings.defaults import approver_secrets
+    from changeflow.settings.defaults import approver_secrets, governance_pins
 
-    return ApproverCredentials(public_keys, approver_secrets())
+    return ApproverCredentials(public_keys, approver_secrets(), authenticators, require_authenticator=bool(governance_pins()))
 
 
 @dataclass

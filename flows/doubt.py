@@ -50,7 +50,7 @@ def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest,
     verification: Verification = governance.verification
     evidence = evidence_text(verdict, details)
     digest = recorder.attach(DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence))
-    credentials = approver_credentials(governance.approver_keys)
+    credentials = approver_credentials(governance.approver_keys, governance.authenticators)
     refusals: list[str] = []
     deadline = time.monotonic() + verification.decision_timeout_s
     while (remaining := int(deadline - time.monotonic())) > 0:

@@ -157,7 +157,7 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
     approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE]))
-    credentials = approver_credentials(governance.approver_keys)
+    credentials = approver_credentials(governance.approver_keys, governance.authenticators)
     told = approval_request_text(request, plan, approving, flow_run_link(str(FlowRunContext.get().flow_run.id)))
     tell_approvers(governance.notify_approvers, f"Change {request.id} waits for your approval", told)
     overdue = overdue_notice(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value},

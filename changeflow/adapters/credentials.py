@@ -36,6 +36,14 @@ class Enrolment(BaseModel):
     provisioning_uri: str
     private_key: Path
     public_key: str
+    authenticator: str  # the SHA-256 commitment to the TOTP secret, for the bundle's keys.yaml
+
+
+def authenticator_digest(secret_b32: str) -> str:
+    """The commitment the governance bundle keeps for an approver's one-time-code secret: a pinned executor
+    counts a code only from the secret it names, so a secret re-enrolled without a bundle change counts for
+    nothing (the secret is 160 random bits; its digest gives nothing away)."""
+    return hashlib.sha256(b"changeflow-totp-v1\n" + secret_b32.strip().encode()).hexdigest()
 
 
 def _totp(secret_b32: str) -> TOTP:
@@ -54,17 +62,18 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
         raise InvalidSettings("approvers enrol", "NAME", f"{name[:40]!r} is not a plain name", "use letters, digits, '.', '-' or '_', e.g. carol")
     private = keys_dir / f"{who}.pem"
     public = generate_key(private)
+    secret = base64.b32encode(os.urandom(20)).decode()
     registry = _read_yaml(registry_file)
-    registry.setdefault("approvers", {})[who] = {"ed25519": public}
+    registry.setdefault("approvers", {})[who] = {"ed25519": public, "totp_sha256": authenticator_digest(secret)}
     registry_file.parent.mkdir(parents=True, exist_ok=True)
     registry_file.write_text(yaml.safe_dump(registry, sort_keys=True), encoding="utf-8")
-    secret = base64.b32encode(os.urandom(20)).decode()
     secrets = _read_yaml(secrets_file)
     replaced = who in secrets
     secrets[who] = secret  # the old secret is revoked: codes from the old authenticator entry no longer count
     write_private(secrets_file, yaml.safe_dump(secrets, sort_keys=True))
     _log_enrolment(secrets_file, who, public, replaced)
-    return Enrolment(name=who, provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER), private_key=private, public_key=public)
+    return Enrolment(name=who, provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER), private_key=private, public_key=public,
+                     authenticator=authenticator_digest(secret))
 
 
 def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) -> None:
@@ -110,8 +119,12 @@ def current_code(secret_b32: str, at: float | None = None) -> str:
 class ApproverCredentials:
     """Checks a decision's proof against the approver's enrolled credentials."""
 
-    def __init__(self, keys: dict[str, str], secrets_file: Path) -> None:
+    def __init__(self, keys: dict[str, str], secrets_file: Path, authenticators: dict[str, str] | None = None, require_authenticator: bool = False) -> None:
+        """``authenticators``: approver -> commitment to their secret (the bundle's ``totp_sha256``); with
+        ``require_authenticator`` (an executor pinning governance keys) a code counts only from a secret the
+        bundle names."""
         self.keys, self.secrets_file = keys, secrets_file
+        self.authenticators, self.require_authenticator = authenticators or {}, require_authenticator
 
     def verify(self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = "", now: float | None = None) -> Proof:
         who = person(approver)
@@ -132,6 +145,11 @@ class ApproverCredentials:
         secret = _read_yaml(self.secrets_file).get(who)
         if not secret:
             return Proof.refused("totp", f"{who} has no enrolled authenticator")
+        named = self.authenticators.get(who)
+        if named is None and self.require_authenticator:
+            return Proof.refused("totp", f"the governance bundle names no authenticator for {who} (keys.yaml totp_sha256)")
+        if named is not None and not hmac.compare_digest(authenticator_digest(str(secret)), named):
+            return Proof.refused("totp", f"{who}'s authenticator is not the one the governance bundle names (re-enrolled without a reviewed bundle change)")
         totp = _totp(secret)
         for step in (0, -1, 1):  # the current 30 s step, and one either side for clock skew
             at = now + step * STEP_S

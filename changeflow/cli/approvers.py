@@ -39,6 +39,6 @@ def enrol(
             out.print("(install `qrcode` to see it as a QR code, or type the secret from the URI into the app)", markup=False)
     out.print(f"for executors that pin governance keys, a governance maintainer adds this to the bundle's keys.yaml and re-signs it "
               f"(`changeflow governance sign`); until then the new key counts for nothing there:\n"
-              f"approvers:\n  {done.name}: {{ed25519: {done.public_key}}}", markup=False)
+              f"approvers:\n  {done.name}: {{ed25519: {done.public_key}, totp_sha256: {done.authenticator}}}", markup=False)
     out.print("the TOTP secret went to the executors' secrets file (replacing any earlier one: that is revoked); the enrolment is logged "
               "in enrolments.log beside it and announced as a Prefect event", markup=False)

@@ -100,7 +100,8 @@ def write_bundle(governance, folder: Path) -> Path:
         "verification.yaml": governance.verification.model_dump(mode="json"),
         "drift.yaml": governance.drift.model_dump(mode="json"),
         "governance.yaml": settings,
-        "keys.yaml": {"approvers": {n: {"ed25519": k} for n, k in governance.approver_keys.items()},
+        "keys.yaml": {"approvers": {n: {"ed25519": k, **({"totp_sha256": governance.authenticators[n]} if n in governance.authenticators else {})}
+                                    for n, k in governance.approver_keys.items()},
                       "executors": {n: {"ed25519": k} for n, k in governance.executor_keys.items()}},
     }
     for name, content in files.items():

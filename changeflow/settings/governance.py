@@ -4,6 +4,8 @@ governance bundle (``settings.bundle``), never from what a requester sends."""
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,6 +32,16 @@ class IncidentEvents(BaseModel):
 class PublicKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ed25519: str = Field(description="the Ed25519 public key, base64 of its 32 bytes")
+    totp_sha256: str = Field("", description="approvers: the SHA-256 commitment to their one-time-code secret (`approvers enrol` prints it); "
+                                             "a pinned executor counts a code only from the secret the bundle names")
+
+    @field_validator("totp_sha256")
+    @classmethod
+    def _a_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError("is not a SHA-256 digest (64 hex digits, as `changeflow approvers enrol` prints it)")
+        return value
 
     @field_validator("ed25519")
     @classmethod
@@ -63,6 +75,7 @@ def bundle_settings(folder: Path, pinned: list[str]) -> dict:
         "bundle": seal,
         "approver_keys": {person(name): key.ed25519 for name, key in ring.approvers.items()},
         "executor_keys": {name: key.ed25519 for name, key in ring.executors.items()},
+        "authenticators": {person(name): key.totp_sha256 for name, key in ring.approvers.items() if key.totp_sha256},
     }
 
 
@@ -87,6 +100,7 @@ class Governance(GovernanceSettings):
     calendar: Calendar = Field(default_factory=Calendar)
     approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the bundle's keys.yaml")
     executor_keys: dict[str, str] = Field(default_factory=dict, description="executor -> Ed25519 public key (base64): whose record versions verify")
+    authenticators: dict[str, str] = Field(default_factory=dict, description="approver -> SHA-256 commitment to their one-time-code secret, from keys.yaml")
     verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")
     drift: DriftPolicy = Field(default_factory=DriftPolicy, description="what an unauthorized change does, per model: record (default) or revert")
     bundle: BundleSeal | None = Field(None, description="the bundle it was read from, its digest and signer; None: built in memory")

@@ -10,11 +10,10 @@ levels, without aliases, with no key given twice (PyYAML keeps the last one sile
 from __future__ import annotations
 
 import difflib
+import stat
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import stat
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -247,17 +246,19 @@ def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:
         raise InvalidSettings(str(path), field, message[:1].lower() + message[1:], fix) from None
 
 
-def load_approver_keys(path: Path) -> dict[str, str]:
-    """``{approvers: {NAME: {ed25519: BASE64}}}`` written by ``changeflow approvers enrol``; none when absent."""
+def read_registry(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Public keys and one-time-code commitments from ``{approvers: {NAME: {ed25519, totp_sha256}}}`` (enrol writes it)."""
     from changeflow.domain.identity import person
 
     if not path.is_file():
-        return {}
+        return {}, {}
     data = read_yaml(path) or {}
     entries = data.get("approvers") if isinstance(data, dict) else None
     if not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("ed25519"), str) for e in entries.values()):
         raise InvalidSettings(str(path), "approvers", "is not a map of NAME: {ed25519: KEY}", "re-create it with `changeflow approvers enrol NAME`")
-    return {person(str(name)): entry["ed25519"] for name, entry in entries.items()}
+    keys = {person(str(name)): entry["ed25519"] for name, entry in entries.items()}
+    codes = {person(str(name)): str(entry["totp_sha256"]) for name, entry in entries.items() if entry.get("totp_sha256")}
+    return keys, codes
 
 
 def load_governance(directory: str | Path, pinned: list[str] | None = None, **overrides: Any) -> "Governance":
@@ -276,8 +277,9 @@ def load_governance(directory: str | Path, pinned: list[str] | None = None, **ov
     folder = Path(directory)
     pins = governance_pins() if pinned is None else pinned
     bundle = bundle_settings(folder, pins)
-    keys = bundle.pop("approver_keys") if pins else {**load_approver_keys(approver_registry()), **bundle.pop("approver_keys")}
-    overrides.setdefault("approver_keys", keys)
+    registered_keys, registered_codes = ({}, {}) if pins else read_registry(approver_registry())  # a trial also reads enrolments
+    overrides.setdefault("approver_keys", {**registered_keys, **bundle.pop("approver_keys")})
+    overrides.setdefault("authenticators", {**registered_codes, **bundle.pop("authenticators")})
     for name, value in bundle.items():
         overrides.setdefault(name, value)
     if (folder / "governance.yaml").is_file():  # timeouts, notifications, proofs: sealed with the rest

@@ -11,7 +11,7 @@ from changeflow.adapters.credentials import ApproverCredentials, current_code, e
 from changeflow.domain.identity import decision_message
 from changeflow.exceptions import InvalidSettings
 from changeflow.services.approvals import check_proof
-from changeflow.settings.loader import load_approver_keys
+from changeflow.settings.loader import read_registry
 from tests.fakes import FakeRecordStore
 
 DIGEST = "a" * 64
@@ -21,7 +21,8 @@ DIGEST = "a" * 64
 def enrolled(tmp_path):
     for name in ("carol", "dave"):
         enrol(name, tmp_path / "keys", tmp_path / "secrets.yaml", tmp_path / "registry.yaml")
-    return tmp_path, ApproverCredentials(load_approver_keys(tmp_path / "registry.yaml"), tmp_path / "secrets.yaml")
+    keys, authenticators = read_registry(tmp_path / "registry.yaml")
+    return tmp_path, ApproverCredentials(keys, tmp_path / "secrets.yaml", authenticators, require_authenticator=True)
 
 
 def test_enrolment_keeps_secrets_private_and_publishes_only_public_keys(enrolled):
@@ -54,6 +55,24 @@ def test_a_one_time_code_is_the_approvers_current_one(enrolled):
     assert not credentials.verify("CHG-1", "carol", True, DIGEST, code=current_code(secret, now - 120), now=now).valid  # expired
     assert not credentials.verify("CHG-1", "dave", True, DIGEST, code=current_code(secret, now), now=now).valid  # carol's code
     assert "no proof" in credentials.verify("CHG-1", "carol", True, DIGEST).reason
+
+
+def test_a_secret_re_enrolled_without_a_bundle_change_counts_for_nothing(enrolled):
+    """The bundle names each approver's authenticator (a commitment to the secret): re-enrolling carol in the
+    executors' secrets file, the bundle unchanged, leaves her new codes refused; the bundle's new line makes them count."""
+    home, credentials = enrolled
+    registry = yaml.safe_load((home / "registry.yaml").read_text())  # what the bundle was signed with
+    enrol("carol", home / "again-keys", home / "secrets.yaml", home / "again-registry.yaml")  # new secret, same secrets file
+    secret = yaml.safe_load((home / "secrets.yaml").read_text())["carol"]
+    now = time.time()
+    refused = credentials.verify("CHG-1", "carol", True, DIGEST, code=current_code(secret, now), now=now)
+    assert not refused.valid and "not the one the governance bundle names" in refused.reason
+    assert registry["approvers"]["carol"]["totp_sha256"] != yaml.safe_load((home / "again-registry.yaml").read_text())["approvers"]["carol"]["totp_sha256"]
+    keys, authenticators = read_registry(home / "again-registry.yaml")  # the maintainer adds the new line and re-signs
+    renewed = ApproverCredentials(keys, home / "secrets.yaml", authenticators, require_authenticator=True)
+    assert renewed.verify("CHG-1", "carol", True, DIGEST, code=current_code(secret, now), now=now).valid
+    unnamed = ApproverCredentials(keys, home / "secrets.yaml", {}, require_authenticator=True)
+    assert "names no authenticator for carol" in unnamed.verify("CHG-1", "carol", True, DIGEST, code=current_code(secret, now), now=now).reason
 
 
 def test_a_proof_counts_once_and_only_on_the_plan_shown(enrolled):

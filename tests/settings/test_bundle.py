@@ -127,7 +127,7 @@ def test_a_governance_written_out_as_a_bundle_reads_back_the_same(tmp_path, main
 
     key, public = maintainer
     built = load_governance(paths.EXAMPLES, pinned=[], approval_timeout_s=45, require_proof=True,
-                            executor_keys={"worker": public}, approver_keys={"carol": public})
+                            executor_keys={"worker": public}, approver_keys={"carol": public}, authenticators={"carol": "a" * 64})
     folder = write_bundle(built, tmp_path / "written")
     seal(folder, key)
     read = load_governance(folder, pinned=[public])
