@@ -96,15 +96,18 @@ def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> 
 def start_worker(pool: str, scratch: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A process worker for ``pool`` whose flow runs send heartbeats (what the recovery automations watch)
     and which looks for new runs every 2 s (a triggered safety net starts at once). Prefect's per-run
-    folders go under ``scratch`` (its ``TMPDIR``), which the caller removes."""
+    folders go under ``scratch`` (its ``TMPDIR``), which the caller removes. It is the guarded worker
+    (``adapters.prefect_worker``): it runs only the ``FLOWS`` entrypoints, as ``deploy_change_flows`` deployed
+    them from ``flows_source()``, and refuses a run whose deployment, job variables or pool template differ."""
     from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV
+    from changeflow.adapters.prefect_worker import worker_command
     from changeflow.local.processes import die_with_parent
 
     # prefetch 5 s: a scheduled run's process starts 5 s ahead (its start-up hidden), yet after the run before
     # it ended, so a short interval (drift check, 10 s) never collides with the deployment's concurrency limit
     env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
            "TMPDIR": str(scratch)}
-    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"], env=env, preexec_fn=die_with_parent)
+    return subprocess.Popen(worker_command(pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS]), env=env, preexec_fn=die_with_parent)
 
 
 def worker_configuration(environment_file: Path, environment: Environment, say) -> tuple[Governance, dict[str, str]]:

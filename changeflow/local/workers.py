@@ -1,8 +1,10 @@
 """Several Prefect workers on one process work pool, each its own process (group) with its own log: how
 changeflow scales past one executor, run here for the distributed tests and ``bench/scale.py``.
 
-A worker's flow runs are child processes; ``kill(i)`` SIGKILLs worker ``i`` and every process it
-started, as a host going down would. Which worker ran a flow run is read from the workers' logs.
+Each is the guarded process worker (``adapters.prefect_worker``): it runs only changeflow's own
+deployments, as deployed. A worker's flow runs are child processes; ``kill(i)`` SIGKILLs worker ``i`` and
+every process it started, as a host going down would. Which worker ran a flow run is read from the
+workers' logs.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,10 +49,11 @@ class LocalWorkers:
         return self.dir / f"{self.name(index)}.log"
 
     def __enter__(self) -> "LocalWorkers":
-        for index in range(self.count):
-            argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", self.pool, "--type", "process", "--name", self.name(index)]
-            if self.limit:
-                argv += ["--limit", str(self.limit)]
+        from changeflow.adapters.prefect_worker import worker_command
+        from changeflow.local.serve import FLOWS, flows_source
+
+        for index in range(self.count):  # guarded: only changeflow's own deployments, as deployed (#23)
+            argv = worker_command(self.pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS], name=self.name(index), limit=self.limit)
             with open(self.log(index), "wb") as log:
                 self.processes.append(subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                                        start_new_session=True, preexec_fn=die_with_parent))
