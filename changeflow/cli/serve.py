@@ -76,3 +76,31 @@ def recovery(
         out.print(f"installed automation: {name}", markup=False)
     heartbeat = " ".join(f"{k}={v}" for k, v in HEARTBEAT_ENV.items())
     out.print(f"set {heartbeat} in your workers' environment so their change runs send heartbeats", markup=False)
+
+
+@app.command()
+@reports_errors
+def worker(
+    pool: Annotated[str, typer.Option(help="the process work pool the change flows are deployed to")] = "changeflow-local",
+    name: Annotated[Optional[str], typer.Option(help="this worker's name in the Prefect UI")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, max=1_000, help="at most this many flow runs at once")] = None,
+    deploy: Annotated[bool, typer.Option("--deploy/--no-deploy", help="also (re)deploy the change flows to POOL from this installation")] = False,
+) -> None:
+    """Run an executor: the guarded process worker, which runs only changeflow's own deployments as deployed
+    (an edited entrypoint, pull step, job variable or pool template is refused before anything starts). Its
+    configuration is this process's: CHANGEFLOW_ENVIRONMENT, CHANGEFLOW_GOVERNANCE (+ _KEYS), CHANGEFLOW_EXECUTOR_KEY,
+    CHANGEFLOW_APPROVER_SECRETS; never `prefect worker start` for the change flows."""
+    import os
+
+    from changeflow.adapters.prefect_recovery import HEARTBEAT_ENV
+    from changeflow.adapters.prefect_worker import worker_command
+    from changeflow.cli._prefect import require_prefect
+    from changeflow.local.serve import FLOWS, deploy_change_flows, flows_source
+
+    require_prefect()
+    if deploy:
+        deploy_change_flows(pool=pool)
+        out.print(f"deployed the change flows from {flows_source()} to work pool {pool}", markup=False)
+    argv = worker_command(pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS], name=name, limit=limit)
+    os.environ.update({key: os.environ.get(key, value) for key, value in HEARTBEAT_ENV.items()})
+    os.execv(argv[0], argv)  # the worker replaces this process: signals reach it as they would `prefect worker start`

@@ -54,6 +54,8 @@ def test_commands_that_need_prefect_say_so_without_it_and_records_need_no_prefec
     assert "PREFECT_API_URL is not set" in result.stderr and "Traceback" not in result.stderr
     result = subprocess.run([CLI, "status", "CHG-0001"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert (result.returncode, result.stderr.strip()) == (1, "failed: no change record CHG-0001 in the record database")
+    worker = subprocess.run([CLI, "worker", "--pool", "changeflow-local"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert worker.returncode == 1 and "PREFECT_API_URL is not set" in worker.stderr and "Traceback" not in worker.stderr
 
 
 @pytest.mark.triton
