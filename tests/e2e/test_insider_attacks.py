@@ -313,12 +313,7 @@ def test_a_deleted_record_and_a_truncated_chain_are_named_and_the_cut_record_dri
     again), the current row rewritten to match. They were the newest versions of the sequence, so no gap
     shows and every remaining version verifies: the kept checkpoints name both, and a rollback run of
     CHG-0851 is refused by the worker."""
-    from sqlalchemy import text
-
     from changeflow.domain.record import State
-    from changeflow.services.audit import VersionSeals, audit, audit_record, read_checkpoint
-    from changeflow.signing import PrivateKey
-    from tests.database_admin import drop_append_only
 
     executor = executor_store(records_db_url, change_worker)
     cut = by_hand(executor, "CHG-0851", State.APPROVED)                      # versions 1-2 of CHG-0851
@@ -331,6 +326,21 @@ def test_a_deleted_record_and_a_truncated_chain_are_named_and_the_cut_record_dri
     said = kept_by_worker.communicate(timeout=120)
     assert kept_by_worker.returncode == 0 and said[0].startswith("checkpoint written: "), said
     assert exported.wait(120) == 0, exported.communicate()
+    folder = Path(said[0].split("checkpoint written: ", 1)[1].split()[0]).parent
+    try:
+        cut_and_checked(tmp_path, cli_env, auditor_env, change_worker, store, production, executor)
+    finally:  # what a team does once the database is restored: the checkpoints of the lost state moved aside,
+        for made in folder.glob("checkpoint-*"):  # so the session's later tests on this database are not refused
+            made.unlink()
+
+
+def cut_and_checked(tmp_path, cli_env, auditor_env, change_worker, store, production, executor) -> None:
+    from sqlalchemy import text
+
+    from changeflow.domain.record import State
+    from changeflow.services.audit import VersionSeals, audit, audit_record, read_checkpoint
+    from changeflow.signing import PrivateKey
+    from tests.database_admin import drop_append_only
 
     drop_append_only(store.engine)
     with store.engine.begin() as db:
