@@ -12,7 +12,8 @@ from changeflow.domain.record import ChangeRecord, State
 from changeflow.domain.request import Risk
 from changeflow.exceptions import RecordTampered
 from changeflow.services.audit import VersionSeals
-from changeflow.services.reviews import review_change, review_problem, submit_review
+from changeflow.services.recorder import Recorder
+from changeflow.services.reviews import review_change, review_problem
 from changeflow.settings.governance import Governance
 from changeflow.settings.loader import load_change_request
 from changeflow.signing import PrivateKey, generate_key, key_id
@@ -94,7 +95,10 @@ def test_a_record_whose_versions_do_not_verify_is_not_reviewed(store, keys, gove
     assert unsigned.load("CHG-0005").state is State.REVIEW_PENDING
 
 
-def test_a_record_closed_by_the_unsigned_path_is_reported(store, governance):
-    record = submit_review(store, "CHG-0005", "oscar", SUMMARY)  # an in-process executor's review without a signature
+def test_a_record_closed_without_a_signed_review_is_reported(store, governance):
+    recorder = Recorder(store.load("CHG-0005"), store)  # closed by a writer holding the executor key, no review run
+    recorder.note(review=f"oscar: {SUMMARY}")
+    recorder.transition(State.CLOSED, "post-implementation review by oscar")
+    record = recorder.record
     assert record.state is State.CLOSED
     assert review_problem(record, governance) == "CHG-0005 was closed without a signed post-implementation review"
