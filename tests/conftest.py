@@ -41,6 +41,36 @@ def pytest_configure(config):
     os.environ["CHANGEFLOW_EXECUTOR_KEY"] = str(home / "executor.pem")
 
 
+# What a fixture starts, by the fixture's name: a test that uses one, directly or through another fixture, carries the
+# mark, so `pytest -m "not triton and not prefect and not postgres and not prometheus and not browser and not wheel"`
+# (`make check`) is the set that starts no server. Module-local fixtures are named here too (`guarded` is a Prefect server
+# in test_guarded_worker.py and test_prefect_auth.py, `drill_prefect` one on PostgreSQL in test_recovery.py); a test that
+# starts something itself, not through a fixture, carries an explicit mark in its module (e.g. test_triton_server.py).
+STARTS = {
+    "triton_process": ("triton",),  # the session's tritonserver
+    "staging_process": ("triton",),  # a second tritonserver
+    "prefect_server": ("prefect",),  # prefect_test_harness (tests/flows/conftest.py)
+    "prefect_api": ("prefect",),  # `prefect server start` (tests/e2e/conftest.py)
+    "guarded": ("prefect",),  # a LocalPrefectServer of the module's own
+    "distributed": ("prefect",),  # a LocalPrefectServer on PostgreSQL and two workers (tests/distributed/conftest.py)
+    "drill_prefect": ("prefect", "postgres"),  # Prefect on PostgreSQL where it can run, else prefect_server
+    "postgres": ("postgres",),  # a private PostgreSQL (initdb + pg_ctl)
+    "prometheus": ("prometheus",),  # a private Prometheus (tests/adapters/test_prometheus.py)
+    "wheel": ("wheel",),  # pip wheel of the checkout
+    "fresh_venv": ("wheel",),  # a venv with that wheel installed
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        starts = {mark for name in item.fixturenames for mark in STARTS.get(name, ())}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("records_url") == "postgresql":  # asked with getfixturevalue
+            starts.add("postgres")
+        for mark in sorted(starts - {m.name for m in item.iter_markers()}):
+            item.add_marker(mark)
+
+
 def pytest_unconfigure(config):
     from changeflow.local.triton_server import remove_empty, stub_folders
 

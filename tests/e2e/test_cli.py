@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHANGES = ROOT / "examples" / "changes"
 CLI = shutil.which("changeflow") or str(Path(__import__("sys").executable).parent / "changeflow")
 
+# every test here starts the `changeflow` command (1-3 s each, a Python that imports Prefect): not in `make check`
+pytestmark = pytest.mark.cli
+
 
 def run(*args, timeout=120, env=None):
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
