@@ -94,7 +94,7 @@ def prefect_api(database: str, scratch: Path) -> Iterator[None]:
 
 def main() -> None:
     """``bench/faults.py [postgresql|sqlite]``: Prefect's database; PostgreSQL where it can run. On SQLite,
-    Prefect's server stalls writes for its 60 s busy timeout under this load (see the README)."""
+    Prefect's server stalls writes for its 60 s busy timeout under this load (see docs/benchmarks.md)."""
     from changeflow.local.postgres import missing_reason
 
     database = sys.argv[1] if len(sys.argv) > 1 else ("sqlite" if missing_reason() else "postgresql")

@@ -108,7 +108,7 @@ def load_golden(path: str | Path, field: str = "golden_set", source: str | None 
         first = exc.errors(include_url=False)[0]
         where = ".".join(map(str, first["loc"])) or "(document)"
         problem = f"{path}: {where}: " if source else f"{where}: "
-        raise InvalidChangeRequest(source or str(path), field, problem + first["msg"][0].lower() + first["msg"][1:], "see the golden set format in README.md") from None
+        raise InvalidChangeRequest(source or str(path), field, problem + first["msg"][0].lower() + first["msg"][1:], "see the golden set format in docs/engineers.md (Golden sets)") from None
 
 
 DIGEST = "golden_set.sha256"  # the record attachment: the golden set the approvers saw
