@@ -3,8 +3,8 @@ flows and tasks as one typed ``Services`` (cosmicpython's bootstrap). Nothing el
 the factory functions below are the one place that maps a configured kind to its adapter class, and an
 unknown kind raises (no silent fallback).
 
-Flows call ``bootstrap(environment)`` and pass the result to their tasks; tests build ``Services`` from
-the fakes in ``tests/fakes.py`` instead.
+Each flow's entrypoint calls ``bootstrap(environment)`` once and passes the result down; nothing below
+an entrypoint builds or looks up a service. Tests build ``Services`` from the fakes in ``tests/fakes.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import functools
 from dataclasses import dataclass, field
 
 from changeflow.exceptions import InvalidSettings
-from changeflow.ports import Cluster, ConfigStore, Credentials, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore
+from changeflow.ports import (
+    ApproverNotices, Cluster, ConfigStore, Credentials, DecisionSource, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore,
+)
 from changeflow.settings.environment import ClusterSettings, Environment, MetricCheck, RecordStoreSettings, ServerEndpoint
 
 
@@ -99,6 +101,8 @@ class Services:
     staging: ModelServer
     records: RecordStore
     locks: ModelLocks
+    decisions: DecisionSource | None = None  # where a waiting change asks a person (the Prefect pause)
+    notices: ApproverNotices | None = None  # how approvers are told a change waits
     _config: ConfigStore | None = field(default=None, repr=False)
     _cluster: Cluster | None = field(default=None, repr=False)
 
@@ -125,7 +129,9 @@ class Services:
 
 @functools.lru_cache(maxsize=64)
 def _build(environment_json: str) -> Services:
+    from changeflow.adapters.notifications import PrefectApproverNotices
     from changeflow.adapters.prefect import PrefectModelLocks
+    from changeflow.adapters.prefect_approvals import PrefectPause
 
     environment = Environment.model_validate_json(environment_json)
     production = model_server(environment.production)
@@ -136,6 +142,8 @@ def _build(environment_json: str) -> Services:
         staging=model_server(environment.staging),
         records=record_store(environment.records),
         locks=PrefectModelLocks(),
+        decisions=PrefectPause(),
+        notices=PrefectApproverNotices(),
     )
 
 

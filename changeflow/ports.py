@@ -16,6 +16,7 @@ from changeflow.domain.serving import MetricsSnapshot, VersionState
 if TYPE_CHECKING:
     import numpy as np
 
+    from changeflow.domain.decisions import Answer
     from changeflow.domain.identity import Proof
     from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.model_config import ModelConfig
@@ -164,3 +165,28 @@ class ModelLocks(Protocol):
 
     def release(self, lease: str) -> None:
         """Free a hold by its ID (the safety net, once production is settled)."""
+
+
+class DecisionSource(Protocol):
+    """Where a waiting change asks a person for one decision: the Prefect pause and its resume form in
+    production, a scripted list in tests. ``purpose`` names the form (``approval``, ``bake``)."""
+
+    def ask(self, purpose: str, description: str, digest: str, timeout_s: int, poll_s: float) -> "Answer | None":
+        """Wait up to ``timeout_s`` for one decision; None when none came in time."""
+        ...
+
+
+class ApproverNotices(Protocol):
+    """Telling approvers a change waits for them, and reminding them (and automations) when overdue."""
+
+    def link(self) -> str:
+        """Where the waiting change is decided (the paused run in the Prefect UI)."""
+        ...
+
+    def tell(self, urls: Sequence[str], title: str, body: str) -> bool: ...
+
+    def overdue(self, change_id: str, after_s: float, payload: dict, also) -> "Cancellable": ...
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...

@@ -9,7 +9,7 @@ import time
 from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
-from changeflow.bootstrap import Services
+from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import BakeThresholds
@@ -36,7 +36,7 @@ def blue_green(
         if any(step.name == "deploy_green" for step in run.recorder.record.execution_steps):
             retire_green(run.recorder, run.services, spec.namespace, spec.green)
 
-    with Execution(request, environment, record, "blue_green", on_abort=retire_unused_green, governance=governance) as run:
+    with Execution(request, bootstrap(environment), record, "blue_green", on_abort=retire_unused_green, governance=governance) as run:
         generation = deploy_green(run.recorder, run.services, spec.namespace, spec.blue, spec.green, spec.container, spec.image)
         rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.green, spec.progress_deadline_seconds, generation)
         run.require(rollout_verdict(rollout), abort=never_left)

@@ -62,17 +62,19 @@ class Execution:
     """The guard around one execution flow (see the module docstring)."""
 
     def __init__(
-        self, request: ChangeRequest, environment: Environment, record: ChangeRecord | None, kind: str,
+        self, request: ChangeRequest, services: Services, record: ChangeRecord | None, kind: str,
         on_abort: Callable[["Execution"], None] | None = None, governance: Governance | None = None,
+        roll_back: Callable[[str, str], RollbackResult] | None = None,
     ) -> None:
         """``on_abort``: what to tidy when the change stops before production is touched (e.g. a green
         Deployment it created); a failure there is logged and recorded, never raised over the first one.
-        ``governance``: what a doubtful bake does (without it, run directly: roll back)."""
+        ``governance``: what a doubtful bake does (without it, run directly: roll back). ``roll_back(change
+        ID, why)``: the compensation (default: the ``rollback`` subflow on these services' environment)."""
         self.on_abort, self.governance = on_abort, governance
         if request.kind != kind:
             raise ChangeStateError(f"{request.id} is a {request.kind} change, not {kind}: run it with its own flow")
-        self.request, self.environment = request, environment
-        self.services: Services = bootstrap(environment)
+        self.request, self.services = request, services
+        self.roll_back = roll_back or (lambda change_id, why: rollback_change(change_id, services.environment, reason=why))
         self.recorder = open_for_execution(request, self.services, record)
         self.result: ChangeResult | Cancelled | None = None
 
@@ -137,11 +139,11 @@ class Execution:
             result = self._compensate(str(exc))
             self.result = Cancelled(message=f"{exc}; production restored: {result.outcome}", data=exc)  # raises ChangeCancelled to a caller
             return True
-        rollback_change(record.id, self.environment, reason=f"{exc.__class__.__name__}: {exc}")
+        self.roll_back(record.id, f"{exc.__class__.__name__}: {exc}")
         return False
 
     def _compensate(self, reason: str) -> ChangeResult:
-        rollback = rollback_change(self.recorder.record.id, self.environment, reason=reason)
+        rollback = self.roll_back(self.recorder.record.id, reason)
         return ChangeResult.of(self.recorder.reload(), rollback.rollback_ms)
 
 
@@ -178,11 +180,15 @@ def executor_identity() -> dict[str, str]:
 
 @flow(name="rollback", log_prints=False)
 def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: str = "") -> RollbackResult:
-    """Restore the last approved state of production for ``change_id``, verify it, record it. ``free_lock``
-    (the safety net settling a dead executor's change): the lease of the model's lock to free once
-    production is verified, before the record says so, so the next change finds the model free."""
+    """Restore the last approved state of production for ``change_id``, verify it, record it (``roll_back``)."""
     refuse_executor_parameters(environment=environment)
-    services = bootstrap(environment_or_default(environment))
+    return roll_back(change_id, bootstrap(environment_or_default(environment)), reason, free_lock)
+
+
+def roll_back(change_id: str, services: Services, reason: str = "rollback requested", free_lock: str = "") -> RollbackResult:
+    """The kind's ``restore`` for ``change_id``, verified and recorded. ``free_lock`` (the safety net
+    settling a dead executor's change): the lease of the model's lock to free once production is verified,
+    before the record says so, so the next change finds the model free."""
     logger = get_run_logger()
     recorder = Recorder(trusted(services.records, change_id, executor_seals()), services.records)  # a rewritten or unsigned record drives nothing
     record = recorder.record

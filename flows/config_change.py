@@ -6,7 +6,7 @@ from __future__ import annotations
 from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
-from changeflow.bootstrap import Services
+from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.services.recorder import Recorder
@@ -21,7 +21,7 @@ def config_change(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
 ) -> ChangeResult:
     model, settings = request.model, dict(request.change.set)
-    with Execution(request, environment, record, "config_change", governance=governance) as run:
+    with Execution(request, bootstrap(environment), record, "config_change", governance=governance) as run:
         backup_config(run.recorder, run.services, model)
         apply_config(run.recorder, run.services, model, settings)
         reload_model(run.recorder, run.services, model)

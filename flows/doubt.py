@@ -7,24 +7,18 @@ requester, proof of identity on a digest of the plan and this evidence) and kept
 
 from __future__ import annotations
 
-import time
-
 from prefect import get_run_logger
-from prefect.flow_runs import FlowPauseTimeout, pause_flow_run
 
 from changeflow.bootstrap import Services, approver_credentials
 from changeflow.domain.comparison import Verification
+from changeflow.domain.decisions import GateOutcome
 from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST, doubt_digest
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Verdict
-from changeflow.flows.lifecycle import ApprovalDecision, weigh
+from changeflow.services.approval_gate import gather, weigher
 from changeflow.services.recorder import Recorder
+from changeflow.settings.defaults import executor_key
 from changeflow.settings.governance import Governance
-
-
-class BakeDecision(ApprovalDecision):
-    """The form on a doubtful bake: the same fields as an approval, so the Prefect UI's resume form and
-    ``changeflow approve`` (approve: promote anyway; ``--reject``: roll back) both work."""
 
 
 def evidence_text(verdict: Verdict, details: list[str]) -> str:
@@ -45,32 +39,24 @@ def doubt_form_text(request: ChangeRequest, evidence: str, digest: str, refusals
 
 def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest, verdict: Verdict, details: list[str],
                  governance: Governance) -> tuple[bool, str]:
-    """(promote anyway?, why) after a counted decision, or (False, why) when time ran out."""
+    """(promote anyway?, why) after a counted decision, or (False, why) when time ran out. One decision
+    settles it, through the same gate as an approval."""
     logger = get_run_logger()
     verification: Verification = governance.verification
     evidence = evidence_text(verdict, details)
     digest = recorder.attach(DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence))
     credentials = approver_credentials(governance.approver_keys, governance.authenticators)
-    refusals: list[str] = []
-    deadline = time.monotonic() + verification.decision_timeout_s
-    while (remaining := int(deadline - time.monotonic())) > 0:
-        form = BakeDecision.with_initial_data(
-            description=doubt_form_text(request, evidence, digest, refusals, verification.decision_timeout_s),
-            approve=False, approver="", code="", comment="", plan_digest=digest, signature="",
-        )
-        logger.warning("%s: bake %s; waiting up to %ds for a decision: roll back or promote anyway", request.id, verdict.outcome.value, remaining)
-        try:
-            answer = pause_flow_run(wait_for_input=form, timeout=remaining, poll_interval=verification.decision_poll_s)
-        except FlowPauseTimeout:
-            break
-        decision, judged, entry = weigh(answer, request, services, governance, credentials, digest, already=[])
-        recorder.note(bake_decisions=[*recorder.record.bake_decisions, entry])
-        if not judged.accepted:
-            refusals.append(judged.reason)
-            logger.warning("decision not counted: %s", judged.reason)
-            continue
-        said = f" ({decision.comment})" if decision.comment else ""
-        if decision.approve:
-            return True, f"promoted anyway by {decision.approver}{said} despite bake {verdict}"
-        return False, f"roll back decided by {decision.approver}{said}"
+    logger.warning("%s: bake %s; waiting up to %ds for a decision: roll back or promote anyway", request.id, verdict.outcome.value, verification.decision_timeout_s)
+    result = gather(
+        services.decisions, purpose="bake", digest=digest, required=1,
+        weigh=weigher(request, governance, credentials, services.records, digest, executor_key()),
+        keep=lambda entry: recorder.note(bake_decisions=[*recorder.record.bake_decisions, entry]),
+        form=lambda _approved, refusals: doubt_form_text(request, evidence, digest, refusals, verification.decision_timeout_s),
+        timeout_s=verification.decision_timeout_s, poll_s=verification.decision_poll_s, log=logger,
+    )
+    said = f" ({result.comment})" if result.comment else ""
+    if result.outcome is GateOutcome.APPROVED:
+        return True, f"promoted anyway by {result.decided_by}{said} despite bake {verdict}"
+    if result.outcome is GateOutcome.REJECTED:
+        return False, f"roll back decided by {result.decided_by}{said}"
     return False, f"no decision within {verification.decision_timeout_s}s"

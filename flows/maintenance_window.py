@@ -26,7 +26,8 @@ from changeflow.services.records import every
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
-from changeflow.flows.lifecycle import execute_scheduled
+from changeflow.flows.governed import execute_scheduled
+from changeflow.flows.lifecycle import executor_run
 
 
 class WindowResult(BaseModel):
@@ -46,6 +47,7 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
     to open (a change never runs before its window). Settings default to the environment file's."""
     refuse_executor_parameters(environment=environment, governance=governance)
     services, governance = bootstrap(environment_or_default(environment)), governance_or_default(governance)
+    run = executor_run(services, governance, utc_now(), None)
     logger = get_run_logger()
     span = next((m for m in governance.calendar.maintenance if m.name == window), None)
     if span is None:
@@ -65,7 +67,7 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
         slot = Slot(start=record.slot_start, end=record.slot_end, window=WindowClass.PLANNED_MAINTENANCE, window_name=window)
         plan = plan_for(record.request, record.risk)
         try:
-            result.results.append(execute_scheduled(Recorder(record, store), services, record.request, governance, plan, slot))
+            result.results.append(execute_scheduled(Recorder(record, store), run, record.request, plan, slot))
         except RecordTampered as exc:
             logger.error("refused: %s", exc)
             result.refused[record.id] = str(exc)

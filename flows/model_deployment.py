@@ -7,7 +7,7 @@ from __future__ import annotations
 from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
-from changeflow.bootstrap import Services
+from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import BakeThresholds
@@ -27,7 +27,7 @@ def model_deployment(
     thresholds: BakeThresholds = BakeThresholds(),
 ) -> ChangeResult:
     spec, model = request.change, request.model
-    with Execution(request, environment, record, "model_deployment", governance=governance) as run:
+    with Execution(request, bootstrap(environment), record, "model_deployment", governance=governance) as run:
         old = check_serving_version(run.recorder, run.services, model, spec.from_version, spec.to_version)
         run.require(stage(run.recorder, run.services, model, spec.to_version), abort="staging failed, production untouched")
         run.require(validate(run.recorder, run.services, spec.golden_set, spec.to_version), abort="validation failed in staging, production untouched")

@@ -8,7 +8,7 @@ import time
 from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
-from changeflow.bootstrap import Services
+from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Outcome, Verdict
@@ -29,7 +29,7 @@ def triton_upgrade(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
 ) -> ChangeResult:
     spec = request.change
-    with Execution(request, environment, record, "triton_upgrade", governance=governance) as run:
+    with Execution(request, bootstrap(environment), record, "triton_upgrade", governance=governance) as run:
         before = record_template(run.recorder, run.services, spec.namespace, spec.deployment, spec.container)
         generation = patch_image(run.recorder, run.services, spec.namespace, spec.deployment, spec.container, spec.image, spec.args)
         rollout = wait_rollout(run.recorder, run.services, spec.namespace, spec.deployment, spec.progress_deadline_seconds, generation)

@@ -35,3 +35,22 @@ def flow_run_link(flow_run_id: str) -> str:
 
     base = (PREFECT_UI_URL.value() or "").rstrip("/")
     return f"{base}/runs/flow-run/{flow_run_id}" if base else f"flow run {flow_run_id}"
+
+
+class PrefectApproverNotices:
+    """``ApproverNotices``: Apprise for the approvers, a Prefect event when a decision is overdue, the
+    paused run's page as the link."""
+
+    def link(self) -> str:
+        from prefect.context import FlowRunContext
+
+        run = FlowRunContext.get()
+        return flow_run_link(str(run.flow_run.id)) if run is not None and run.flow_run is not None else "the change's flow run"
+
+    def tell(self, urls, title: str, body: str) -> bool:
+        return tell_approvers(list(urls), title, body)
+
+    def overdue(self, change_id: str, after_s: float, payload: dict, also=None):
+        from changeflow.adapters.prefect import overdue_notice
+
+        return overdue_notice(change_id, after_s, payload, also=also)

@@ -1,12 +1,11 @@
 """Prefect as changeflow's coordinator: the per-model lock, the approval timers, how a flow run ended,
-who is writing, and the summary above an approval form (records as artifacts: ``prefect_records``).
+who is writing (records as artifacts: ``prefect_records``; approvals: ``prefect_approvals``).
 
 - ``PrefectModelLocks``: a global concurrency limit of 1 per model. Measured in Prefect 3.8.8:
   acquiring a limit that does not exist logs "skipping acquisition" and serialises nothing, so the
   limit is created first and acquired with ``strict=True``. The slot is a lease the holder renews; its
   ID goes on the change record, so whoever settles a change whose executor died frees the model at once
   instead of waiting for the lease to run out.
-- the summary above an approval form.
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from prefect.events import emit_event
 from prefect.exceptions import ObjectAlreadyExists
 
 from changeflow.adapters.prefect_records import change_resource
-from changeflow.domain.policy import ChangePlan
-from changeflow.domain.request import ChangeRequest
 
 def run_origin() -> tuple[bool, dict]:
     """(created from a deployment?, the run's own job variables) of the current flow run. Prefect gives a
@@ -199,46 +196,3 @@ def flow_run_ended(flow_run_id: str) -> str | None:
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(flow_run_id).state
     return state.type.value.lower() if state is not None and state.is_final() else None
-
-
-def approval_summary(
-    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None,
-    digest: str = "",
-) -> str:
-    """What the approver reads above the resume form: the change, its risk, plan and rollback."""
-    lines = [
-        f"## Approve change {request.id}?",
-        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by **{request.requester}**",
-        "",
-        f"> {request.description}",
-        "",
-        f"**Risk: {plan.risk.value}** — " + "; ".join(risk_reasons),
-        "",
-        f"**Approvals:** {len(approved_by)} of {plan.approvals_required} from the {plan.approval_pool.value.replace('_', ' ')}"
-        + (f" (so far: {', '.join(approved_by)})" if approved_by else ""),
-        "",
-        "**Plan**",
-        *[f"{i}. `{s.name}` — {s.action}" for i, s in enumerate(plan.execution_steps + plan.verification_steps, 1)],
-        "",
-        "**Rollback**",
-        *[f"{i}. `{s.name}` — {s.action}" for i, s in enumerate(plan.rollback_steps, 1)],
-        "",
-        f"Rollback plan: {request.rollback_plan}",
-    ]
-    if golden:
-        lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
-    if digest:
-        lines += ["", f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
-                  "for changeflow; a decision without a valid code, or on another plan, is refused and recorded."]
-    if refusals:
-        lines += ["", "**Not counted:** " + "; ".join(refusals)]
-    return "\n".join(lines)
-
-
-def approval_request_text(request: ChangeRequest, plan: ChangePlan, digest: str, link: str) -> str:
-    """What approvers are told when a change waits for them (and again when it is overdue)."""
-    return "\n".join([
-        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by {request.requester}: {request.description}",
-        f"Risk {plan.risk.value}; {plan.approvals_required} approval(s) from the {plan.approval_pool.value.replace('_', ' ')}.",
-        f"Plan digest `{digest[:16]}…`. Approve or reject: {link} (Resume, with your one-time code) or `changeflow approve {request.id} --approver NAME`.",
-    ])

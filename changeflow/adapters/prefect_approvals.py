@@ -1,5 +1,6 @@
-"""Approving from outside the flow (``changeflow approve``, the demo's approvers): find the change's
-paused flow run and resume it with ``resume_flow_run(run_input=…)`` — what the Prefect UI's form sends."""
+"""Decisions through Prefect: inside the flow, ``PrefectPause`` (the ``DecisionSource`` of production)
+pauses the run with a resume form; from outside (``changeflow approve``, the demo's approvers) find the
+change's paused flow run and resume it with ``resume_flow_run(run_input=…)``, what the UI's form sends."""
 
 from __future__ import annotations
 
@@ -12,9 +13,52 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
-from prefect.flow_runs import resume_flow_run
+from prefect.flow_runs import FlowPauseTimeout, pause_flow_run, resume_flow_run
+from prefect.input import RunInput
+from pydantic import Field
 
+from changeflow.domain.decisions import Answer
 from changeflow.exceptions import NotWaitingForApproval
+
+
+class ApprovalDecision(RunInput):
+    """The form an approver fills in to resume a paused change."""
+
+    approve: bool = Field(False, description="Approve this change (off: reject it)")
+    approver: str = Field("", description="Your identity, e.g. carol")
+    code: str = Field("", description="The one-time code your authenticator app shows for changeflow")
+    comment: str = Field("", description="Why; shown on the change record")
+    plan_digest: str = Field("", description="What you approve: the digest of this request and plan (leave as shown)")
+    signature: str = Field("", description="Set by `changeflow approve`; leave empty in the UI")
+
+    def answer(self) -> Answer:
+        """The submitted decision; one sent without ``approve`` keeps it unset (malformed, refused)."""
+        approve = self.approve if "approve" in self.model_fields_set else None
+        return Answer(approve=approve, approver=self.approver, code=self.code, comment=self.comment,
+                      plan_digest=self.plan_digest, signature=self.signature)
+
+
+class BakeDecision(ApprovalDecision):
+    """The form on a doubtful bake: the same fields as an approval, so the Prefect UI's resume form and
+    ``changeflow approve`` (approve: promote anyway; ``--reject``: roll back) both work."""
+
+
+FORMS = {"approval": ApprovalDecision, "bake": BakeDecision}
+
+
+class PrefectPause:
+    """``DecisionSource``: pause this flow run with the purpose's form, the description above it and the
+    digest pre-filled, and wait for a resume (the UI's form or ``changeflow approve``)."""
+
+    def ask(self, purpose: str, description: str, digest: str, timeout_s: int, poll_s: float) -> Answer | None:
+        form = FORMS[purpose].with_initial_data(
+            description=description, approve=False, approver="", code="", comment="", plan_digest=digest, signature=""
+        )
+        try:
+            submitted = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=poll_s)
+        except FlowPauseTimeout:
+            return None
+        return submitted.answer()
 
 
 def paused_run(change_id: str) -> UUID | None:

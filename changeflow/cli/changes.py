@@ -135,7 +135,7 @@ def _refuse_if_nothing_to_do(request, settings, source: str) -> None:
     """With an environment: a change to what production already is (e.g. the version it serves) exits 2."""
     if settings is not None:
         from changeflow.bootstrap import bootstrap
-        from changeflow.flows.lifecycle import refuse_if_nothing_to_do
+        from changeflow.flows.governed import refuse_if_nothing_to_do
 
         refuse_if_nothing_to_do(request, bootstrap(settings), source)
 

@@ -1,0 +1,50 @@
+"""What approvers read: the summary above the approval form, and the note that a change waits for them
+(sent again when it is overdue). Plain text from the request and its plan."""
+
+from __future__ import annotations
+
+from changeflow.domain.policy import ChangePlan
+from changeflow.domain.request import ChangeRequest
+
+
+def approval_summary(
+    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None,
+    digest: str = "",
+) -> str:
+    """What the approver reads above the resume form: the change, its risk, plan and rollback."""
+    lines = [
+        f"## Approve change {request.id}?",
+        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by **{request.requester}**",
+        "",
+        f"> {request.description}",
+        "",
+        f"**Risk: {plan.risk.value}** — " + "; ".join(risk_reasons),
+        "",
+        f"**Approvals:** {len(approved_by)} of {plan.approvals_required} from the {plan.approval_pool.value.replace('_', ' ')}"
+        + (f" (so far: {', '.join(approved_by)})" if approved_by else ""),
+        "",
+        "**Plan**",
+        *[f"{i}. `{s.name}` — {s.action}" for i, s in enumerate(plan.execution_steps + plan.verification_steps, 1)],
+        "",
+        "**Rollback**",
+        *[f"{i}. `{s.name}` — {s.action}" for i, s in enumerate(plan.rollback_steps, 1)],
+        "",
+        f"Rollback plan: {request.rollback_plan}",
+    ]
+    if golden:
+        lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
+    if digest:
+        lines += ["", f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
+                  "for changeflow; a decision without a valid code, or on another plan, is refused and recorded."]
+    if refusals:
+        lines += ["", "**Not counted:** " + "; ".join(refusals)]
+    return "\n".join(lines)
+
+
+def approval_request_text(request: ChangeRequest, plan: ChangePlan, digest: str, link: str) -> str:
+    """What approvers are told when a change waits for them (and again when it is overdue)."""
+    return "\n".join([
+        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by {request.requester}: {request.description}",
+        f"Risk {plan.risk.value}; {plan.approvals_required} approval(s) from the {plan.approval_pool.value.replace('_', ' ')}.",
+        f"Plan digest `{digest[:16]}…`. Approve or reject: {link} (Resume, with your one-time code) or `changeflow approve {request.id} --approver NAME`.",
+    ])
