@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-scale bench-detect bench-faults bench-drift serve browser postgres prometheus clean
+.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift serve browser postgres prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,23 @@ prometheus:
 	@command -v prometheus >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) ; } || \
 	  echo "Prometheus not installable here: the Prometheus provider tests will be skipped"
+
+# The fast loop, under a minute on two cores: lint, the import contracts, and the tests that start nothing
+# (pytest markers say what a test starts: tests/conftest.py; `make test` runs every test). No apt-get, no server.
+UNIT_TESTS := not triton and not prefect and not postgres and not prometheus and not browser and not wheel and not cli
+# `ruff format --check` reports but does not fail until the tree is formatted once (its own commit, which sets this
+# to 1); `make check FORMAT_CHECK=1` enforces it now.
+FORMAT_CHECK ?= 0
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	@if [ "$(FORMAT_CHECK)" = 1 ]; then echo "$(BIN)/ruff format --check ."; $(BIN)/ruff format --check .; \
+	else $(BIN)/ruff format --check . >/dev/null 2>&1 || \
+	  echo "ruff format --check: $$($(BIN)/ruff format --check . 2>/dev/null | tail -1) (not failing: FORMAT_CHECK=0 until the tree is formatted once)"; fi
+	@# the contracts live in pyproject.toml [tool.importlinter]; until they are written there is nothing to check
+	@if grep -q '^\[tool\.importlinter\]' pyproject.toml; then echo "$(BIN)/lint-imports"; $(BIN)/lint-imports; \
+	else echo "lint-imports: no [tool.importlinter] in pyproject.toml yet, skipped"; fi
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "$(UNIT_TESTS)"
 
 test: $(STAMP) browser postgres prometheus
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
