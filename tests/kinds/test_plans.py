@@ -80,9 +80,10 @@ def test_overlapping_windows_on_the_same_model_warn():
     other.slot_start, other.slot_end = datetime(2026, 11, 25, 22, tzinfo=timezone.utc), datetime(2026, 11, 25, 23, tzinfo=timezone.utc)
     warnings = window_conflicts(mine, [other])
     assert len(warnings) == 1 and warnings[0].startswith("CHG-0002 (assessed) also changes classifier in 2026-11-25 22:00")
+    assert plan_for(mine, warnings=tuple(warnings)).warnings == tuple(warnings)  # the plan (dry run, approval) says so
     other.slot_start, other.slot_end = datetime(2026, 11, 26, 4, tzinfo=timezone.utc), datetime(2026, 11, 26, 5, tzinfo=timezone.utc)
     assert window_conflicts(mine, [other]) == []  # after my deadline
     other.slot_start = None
     other.transition(State.REJECTED, at)
     assert window_conflicts(mine, [other]) == []  # finished changes do not collide
-    assert "conflict" not in " ".join(plan_for(mine, warnings=()).warnings)
+    assert plan_for(mine, warnings=tuple(window_conflicts(mine, [other]))).warnings == ()  # as the governed flow plans it
