@@ -1,7 +1,7 @@
 """Who gave a decision, and on what: the rules of verified approvals, free of any crypto library.
 
-- ``person(name)``: names are compared after Unicode NFKC case-folding, so ``Carol``, ``CAROL`` and
-  full-width ``Ｃａｒｏｌ`` are one person.
+- ``person(name)`` (from ``names``): names are compared after Unicode NFKC case-folding, so ``Carol``,
+  ``CAROL`` and full-width ``Ｃａｒｏｌ`` are one person.
 - ``plan_digest``: the SHA-256 of the change request and its plan (warnings aside: they are advice, not
   what is approved), with the golden set's digest and the governance bundle's; an approval counts only
   for the digest it names, so a bundle changed after approval voids it.
@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from changeflow.domain.policy import ChangePlan
-    from changeflow.domain.request import ChangeRequest
+from changeflow.domain.names import person
+from changeflow.domain.policy import ChangePlan
+from changeflow.domain.request import ChangeRequest
 
 PLAN_DIGEST = "plan_digest"
 GOVERNANCE_BUNDLE = "governance_bundle"  # the digest of the bundle that judged the change
@@ -31,11 +30,7 @@ GOVERNANCE_SEAL = "governance_seal"  # who sealed it, in words
 DOUBT_DIGEST = "doubt_digest"  # what a decision on a doubtful bake is given on: the plan and the evidence
 
 
-def person(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).casefold().strip()
-
-
-def plan_digest(request: "ChangeRequest", plan: "ChangePlan", golden_digest: str | None = None, governance_bundle: str | None = None) -> str:
+def plan_digest(request: ChangeRequest, plan: ChangePlan, golden_digest: str | None = None, governance_bundle: str | None = None) -> str:
     what = {
         "request": request.model_dump(mode="json"),
         "plan": plan.model_dump(mode="json", exclude={"warnings"}),

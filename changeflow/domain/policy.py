@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.identity import person
+from changeflow.domain.names import person
 from changeflow.domain.request import ChangeRequest, ChangeType, KindPlan, PlannedStep, Risk
 
 
