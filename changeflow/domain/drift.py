@@ -8,7 +8,8 @@ check of a target nobody recorded adopts what it finds as a *baseline*.
 
 ``assess`` decides, for one target, what a check does: nothing (production is as approved, or the drift
 is already on record), open a baseline, open an unauthorized record, or close one because production is
-back as approved. One record per drift, not one per check. Pure: no I/O, no clock.
+back as approved. One record per drift, not one per check. Pure: no I/O, no clock. What the records say
+(the approved state of each target, the drifts still open) is read by ``domain.drift_records``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from changeflow.domain.record import ChangeRecord
 
 APPROVED_STATE = "approved_state"  # record attachment: the JSON list of snapshots production was left in
 TargetKind = Literal["triton_model", "deployment", "service"]
@@ -150,37 +148,6 @@ def assess(seen: Snapshot, approved: Approved | None, open_drift: OpenDrift | No
     return Assessment(step=Step.RECORD_DRIFT, reason=drift.summary(), drift=drift)
 
 
-# --- reading the records ----------------------------------------------------------------------------
-
-
 def snapshots_text(snapshots: Iterable[Snapshot]) -> str:
     """The ``approved_state`` attachment: a JSON list, stable across saves."""
     return json.dumps([s.model_dump(mode="json") for s in snapshots], sort_keys=True)
-
-
-def snapshots_of(record: "ChangeRecord") -> list[Snapshot]:
-    text = record.attachments.get(APPROVED_STATE)
-    return [Snapshot.model_validate(item) for item in json.loads(text)] if text else []
-
-
-def approved_states(records: Iterable["ChangeRecord"]) -> dict[str, Approved]:
-    """Per target key, the latest snapshot a record approved (ties: the later record ID)."""
-    latest: dict[str, Approved] = {}
-    for record in records:
-        for snapshot in snapshots_of(record):
-            held = latest.get(snapshot.target.key)
-            if held is None or (snapshot.seen_at, record.id) > (held.snapshot.seen_at, held.record_id):
-                latest[snapshot.target.key] = Approved(snapshot=snapshot, record_id=record.id)
-    return latest
-
-
-def open_drifts(records: Iterable["ChangeRecord"]) -> dict[str, OpenDrift]:
-    """Per target key, the latest unauthorized record still open (``detected``)."""
-    found: dict[str, OpenDrift] = {}
-    for record in records:
-        if record.drift is not None and not record.is_terminal:
-            key = record.drift.target.key
-            held = found.get(key)
-            if held is None or record.drift.seen.seen_at > held.drift.seen.seen_at:
-                found[key] = OpenDrift(record_id=record.id, drift=record.drift)
-    return found

@@ -26,7 +26,6 @@ from pydantic import BaseModel, Field
 
 from changeflow.domain.drift import Drift
 from changeflow.domain.request import ChangeRequest, ChangeType, Risk
-from changeflow.domain.review import ReviewAttempt
 from changeflow.exceptions import IllegalTransition
 
 
@@ -133,6 +132,20 @@ class Approval(BaseModel):
     totp_step: int | None = Field(None, description="totp: the 30 s step the one-time code was valid in")
     attestation: str = Field("", description="totp: the accepting executor's signature over change, decision, digest, name and step")
     attested_by: str = Field("", description="totp: key ID of the executor key that made the attestation")
+
+
+class ReviewAttempt(BaseModel):
+    """One post-implementation review sent to the executor (``domain.review`` judges it); refused ones are kept, with why."""
+
+    reviewer: str
+    at: datetime
+    summary: str = ""
+    counted: bool = False
+    refusal: str = ""
+    summary_sha256: str = Field("", description="SHA-256 of the summary (stripped), as the signature names it")
+    plan_digest: str = Field("", description="the plan digest the signature names: the record's, which the approvals signed")
+    signature: str = Field("", description="the reviewer's Ed25519 signature over identity.review_message, kept to be re-verified")
+    key_id: str = Field("", description="counted: the ID of the reviewer's key in the governance bundle that verified it")
 
 
 class Transition(BaseModel):

@@ -6,8 +6,9 @@ not the requester, judged by the executor before it closes the record (issue #23
   something (10 to 4,000 characters); and the signature must verify with the reviewer's public key from the
   governance bundle over ``identity.review_message`` (change, reviewer, the summary's SHA-256, and the plan
   digest on the record, the one the approvals signed).
-- ``ReviewAttempt``: what the record keeps of each review sent, the counted one with its proof (reviewer,
-  signature, key ID, the digests it names), refused ones with why.
+- ``ReviewAttempt`` (defined with the record, ``domain.record``): what the record keeps of each review
+  sent, the counted one with its proof (reviewer, signature, key ID, the digests it names), refused ones
+  with why.
 - ``kept_review_problem``: the same rules applied again to a closed record's kept review, so an auditor can
   report an emergency closed without a review that verifies.
 
@@ -17,32 +18,14 @@ Pure: how a signature is checked (``signature_valid(public_key, message, signatu
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from changeflow.domain.identity import PLAN_DIGEST, person, review_message, summary_digest
-
-if TYPE_CHECKING:
-    from changeflow.domain.record import ChangeRecord
+from changeflow.domain.record import ChangeRecord, State
 
 SUMMARY_MIN, SUMMARY_MAX = 10, 4_000
 SignatureCheck = Callable[[str, bytes, str], bool]
-
-
-class ReviewAttempt(BaseModel):
-    """One post-implementation review sent to the executor; refused ones are kept, with why."""
-
-    reviewer: str
-    at: datetime
-    summary: str = ""
-    counted: bool = False
-    refusal: str = ""
-    summary_sha256: str = Field("", description="SHA-256 of the summary (stripped), as the signature names it")
-    plan_digest: str = Field("", description="the plan digest the signature names: the record's, which the approvals signed")
-    signature: str = Field("", description="the reviewer's Ed25519 signature over identity.review_message, kept to be re-verified")
-    key_id: str = Field("", description="counted: the ID of the reviewer's key in the governance bundle that verified it")
 
 
 class ReviewVerdict(BaseModel, frozen=True):
@@ -55,7 +38,7 @@ def _refused(reason: str) -> ReviewVerdict:
     return ReviewVerdict(accepted=False, reason=reason)
 
 
-def _who_may_review(record: "ChangeRecord", who: str, emergency_approvers: list[str]) -> str | None:
+def _who_may_review(record: ChangeRecord, who: str, emergency_approvers: list[str]) -> str | None:
     if not who:
         return "no reviewer named"
     if who == person(record.requester):
@@ -66,7 +49,7 @@ def _who_may_review(record: "ChangeRecord", who: str, emergency_approvers: list[
     return None
 
 
-def _signature_problem(record: "ChangeRecord", who: str, summary: str, signature: str, digest: str,
+def _signature_problem(record: ChangeRecord, who: str, summary: str, signature: str, digest: str,
                        approver_keys: dict[str, str], signature_valid: SignatureCheck) -> tuple[str | None, str]:
     """(why the signature does not hold or None, the key it verified with)."""
     key = {person(name): public for name, public in approver_keys.items()}.get(who)
@@ -79,11 +62,9 @@ def _signature_problem(record: "ChangeRecord", who: str, summary: str, signature
     return None, key
 
 
-def judge_review(record: "ChangeRecord", reviewer: str, summary: str, signature: str, *, emergency_approvers: list[str],
+def judge_review(record: ChangeRecord, reviewer: str, summary: str, signature: str, *, emergency_approvers: list[str],
                  approver_keys: dict[str, str], signature_valid: SignatureCheck) -> ReviewVerdict:
     """Whether this review closes ``record``; the reason names the first rule it breaks."""
-    from changeflow.domain.record import State
-
     who = person(reviewer)
     if record.state is not State.REVIEW_PENDING:
         return _refused(f"{record.id} is '{record.state}', not 'review_pending': no review is owed")
@@ -98,12 +79,12 @@ def judge_review(record: "ChangeRecord", reviewer: str, summary: str, signature:
     return ReviewVerdict(accepted=True, reason=f"post-implementation review by {who}, signed with their key", public_key=key)
 
 
-def owes_review(record: "ChangeRecord") -> bool:
+def owes_review(record: ChangeRecord) -> bool:
     """A record that went through ``review_pending``: its closing must be a counted, signed review."""
     return any(t.to_state == "review_pending" for t in record.transitions)
 
 
-def kept_review_problem(record: "ChangeRecord", *, emergency_approvers: list[str], approver_keys: dict[str, str],
+def kept_review_problem(record: ChangeRecord, *, emergency_approvers: list[str], approver_keys: dict[str, str],
                         signature_valid: SignatureCheck) -> str | None:
     """Why a record that owed a review and is closed does not carry one that verifies now (None: it does,
     or it owes none, or it is still pending). The kept summary, plan digest and signature are checked

@@ -17,24 +17,20 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 from changeflow.domain.drift import (
-    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, approved_states, assess, compare,
-    open_drifts, snapshots_text,
+    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, assess, compare, snapshots_text,
 )
+from changeflow.domain.drift_records import approved_states, open_drifts
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, ChangeRecord, Phase, State
 from changeflow.exceptions import ChangeflowError, InvalidSettings
 from changeflow.kinds import KINDS
-from changeflow.services.drift_targets import watcher_for
+from changeflow.services.drift_targets import LiveServices, watcher_for
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import every
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
 
 log = logging.getLogger("changeflow.drift")
 WITH_STATE = frozenset({State.CLOSED, State.REVIEW_PENDING, State.ROLLED_BACK, State.DETECTED})
@@ -70,21 +66,21 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{utc_now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-def targets_of(services: "Services", record: ChangeRecord) -> list[Target]:
+def targets_of(services: LiveServices, record: ChangeRecord) -> list[Target]:
     """The drift targets a governed record's change touched (its kind says which)."""
     if record.request is None or record.kind not in KINDS:
         return []
     return KINDS[record.kind].drift_targets(services, record.request)
 
 
-def observe(services: "Services", target: Target) -> Snapshot:
+def observe(services: LiveServices, target: Target) -> Snapshot:
     return watcher_for(target).observe(services, target, utc_now())
 
 
 # --- at a governed change's close ---------------------------------------------------------------------
 
 
-def capture_approved(services: "Services", recorder: Recorder) -> list[str]:
+def capture_approved(services: LiveServices, recorder: Recorder) -> list[str]:
     """Keep the state production is left in on the closing record; settle the unauthorized records open on
     the same targets (linked both ways). A failure to observe is noted, never raised: the change closes."""
     record = recorder.record
@@ -123,7 +119,7 @@ class Announcer:
     needs_attention: Callable[[ChangeRecord, str], None] = lambda record, problem: None
 
 
-def all_targets(services: "Services", records: list[ChangeRecord], index: list) -> dict[str, Target]:
+def all_targets(services: LiveServices, records: list[ChangeRecord], index: list) -> dict[str, Target]:
     """Every Triton model READY on production (``index``: its repository index), every target an approved
     state names, every target of a governed change on record."""
     found: dict[str, Target] = {}
@@ -140,7 +136,7 @@ def all_targets(services: "Services", records: list[ChangeRecord], index: list) 
     return found
 
 
-def check(services: "Services", policy: DriftPolicy, announce: Announcer = Announcer()) -> DriftReport:
+def check(services: LiveServices, policy: DriftPolicy, announce: Announcer = Announcer()) -> DriftReport:
     """One pass over every target (see the module docstring)."""
     report = DriftReport()
     records = list(every(services.records, RecordQuery(states=WITH_STATE)))
@@ -168,7 +164,7 @@ def check(services: "Services", policy: DriftPolicy, announce: Announcer = Annou
     return report
 
 
-def check_target(services: "Services", target: Target, policy: DriftPolicy, announce: Announcer, report: DriftReport) -> None:
+def check_target(services: LiveServices, target: Target, policy: DriftPolicy, announce: Announcer, report: DriftReport) -> None:
     """Assess and act for one target, the model's lock held (records re-read under it)."""
     store = services.records
     mine = list(every(store, RecordQuery(model=target.model, states=WITH_STATE)))
@@ -212,7 +208,7 @@ def check_target(services: "Services", target: Target, policy: DriftPolicy, anno
                 announce.needs_attention(recorder.record, problem)
 
 
-def revert(services: "Services", recorder: Recorder, approved: Approved) -> str | None:
+def revert(services: LiveServices, recorder: Recorder, approved: Approved) -> str | None:
     """Restore the approved state (no approval: it restores what was approved), verify it, record both;
     None when verified, else the problem (the record then says production needs attention)."""
     watcher = watcher_for(approved.snapshot.target)

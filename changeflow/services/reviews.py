@@ -14,8 +14,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from changeflow.domain.identity import PLAN_DIGEST, person, summary_digest
-from changeflow.domain.record import ChangeRecord, State
-from changeflow.domain.review import SUMMARY_MAX, ReviewAttempt, judge_review, kept_review_problem
+from changeflow.domain.record import ChangeRecord, ReviewAttempt, State
+from changeflow.domain.review import SUMMARY_MAX, judge_review, kept_review_problem
 from changeflow.ports import RecordStore
 from changeflow.services.audit import trusted
 from changeflow.services.recorder import Recorder, utc_now

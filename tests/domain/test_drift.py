@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from changeflow.domain.drift import (
-    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, approved_states, assess, compare,
-    open_drifts, snapshots_text,
+    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, assess, compare, snapshots_text,
 )
+from changeflow.domain.drift_records import approved_states, open_drifts
 from changeflow.domain.record import ChangeRecord, State, Unrequested
 
 T0 = datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc)

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from changeflow.domain.identity import PLAN_DIGEST, review_message, summary_digest
-from changeflow.domain.record import ChangeRecord, State
+from changeflow.domain.record import ChangeRecord, ReviewAttempt, State
 from changeflow.domain.request import Risk
-from changeflow.domain.review import ReviewAttempt, judge_review, kept_review_problem
+from changeflow.domain.review import judge_review, kept_review_problem
 from changeflow.settings.loader import load_change_request
 from tests.conftest import EXAMPLES
 
