@@ -16,7 +16,7 @@ SOURCES = {  # import name prefix -> folder
 }
 ALLOWED = {  # room -> changeflow rooms it may import
     "domain": {"domain", "exceptions"},
-    "kinds": {"domain", "exceptions", "kinds"},
+    "kinds": {"domain", "exceptions", "kinds", "ports"},
     "services": {"domain", "kinds", "ports", "exceptions", "settings", "services", "signing"},
     "adapters": {"domain", "ports", "settings", "exceptions", "adapters", "signing"},
     "bootstrap": {"adapters", "ports", "settings", "exceptions", "domain", "signing"},

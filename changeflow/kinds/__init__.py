@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, Protocol, Union
 
 from pydantic import Field
 
@@ -22,9 +22,20 @@ from changeflow.domain.drift import Target
 from changeflow.domain.policy import ChangePlan, plan_change
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Risk
 from changeflow.exceptions import UnknownKind
+from changeflow.ports import Cluster, ConfigStore, ModelServer
 
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
+
+class LiveSystem(Protocol):
+    """What a kind reads of the live system (the checklist's previous state, the serving version, what it
+    leaves approved): ``bootstrap.Services`` in a run, the fakes' in a test. A kind is typed with this, not
+    with ``Services``, so it never imports the composition root, which sits above it."""
+
+    @property
+    def production(self) -> ModelServer: ...
+
+    def config_store(self) -> ConfigStore: ...
+
+    def cluster(self) -> Cluster: ...
 
 
 class ChangeKind:
@@ -52,21 +63,21 @@ class ChangeKind:
         """What a standard-change template must bound for this kind (nothing, unless the kind says so)."""
         return {}
 
-    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+    def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         """Checklist: is what a rollback returns to available on the live system? (None: not applicable)."""
         return None, "not applicable to this kind"
 
-    def serving_version(self, services: "Services", request: ChangeRequest) -> int | None:
+    def serving_version(self, services: LiveSystem, request: ChangeRequest) -> int | None:
         """The version serving now, for kinds that change versions (read at assessment, so every outcome
         of the record says what served before, and after)."""
         return None
 
-    def nothing_to_do(self, services: "Services", request: ChangeRequest) -> tuple[str, str] | None:
+    def nothing_to_do(self, services: LiveSystem, request: ChangeRequest) -> tuple[str, str] | None:
         """(field, why) when the live system already is what the change asks for: refused before anything
         runs, so no record "closes" a change that changed nothing."""
         return None
 
-    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+    def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         """What on production the change leaves in an approved state, watched for drift afterwards."""
         return []
 
@@ -80,7 +91,7 @@ class ChangeKind:
         return _load(self.restore)
 
 
-def production_model(services: "Services", request: ChangeRequest) -> list[Target]:
+def production_model(services: LiveSystem, request: ChangeRequest) -> list[Target]:
     """``drift_targets`` of a kind that changes the request's model on the production server."""
     return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
 
@@ -121,4 +132,4 @@ def plan_for(request: ChangeRequest, risk: Risk | None = None, warnings: tuple[s
     return plan_change(request, kind_of(request).plan(request.model, request.change), risk, warnings)
 
 
-__all__ = ["ChangeKind", "KINDS", "kind_of", "plan_for"]
+__all__ = ["ChangeKind", "KINDS", "LiveSystem", "kind_of", "plan_for"]

@@ -3,17 +3,14 @@ Service selector (only to ready pods), bake with blue still up, retire blue; rol
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
-from changeflow.kinds import ChangeKind
+from changeflow.kinds import ChangeKind, LiveSystem
 from changeflow.kinds.triton_upgrade import deployment_available
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
 
 
 class BlueGreen(ChangeSpec):
@@ -61,10 +58,10 @@ class BlueGreenKind(ChangeKind):
             rollback=steps(("switch_back", f"point service/{c.service} back at {c.blue}"), ("smoke_test", "smoke test through the Service")),
         )
 
-    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+    def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.blue)
 
-    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+    def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         """The Service (which Deployment serves) and green, the Deployment it serves once closed."""
         c = request.change
         return [Target(kind="service", where=c.namespace, name=c.service, model=request.model),

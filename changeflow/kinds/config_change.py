@@ -7,7 +7,7 @@ serves are carried over on every reload, so a config change never changes which 
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Annotated, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
@@ -15,10 +15,7 @@ from changeflow.domain.model_config import ModelConfig, differences, parse_confi
 from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
 from changeflow.exceptions import ChangeflowError
-from changeflow.kinds import ChangeKind, production_model
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
+from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
 CONFIG_PATH = r"^[a-z_][a-z0-9_]*(\.([a-z_][a-z0-9_]*|[0-9]+))*$"
 def _config_value(value: object) -> object:
@@ -80,7 +77,7 @@ class ConfigChangeKind(ChangeKind):
     def catalog_fields(self, c: ConfigChange) -> dict[str, object]:
         return dict(c.set)
 
-    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+    def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         try:
             services.config_store().read_config(request.model)
             ready = services.production.ready_versions(request.model)
@@ -88,7 +85,7 @@ class ConfigChangeKind(ChangeKind):
             return False, str(exc)
         return bool(ready), f"current {request.model}/config.pbtxt readable, {request.model} READY {ready}"
 
-    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+    def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         return production_model(services, request)
 
 

@@ -8,7 +8,7 @@ to ``new`` when ``new > old``; going back to a lower version number serves ``new
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -16,10 +16,7 @@ from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.drift import Target
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
-from changeflow.kinds import ChangeKind, production_model
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
+from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
 
 class ModelDeployment(ChangeSpec):
@@ -98,19 +95,19 @@ class ModelDeploymentKind(ChangeKind):
             return 1, f"skips versions (v{c.from_version} → v{c.to_version})"
         return None
 
-    def serving_version(self, services: "Services", request: ChangeRequest) -> int | None:
+    def serving_version(self, services: LiveSystem, request: ChangeRequest) -> int | None:
         try:
             ready = services.production.ready_versions(request.model)
         except ChangeflowError:
             return None
         return max(ready) if ready else None
 
-    def nothing_to_do(self, services: "Services", request: ChangeRequest) -> tuple[str, str] | None:
+    def nothing_to_do(self, services: LiveSystem, request: ChangeRequest) -> tuple[str, str] | None:
         if self.serving_version(services, request) == request.change.to_version:
             return "change.to_version", f"production already serves {request.model} v{request.change.to_version}: there is nothing to deploy"
         return None
 
-    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+    def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         try:
             ready = services.production.ready_versions(request.model)
         except ChangeflowError as exc:
@@ -120,7 +117,7 @@ class ModelDeploymentKind(ChangeKind):
             return True, f"{request.model} v{want} READY on {services.production.name} (READY: {ready})"
         return False, f"{request.model} v{want} not READY on production (READY: {ready})"
 
-    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+    def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         return production_model(services, request)
 
 

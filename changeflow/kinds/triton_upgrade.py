@@ -3,7 +3,7 @@ status``; rollback restores the previous ReplicaSet's pod template like ``kubect
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -11,10 +11,7 @@ from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
-from changeflow.kinds import ChangeKind
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
+from changeflow.kinds import ChangeKind, LiveSystem
 
 
 class TritonUpgrade(ChangeSpec):
@@ -30,7 +27,7 @@ class TritonUpgrade(ChangeSpec):
     golden_set: Text = Field(min_length=1, max_length=4096, description="golden set for the smoke test through the serving endpoint")
 
 
-def deployment_available(services: "Services", namespace: str, name: str) -> tuple[bool, str]:
+def deployment_available(services: LiveSystem, namespace: str, name: str) -> tuple[bool, str]:
     """Checklist fact for the Kubernetes kinds: the Deployment a rollback returns to is rolled out."""
     try:
         status = rollout_status(services.cluster().read_deployment(namespace, name))
@@ -62,10 +59,10 @@ class TritonUpgradeKind(ChangeKind):
             ),
         )
 
-    def previous_state(self, services: "Services", request: ChangeRequest) -> tuple[bool | None, str]:
+    def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.deployment)
 
-    def drift_targets(self, services: "Services", request: ChangeRequest) -> list[Target]:
+    def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         c = request.change
         return [Target(kind="deployment", where=c.namespace, name=c.deployment, model=request.model)]
 

@@ -12,28 +12,38 @@ import hashlib
 import json
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from changeflow.domain.drift import Snapshot, Target
 from changeflow.domain.model_config import differences, parse_config, render_config, sample_inputs
 from changeflow.domain.rollout import rollout_status
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeflowError, InvalidSettings, UnknownKind
+from changeflow.kinds import LiveSystem
+from changeflow.ports import ModelLocks, RecordStore
+from changeflow.settings.environment import Environment
 
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
+
+class LiveServices(LiveSystem, Protocol):
+    """What the drift check, its watchers and the production watch use of ``bootstrap.Services``: the live
+    system a kind reads, the record store, the model locks and the environment's settings. Typed with this,
+    the services never import the composition root."""
+
+    environment: Environment
+    records: RecordStore
+    locks: ModelLocks
 
 
 class Watcher(Protocol):
-    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot: ...
+    def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot: ...
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         """What the differing facts mean in detail (e.g. which config fields), for the record."""
 
-    def restore(self, services: "Services", approved: Snapshot) -> str:
+    def restore(self, services: LiveServices, approved: Snapshot) -> str:
         """Put the approved state back; returns what was done."""
 
-    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+    def verify(self, services: LiveServices, approved: Snapshot) -> Verdict:
         """After ``restore`` and a fact-by-fact comparison: does it serve (smoke inference, rollout done)?"""
 
 
@@ -42,7 +52,7 @@ def _digest(text: str) -> str:
 
 
 class TritonModelWatcher:
-    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+    def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot:
         server = services.production
         if target.where != server.name:
             raise InvalidSettings("environment", "production.name", f"the drift target {target} is on {target.where!r}, production is {server.name!r}",
@@ -70,7 +80,7 @@ class TritonModelWatcher:
         changed += [f"config {line.split(':')[0]}: unset now" for line in differences(old, new) if line.split(":")[0] not in {c[7:].split(":")[0] for c in changed}]
         return changed
 
-    def restore(self, services: "Services", approved: Snapshot) -> str:
+    def restore(self, services: LiveServices, approved: Snapshot) -> str:
         server, name = services.production, approved.target.name
         done = []
         file_text = approved.keep.get("config_file")
@@ -86,7 +96,7 @@ class TritonModelWatcher:
         server.load_versions(name, versions, base_config=parse_config(approved.keep["config"], "approved config"))
         return "; ".join([*done, f"{name} serving {versions} with the approved config"])
 
-    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+    def verify(self, services: LiveServices, approved: Snapshot) -> Verdict:
         """A smoke inference on each approved version, with inputs made from the model's own config."""
         versions = json.loads(approved.facts["ready_versions"])
         if not versions:
@@ -112,7 +122,7 @@ class DeploymentWatcher:
     def __init__(self) -> None:
         self._generation = 0  # before the revert's patch: the rollout status must describe a later one
 
-    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+    def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot:
         deployment = services.cluster().read_deployment(target.where, target.name)
         facts = {}
         for container in _containers(deployment):
@@ -123,7 +133,7 @@ class DeploymentWatcher:
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         return []
 
-    def restore(self, services: "Services", approved: Snapshot) -> str:
+    def restore(self, services: LiveServices, approved: Snapshot) -> str:
         api, target = services.cluster(), approved.target
         self._generation = api.read_deployment(target.where, target.name)["metadata"].get("generation") or 0
         containers = [
@@ -133,7 +143,7 @@ class DeploymentWatcher:
         api.patch_deployment(target.where, target.name, {"spec": {"template": {"spec": {"containers": containers}}}})
         return f"deployment/{target.name}: " + ", ".join(f"{c['name']} image {c['image']}" for c in containers)
 
-    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+    def verify(self, services: LiveServices, approved: Snapshot) -> Verdict:
         """Waits for the rollout like ``kubectl rollout status``."""
         api, target = services.cluster(), approved.target
         deadline = time.monotonic() + self.ROLLOUT_S
@@ -145,14 +155,14 @@ class DeploymentWatcher:
 
 
 class ServiceWatcher:
-    def observe(self, services: "Services", target: Target, at: datetime) -> Snapshot:
+    def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot:
         selector = services.cluster().read_service(target.where, target.name)["spec"].get("selector") or {}
         return Snapshot(target=target, facts={"selector": json.dumps(selector, sort_keys=True)}, seen_at=at)
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         return []
 
-    def restore(self, services: "Services", approved: Snapshot) -> str:
+    def restore(self, services: LiveServices, approved: Snapshot) -> str:
         target = approved.target
         want = json.loads(approved.facts["selector"])
         now = services.cluster().read_service(target.where, target.name)["spec"].get("selector") or {}
@@ -160,7 +170,7 @@ class ServiceWatcher:
         services.cluster().patch_service(target.where, target.name, {"spec": {"selector": patch}})
         return f"service/{target.name} selector {want}"
 
-    def verify(self, services: "Services", approved: Snapshot) -> Verdict:
+    def verify(self, services: LiveServices, approved: Snapshot) -> Verdict:
         return Verdict(outcome=Outcome.PASS, reason="selector as approved")
 
 

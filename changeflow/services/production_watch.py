@@ -20,16 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from changeflow.domain.drift import Snapshot, Target, compare
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeflowError, ServerUnavailable, ServingMismatch
-from changeflow.services.drift_targets import TritonModelWatcher
+from changeflow.services.drift_targets import LiveServices, TritonModelWatcher
 from changeflow.services.recorder import Recorder, utc_now
-
-if TYPE_CHECKING:
-    from changeflow.bootstrap import Services
 
 BEFORE = "production_before_{step}"  # record attachment: production's model as the step first saw it
 
@@ -42,7 +38,7 @@ class ProductionWatch:
         self.verdict: Verdict | None = None
 
 
-def observe(services: "Services", model: str) -> Snapshot:
+def observe(services: LiveServices, model: str) -> Snapshot:
     """Production's ``model`` as the drift check sees it, with the repository file as a digest (a fact)."""
     target = Target(kind="triton_model", where=services.production.name, name=model, model=model)
     seen = TritonModelWatcher().observe(services, target, utc_now())
@@ -59,7 +55,7 @@ def changes(before: Snapshot, after: Snapshot) -> list[str]:
 
 
 @contextmanager
-def production_watched(run: Recorder, services: "Services", model: str, step: str) -> Iterator[ProductionWatch]:
+def production_watched(run: Recorder, services: LiveServices, model: str, step: str) -> Iterator[ProductionWatch]:
     """Observe production's ``model`` around the block (see the module docstring); ``step`` names the
     step in messages and keys its first observation on the record."""
     name = services.production.name
@@ -79,7 +75,7 @@ def production_watched(run: Recorder, services: "Services", model: str, step: st
         watch.verdict = Verdict(outcome=Outcome.PASS, reason=f"production unchanged: {name} READY {before.facts.get('ready_versions')}, same config")
 
 
-def _after(run: Recorder, services: "Services", watch: ProductionWatch, step: str, failure: Exception | None) -> list[str]:
+def _after(run: Recorder, services: LiveServices, watch: ProductionWatch, step: str, failure: Exception | None) -> list[str]:
     """Observe again; a change, or no observation at all, marks the record touched before anything else."""
     try:
         after = observe(services, watch.before.target.model)
