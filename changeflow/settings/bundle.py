@@ -12,9 +12,13 @@ from pathlib import Path
 
 import yaml
 
-from changeflow.signing import PrivateKey, key_id, verify
 from changeflow.domain.bundle import GOVERNANCE_FILES, SEAL_FILE, BundleSeal, bundle_digest, seal_message
+from changeflow.domain.names import person
 from changeflow.exceptions import InvalidSettings
+from changeflow.settings.governance import GovernanceSettings, KeyRing
+from changeflow.settings.strict_yaml import load_settings_file
+from changeflow.settings.variables import governance_pins
+from changeflow.signing import PrivateKey, key_id, verify
 
 SIGN_FIX = "a governance maintainer reviews the change and runs `changeflow governance sign DIR --key MAINTAINER.pem`"
 
@@ -76,12 +80,23 @@ def check(folder: Path, pinned: list[str]) -> BundleSeal:
     return BundleSeal(digest=digest, folder=str(folder), signer=key_id(entry["key"]), pinned=True)
 
 
+def bundle_settings(folder: Path, pinned: list[str]) -> dict:
+    """What the bundle in ``folder`` contributes beyond the rule files: its seal (checked against the
+    ``pinned`` maintainer keys) and the approvers' and executors' public keys from ``keys.yaml``."""
+    seal = check(folder, pinned)
+    ring = load_settings_file(folder / "keys.yaml", KeyRing) if (folder / "keys.yaml").is_file() else KeyRing()
+    return {
+        "bundle": seal,
+        "approver_keys": {person(name): key.ed25519 for name, key in ring.approvers.items()},
+        "executor_keys": {name: key.ed25519 for name, key in ring.executors.items()},
+        "authenticators": {person(name): key.totp_sha256 for name, key in ring.approvers.items() if key.totp_sha256},
+    }
+
+
 def reread(seal: BundleSeal | None) -> BundleSeal | None:
     """The bundle a seal came from, read and checked again now (with this process's pinned keys)."""
     if seal is None:
         return None
-    from changeflow.settings.defaults import governance_pins
-
     return check(Path(seal.folder), governance_pins())
 
 
@@ -89,8 +104,6 @@ def write_bundle(governance, folder: Path) -> Path:
     """Write ``governance`` out as a bundle folder (every rule file, ``governance.yaml`` for the settings,
     ``keys.yaml`` for the keys), ready to be sealed: how a demo, a drill or a test gives a worker the
     rules it built in code, through the same path a team's reviewed bundle takes."""
-    from changeflow.settings.governance import GovernanceSettings
-
     folder.mkdir(parents=True, exist_ok=True)
     settings = governance.model_dump(mode="json", include=set(GovernanceSettings.model_fields))
     files = {

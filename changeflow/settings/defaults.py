@@ -1,146 +1,64 @@
 """Settings for flows started without explicit ones (a Prefect deployment run from the UI, a schedule):
 the environment file that ``changeflow serve`` / ``changeflow triton up --staging`` write, and the
-governance folder. ``CHANGEFLOW_ENVIRONMENT`` and ``CHANGEFLOW_GOVERNANCE`` override both."""
+governance folder. ``CHANGEFLOW_ENVIRONMENT`` and ``CHANGEFLOW_GOVERNANCE`` override both.
+
+Where each is found, and every other ``CHANGEFLOW_*`` variable, is ``variables`` (its names are offered
+here too); this module loads what they name."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from changeflow.settings import paths
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
+from changeflow.settings.loader import load_governance
+from changeflow.settings.strict_yaml import load_settings_file
+from changeflow.settings.variables import (
+    CHECKPOINTS,
+    CLOCK,
+    ENVIRONMENT_FILE,
+    EXECUTOR_KEY,
+    GOVERNANCE_KEYS,
+    SCHEDULING_CLOCK,
+    approver_keys_dir,
+    approver_registry,
+    approver_secrets,
+    changeflow_home,
+    checkpoints_dir,
+    environment_path,
+    executor_clock,
+    executor_key,
+    golden_roots,
+    governance_dir,
+    governance_pins,
+    scheduling_clock,
+)
 
-ENVIRONMENT_FILE = Path(".changeflow") / "environment.yaml"
-
-
-def environment_path() -> Path:
-    """``CHANGEFLOW_ENVIRONMENT``, else ``.changeflow/environment.yaml`` in the working directory."""
-    return Path(os.environ.get("CHANGEFLOW_ENVIRONMENT") or ENVIRONMENT_FILE).resolve()
-
-
-def changeflow_home() -> Path:
-    """``CHANGEFLOW_HOME``, else ``~/.changeflow``: where an approver's keys and secrets live by default."""
-    return Path(os.environ.get("CHANGEFLOW_HOME") or Path.home() / ".changeflow")
-
-
-def approver_keys_dir() -> Path:
-    """Approvers' private keys (one ``NAME.pem`` each, mode 0600): ``CHANGEFLOW_KEYS``, else ``HOME/keys``."""
-    return Path(os.environ.get("CHANGEFLOW_KEYS") or changeflow_home() / "keys")
-
-
-def approver_secrets() -> Path:
-    """The TOTP secrets the flows check codes against (mode 0600, never on a record): ``CHANGEFLOW_APPROVER_SECRETS``."""
-    return Path(os.environ.get("CHANGEFLOW_APPROVER_SECRETS") or changeflow_home() / "approver-secrets.yaml")
-
-
-def approver_registry() -> Path:
-    """The approvers' public keys, which governance carries: ``CHANGEFLOW_APPROVER_KEYS``."""
-    return Path(os.environ.get("CHANGEFLOW_APPROVER_KEYS") or changeflow_home() / "approver-keys.yaml")
-
-
-GOVERNANCE_KEYS = "CHANGEFLOW_GOVERNANCE_KEYS"
-
-
-def governance_pins() -> list[str]:
-    """The governance maintainers' public keys this executor trusts (``CHANGEFLOW_GOVERNANCE_KEYS``, comma
-    separated, base64). Set: only a bundle sealed by one of them is accepted. Unset: a trial, whose
-    records say their governance was unsigned."""
-    from changeflow.exceptions import InvalidSettings
-    from changeflow.signing import valid_public_key
-
-    keys = [k.strip() for k in os.environ.get(GOVERNANCE_KEYS, "").split(",") if k.strip()]
-    for key in keys:
-        if not valid_public_key(key):
-            raise InvalidSettings(GOVERNANCE_KEYS, "key", f"{key[:20]!r} is not an Ed25519 public key", "use the public key `changeflow governance keygen` printed")
-    return keys
-
-
-EXECUTOR_KEY = "CHANGEFLOW_EXECUTOR_KEY"
-
-
-def executor_key():
-    """The key this process signs record versions with (``CHANGEFLOW_EXECUTOR_KEY``: a PEM file only the
-    worker's service identity can read), or None: its saves are unsigned."""
-    from changeflow.signing import PrivateKey
-
-    path = os.environ.get(EXECUTOR_KEY, "").strip()
-    return PrivateKey.load(Path(path), EXECUTOR_KEY) if path else None
-
-
-CHECKPOINTS = "CHANGEFLOW_CHECKPOINTS"
-
-
-def checkpoints_dir() -> Path | None:
-    """Where this executor keeps its signed checkpoints of the record database (one folder per database,
-    written by the worker only): ``CHANGEFLOW_CHECKPOINTS``, else ``checkpoints/`` beside the executor key
-    file; None without either (a process holding no executor key keeps none)."""
-    if folder := os.environ.get(CHECKPOINTS, "").strip():
-        return Path(folder)
-    key = os.environ.get(EXECUTOR_KEY, "").strip()
-    return Path(key).resolve().parent / "checkpoints" if key else None
-
-
-CLOCK = "CHANGEFLOW_CLOCK"
-
-
-def executor_clock(change_type: str | None = None):
-    """A scheduling clock set in the executor's configuration (``CHANGEFLOW_CLOCK``: an ISO time with
-    offset, or ``TYPE=ISO`` entries separated by commas, one clock per change type): for the demo and
-    tests only; a record made under it says so. None: the real clock."""
-    from datetime import datetime
-
-    from changeflow.exceptions import InvalidSettings
-
-    text = os.environ.get(CLOCK, "").strip()
-    if not text:
-        return None
-    entries = dict(part.split("=", 1) if "=" in part else ("", part) for part in (p.strip() for p in text.split(",")) if part)
-    chosen = entries.get(change_type or "", entries.get(""))
-    if chosen is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(chosen.strip())
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise InvalidSettings(CLOCK, "clock", f"{chosen[:40]!r} is not an ISO time with offset", "e.g. 2026-11-25T22:00:00+01:00 or normal=…,standard=…, or unset it")
-    return moment
-
-
-SCHEDULING_CLOCK = "scheduling_clock"  # the record's note of a clock that was not the real one
-
-
-def scheduling_clock(now=None, change_type: str | None = None):
-    """(the clock a change is scheduled by, where it came from; None: the real clock)."""
-    from datetime import datetime, timezone
-
-    if now is not None:
-        return now, "given by the in-process caller"
-    if (configured := executor_clock(change_type)) is not None:
-        return configured, f"set in the executor's configuration ({CLOCK}), for demos and tests only"
-    return datetime.now(timezone.utc), None
-
-
-def governance_dir() -> Path:
-    return Path(os.environ.get("CHANGEFLOW_GOVERNANCE") or paths.EXAMPLES)
-
-
-def golden_roots() -> list[Path]:
-    """The folders a change's golden set may come from: the governance folder (where the governed golden
-    sets live) and the ``os.pathsep``-separated ``CHANGEFLOW_GOLDEN_ROOTS``. How a change is judged is not
-    any file its requester can name."""
-    extra = [Path(p) for p in os.environ.get("CHANGEFLOW_GOLDEN_ROOTS", "").split(os.pathsep) if p.strip()]
-    return [governance_dir(), *extra]
+__all__ = [
+    "CHECKPOINTS",
+    "CLOCK",
+    "ENVIRONMENT_FILE",
+    "EXECUTOR_KEY",
+    "GOVERNANCE_KEYS",
+    "SCHEDULING_CLOCK",
+    "approver_keys_dir",
+    "approver_registry",
+    "approver_secrets",
+    "changeflow_home",
+    "checkpoints_dir",
+    "environment_or_default",
+    "environment_path",
+    "executor_clock",
+    "executor_key",
+    "golden_roots",
+    "governance_dir",
+    "governance_or_default",
+    "governance_pins",
+    "scheduling_clock",
+]
 
 
 def environment_or_default(environment: Environment | None = None) -> Environment:
-    from changeflow.settings.loader import load_settings_file
-
     return environment if environment is not None else load_settings_file(environment_path(), Environment)
 
 
 def governance_or_default(governance: Governance | None = None) -> Governance:
-    from changeflow.settings.loader import load_governance
-
     return governance if governance is not None else load_governance(governance_dir())

@@ -1,22 +1,21 @@
 """Governance: the rules changes are governed by — approvers, their public keys and the executors', the
 standard catalog, the calendar, timeouts, and where change events go. An executor reads it from its own
-governance bundle (``settings.bundle``), never from what a requester sends."""
+governance bundle (``settings.bundle`` checks it and reads its keys, ``settings.loader`` loads it), never
+from what a requester sends."""
 
 from __future__ import annotations
 
 import re
 
-from pathlib import Path
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from changeflow.domain.bundle import BundleSeal
-
 from changeflow.domain.catalog import Catalog
 from changeflow.domain.comparison import Verification
 from changeflow.domain.drift import DriftPolicy
 from changeflow.domain.policy import Approvers
 from changeflow.domain.windows import Calendar
+from changeflow.signing import valid_public_key
 
 
 class IncidentEvents(BaseModel):
@@ -46,8 +45,6 @@ class PublicKey(BaseModel):
     @field_validator("ed25519")
     @classmethod
     def _a_key(cls, value: str) -> str:
-        from changeflow.signing import valid_public_key
-
         if not valid_public_key(value.strip()):
             raise ValueError("is not an Ed25519 public key (base64 of 32 bytes)")
         return value.strip()
@@ -60,23 +57,6 @@ class KeyRing(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     approvers: dict[str, PublicKey] = Field(default_factory=dict)
     executors: dict[str, PublicKey] = Field(default_factory=dict)
-
-
-def bundle_settings(folder: Path, pinned: list[str]) -> dict:
-    """What the bundle in ``folder`` contributes beyond the rule files: its seal (checked against the
-    ``pinned`` maintainer keys) and the approvers' and executors' public keys from ``keys.yaml``."""
-    from changeflow.domain.identity import person
-    from changeflow.settings.bundle import check
-    from changeflow.settings.loader import load_settings_file
-
-    seal = check(folder, pinned)
-    ring = load_settings_file(folder / "keys.yaml", KeyRing) if (folder / "keys.yaml").is_file() else KeyRing()
-    return {
-        "bundle": seal,
-        "approver_keys": {person(name): key.ed25519 for name, key in ring.approvers.items()},
-        "executor_keys": {name: key.ed25519 for name, key in ring.executors.items()},
-        "authenticators": {person(name): key.totp_sha256 for name, key in ring.approvers.items() if key.totp_sha256},
-    }
 
 
 class GovernanceSettings(BaseModel):

@@ -1,135 +1,35 @@
-"""Read change requests and settings files from YAML, turning every problem into one line: file,
-field, problem, fix. Nothing is touched before a request has passed here, and no traceback reaches a
-user for bad input. A relative golden-set path in a request file is resolved against that file's folder.
+"""Read change requests and governance from YAML, turning every problem into one line: file, field,
+problem, fix. Nothing is touched before a request has passed here, and no traceback reaches a user for
+bad input. A relative golden-set path in a request file is resolved against that file's folder.
 
-YAML is read the strict way: only a regular file, of at most ``MAX_BYTES``, nested at most ``MAX_DEPTH``
-levels, without aliases, with no key given twice (PyYAML keeps the last one silently: a request saying
-``to_version: 2`` and then ``to_version: 3`` would plan v3), with every number finite (no ``.nan``, ``.inf``).
+YAML is read the strict way (``strict_yaml``: a regular file, bounded in size and depth, no aliases, no key
+given twice, finite numbers only); ``load_settings_file`` from there reads any other settings file.
 """
 
 from __future__ import annotations
 
 import difflib
-import stat
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from changeflow.domain.checks import first_non_finite
+from changeflow.domain.catalog import Catalog
+from changeflow.domain.comparison import Verification
+from changeflow.domain.drift import DriftPolicy
+from changeflow.domain.names import person
+from changeflow.domain.policy import Approvers
 from changeflow.domain.request import ChangeRequest
+from changeflow.domain.windows import Calendar
 from changeflow.exceptions import InvalidChangeRequest, InvalidSettings
 from changeflow.kinds import KINDS, kind_of
-
-if TYPE_CHECKING:
-    from changeflow.settings.governance import Governance
+from changeflow.settings.bundle import bundle_settings
+from changeflow.settings.governance import Governance, GovernanceSettings
+from changeflow.settings.strict_yaml import StrictYamlError, load_settings_file, read_yaml, shorten
+from changeflow.settings.variables import approver_registry, governance_pins
 
 EXAMPLES_HINT = "see examples/changes/ for valid requests"
-
-
-MAX_BYTES = 1024 * 1024
-MAX_DEPTH = 32
-
-
-class StrictYamlError(ValueError):
-    def __init__(self, where: str, problem: str, fix: str) -> None:
-        super().__init__(f"{where}: {problem}")
-        self.where, self.problem, self.fix = where, problem, fix
-
-
-class _StrictLoader(yaml.SafeLoader):
-    def compose_node(self, parent, index):
-        depth = getattr(self, "_depth", 0) + 1
-        if depth > MAX_DEPTH:
-            mark = self.peek_event().start_mark
-            raise StrictYamlError(f"line {mark.line + 1}", f"nested deeper than {MAX_DEPTH} levels", "flatten it: a change request is a few levels deep")
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise StrictYamlError(f"line {mark.line + 1}", "uses an alias (*name)", "write the value out: aliases can multiply a small file into a huge one")
-        self._depth = depth
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth = depth - 1
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", "a key must be a plain name", "write 'field: value'")
-            if key in seen:
-                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", f"{shorten(repr(key))} is given twice (first on line {seen[key]})",
-                                      "keep one: YAML would silently use the last")
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def _refuse_tag(loader, node):
-    raise StrictYamlError(f"line {node.start_mark.line + 1}", f"the YAML type {node.tag} is not taken here", "write plain values: text, numbers, lists, mappings")
-
-
-for _tag in ("binary", "set", "omap", "pairs"):
-    _StrictLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
-
-
-def shorten(text: str, limit: int = 80) -> str:
-    """A value as quoted in a message: never the whole of a long one."""
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
-
-
-def read_text(path: Path) -> str:
-    """The file's text, if it is a regular file of at most ``MAX_BYTES`` in UTF-8."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise StrictYamlError("(file)", "does not exist", "check the path") from None
-    except OSError as exc:
-        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise StrictYamlError("(file)", "is not a regular file", "pass a YAML file, not a folder, device or pipe")
-    if info.st_size > MAX_BYTES:
-        raise StrictYamlError("(file)", f"is {info.st_size:,} bytes, over the {MAX_BYTES:,} a request may have", "pass the request itself")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise StrictYamlError("(file)", f"is over the {MAX_BYTES:,} bytes a request may have", "pass the request itself")
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise StrictYamlError("(file)", "is not UTF-8 text", "save it as UTF-8") from None
-    except OSError as exc:
-        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
-
-
-def parse(text: str) -> Any:
-    try:
-        return _finite(yaml.load(text, Loader=_StrictLoader))  # noqa: S506 (a SafeLoader subclass)
-    except StrictYamlError:
-        raise
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise StrictYamlError(where, f"not valid YAML: {getattr(exc, 'problem', None) or 'cannot be parsed'}", "fix the YAML syntax there") from None
-    except RecursionError:
-        raise StrictYamlError("(document)", f"nested deeper than {MAX_DEPTH} levels", "flatten it") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # a value YAML itself cannot construct, e.g. 2026-02-30
-        raise StrictYamlError("(document)", shorten(f"a value cannot be read: {exc}", 200), "write plain values (an ISO time with offset for times)") from None
-
-
-def _finite(data: Any) -> Any:
-    """``data`` if every number in it is finite (see ``domain.checks``)."""
-    if found := first_non_finite(data):
-        spelling = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[str(found[1])]  # as YAML writes it (1.0e+400 reads as .inf)
-        raise StrictYamlError(found[0], f"is not a finite number ({spelling})", "write a finite number")
-    return data
-
-
-def read_yaml(path: str | Path) -> Any:
-    """A YAML file read the strict way (see the module docstring)."""
-    return parse(read_text(Path(path)))
 
 
 def load_change_request(path: str | Path) -> ChangeRequest:
@@ -226,30 +126,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return read_yaml(path)
-    except StrictYamlError as exc:
-        raise InvalidSettings(str(path), exc.where, exc.problem, exc.fix) from None
-
-
-def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:
-    """Any changeflow settings file (environment, calendar, catalog, approvers) validated into ``model``."""
-    try:
-        return model.model_validate(_read_yaml(Path(path)) or {})
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(document)"
-        cause = first.get("ctx", {}).get("error")  # a validator's ValueError; a domain.checks.Refusal carries its fix
-        message = str(cause) if isinstance(cause, ValueError) else first["msg"]
-        fix = f"add '{first['loc'][-1]}'" if first["type"] == "missing" and first["loc"] else getattr(cause, "fix", "correct the value")
-        raise InvalidSettings(str(path), field, message[:1].lower() + message[1:], fix) from None
-
-
 def read_registry(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """Public keys and one-time-code commitments from ``{approvers: {NAME: {ed25519, totp_sha256}}}`` (enrol writes it)."""
-    from changeflow.domain.identity import person
-
     if not path.is_file():
         return {}, {}
     data = read_yaml(path) or {}
@@ -261,19 +139,12 @@ def read_registry(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     return keys, codes
 
 
-def load_governance(directory: str | Path, pinned: list[str] | None = None, **overrides: Any) -> "Governance":
+def load_governance(directory: str | Path, pinned: list[str] | None = None, **overrides: Any) -> Governance:
     """Governance from the bundle in ``directory``: ``approvers.yaml``, ``catalog.yaml``, ``calendar.yaml``,
     (optional) ``verification.yaml``, ``drift.yaml`` and ``keys.yaml`` (approvers' and executors' public
     keys), sealed by a governance maintainer when the executor pins maintainer keys (``pinned``, default
     ``CHANGEFLOW_GOVERNANCE_KEYS``). Only an executor that pins none (a trial) also reads the enrolment
     registry (``CHANGEFLOW_APPROVER_KEYS``)."""
-    from changeflow.domain.catalog import Catalog
-    from changeflow.domain.comparison import Verification
-    from changeflow.domain.policy import Approvers
-    from changeflow.domain.windows import Calendar
-    from changeflow.settings.defaults import approver_registry, governance_pins
-    from changeflow.settings.governance import Governance, GovernanceSettings, bundle_settings
-
     folder = Path(directory)
     pins = governance_pins() if pinned is None else pinned
     bundle = bundle_settings(folder, pins)
@@ -289,8 +160,6 @@ def load_governance(directory: str | Path, pinned: list[str] | None = None, **ov
     if (folder / "verification.yaml").is_file():
         overrides.setdefault("verification", load_settings_file(folder / "verification.yaml", Verification))
     if (folder / "drift.yaml").is_file():
-        from changeflow.domain.drift import DriftPolicy
-
         overrides.setdefault("drift", load_settings_file(folder / "drift.yaml", DriftPolicy))
     return Governance(
         approvers=load_settings_file(folder / "approvers.yaml", Approvers),
