@@ -1,9 +1,11 @@
 """The ``changeflow`` command as a user runs it (a subprocess, real exit codes and output)."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,14 @@ CLI = shutil.which("changeflow") or str(Path(__import__("sys").executable).paren
 pytestmark = pytest.mark.cli
 
 
+# the command runs in the checkout; its default record database would be .changeflow/records.db there
+_RECORDS = tempfile.mkdtemp(prefix="changeflow-cli-records-")
+RECORDS_URL = f"sqlite:///{_RECORDS}/records.db"
+__import__("atexit").register(shutil.rmtree, _RECORDS, True)
+
+
 def run(*args, timeout=120, env=None):
+    env = env if env is not None else {**os.environ, "CHANGEFLOW_RECORDS_URL": os.environ.get("CHANGEFLOW_RECORDS_URL", RECORDS_URL)}
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
