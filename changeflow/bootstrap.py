@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import (
-    ApproverNotices, Cluster, ConfigStore, Credentials, DecisionSource, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore,
+    ApproverNotices, ChangeEvents, Cluster, ConfigStore, Credentials, DecisionSource, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore,
 )
 from changeflow.settings.environment import ClusterSettings, Environment, MetricCheck, RecordStoreSettings, ServerEndpoint
 
@@ -103,6 +103,7 @@ class Services:
     locks: ModelLocks
     decisions: DecisionSource | None = None  # where a waiting change asks a person (the Prefect pause)
     notices: ApproverNotices | None = None  # how approvers are told a change waits
+    events: ChangeEvents | None = None  # events about a change: the event feed, incident management
     _config: ConfigStore | None = field(default=None, repr=False)
     _cluster: Cluster | None = field(default=None, repr=False)
 
@@ -129,6 +130,7 @@ class Services:
 
 @functools.lru_cache(maxsize=64)
 def _build(environment_json: str) -> Services:
+    from changeflow.adapters.incidents import OutgoingChangeEvents
     from changeflow.adapters.notifications import PrefectApproverNotices
     from changeflow.adapters.prefect import PrefectModelLocks
     from changeflow.adapters.prefect_approvals import PrefectPause
@@ -144,6 +146,7 @@ def _build(environment_json: str) -> Services:
         locks=PrefectModelLocks(),
         decisions=PrefectPause(),
         notices=PrefectApproverNotices(),
+        events=OutgoingChangeEvents(),
     )
 
 

@@ -190,3 +190,12 @@ class ApproverNotices(Protocol):
 
 class Cancellable(Protocol):
     def cancel(self) -> None: ...
+
+
+class ChangeEvents(Protocol):
+    """Events about one change going out: to the orchestrator's event feed (automations, the UI) and to
+    incident management (``settings``: governance's ``incident_events``; None sends nothing there)."""
+
+    def announce(self, change_id: str, what: str, payload: dict) -> None: ...
+
+    def report(self, settings, record: "ChangeRecord", moment: str) -> bool: ...

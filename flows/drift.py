@@ -12,9 +12,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from changeflow.adapters.prefect import refuse_executor_parameters
-from changeflow.adapters.incidents import post_change_event
-from changeflow.adapters.prefect import announce
-from changeflow.bootstrap import bootstrap
+from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord
 from changeflow.services.drift import Announcer, DriftReport, check
 from changeflow.settings.defaults import environment_or_default, governance_or_default
@@ -25,21 +23,19 @@ UNAUTHORIZED = "unauthorized"
 NEEDS_ATTENTION = "needs-attention"
 
 
-def announcer(governance: Governance) -> Announcer:
-    logger = get_run_logger()
+def announcer(services: Services, governance: Governance) -> Announcer:
+    logger, events = get_run_logger(), services.events
 
     def unauthorized(record: ChangeRecord) -> None:
         logger.warning("unauthorized change %s: %s", record.id, record.drift.summary())
-        announce(record.id, UNAUTHORIZED, {"target": record.drift.target.key, "changes": [c.model_dump() for c in record.drift.changes],
-                                           "approved_by": record.drift.approved_by, "seen_at": record.drift.seen.seen_at.isoformat()})
-        if governance.incident_events is not None:
-            post_change_event(governance.incident_events, record, "unauthorized change detected")
+        events.announce(record.id, UNAUTHORIZED, {"target": record.drift.target.key, "changes": [c.model_dump() for c in record.drift.changes],
+                                                  "approved_by": record.drift.approved_by, "seen_at": record.drift.seen.seen_at.isoformat()})
+        events.report(governance.incident_events, record, "unauthorized change detected")
 
     def needs_attention(record: ChangeRecord, problem: str) -> None:
         logger.error("%s: the revert did not verify: %s", record.id, problem)
-        announce(record.id, NEEDS_ATTENTION, {"problem": problem})
-        if governance.incident_events is not None:
-            post_change_event(governance.incident_events, record, "production needs attention")
+        events.announce(record.id, NEEDS_ATTENTION, {"problem": problem})
+        events.report(governance.incident_events, record, "production needs attention")
 
     return Announcer(unauthorized=unauthorized, needs_attention=needs_attention)
 
@@ -49,7 +45,8 @@ def drift_check(environment: Environment | None = None, governance: Governance |
     """One pass: each target's live state against its approved state (see ``services.drift``)."""
     refuse_executor_parameters(environment=environment, governance=governance)
     governance = governance_or_default(governance)
-    report = check(bootstrap(environment_or_default(environment)), governance.drift, announcer(governance))
+    services = bootstrap(environment_or_default(environment))
+    report = check(services, governance.drift, announcer(services, governance))
     logger = get_run_logger()
     for entry in report.checks:
         logger.info("%s: %s", entry.target, entry.reason)

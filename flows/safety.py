@@ -27,8 +27,7 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from changeflow.adapters.prefect import refuse_executor_parameters
-from changeflow.adapters.incidents import post_change_event
-from changeflow.adapters.prefect import announce, flow_run_ended
+from changeflow.adapters.prefect import flow_run_ended
 from changeflow.adapters.prefect_records import announce_records
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.history import RecordQuery
@@ -164,6 +163,5 @@ def raise_the_alarm(services: Services, governance: Governance | None, change_id
     recorder.note(outcome=f"PRODUCTION NEEDS ATTENTION: the rollback failed ({problem}); the safety net tries again on each run")
     if not send:
         return
-    announce(change_id, NEEDS_ATTENTION, {"problem": problem})
-    if governance is not None and governance.incident_events is not None:
-        post_change_event(governance.incident_events, recorder.record, "production needs attention")
+    services.events.announce(change_id, NEEDS_ATTENTION, {"problem": problem})
+    services.events.report(governance.incident_events if governance is not None else None, recorder.record, "production needs attention")

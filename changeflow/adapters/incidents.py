@@ -57,3 +57,15 @@ def post_change_event(settings: IncidentEvents, record: ChangeRecord, moment: st
         if attempt < settings.attempts:
             time.sleep(backoff_s * 2 ** (attempt - 1))
     return False
+
+
+class OutgoingChangeEvents:
+    """``ChangeEvents``: Prefect events for the feed, PagerDuty-shaped change events for incident management."""
+
+    def announce(self, change_id: str, what: str, payload: dict) -> None:
+        from changeflow.adapters.prefect import announce
+
+        announce(change_id, what, payload)
+
+    def report(self, settings: IncidentEvents | None, record: ChangeRecord, moment: str) -> bool:
+        return post_change_event(settings, record, moment) if settings is not None else True
