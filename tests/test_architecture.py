@@ -1,7 +1,14 @@
 """The rooms of docs/architecture.md, checked: who may import whom, and that only a kind's own modules
-name it. Reads the source with ``ast``; imports under ``if TYPE_CHECKING:`` are type hints, not uses."""
+name it. The table of who may import whom is read from docs/architecture.md (its one copy); every import
+counts, those under ``if TYPE_CHECKING:`` too. import-linter's contracts (pyproject.toml) are run here as in
+``make check``, and checked to allow all the table allows."""
 
 import ast
+import re
+import subprocess
+import sys
+import tomllib
+from itertools import dropwhile, takewhile
 from pathlib import Path
 
 import pytest
@@ -14,18 +21,24 @@ SOURCES = {  # import name prefix -> folder
     "changeflow.tasks": ROOT / "tasks",
     "changeflow": ROOT / "changeflow",
 }
-ALLOWED = {  # room -> changeflow rooms it may import
-    "domain": {"domain", "exceptions"},
-    "kinds": {"domain", "exceptions", "kinds", "ports"},
-    "services": {"domain", "kinds", "ports", "exceptions", "settings", "services", "signing"},
-    "adapters": {"domain", "ports", "settings", "exceptions", "adapters", "signing"},
-    "bootstrap": {"adapters", "ports", "settings", "exceptions", "domain", "signing"},
-    "ports": {"domain"},
-    "signing": {"exceptions"},
-    "settings": {"domain", "exceptions", "kinds", "settings", "examples", "signing"},
-    "tasks": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "signing"},
-    "flows": {"bootstrap", "services", "kinds", "domain", "adapters", "settings", "exceptions", "ports", "tasks", "flows", "signing"},
-}
+DOC = ROOT / "docs" / "architecture.md"
+TABLE_INTRO = "Which room may import which."
+
+
+def doc_table() -> dict[str, set[str]]:
+    """docs/architecture.md's table: room -> the changeflow rooms it may import (a room it leaves out may
+    import any)."""
+    lines = DOC.read_text(encoding="utf-8").splitlines()
+    after = dropwhile(lambda line: not line.startswith(TABLE_INTRO), lines)
+    rows = list(takewhile(lambda line: line.startswith("|"), dropwhile(lambda line: not line.startswith("|"), after)))
+    table = {}
+    for row in rows[2:]:  # after the header and its rule
+        room, may_import = (cell.strip() for cell in row.strip().strip("|").split("|")[:2])
+        table[re.fullmatch(r"`(\w+)`", room).group(1)] = set(re.findall(r"`(\w+)`", may_import))
+    return table
+
+
+ALLOWED = doc_table()  # room -> changeflow rooms it may import
 DOMAIN_THIRD_PARTY = {"numpy", "scipy", "ml_dtypes", "pydantic", "google", "tritonclient"}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
 
 
@@ -43,14 +56,10 @@ def room(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def runtime_imports(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
-    typing_only = {id(node) for block in ast.walk(tree) if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-                   for node in ast.walk(block)}
+def imports(path: Path) -> list[str]:
+    """Every absolute import in the module: at the top, in a function, under ``if TYPE_CHECKING:``."""
     found = []
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -65,7 +74,7 @@ CHECKED = [(m, p) for m, p in modules() if room(m) in ALLOWED]
 def test_each_room_imports_only_the_rooms_below_it(module, path):
     mine = room(module)
     wrong = []
-    for imported in runtime_imports(path):
+    for imported in imports(path):
         top = imported.split(".")[0]
         if top == "changeflow":
             if imported == "changeflow" or room(imported) not in ALLOWED[mine]:
@@ -76,9 +85,61 @@ def test_each_room_imports_only_the_rooms_below_it(module, path):
 
 
 def _stdlib() -> set[str]:
-    import sys
-
     return set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_the_table_is_read_whole_and_names_real_rooms():
+    rooms = {path.stem for path in (ROOT / "changeflow").iterdir() if path.suffix == ".py" or (path / "__init__.py").is_file()}
+    rooms = rooms - {"__init__"} | {"flows", "tasks", "examples"}
+    assert {"domain", "kinds", "services", "adapters", "bootstrap", "settings", "tasks", "flows"} <= set(ALLOWED), ALLOWED
+    named = set(ALLOWED).union(*ALLOWED.values())
+    assert named <= rooms, f"docs/architecture.md names rooms that do not exist: {named - rooms}"
+
+
+def contracts() -> list[dict]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+
+
+def test_the_import_contracts_allow_all_the_table_allows():
+    """Where a row lets a room import another, the layers contract puts the other below it (or beside it, not
+    independent) and no independence contract holds the two apart: the table and the contracts cannot
+    disagree without this failing (what the table forbids, test_each_room_imports_only_the_rooms_below_it checks)."""
+    (layers,) = [c for c in contracts() if c["type"].endswith("layers")]
+    level, independent = {}, set()
+    for depth, layer in enumerate(layers["layers"]):
+        delimiter = "|" if "|" in layer else ":"
+        names = [name.strip() for name in layer.split(delimiter)]
+        level.update((name, depth) for name in names)
+        if delimiter == "|":
+            independent |= {frozenset((a, b)) for a in names for b in names if a != b}
+    for contract in contracts():
+        if contract["type"].endswith("independence"):
+            apart = [m.removeprefix("changeflow.") for m in contract["modules"]]
+            independent |= {frozenset((a, b)) for a in apart for b in apart if a != b}
+    refused = [f"{room} -> {other}" for room, allowed in ALLOWED.items() for other in allowed - {room}
+               if level[room] > level[other] or frozenset((room, other)) in independent]
+    assert not refused, f"docs/architecture.md allows these imports, pyproject.toml's import contracts refuse them: {refused}"
+
+
+def test_the_import_contracts_see_the_flows_and_tasks():
+    """changeflow.flows / .tasks live outside the changeflow folder (setuptools package-dir): the contract types
+    in tests/import_contracts.py put them in the graph import-linter checks."""
+    pytest.importorskip("importlinter", reason="import-linter is not installed (pip install -e '.[test]')")
+    from tests.import_contracts import whole_graph
+
+    graph = whole_graph(("changeflow",))
+    for prefix in ("changeflow.flows", "changeflow.tasks"):
+        missing = [m for m, _ in modules() if m.startswith(prefix + ".") and m.removesuffix(".__init__") not in graph.modules]
+        assert not missing, missing
+    assert graph.chain_exists(importer="changeflow.flows", imported="changeflow.tasks", as_packages=True)
+
+
+def test_lint_imports_keeps_every_contract():
+    """``lint-imports`` as ``make check`` runs it: the layers, independence and no-cycle contracts of pyproject.toml."""
+    pytest.importorskip("importlinter", reason="import-linter is not installed (pip install -e '.[test]'): the import contracts are not checked")
+    run = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
+                          "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
 
 
 def test_only_a_kinds_own_modules_name_it():
