@@ -13,6 +13,7 @@ from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import BakeThresholds
+from changeflow.kinds.blue_green import FLOW_NAME
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.services.bake import bake_evidence
@@ -26,7 +27,7 @@ from changeflow.tasks.shared import monitor, smoke_test
 ANY_PROBE_FAILS = BakeThresholds(max_error_rate=0.0, failure_limit=0, min_requests=1)  # blue is one switch away
 
 
-@flow(name="blue-green", flow_run_name=change_run_name, **HOOKS)
+@flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
 def blue_green(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
 ) -> ChangeResult:

@@ -9,6 +9,7 @@ from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
+from changeflow.kinds.config_change import FLOW_NAME
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -16,7 +17,7 @@ from changeflow.flows.compensation import HOOKS, Execution, Restoration
 from changeflow.tasks.config_change import apply_config, backup_config, reload_model, restore_config, verify_config
 
 
-@flow(name="config-change", flow_run_name=change_run_name, **HOOKS)
+@flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
 def config_change(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
 ) -> ChangeResult:

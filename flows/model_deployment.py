@@ -15,13 +15,13 @@ from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
 from changeflow.flows.compensation import HOOKS, Execution, Restoration
-from changeflow.kinds.model_deployment import comparison_for, standby_possible
+from changeflow.kinds.model_deployment import FLOW_NAME, comparison_for, standby_possible
 from changeflow.services.bake import bake_evidence
 from changeflow.tasks.model_deployment import check_serving_version, finalize, promote, restore_version, stage, validate, verify_restored
 from changeflow.tasks.shared import monitor, smoke_test
 
 
-@flow(name="model-deployment", flow_run_name=change_run_name, **HOOKS)
+@flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
 def model_deployment(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None,
     thresholds: BakeThresholds = BakeThresholds(),

@@ -12,6 +12,7 @@ from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Outcome, Verdict
+from changeflow.kinds.triton_upgrade import FLOW_NAME
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
@@ -24,7 +25,7 @@ def rollout_verdict(status) -> Verdict:
     return Verdict(outcome=Outcome.PASS if status.done else Outcome.FAIL, reason=status.message if status.done else f"rollout failed: {status.message}")
 
 
-@flow(name="triton-upgrade", flow_run_name=change_run_name, **HOOKS)
+@flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
 def triton_upgrade(
     request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
 ) -> ChangeResult:

@@ -25,16 +25,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-CHANGE_FLOWS = (  # the runs that execute changes (a failed ``rollback`` run is its parent's, or the safety net's own try)
-    "standard-change", "normal-change", "emergency-change", "maintenance-window",
-    "model-deployment", "config-change", "blue-green", "triton-upgrade",
-)
+from changeflow.kinds import KINDS
+
+GOVERNED_FLOWS = ("standard-change", "normal-change", "emergency-change", "maintenance-window")
 SAFETY_NET = "safety-net"
 HEARTBEAT_S = 30
 SILENCE_S = 70.0  # two missed heartbeats and 10 s more: a live run is never taken for dead
 HEARTBEAT_ENV = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S)}
 PREFIX = "changeflow: "
 SAFETY_NET_DEPLOYMENT = f"{SAFETY_NET}/{SAFETY_NET}"  # flow/deployment, as ``changeflow serve`` deploys it
+
+
+def change_flows() -> tuple[str, ...]:
+    """The runs that execute changes: the governed flows and every registered kind's flow, read from the
+    registry when the automations are built, so a kind added later is watched with no change here (a failed
+    ``rollback`` run is its parent's, or the safety net's own try)."""
+    return (*GOVERNED_FLOWS, *(kind.flow_name for kind in KINDS.values()))
 
 
 def _flow_runs_of(names: tuple[str, ...]) -> dict:
@@ -62,7 +68,7 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = SILEN
             description="A change's flow run that stopped sending heartbeats lost its process: mark it Crashed.",
             trigger=EventTrigger(
                 after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat", *ended}, posture=Posture.Proactive,
-                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*CHANGE_FLOWS, "rollback", SAFETY_NET)),
+                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*change_flows(), "rollback", SAFETY_NET)),
             ),
             actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"no heartbeat for {silence_s:.0f}s: its process or host is gone")],
         ),
@@ -70,7 +76,7 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = SILEN
             name=PREFIX + "settle ended changes",
             description="A change's flow run crashed or failed: the safety net rolls back or aborts what it left.",
             trigger=EventTrigger(expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"}, posture=Posture.Reactive, threshold=1,
-                                 **_flow_runs_of(CHANGE_FLOWS)),
+                                 **_flow_runs_of(change_flows())),
             actions=[run_safety_net],
         ),
         Automation(

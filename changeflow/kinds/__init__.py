@@ -2,10 +2,10 @@
 
 A kind module defines its request spec (a ``ChangeSpec`` subclass with ``kind: Literal["name"]``), its
 plan, its risk points, what the pre-change checklist checks as "previous state available", the Prefect
-flow that executes it and the function that restores production, and exposes them as ``KIND``, an
-instance of ``ChangeKind``. Every module in this package is found at import (no list to edit), and the
-union of the specs is bound into ``ChangeRequest``. Nothing outside this package branches on a kind:
-it asks the registry (``kind_of``) instead.
+flow that executes it (and that flow's name, by which recovery watches its runs) and the function that
+restores production, and exposes them as ``KIND``, an instance of ``ChangeKind``. Every module in this
+package is found at import (no list to edit), and the union of the specs is bound into ``ChangeRequest``.
+Nothing outside this package branches on a kind: it asks the registry (``kind_of``, ``KINDS``) instead.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class ChangeKind:
     peak_hours_risk: ClassVar[bool] = True  # a run in business hours adds a risk point
     loads_models_on: ClassVar[tuple[str, ...]] = ()  # servers whose repository API it uses: checked for explicit model control
     flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
+    flow_name: ClassVar[str]  # that flow's name (its @flow(name=...)): recovery watches the runs of every kind by it
     restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
 
     @property

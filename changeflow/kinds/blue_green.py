@@ -12,6 +12,8 @@ from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName,
 from changeflow.kinds import ChangeKind, LiveSystem
 from changeflow.kinds.triton_upgrade import deployment_available
 
+FLOW_NAME = "blue-green"  # the @flow name of flows/blue_green.py: recovery watches its runs by it
+
 
 class BlueGreen(ChangeSpec):
     """Start green beside blue, validate green, switch the Service selector, retire blue after a bake."""
@@ -38,6 +40,7 @@ class BlueGreenKind(ChangeKind):
     spec = BlueGreen
     risk_points = 2
     flow = "changeflow.flows.blue_green:blue_green"
+    flow_name = FLOW_NAME
     restore = "changeflow.flows.blue_green:restore"
 
     def plan(self, model: str, c: BlueGreen) -> KindPlan:

@@ -37,6 +37,8 @@ def _config_value(value: object) -> object:
 
 ConfigValue = Annotated[Union[StrictBool, StrictInt, StrictFloat, Annotated[Text, Field(max_length=1_000)]], BeforeValidator(_config_value)]
 
+FLOW_NAME = "config-change"  # the @flow name of flows/config_change.py: recovery watches its runs by it
+
 
 class ConfigChange(ChangeSpec):
     """Set fields of a model's config.pbtxt (dotted paths, e.g. ``dynamic_batching.max_queue_delay_microseconds``)."""
@@ -53,6 +55,7 @@ class ConfigChangeKind(ChangeKind):
     risk_points = 1
     peak_hours_risk = False  # a config tweak is the standard change of business hours
     flow = "changeflow.flows.config_change:config_change"
+    flow_name = FLOW_NAME
     restore = "changeflow.flows.config_change:restore"
 
     def plan(self, model: str, c: ConfigChange) -> KindPlan:

@@ -18,6 +18,8 @@ from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Secon
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
+FLOW_NAME = "model-deployment"  # the @flow name of flows/model_deployment.py: recovery watches its runs by it
+
 
 class ModelDeployment(ChangeSpec):
     """Serve a new version of a model: stage, validate, promote (warm standby), smoke, bake, close."""
@@ -61,6 +63,7 @@ class ModelDeploymentKind(ChangeKind):
     loads_models_on = ("production", "staging")
     risk_points = 2
     flow = "changeflow.flows.model_deployment:model_deployment"
+    flow_name = FLOW_NAME
     restore = "changeflow.flows.model_deployment:restore"
 
     def plan(self, model: str, c: ModelDeployment) -> KindPlan:

@@ -13,6 +13,8 @@ from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem
 
+FLOW_NAME = "triton-upgrade"  # the @flow name of flows/triton_upgrade.py: recovery watches its runs by it
+
 
 class TritonUpgrade(ChangeSpec):
     """Roll a Kubernetes Deployment of Triton to a new image; undo restores the previous template."""
@@ -40,6 +42,7 @@ class TritonUpgradeKind(ChangeKind):
     spec = TritonUpgrade
     risk_points = 3
     flow = "changeflow.flows.triton_upgrade:triton_upgrade"
+    flow_name = FLOW_NAME
     restore = "changeflow.flows.triton_upgrade:restore"
 
     def plan(self, model: str, c: TritonUpgrade) -> KindPlan:

@@ -28,5 +28,6 @@ def test_an_unknown_kind_names_the_known_ones():
 def test_each_kind_names_a_flow_and_a_restore_that_exist(name):
     kind = kind_of(name)
     assert kind.load_flow().name.replace("-", "_") == name
+    assert kind.load_flow().name == kind.flow_name  # the name recovery watches (adapters/prefect_recovery.change_flows)
     assert callable(kind.load_restore())
     assert kind.risk_points >= 1
