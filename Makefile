@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift serve browser postgres prometheus clean
+.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift bench-walk serve browser postgres prometheus clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-faults: $(STAMP) postgres
 
 bench-drift: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/drift.py
+
+# How many modules one live normal deployment runs, YAML to closed record (every process under coverage): #25 asks <= 30
+bench-walk: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/walk.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
