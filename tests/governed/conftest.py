@@ -49,7 +49,8 @@ class KeptNotices:
     """``ApproverNotices`` that keep what they would send; ``overdue`` fires at once when asked to."""
 
     def __init__(self, fire_overdue: bool = False) -> None:
-        self.sent: list[tuple[list[str], str]] = []
+        self.sent: list[tuple[list[str], str]] = []  # (urls, title)
+        self.bodies: list[str] = []  # what each notice said, in the same order
         self.overdue_payloads: list[dict] = []
         self.fire_overdue = fire_overdue
 
@@ -58,6 +59,7 @@ class KeptNotices:
 
     def tell(self, urls, title: str, body: str) -> bool:
         self.sent.append((list(urls), title))
+        self.bodies.append(body)
         return True
 
     def overdue(self, change_id: str, after_s: float, payload: dict, also=None):

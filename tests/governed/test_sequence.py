@@ -178,3 +178,68 @@ def test_an_id_already_on_record_is_refused_before_anything_is_assessed(fake_ser
     govern(change("standard-config-tweak.yaml"), run)
     with pytest.raises(ChangeStateError, match="already exists"):
         govern(change("standard-config-tweak.yaml"), run)
+
+
+class RolledOut:
+    """``Cluster`` as the upgrade's checklist and the drift capture at close read it: the Deployment is rolled out."""
+
+    def read_deployment(self, namespace: str, name: str) -> dict:
+        template = {"spec": {"containers": [{"name": "triton", "image": "triton:24.10"}]}}
+        return {"metadata": {"name": name, "generation": 1}, "spec": {"replicas": 2, "template": template},
+                "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}
+
+
+def test_an_upgrade_is_assessed_as_its_kind_and_approved_by_the_board_not_its_requester(fake_services, governance):
+    """A Triton upgrade goes through the same governed sequence as a deployment (what ran through Kubernetes
+    on loopback in tests/flows/test_kubernetes_changes.py; the rollout itself is tested there, run directly)."""
+    fake_services._cluster = RolledOut()
+    request = change("triton-upgrade.yaml", change={"image": "triton:24.10", "progress_deadline_seconds": 20})
+    decisions = ScriptedDecisions([("carol", True), ("dave", True), ("frank", True)], request.id)  # carol requested it
+    run, kind = governed(fake_services, governance, WEDNESDAY_NIGHT, decisions)
+    result = govern(request, run)
+    assert result.state is State.CLOSED, result.outcome
+    record = fake_services.records.load(request.id)
+    assert record.risk.value == "medium" and "triton upgrade: +3" in record.risk_reasons  # kind +3, quiet traffic: quorum 2
+    assert [t.to_state for t in record.transitions][:4] == [State.REQUESTED, State.ASSESSED, State.APPROVED, State.SCHEDULED]
+    assert [a.refusal for a in record.approvals if not a.counted] == ["carol requested this change and cannot approve it"]
+    assert [a.approver for a in record.approvals if a.counted] == ["dave", "frank"]
+    assert kind.touched == ["classifier"]
+
+
+def test_approvers_are_told_at_the_governance_urls_when_a_change_waits_and_when_it_is_overdue(fake_services, governance):
+    """The gate tells the governance's ``notify_approvers``, naming the requester, linking the waiting run
+    and saying how to approve (the Apprise delivery itself: tests/flows/test_approver_notifications.py)."""
+    fake_services.notices = KeptNotices(fire_overdue=True)
+    urls = ["json://127.0.0.1:9/approvers", "nonsense-url"]
+    told = governance.model_copy(update={"notify_approvers": urls, "approval_timeout_s": 8, "approval_overdue_s": 3})
+    request = change("normal-deploy-v2.yaml", id="CHG-0088")
+    run, kind = governed(fake_services, told, WEDNESDAY_NIGHT, ScriptedDecisions([], request.id))
+    result = govern(request, run)
+    assert result.state is State.EXPIRED and kind.touched == []  # nobody answered: nothing touched
+    assert fake_services.notices.sent == [(urls, "Change CHG-0088 waits for your approval"), (urls, "Overdue: change CHG-0088 still waits for approval")]
+    body = fake_services.notices.bodies[0]
+    assert "requested by alice" in body and "/runs/flow-run/" in body and "changeflow approve CHG-0088" in body
+
+
+def test_change_events_are_retried_and_never_fail_the_change(fake_services, governance):
+    """The sequence's ``notify`` step (``tasks.shared.notify``, undecorated here) posts a change event to
+    incident management when the change executes and when it ends; a refused post is retried, an
+    unreachable endpoint is logged and the change still closes. A loopback receiver stands in."""
+    from changeflow.local.event_sink import EventSink
+    from changeflow.settings.governance import IncidentEvents
+
+    with EventSink(fail_first=1) as sink:
+        told = governance.model_copy(update={"incident_events": IncidentEvents(url=sink.url, routing_key="k", link="http://ui/CHG-0022")})
+        run, _ = governed(fake_services, told, WEDNESDAY_MORNING)
+        result = govern(change("standard-config-tweak.yaml", id="CHG-0022"), run)
+    assert result.state is State.CLOSED, result.outcome
+    assert sink.attempts == len(sink.events) + 1  # the first post got a 503 and was retried
+    summaries = [e["payload"]["summary"] for e in sink.events]
+    assert summaries[0].startswith("CHG-0022 executing:") and summaries[-1].startswith("CHG-0022 closed:")
+    event = sink.events[-1]
+    assert event["routing_key"] == "k" and event["payload"]["source"] == "changeflow"
+    assert event["payload"]["custom_details"]["state"] == "closed" and event["links"][0]["href"] == "http://ui/CHG-0022"
+
+    unreachable = governance.model_copy(update={"incident_events": IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2)})
+    run, _ = governed(fake_services, unreachable, WEDNESDAY_MORNING)
+    assert govern(change("standard-config-tweak.yaml", id="CHG-0023"), run).state is State.CLOSED
