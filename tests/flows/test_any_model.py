@@ -1,8 +1,9 @@
 """Models the project did not shape: an image classifier (UINT8 in, INT64 + FP32 out, batched), a text
 classifier (BYTES in and out, batched) and a two-input, two-output model without batching. Each one's
 golden set is captured from version 1 with `changeflow golden capture`, then 1 → 2 closes, 2 → 3 is
-aborted in staging and 2 → 4 is rolled back by the bake, all through the governed normal-change flow.
-Outcomes are checked by asking Triton, not by reading the record."""
+aborted in staging and 2 → 4 is rolled back by the bake, each through the model-deployment flow run
+directly with the examples' governance (how a normal change is approved: tests/governed). Outcomes are
+checked by asking Triton, not by reading the record."""
 
 import json
 import subprocess
@@ -11,11 +12,11 @@ import pytest
 
 from changeflow import ChangeRequest, State
 from changeflow.adapters.config_store import LocalConfigStore
-from changeflow.settings.loader import load_change_request
-from changeflow.flows.lifecycle import normal_change
+from changeflow.bootstrap import record_store
+from changeflow.flows.model_deployment import model_deployment
+from changeflow.settings.loader import load_change_request, load_governance
 from tests.conftest import EXAMPLES
 from tests.e2e.test_cli import CLI
-from tests.flows.test_lifecycle import WEDNESDAY_NIGHT, governance, run_with_approvals  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
 MODELS = [("digits", "digits-inputs.npz"), ("sentiment", "sentiment-inputs.json"), ("fraud_rules", "fraud_rules-inputs.json")]
@@ -29,6 +30,17 @@ def deployment(model: str, number: int, old: int, new: int, golden_set: str) -> 
     return ChangeRequest.model_validate(data)
 
 
+@pytest.fixture
+def governance():
+    return load_governance(EXAMPLES)
+
+
+def deploy(request: ChangeRequest, environment, governance):
+    """(result, record) of the deployment run directly: its record is opened as a direct execution."""
+    result = model_deployment(request, environment, governance=governance)
+    return result, record_store(environment.records).load(request.id)
+
+
 def answered_by(production, golden_file: str) -> tuple[list[int], str]:
     """Which versions are READY and whether production answers the golden set right, asked of Triton."""
     check = subprocess.run([CLI, "golden", "check", golden_file, "--server", production.http_url, "--json"], capture_output=True, text=True, timeout=120)
@@ -36,7 +48,7 @@ def answered_by(production, golden_file: str) -> tuple[list[int], str]:
 
 
 @pytest.mark.parametrize("model, inputs", MODELS, ids=[m for m, _ in MODELS])
-def test_any_model_through_the_governed_flow(model, inputs, environment, governance, production, tmp_path):  # noqa: F811
+def test_any_model_through_the_deployment_flow(model, inputs, environment, governance, production, tmp_path):
     production.load(model, LocalConfigStore(environment.production.repository).read_config(model))
     assert production.ready_versions(model) == [1]
     golden = tmp_path / f"{model}.json"
@@ -46,18 +58,15 @@ def test_any_model_through_the_governed_flow(model, inputs, environment, governa
     assert json.loads(golden.read_text())["cases"], "the capture wrote no cases"
     base = 500 + 10 * [m for m, _ in MODELS].index(model)
     try:
-        result, record = run_with_approvals(normal_change, deployment(model, base, 1, 2, str(golden)), environment, governance,
-                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        result, record = deploy(deployment(model, base, 1, 2, str(golden)), environment, governance)
         assert result.state is State.CLOSED, result.outcome
         assert answered_by(production, str(golden)) == ([2], "PASS")
 
-        result, record = run_with_approvals(normal_change, deployment(model, base + 1, 2, 3, str(golden)), environment, governance,
-                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        result, record = deploy(deployment(model, base + 1, 2, 3, str(golden)), environment, governance)
         assert result.state is State.ABORTED and "validation failed in staging" in result.outcome, result.outcome
         assert answered_by(production, str(golden)) == ([2], "PASS") and result.serving_version_after == 2
 
-        result, record = run_with_approvals(normal_change, deployment(model, base + 2, 2, 4, str(golden)), environment, governance,
-                                            [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+        result, record = deploy(deployment(model, base + 2, 2, 4, str(golden)), environment, governance)
         assert result.state is State.ROLLED_BACK, result.outcome
         assert "injected failure" in record.verification_steps[-1].detail or "injected failure" in result.outcome
         assert answered_by(production, str(golden)) == ([2], "PASS")

@@ -1,14 +1,16 @@
 """The bake against the old version on real Tritons: a version that is only slower is rolled back, and a
-doubtful bake of a normal change waits for a person whose decision is obeyed and recorded."""
+doubtful bake of a normal change waits for a person whose decision is obeyed and recorded. The
+deployments run directly (how a normal change is approved first: tests/governed); the decision on a
+doubtful bake is given through the paused run, as `changeflow approve` gives it."""
 
 import pytest
 
 from changeflow import State
+from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow.bootstrap import record_store
 from changeflow.domain.comparison import ComparisonThresholds
-from changeflow.flows.lifecycle import normal_change
 from changeflow.flows.model_deployment import model_deployment
-from tests.flows.test_lifecycle import WEDNESDAY_NIGHT, change, run_with_approvals
+from tests.flows.helpers import change, signer
 from tests.flows.test_model_deployment import on_v2, serving
 
 pytestmark = pytest.mark.triton
@@ -54,9 +56,19 @@ def normal_v2(change_id):
     return change("normal-deploy-v2.yaml", id=change_id, change={"bake_seconds": 2})
 
 
+def deploy_with_bake_decisions(request, environment, governance, decisions):
+    """Run the deployment while approvers answer its doubtful bake's pause (the Prefect UI's resume path),
+    each decision signed with the approver's enrolled key; (result, record)."""
+    proof = signer(record_store(environment.records), request.id)
+    with DecisionsInBackground(request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60, proof=proof) as approvers:
+        result = model_deployment(request, environment, governance=governance)
+    assert approvers.error is None, approvers.error
+    return result, record_store(environment.records).load(request.id)
+
+
 def test_an_inconclusive_bake_of_a_normal_change_waits_and_a_roll_back_decision_is_obeyed(environment, production, governance):
-    decisions = [("carol", True), ("dave", True), ("mallory", False), ("frank", False)]  # mallory is not on the CAB: refused
-    result, record = run_with_approvals(normal_change, normal_v2("CHG-0107"), environment, doubtful(governance), decisions, WEDNESDAY_NIGHT)
+    decisions = [("mallory", False), ("frank", False)]  # mallory is not on the CAB: refused
+    result, record = deploy_with_bake_decisions(normal_v2("CHG-0107"), environment, doubtful(governance), decisions)
     assert result.state is State.ROLLED_BACK, result.outcome
     assert serving(production) == ([1], 1)
     assert [(d.approver, d.decision, d.counted) for d in record.bake_decisions] == [("mallory", "reject", False), ("frank", "reject", True)]
@@ -65,8 +77,7 @@ def test_an_inconclusive_bake_of_a_normal_change_waits_and_a_roll_back_decision_
 
 
 def test_promote_anyway_keeps_the_new_version_and_says_who_decided(environment, production, governance):
-    decisions = [("carol", True), ("dave", True), ("frank", True)]
-    result, record = run_with_approvals(normal_change, normal_v2("CHG-0108"), environment, doubtful(governance), decisions, WEDNESDAY_NIGHT)
+    result, record = deploy_with_bake_decisions(normal_v2("CHG-0108"), environment, doubtful(governance), [("frank", True)])
     assert result.state is State.CLOSED, result.outcome
     assert serving(production) == ([2], 2)
     assert "promoted anyway by frank (frank via test) despite bake INCONCLUSIVE" in result.outcome
@@ -75,6 +86,6 @@ def test_promote_anyway_keeps_the_new_version_and_says_who_decided(environment, 
 
 def test_no_decision_in_time_rolls_back(environment, production, governance):
     quick = doubtful(governance, decision_timeout_s=2, decision_poll_s=1)
-    result, record = run_with_approvals(normal_change, normal_v2("CHG-0109"), environment, quick, [("carol", True), ("dave", True)], WEDNESDAY_NIGHT)
+    result, record = deploy_with_bake_decisions(normal_v2("CHG-0109"), environment, quick, [])  # nobody answers
     assert result.state is State.ROLLED_BACK and serving(production) == ([1], 1)
     assert "no decision within 2s" in record.transitions[-1].reason and record.bake_decisions == []
