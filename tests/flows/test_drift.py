@@ -177,16 +177,15 @@ def test_revert_points_a_service_switched_by_hand_back(blue_green_cluster):
 
 
 def test_governed_changes_are_never_drift(environment, production):
-    """Drift checks back to back (0.2 s apart) while governed changes run: a config change, a deployment that closes, one
-    that is rolled back in its bake, one aborted in validation. Not one unauthorized record."""
-    from datetime import datetime, timedelta, timezone
-
-    from changeflow.flows.lifecycle import emergency_change, standard_change
+    """Drift checks back to back (0.2 s apart) while changes execute as governed changes do (record in flight, the
+    model's lock held: ``execute_scheduled``; their approval is tested with fakes in tests/governed): a config change,
+    a deployment that closes, one that is rolled back in its bake, one aborted in validation. Not one unauthorized record."""
+    from changeflow.flows.config_change import config_change
+    from changeflow.flows.model_deployment import model_deployment
     from changeflow.settings.loader import load_governance
-    from tests.flows.test_lifecycle import change, run_with_approvals
+    from tests.flows.helpers import change, execute_as_scheduled
 
     governance = load_governance(EXAMPLES_DIR, approval_timeout_s=60, approval_poll_s=1)
-    morning = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=1)))
     drift_check(environment, governance)
     reports, stop = [], threading.Event()
 
@@ -198,12 +197,11 @@ def test_governed_changes_are_never_drift(environment, production):
     checker = threading.Thread(target=keep_checking)
     checker.start()
     try:
-        outcomes = [standard_change(change("standard-config-tweak.yaml"), environment, governance, morning).state]
+        outcomes = [execute_as_scheduled(config_change, change("standard-config-tweak.yaml"), environment, governance).state]
         for number, (version, bake) in enumerate([(2, 4), (4, 6), (3, 2)], start=11):
             deploy = change("normal-deploy-v4.yaml", id=f"CHG-00{number}", type="emergency",
                             change={"from_version": None, "to_version": version, "bake_seconds": bake})
-            result, _ = run_with_approvals(emergency_change, deploy, environment, governance, [("oscar", True)], morning)
-            outcomes.append(result.state)
+            outcomes.append(execute_as_scheduled(model_deployment, deploy, environment, governance).state)
     finally:
         stop.set()
         checker.join(60)

@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from tests.flows.helpers import signer
 from changeflow.bootstrap import model_server, record_store
 from changeflow import State
 from changeflow.settings.environment import ClusterSettings
@@ -138,23 +137,3 @@ def test_blue_green_rolls_back_after_the_switch(blue_green_cluster):
     tracks = [s["changeflow.io/track"] for s, _ in controller.selector_log]
     assert "triton-green" in tracks and tracks[-1] == "triton-blue"
     assert all(available > 0 for _, available in controller.selector_log)
-
-
-def test_an_upgrade_runs_inside_the_governed_lifecycle(upgrade_cluster):
-    from datetime import datetime, timedelta, timezone
-
-    from changeflow.adapters.prefect_approvals import DecisionsInBackground
-    from changeflow.settings.loader import load_governance
-    from changeflow.flows.lifecycle import normal_change
-
-    cluster, env, production = upgrade_cluster
-    night = datetime(2026, 11, 25, 22, 0, tzinfo=timezone(timedelta(hours=1)))
-    upgrade = request("triton-upgrade.yaml", image="triton:24.10", progress_deadline_seconds=20)
-    proof = signer(record_store(env.records), upgrade.id)
-    with DecisionsInBackground(upgrade.id, [("dave", True, ""), ("frank", True, "")], wait_s=60, proof=proof) as approvers:  # carol requested it
-        result = normal_change(upgrade, env, load_governance(EXAMPLES, approval_timeout_s=60, approval_poll_s=1), night)
-    assert result.state is State.CLOSED, result.outcome
-    record = record_store(env.records).load(upgrade.id)
-    assert approvers.error is None and record.risk.value == "medium"  # kind +3, quiet traffic: quorum 2
-    assert [t.to_state for t in record.transitions][:4] == [State.REQUESTED, State.ASSESSED, State.APPROVED, State.SCHEDULED]
-    assert image_of(cluster, "triton") == "triton:24.10"
