@@ -1,20 +1,27 @@
 """A change needing a maintenance window is approved, handed off as scheduled, and run by the
-maintenance-window flow when the window opens."""
+maintenance-window flow when the window opens. The governed sequence that approves and hands it off runs
+as the governed flows run it (``executor_run``: the Prefect tasks, the real clock, the executor's services)
+with approvals from a script, each signed with the approver's enrolled key."""
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from prefect import flow
 
-from tests.flows.helpers import signer
-from changeflow.bootstrap import record_store
-from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow import State
+from changeflow.bootstrap import bootstrap, record_store
+from changeflow.domain.record import ChangeResult
+from changeflow.domain.request import ChangeRequest
 from changeflow.domain.windows import Calendar
-from changeflow.settings.loader import load_governance
-from changeflow.flows.lifecycle import normal_change
+from changeflow.flows.governed import govern
+from changeflow.flows.lifecycle import executor_run
 from changeflow.flows.maintenance_window import maintenance_runs, maintenance_window
+from changeflow.services.recorder import utc_now
+from changeflow.settings.loader import load_governance
 from tests.conftest import EXAMPLES
-from tests.flows.test_lifecycle import change
+from tests.flows.helpers import change
+from tests.governed.conftest import ScriptedDecisions
 
 pytestmark = pytest.mark.triton
 
@@ -40,8 +47,14 @@ def test_a_change_scheduled_into_a_window_runs_when_it_opens(environment):
     governance = load_governance(EXAMPLES, approval_timeout_s=60, approval_poll_s=1).model_copy(update={"calendar": Calendar.model_validate(calendar)})
     request = change("normal-self-approval.yaml", id="CHG-0041", model="feature_scaler",
                      change={"set": {"dynamic_batching.max_queue_delay_microseconds": 250}})
-    with DecisionsInBackground(request.id, [("carol", True, ""), ("dave", True, "")], wait_s=60, proof=signer(record_store(environment.records), request.id)):
-        handed_off = normal_change(request, environment, governance)
+    # the executor's services with scripted approvers (bootstrap's object is shared by the process: a copy)
+    services = dataclasses.replace(bootstrap(environment), decisions=ScriptedDecisions([("carol", True), ("dave", True)], request.id))
+
+    @flow(name="hand-off")
+    def hand_off(request: ChangeRequest) -> ChangeResult:  # the sequence inside a flow run, as the normal-change flow runs it
+        return govern(request, executor_run(services, governance, utc_now(), None))  # the real clock: a future window is handed off
+
+    handed_off = hand_off(request)
     assert handed_off.state is State.SCHEDULED, handed_off.outcome
     record = record_store(environment.records).load("CHG-0041")
     assert "the maintenance-window flow runs it when the window opens" in record.transitions[-1].reason
