@@ -1,8 +1,9 @@
-"""The change record in the database, published as a Prefect artifact and events; outgoing change
-events to incident management."""
+"""The change record in the database, published as a Prefect artifact and events. The changes run the
+config-change flow directly (a record opened as a direct execution goes through the same store and
+publisher); the governed sequence's change events to incident management are tested with fakes in
+tests/governed/test_sequence.py."""
 
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -10,15 +11,12 @@ from changeflow.adapters.prefect_records import artifact_key, artifact_records
 from changeflow.adapters.sql_records import SqlRecordStore
 from changeflow.domain.history import verify_chain
 from changeflow import State
-from changeflow.local.event_sink import EventSink
 from changeflow.settings.environment import RecordStoreSettings
-from changeflow.settings.governance import IncidentEvents
-from changeflow.settings.loader import load_change_request, load_governance
-from changeflow.flows.lifecycle import standard_change
+from changeflow.settings.loader import load_change_request
+from changeflow.flows.config_change import config_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton
-MORNING = datetime(2026, 11, 25, 10, 0, tzinfo=timezone(timedelta(hours=1)))
 
 
 def tweak(change_id):
@@ -46,7 +44,7 @@ def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.chang
 
 def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_an_event(environment):
     prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
-    result = standard_change(tweak("CHG-0021"), prefect_env, load_governance(EXAMPLES), MORNING)
+    result = config_change(tweak("CHG-0021"), prefect_env)
     assert result.state is State.CLOSED, result.outcome
     database = SqlRecordStore(environment.records.url)
     record = database.load("CHG-0021")
@@ -62,22 +60,6 @@ def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_
     assert closed.payload["sha256"] == versions[-1].sha256  # the chain head goes out with the event
 
 
-def test_change_events_are_retried_and_never_fail_the_change(environment):
-    with EventSink(fail_first=1) as sink:
-        governance = load_governance(EXAMPLES, incident_events=IncidentEvents(url=sink.url, routing_key="k", link="http://ui/CHG-0022"))
-        result = standard_change(tweak("CHG-0022"), environment, governance, MORNING)
-    assert result.state is State.CLOSED
-    assert sink.attempts == len(sink.events) + 1  # the first post got a 503 and was retried
-    summaries = [e["payload"]["summary"] for e in sink.events]
-    assert summaries[0].startswith("CHG-0022 executing:") and summaries[-1].startswith("CHG-0022 closed:")
-    event = sink.events[-1]
-    assert event["routing_key"] == "k" and event["payload"]["source"] == "changeflow"
-    assert event["payload"]["custom_details"]["state"] == "closed" and event["links"][0]["href"] == "http://ui/CHG-0022"
-
-    unreachable = load_governance(EXAMPLES, incident_events=IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2))
-    assert standard_change(tweak("CHG-0023"), environment, unreachable, MORNING).state is State.CLOSED
-
-
 def test_a_record_rewritten_through_the_prefect_api_is_named_by_the_audit(environment):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate
@@ -86,7 +68,7 @@ def test_a_record_rewritten_through_the_prefect_api_is_named_by_the_audit(enviro
     from changeflow.services.audit import audit
 
     prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
-    assert standard_change(tweak("CHG-0023"), prefect_env, load_governance(EXAMPLES), MORNING).state is State.CLOSED
+    assert config_change(tweak("CHG-0023"), prefect_env).state is State.CLOSED
     database = SqlRecordStore(environment.records.url)
     assert audit(database, ["CHG-0023"], {r.id: r for r in artifact_records()}).breaks == []
     forged = database.load("CHG-0023").model_copy(update={"outcome": "closed; approved by carol"})
