@@ -10,13 +10,15 @@ an entrypoint builds or looks up a service. Tests build ``Services`` from the fa
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import (
     ApproverNotices, ChangeEvents, Cluster, ConfigStore, Credentials, DecisionSource, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore,
 )
-from changeflow.settings.environment import ClusterSettings, Environment, MetricCheck, RecordStoreSettings, ServerEndpoint
+from changeflow.domain.verdicts import MetricCheck
+from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
 
 
 def _unknown(what: str, kind: str, known) -> InvalidSettings:
@@ -111,11 +113,17 @@ class Services:
         """``production`` or ``staging`` (a candidate's own endpoint, e.g. blue-green's green)."""
         return {"production": self.production, "staging": self.staging}[target]
 
-    def metric_checks(self) -> list[tuple[MetricCheck, MetricProvider]]:
-        """The bake's extra checks, each with its provider (built by the one factory)."""
+    def metric_checks(self, checks: Sequence[MetricCheck]) -> list[tuple[MetricCheck, MetricProvider]]:
+        """Governance's metric checks, each with the environment's provider it names (built by the one
+        factory); a check naming a provider the environment lacks is refused, naming the fix."""
         from changeflow.adapters.metric_providers import provider_for
 
-        return [(check, provider_for(check.provider)) for check in self.environment.bake.checks]
+        providers = self.environment.bake.providers
+        for check in checks:
+            if check.provider not in providers:
+                raise InvalidSettings("environment", f"bake.providers.{check.provider}", f"is missing: governance's metric check {check.name!r} asks it",
+                                      f"add bake.providers.{check.provider}: {{kind: prometheus, url: ...}} (or kind: triton) to the environment file")
+        return [(check, provider_for(providers[check.provider])) for check in checks]
 
     def config_store(self) -> ConfigStore:
         if self._config is None:
@@ -140,7 +148,7 @@ def _build(environment_json: str) -> Services:
     return Services(
         environment=environment,
         production=production,
-        metrics=production,  # Triton serves its own counters; metric checks on other providers come from bake.checks
+        metrics=production,  # Triton serves its own counters; governance's metric checks ask bake.providers
         staging=model_server(environment.staging),
         records=record_store(environment.records),
         locks=PrefectModelLocks(),

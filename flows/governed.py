@@ -117,6 +117,7 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
     decision counts only with proof of its approver's identity, given on this plan's digest."""
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
+    bake = kind_of(request).bake_rule(governance.verification, request.change)  # what the kind flow will bake with
     approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE]))
     credentials = approver_credentials(governance.approver_keys, governance.authenticators)
     notices = services.notices
@@ -129,7 +130,7 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
             services.decisions, purpose="approval", digest=approving, required=plan.approvals_required,
             weigh=weigher(request, governance, credentials, services.records, approving, executor_key()),
             keep=lambda entry: recorder.note(approvals=[*recorder.record.approvals, entry]),
-            form=lambda approved_by, refusals: approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving),
+            form=lambda approved_by, refusals: approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving, bake),
             timeout_s=governance.approval_timeout_s, poll_s=governance.approval_poll_s, log=get_run_logger(),
         )
     finally:

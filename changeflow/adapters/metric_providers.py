@@ -14,4 +14,4 @@ def provider_for(settings: MetricProviderSettings) -> MetricProvider:
         return PrometheusProvider(settings.url, headers=settings.headers, timeout_s=settings.timeout_s)
     if settings.kind == "triton":
         return TritonMetricsProvider(settings.url, timeout_s=settings.timeout_s)
-    raise InvalidSettings("environment", "bake.checks.provider.kind", f"unknown metric provider {settings.kind!r}", "use prometheus or triton")
+    raise InvalidSettings("environment", "bake.providers.*.kind", f"unknown metric provider {settings.kind!r}", "use prometheus or triton")

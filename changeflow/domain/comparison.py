@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from changeflow.domain.request import ChangeType
-from changeflow.domain.verdicts import BakeSample, BakeThresholds, Outcome, Verdict, evaluate, percentile
+from changeflow.domain.verdicts import BakeSample, BakeThresholds, MetricCheck, Outcome, Verdict, evaluate, percentile
 
 
 class ComparisonThresholds(BaseModel, frozen=True):
@@ -145,6 +145,43 @@ def failed_beside_a_healthy_baseline(sample: BakeSample, limits: BakeThresholds,
     return Verdict(outcome=Outcome.FAIL, reason=f"{evaluate(sample, limits).reason}, while v{baseline} answered the same probes without an error")
 
 
+# --- what judges a bake: governance's, in one place -----------------------------------------------
+
+
+def _switch_thresholds() -> BakeThresholds:
+    return BakeThresholds(max_error_rate=0.0, failure_limit=0, min_requests=1)
+
+
+class BakeRule(BaseModel, frozen=True):
+    """Everything that decides one bake's verdict, as its kind takes it from governance
+    (``Verification.bake_rule``): the flow bakes with it and the approval form shows it (``describe``).
+    ``comparison`` None: the candidate is not judged against the old version."""
+
+    thresholds: BakeThresholds
+    comparison: ComparisonThresholds | None = None
+    checks: tuple[MetricCheck, ...] = ()
+
+    def describe(self) -> str:
+        """One line an approver reads: the limits, the comparison and the metric checks, with their figures."""
+        t = self.thresholds
+        errors = "on any error" if t.max_error_rate == 0 else f"above {t.max_error_rate:.1%} errors"
+        latency = f" or a mean latency over {t.max_mean_latency_ms:g} ms" if t.max_mean_latency_ms else ""
+        fails = "on the first failed sample" if t.failure_limit == 0 else f"when more than {t.failure_limit} sample{'s fail' if t.failure_limit > 1 else ' fails'}"
+        parts = [f"a sample fails {errors}{latency} and is inconclusive with fewer than {t.min_requests} request{'s' * (t.min_requests > 1)}; "
+                 f"the bake fails {fails} and errors after more than {t.consecutive_error_limit} unmeasured in a row"]
+        c = self.comparison
+        if c is None:
+            parts.append("not judged against the old version")
+        else:
+            outputs = "outputs not judged" if c.max_disagreement is None else f"at most {c.max_disagreement:.1%} of outputs may differ"
+            parts.append(f"judged against the old version (while it stays loaded) at confidence {c.confidence:g} for errors (a rise of "
+                         f"{c.min_error_rise * 100:g} points or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
+                         f"{c.min_samples} answers from each, {outputs}")
+        checks = ", ".join(f"{m.name} <= {m.max_value:g} (on {m.provider})" for m in self.checks)
+        parts.append(f"metric checks: {checks or 'none'}")
+        return "; ".join(parts)
+
+
 class DoubtAction(StrEnum):
     ROLLBACK = "rollback"  # at once, no human
     ASK = "ask"  # pause: a person on the type's approver list chooses "roll back" or "promote anyway"
@@ -159,17 +196,37 @@ def _ask_unless_standard() -> dict[ChangeType, DoubtAction]:
 
 
 class Verification(BaseModel, frozen=True):
-    """How a bake is judged (``comparison``) and, per change type, what a FAIL (evidence of harm) and an
-    INCONCLUSIVE (too little evidence) bake do. By default a FAIL rolls back at once (evidence of harm
-    does not wait for a person), and an INCONCLUSIVE asks a person except for a standard change. A
-    measurement ERROR always rolls back: nobody can weigh evidence not gathered."""
+    """``verification.yaml`` in the governance bundle: the one home of what decides a bake's verdict, and,
+    per change type, what a FAIL (evidence of harm) and an INCONCLUSIVE (too little evidence) bake do.
+
+    Judgements live here, signed with the bundle whose digest the approvers sign with the plan: the
+    per-sample ``thresholds`` (a model deployment's bake) and ``blue_green_thresholds`` (a bake whose old
+    version is one Service switch away and is not compared), whether the candidate is judged against the
+    old version (``paired``) and how (``comparison``), and the metric ``checks`` with their limits. The
+    environment keeps only the mechanics (``settings.environment.BakeSettings``: how often to sample, how
+    many probes, the providers' URLs): they set how much evidence is gathered, never the bar it must clear,
+    and too little evidence is INCONCLUSIVE here (``min_requests``, ``min_samples``), not a pass.
+
+    By default a FAIL rolls back at once (evidence of harm does not wait for a person), and an INCONCLUSIVE
+    asks a person except for a standard change. A measurement ERROR always rolls back: nobody can weigh
+    evidence not gathered."""
 
     model_config = ConfigDict(extra="forbid")
+    thresholds: BakeThresholds = Field(default_factory=BakeThresholds, description="a model deployment's bake, per sample and series")
+    blue_green_thresholds: BakeThresholds = Field(
+        default_factory=_switch_thresholds, description="a blue-green bake (blue keeps running, one switch away): by default any failed probe fails it")
+    paired: bool = Field(True, description="probe the old version too, where it stays loaded, and judge the candidate against it")
     comparison: ComparisonThresholds = Field(default_factory=ComparisonThresholds)
+    checks: tuple[MetricCheck, ...] = Field((), max_length=20, description="metric checks asked at every sample, on the environment's bake.providers")
     on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_always)
     on_inconclusive: dict[ChangeType, DoubtAction] = Field(default_factory=_ask_unless_standard)
     decision_timeout_s: int = Field(900, ge=1, le=86_400, description="no decision in this time: roll back")
     decision_poll_s: int = Field(2, ge=1, le=60)
+
+    def bake_rule(self, thresholds: BakeThresholds, comparison: ComparisonThresholds | None) -> BakeRule:
+        """What judges a kind's bake: ``thresholds`` (one of this verification's), ``comparison`` (None for
+        a kind that compares nothing; dropped when ``paired`` is off) and the metric checks."""
+        return BakeRule(thresholds=thresholds, comparison=comparison if self.paired else None, checks=self.checks)
 
     def action(self, change_type: ChangeType, verdict: Verdict) -> DoubtAction:
         table = {Outcome.FAIL: self.on_fail, Outcome.INCONCLUSIVE: self.on_inconclusive}.get(verdict.outcome, {})

@@ -44,11 +44,37 @@ class Verdict(BaseModel, frozen=True):
 
 
 class BakeThresholds(BaseModel, frozen=True):
+    """The limits one bake sample and the series are held to. Governance's (``Verification.thresholds``
+    and ``blue_green_thresholds`` in ``verification.yaml``): they decide a verdict, so they are signed with
+    the bundle, never set by a request or the environment."""
+
+    model_config = ConfigDict(extra="forbid")
     max_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="failed / requests above this fails a sample")
     max_mean_latency_ms: float | None = Field(None, gt=0, description="server-side mean request latency budget")
     min_requests: int = Field(5, ge=1, description="fewer requests in a sample than this is inconclusive")
     failure_limit: int = Field(1, ge=0, description="the bake fails when more samples than this fail")
     consecutive_error_limit: int = Field(3, ge=0, description="the bake errors when more consecutive samples than this error")
+
+
+class MetricCheck(BaseModel, frozen=True):
+    """One query asked at every bake sample; the sample fails when the value is above ``max_value`` and is
+    inconclusive when the query has no data. ``{{model}}``, ``{{version}}`` and ``{{baseline}}`` in the
+    query are replaced by the change's model, candidate version and the version it replaces. The check (its
+    query and limit: a judgement) is governance's; ``provider`` names where it is asked, one of the
+    environment's ``bake.providers`` (a URL and credentials: the operator's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+    provider: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="a name under the environment's bake.providers")
+    query: str = Field(min_length=1, max_length=4096)
+    max_value: float
+
+    def rendered(self, model: str, version: int | None, baseline: int | None) -> str:
+        values = {"model": model, "version": "" if version is None else str(version), "baseline": "" if baseline is None else str(baseline)}
+        query = self.query
+        for key, value in values.items():
+            query = query.replace("{{" + key + "}}", value)
+        return query
 
 
 class BakeSample(BaseModel, frozen=True):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Protocol, Union
 from pydantic import Field
 
 from changeflow.domain import request as _request
+from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
 from changeflow.domain.policy import ChangePlan, plan_change
 from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Risk
@@ -81,6 +82,11 @@ class ChangeKind:
     def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         """What on production the change leaves in an approved state, watched for drift afterwards."""
         return []
+
+    def bake_rule(self, verification: Verification, spec: Any) -> BakeRule | None:
+        """What judges this kind's bake, from governance's verification (None: it does not bake). Its flow
+        bakes with it and the approval form shows it, so approvers read what will judge."""
+        return None
 
     def golden_set(self, spec: Any) -> str | None:
         return getattr(spec, "golden_set", None)

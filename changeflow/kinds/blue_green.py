@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.kinds import ChangeKind, LiveSystem
@@ -60,6 +61,10 @@ class BlueGreenKind(ChangeKind):
             ),
             rollback=steps(("switch_back", f"point service/{c.service} back at {c.blue}"), ("smoke_test", "smoke test through the Service")),
         )
+
+    def bake_rule(self, verification: Verification, c: BlueGreen) -> BakeRule:
+        """Governance's blue-green thresholds on the probes alone: a Service in front, no version to compare with."""
+        return verification.bake_rule(verification.blue_green_thresholds, None)
 
     def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.blue)

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+from changeflow.domain.comparison import BakeRule
 from changeflow.domain.policy import ChangePlan
 from changeflow.domain.request import ChangeRequest
 
 
 def approval_summary(
     request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None,
-    digest: str = "",
+    digest: str = "", bake: BakeRule | None = None,
 ) -> str:
-    """What the approver reads above the resume form: the change, its risk, plan and rollback."""
+    """What the approver reads above the resume form: the change, its risk, plan and rollback, and what
+    judges it: the golden set and the bake's rule (governance's, signed with the bundle the plan digest names)."""
     lines = [
         f"## Approve change {request.id}?",
         f"**{request.type.value} {request.kind}** on `{request.model}`, requested by **{request.requester}**",
@@ -33,6 +35,8 @@ def approval_summary(
     ]
     if golden:
         lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
+    if bake is not None:
+        lines += ["", f"**Bake** (governance's `verification.yaml`, in the bundle your plan digest names): {bake.describe()}."]
     if digest:
         lines += ["", f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
                   "for changeflow; a decision without a valid code, or on another plan, is refused and recorded."]

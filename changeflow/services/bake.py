@@ -27,12 +27,11 @@ from pydantic import BaseModel
 from changeflow.domain.comparison import Comparison, ComparisonThresholds, PairedObservations, VersionObservations, compare, failed_beside_a_healthy_baseline
 from changeflow.domain.golden import BoundGolden
 from changeflow.domain.verdicts import (
-    BakeSample, BakeThresholds, Outcome, Verdict, assess, case_problems, disagreement, evaluate, evaluate_metric, worst,
+    BakeSample, BakeThresholds, MetricCheck, Outcome, Verdict, assess, case_problems, disagreement, evaluate, evaluate_metric, worst,
 )
 from changeflow.exceptions import ChangeCancelled, NoMetricData, ServerError
 from changeflow.ports import MetricProvider, MetricSource, ModelServer
 from changeflow.services.verification import observe_case
-from changeflow.settings.environment import MetricCheck
 
 
 class BakeReport(BaseModel):

@@ -7,13 +7,19 @@ root (``changeflow.bootstrap``) builds the adapters for it once. Nothing here op
 from __future__ import annotations
 
 import ipaddress
+import json
+import logging
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from changeflow.domain.checks import Refusal
+
+log = logging.getLogger("changeflow.settings")
 
 
 class ServerEndpoint(BaseModel):
@@ -64,35 +70,22 @@ class MetricProviderSettings(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=60)
 
 
-class MetricCheck(BaseModel):
-    """One query asked at every bake sample; the sample fails when the value is above ``max_value`` and is
-    inconclusive when the query has no data. ``{{model}}``, ``{{version}}`` and ``{{baseline}}`` in the
-    query are replaced by the change's model, candidate version and the version it replaces."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-    provider: MetricProviderSettings
-    query: str = Field(min_length=1, max_length=4096)
-    max_value: float
-
-    def rendered(self, model: str, version: int | None, baseline: int | None) -> str:
-        values = {"model": model, "version": "" if version is None else str(version), "baseline": "" if baseline is None else str(baseline)}
-        query = self.query
-        for key, value in values.items():
-            query = query.replace("{{" + key + "}}", value)
-        return query
-
-
 class BakeSettings(BaseModel):
-    """How production is watched after a promotion: golden probes sent to the candidate and, paired, to the
-    version it replaces (``paired``), Triton's counters, and any ``checks`` on other metric providers."""
+    """How a bake gathers its evidence: the mechanics, the operator's to fit their servers and load.
+
+    What the evidence must show is a judgement and lives in governance (``verification.yaml``, signed with
+    the bundle the approvers' plan digest names; ``domain.comparison.Verification``): the thresholds,
+    whether the candidate is judged against the old version (``paired``), the metric checks and their
+    limits. What stays here decides how much evidence is gathered and how fast, never the bar it must
+    clear: fewer probes or a longer interval make a verdict slower or INCONCLUSIVE (governance's
+    ``min_requests`` per sample, ``min_samples`` per version), not a pass. ``providers`` are where
+    governance's metric checks ask (URLs and credentials), by the name a check gives."""
 
     model_config = ConfigDict(extra="forbid")
     interval_s: float = Field(0.5, gt=0, le=300, description="a sample every this many seconds: 20 paired probes at 0.5 s catch 10 % errors in ~1.5 s")
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
-    paired: bool = Field(True, description="send each probe to the old version too, and judge the candidate against it")
-    checks: list[MetricCheck] = Field(default_factory=list, max_length=20)
+    providers: dict[str, MetricProviderSettings] = Field(default_factory=dict, max_length=20, description="metric providers by name")
 
 
 class ClusterSettings(BaseModel):
@@ -110,6 +103,37 @@ class ClusterSettings(BaseModel):
     settle_s: float = Field(5.0, ge=0, description="after a Service switch, time for endpoints to follow before verifying")
 
 
+# What the environment held before governance did (#25), where it went, and the value changeflow itself wrote
+# into every environment file it generated: that value (nobody's choice) is ignored with a warning so those
+# files keep working; any other is refused, since dropping it would silently change how a bake is judged.
+_UNSET = object()
+MOVED_TO_GOVERNANCE = {
+    "paired": ("move bake.paired to verification.yaml paired: in the governance bundle", True),
+    "checks": ("move bake.checks to verification.yaml checks: in the governance bundle (a check names its provider; "
+               "the provider's kind and url stay here under bake.providers)", []),
+    "thresholds": ("move bake.thresholds to verification.yaml thresholds: in the governance bundle", _UNSET),
+}
+
+
+def _judgements_moved(data: Any) -> Any:
+    bake = data.get("bake") if isinstance(data, dict) else None
+    if not isinstance(bake, dict) or not MOVED_TO_GOVERNANCE.keys() & bake.keys():
+        return data
+    kept = dict(bake)
+    for field, (fix, written) in MOVED_TO_GOVERNANCE.items():
+        if field not in kept:
+            continue
+        if type(kept[field]) is type(written) and kept[field] == written:
+            log.warning("environment: bake.%s: %s is ignored, governance decides it now (verification.yaml %s:); remove it from the environment file",
+                        field, json.dumps(written), field)
+            del kept[field]
+            continue
+        problem = "decides the bake's verdict, so governance holds it now, not the environment"
+        error = PydanticCustomError("moved_to_governance", "{error}", {"error": Refusal(problem, fix)})
+        raise ValidationError.from_exception_data("Environment", [InitErrorDetails(type=error, loc=("bake", field), input=kept[field])])
+    return {**data, "bake": kept}
+
+
 class Environment(BaseModel):
     """``production`` is the serving endpoint; ``staging`` the candidate's (for blue-green: green's own).
 
@@ -125,6 +149,11 @@ class Environment(BaseModel):
     cluster: ClusterSettings | None = None
     records: RecordStoreSettings = Field(default_factory=RecordStoreSettings)
     bake: BakeSettings = Field(default_factory=BakeSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _judgements_are_governance(cls, data: Any) -> Any:
+        return _judgements_moved(data)
 
     @model_validator(mode="after")
     def _staging_is_another_server(self) -> "Environment":

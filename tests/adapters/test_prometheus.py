@@ -11,7 +11,8 @@ from changeflow.adapters.prometheus import PrometheusProvider
 from changeflow.adapters.triton_metrics import TritonMetricsProvider, parse_selector
 from changeflow.exceptions import NoMetricData, ServerUnavailable
 from changeflow.local.prometheus import LocalPrometheus, missing_reason
-from changeflow.settings.environment import MetricCheck, MetricProviderSettings
+from changeflow.domain.verdicts import MetricCheck
+from changeflow.settings.environment import MetricProviderSettings
 
 pytestmark = pytest.mark.triton
 X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
@@ -76,7 +77,7 @@ def test_a_bake_check_on_prometheus_reads_the_change_s_model_and_version(prometh
 
     settings = MetricProviderSettings(kind="prometheus", url=prometheus.url)
     provider = provider_for(settings)
-    failures = MetricCheck(name="failures", provider=settings, query='sum(nv_inference_request_failure{model="{{model}}",version="{{version}}"})', max_value=0)
+    failures = MetricCheck(name="failures", provider="prometheus", query='sum(nv_inference_request_failure{model="{{model}}",version="{{version}}"})', max_value=0)
     eventually(lambda: provider.query('sum(nv_inference_request_failure{model="classifier",version="1"})'), lambda v: v >= 0)
     ok, missing = check_metrics([(failures, provider), (failures, provider)], "classifier", 1, None), check_metrics([(failures, provider)], "classifier", 99, None)
     assert ok[0].passed and ok[0].reason == "failures 0 <= 0"

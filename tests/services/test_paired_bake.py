@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from changeflow.domain.comparison import ComparisonThresholds
-from changeflow.domain.verdicts import Outcome
+from changeflow.domain.verdicts import MetricCheck, Outcome
 from changeflow.exceptions import NoMetricData
 from changeflow.services.bake import bake, bake_evidence
-from changeflow.settings.environment import MetricCheck, MetricProviderSettings
 from tests.fakes import FakeModelServer
 from changeflow.domain.golden import GoldenSet, bind
 from tests.services.test_bake import ADDER, GOLDEN, LIMITS, Clock, adder
@@ -86,7 +85,7 @@ class Provider:
 
 
 def check(query="rate(errors{model='{{model}}',version='{{version}}'}[1m])", max_value=0.05):
-    return MetricCheck(name="gateway errors", provider=MetricProviderSettings(kind="prometheus", url="http://x"), query=query, max_value=max_value)
+    return MetricCheck(name="gateway errors", provider="prometheus", query=query, max_value=max_value)
 
 
 def test_a_metric_check_over_its_maximum_fails_the_bake_and_its_query_names_the_change():
