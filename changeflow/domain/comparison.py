@@ -175,7 +175,7 @@ class BakeRule(BaseModel, frozen=True):
         else:
             outputs = "outputs not judged" if c.max_disagreement is None else f"at most {c.max_disagreement:.1%} of outputs may differ"
             parts.append(f"judged against the old version (while it stays loaded) at confidence {c.confidence:g} for errors (a rise of "
-                         f"{c.min_error_rise * 100:g} points or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
+                         f"{c.min_error_rise * 100:g} point{'' if c.min_error_rise == 0.01 else 's'} or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
                          f"{c.min_samples} answers from each, {outputs}")
         checks = ", ".join(f"{m.name} <= {m.max_value:g} (on {m.provider})" for m in self.checks)
         parts.append(f"metric checks: {checks or 'none'}")
