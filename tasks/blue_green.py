@@ -15,6 +15,7 @@ from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
 from changeflow.domain.rollout import with_image
 from changeflow.exceptions import ClusterError
+from changeflow.kinds import blue_green
 from changeflow.services.recorder import Recorder
 from changeflow.tasks._options import STEP
 
@@ -38,7 +39,7 @@ def green_body(blue: dict, green: str, container: str, image: str) -> dict:
 def deploy_green(run: Recorder, services: Services, namespace: str, blue: str, green: str, container: str, image: str) -> int:
     """Create or update green; returns its generation before the change (0 when created), for ``wait_rollout``."""
     api = services.cluster()
-    with run.step(Phase.EXECUTION, "deploy_green") as step:
+    with run.step(Phase.EXECUTION, blue_green.DEPLOY_GREEN) as step:
         body = green_body(api.read_deployment(namespace, blue), green, container, image)
         try:
             existing = api.read_deployment(namespace, green)
@@ -77,12 +78,12 @@ def _point_service(run: Recorder, services: Services, namespace: str, service: s
 
 @task(name="switch-service", **STEP)
 def switch_service(run: Recorder, services: Services, namespace: str, service: str, green: str) -> str:
-    return _point_service(run, services, namespace, service, green, Phase.EXECUTION, "switch_service")
+    return _point_service(run, services, namespace, service, green, Phase.EXECUTION, blue_green.SWITCH_SERVICE)
 
 
 @task(name="switch-back", **STEP)
 def switch_back(run: Recorder, services: Services, namespace: str, service: str, blue: str) -> str:
-    return _point_service(run, services, namespace, service, blue, Phase.ROLLBACK, "switch_back")
+    return _point_service(run, services, namespace, service, blue, Phase.ROLLBACK, blue_green.SWITCH_BACK)
 
 
 def _scale_to_zero(run: Recorder, services: Services, namespace: str, name: str, phase: Phase, step_name: str, why: str) -> None:
@@ -94,10 +95,10 @@ def _scale_to_zero(run: Recorder, services: Services, namespace: str, name: str,
 
 @task(name="retire-blue", **STEP)
 def retire_blue(run: Recorder, services: Services, namespace: str, blue: str) -> None:
-    _scale_to_zero(run, services, namespace, blue, Phase.VERIFICATION, "retire_blue", "")
+    _scale_to_zero(run, services, namespace, blue, Phase.VERIFICATION, blue_green.RETIRE_BLUE, "")
 
 
 @task(name="retire-green", **STEP)
 def retire_green(run: Recorder, services: Services, namespace: str, green: str) -> None:
     """After an abort before the switch: green never served, so it is scaled to zero rather than left running."""
-    _scale_to_zero(run, services, namespace, green, Phase.EXECUTION, "retire_green", ": the change stopped before the switch")
+    _scale_to_zero(run, services, namespace, green, Phase.EXECUTION, blue_green.RETIRE_GREEN, ": the change stopped before the switch")

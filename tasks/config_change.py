@@ -16,6 +16,8 @@ from changeflow.domain.model_config import apply_settings, render_config, sample
 from changeflow.domain.record import Phase
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeStateError, ServerError
+from changeflow.domain.request import VERIFY_RESTORED
+from changeflow.kinds import config_change
 from changeflow.kinds.config_change import BACKUP, config_problem, digest
 from changeflow.services.recorder import Recorder
 from changeflow.tasks._options import STEP
@@ -31,7 +33,7 @@ def _reload(services: Services, model: str) -> None:
 @task(name="backup-config", **STEP)
 def backup_config(run: Recorder, services: Services, model: str) -> str:
     """Keep the exact previous config.pbtxt on the record (once); returns its digest."""
-    with run.step(Phase.EXECUTION, "backup_config") as step:
+    with run.step(Phase.EXECUTION, config_change.BACKUP_CONFIG) as step:
         kept = run.attach(BACKUP, lambda: services.config_store().read_config_text(model))
         step.detail = f"{model}/config.pbtxt kept on the record (sha256 {digest(kept)})"
         get_run_logger().info(step.detail)
@@ -41,7 +43,7 @@ def backup_config(run: Recorder, services: Services, model: str) -> str:
 @task(name="apply-config", **STEP)
 def apply_config(run: Recorder, services: Services, model: str, settings: dict) -> None:
     store = services.config_store()
-    with run.step(Phase.EXECUTION, "apply_config") as step:
+    with run.step(Phase.EXECUTION, config_change.APPLY_CONFIG) as step:
         changed = apply_settings(store.read_config(model), settings)  # raises on a bad path before writing
         run.touching_production()
         store.write_config_text(model, render_config(changed))
@@ -51,7 +53,7 @@ def apply_config(run: Recorder, services: Services, model: str, settings: dict) 
 
 @task(name="reload", **STEP)
 def reload_model(run: Recorder, services: Services, model: str) -> None:
-    with run.step(Phase.EXECUTION, "reload") as step:
+    with run.step(Phase.EXECUTION, config_change.RELOAD) as step:
         _reload(services, model)
         step.detail = f"{model} reloaded with its repository config on {services.production.name}"
         get_run_logger().info(step.detail)
@@ -61,7 +63,7 @@ def reload_model(run: Recorder, services: Services, model: str) -> None:
 def restore_config(run: Recorder, services: Services, model: str) -> float:
     """Write back the exact previous bytes and reload; returns the milliseconds it took."""
     backup = run.record.attachments.get(BACKUP)
-    with run.step(Phase.ROLLBACK, "restore_config") as step:
+    with run.step(Phase.ROLLBACK, config_change.RESTORE_CONFIG) as step:
         if backup is None:
             raise ChangeStateError(f"no saved config on {run.record.id}: nothing to restore from")
         started = time.perf_counter()
@@ -78,7 +80,7 @@ def verify_config(run: Recorder, services: Services, model: str, phase: Phase, s
     """The served config shows ``settings`` (or, after a revert, is the previous one), and a smoke
     inference built from the served config's own inputs answers."""
     previous = run.record.attachments[BACKUP] if expect_previous else None
-    with run.step(phase, "verify_restored" if expect_previous else "verify_config") as step:
+    with run.step(phase, VERIFY_RESTORED if expect_previous else config_change.VERIFY_CONFIG) as step:
         served = services.production.model_config(model)
         current = services.config_store().read_config_text(model) if previous is not None else None
         problem = config_problem(served, settings, previous, current)

@@ -11,7 +11,9 @@ from prefect import get_run_logger, task
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
 from changeflow.domain.rollout import RolloutStatus, image_of, revision_of, rollout_status, undo_template, with_image
+from changeflow.domain.request import WAIT_ROLLOUT
 from changeflow.exceptions import ClusterError
+from changeflow.kinds import triton_upgrade
 from changeflow.services.recorder import Recorder
 from changeflow.tasks._options import STEP
 
@@ -21,7 +23,7 @@ TEMPLATE = "pod-template.before"
 @task(name="record-template", **STEP)
 def record_template(run: Recorder, services: Services, namespace: str, name: str, container: str) -> str:
     """Keep the current pod template on the record (once: a re-run keeps the true original)."""
-    with run.step(Phase.EXECUTION, "record_template") as step:
+    with run.step(Phase.EXECUTION, triton_upgrade.RECORD_TEMPLATE) as step:
         deployment = services.cluster().read_deployment(namespace, name)
         run.attach(TEMPLATE, lambda: json.dumps({"revision": revision_of(deployment), "template": deployment["spec"]["template"]}))
         image = image_of(deployment["spec"]["template"], container)
@@ -36,7 +38,7 @@ def record_template(run: Recorder, services: Services, namespace: str, name: str
 def patch_image(run: Recorder, services: Services, namespace: str, name: str, container: str, image: str, args: list[str] | None) -> int:
     """Returns the Deployment's generation before the patch, for ``wait_rollout``."""
     api = services.cluster()
-    with run.step(Phase.EXECUTION, "patch_image") as step:
+    with run.step(Phase.EXECUTION, triton_upgrade.PATCH_IMAGE) as step:
         current = api.read_deployment(namespace, name)
         template = with_image(current["spec"]["template"], container, image, args)
         run.touching_production()
@@ -65,12 +67,13 @@ def _wait(services: Services, namespace: str, name: str, deadline_s: float, chan
 def wait_rollout(
     run: Recorder, services: Services, namespace: str, name: str, deadline_s: float, changed_at_generation: int = 0, phase: Phase = Phase.EXECUTION
 ) -> RolloutStatus:
-    """Wait like ``kubectl rollout status`` for the rollout of a change made at ``changed_at_generation``."""
-    with run.step(phase, f"wait_rollout_{name}" if phase is Phase.EXECUTION else "wait_rollout") as step:
+    """Wait like ``kubectl rollout status`` for the rollout of a change made at ``changed_at_generation``;
+    the step's detail names the Deployment (its name is the one plans list)."""
+    with run.step(phase, WAIT_ROLLOUT) as step:
         status = _wait(services, namespace, name, deadline_s, changed_at_generation)
-        step.detail = status.message
+        step.detail = status.message if name in status.message else f"deployment {name}: {status.message}"
         if not status.done:
-            step.fail(status.message)
+            step.fail(step.detail)
         return status
 
 
@@ -79,7 +82,7 @@ def rollout_undo(run: Recorder, services: Services, namespace: str, name: str) -
     """Restore the previous ReplicaSet's template, as ``kubectl rollout undo`` does; falls back to the
     template recorded before the change when no older ReplicaSet is found."""
     api = services.cluster()
-    with run.step(Phase.ROLLBACK, "rollout_undo") as step:
+    with run.step(Phase.ROLLBACK, triton_upgrade.ROLLOUT_UNDO) as step:
         deployment = api.read_deployment(namespace, name)
         selector = deployment["spec"]["selector"].get("matchLabels") or {}
         found = undo_template(deployment, api.list_replica_sets(namespace, selector))

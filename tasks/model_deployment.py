@@ -11,6 +11,8 @@ from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
 from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
+from changeflow.domain.request import VERIFY_RESTORED
+from changeflow.kinds import model_deployment
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
 from changeflow.services.production_watch import production_watched
 from changeflow.services.recorder import Recorder
@@ -22,7 +24,7 @@ from changeflow.tasks._options import STEP
 def check_serving_version(run: Recorder, services: Services, model: str, expected: int | None, candidate: int) -> int:
     """The version production serves now; refuses when the request expected another one, or when the
     candidate already serves (nothing would change)."""
-    with run.step(Phase.EXECUTION, "check_serving_version") as step:
+    with run.step(Phase.EXECUTION, model_deployment.CHECK_SERVING_VERSION) as step:
         versions = services.production.ready_versions(model)
         if not versions:
             raise ModelNotReady(f"{services.production.name}: {model} has no READY version; nothing to change from")
@@ -41,8 +43,8 @@ def check_serving_version(run: Recorder, services: Services, model: str, expecte
 def stage(run: Recorder, services: Services, model: str, version: int) -> Verdict:
     """Load the candidate on the staging server with production's config and wait for READY. Production is
     observed before and after: a FAIL says what changed there, and the record says production was touched."""
-    with run.step(Phase.EXECUTION, "stage") as step:
-        with production_watched(run, services, model, "stage") as production:
+    with run.step(Phase.EXECUTION, model_deployment.STAGE) as step:
+        with production_watched(run, services, model, model_deployment.STAGE) as production:
             services.staging.load_versions(model, [version], base_config=services.production.model_config(model))
         verdict = production.verdict
         step.detail = f"{model} v{version} READY on {services.staging.name}; {verdict.reason}"
@@ -55,7 +57,7 @@ def stage(run: Recorder, services: Services, model: str, version: int) -> Verdic
 @task(name="validate", **STEP)
 def validate(run: Recorder, services: Services, golden_set: str, version: int) -> Verdict:
     """The golden set against the staged version; a FAIL aborts the change before production."""
-    with run.step(Phase.EXECUTION, "validate") as step:
+    with run.step(Phase.EXECUTION, model_deployment.VALIDATE) as step:
         golden = bound_golden(services.staging, golden_set, run.record.attachments.get(DIGEST))
         verdict = assess_golden(golden, observe_golden(services.staging, golden, version=version))
         step.detail = str(verdict)
@@ -69,7 +71,7 @@ def validate(run: Recorder, services: Services, golden_set: str, version: int) -
 def promote(run: Recorder, services: Services, model: str, old: int, new: int) -> None:
     """Production loads [old, new] (unversioned traffic moves to new, old stays warm), or [new] alone
     when going back to a lower version number."""
-    with run.step(Phase.EXECUTION, "promote") as step:
+    with run.step(Phase.EXECUTION, model_deployment.PROMOTE) as step:
         run.touching_production()
         versions = promotion_versions(old, new)
         services.production.load_versions(model, versions)
@@ -81,7 +83,7 @@ def promote(run: Recorder, services: Services, model: str, old: int, new: int) -
 @task(name="finalize", **STEP)
 def finalize(run: Recorder, services: Services, model: str, new: int) -> None:
     """Unload the old version once the new one has baked."""
-    with run.step(Phase.VERIFICATION, "finalize") as step:
+    with run.step(Phase.VERIFICATION, model_deployment.FINALIZE) as step:
         services.production.load_versions(model, [new])
         step.detail = f"{model} serving [{new}] only; previous version unloaded"
         get_run_logger().info(step.detail)
@@ -90,7 +92,7 @@ def finalize(run: Recorder, services: Services, model: str, new: int) -> None:
 @task(name="restore-version", **STEP)
 def restore_version(run: Recorder, services: Services, model: str, version: int) -> float:
     """Serve the previous version again (warm when still loaded: milliseconds); returns the milliseconds."""
-    with run.step(Phase.ROLLBACK, "restore_version") as step:
+    with run.step(Phase.ROLLBACK, model_deployment.RESTORE_VERSION) as step:
         warm = version in services.production.ready_versions(model)
         started = time.perf_counter()
         services.production.load_versions(model, [version])
@@ -104,7 +106,7 @@ def restore_version(run: Recorder, services: Services, model: str, version: int)
 def verify_restored(run: Recorder, services: Services, golden_set: str, model: str, version: int) -> Verdict:
     """The restored version is the only one READY, answers smoke requests and the golden set."""
     production = services.production
-    with run.step(Phase.ROLLBACK, "verify_restored") as step:
+    with run.step(Phase.ROLLBACK, VERIFY_RESTORED) as step:
         ready = production.ready_versions(model)
         golden = bound_golden(production, golden_set)  # restoring is never blocked by an edited golden set
         failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)

@@ -28,9 +28,9 @@ from changeflow.domain.policy import (
 )
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.history import FAILED, RISK_LOOKBACK
-from changeflow.domain.request import ChangeRequest, Risk
-from changeflow.domain.comparison import BakeRule, ComparisonThresholds
-from changeflow.domain.verdicts import Verdict
+from changeflow.domain.request import MONITOR, SMOKE_TEST, ChangeRequest, Risk
+from changeflow.domain.comparison import ComparisonThresholds
+from changeflow.domain.verdicts import BakeThresholds, Verdict
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
@@ -134,10 +134,13 @@ def notify(governance: Governance, record: ChangeRecord, moment: str) -> bool:
 
 
 @task(name="smoke-test", **STEP)
-def smoke_test(run: Recorder, services: Services, golden_set: str, version: int | None, phase: Phase = Phase.VERIFICATION, target: str = "production") -> Verdict:
+def smoke_test(
+    run: Recorder, services: Services, golden_set: str, version: int | None, phase: Phase = Phase.VERIFICATION, target: str = "production",
+    step_name: str = SMOKE_TEST,
+) -> Verdict:
     """Golden requests to ``target`` (production, or staging: a candidate's own endpoint); with ``version``,
-    each must be answered by it."""
-    with run.step(phase, "smoke_test" if target == "production" else f"smoke_test_{target}") as step:
+    each must be answered by it. ``step_name``: the planned step it is (a kind's validation of a candidate)."""
+    with run.step(phase, step_name) as step:
         server = services.server(target)
         approved = run.record.attachments.get(DIGEST) if phase is not Phase.ROLLBACK else None  # restoring is never blocked by it
         verdict = smoke_verdict(server, bound_golden(server, golden_set, approved), services.environment.bake.smoke_requests, version, target)
@@ -162,14 +165,12 @@ def _cancellation_requested() -> str | None:
 
 @task(name="monitor", **NO_RETRY)  # a bake is not retried: its samples are the evidence
 def monitor(
-    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, rule: BakeRule,
-    step_name: str = "monitor", baseline: int | None = None,
+    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, limits: BakeThresholds,
+    step_name: str = MONITOR, baseline: int | None = None, comparison: ComparisonThresholds | None = None,
 ) -> BakeReport:
-    """Bake the served version, judged by ``rule`` (governance's, as the kind takes it: ``bake_rule``); with
-    ``version`` the server's counters for it count too, without it (a Service in front of several servers)
-    the golden probes alone judge. With ``baseline`` (the old version, still loaded) and a comparison in the
-    rule, every probe is paired with it and the candidate is judged against it. The environment says only
-    how often and how many probes."""
+    """Bake the served version; with ``version`` the server's counters for it count too, without it
+    (a Service in front of several servers) the golden probes alone judge. With ``baseline`` (the old
+    version, still loaded) every probe is paired with it and the candidate is judged against it."""
     logger = get_run_logger()
     settings = services.environment.bake
     with run.step(Phase.VERIFICATION, step_name) as step:
@@ -181,10 +182,10 @@ def monitor(
             seconds=seconds,
             interval_s=settings.interval_s,
             probes_per_sample=settings.probes_per_sample,
-            limits=rule.thresholds,
-            baseline=baseline if rule.comparison is not None else None,
-            comparison=rule.comparison or ComparisonThresholds(),
-            checks=services.metric_checks(rule.checks),
+            limits=limits,
+            baseline=baseline if settings.paired else None,
+            comparison=comparison or ComparisonThresholds(),
+            checks=services.metric_checks(),
             cancelled=_cancellation_requested,
             on_sample=lambda sample, verdict: logger.info("bake sample at %.1fs: %s", sample.at_s, verdict),
         )

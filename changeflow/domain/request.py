@@ -120,3 +120,11 @@ class KindPlan(BaseModel, frozen=True):
 
 def steps(*pairs: tuple[str, str]) -> tuple[PlannedStep, ...]:
     return tuple(PlannedStep(name=n, action=a) for n, a in pairs)
+
+
+# Step names more than one kind plans and records (through the shared tasks). A kind's own step names are
+# constants in its module; its plan lists them and its tasks record them (tests/kinds/test_steps.py).
+SMOKE_TEST = "smoke_test"  # golden requests on a live endpoint
+MONITOR = "monitor"  # the bake: metrics and golden probes over a window
+WAIT_ROLLOUT = "wait_rollout"  # a Kubernetes rollout, waited for like `kubectl rollout status`
+VERIFY_RESTORED = "verify_restored"  # after a rollback: production is what it was

@@ -7,13 +7,21 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
-from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
+from changeflow.domain.request import IMAGE, SMOKE_TEST, WAIT_ROLLOUT, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.kinds import ChangeKind, LiveSystem
 from changeflow.kinds.triton_upgrade import deployment_available
 
 FLOW_NAME = "blue-green"  # the @flow name of flows/blue_green.py: recovery watches its runs by it
+
+# Its steps: the plan lists them, tasks/blue_green.py records them (with WAIT_ROLLOUT and SMOKE_TEST)
+DEPLOY_GREEN = "deploy_green"
+VALIDATE_GREEN = "validate_green"
+RETIRE_GREEN = "retire_green"
+SWITCH_SERVICE = "switch_service"
+BAKE = "bake"
+RETIRE_BLUE = "retire_blue"
+SWITCH_BACK = "switch_back"
 
 
 class BlueGreen(ChangeSpec):
@@ -49,22 +57,19 @@ class BlueGreenKind(ChangeKind):
         return KindPlan(
             touches=(f"kubernetes: deployment/{c.green} {ns}", f"kubernetes: service/{c.service} {ns}", f"kubernetes: deployment/{c.blue} {ns}"),
             execution=steps(
-                ("deploy_green", f"create or update deployment/{c.green} with image {c.image} beside {c.blue}"),
-                ("wait_green", f"wait until {c.green} is available"),
-                ("validate_green", f"golden set and smoke test through {c.green}'s own endpoint; failure leaves the Service on {c.blue} and scales {c.green} to zero"),
-                ("switch_service", f"point service/{c.service} at {c.green}"),
+                (DEPLOY_GREEN, f"create or update deployment/{c.green} with image {c.image} beside {c.blue}"),
+                (WAIT_ROLLOUT, f"wait until deployment/{c.green} is rolled out and available (deadline {c.progress_deadline_seconds}s)"),
+                (VALIDATE_GREEN, f"golden set through {c.green}'s own endpoint (the staging server); failure leaves service/{c.service} on {c.blue}"),
+                (RETIRE_GREEN, f"only when the change stops before the switch: scale deployment/{c.green}, which never served, to zero"),
+                (SWITCH_SERVICE, f"point service/{c.service} at {c.green}, only to available pods"),
             ),
             verification=steps(
-                ("smoke_test", f"live requests through service/{c.service}"),
-                ("bake", f"keep {c.blue} running for {c.bake_seconds}s while {c.green} serves"),
-                ("retire_blue", f"scale deployment/{c.blue} to zero"),
+                (SMOKE_TEST, f"live requests through service/{c.service}"),
+                (BAKE, f"golden probes through service/{c.service} for {c.bake_seconds}s while {c.green} serves and {c.blue} keeps running"),
+                (RETIRE_BLUE, f"scale deployment/{c.blue} to zero"),
             ),
-            rollback=steps(("switch_back", f"point service/{c.service} back at {c.blue}"), ("smoke_test", "smoke test through the Service")),
+            rollback=steps((SWITCH_BACK, f"point service/{c.service} back at {c.blue}"), (SMOKE_TEST, "smoke test through the Service")),
         )
-
-    def bake_rule(self, verification: Verification, c: BlueGreen) -> BakeRule:
-        """Governance's blue-green thresholds on the probes alone: a Service in front, no version to compare with."""
-        return verification.bake_rule(verification.blue_green_thresholds, None)
 
     def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.blue)

@@ -13,7 +13,7 @@ from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
 from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
 from changeflow.domain.drift import Target
-from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
+from changeflow.domain.request import VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
@@ -39,6 +39,13 @@ ConfigValue = Annotated[Union[StrictBool, StrictInt, StrictFloat, Annotated[Text
 
 FLOW_NAME = "config-change"  # the @flow name of flows/config_change.py: recovery watches its runs by it
 
+# Its steps: the plan lists them, tasks/config_change.py records them (with VERIFY_RESTORED)
+BACKUP_CONFIG = "backup_config"
+APPLY_CONFIG = "apply_config"
+RELOAD = "reload"
+VERIFY_CONFIG = "verify_config"
+RESTORE_CONFIG = "restore_config"
+
 
 class ConfigChange(ChangeSpec):
     """Set fields of a model's config.pbtxt (dotted paths, e.g. ``dynamic_batching.max_queue_delay_microseconds``)."""
@@ -63,14 +70,14 @@ class ConfigChangeKind(ChangeKind):
         return KindPlan(
             touches=(f"model repository: {model}/config.pbtxt", f"triton/production: model {model}"),
             execution=steps(
-                ("backup_config", f"keep the exact bytes of {model}/config.pbtxt"),
-                ("apply_config", f"set {fields} in {model}/config.pbtxt"),
-                ("reload", f"reload {model} on production and wait until READY"),
+                (BACKUP_CONFIG, f"keep the exact bytes of {model}/config.pbtxt"),
+                (APPLY_CONFIG, f"set {fields} in {model}/config.pbtxt"),
+                (RELOAD, f"reload {model} on production and wait until READY"),
             ),
-            verification=steps(("verify_config", f"the served config shows the new values; a smoke inference on {model}"),),
+            verification=steps((VERIFY_CONFIG, f"the served config shows the new values; a smoke inference on {model}"),),
             rollback=steps(
-                ("restore_config", f"write back the previous {model}/config.pbtxt byte for byte and reload {model}"),
-                ("verify_restored", "served config equals the previous one; smoke inference"),
+                (RESTORE_CONFIG, f"write back the previous {model}/config.pbtxt byte for byte and reload {model}"),
+                (VERIFY_RESTORED, "served config equals the previous one; smoke inference"),
             ),
         )
 

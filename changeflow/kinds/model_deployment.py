@@ -12,13 +12,21 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from changeflow.domain.comparison import BakeRule, ComparisonThresholds, Verification
+from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.drift import Target
-from changeflow.domain.request import ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
+from changeflow.domain.request import MONITOR, SMOKE_TEST, VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
 FLOW_NAME = "model-deployment"  # the @flow name of flows/model_deployment.py: recovery watches its runs by it
+
+# Its steps: the plan lists them, tasks/model_deployment.py records them (with SMOKE_TEST, MONITOR, VERIFY_RESTORED)
+CHECK_SERVING_VERSION = "check_serving_version"
+STAGE = "stage"
+VALIDATE = "validate"
+PROMOTE = "promote"
+FINALIZE = "finalize"
+RESTORE_VERSION = "restore_version"
 
 
 class ModelDeployment(ChangeSpec):
@@ -69,6 +77,8 @@ class ModelDeploymentKind(ChangeKind):
     def plan(self, model: str, c: ModelDeployment) -> KindPlan:
         old = f"v{c.from_version}" if c.from_version else "the serving version"
         new = f"v{c.to_version}"
+        check = f"read which version of {model} production serves (what a rollback returns to); stop, nothing touched, " + (
+            f"unless it is {old}" if c.from_version else f"if it already is {new}")
         if c.from_version and not standby_possible(c.from_version, c.to_version):
             promote = f"load {model} on production with version_policy specific [{new}]: going back to a lower version leaves no warm standby"
             restore = f"reload {model} on production with version_policy specific [{old}] (cold load)"
@@ -78,24 +88,21 @@ class ModelDeploymentKind(ChangeKind):
         return KindPlan(
             touches=(f"triton/production: model {model}", f"triton/staging: model {model}"),
             execution=steps(
-                ("stage", f"load {model} {new} on the staging server and wait until READY"),
-                ("validate", f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched"),
-                ("promote", promote),
+                (CHECK_SERVING_VERSION, check),
+                (STAGE, f"load {model} {new} on the staging server and wait until READY"),
+                (VALIDATE, f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched"),
+                (PROMOTE, promote),
             ),
             verification=steps(
-                ("smoke_test", f"live requests on production answered by {new}"),
-                ("monitor", f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
-                ("finalize", f"unload {old} from production"),
+                (SMOKE_TEST, f"live requests on production answered by {new}"),
+                (MONITOR, f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
+                (FINALIZE, f"unload {old} from production"),
             ),
             rollback=steps(
-                ("restore_version", restore),
-                ("verify_restored", f"{old} READY, smoke test and golden set on production"),
+                (RESTORE_VERSION, restore),
+                (VERIFY_RESTORED, f"{old} READY, smoke test and golden set on production"),
             ),
         )
-
-    def bake_rule(self, verification: Verification, c: ModelDeployment) -> BakeRule:
-        """Governance's thresholds, and (where the old version stays loaded) the comparison with it."""
-        return verification.bake_rule(verification.thresholds, comparison_for(verification.comparison, c))
 
     def size_risk(self, c: ModelDeployment) -> tuple[int, str] | None:
         if c.from_version and abs(c.to_version - c.from_version) > 1:

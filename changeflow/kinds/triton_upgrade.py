@@ -8,12 +8,17 @@ from typing import Literal
 from pydantic import Field
 
 from changeflow.domain.drift import Target
-from changeflow.domain.request import IMAGE, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
+from changeflow.domain.request import IMAGE, SMOKE_TEST, WAIT_ROLLOUT, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem
 
 FLOW_NAME = "triton-upgrade"  # the @flow name of flows/triton_upgrade.py: recovery watches its runs by it
+
+# Its steps: the plan lists them, tasks/kubernetes.py records them (with WAIT_ROLLOUT and SMOKE_TEST)
+RECORD_TEMPLATE = "record_template"
+PATCH_IMAGE = "patch_image"
+ROLLOUT_UNDO = "rollout_undo"
 
 
 class TritonUpgrade(ChangeSpec):
@@ -50,15 +55,15 @@ class TritonUpgradeKind(ChangeKind):
         return KindPlan(
             touches=(f"kubernetes: {target}",),
             execution=steps(
-                ("record_template", f"record the current pod template of {target}"),
-                ("patch_image", f"set container {c.container} image to {c.image}"),
-                ("wait_rollout", f"wait for the rollout like `kubectl rollout status` (deadline {c.progress_deadline_seconds}s)"),
+                (RECORD_TEMPLATE, f"record the current pod template of {target}"),
+                (PATCH_IMAGE, f"set container {c.container} image to {c.image}"),
+                (WAIT_ROLLOUT, f"wait for the rollout like `kubectl rollout status` (deadline {c.progress_deadline_seconds}s)"),
             ),
-            verification=steps(("smoke_test", f"live requests on {model} through the serving endpoint"),),
+            verification=steps((SMOKE_TEST, f"live requests on {model} through the serving endpoint"),),
             rollback=steps(
-                ("rollout_undo", f"restore the previous ReplicaSet's pod template on {target} (`kubectl rollout undo`)"),
-                ("wait_rollout", "wait for the undo to roll out"),
-                ("smoke_test", f"smoke test on {model}"),
+                (ROLLOUT_UNDO, f"restore the previous ReplicaSet's pod template on {target} (`kubectl rollout undo`)"),
+                (WAIT_ROLLOUT, "wait for the undo to roll out"),
+                (SMOKE_TEST, f"smoke test on {model}"),
             ),
         )
 

@@ -60,7 +60,7 @@ def test_upgrade_rolls_out_and_is_verified(upgrade_cluster):
     record = record_store(env.records).load("CHG-0007")
     before = json.loads(record.attachments["pod-template.before"])
     assert before["template"]["spec"]["containers"][0]["image"] == "triton:24.09"
-    assert [s.name for s in record.execution_steps] == ["record_template", "patch_image", "wait_rollout_triton"]
+    assert [s.name for s in record.execution_steps] == ["record_template", "patch_image", "wait_rollout"]
 
 
 def test_stalled_rollout_is_undone_to_the_previous_template(upgrade_cluster):

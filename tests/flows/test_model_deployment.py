@@ -131,6 +131,6 @@ def test_plans_name_the_steps_the_flow_records(environment):
     plan = plan_for(deploy)
     model_deployment(deploy, environment)
     record = record_store(environment.records).load(deploy.id)
-    assert [s.name for s in record.execution_steps if s.name != "check_serving_version"] == [s.name for s in plan.execution_steps]
+    assert [s.name for s in record.execution_steps] == [s.name for s in plan.execution_steps]
     assert [s.name for s in record.rollback_steps] == [s.name for s in plan.rollback_steps]
     assert record.state is State.ROLLED_BACK

@@ -16,9 +16,10 @@ def plan_of(name):
 
 def test_model_deployment_plan_stages_before_production_and_rolls_back_to_the_old_version():
     plan = plan_of("normal-deploy-v4.yaml")
-    assert [s.name for s in plan.execution_steps] == ["stage", "validate", "promote"]
+    assert [s.name for s in plan.execution_steps] == ["check_serving_version", "stage", "validate", "promote"]
     assert [s.name for s in plan.verification_steps] == ["smoke_test", "monitor", "finalize"]
-    assert "specific [v2, v4]" in plan.execution_steps[2].action
+    assert "unless it is v2" in plan.execution_steps[0].action  # the version the request expects, checked first
+    assert "specific [v2, v4]" in plan.execution_steps[3].action
     assert "specific [v2]" in plan.rollback_steps[0].action
     assert plan.approval_pool is ApprovalPool.CAB and plan.approvals_required == 2
     assert plan.windows == (WindowClass.OFF_HOURS, WindowClass.PLANNED_MAINTENANCE)
@@ -47,9 +48,12 @@ def test_kubernetes_plans_name_the_objects_they_touch():
     upgrade = plan_of("triton-upgrade.yaml")
     assert upgrade.touches == ("kubernetes: deployment/triton (namespace inference)",)
     assert upgrade.rollback_steps[0].name == "rollout_undo"
+    assert [s.name for s in upgrade.execution_steps] == ["record_template", "patch_image", "wait_rollout"]
     blue_green = plan_of("blue-green.yaml")
     assert any("service/triton" in t for t in blue_green.touches)
     assert blue_green.rollback_steps[0].name == "switch_back"
+    assert [s.name for s in blue_green.execution_steps] == ["deploy_green", "wait_rollout", "validate_green", "retire_green", "switch_service"]
+    assert "deployment/triton-green" in blue_green.execution_steps[1].action  # the Deployment waited for: in the action, not the name
 
 
 def test_going_back_to_a_lower_version_has_no_warm_standby():
@@ -60,7 +64,7 @@ def test_going_back_to_a_lower_version_has_no_warm_standby():
     request = load_change_request(CHANGES / "normal-deploy-v2.yaml")
     downgrade = request.model_copy(update={"change": request.change.model_copy(update={"from_version": 2, "to_version": 1})})
     plan = plan_for(downgrade)
-    assert "specific [v1]" in plan.execution_steps[2].action and "no warm standby" in plan.execution_steps[2].action
+    assert "specific [v1]" in plan.execution_steps[3].action and "no warm standby" in plan.execution_steps[3].action
     assert "cold load" in plan.rollback_steps[0].action
 
 
