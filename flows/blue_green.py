@@ -12,8 +12,7 @@ from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.verdicts import BakeThresholds
-from changeflow.kinds.blue_green import BAKE, DEPLOY_GREEN, FLOW_NAME, VALIDATE_GREEN
+from changeflow.kinds.blue_green import BAKE, DEPLOY_GREEN, FLOW_NAME, KIND, VALIDATE_GREEN
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.services.bake import bake_evidence
@@ -23,8 +22,6 @@ from changeflow.flows.triton_upgrade import rollout_verdict
 from changeflow.tasks.blue_green import deploy_green, retire_blue, retire_green, switch_back, switch_service
 from changeflow.tasks.kubernetes import wait_rollout
 from changeflow.tasks.shared import monitor, smoke_test
-
-ANY_PROBE_FAILS = BakeThresholds(max_error_rate=0.0, failure_limit=0, min_requests=1)  # blue is one switch away
 
 
 @flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
@@ -45,7 +42,7 @@ def blue_green(
         switch_service(run.recorder, run.services, spec.namespace, spec.service, spec.green)
         run.verifying(f"service/{spec.service} on {spec.green}; {spec.blue} kept running")
         run.require(smoke_test(run.recorder, run.services, spec.golden_set, None))
-        report = monitor(run.recorder, run.services, spec.golden_set, None, spec.bake_seconds, ANY_PROBE_FAILS, step_name=BAKE)
+        report = monitor(run.recorder, run.services, spec.golden_set, None, spec.bake_seconds, KIND.bake_rule(run.verification, spec), step_name=BAKE)
         bake = run.require_bake(report.verdict, bake_evidence(report))
         retire_blue(run.recorder, run.services, spec.namespace, spec.blue)
         run.close(f"{spec.green} serving, {spec.blue} retired; {bake.reason}")

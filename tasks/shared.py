@@ -29,8 +29,8 @@ from changeflow.domain.policy import (
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.request import MONITOR, SMOKE_TEST, ChangeRequest, Risk
-from changeflow.domain.comparison import ComparisonThresholds
-from changeflow.domain.verdicts import BakeThresholds, Verdict
+from changeflow.domain.comparison import BakeRule, ComparisonThresholds
+from changeflow.domain.verdicts import Verdict
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
@@ -165,12 +165,14 @@ def _cancellation_requested() -> str | None:
 
 @task(name="monitor", **NO_RETRY)  # a bake is not retried: its samples are the evidence
 def monitor(
-    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, limits: BakeThresholds,
-    step_name: str = MONITOR, baseline: int | None = None, comparison: ComparisonThresholds | None = None,
+    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, rule: BakeRule,
+    step_name: str = MONITOR, baseline: int | None = None,
 ) -> BakeReport:
-    """Bake the served version; with ``version`` the server's counters for it count too, without it
-    (a Service in front of several servers) the golden probes alone judge. With ``baseline`` (the old
-    version, still loaded) every probe is paired with it and the candidate is judged against it."""
+    """Bake the served version, judged by ``rule`` (governance's, as the kind takes it: ``bake_rule``); with
+    ``version`` the server's counters for it count too, without it (a Service in front of several servers)
+    the golden probes alone judge. With ``baseline`` (the old version, still loaded) and a comparison in the
+    rule, every probe is paired with it and the candidate is judged against it. The environment says only
+    how often and how many probes."""
     logger = get_run_logger()
     settings = services.environment.bake
     with run.step(Phase.VERIFICATION, step_name) as step:
@@ -182,10 +184,10 @@ def monitor(
             seconds=seconds,
             interval_s=settings.interval_s,
             probes_per_sample=settings.probes_per_sample,
-            limits=limits,
-            baseline=baseline if settings.paired else None,
-            comparison=comparison or ComparisonThresholds(),
-            checks=services.metric_checks(),
+            limits=rule.thresholds,
+            baseline=baseline if rule.comparison is not None else None,
+            comparison=rule.comparison or ComparisonThresholds(),
+            checks=services.metric_checks(rule.checks),
             cancelled=_cancellation_requested,
             on_sample=lambda sample, verdict: logger.info("bake sample at %.1fs: %s", sample.at_s, verdict),
         )

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
 from changeflow.domain.request import IMAGE, SMOKE_TEST, WAIT_ROLLOUT, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
 from changeflow.kinds import ChangeKind, LiveSystem
@@ -70,6 +71,10 @@ class BlueGreenKind(ChangeKind):
             ),
             rollback=steps((SWITCH_BACK, f"point service/{c.service} back at {c.blue}"), (SMOKE_TEST, "smoke test through the Service")),
         )
+
+    def bake_rule(self, verification: Verification, c: BlueGreen) -> BakeRule:
+        """Governance's blue-green thresholds on the probes alone: a Service in front, no version to compare with."""
+        return verification.bake_rule(verification.blue_green_thresholds, None)
 
     def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:
         return deployment_available(services, request.change.namespace, request.change.blue)

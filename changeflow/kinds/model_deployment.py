@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from changeflow.domain.comparison import ComparisonThresholds
+from changeflow.domain.comparison import BakeRule, ComparisonThresholds, Verification
 from changeflow.domain.drift import Target
 from changeflow.domain.request import MONITOR, SMOKE_TEST, VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
 from changeflow.exceptions import ChangeflowError
@@ -103,6 +103,10 @@ class ModelDeploymentKind(ChangeKind):
                 (VERIFY_RESTORED, f"{old} READY, smoke test and golden set on production"),
             ),
         )
+
+    def bake_rule(self, verification: Verification, c: ModelDeployment) -> BakeRule:
+        """Governance's thresholds, and (where the old version stays loaded) the comparison with it."""
+        return verification.bake_rule(verification.thresholds, comparison_for(verification.comparison, c))
 
     def size_risk(self, c: ModelDeployment) -> tuple[int, str] | None:
         if c.from_version and abs(c.to_version - c.from_version) > 1:
