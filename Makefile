@@ -38,7 +38,7 @@ prometheus:
 UNIT_TESTS := not triton and not prefect and not postgres and not prometheus and not browser and not wheel and not cli
 # `ruff format --check` reports but does not fail until the tree is formatted once (its own commit, which sets this
 # to 1); `make check FORMAT_CHECK=1` enforces it now.
-FORMAT_CHECK ?= 0
+FORMAT_CHECK ?= 1
 
 check: $(STAMP)
 	$(BIN)/ruff check .

@@ -39,7 +39,14 @@ def doc_table() -> dict[str, set[str]]:
 
 
 ALLOWED = doc_table()  # room -> changeflow rooms it may import
-DOMAIN_THIRD_PARTY = {"numpy", "scipy", "ml_dtypes", "pydantic", "google", "tritonclient"}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
+DOMAIN_THIRD_PARTY = {
+    "numpy",
+    "scipy",
+    "ml_dtypes",
+    "pydantic",
+    "google",
+    "tritonclient",
+}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
 
 
 def modules():
@@ -89,9 +96,15 @@ def _stdlib() -> set[str]:
 
 
 def test_the_table_is_read_whole_and_names_real_rooms():
-    rooms = {path.stem for path in (ROOT / "changeflow").iterdir() if path.suffix == ".py" or (path / "__init__.py").is_file()}
+    rooms = {
+        path.stem
+        for path in (ROOT / "changeflow").iterdir()
+        if path.suffix == ".py" or (path / "__init__.py").is_file()
+    }
     rooms = rooms - {"__init__"} | {"flows", "tasks", "examples"}
-    assert {"domain", "kinds", "services", "adapters", "bootstrap", "settings", "tasks", "flows"} <= set(ALLOWED), ALLOWED
+    assert {"domain", "kinds", "services", "adapters", "bootstrap", "settings", "tasks", "flows"} <= set(ALLOWED), (
+        ALLOWED
+    )
     named = set(ALLOWED).union(*ALLOWED.values())
     assert named <= rooms, f"docs/architecture.md names rooms that do not exist: {named - rooms}"
 
@@ -116,9 +129,15 @@ def test_the_import_contracts_allow_all_the_table_allows():
         if contract["type"].endswith("independence"):
             apart = [m.removeprefix("changeflow.") for m in contract["modules"]]
             independent |= {frozenset((a, b)) for a in apart for b in apart if a != b}
-    refused = [f"{room} -> {other}" for room, allowed in ALLOWED.items() for other in allowed - {room}
-               if level[room] > level[other] or frozenset((room, other)) in independent]
-    assert not refused, f"docs/architecture.md allows these imports, pyproject.toml's import contracts refuse them: {refused}"
+    refused = [
+        f"{room} -> {other}"
+        for room, allowed in ALLOWED.items()
+        for other in allowed - {room}
+        if level[room] > level[other] or frozenset((room, other)) in independent
+    ]
+    assert not refused, (
+        f"docs/architecture.md allows these imports, pyproject.toml's import contracts refuse them: {refused}"
+    )
 
 
 def test_the_import_contracts_see_the_flows_and_tasks():
@@ -129,16 +148,32 @@ def test_the_import_contracts_see_the_flows_and_tasks():
 
     graph = whole_graph(("changeflow",))
     for prefix in ("changeflow.flows", "changeflow.tasks"):
-        missing = [m for m, _ in modules() if m.startswith(prefix + ".") and m.removesuffix(".__init__") not in graph.modules]
+        missing = [
+            m for m, _ in modules() if m.startswith(prefix + ".") and m.removesuffix(".__init__") not in graph.modules
+        ]
         assert not missing, missing
     assert graph.chain_exists(importer="changeflow.flows", imported="changeflow.tasks", as_packages=True)
 
 
 def test_lint_imports_keeps_every_contract():
     """``lint-imports`` as ``make check`` runs it: the layers, independence and no-cycle contracts of pyproject.toml."""
-    pytest.importorskip("importlinter", reason="import-linter is not installed (pip install -e '.[test]'): the import contracts are not checked")
-    run = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()",
-                          "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    pytest.importorskip(
+        "importlinter",
+        reason="import-linter is not installed (pip install -e '.[test]'): the import contracts are not checked",
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command; lint_imports_command()",
+            "--no-cache",
+            "--no-logo",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
 
 
@@ -152,8 +187,24 @@ def test_only_a_kinds_own_modules_name_it():
     assert not offenders, offenders
 
 
-def test_no_module_is_over_300_lines():
-    long = {str(p.relative_to(ROOT)): n for _, p in modules() if (n := len(p.read_text().splitlines())) > 300}
+def statements(path: Path) -> int:
+    """Logical lines (one per statement, however the formatter wraps it): the size of a module as its reader
+    meets it, unchanged by line length."""
+    import io
+    import tokenize
+
+    return sum(
+        1
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        if token.type == tokenize.NEWLINE
+    )
+
+
+def test_no_module_is_over_225_statements():
+    # The house rule is "about 300 lines". Measured as physical lines it grew with the formatter (one call over
+    # several lines at 120 columns): eight modules passed 300 after `ruff format` without a statement added. The
+    # largest module before formatting had 300 lines and now has 221 statements; 225 holds that line.
+    long = {str(p.relative_to(ROOT)): n for _, p in modules() if (n := statements(p)) > 225}
     assert not long, long
 
 
@@ -167,6 +218,10 @@ def test_no_tensor_name_of_the_sample_models_is_written_in_the_product():
         sig = signature(parse_config(config.read_text()))
         names |= {t.name for t in sig.inputs + sig.outputs}
     assert {"INPUT", "IMAGE", "TEXT", "AMOUNT", "SIGNALS", "LABEL", "PROBS", "RISK"} <= names
-    found = [f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}" for _, path in modules()
-             for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant) and node.value in names]
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}"
+        for _, path in modules()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
     assert not found, found
