@@ -72,11 +72,24 @@ class Bench:
 
     def bake(self, versions: list[int], seconds: float, parameters: dict[str, str] | None = None):
         self.serve(versions, parameters)
-        return bake(self.production, self.production, self.golden, versions[-1], seconds=seconds, interval_s=self.settings.interval_s,
-                    probes_per_sample=self.settings.probes_per_sample, limits=BakeThresholds(), baseline=versions[0], comparison=self.comparison)
+        return bake(
+            self.production,
+            self.production,
+            self.golden,
+            versions[-1],
+            seconds=seconds,
+            interval_s=self.settings.interval_s,
+            probes_per_sample=self.settings.probes_per_sample,
+            limits=BakeThresholds(),
+            baseline=versions[0],
+            comparison=self.comparison,
+        )
 
     def latency_p50_ms(self, version: int, requests: int = 300) -> float:
-        seen = [observe_case(self.production, self.golden, i % len(self.golden), version)[0].latency_ms for i in range(requests)]
+        seen = [
+            observe_case(self.production, self.golden, i % len(self.golden), version)[0].latency_ms
+            for i in range(requests)
+        ]
         return percentile(seen, 50)
 
     def slowdown(self, extra_ms: float) -> float:
@@ -104,7 +117,9 @@ def calibrate(bench: Bench, target: float = 0.40) -> tuple[float, float]:
     return extra, shift
 
 
-def regressions(bench: Bench, name: str, versions: list[int], parameters: dict[str, str], rounds: int, seconds: float) -> dict:
+def regressions(
+    bench: Bench, name: str, versions: list[int], parameters: dict[str, str], rounds: int, seconds: float
+) -> dict:
     detected, times, reasons = 0, [], []
     for i in range(rounds):
         report = bench.bake(versions, seconds, parameters)
@@ -113,8 +128,15 @@ def regressions(bench: Bench, name: str, versions: list[int], parameters: dict[s
         if caught:
             times.append(report.elapsed_s)
         reasons.append(report.verdict.reason)
-        say(f"  {name} {i + 1}/{rounds}: {report.verdict.outcome.value} after {report.elapsed_s:.1f}s: {report.verdict.reason[:150]}")
-    return {"rate": round(detected / rounds, 3), "s_p50": p50(times), "s_max": round(max(times), 2) if times else None, "first_reason": reasons[0][:300]}
+        say(
+            f"  {name} {i + 1}/{rounds}: {report.verdict.outcome.value} after {report.elapsed_s:.1f}s: {report.verdict.reason[:150]}"
+        )
+    return {
+        "rate": round(detected / rounds, 3),
+        "s_p50": p50(times),
+        "s_max": round(max(times), 2) if times else None,
+        "first_reason": reasons[0][:300],
+    }
 
 
 def main() -> None:
@@ -128,9 +150,19 @@ def main() -> None:
 
     settings, comparison = BakeSettings(), ComparisonThresholds()
     say("starting a production Triton …")
-    with tempfile.TemporaryDirectory(prefix="changeflow-bench-detect-") as scratch, \
-         TritonServer(paths.MODEL_REPOSITORY, name="bench-detect", copy_repository=True, workdir=Path(scratch), load_models=[MODEL]) as server:
-        production = model_server(ServerEndpoint(name="production", http_url=server.http_url, metrics_url=server.metrics_url))
+    with (
+        tempfile.TemporaryDirectory(prefix="changeflow-bench-detect-") as scratch,
+        TritonServer(
+            paths.MODEL_REPOSITORY,
+            name="bench-detect",
+            copy_repository=True,
+            workdir=Path(scratch),
+            load_models=[MODEL],
+        ) as server,
+    ):
+        production = model_server(
+            ServerEndpoint(name="production", http_url=server.http_url, metrics_url=server.metrics_url)
+        )
         from changeflow.adapters.config_store import LocalConfigStore
 
         bench = Bench(production, LocalConfigStore(server.repository).read_config(MODEL), settings, comparison)
@@ -141,9 +173,18 @@ def main() -> None:
             extra_ms, shift = calibrate(bench)
             say(f"v2 p50 under load {base_ms:.2f} ms; v5 with {extra_ms:.2f} ms more compute measured {shift:+.0%} p50")
             results = {
-                "latency": regressions(bench, "latency +40%", [2, 5], {"slow_extra_latency_ms": f"{extra_ms:.3f}"}, args.regression_bakes, args.regression_seconds),
+                "latency": regressions(
+                    bench,
+                    "latency +40%",
+                    [2, 5],
+                    {"slow_extra_latency_ms": f"{extra_ms:.3f}"},
+                    args.regression_bakes,
+                    args.regression_seconds,
+                ),
                 "errors2": regressions(bench, "errors 2%", [2, 6], {}, args.regression_bakes, args.regression_seconds),
-                "errors10": regressions(bench, "errors 10%", [2, 4], {}, args.regression_bakes, args.regression_seconds),
+                "errors10": regressions(
+                    bench, "errors 10%", [2, 4], {}, args.regression_bakes, args.regression_seconds
+                ),
             }
             false_rollbacks, healthy_reasons = 0, []
             say(f"{args.healthy_bakes} healthy bakes of v2 replacing v1, {args.healthy_seconds:.0f}s each …")

@@ -39,7 +39,18 @@ from changeflow.settings.environment import Environment, RecordStoreSettings, Se
 from changeflow.settings.loader import load_governance  # noqa: E402
 
 MODEL = "classifier"
-HAND_LOADS = [[1, 2], [1, 3], [1, 2], [2], [1, 3], [2, 3], [1, 2], [3], [1, 2], [2]]  # each differs from the one before: a new drift
+HAND_LOADS = [
+    [1, 2],
+    [1, 3],
+    [1, 2],
+    [2],
+    [1, 3],
+    [2, 3],
+    [1, 2],
+    [3],
+    [1, 2],
+    [2],
+]  # each differs from the one before: a new drift
 
 
 def say(message: str) -> None:
@@ -47,7 +58,9 @@ def say(message: str) -> None:
 
 
 def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository)
+    return ServerEndpoint(
+        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
+    )
 
 
 def drifts(store) -> dict[str, datetime]:
@@ -67,15 +80,25 @@ def main(interval_s: int = 10, trials: int = 8) -> None:
 
     from changeflow.local.prefect_server import LocalPrefectServer
 
-    say(f"starting a production Triton, a Prefect server (with its scheduler), a worker and the drift check every {interval_s}s …")
+    say(
+        f"starting a production Triton, a Prefect server (with its scheduler), a worker and the drift check every {interval_s}s …"
+    )
     scratch = tempfile.mkdtemp(prefix="changeflow-bench-")
     (Path(scratch) / "prefect").mkdir()
-    with tempfile.TemporaryDirectory(dir=scratch) as _, \
-         TritonServer(paths.MODEL_REPOSITORY, name="drift-production", copy_repository=True, load_models=[MODEL]) as production, \
-         TritonServer(paths.MODEL_REPOSITORY, name="drift-staging", copy_repository=True) as staging, \
-         LocalPrefectServer(home=Path(scratch) / "prefect") as prefect, temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
-        environment = Environment(production=endpoint("production", production), staging=endpoint("staging", staging),
-                                  records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False))
+    with (
+        tempfile.TemporaryDirectory(dir=scratch) as _,
+        TritonServer(
+            paths.MODEL_REPOSITORY, name="drift-production", copy_repository=True, load_models=[MODEL]
+        ) as production,
+        TritonServer(paths.MODEL_REPOSITORY, name="drift-staging", copy_repository=True) as staging,
+        LocalPrefectServer(home=Path(scratch) / "prefect") as prefect,
+        temporary_settings(updates={PREFECT_API_URL: prefect.api_url}),
+    ):
+        environment = Environment(
+            production=endpoint("production", production),
+            staging=endpoint("staging", staging),
+            records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
+        )
         governance = load_governance(paths.EXAMPLES)
         services = bootstrap(environment)
         with drills.Installation(environment, governance, drift_every_s=interval_s):
@@ -98,16 +121,29 @@ def main(interval_s: int = 10, trials: int = 8) -> None:
                     time.sleep(0.1)
                 delay = (found - loaded_at).total_seconds() if found else None
                 delays.append(delay)
-                say(f"  load {number + 1}: {HAND_LOADS[number % len(HAND_LOADS)]} on record after {delay:.2f}s" if delay is not None else f"  load {number + 1}: NOT DETECTED")
+                say(
+                    f"  load {number + 1}: {HAND_LOADS[number % len(HAND_LOADS)]} on record after {delay:.2f}s"
+                    if delay is not None
+                    else f"  load {number + 1}: NOT DETECTED"
+                )
             total = len(drifts(services.records))
     shutil.rmtree(scratch, ignore_errors=True)
     seen = [d for d in delays if d is not None]
     bound = interval_s + 2.0
-    print(json.dumps({
-        "interval_s": interval_s, "trials": trials, "detected": len(seen),
-        "max_s": round(max(seen), 2) if seen else None, "p50_s": round(statistics.median(seen), 2) if seen else None,
-        "bound_s": bound, "within_bound": sum(d <= bound for d in seen), "false_records": total - len(seen),
-    }))
+    print(
+        json.dumps(
+            {
+                "interval_s": interval_s,
+                "trials": trials,
+                "detected": len(seen),
+                "max_s": round(max(seen), 2) if seen else None,
+                "p50_s": round(statistics.median(seen), 2) if seen else None,
+                "bound_s": bound,
+                "within_bound": sum(d <= bound for d in seen),
+                "false_records": total - len(seen),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

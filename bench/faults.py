@@ -47,8 +47,13 @@ def say(message: str) -> None:
 
 
 def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository,
-                          repository_headers=server.repository_headers)
+    return ServerEndpoint(
+        name=name,
+        http_url=server.http_url,
+        metrics_url=server.metrics_url,
+        repository=server.repository,
+        repository_headers=server.repository_headers,
+    )
 
 
 def emergency(change_id: str, to_version: int = 2) -> ChangeRequest:
@@ -59,12 +64,16 @@ def emergency(change_id: str, to_version: int = 2) -> ChangeRequest:
 
 def recovered(installation: drills.Installation, request: ChangeRequest, kill: drills.Kill) -> drills.Recovery:
     services = bootstrap(installation.environment)
-    recovery = drills.await_recovery(services.records, services.production, services.locks, request.id, "classifier", 1, kill, timeout_s=180)
+    recovery = drills.await_recovery(
+        services.records, services.production, services.locks, request.id, "classifier", 1, kill, timeout_s=180
+    )
     say(f"  {request.id}: killed in {kill.step}; {recovery.state} after {recovery.seconds:.1f}s")
     return recovery
 
 
-def production_down(installation: drills.Installation, production: TritonServer, request: ChangeRequest) -> drills.Recovery:
+def production_down(
+    installation: drills.Installation, production: TritonServer, request: ChangeRequest
+) -> drills.Recovery:
     """Production dies mid-bake; after the record says so, its supervisor restarts it: seconds from then."""
     store = bootstrap(installation.environment).records
     drills.start_approved(installation, request, "monitor", APPROVER)
@@ -98,15 +107,25 @@ def main() -> None:
     from changeflow.local.postgres import missing_reason
 
     database = sys.argv[1] if len(sys.argv) > 1 else ("sqlite" if missing_reason() else "postgresql")
-    say(f"starting production and staging Tritons, a Prefect server on {database}, a worker and the recovery automations …")
-    with enrolled_approvers([APPROVER]), tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, \
-         TritonServer(paths.MODEL_REPOSITORY, name="faults-production", copy_repository=True, load_models=["classifier"]) as production, \
-         TritonServer(paths.MODEL_REPOSITORY, name="faults-staging", copy_repository=True) as staging, \
-         prefect_api(database, Path(scratch)):
+    say(
+        f"starting production and staging Tritons, a Prefect server on {database}, a worker and the recovery automations …"
+    )
+    with (
+        enrolled_approvers([APPROVER]),
+        tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch,
+        TritonServer(
+            paths.MODEL_REPOSITORY, name="faults-production", copy_repository=True, load_models=["classifier"]
+        ) as production,
+        TritonServer(paths.MODEL_REPOSITORY, name="faults-staging", copy_repository=True) as staging,
+        prefect_api(database, Path(scratch)),
+    ):
         environment = Environment(
-            production=endpoint("production", production), staging=endpoint("staging", staging),
+            production=endpoint("production", production),
+            staging=endpoint("staging", staging),
             records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
-            bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=1000),  # smoke tests take seconds: kills land in them
+            bake=BakeSettings(
+                interval_s=0.5, probes_per_sample=20, smoke_requests=1000
+            ),  # smoke tests take seconds: kills land in them
         )
         governance = load_governance(paths.EXAMPLES, approval_timeout_s=120, approval_poll_s=1)
         points: dict[str, float | None] = {}
@@ -124,38 +143,60 @@ def main() -> None:
                 if step == "stage" and services.staging.ready_versions("classifier"):
                     services.staging.unload("classifier")
                 request = emergency(f"CHG-91{number:02d}")
-                attempt(step, lambda: recovered(installation, request, drills.run_and_kill(installation, request, step, APPROVER)))
+                attempt(
+                    step,
+                    lambda: recovered(
+                        installation, request, drills.run_and_kill(installation, request, step, APPROVER)
+                    ),
+                )
             rollback = emergency("CHG-9200", to_version=5)  # slower: the bake fails, the executor rolls back
-            attempt("rollback", lambda: recovered(installation, rollback, drills.run_and_kill(installation, rollback, "verify_restored", APPROVER)))
+            attempt(
+                "rollback",
+                lambda: recovered(
+                    installation, rollback, drills.run_and_kill(installation, rollback, "verify_restored", APPROVER)
+                ),
+            )
 
             def safety_net_killed() -> drills.Recovery:
                 request = emergency("CHG-9300")
                 first = drills.run_and_kill(installation, request, "monitor", APPROVER)
                 net = drills.safety_net_pid(installation.ids["safety-net"])
-                second = drills.kill_at_step(services.records, request.id, "verify_restored", 60, pid_of=lambda record: net)
+                second = drills.kill_at_step(
+                    services.records, request.id, "verify_restored", 60, pid_of=lambda record: net
+                )
                 say(f"  {request.id}: executor killed in {first.step}, then the safety net in {second.step}")
                 return recovered(installation, request, second)
 
             attempt("safety_net_restore", safety_net_killed)
+
             def worker_lost() -> drills.Recovery:
                 """The worker dies with the run: only the run's silence (no heartbeat for 45 s) tells."""
                 request = emergency("CHG-9500")
                 record = drills.start_approved(installation, request, "monitor", APPROVER)
                 installation.lose_worker(also=int(record.executor["pid"]))
-                lost = drills.Kill(pid=int(record.executor["pid"]), step="monitor (worker lost too)", production_touched=True, killed_at=time.monotonic())
+                lost = drills.Kill(
+                    pid=int(record.executor["pid"]),
+                    step="monitor (worker lost too)",
+                    production_touched=True,
+                    killed_at=time.monotonic(),
+                )
                 return recovered(installation, request, lost)
 
             attempt("worker_lost", worker_lost)
             attempt("production_down", lambda: production_down(installation, production, emergency("CHG-9400")))
     times = [t for t in points.values() if t is not None]
-    print(json.dumps({
-        "prefect_database": database,
-        "kill_points": len(points),
-        "recovered": len(times),
-        "max_recovery_s": max(times) if times else None,
-        "p50_recovery_s": round(statistics.median(times), 2) if times else None,
-        "points": points,
-    }))
+    print(
+        json.dumps(
+            {
+                "prefect_database": database,
+                "kill_points": len(points),
+                "recovered": len(times),
+                "max_recovery_s": max(times) if times else None,
+                "p50_recovery_s": round(statistics.median(times), 2) if times else None,
+                "points": points,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

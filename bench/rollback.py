@@ -25,8 +25,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from changeflow import State  # noqa: E402
-from changeflow.bootstrap import bootstrap  # noqa: E402
 from changeflow.adapters.triton import with_versions  # noqa: E402
+from changeflow.bootstrap import bootstrap  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
@@ -41,7 +41,9 @@ def say(message: str) -> None:
 
 
 def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository)
+    return ServerEndpoint(
+        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
+    )
 
 
 def deployment(change_id: str, old: int, new: int, bake_seconds: int):
@@ -87,14 +89,18 @@ def main() -> None:
     parser.add_argument("--bake-seconds", type=int, default=3)
     args = parser.parse_args()
 
+    from changeflow.flows.model_deployment import model_deployment
     from prefect.testing.utilities import prefect_test_harness
 
-    from changeflow.flows.model_deployment import model_deployment
-
     say("starting production and staging Tritons and a Prefect test server …")
-    with tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch, TritonServer(paths.MODEL_REPOSITORY, name="bench-production", copy_repository=True, load_models=["classifier"]) as prod_server, \
-         TritonServer(paths.MODEL_REPOSITORY, name="bench-staging", copy_repository=True) as staging_server, \
-         prefect_test_harness(server_startup_timeout=60):
+    with (
+        tempfile.TemporaryDirectory(prefix="changeflow-bench-") as scratch,
+        TritonServer(
+            paths.MODEL_REPOSITORY, name="bench-production", copy_repository=True, load_models=["classifier"]
+        ) as prod_server,
+        TritonServer(paths.MODEL_REPOSITORY, name="bench-staging", copy_repository=True) as staging_server,
+        prefect_test_harness(server_startup_timeout=60),
+    ):
         environment = Environment(
             production=endpoint("production", prod_server),
             staging=endpoint("staging", staging_server),
@@ -110,10 +116,15 @@ def main() -> None:
             say(f"{args.healthy_bakes} healthy deployments of v2 (from v1), each with a {args.bake_seconds}s bake …")
             false_rollbacks = 0
             for i in range(args.healthy_bakes):
-                production.load("classifier", with_versions(store.read_config("classifier"), [1]))  # reset, not a change
+                production.load(
+                    "classifier", with_versions(store.read_config("classifier"), [1])
+                )  # reset, not a change
                 result = model_deployment(deployment(f"CHG-{1000 + i}", 1, 2, args.bake_seconds), environment)
                 false_rollbacks += result.state is not State.CLOSED
-                say(f"  CHG-{1000 + i}: v1 → v2: {result.state}" + ("" if result.state is State.CLOSED else f" ({result.outcome})"))
+                say(
+                    f"  CHG-{1000 + i}: v1 → v2: {result.state}"
+                    + ("" if result.state is State.CLOSED else f" ({result.outcome})")
+                )
 
             say("deploying v4 from v2 (fails 10% of requests once warm) …")
             production.load("classifier", with_versions(store.read_config("classifier"), [2]))

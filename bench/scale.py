@@ -32,9 +32,9 @@ from changeflow.adapters.sql_migrate import upgrade  # noqa: E402
 from changeflow.adapters.sql_records import SqlRecordStore  # noqa: E402
 from changeflow.domain.history import same_model_overlaps  # noqa: E402
 from changeflow.exceptions import RecordNotFound  # noqa: E402
+from changeflow.local.executor import executor_configuration  # noqa: E402
 from changeflow.local.postgres import LocalPostgres  # noqa: E402
 from changeflow.local.prefect_server import LocalPrefectServer  # noqa: E402
-from changeflow.local.executor import executor_configuration  # noqa: E402
 from changeflow.local.serve import POOL, deploy_change_flows  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.local.workers import LocalWorkers  # noqa: E402
@@ -76,7 +76,9 @@ def golden_sets(folder: Path, classifiers: list[str]) -> dict[str, Path]:
     return out
 
 
-def requests(scalers: list[str], classifiers: list[str], total: int, golden: dict[str, Path]) -> list[tuple[str, dict, str, list]]:
+def requests(
+    scalers: list[str], classifiers: list[str], total: int, golden: dict[str, Path]
+) -> list[tuple[str, dict, str, list]]:
     """(deployment, request, clock, approvals): one version deployment per classifier copy, the rest config tweaks."""
     tweak = load_change_request(paths.CHANGES / "standard-config-tweak.yaml")
     deploy = load_change_request(paths.CHANGES / "normal-deploy-v2.yaml")
@@ -84,11 +86,20 @@ def requests(scalers: list[str], classifiers: list[str], total: int, golden: dic
     for i, model in enumerate(classifiers[: total // 10]):
         change = deploy.change.model_copy(update={"bake_seconds": 5, "golden_set": str(golden[model])})
         request = deploy.model_copy(update={"id": f"CHG-{5000 + i:04d}", "model": model, "change": change})
-        out.append(("normal-change/normal", request.model_dump(mode="json"), NIGHT, [("carol", True, "scale"), ("dave", True, "")]))
+        out.append(
+            (
+                "normal-change/normal",
+                request.model_dump(mode="json"),
+                NIGHT,
+                [("carol", True, "scale"), ("dave", True, "")],
+            )
+        )
     models = scalers + classifiers
     for i in range(total - len(out)):
         change = tweak.change.model_copy(update={"set": {"dynamic_batching.max_queue_delay_microseconds": 100 + i}})
-        request = tweak.model_copy(update={"id": f"CHG-{6000 + i:04d}", "model": models[i % len(models)], "change": change})
+        request = tweak.model_copy(
+            update={"id": f"CHG-{6000 + i:04d}", "model": models[i % len(models)], "change": change}
+        )
         out.append(("standard-change/standard", request.model_dump(mode="json"), MORNING, []))
     return out
 
@@ -118,17 +129,19 @@ def fill(store: SqlRecordStore, templates: list, target: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--changes", type=int, default=200)
-    parser.add_argument("--models", type=int, default=20, help="copies of each sample model (feature_scaler and classifier)")
+    parser.add_argument(
+        "--models", type=int, default=20, help="copies of each sample model (feature_scaler and classifier)"
+    )
     parser.add_argument("--fill", type=int, default=10_000)
     parser.add_argument("--worker-limit", type=int, default=4, help="flow runs at once per worker")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its servers and workers
+    from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
     from changeflow.local.approvers import enrolled_approvers
-    from prefect.deployments import run_deployment
 
     scratch = Path(tempfile.mkdtemp(prefix="changeflow-bench-scale-"))
     try:
@@ -136,40 +149,84 @@ def main() -> None:
         repository.mkdir()
         scalers, classifiers = model_repository(repository, args.models, args.models)
         say(f"PostgreSQL, a Prefect server on it, Tritons with {len(scalers) + len(classifiers)} models …")
-        with enrolled_approvers(["carol", "dave"]) as keys, LocalPostgres() as pg, \
-             TritonServer(repository, name="production", copy_repository=True, load_models=scalers + classifiers) as prod, \
-             TritonServer(repository, name="staging", copy_repository=True) as staging:
+        with (
+            enrolled_approvers(["carol", "dave"]) as keys,
+            LocalPostgres() as pg,
+            TritonServer(
+                repository, name="production", copy_repository=True, load_models=scalers + classifiers
+            ) as prod,
+            TritonServer(repository, name="staging", copy_repository=True) as staging,
+        ):
             records = pg.create_database("changeflow_records")
             upgrade(pg.url(records))  # the schema owner (a DBA) migrates; workers, CLI and bench log in as a writer
             records_url = pg.app_url(records)
             (scratch / "prefect").mkdir()
-            prefect = LocalPrefectServer(home=scratch / "prefect", database_url=pg.url(pg.create_database("prefect"), driver="asyncpg")).start()
+            prefect = LocalPrefectServer(
+                home=scratch / "prefect", database_url=pg.url(pg.create_database("prefect"), driver="asyncpg")
+            ).start()
             try:
                 environment = Environment(
-                    production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
-                    staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
-                    records=RecordStoreSettings(url=records_url), bake=BakeSettings(interval_s=1.0, probes_per_sample=10, smoke_requests=3),
+                    production=ServerEndpoint(
+                        name="production",
+                        http_url=prod.http_url,
+                        metrics_url=prod.metrics_url,
+                        repository=prod.repository,
+                    ),
+                    staging=ServerEndpoint(
+                        name="staging",
+                        http_url=staging.http_url,
+                        metrics_url=staging.metrics_url,
+                        repository=staging.repository,
+                    ),
+                    records=RecordStoreSettings(url=records_url),
+                    bake=BakeSettings(interval_s=1.0, probes_per_sample=10, smoke_requests=3),
                 )
                 governance = load_governance(paths.EXAMPLES, approval_timeout_s=1800, approval_poll_s=2)
-                templates = [t.model_copy(update={"models": scalers + classifiers}) for t in governance.catalog.templates]
-                governance = governance.model_copy(update={"catalog": governance.catalog.model_copy(update={"templates": templates})})
-                env = {"PREFECT_API_URL": prefect.api_url, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+                templates = [
+                    t.model_copy(update={"models": scalers + classifiers}) for t in governance.catalog.templates
+                ]
+                governance = governance.model_copy(
+                    update={"catalog": governance.catalog.model_copy(update={"templates": templates})}
+                )
+                env = {
+                    "PREFECT_API_URL": prefect.api_url,
+                    "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+                }
                 with temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
                     deploy_change_flows(safety_net_every_s=3600, drift_every_s=None)
-                    env.update(executor_configuration(scratch / "executor", environment, governance,
-                                                      {"normal": datetime.fromisoformat(NIGHT), "standard": datetime.fromisoformat(MORNING)}))
+                    env.update(
+                        executor_configuration(
+                            scratch / "executor",
+                            environment,
+                            governance,
+                            {"normal": datetime.fromisoformat(NIGHT), "standard": datetime.fromisoformat(MORNING)},
+                        )
+                    )
                     work = requests(scalers, classifiers, args.changes, golden_sets(scratch / "golden", classifiers))
-                    say(f"{len(work)} changes across {len({w[1]['model'] for w in work})} models, submitted at once to 2 workers …")
+                    say(
+                        f"{len(work)} changes across {len({w[1]['model'] for w in work})} models, submitted at once to 2 workers …"
+                    )
                     with LocalWorkers(POOL, count=2, env=env, limit=args.worker_limit, poll_s=1.0):
                         submitted: dict[str, float] = {}
                         for deployment, request, clock, _ in work:
-                            run_deployment(deployment, parameters={"request": request}, timeout=0)  # the worker's clock: CHANGEFLOW_CLOCK
+                            run_deployment(
+                                deployment, parameters={"request": request}, timeout=0
+                            )  # the worker's clock: CHANGEFLOW_CLOCK
                             submitted[request["id"]] = time.time()
                         store = SqlRecordStore(records_url)
-                        say(f"  submitted; the CAB approves the {sum(1 for w in work if w[3])} version deployments as they pause …")
-                        for _, request, _, decisions in work:  # in this thread: Prefect's settings context does not follow threads
+                        say(
+                            f"  submitted; the CAB approves the {sum(1 for w in work if w[3])} version deployments as they pause …"
+                        )
+                        for (
+                            _,
+                            request,
+                            _,
+                            decisions,
+                        ) in work:  # in this thread: Prefect's settings context does not follow threads
                             for approver, approve, comment in decisions:
-                                proof = (lambda cid=request["id"], who=approver, ok=approve: signed_proof(store, keys, cid, who, ok))
+                                proof = lambda cid=request["id"], who=approver, ok=approve: signed_proof(
+                                    store, keys, cid, who, ok
+                                )
                                 submit_decision(request["id"], approver, approve, comment, wait_s=1800, proof=proof)
                                 time.sleep(0.3)  # let the flow take it before looking for its next pause
                         store = SqlRecordStore(records_url)
@@ -191,10 +248,15 @@ def main() -> None:
                     "changes": len(submitted),
                     "models": len({r["model"] for _, r, _, _ in work}),
                     "closed": sum(1 for r in records if r.state.value == "closed"),
-                    "states": {s: sum(1 for r in records if r.state.value == s) for s in sorted({r.state.value for r in records})},
+                    "states": {
+                        s: sum(1 for r in records if r.state.value == s)
+                        for s in sorted({r.state.value for r in records})
+                    },
                     "lost": len(submitted) - len(ended),
                     "same_model_overlaps": len(same_model_overlaps(records)),
-                    "throughput_per_min": round(len(ended) / max((max(ended.values()) - first) / 60, 1e-9), 2) if ended else 0.0,
+                    "throughput_per_min": round(len(ended) / max((max(ended.values()) - first) / 60, 1e-9), 2)
+                    if ended
+                    else 0.0,
                     "p50_s": round(statistics.median(latencies), 1) if latencies else None,
                     "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
                     "workers": 2,

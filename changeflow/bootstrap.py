@@ -13,11 +13,21 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from changeflow.domain.verdicts import MetricCheck
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import (
-    ApproverNotices, ChangeEvents, Cluster, ConfigStore, Credentials, DecisionSource, MetricProvider, MetricSource, ModelLocks, ModelServer, RecordStore,
+    ApproverNotices,
+    ChangeEvents,
+    Cluster,
+    ConfigStore,
+    Credentials,
+    DecisionSource,
+    MetricProvider,
+    MetricSource,
+    ModelLocks,
+    ModelServer,
+    RecordStore,
 )
-from changeflow.domain.verdicts import MetricCheck
 from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
 
 
@@ -31,14 +41,21 @@ def model_server(endpoint: ServerEndpoint) -> ModelServer:
     servers = {"triton": TritonModelServer}
     if endpoint.kind not in servers:
         raise _unknown(endpoint.name, endpoint.kind, servers)
-    return servers[endpoint.kind](endpoint.http_url, endpoint.metrics_url, name=endpoint.name, repository_headers=endpoint.repository_headers)
+    return servers[endpoint.kind](
+        endpoint.http_url, endpoint.metrics_url, name=endpoint.name, repository_headers=endpoint.repository_headers
+    )
 
 
 def config_store(endpoint: ServerEndpoint) -> ConfigStore:
     from changeflow.adapters.config_store import LocalConfigStore
 
     if endpoint.repository is None:
-        raise InvalidSettings("environment", f"{endpoint.name}.repository", "is not set; config changes need the server's model repository", "set it to the folder the server loads models from")
+        raise InvalidSettings(
+            "environment",
+            f"{endpoint.name}.repository",
+            "is not set; config changes need the server's model repository",
+            "set it to the folder the server loads models from",
+        )
     return LocalConfigStore(endpoint.repository)
 
 
@@ -67,7 +84,6 @@ def record_store(settings: RecordStoreSettings) -> RecordStore:
     """The record database (one engine per URL and process), published to Prefect when ``publish``."""
     from changeflow.adapters.published_records import PublishedRecords
     from changeflow.adapters.sql_records import SqlRecordStore
-
     from changeflow.settings.defaults import executor_key
 
     store = SqlRecordStore(settings.url, writer=_writer, signer=executor_key())
@@ -76,7 +92,12 @@ def record_store(settings: RecordStoreSettings) -> RecordStore:
 
 def cluster(settings: ClusterSettings | None) -> Cluster:
     if settings is None:
-        raise InvalidSettings("environment", "cluster", "is not set; Kubernetes changes need a cluster", "set cluster: kubeconfig / context, in_cluster: true, or host")
+        raise InvalidSettings(
+            "environment",
+            "cluster",
+            "is not set; Kubernetes changes need a cluster",
+            "set cluster: kubeconfig / context, in_cluster: true, or host",
+        )
     from changeflow.adapters.kubernetes import KubernetesCluster
 
     return KubernetesCluster(settings)
@@ -89,7 +110,9 @@ def approver_credentials(public_keys: dict[str, str], authenticators: dict[str, 
     from changeflow.adapters.credentials import ApproverCredentials
     from changeflow.settings.defaults import approver_secrets, governance_pins
 
-    return ApproverCredentials(public_keys, approver_secrets(), authenticators, require_authenticator=bool(governance_pins()))
+    return ApproverCredentials(
+        public_keys, approver_secrets(), authenticators, require_authenticator=bool(governance_pins())
+    )
 
 
 @dataclass
@@ -121,8 +144,12 @@ class Services:
         providers = self.environment.bake.providers
         for check in checks:
             if check.provider not in providers:
-                raise InvalidSettings("environment", f"bake.providers.{check.provider}", f"is missing: governance's metric check {check.name!r} asks it",
-                                      f"add bake.providers.{check.provider}: {{kind: prometheus, url: ...}} (or kind: triton) to the environment file")
+                raise InvalidSettings(
+                    "environment",
+                    f"bake.providers.{check.provider}",
+                    f"is missing: governance's metric check {check.name!r} asks it",
+                    f"add bake.providers.{check.provider}: {{kind: prometheus, url: ...}} (or kind: triton) to the environment file",
+                )
         return [(check, provider_for(providers[check.provider])) for check in checks]
 
     def config_store(self) -> ConfigStore:

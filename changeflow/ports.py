@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from changeflow.domain.decisions import Answer
-    from changeflow.domain.identity import Proof
     from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
+    from changeflow.domain.identity import Proof
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
 
@@ -29,7 +29,7 @@ class InferenceResult:
 
     model: str
     model_version: int
-    outputs: Mapping[str, "np.ndarray"] = field(repr=False)
+    outputs: Mapping[str, np.ndarray] = field(repr=False)
     latency_ms: float
 
 
@@ -49,16 +49,20 @@ class ModelServer(Protocol):
 
     def ready_versions(self, model: str) -> list[int]: ...
 
-    def load(self, model: str, config: "ModelConfig | None" = None) -> None: ...
+    def load(self, model: str, config: ModelConfig | None = None) -> None: ...
 
-    def load_versions(self, model: str, versions: Sequence[int], base_config: "ModelConfig | None" = None) -> None: ...
+    def load_versions(self, model: str, versions: Sequence[int], base_config: ModelConfig | None = None) -> None: ...
 
     def unload(self, model: str) -> None: ...
 
-    def model_config(self, model: str) -> "ModelConfig": ...
+    def model_config(self, model: str) -> ModelConfig: ...
 
     def infer(
-        self, model: str, inputs: Mapping[str, "np.ndarray"], version: int | None = None, datatypes: Mapping[str, str] | None = None
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        version: int | None = None,
+        datatypes: Mapping[str, str] | None = None,
     ) -> InferenceResult: ...
 
 
@@ -83,7 +87,7 @@ class ConfigStore(Protocol):
 
     def read_config_text(self, model: str) -> str: ...
 
-    def read_config(self, model: str) -> "ModelConfig": ...
+    def read_config(self, model: str) -> ModelConfig: ...
 
     def write_config_text(self, model: str, text: str) -> None: ...
 
@@ -93,22 +97,22 @@ class RecordStore(Protocol):
     """The system of record: ``save`` appends a version of the record; readers ask for a page of what
     they need (``services.records.every`` pages through), never for everything at once."""
 
-    def save(self, record: "ChangeRecord") -> "RecordVersion": ...
+    def save(self, record: ChangeRecord) -> RecordVersion: ...
 
-    def load(self, change_id: str) -> "ChangeRecord": ...
+    def load(self, change_id: str) -> ChangeRecord: ...
 
-    def page(self, query: "RecordQuery") -> "RecordPage": ...
+    def page(self, query: RecordQuery) -> RecordPage: ...
 
-    def facts_page(self, query: "RecordQuery") -> "FactsPage": ...
+    def facts_page(self, query: RecordQuery) -> FactsPage: ...
 
-    def history(self, change_id: str) -> list["RecordVersion"]: ...
+    def history(self, change_id: str) -> list[RecordVersion]: ...
 
     identity: str  # which database this is (its URL without user or password): checkpoints are kept per database
 
     def max_seq(self) -> int:
         """The highest sequence number of any version (0: none)."""
 
-    def chain_heads(self, after: str | None = None, limit: int = 1000) -> list["ChainHead"]:
+    def chain_heads(self, after: str | None = None, limit: int = 1000) -> list[ChainHead]:
         """Each record's last version, by change ID after ``after``, at most ``limit``: a checkpoint pages through."""
 
 
@@ -123,14 +127,16 @@ class ProofLedger(Protocol):
 class Credentials(Protocol):
     """Checks that a decision comes from the approver it names (a one-time code or a signature)."""
 
-    def verify(self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = "") -> "Proof": ...
+    def verify(
+        self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = ""
+    ) -> Proof: ...
 
 
 @runtime_checkable
 class RecordPublisher(Protocol):
     """Where a saved version is shown and announced (Prefect's artifacts and events)."""
 
-    def publish(self, record: "ChangeRecord", version: "RecordVersion") -> None: ...
+    def publish(self, record: ChangeRecord, version: RecordVersion) -> None: ...
 
 
 @runtime_checkable
@@ -171,7 +177,7 @@ class DecisionSource(Protocol):
     """Where a waiting change asks a person for one decision: the Prefect pause and its resume form in
     production, a scripted list in tests. ``purpose`` names the form (``approval``, ``bake``)."""
 
-    def ask(self, purpose: str, description: str, digest: str, timeout_s: int, poll_s: float) -> "Answer | None":
+    def ask(self, purpose: str, description: str, digest: str, timeout_s: int, poll_s: float) -> Answer | None:
         """Wait up to ``timeout_s`` for one decision; None when none came in time."""
         ...
 
@@ -185,7 +191,7 @@ class ApproverNotices(Protocol):
 
     def tell(self, urls: Sequence[str], title: str, body: str) -> bool: ...
 
-    def overdue(self, change_id: str, after_s: float, payload: dict, also) -> "Cancellable": ...
+    def overdue(self, change_id: str, after_s: float, payload: dict, also) -> Cancellable: ...
 
 
 class Cancellable(Protocol):
@@ -198,4 +204,4 @@ class ChangeEvents(Protocol):
 
     def announce(self, change_id: str, what: str, payload: dict) -> None: ...
 
-    def report(self, settings, record: "ChangeRecord", moment: str) -> bool: ...
+    def report(self, settings, record: ChangeRecord, moment: str) -> bool: ...

@@ -54,14 +54,20 @@ class PrivateKey:
         self.key_id = key_id(self.public)
 
     @classmethod
-    def load(cls, path: Path, field: str = "--key") -> "PrivateKey":
+    def load(cls, path: Path, field: str = "--key") -> PrivateKey:
         try:
             key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
         except (OSError, ValueError, TypeError) as exc:
-            raise InvalidSettings(str(path), field, f"is not a readable Ed25519 private key ({exc.__class__.__name__})",
-                                  "create one with `changeflow governance keygen` (or `changeflow approvers enrol`)") from None
+            raise InvalidSettings(
+                str(path),
+                field,
+                f"is not a readable Ed25519 private key ({exc.__class__.__name__})",
+                "create one with `changeflow governance keygen` (or `changeflow approvers enrol`)",
+            ) from None
         if not isinstance(key, Ed25519PrivateKey):
-            raise InvalidSettings(str(path), field, "is not an Ed25519 key", "create one with `changeflow governance keygen`")
+            raise InvalidSettings(
+                str(path), field, "is not an Ed25519 key", "create one with `changeflow governance keygen`"
+            )
         return cls(key, str(path))
 
     def sign(self, message: bytes) -> str:
@@ -71,7 +77,9 @@ class PrivateKey:
 def verify(public_key: str, message: bytes, signature: str) -> bool:
     """True only for a valid signature of ``message`` by ``public_key``; any malformed input is False."""
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True)).verify(base64.b64decode(signature, validate=True), message)
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key, validate=True)).verify(
+            base64.b64decode(signature, validate=True), message
+        )
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

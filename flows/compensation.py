@@ -26,10 +26,10 @@ from pydantic import BaseModel
 
 from changeflow.adapters.prefect import refuse_executor_parameters
 from changeflow.bootstrap import Services, bootstrap
+from changeflow.domain.comparison import DoubtAction, Verification
 from changeflow.domain.policy import policy_for
 from changeflow.domain.record import ROLLBACK_MS, ChangeRecord, ChangeResult, RollbackResult, State, closing_state
 from changeflow.domain.request import ChangeRequest
-from changeflow.domain.comparison import DoubtAction, Verification
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeCancelled, ChangeStateError, RecordNotFound, RollbackFailed
 from changeflow.kinds import kind_of
@@ -62,8 +62,13 @@ class Execution:
     """The guard around one execution flow (see the module docstring)."""
 
     def __init__(
-        self, request: ChangeRequest, services: Services, record: ChangeRecord | None, kind: str,
-        on_abort: Callable[["Execution"], None] | None = None, governance: Governance | None = None,
+        self,
+        request: ChangeRequest,
+        services: Services,
+        record: ChangeRecord | None,
+        kind: str,
+        on_abort: Callable[[Execution], None] | None = None,
+        governance: Governance | None = None,
         roll_back: Callable[[str, str], RollbackResult] | None = None,
     ) -> None:
         """``on_abort``: what to tidy when the change stops before production is touched (e.g. a green
@@ -74,7 +79,9 @@ class Execution:
         if request.kind != kind:
             raise ChangeStateError(f"{request.id} is a {request.kind} change, not {kind}: run it with its own flow")
         self.request, self.services = request, services
-        self.roll_back = roll_back or (lambda change_id, why: rollback_change(change_id, services.environment, reason=why))
+        self.roll_back = roll_back or (
+            lambda change_id, why: rollback_change(change_id, services.environment, reason=why)
+        )
         self.recorder = open_for_execution(request, self.services, record)
         self.result: ChangeResult | Cancelled | None = None
 
@@ -96,7 +103,9 @@ class Execution:
         if self.governance is not None and self.verification.action(self.request.type, verdict) is DoubtAction.ASK:
             from changeflow.flows.doubt import ask_on_doubt
 
-            promote, why = ask_on_doubt(self.recorder, self.services, self.request, verdict, list(details), self.governance)
+            promote, why = ask_on_doubt(
+                self.recorder, self.services, self.request, verdict, list(details), self.governance
+            )
             if promote:
                 return Verdict(outcome=Outcome.PASS, reason=why)
             verdict = verdict.model_copy(update={"reason": f"{verdict.reason}; {why}"})
@@ -111,10 +120,12 @@ class Execution:
         if notes:
             self.recorder.note(**notes)
         capture_approved(self.services, self.recorder)
-        self.recorder.transition(closing_state(policy_for(self.recorder.record.type).post_implementation_review), reason)
+        self.recorder.transition(
+            closing_state(policy_for(self.recorder.record.type).post_implementation_review), reason
+        )
         self.result = ChangeResult.of(self.recorder.record)
 
-    def __enter__(self) -> "Execution":
+    def __enter__(self) -> Execution:
         return self
 
     def __exit__(self, kind, exc, tb) -> bool:
@@ -122,7 +133,11 @@ class Execution:
             return False
         record = self.recorder.record
         if not record.production_touched:
-            why = f"{exc.abort}: {exc.verdict.reason}" if isinstance(exc, _NotPassed) else f"aborted before production was touched: {exc}"
+            why = (
+                f"{exc.abort}: {exc.verdict.reason}"
+                if isinstance(exc, _NotPassed)
+                else f"aborted before production was touched: {exc}"
+            )
             if self.on_abort is not None:
                 try:
                     self.on_abort(self)
@@ -137,7 +152,9 @@ class Execution:
             return True
         if isinstance(exc, ChangeCancelled):
             result = self._compensate(str(exc))
-            self.result = Cancelled(message=f"{exc}; production restored: {result.outcome}", data=exc)  # raises ChangeCancelled to a caller
+            self.result = Cancelled(
+                message=f"{exc}; production restored: {result.outcome}", data=exc
+            )  # raises ChangeCancelled to a caller
             return True
         self.roll_back(record.id, f"{exc.__class__.__name__}: {exc}")
         return False
@@ -159,12 +176,16 @@ def open_for_execution(request: ChangeRequest, services: Services, record: Chang
     if record is None:
         recorder = Recorder(ChangeRecord.open(request, policy_for(request.type).baseline_risk, utc_now()), store)
         recorder.transition(State.ASSESSED, f"{DIRECT}: baseline risk of a {request.type} change")
-        recorder.transition(State.APPROVED, f"{DIRECT}: no approval gate (use the {request.type} change flow to govern it)")
+        recorder.transition(
+            State.APPROVED, f"{DIRECT}: no approval gate (use the {request.type} change flow to govern it)"
+        )
         recorder.transition(State.SCHEDULED, f"{DIRECT}: run now")
     else:
         recorder = Recorder(record, store)
     if recorder.record.state is not State.SCHEDULED:
-        raise ChangeStateError(f"{recorder.record.id} is '{recorder.record.state}', not 'scheduled': it cannot execute (again)")
+        raise ChangeStateError(
+            f"{recorder.record.id} is '{recorder.record.state}', not 'scheduled': it cannot execute (again)"
+        )
     recorder.note(executor={**recorder.record.executor, **executor_identity()})  # keeps the model lock's lease
     recorder.transition(State.EXECUTING, "execution started")
     return recorder
@@ -175,44 +196,67 @@ def executor_identity() -> dict[str, str]:
     is the one a worker marks *Crashed* when the process dies (a subflow is left *Running*)."""
     from prefect.runtime import flow_run
 
-    return {"host": socket.gethostname(), "pid": str(os.getpid()), "flow_run_id": str(flow_run.id or ""), "root_flow_run_id": str(flow_run.root_flow_run_id or "")}
+    return {
+        "host": socket.gethostname(),
+        "pid": str(os.getpid()),
+        "flow_run_id": str(flow_run.id or ""),
+        "root_flow_run_id": str(flow_run.root_flow_run_id or ""),
+    }
 
 
 @flow(name="rollback", log_prints=False)
-def rollback_change(change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: str = "") -> RollbackResult:
+def rollback_change(
+    change_id: str, environment: Environment | None = None, reason: str = "rollback requested", free_lock: str = ""
+) -> RollbackResult:
     """Restore the last approved state of production for ``change_id``, verify it, record it (``roll_back``)."""
     refuse_executor_parameters(environment=environment)
     return roll_back(change_id, bootstrap(environment_or_default(environment)), reason, free_lock)
 
 
-def roll_back(change_id: str, services: Services, reason: str = "rollback requested", free_lock: str = "") -> RollbackResult:
+def roll_back(
+    change_id: str, services: Services, reason: str = "rollback requested", free_lock: str = ""
+) -> RollbackResult:
     """The kind's ``restore`` for ``change_id``, verified and recorded. ``free_lock`` (the safety net
     settling a dead executor's change): the lease of the model's lock to free once production is verified,
     before the record says so, so the next change finds the model free."""
     logger = get_run_logger()
-    recorder = Recorder(trusted(services.records, change_id, executor_seals()), services.records)  # a rewritten or unsigned record drives nothing
+    recorder = Recorder(
+        trusted(services.records, change_id, executor_seals()), services.records
+    )  # a rewritten or unsigned record drives nothing
     record = recorder.record
     if record.state is State.ROLLED_BACK:
         logger.info("%s is already rolled back; nothing to do", change_id)
-        return RollbackResult(change_id=change_id, state=record.state, restored=record.outcome, verified="already verified")
+        return RollbackResult(
+            change_id=change_id, state=record.state, restored=record.outcome, verified="already verified"
+        )
     logger.warning("rolling back %s: %s", change_id, reason)
     try:
         restoration: Restoration = kind_of(record.kind).load_restore()(recorder, services, record)
     except Exception as exc:  # the record must say production needs a person, whatever broke
         recorder.note(outcome=f"ROLLBACK FAILED, production needs attention: {exc.__class__.__name__}: {exc}")
-        raise RollbackFailed(f"{change_id}: the rollback did not complete ({exc.__class__.__name__}: {exc}); production needs attention") from exc
+        raise RollbackFailed(
+            f"{change_id}: the rollback did not complete ({exc.__class__.__name__}: {exc}); production needs attention"
+        ) from exc
     if not restoration.verdict.passed:
         recorder.note(outcome=f"ROLLBACK NOT VERIFIED: {restoration.verdict}")
-        raise RollbackFailed(f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}")
+        raise RollbackFailed(
+            f"{change_id}: restored {restoration.restored} but verification failed: {restoration.verdict}"
+        )
     if restoration.serving_version_after is not None:
         recorder.note(serving_version_after=restoration.serving_version_after)
     if restoration.rollback_ms is not None:  # what the restore took, kept with the record that measured it
         recorder.note(attachments={**recorder.record.attachments, ROLLBACK_MS: f"{restoration.rollback_ms:.3f}"})
     if free_lock:
         services.locks.release(free_lock)
-    recorder.transition(State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}")
+    recorder.transition(
+        State.ROLLED_BACK, f"rolled back ({reason}); {restoration.restored} verified: {restoration.verdict.reason}"
+    )
     return RollbackResult(
-        change_id=change_id, state=State.ROLLED_BACK, restored=restoration.restored, verified=str(restoration.verdict), rollback_ms=restoration.rollback_ms
+        change_id=change_id,
+        state=State.ROLLED_BACK,
+        restored=restoration.restored,
+        verified=str(restoration.verdict),
+        rollback_ms=restoration.rollback_ms,
     )
 
 

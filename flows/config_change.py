@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from changeflow.flows.compensation import HOOKS, Execution, Restoration
+from changeflow.tasks.config_change import apply_config, backup_config, reload_model, restore_config, verify_config
 from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
@@ -13,13 +15,14 @@ from changeflow.kinds.config_change import FLOW_NAME
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
-from changeflow.flows.compensation import HOOKS, Execution, Restoration
-from changeflow.tasks.config_change import apply_config, backup_config, reload_model, restore_config, verify_config
 
 
 @flow(name=FLOW_NAME, flow_run_name=change_run_name, **HOOKS)
 def config_change(
-    request: ChangeRequest, environment: Environment, record: ChangeRecord | None = None, governance: Governance | None = None
+    request: ChangeRequest,
+    environment: Environment,
+    record: ChangeRecord | None = None,
+    governance: Governance | None = None,
 ) -> ChangeResult:
     model, settings = request.model, dict(request.change.set)
     with Execution(request, bootstrap(environment), record, "config_change", governance=governance) as run:
@@ -35,4 +38,6 @@ def config_change(
 def restore(recorder: Recorder, services: Services, record: ChangeRecord) -> Restoration:
     rollback_ms = restore_config(recorder, services, record.model)
     verdict = verify_config(recorder, services, record.model, Phase.ROLLBACK, expect_previous=True)
-    return Restoration(restored=f"{record.model}/config.pbtxt as before {record.id}", verdict=verdict, rollback_ms=rollback_ms)
+    return Restoration(
+        restored=f"{record.model}/config.pbtxt as before {record.id}", verdict=verdict, rollback_ms=rollback_ms
+    )

@@ -37,22 +37,42 @@ def doubt_form_text(request: ChangeRequest, evidence: str, digest: str, refusals
     )
 
 
-def ask_on_doubt(recorder: Recorder, services: Services, request: ChangeRequest, verdict: Verdict, details: list[str],
-                 governance: Governance) -> tuple[bool, str]:
+def ask_on_doubt(
+    recorder: Recorder,
+    services: Services,
+    request: ChangeRequest,
+    verdict: Verdict,
+    details: list[str],
+    governance: Governance,
+) -> tuple[bool, str]:
     """(promote anyway?, why) after a counted decision, or (False, why) when time ran out. One decision
     settles it, through the same gate as an approval."""
     logger = get_run_logger()
     verification: Verification = governance.verification
     evidence = evidence_text(verdict, details)
-    digest = recorder.attach(DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence))
+    digest = recorder.attach(
+        DOUBT_DIGEST, lambda: doubt_digest(recorder.record.attachments.get(PLAN_DIGEST, ""), evidence)
+    )
     credentials = approver_credentials(governance.approver_keys, governance.authenticators)
-    logger.warning("%s: bake %s; waiting up to %ds for a decision: roll back or promote anyway", request.id, verdict.outcome.value, verification.decision_timeout_s)
+    logger.warning(
+        "%s: bake %s; waiting up to %ds for a decision: roll back or promote anyway",
+        request.id,
+        verdict.outcome.value,
+        verification.decision_timeout_s,
+    )
     result = gather(
-        services.decisions, purpose="bake", digest=digest, required=1,
+        services.decisions,
+        purpose="bake",
+        digest=digest,
+        required=1,
         weigh=weigher(request, governance, credentials, services.records, digest, executor_key()),
         keep=lambda entry: recorder.note(bake_decisions=[*recorder.record.bake_decisions, entry]),
-        form=lambda _approved, refusals: doubt_form_text(request, evidence, digest, refusals, verification.decision_timeout_s),
-        timeout_s=verification.decision_timeout_s, poll_s=verification.decision_poll_s, log=logger,
+        form=lambda _approved, refusals: doubt_form_text(
+            request, evidence, digest, refusals, verification.decision_timeout_s
+        ),
+        timeout_s=verification.decision_timeout_s,
+        poll_s=verification.decision_poll_s,
+        log=logger,
     )
     said = f" ({result.comment})" if result.comment else ""
     if result.outcome is GateOutcome.APPROVED:

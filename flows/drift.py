@@ -28,8 +28,16 @@ def announcer(services: Services, governance: Governance) -> Announcer:
 
     def unauthorized(record: ChangeRecord) -> None:
         logger.warning("unauthorized change %s: %s", record.id, record.drift.summary())
-        events.announce(record.id, UNAUTHORIZED, {"target": record.drift.target.key, "changes": [c.model_dump() for c in record.drift.changes],
-                                                  "approved_by": record.drift.approved_by, "seen_at": record.drift.seen.seen_at.isoformat()})
+        events.announce(
+            record.id,
+            UNAUTHORIZED,
+            {
+                "target": record.drift.target.key,
+                "changes": [c.model_dump() for c in record.drift.changes],
+                "approved_by": record.drift.approved_by,
+                "seen_at": record.drift.seen.seen_at.isoformat(),
+            },
+        )
         events.report(governance.incident_events, record, "unauthorized change detected")
 
     def needs_attention(record: ChangeRecord, problem: str) -> None:

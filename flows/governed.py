@@ -70,7 +70,9 @@ class Governed:
 def govern(request: ChangeRequest, run: Governed) -> ChangeResult:
     """The sequence for a request already accepted by its flow (right type, no executor-owned parameters)."""
     services, governance, steps, clock = run.services, run.governance, run.steps, run.clock
-    for warning in check_request_golden(request, services.production):  # a bad golden set stops it here, nothing touched
+    for warning in check_request_golden(
+        request, services.production
+    ):  # a bad golden set stops it here, nothing touched
         get_run_logger().warning(warning)
     refuse_if_nothing_to_do(request, services)
     recorder = open_request(request, services)
@@ -99,7 +101,9 @@ def govern(request: ChangeRequest, run: Governed) -> ChangeResult:
         if decided is not State.APPROVED:
             return ChangeResult.of(recorder.record)
 
-    slot = steps.schedule(recorder, governance.calendar, request, assessment.risk, clock, governance.expected_duration_minutes)
+    slot = steps.schedule(
+        recorder, governance.calendar, request, assessment.risk, clock, governance.expected_duration_minutes
+    )
     if isinstance(slot, NoSlot):
         recorder.transition(State.EXPIRED, f"cannot be scheduled: {slot.reason}")
         return ChangeResult.of(recorder.record)
@@ -112,26 +116,43 @@ def govern(request: ChangeRequest, run: Governed) -> ChangeResult:
     return execute_scheduled(recorder, run, request, plan, slot)
 
 
-def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest, plan: ChangePlan, governance: Governance) -> tuple[State, str]:
+def approval_gate(
+    recorder: Recorder, services: Services, request: ChangeRequest, plan: ChangePlan, governance: Governance
+) -> tuple[State, str]:
     """(APPROVED, REJECTED or EXPIRED, why); every decision, counted or refused, is on the record. A
     decision counts only with proof of its approver's identity, given on this plan's digest."""
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
     bake = kind_of(request).bake_rule(governance.verification, request.change)  # what the kind flow will bake with
-    approving = recorder.attach(PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE]))
+    approving = recorder.attach(
+        PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE])
+    )
     credentials = approver_credentials(governance.approver_keys, governance.authenticators)
     notices = services.notices
     told = approval_request_text(request, plan, approving, notices.link())
     notices.tell(governance.notify_approvers, f"Change {request.id} waits for your approval", told)
-    overdue = notices.overdue(request.id, governance.approval_overdue_s, {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value},
-                              also=lambda: notices.tell(governance.notify_approvers, f"Overdue: change {request.id} still waits for approval", told))
+    overdue = notices.overdue(
+        request.id,
+        governance.approval_overdue_s,
+        {"approvals_required": plan.approvals_required, "pool": plan.approval_pool.value},
+        also=lambda: notices.tell(
+            governance.notify_approvers, f"Overdue: change {request.id} still waits for approval", told
+        ),
+    )
     try:
         result = gather(
-            services.decisions, purpose="approval", digest=approving, required=plan.approvals_required,
+            services.decisions,
+            purpose="approval",
+            digest=approving,
+            required=plan.approvals_required,
             weigh=weigher(request, governance, credentials, services.records, approving, executor_key()),
             keep=lambda entry: recorder.note(approvals=[*recorder.record.approvals, entry]),
-            form=lambda approved_by, refusals: approval_summary(request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving, bake),
-            timeout_s=governance.approval_timeout_s, poll_s=governance.approval_poll_s, log=get_run_logger(),
+            form=lambda approved_by, refusals: approval_summary(
+                request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving, bake
+            ),
+            timeout_s=governance.approval_timeout_s,
+            poll_s=governance.approval_poll_s,
+            log=get_run_logger(),
         )
     finally:
         overdue.cancel()
@@ -142,7 +163,9 @@ def approval_gate(recorder: Recorder, services: Services, request: ChangeRequest
     return State.APPROVED, f"approved by {', '.join(result.approved_by)} ({plan.approvals_required} required)"
 
 
-def execute_scheduled(recorder: Recorder, run: Governed, request: ChangeRequest, plan: ChangePlan, slot: Slot) -> ChangeResult:
+def execute_scheduled(
+    recorder: Recorder, run: Governed, request: ChangeRequest, plan: ChangePlan, slot: Slot
+) -> ChangeResult:
     """Judge the record's authority again, notify, run the pre-change checklist, then the kind's execution
     under the model's lock. Shared by the governed flows (slot open now) and the maintenance-window flow
     (later). A record whose chain does not verify raises ``RecordTampered`` before anything runs."""
@@ -154,11 +177,15 @@ def execute_scheduled(recorder: Recorder, run: Governed, request: ChangeRequest,
     delivered = steps.notify(governance, recorder.record, "executing")
     items = steps.run_checklist(services, request, plan, slot, delivered)
     if failed := blocking(items):
-        recorder.transition(State.ABORTED, "pre-change checklist failed: " + "; ".join(f"{i.name}: {i.reason}" for i in failed))
+        recorder.transition(
+            State.ABORTED, "pre-change checklist failed: " + "; ".join(f"{i.name}: {i.reason}" for i in failed)
+        )
         return ChangeResult.of(recorder.record)
     get_run_logger().info("pre-change checklist passed (%d items)", len(items))
     with services.locks.hold(request.model, governance.lock_timeout_s) as lease:
-        recorder.note(executor={**recorder.record.executor, "lock": lease})  # the safety net frees it if this process dies
+        recorder.note(
+            executor={**recorder.record.executor, "lock": lease}
+        )  # the safety net frees it if this process dies
         try:
             result = run.execute(request, recorder.record, governance)
         finally:
@@ -171,7 +198,12 @@ def judged_under(recorder: Recorder, governance: Governance) -> None:
     """Name on the record the governance bundle that judges the change (its digest goes into what the
     approvers sign) and who sealed it."""
     recorder.attach(GOVERNANCE_BUNDLE, lambda: bundle_of(governance.bundle))
-    recorder.attach(GOVERNANCE_SEAL, lambda: governance.bundle.describe() if governance.bundle else "governance given in memory, not read from a bundle")
+    recorder.attach(
+        GOVERNANCE_SEAL,
+        lambda: (
+            governance.bundle.describe() if governance.bundle else "governance given in memory, not read from a bundle"
+        ),
+    )
 
 
 def refuse_if_nothing_to_do(request: ChangeRequest, services: Services, source: str = "change request") -> None:

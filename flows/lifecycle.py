@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from changeflow.flows.governed import Governed, Steps, govern, open_request
+from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
 from prefect import flow, get_run_logger
 
 from changeflow.adapters.prefect import change_run_name, run_origin
@@ -25,8 +27,6 @@ from changeflow.kinds import kind_of
 from changeflow.settings.defaults import environment_or_default, governance_or_default, scheduling_clock
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
-from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
-from changeflow.flows.governed import Governed, Steps, govern, open_request
 
 TASKS = Steps(assess, check_catalog, schedule, wait_for_slot, run_checklist, notify)
 
@@ -37,7 +37,9 @@ def executor_run(services: Services, governance: Governance, clock: datetime, cl
     def execute(request: ChangeRequest, record: ChangeRecord, judged_by: Governance) -> ChangeResult:
         return kind_of(request).load_flow()(request, services.environment, record, judged_by)
 
-    return Governed(services=services, governance=governance, steps=TASKS, execute=execute, clock=clock, clock_source=clock_source)
+    return Governed(
+        services=services, governance=governance, steps=TASKS, execute=execute, clock=clock, clock_source=clock_source
+    )
 
 
 def run_governed(request: ChangeRequest, given: dict[str, bool], change_type: ChangeType) -> ChangeResult:
@@ -46,10 +48,14 @@ def run_governed(request: ChangeRequest, given: dict[str, bool], change_type: Ch
         raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
     _, job_variables = run_origin()
     if (overridden := run_refusal(True, {}, job_variables)) is not None:
-        raise ChangeStateError(overridden)  # the process itself may run on the requester's variables: trust none of its configuration
+        raise ChangeStateError(
+            overridden
+        )  # the process itself may run on the requester's variables: trust none of its configuration
     services, governance = bootstrap(environment_or_default()), governance_or_default()
     if (refused := run_refusal(True, given, {})) is not None:
-        recorder = open_request(request, services)  # opened with the executor's own configuration; nothing given is used
+        recorder = open_request(
+            request, services
+        )  # opened with the executor's own configuration; nothing given is used
         recorder.transition(State.REJECTED, refused)
         get_run_logger().error("%s %s", request.id, refused)
         return ChangeResult.of(recorder.record)
@@ -62,21 +68,40 @@ def _given(environment: Environment | None, governance: Governance | None, now: 
 
 
 @flow(name="standard-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
-def standard_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
+def standard_change(
+    request: ChangeRequest,
+    environment: Environment | None = None,
+    governance: Governance | None = None,
+    now: datetime | None = None,
+) -> ChangeResult:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
     return run_governed(request, _given(environment, governance, now), ChangeType.STANDARD)
 
 
 @flow(name="normal-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
-def normal_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
+def normal_change(
+    request: ChangeRequest,
+    environment: Environment | None = None,
+    governance: Governance | None = None,
+    now: datetime | None = None,
+) -> ChangeResult:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
     return run_governed(request, _given(environment, governance, now), ChangeType.NORMAL)
 
 
 @flow(name="emergency-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
-def emergency_change(request: ChangeRequest, environment: Environment | None = None, governance: Governance | None = None, now: datetime | None = None) -> ChangeResult:
+def emergency_change(
+    request: ChangeRequest,
+    environment: Environment | None = None,
+    governance: Governance | None = None,
+    now: datetime | None = None,
+) -> ChangeResult:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
     return run_governed(request, _given(environment, governance, now), ChangeType.EMERGENCY)
 
 
-CHANGE_FLOWS = {ChangeType.STANDARD: standard_change, ChangeType.NORMAL: normal_change, ChangeType.EMERGENCY: emergency_change}
+CHANGE_FLOWS = {
+    ChangeType.STANDARD: standard_change,
+    ChangeType.NORMAL: normal_change,
+    ChangeType.EMERGENCY: emergency_change,
+}

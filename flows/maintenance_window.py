@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from changeflow.flows.governed import execute_scheduled
+from changeflow.flows.lifecycle import executor_run
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
@@ -26,8 +28,6 @@ from changeflow.services.records import every
 from changeflow.settings.defaults import environment_or_default, governance_or_default
 from changeflow.settings.environment import Environment
 from changeflow.settings.governance import Governance
-from changeflow.flows.governed import execute_scheduled
-from changeflow.flows.lifecycle import executor_run
 
 
 class WindowResult(BaseModel):
@@ -42,7 +42,9 @@ def maintenance_runs(calendar: Calendar, now: datetime) -> list[tuple[str, datet
 
 
 @flow(name="maintenance-window", on_crashed=[start_safety_net])
-def maintenance_window(window: str, environment: Environment | None = None, governance: Governance | None = None) -> WindowResult:
+def maintenance_window(
+    window: str, environment: Environment | None = None, governance: Governance | None = None
+) -> WindowResult:
     """Run the changes scheduled into maintenance window ``window``; started early, it waits for the window
     to open (a change never runs before its window). Settings default to the environment file's."""
     refuse_executor_parameters(environment=environment, governance=governance)
@@ -52,19 +54,28 @@ def maintenance_window(window: str, environment: Environment | None = None, gove
     span = next((m for m in governance.calendar.maintenance if m.name == window), None)
     if span is None:
         known = ", ".join(m.name for m in governance.calendar.maintenance) or "none"
-        raise InvalidSettings("maintenance-window", "window", f"no maintenance window named {window!r} in the calendar", f"use one of: {known}")
+        raise InvalidSettings(
+            "maintenance-window",
+            "window",
+            f"no maintenance window named {window!r} in the calendar",
+            f"use one of: {known}",
+        )
     if (early := (span.start - utc_now()).total_seconds()) > 0:
         logger.info("window %s opens in %.0f s: waiting", window, early)
         time.sleep(early)
     store = services.records
-    due = list(every(store, RecordQuery(states=frozenset({State.SCHEDULED}), slot_from=span.start, slot_until=span.end)))
+    due = list(
+        every(store, RecordQuery(states=frozenset({State.SCHEDULED}), slot_from=span.start, slot_until=span.end))
+    )
     logger.info("maintenance window %s: %d change(s) scheduled", window, len(due))
     result = WindowResult(window=window)
     for record in sorted(due, key=lambda r: r.slot_start):
         if utc_now() >= span.end:
             logger.warning("window %s closed before %s could run; it stays scheduled", window, record.id)
             break
-        slot = Slot(start=record.slot_start, end=record.slot_end, window=WindowClass.PLANNED_MAINTENANCE, window_name=window)
+        slot = Slot(
+            start=record.slot_start, end=record.slot_end, window=WindowClass.PLANNED_MAINTENANCE, window_name=window
+        )
         plan = plan_for(record.request, record.risk)
         try:
             result.results.append(execute_scheduled(Recorder(record, store), run, record.request, plan, slot))

@@ -24,8 +24,14 @@ from changeflow.settings.governance import Governance
 
 
 @flow(name="post-implementation-review")
-def post_implementation_review(change_id: str, reviewer: str, summary: str, signature: str,
-                               environment: Environment | None = None, governance: Governance | None = None) -> ReviewResult:
+def post_implementation_review(
+    change_id: str,
+    reviewer: str,
+    summary: str,
+    signature: str,
+    environment: Environment | None = None,
+    governance: Governance | None = None,
+) -> ReviewResult:
     """Close an emergency change in ``review_pending`` with a review signed by an emergency approver who is
     not its requester; a refused review is noted on the record and the run fails with the reason."""
     refuse_executor_parameters(environment=environment, governance=governance)

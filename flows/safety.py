@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import time
 
+from changeflow.flows.compensation import rollback_change
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from changeflow.adapters.prefect import refuse_executor_parameters
-from changeflow.adapters.prefect import flow_run_ended
+from changeflow.adapters.prefect import flow_run_ended, refuse_executor_parameters
 from changeflow.adapters.prefect_records import announce_records
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, State
 from changeflow.exceptions import ServerUnavailable
-from changeflow.flows.compensation import rollback_change
 from changeflow.services.audit import executor_seals, keep_executor_checkpoint, trusted
 from changeflow.services.orphans import Orphan, orphans
 from changeflow.services.recorder import Recorder
@@ -70,7 +69,9 @@ class Attempt(BaseModel):
 
 
 @flow(name="safety-net")
-def safety_net(environment: Environment | None = None, governance: Governance | None = None, settling: Settling = Settling()) -> SafetyNetResult:
+def safety_net(
+    environment: Environment | None = None, governance: Governance | None = None, settling: Settling = Settling()
+) -> SafetyNetResult:
     """Settle every change whose executor died: abort it, or roll production back (see the module)."""
     refuse_executor_parameters(environment=environment, governance=governance)
     environment = environment_or_default(environment)
@@ -98,7 +99,14 @@ def checkpoint(services: Services, governance: Governance | None) -> str:
     return "not written: this worker holds no executor key" if kept is None else str(kept.path)
 
 
-def settle(orphan: Orphan, services: Services, environment: Environment, governance: Governance | None, settling: Settling, result: SafetyNetResult) -> None:
+def settle(
+    orphan: Orphan,
+    services: Services,
+    environment: Environment,
+    governance: Governance | None,
+    settling: Settling,
+    result: SafetyNetResult,
+) -> None:
     """Abort or roll back one orphan while keeping the model's lock its dead executor held: no other
     change starts on the model until production is settled, and then it is freed at once."""
     logger = get_run_logger()
@@ -108,13 +116,22 @@ def settle(orphan: Orphan, services: Services, environment: Environment, governa
         if not orphan.production_touched:
             logger.warning("%s is orphaned (%s) before touching production: aborted", orphan.change_id, orphan.why)
             services.locks.release(lease)
-            Recorder(record, store).transition(State.ABORTED, f"safety net: {orphan.why} before production was touched; nothing to roll back")
+            Recorder(record, store).transition(
+                State.ABORTED, f"safety net: {orphan.why} before production was touched; nothing to roll back"
+            )
             result.aborted.append(orphan.change_id)
             return
         logger.warning("%s is orphaned (%s): rolling back", orphan.change_id, orphan.why)
         attempt = restore_with_retries(orphan, environment, lease, settling.attempts, settling.backoff_s)
-        if attempt.unreachable and not store.load(orphan.change_id).is_terminal:  # say so, then wait for it to come back
-            raise_the_alarm(services, governance, orphan.change_id, f"{attempt.problem}; retrying every {settling.unreachable_poll_s:.0f}s")
+        if (
+            attempt.unreachable and not store.load(orphan.change_id).is_terminal
+        ):  # say so, then wait for it to come back
+            raise_the_alarm(
+                services,
+                governance,
+                orphan.change_id,
+                f"{attempt.problem}; retrying every {settling.unreachable_poll_s:.0f}s",
+            )
             tries = max(1, int(settling.unreachable_wait_s / settling.unreachable_poll_s))
             attempt = restore_with_retries(orphan, environment, lease, tries, settling.unreachable_poll_s, growth=1.0)
             alarmed = True
@@ -125,11 +142,15 @@ def settle(orphan: Orphan, services: Services, environment: Environment, governa
         elif store.load(orphan.change_id).is_terminal:  # settled meanwhile by another settler (a crash hook)
             logger.info("%s was settled by another run meanwhile", orphan.change_id)
         else:
-            raise_the_alarm(services, governance, orphan.change_id, attempt.problem, send=not alarmed)  # one alarm a run
+            raise_the_alarm(
+                services, governance, orphan.change_id, attempt.problem, send=not alarmed
+            )  # one alarm a run
             result.failed[orphan.change_id] = attempt.problem
 
 
-def restore_with_retries(orphan: Orphan, environment: Environment, lease: str, attempts: int, pause_s: float, growth: float = 2.0) -> Attempt:
+def restore_with_retries(
+    orphan: Orphan, environment: Environment, lease: str, attempts: int, pause_s: float, growth: float = 2.0
+) -> Attempt:
     """Run the rollback up to ``attempts`` times, pausing ``pause_s`` (times ``growth`` each time) between."""
     logger = get_run_logger()
     attempt = Attempt()
@@ -155,13 +176,19 @@ def unreachable(exc: BaseException) -> bool:
     return False
 
 
-def raise_the_alarm(services: Services, governance: Governance | None, change_id: str, problem: str, send: bool = True) -> None:
+def raise_the_alarm(
+    services: Services, governance: Governance | None, change_id: str, problem: str, send: bool = True
+) -> None:
     """The record says production needs a person; with ``send``, an incident change event and a Prefect
     event go out."""
     store = services.records
     recorder = Recorder(store.load(change_id), store)
-    recorder.note(outcome=f"PRODUCTION NEEDS ATTENTION: the rollback failed ({problem}); the safety net tries again on each run")
+    recorder.note(
+        outcome=f"PRODUCTION NEEDS ATTENTION: the rollback failed ({problem}); the safety net tries again on each run"
+    )
     if not send:
         return
     services.events.announce(change_id, NEEDS_ATTENTION, {"problem": problem})
-    services.events.report(governance.incident_events if governance is not None else None, recorder.record, "production needs attention")
+    services.events.report(
+        governance.incident_events if governance is not None else None, recorder.record, "production needs attention"
+    )

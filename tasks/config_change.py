@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import time
 
+from changeflow.tasks._options import STEP
 from prefect import get_run_logger, task
 
-from changeflow.bootstrap import Services
 from changeflow.adapters.triton import with_versions
+from changeflow.bootstrap import Services
 from changeflow.domain.model_config import apply_settings, render_config, sample_inputs
 from changeflow.domain.record import Phase
+from changeflow.domain.request import VERIFY_RESTORED
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeStateError, ServerError
-from changeflow.domain.request import VERIFY_RESTORED
 from changeflow.kinds import config_change
 from changeflow.kinds.config_change import BACKUP, config_problem, digest
 from changeflow.services.recorder import Recorder
-from changeflow.tasks._options import STEP
 
 
 def _reload(services: Services, model: str) -> None:
@@ -76,7 +76,14 @@ def restore_config(run: Recorder, services: Services, model: str) -> float:
 
 
 @task(name="verify-config", **STEP)
-def verify_config(run: Recorder, services: Services, model: str, phase: Phase, settings: dict | None = None, expect_previous: bool = False) -> Verdict:
+def verify_config(
+    run: Recorder,
+    services: Services,
+    model: str,
+    phase: Phase,
+    settings: dict | None = None,
+    expect_previous: bool = False,
+) -> Verdict:
     """The served config shows ``settings`` (or, after a revert, is the previous one), and a smoke
     inference built from the served config's own inputs answers."""
     previous = run.record.attachments[BACKUP] if expect_previous else None
@@ -93,7 +100,9 @@ def verify_config(run: Recorder, services: Services, model: str, phase: Phase, s
             verdict = Verdict(outcome=Outcome.FAIL, reason=problem)
             step.fail(str(verdict))
         else:
-            what = "previous config restored byte for byte and served" if previous is not None else "new settings served"
+            what = (
+                "previous config restored byte for byte and served" if previous is not None else "new settings served"
+            )
             verdict = Verdict(outcome=Outcome.PASS, reason=f"{what}; smoke inference answered")
             step.detail = str(verdict)
         get_run_logger().info("%s config: %s", model, verdict)

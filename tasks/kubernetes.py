@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 import time
 
+from changeflow.tasks._options import STEP
 from prefect import get_run_logger, task
 
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
-from changeflow.domain.rollout import RolloutStatus, image_of, revision_of, rollout_status, undo_template, with_image
 from changeflow.domain.request import WAIT_ROLLOUT
+from changeflow.domain.rollout import RolloutStatus, image_of, revision_of, rollout_status, undo_template, with_image
 from changeflow.exceptions import ClusterError
 from changeflow.kinds import triton_upgrade
 from changeflow.services.recorder import Recorder
-from changeflow.tasks._options import STEP
 
 TEMPLATE = "pod-template.before"
 
@@ -25,7 +25,10 @@ def record_template(run: Recorder, services: Services, namespace: str, name: str
     """Keep the current pod template on the record (once: a re-run keeps the true original)."""
     with run.step(Phase.EXECUTION, triton_upgrade.RECORD_TEMPLATE) as step:
         deployment = services.cluster().read_deployment(namespace, name)
-        run.attach(TEMPLATE, lambda: json.dumps({"revision": revision_of(deployment), "template": deployment["spec"]["template"]}))
+        run.attach(
+            TEMPLATE,
+            lambda: json.dumps({"revision": revision_of(deployment), "template": deployment["spec"]["template"]}),
+        )
         image = image_of(deployment["spec"]["template"], container)
         if image is None:
             raise ClusterError(f"deployment/{name} has no container '{container}'; fix: set change.container")
@@ -35,7 +38,9 @@ def record_template(run: Recorder, services: Services, namespace: str, name: str
 
 
 @task(name="patch-image", **STEP)
-def patch_image(run: Recorder, services: Services, namespace: str, name: str, container: str, image: str, args: list[str] | None) -> int:
+def patch_image(
+    run: Recorder, services: Services, namespace: str, name: str, container: str, image: str, args: list[str] | None
+) -> int:
     """Returns the Deployment's generation before the patch, for ``wait_rollout``."""
     api = services.cluster()
     with run.step(Phase.EXECUTION, triton_upgrade.PATCH_IMAGE) as step:
@@ -48,7 +53,9 @@ def patch_image(run: Recorder, services: Services, namespace: str, name: str, co
         return current["metadata"].get("generation") or 0
 
 
-def _wait(services: Services, namespace: str, name: str, deadline_s: float, changed_at_generation: int) -> RolloutStatus:
+def _wait(
+    services: Services, namespace: str, name: str, deadline_s: float, changed_at_generation: int
+) -> RolloutStatus:
     api, logger = services.cluster(), get_run_logger()
     deadline, last = time.monotonic() + deadline_s, None
     while True:
@@ -59,13 +66,21 @@ def _wait(services: Services, namespace: str, name: str, deadline_s: float, chan
         if status.done or status.failed:
             return status
         if time.monotonic() >= deadline:
-            return RolloutStatus(done=False, failed=True, message=f"{status.message} after the {deadline_s:.0f}s deadline")
+            return RolloutStatus(
+                done=False, failed=True, message=f"{status.message} after the {deadline_s:.0f}s deadline"
+            )
         time.sleep(services.environment.cluster.poll_s)
 
 
 @task(name="wait-rollout", **STEP)
 def wait_rollout(
-    run: Recorder, services: Services, namespace: str, name: str, deadline_s: float, changed_at_generation: int = 0, phase: Phase = Phase.EXECUTION
+    run: Recorder,
+    services: Services,
+    namespace: str,
+    name: str,
+    deadline_s: float,
+    changed_at_generation: int = 0,
+    phase: Phase = Phase.EXECUTION,
 ) -> RolloutStatus:
     """Wait like ``kubectl rollout status`` for the rollout of a change made at ``changed_at_generation``;
     the step's detail names the Deployment (its name is the one plans list)."""
@@ -90,7 +105,10 @@ def rollout_undo(run: Recorder, services: Services, namespace: str, name: str) -
             revision, template = found
             source = f"ReplicaSet revision {revision}"
         elif TEMPLATE in run.record.attachments:
-            template, source = json.loads(run.record.attachments[TEMPLATE])["template"], "the template recorded before the change"
+            template, source = (
+                json.loads(run.record.attachments[TEMPLATE])["template"],
+                "the template recorded before the change",
+            )
         else:
             raise ClusterError(f"deployment/{name}: no previous revision to roll back to")
         api.patch_deployment(namespace, name, {"spec": {"template": template}})

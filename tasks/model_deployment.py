@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import time
 
+from changeflow.tasks._options import STEP
 from prefect import get_run_logger, task
 
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
+from changeflow.domain.request import VERIFY_RESTORED
 from changeflow.domain.verdicts import Outcome, Verdict, assess_golden
 from changeflow.exceptions import ModelNotReady, ServingMismatch
-from changeflow.domain.request import VERIFY_RESTORED
 from changeflow.kinds import model_deployment
 from changeflow.kinds.model_deployment import promotion_versions, standby_possible
 from changeflow.services.production_watch import production_watched
 from changeflow.services.recorder import Recorder
 from changeflow.services.verification import DIGEST, bound_golden, observe_golden, probe
-from changeflow.tasks._options import STEP
 
 
 @task(name="check-serving-version", **STEP)
@@ -30,7 +30,9 @@ def check_serving_version(run: Recorder, services: Services, model: str, expecte
             raise ModelNotReady(f"{services.production.name}: {model} has no READY version; nothing to change from")
         serving = max(versions)
         if expected is not None and expected != serving:
-            raise ServingMismatch(f"production serves {model} v{serving}, the request expects v{expected}; refile with from_version: {serving}")
+            raise ServingMismatch(
+                f"production serves {model} v{serving}, the request expects v{expected}; refile with from_version: {serving}"
+            )
         if serving == candidate:
             raise ServingMismatch(f"production already serves {model} v{candidate}: nothing to deploy")
         run.note(serving_version_before=serving)
@@ -75,8 +77,14 @@ def promote(run: Recorder, services: Services, model: str, old: int, new: int) -
         run.touching_production()
         versions = promotion_versions(old, new)
         services.production.load_versions(model, versions)
-        standby = f"v{old} stays warm" if standby_possible(old, new) else f"no warm standby (v{new} < v{old}): a rollback reloads v{old}"
-        step.detail = f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}"
+        standby = (
+            f"v{old} stays warm"
+            if standby_possible(old, new)
+            else f"no warm standby (v{new} < v{old}): a rollback reloads v{old}"
+        )
+        step.detail = (
+            f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}"
+        )
         get_run_logger().info(step.detail)
 
 

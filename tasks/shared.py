@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
+from changeflow.tasks._options import NO_RETRY, STEP
 from prefect import get_run_logger, task
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
@@ -15,6 +16,8 @@ from prefect.context import FlowRunContext
 from changeflow.adapters.incidents import post_change_event
 from changeflow.bootstrap import Services
 from changeflow.domain.catalog import Catalog, CatalogMatch, match_standard
+from changeflow.domain.comparison import BakeRule, ComparisonThresholds
+from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.policy import (
     ChangePlan,
     ChecklistFacts,
@@ -27,21 +30,26 @@ from changeflow.domain.policy import (
     policy_for,
 )
 from changeflow.domain.record import ChangeRecord, Phase
-from changeflow.domain.history import FAILED, RISK_LOOKBACK
 from changeflow.domain.request import MONITOR, SMOKE_TEST, ChangeRequest, Risk
-from changeflow.domain.comparison import BakeRule, ComparisonThresholds
 from changeflow.domain.verdicts import Verdict
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
-from changeflow.services.recorder import Recorder
 from changeflow.services.bake import BakeReport, bake
+from changeflow.services.recorder import Recorder
 from changeflow.services.verification import DIGEST, bound_golden, request_rate, smoke_verdict
 from changeflow.settings.governance import Governance
-from changeflow.tasks._options import NO_RETRY, STEP
+
 
 @task(name="assess", **STEP)
-def assess(run: Recorder, services: Services, request: ChangeRequest, window: WindowClass, now: datetime, history: list[ChangeRecord]) -> RiskAssessment:
+def assess(
+    run: Recorder,
+    services: Services,
+    request: ChangeRequest,
+    window: WindowClass,
+    now: datetime,
+    history: list[ChangeRecord],
+) -> RiskAssessment:
     """``history``: the model's open and recently failed changes (read once by the flow, which also checks conflicts with them)."""
     logger = get_run_logger()
     try:
@@ -49,14 +57,29 @@ def assess(run: Recorder, services: Services, request: ChangeRequest, window: Wi
     except ServerError as exc:
         logger.warning("live traffic unknown (%s); assessed as none", exc)
         rate = 0.0
-    failures = sum(1 for r in history if r.model == request.model and r.state in FAILED and r.transitions and now - r.transitions[-1].at <= RISK_LOOKBACK)
+    failures = sum(
+        1
+        for r in history
+        if r.model == request.model
+        and r.state in FAILED
+        and r.transitions
+        and now - r.transitions[-1].at <= RISK_LOOKBACK
+    )
     kind = kind_of(request)
     inputs = RiskInputs(
-        kind_points=kind.risk_points, size=kind.size_risk(request.change), peak_hours_risk=kind.peak_hours_risk,
-        requests_per_s=rate, recent_failed_changes=failures, window=window,
+        kind_points=kind.risk_points,
+        size=kind.size_risk(request.change),
+        peak_hours_risk=kind.peak_hours_risk,
+        requests_per_s=rate,
+        recent_failed_changes=failures,
+        window=window,
     )
     assessment = assess_risk(request, inputs)
-    run.note(risk=assessment.risk, risk_reasons=list(assessment.reasons), serving_version_before=kind.serving_version(services, request))
+    run.note(
+        risk=assessment.risk,
+        risk_reasons=list(assessment.reasons),
+        serving_version_before=kind.serving_version(services, request),
+    )
     logger.info("risk %s (score %d): %s", assessment.risk.value, assessment.score, "; ".join(assessment.reasons))
     return assessment
 
@@ -69,12 +92,27 @@ def check_catalog(catalog: Catalog, request: ChangeRequest) -> CatalogMatch:
 
 
 @task(name="schedule", **NO_RETRY)
-def schedule(run: Recorder, calendar: Calendar, request: ChangeRequest, risk: Risk, now: datetime, minutes: int) -> Slot | NoSlot:
+def schedule(
+    run: Recorder, calendar: Calendar, request: ChangeRequest, risk: Risk, now: datetime, minutes: int
+) -> Slot | NoSlot:
     allowed = policy_for(request.type).windows_for(risk)
-    slot = find_slot(calendar, allowed, now, timedelta(minutes=minutes), not_before=request.window.not_before, deadline=request.window.deadline)
+    slot = find_slot(
+        calendar,
+        allowed,
+        now,
+        timedelta(minutes=minutes),
+        not_before=request.window.not_before,
+        deadline=request.window.deadline,
+    )
     if isinstance(slot, Slot):
         run.note(slot_start=slot.start, slot_end=slot.end)
-        get_run_logger().info("slot %s – %s in %s%s", slot.start, slot.end, slot.window_name, f"; {slot.freeze_override}" if slot.freeze_override else "")
+        get_run_logger().info(
+            "slot %s – %s in %s%s",
+            slot.start,
+            slot.end,
+            slot.window_name,
+            f"; {slot.freeze_override}" if slot.freeze_override else "",
+        )
     else:
         get_run_logger().warning("no slot: %s", slot.reason)
     return slot
@@ -92,7 +130,9 @@ def wait_for_slot(slot: Slot, now: datetime, chunk_s: float = 30.0) -> None:
 
 
 @task(name="pre-change-checklist", **STEP)
-def run_checklist(services: Services, request: ChangeRequest, plan: ChangePlan, slot: Slot, incident_delivered: bool) -> list[ChecklistItem]:
+def run_checklist(
+    services: Services, request: ChangeRequest, plan: ChangePlan, slot: Slot, incident_delivered: bool
+) -> list[ChecklistItem]:
     kind = kind_of(request)
     previous_ok, previous_detail = kind.previous_state(services, request)
     control = [services.server(target).explicit_model_control() for target in kind.loads_models_on]
@@ -126,7 +166,9 @@ def notify(governance: Governance, record: ChangeRecord, moment: str) -> bool:
         return False
     delivered = post_change_event(governance.incident_events, record, moment)
     log = get_run_logger()
-    (log.info if delivered else log.warning)("change event '%s' for %s %s", moment, record.id, "delivered" if delivered else "not delivered")
+    (log.info if delivered else log.warning)(
+        "change event '%s' for %s %s", moment, record.id, "delivered" if delivered else "not delivered"
+    )
     return delivered
 
 
@@ -135,15 +177,28 @@ def notify(governance: Governance, record: ChangeRecord, moment: str) -> bool:
 
 @task(name="smoke-test", **STEP)
 def smoke_test(
-    run: Recorder, services: Services, golden_set: str, version: int | None, phase: Phase = Phase.VERIFICATION, target: str = "production",
+    run: Recorder,
+    services: Services,
+    golden_set: str,
+    version: int | None,
+    phase: Phase = Phase.VERIFICATION,
+    target: str = "production",
     step_name: str = SMOKE_TEST,
 ) -> Verdict:
     """Golden requests to ``target`` (production, or staging: a candidate's own endpoint); with ``version``,
     each must be answered by it. ``step_name``: the planned step it is (a kind's validation of a candidate)."""
     with run.step(phase, step_name) as step:
         server = services.server(target)
-        approved = run.record.attachments.get(DIGEST) if phase is not Phase.ROLLBACK else None  # restoring is never blocked by it
-        verdict = smoke_verdict(server, bound_golden(server, golden_set, approved), services.environment.bake.smoke_requests, version, target)
+        approved = (
+            run.record.attachments.get(DIGEST) if phase is not Phase.ROLLBACK else None
+        )  # restoring is never blocked by it
+        verdict = smoke_verdict(
+            server,
+            bound_golden(server, golden_set, approved),
+            services.environment.bake.smoke_requests,
+            version,
+            target,
+        )
         step.detail = str(verdict)
         if not verdict.passed:
             step.fail(str(verdict))
@@ -165,8 +220,14 @@ def _cancellation_requested() -> str | None:
 
 @task(name="monitor", **NO_RETRY)  # a bake is not retried: its samples are the evidence
 def monitor(
-    run: Recorder, services: Services, golden_set: str, version: int | None, seconds: float, rule: BakeRule,
-    step_name: str = MONITOR, baseline: int | None = None,
+    run: Recorder,
+    services: Services,
+    golden_set: str,
+    version: int | None,
+    seconds: float,
+    rule: BakeRule,
+    step_name: str = MONITOR,
+    baseline: int | None = None,
 ) -> BakeReport:
     """Bake the served version, judged by ``rule`` (governance's, as the kind takes it: ``bake_rule``); with
     ``version`` the server's counters for it count too, without it (a Service in front of several servers)

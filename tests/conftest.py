@@ -23,7 +23,6 @@ def pytest_configure(config):
     import tempfile
 
     from changeflow.adapters.credentials import enrol
-
     from changeflow.local.triton_server import stub_folders
 
     _stub_folders_before.update(stub_folders())
@@ -31,8 +30,12 @@ def pytest_configure(config):
     _enrolled.append(str(home))
     # tests write golden sets to temporary folders: allow those (tests/services/test_golden_roots.py sets its own)
     os.environ["CHANGEFLOW_GOLDEN_ROOTS"] = tempfile.gettempdir()
-    os.environ.update(CHANGEFLOW_HOME=str(home), CHANGEFLOW_KEYS=str(home / "keys"),
-                      CHANGEFLOW_APPROVER_SECRETS=str(home / "approver-secrets.yaml"), CHANGEFLOW_APPROVER_KEYS=str(home / "approver-keys.yaml"))
+    os.environ.update(
+        CHANGEFLOW_HOME=str(home),
+        CHANGEFLOW_KEYS=str(home / "keys"),
+        CHANGEFLOW_APPROVER_SECRETS=str(home / "approver-secrets.yaml"),
+        CHANGEFLOW_APPROVER_KEYS=str(home / "approver-keys.yaml"),
+    )
     for name in APPROVERS:
         enrol(name, home / "keys", home / "approver-secrets.yaml", home / "approver-keys.yaml")
     from changeflow.signing import generate_key
@@ -76,7 +79,9 @@ def pytest_unconfigure(config):
 
     for folder in _enrolled:
         shutil.rmtree(folder, ignore_errors=True)
-    remove_empty(set(stub_folders()) - _stub_folders_before)  # of Tritons the tests killed on purpose (with their parents)
+    remove_empty(
+        set(stub_folders()) - _stub_folders_before
+    )  # of Tritons the tests killed on purpose (with their parents)
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +136,7 @@ def classifier_v1(triton, triton_process):
 @pytest.fixture(scope="session")
 def golden():
     """The sample classifier's golden set, bound to the model's own config.pbtxt (no server needed)."""
-    from changeflow.domain.golden import bind
-    from changeflow.domain.golden import signature
+    from changeflow.domain.golden import bind, signature
     from changeflow.domain.model_config import parse_config
     from changeflow.services.verification import load_golden
 

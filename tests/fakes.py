@@ -14,7 +14,16 @@ from datetime import datetime, timezone
 import numpy as np
 
 from changeflow.domain.dora import change_facts
-from changeflow.domain.history import GENESIS, ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
+from changeflow.domain.history import (
+    GENESIS,
+    ChainHead,
+    FactsPage,
+    RecordPage,
+    RecordQuery,
+    RecordVersion,
+    link_digest,
+    version_message,
+)
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
@@ -29,8 +38,13 @@ class FakeModelServer:
     ``latency(version) -> ms`` is the latency each answer reports (1 ms by default).
     """
 
-    def __init__(self, answer: Callable[[str, int, Mapping[str, np.ndarray]], dict], ready: dict[str, list[int]] | None = None, name: str = "fake",
-                 latency: Callable[[int], float] = lambda version: 1.0) -> None:
+    def __init__(
+        self,
+        answer: Callable[[str, int, Mapping[str, np.ndarray]], dict],
+        ready: dict[str, list[int]] | None = None,
+        name: str = "fake",
+        latency: Callable[[int], float] = lambda version: 1.0,
+    ) -> None:
         self.name = name
         self.answer, self.latency = answer, latency
         self.ready_map = {m: sorted(v) for m, v in (ready or {}).items()}
@@ -79,7 +93,9 @@ class FakeModelServer:
             return copy
         raise ModelNotReady("the fake server has no configs")
 
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes=None) -> InferenceResult:
+    def infer(
+        self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes=None
+    ) -> InferenceResult:
         self._check()
         versions = self.ready_map.get(model, [])
         if not versions or (version is not None and version not in versions):
@@ -91,7 +107,9 @@ class FakeModelServer:
         except InferenceError:
             self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1})  # Triton's blind spot
             raise
-        self.counters[(model, served)] = row.model_copy(update={"success": row.success + 1, "request_duration_us": row.request_duration_us + 1000})
+        self.counters[(model, served)] = row.model_copy(
+            update={"success": row.success + 1, "request_duration_us": row.request_duration_us + 1000}
+        )
         return InferenceResult(model=model, model_version=served, outputs=outputs, latency_ms=self.latency(served))
 
     def scrape(self) -> MetricsSnapshot:
@@ -122,10 +140,23 @@ class FakeRecordStore:
         previous = chain[-1].sha256 if chain else GENESIS
         content, number, seq = record.model_dump_json(), len(chain) + 1, next(self._seq)
         sha256 = link_digest(previous, record.id, number, "fake", content)
-        signer, signature = (self.signer.key_id, self.signer.sign(version_message(seq, sha256))) if self.signer is not None else ("", "")
+        signer, signature = (
+            (self.signer.key_id, self.signer.sign(version_message(seq, sha256)))
+            if self.signer is not None
+            else ("", "")
+        )
         version = RecordVersion(
-            change_id=record.id, version=number, saved_at=datetime.now(timezone.utc), writer="fake", state=record.state,
-            previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
+            change_id=record.id,
+            version=number,
+            saved_at=datetime.now(timezone.utc),
+            writer="fake",
+            state=record.state,
+            previous_sha256=previous,
+            sha256=sha256,
+            content=content,
+            seq=seq,
+            signer=signer,
+            signature=signature,
             transitions_before=len(chain[-1].record().transitions) if chain else 0,
         )
         chain.append(version)
@@ -139,7 +170,11 @@ class FakeRecordStore:
     def page(self, query: RecordQuery) -> RecordPage:
         self.pages_read += 1
         limit = min(query.limit, self.page_size or query.limit)
-        found = [v[-1] for key, v in sorted(self.versions.items()) if (query.after is None or key > query.after) and query.matches(v[-1].record(), v[-1].saved_at)]
+        found = [
+            v[-1]
+            for key, v in sorted(self.versions.items())
+            if (query.after is None or key > query.after) and query.matches(v[-1].record(), v[-1].saved_at)
+        ]
         records = [v.record() for v in found[:limit]]
         return RecordPage(records=records, next_after=records[-1].id if len(found) > limit else None)
 
@@ -156,7 +191,11 @@ class FakeRecordStore:
         return max((v.seq or 0 for chain in self.versions.values() for v in chain), default=0)
 
     def chain_heads(self, after: str | None = None, limit: int = 1000) -> list[ChainHead]:
-        heads = [ChainHead(key, c[-1].version, c[-1].sha256, c[-1].seq) for key, c in sorted(self.versions.items()) if c and (after is None or key > after)]
+        heads = [
+            ChainHead(key, c[-1].version, c[-1].sha256, c[-1].seq)
+            for key, c in sorted(self.versions.items())
+            if c and (after is None or key > after)
+        ]
         return heads[:limit]
 
 

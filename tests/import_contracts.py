@@ -50,14 +50,21 @@ def _flag(options: dict, name: str) -> bool:
 
 
 @functools.cache
-def whole_graph(roots: tuple[str, ...], include_external: bool = False, exclude_type_checking: bool = False) -> grimp.ImportGraph:
+def whole_graph(
+    roots: tuple[str, ...], include_external: bool = False, exclude_type_checking: bool = False
+) -> grimp.ImportGraph:
     """The import graph of ``roots`` with their mapped packages in it (built once per process)."""
     mapped = {name: folder for name, folder in mapped_packages().items() if name.split(".")[0] in roots}
     previous = grimp_settings.PACKAGE_FINDER
     grimp_settings.configure(PACKAGE_FINDER=_MappedPackageFinder(mapped))
     try:
-        return grimp.build_graph(*roots, *sorted(mapped), include_external_packages=include_external,
-                                 exclude_type_checking_imports=exclude_type_checking, cache_dir=None)
+        return grimp.build_graph(
+            *roots,
+            *sorted(mapped),
+            include_external_packages=include_external,
+            exclude_type_checking_imports=exclude_type_checking,
+            cache_dir=None,
+        )
     finally:
         grimp_settings.configure(PACKAGE_FINDER=previous)
 
@@ -65,8 +72,11 @@ def whole_graph(roots: tuple[str, ...], include_external: bool = False, exclude_
 class _SeesMappedPackages:
     def check(self, graph, verbose):
         options = self.session_options
-        whole = whole_graph(tuple(options["root_packages"]), _flag(options, "include_external_packages"),
-                            _flag(options, "exclude_type_checking_imports"))
+        whole = whole_graph(
+            tuple(options["root_packages"]),
+            _flag(options, "include_external_packages"),
+            _flag(options, "exclude_type_checking_imports"),
+        )
         return super().check(copy.deepcopy(whole), verbose)  # contracts may change the graph they are given
 
 

@@ -34,7 +34,7 @@ class KubeLoopback:
             self._ready.set()
             await self._stop.wait()
 
-    def __enter__(self) -> "KubeLoopback":
+    def __enter__(self) -> KubeLoopback:
         self._thread.start()
         assert self._ready.wait(10), "kmock server did not start"
         configuration = k8s.Configuration()
@@ -57,7 +57,9 @@ def template_hash(template: dict) -> str:
 class Controller(threading.Thread):
     """Polls Deployments in ``namespace`` and answers as the Deployment controller would."""
 
-    def __init__(self, cluster: KubeLoopback, namespace: str, stalled_images=(), on_image=None, service=None, on_service=None) -> None:
+    def __init__(
+        self, cluster: KubeLoopback, namespace: str, stalled_images=(), on_image=None, service=None, on_service=None
+    ) -> None:
         super().__init__(daemon=True)
         self.cluster, self.namespace = cluster, namespace
         self.stalled_images = set(stalled_images)
@@ -94,17 +96,29 @@ class Controller(threading.Thread):
 
     def _loop(self) -> None:
         while self.running:
-            deployments = [self.cluster.api.sanitize_for_serialization(d) for d in self.cluster.apps.list_namespaced_deployment(self.namespace).items]
+            deployments = [
+                self.cluster.api.sanitize_for_serialization(d)
+                for d in self.cluster.apps.list_namespaced_deployment(self.namespace).items
+            ]
             for deployment in deployments:
                 self.reconcile(deployment)
             if self.service:  # route on what the reconcile just wrote
-                self.route([self.cluster.api.sanitize_for_serialization(d) for d in self.cluster.apps.list_namespaced_deployment(self.namespace).items])
+                self.route(
+                    [
+                        self.cluster.api.sanitize_for_serialization(d)
+                        for d in self.cluster.apps.list_namespaced_deployment(self.namespace).items
+                    ]
+                )
             time.sleep(0.05)
 
     def route(self, deployments: list[dict]) -> None:
         """Play the Service: which track's pods it selects decides what the serving endpoint runs."""
         selector = self.cluster.core.read_namespaced_service(self.service, self.namespace).spec.selector or {}
-        selected = [d for d in deployments if selector and all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+        selected = [
+            d
+            for d in deployments
+            if selector and all(d["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in selector.items())
+        ]
         available = sum((d.get("status") or {}).get("availableReplicas") or 0 for d in selected)
         self.selector_log.append((dict(selector), available))
         image = selected[0]["spec"]["template"]["spec"]["containers"][0]["image"] if len(selected) == 1 else None
@@ -132,27 +146,61 @@ class Controller(threading.Thread):
             annotations = {REVISION: str(revision)}
             if current is None:
                 labels = {**(template["metadata"].get("labels") or {}), "pod-template-hash": digest}
-                body = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                        "metadata": {"name": f"{name}-{digest}", "namespace": self.namespace, "labels": labels, "annotations": annotations,
-                                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": deployment["metadata"].get("uid", name)}]},
-                        "spec": {"replicas": deployment["spec"].get("replicas", 1), "selector": deployment["spec"]["selector"],
-                                 "template": {**template, "metadata": {**template.get("metadata", {}), "labels": labels}}}}
+                body = {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": {
+                        "name": f"{name}-{digest}",
+                        "namespace": self.namespace,
+                        "labels": labels,
+                        "annotations": annotations,
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1",
+                                "kind": "Deployment",
+                                "name": name,
+                                "uid": deployment["metadata"].get("uid", name),
+                            }
+                        ],
+                    },
+                    "spec": {
+                        "replicas": deployment["spec"].get("replicas", 1),
+                        "selector": deployment["spec"]["selector"],
+                        "template": {**template, "metadata": {**template.get("metadata", {}), "labels": labels}},
+                    },
+                }
                 apps.create_namespaced_replica_set(self.namespace, body)
             else:
-                apps.patch_namespaced_replica_set(current["metadata"]["name"], self.namespace, {"metadata": {"annotations": annotations}})
+                apps.patch_namespaced_replica_set(
+                    current["metadata"]["name"], self.namespace, {"metadata": {"annotations": annotations}}
+                )
             generation = (deployment["metadata"].get("generation") or 0) + 1
-            apps.patch_namespaced_deployment(name, self.namespace, {"metadata": {"generation": generation, "annotations": annotations}})
+            apps.patch_namespaced_deployment(
+                name, self.namespace, {"metadata": {"generation": generation, "annotations": annotations}}
+            )
         image = template["spec"]["containers"][0]["image"]
         if self.served.get(name) != image:
             self.on_image(name, image)
             self.served[name] = image
         wanted = deployment["spec"].get("replicas", 1)
         if image in self.stalled_images:
-            status = {"observedGeneration": generation, "replicas": wanted, "updatedReplicas": wanted, "availableReplicas": 0, "readyReplicas": 0,
-                      "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}
+            status = {
+                "observedGeneration": generation,
+                "replicas": wanted,
+                "updatedReplicas": wanted,
+                "availableReplicas": 0,
+                "readyReplicas": 0,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+            }
         else:
-            status = {"observedGeneration": generation, "replicas": wanted, "updatedReplicas": wanted, "availableReplicas": wanted, "readyReplicas": wanted,
-                      "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}
+            status = {
+                "observedGeneration": generation,
+                "replicas": wanted,
+                "updatedReplicas": wanted,
+                "availableReplicas": wanted,
+                "readyReplicas": wanted,
+                "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
+            }
         if deployment.get("status", {}) != status:
             apps.patch_namespaced_deployment_status(name, self.namespace, {"status": status})
 
@@ -160,8 +208,13 @@ class Controller(threading.Thread):
 def deployment(name: str, track: str, image: str, replicas: int = 2) -> dict:
     labels = {"app": "triton", "changeflow.io/track": track}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "namespace": "inference", "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "progressDeadlineSeconds": 600,
-                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "triton", "image": image}]}}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "progressDeadlineSeconds": 600,
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "triton", "image": image}]}},
+        },
     }

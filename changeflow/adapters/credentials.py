@@ -59,7 +59,12 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
     key added to the registry. Enrolling again replaces both (a lost key is re-enrolled)."""
     who = person(name)
     if not who or not who.replace("-", "").replace("_", "").replace(".", "").isalnum() or not who.isascii():
-        raise InvalidSettings("approvers enrol", "NAME", f"{name[:40]!r} is not a plain name", "use letters, digits, '.', '-' or '_', e.g. carol")
+        raise InvalidSettings(
+            "approvers enrol",
+            "NAME",
+            f"{name[:40]!r} is not a plain name",
+            "use letters, digits, '.', '-' or '_', e.g. carol",
+        )
     private = keys_dir / f"{who}.pem"
     public = generate_key(private)
     secret = base64.b32encode(os.urandom(20)).decode()
@@ -72,8 +77,13 @@ def enrol(name: str, keys_dir: Path, secrets_file: Path, registry_file: Path) ->
     secrets[who] = secret  # the old secret is revoked: codes from the old authenticator entry no longer count
     write_private(secrets_file, yaml.safe_dump(secrets, sort_keys=True))
     _log_enrolment(secrets_file, who, public, replaced)
-    return Enrolment(name=who, provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER), private_key=private, public_key=public,
-                     authenticator=authenticator_digest(secret))
+    return Enrolment(
+        name=who,
+        provisioning_uri=_totp(secret).get_provisioning_uri(who, ISSUER),
+        private_key=private,
+        public_key=public,
+        authenticator=authenticator_digest(secret),
+    )
 
 
 def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) -> None:
@@ -87,8 +97,13 @@ def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) ->
 
     from changeflow.signing import key_id
 
-    entry = {"at": datetime.now(timezone.utc).isoformat(), "approver": who, "by": f"{getpass.getuser()}@{socket.gethostname()}",
-             "key_id": key_id(public), "replaced": replaced}
+    entry = {
+        "at": datetime.now(timezone.utc).isoformat(),
+        "approver": who,
+        "by": f"{getpass.getuser()}@{socket.gethostname()}",
+        "key_id": key_id(public),
+        "replaced": replaced,
+    }
     with open(secrets_file.parent / "enrolments.log", "a", encoding="utf-8") as log:
         log.write(json.dumps(entry) + "\n")
     if not os.environ.get("PREFECT_API_URL"):
@@ -96,8 +111,11 @@ def _log_enrolment(secrets_file: Path, who: str, public: str, replaced: bool) ->
     try:
         from prefect.events import emit_event
 
-        emit_event(event="changeflow.approver.re-enrolled" if replaced else "changeflow.approver.enrolled",
-                   resource={"prefect.resource.id": f"changeflow.approver.{who}"}, payload=entry)
+        emit_event(
+            event="changeflow.approver.re-enrolled" if replaced else "changeflow.approver.enrolled",
+            resource={"prefect.resource.id": f"changeflow.approver.{who}"},
+            payload=entry,
+        )
     except Exception:  # a server that does not answer: the log line is the record
         pass
 
@@ -106,8 +124,12 @@ def sign(private_key: Path, message: bytes, command: str = "approve") -> str:
     try:
         key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
     except (OSError, ValueError) as exc:
-        raise InvalidSettings(command, "--key", f"{private_key} is not a readable private key ({exc.__class__.__name__})",
-                              "enrol with `changeflow approvers enrol NAME` or pass --key") from None
+        raise InvalidSettings(
+            command,
+            "--key",
+            f"{private_key} is not a readable private key ({exc.__class__.__name__})",
+            "enrol with `changeflow approvers enrol NAME` or pass --key",
+        ) from None
     return base64.b64encode(key.sign(message)).decode()
 
 
@@ -119,27 +141,50 @@ def current_code(secret_b32: str, at: float | None = None) -> str:
 class ApproverCredentials:
     """Checks a decision's proof against the approver's enrolled credentials."""
 
-    def __init__(self, keys: dict[str, str], secrets_file: Path, authenticators: dict[str, str] | None = None, require_authenticator: bool = False) -> None:
+    def __init__(
+        self,
+        keys: dict[str, str],
+        secrets_file: Path,
+        authenticators: dict[str, str] | None = None,
+        require_authenticator: bool = False,
+    ) -> None:
         """``authenticators``: approver -> commitment to their secret (the bundle's ``totp_sha256``); with
         ``require_authenticator`` (an executor pinning governance keys) a code counts only from a secret the
         bundle names."""
         self.keys, self.secrets_file = keys, secrets_file
         self.authenticators, self.require_authenticator = authenticators or {}, require_authenticator
 
-    def verify(self, change_id: str, approver: str, approve: bool, digest: str, code: str = "", signature: str = "", now: float | None = None) -> Proof:
+    def verify(
+        self,
+        change_id: str,
+        approver: str,
+        approve: bool,
+        digest: str,
+        code: str = "",
+        signature: str = "",
+        now: float | None = None,
+    ) -> Proof:
         who = person(approver)
         if signature.strip():
             return self._signature(change_id, who, approve, digest, signature.strip())
         if code.strip():
             return self._code(who, code.strip(), now if now is not None else time.time())
-        return Proof.refused("none", "no proof of identity: a one-time code (Prefect UI) or a signature (`changeflow approve`) is required")
+        return Proof.refused(
+            "none",
+            "no proof of identity: a one-time code (Prefect UI) or a signature (`changeflow approve`) is required",
+        )
 
     def _signature(self, change_id: str, who: str, approve: bool, digest: str, signature: str) -> Proof:
         if who not in self.keys:
             return Proof.refused("ed25519", f"{who} has no enrolled public key")
         if not verify(self.keys[who], decision_message(change_id, approve, digest, who), signature):
             return Proof.refused("ed25519", f"the signature is not {who}'s over this change, decision and plan")
-        return Proof(kind="ed25519", valid=True, reason=f"signed by {who}'s key", ledger_key="ed25519:" + hashlib.sha256(signature.encode()).hexdigest())
+        return Proof(
+            kind="ed25519",
+            valid=True,
+            reason=f"signed by {who}'s key",
+            ledger_key="ed25519:" + hashlib.sha256(signature.encode()).hexdigest(),
+        )
 
     def _code(self, who: str, code: str, now: float) -> Proof:
         secret = _read_yaml(self.secrets_file).get(who)
@@ -147,33 +192,58 @@ class ApproverCredentials:
             return Proof.refused("totp", f"{who} has no enrolled authenticator")
         named = self.authenticators.get(who)
         if named is None and self.require_authenticator:
-            return Proof.refused("totp", f"the governance bundle names no authenticator for {who} (keys.yaml totp_sha256)")
+            return Proof.refused(
+                "totp", f"the governance bundle names no authenticator for {who} (keys.yaml totp_sha256)"
+            )
         if named is not None and not hmac.compare_digest(authenticator_digest(str(secret)), named):
-            return Proof.refused("totp", f"{who}'s authenticator is not the one the governance bundle names (re-enrolled without a reviewed bundle change)")
+            return Proof.refused(
+                "totp",
+                f"{who}'s authenticator is not the one the governance bundle names (re-enrolled without a reviewed bundle change)",
+            )
         totp = _totp(secret)
         for step in (0, -1, 1):  # the current 30 s step, and one either side for clock skew
             at = now + step * STEP_S
             if hmac.compare_digest(totp.generate(at).decode(), code):
-                return Proof(kind="totp", valid=True, reason=f"{who}'s one-time code", ledger_key=f"totp:{who}:{int(at // STEP_S)}", step=int(at // STEP_S))
+                return Proof(
+                    kind="totp",
+                    valid=True,
+                    reason=f"{who}'s one-time code",
+                    ledger_key=f"totp:{who}:{int(at // STEP_S)}",
+                    step=int(at // STEP_S),
+                )
         return Proof.refused("totp", f"the one-time code is not {who}'s current code")
 
 
-def signed_proof(records: RecordStore, keys_dir: Path, change_id: str, approver: str, approve: bool, key: Path | None = None) -> dict:
+def signed_proof(
+    records: RecordStore, keys_dir: Path, change_id: str, approver: str, approve: bool, key: Path | None = None
+) -> dict:
     """What ``changeflow approve`` sends: the plan digest on the change's record, and the approver's
     signature over change, decision and that digest (made with their private key)."""
     from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST
     from changeflow.domain.record import State
 
     record = records.load(change_id)
-    asked = record.state is State.VERIFYING and DOUBT_DIGEST in record.attachments  # a doubtful bake waits for a decision
+    asked = (
+        record.state is State.VERIFYING and DOUBT_DIGEST in record.attachments
+    )  # a doubtful bake waits for a decision
     digest = record.attachments.get(DOUBT_DIGEST if asked else PLAN_DIGEST, "")
     if not digest:
-        raise InvalidSettings("approve", "ID", f"{change_id} has no plan digest on its record yet", "wait until it asks for approval (--wait)")
+        raise InvalidSettings(
+            "approve",
+            "ID",
+            f"{change_id} has no plan digest on its record yet",
+            "wait until it asks for approval (--wait)",
+        )
     who = person(approver)
-    return {"plan_digest": digest, "signature": sign(key or keys_dir / f"{who}.pem", decision_message(change_id, approve, digest, who))}
+    return {
+        "plan_digest": digest,
+        "signature": sign(key or keys_dir / f"{who}.pem", decision_message(change_id, approve, digest, who)),
+    }
 
 
-def signed_review(records: RecordStore, keys_dir: Path, change_id: str, reviewer: str, summary: str, key: Path | None = None) -> str:
+def signed_review(
+    records: RecordStore, keys_dir: Path, change_id: str, reviewer: str, summary: str, key: Path | None = None
+) -> str:
     """What ``changeflow review`` sends as proof: the reviewer's signature over the change, their name, the
     SHA-256 of the summary and the plan digest on the change's record (``identity.review_message``)."""
     from changeflow.domain.identity import PLAN_DIGEST, review_message

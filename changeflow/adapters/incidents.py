@@ -53,7 +53,14 @@ def post_change_event(settings: IncidentEvents, record: ChangeRecord, moment: st
             problem = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             problem = f"{exc.__class__.__name__}: {exc}"
-        log.warning("change event %s for %s: attempt %d of %d failed (%s)", moment, record.id, attempt, settings.attempts, problem)
+        log.warning(
+            "change event %s for %s: attempt %d of %d failed (%s)",
+            moment,
+            record.id,
+            attempt,
+            settings.attempts,
+            problem,
+        )
         if attempt < settings.attempts:
             time.sleep(backoff_s * 2 ** (attempt - 1))
     return False

@@ -14,7 +14,6 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from changeflow.exceptions import ClusterError
 from changeflow.settings.environment import ClusterSettings
 
-
 _FIXES = {
     401: "unauthorized: the credentials were refused; fix: refresh the kubeconfig user or token",
     403: "forbidden: the identity lacks this permission; fix: apply deployments/rbac.yaml (Role and RoleBinding)",
@@ -34,9 +33,13 @@ def api_client(settings: ClusterSettings) -> k8s.ApiClient:
         elif settings.in_cluster:
             k8s_config.load_incluster_config(client_configuration=configuration)
         else:
-            k8s_config.load_kube_config(config_file=settings.kubeconfig, context=settings.context, client_configuration=configuration)
+            k8s_config.load_kube_config(
+                config_file=settings.kubeconfig, context=settings.context, client_configuration=configuration
+            )
     except (ConfigException, OSError) as exc:
-        raise ClusterError(f"cannot load Kubernetes configuration ({exc}); fix: set cluster.kubeconfig / context, or run in-cluster") from None
+        raise ClusterError(
+            f"cannot load Kubernetes configuration ({exc}); fix: set cluster.kubeconfig / context, or run in-cluster"
+        ) from None
     configuration.retries = 1
     return k8s.ApiClient(configuration)
 
@@ -55,33 +58,50 @@ class KubernetesCluster:
             fix = _FIXES.get(exc.status, f"HTTP {exc.status} {exc.reason}")
             raise ClusterError(f"{what}: {fix}") from None
         except (Urllib3Error, OSError) as exc:
-            raise ClusterError(f"{what}: cannot reach the Kubernetes API at {self._api.configuration.host} ({exc.__class__.__name__}); fix: check the cluster address and network") from None
+            raise ClusterError(
+                f"{what}: cannot reach the Kubernetes API at {self._api.configuration.host} ({exc.__class__.__name__}); fix: check the cluster address and network"
+            ) from None
         return self._api.sanitize_for_serialization(result)
 
     def read_deployment(self, namespace: str, name: str) -> dict:
-        return self._call(f"read deployment/{name} in {namespace}", self._apps.read_namespaced_deployment, name, namespace)
+        return self._call(
+            f"read deployment/{name} in {namespace}", self._apps.read_namespaced_deployment, name, namespace
+        )
 
     def patch_deployment(self, namespace: str, name: str, patch: dict) -> dict:
-        return self._call(f"patch deployment/{name} in {namespace}", self._apps.patch_namespaced_deployment, name, namespace, patch)
+        return self._call(
+            f"patch deployment/{name} in {namespace}", self._apps.patch_namespaced_deployment, name, namespace, patch
+        )
 
     def create_deployment(self, namespace: str, body: dict) -> dict:
         name = body["metadata"]["name"]
-        return self._call(f"create deployment/{name} in {namespace}", self._apps.create_namespaced_deployment, namespace, body)
+        return self._call(
+            f"create deployment/{name} in {namespace}", self._apps.create_namespaced_deployment, namespace, body
+        )
 
     def list_replica_sets(self, namespace: str, selector: dict[str, str]) -> list[dict]:
         labels = ",".join(f"{k}={v}" for k, v in selector.items())
         try:
-            found = self._call(f"list replicasets ({labels}) in {namespace}", self._apps.list_namespaced_replica_set, namespace, label_selector=labels)
+            found = self._call(
+                f"list replicasets ({labels}) in {namespace}",
+                self._apps.list_namespaced_replica_set,
+                namespace,
+                label_selector=labels,
+            )
         except ClusterError as exc:
             if "not found" in str(exc):  # no ReplicaSets at all (an API that has never seen one answers 404)
                 return []
             raise
         items = found.get("items") or []
         # Filter here too: a selector the server ignores must not bring in other Deployments' ReplicaSets.
-        return [rs for rs in items if all((rs["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        return [
+            rs for rs in items if all((rs["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+        ]
 
     def read_service(self, namespace: str, name: str) -> dict:
         return self._call(f"read service/{name} in {namespace}", self._core.read_namespaced_service, name, namespace)
 
     def patch_service(self, namespace: str, name: str, patch: dict) -> dict:
-        return self._call(f"patch service/{name} in {namespace}", self._core.patch_namespaced_service, name, namespace, patch)
+        return self._call(
+            f"patch service/{name} in {namespace}", self._core.patch_namespaced_service, name, namespace, patch
+        )

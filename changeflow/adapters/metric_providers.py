@@ -9,9 +9,12 @@ from changeflow.exceptions import InvalidSettings
 from changeflow.ports import MetricProvider
 from changeflow.settings.environment import MetricProviderSettings
 
+
 def provider_for(settings: MetricProviderSettings) -> MetricProvider:
     if settings.kind == "prometheus":
         return PrometheusProvider(settings.url, headers=settings.headers, timeout_s=settings.timeout_s)
     if settings.kind == "triton":
         return TritonMetricsProvider(settings.url, timeout_s=settings.timeout_s)
-    raise InvalidSettings("environment", "bake.providers.*.kind", f"unknown metric provider {settings.kind!r}", "use prometheus or triton")
+    raise InvalidSettings(
+        "environment", "bake.providers.*.kind", f"unknown metric provider {settings.kind!r}", "use prometheus or triton"
+    )

@@ -45,7 +45,11 @@ class PrefectApproverNotices:
         from prefect.context import FlowRunContext
 
         run = FlowRunContext.get()
-        return flow_run_link(str(run.flow_run.id)) if run is not None and run.flow_run is not None else "the change's flow run"
+        return (
+            flow_run_link(str(run.flow_run.id))
+            if run is not None and run.flow_run is not None
+            else "the change's flow run"
+        )
 
     def tell(self, urls, title: str, body: str) -> bool:
         return tell_approvers(list(urls), title, body)

@@ -28,6 +28,7 @@ from prefect.exceptions import ObjectAlreadyExists
 
 from changeflow.adapters.prefect_records import change_resource
 
+
 def run_origin() -> tuple[bool, dict]:
     """(created from a deployment?, the run's own job variables) of the current flow run. Prefect gives a
     subflow called in-process no deployment; a parent task run proves nothing (anyone creating a run
@@ -44,8 +45,12 @@ def refuse_executor_parameters(**given: object) -> None:
     from changeflow.domain.separation import run_refusal
     from changeflow.exceptions import ChangeStateError
 
-    from_deployment, job_variables = run_origin()  # in-process, these flows are called by the executor's own code with its own settings
-    if (refused := run_refusal(from_deployment, {k: v is not None for k, v in given.items()}, job_variables)) is not None:
+    from_deployment, job_variables = (
+        run_origin()
+    )  # in-process, these flows are called by the executor's own code with its own settings
+    if (
+        refused := run_refusal(from_deployment, {k: v is not None for k, v in given.items()}, job_variables)
+    ) is not None:
         raise ChangeStateError(refused)
 
 
@@ -87,7 +92,9 @@ class PrefectModelLocks:
         judged this process dead and took over) stops the block: two actors never change one model."""
         name = limit_name(model)
         self._ensure(name)
-        acquired = acquire_concurrency_slots_with_lease([name], 1, timeout_seconds=timeout_s, strict=True, lease_duration=self.LEASE_S)
+        acquired = acquire_concurrency_slots_with_lease(
+            [name], 1, timeout_seconds=timeout_s, strict=True, lease_duration=self.LEASE_S
+        )
         with self._keep(acquired.lease_id) as lease:
             yield lease
 
@@ -110,9 +117,13 @@ class PrefectModelLocks:
         name = limit_name(model)
         self._ensure(name)
         try:
-            acquired = acquire_concurrency_slots_with_lease([name], 1, max_retries=0, strict=True, lease_duration=self.LEASE_S)
+            acquired = acquire_concurrency_slots_with_lease(
+                [name], 1, max_retries=0, strict=True, lease_duration=self.LEASE_S
+            )
         except ConcurrencySlotAcquisitionError as exc:
-            if getattr(getattr(exc.__cause__, "response", None), "status_code", None) != 423:  # 423 Locked: held by another
+            if (
+                getattr(getattr(exc.__cause__, "response", None), "status_code", None) != 423
+            ):  # 423 Locked: held by another
                 raise
             yield None
             return
@@ -154,7 +165,9 @@ class PrefectModelLocks:
             except Exception as exc:
                 problem = exc
                 time.sleep(0.5 * 2**attempt)
-        logging.getLogger("changeflow.locks").warning("lease %s not released (%s); it runs out within %.0fs", lease, problem, self.LEASE_S)
+        logging.getLogger("changeflow.locks").warning(
+            "lease %s not released (%s); it runs out within %.0fs", lease, problem, self.LEASE_S
+        )
 
 
 def run_name(change_id: str, flow_name: str) -> str:

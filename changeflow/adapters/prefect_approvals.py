@@ -34,8 +34,14 @@ class ApprovalDecision(RunInput):
     def answer(self) -> Answer:
         """The submitted decision; one sent without ``approve`` keeps it unset (malformed, refused)."""
         approve = self.approve if "approve" in self.model_fields_set else None
-        return Answer(approve=approve, approver=self.approver, code=self.code, comment=self.comment,
-                      plan_digest=self.plan_digest, signature=self.signature)
+        return Answer(
+            approve=approve,
+            approver=self.approver,
+            code=self.code,
+            comment=self.comment,
+            plan_digest=self.plan_digest,
+            signature=self.signature,
+        )
 
 
 class BakeDecision(ApprovalDecision):
@@ -84,7 +90,12 @@ def wait_for_pause(change_id: str, timeout_s: float = 60.0, poll_s: float = 0.25
 
 
 def submit_decision(
-    change_id: str, approver: str, approve: bool, comment: str = "", wait_s: float = 0.0, proof: Callable[[], dict] | None = None
+    change_id: str,
+    approver: str,
+    approve: bool,
+    comment: str = "",
+    wait_s: float = 0.0,
+    proof: Callable[[], dict] | None = None,
 ) -> UUID:
     """Resume the change's paused run with a decision; ``wait_s`` > 0 waits for it to pause first.
     ``proof()`` (called once the run waits: the plan is fixed by then) adds ``plan_digest`` and a
@@ -92,7 +103,9 @@ def submit_decision(
     run_id = wait_for_pause(change_id, wait_s) if wait_s > 0 else paused_run(change_id)
     if run_id is None:
         raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
-    resume_flow_run(run_id, run_input={"approve": approve, "approver": approver, "comment": comment, **(proof() if proof else {})})
+    resume_flow_run(
+        run_id, run_input={"approve": approve, "approver": approver, "comment": comment, **(proof() if proof else {})}
+    )
     return run_id
 
 
@@ -104,13 +117,19 @@ class DecisionsInBackground:
     """
 
     def __init__(
-        self, change_id: str, decisions: list[tuple[str, bool, str]], wait_s: float = 120.0, proof: Callable[[str, bool], dict] | None = None
+        self,
+        change_id: str,
+        decisions: list[tuple[str, bool, str]],
+        wait_s: float = 120.0,
+        proof: Callable[[str, bool], dict] | None = None,
     ) -> None:
         """``proof(approver, approve)``: each decision's proof of identity (e.g. ``credentials.signed_proof``)."""
         self.change_id, self.decisions, self.wait_s, self.proof = change_id, decisions, wait_s, proof
         self.error: Exception | None = None
         # in the caller's context: a Prefect API named by ``temporary_settings`` is the one the flow runs on
-        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), name=f"approvers-{change_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name=f"approvers-{change_id}", daemon=True
+        )
 
     def _run(self) -> None:
         try:
@@ -121,7 +140,7 @@ class DecisionsInBackground:
         except Exception as exc:  # reported by the caller after the flow ends
             self.error = exc
 
-    def __enter__(self) -> "DecisionsInBackground":
+    def __enter__(self) -> DecisionsInBackground:
         self._thread.start()
         return self
 

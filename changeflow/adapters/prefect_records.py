@@ -39,21 +39,32 @@ def change_resource(change_id: str, **labels: str) -> dict[str, str]:
 class PrefectRecordPublisher:
     def publish(self, record: ChangeRecord, version: RecordVersion) -> None:
         markdown = record_markdown(record, record.model_dump_json(indent=1))
-        description = f"{record.id} ({record.type.value} {record.kind}) — {record.state.value} (version {version.version})"
+        description = (
+            f"{record.id} ({record.type.value} {record.kind}) — {record.state.value} (version {version.version})"
+        )
         if FlowRunContext.get() or TaskRunContext.get():  # linked to the run in the UI
             create_markdown_artifact(markdown=markdown, key=artifact_key(record.id), description=description)
         else:  # e.g. `changeflow review`: no run to link to
             with get_client(sync_client=True) as client:
-                client.create_artifact(ArtifactCreate(key=artifact_key(record.id), type="markdown", data=markdown, description=description))
-        labels = {"changeflow.model": record.model, "changeflow.type": record.type.value, "changeflow.kind": record.kind}
-        for transition in record.transitions[version.transitions_before:]:  # each transition: one event, once
+                client.create_artifact(
+                    ArtifactCreate(key=artifact_key(record.id), type="markdown", data=markdown, description=description)
+                )
+        labels = {
+            "changeflow.model": record.model,
+            "changeflow.type": record.type.value,
+            "changeflow.kind": record.kind,
+        }
+        for transition in record.transitions[version.transitions_before :]:  # each transition: one event, once
             emit_event(
                 event=f"changeflow.change.{transition.to_state.value}",
                 resource=change_resource(record.id, **labels),
                 occurred=transition.at,
                 payload={
-                    "from": transition.from_state.value if transition.from_state else None, "reason": transition.reason,
-                    "risk": record.risk.value, "version": version.version, "sha256": version.sha256,
+                    "from": transition.from_state.value if transition.from_state else None,
+                    "reason": transition.reason,
+                    "risk": record.risk.value,
+                    "version": version.version,
+                    "sha256": version.sha256,
                 },
             )
 
@@ -66,7 +77,8 @@ def artifact_records() -> Iterator[ChangeRecord]:
             found = client.read_latest_artifacts(
                 artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(like_="chg-")),
                 sort=ArtifactCollectionSort.KEY_ASC,
-                limit=PAGE, offset=offset,
+                limit=PAGE,
+                offset=offset,
             )
             for artifact in found:
                 if isinstance(artifact.data, str) and (match := _JSON_BLOCK.search(artifact.data)):
@@ -89,7 +101,10 @@ def announce_records(what: str, payload: dict) -> bool:
     if not PREFECT_API_URL.value():
         return False
     store = str(payload.get("store", ""))
-    resource = {"prefect.resource.id": f"changeflow.records.{hashlib.sha256(store.encode()).hexdigest()[:16]}", "prefect.resource.name": store}
+    resource = {
+        "prefect.resource.id": f"changeflow.records.{hashlib.sha256(store.encode()).hexdigest()[:16]}",
+        "prefect.resource.name": store,
+    }
     try:
         try:
             return emit_event(event=f"changeflow.records.{what}", resource=resource, payload=payload) is not None
@@ -116,7 +131,10 @@ def _steps(title: str, steps: list[StepRecord]) -> list[str]:
     if not steps:
         return []
     lines = [f"### {title}", "", "| step | started | ended | outcome | detail |", "|---|---|---|---|---|"]
-    lines += [f"| {s.name} | {_time(s.started_at)} | {_time(s.ended_at)} | {s.outcome or 'running'} | {_cell(s.detail)} |" for s in steps]
+    lines += [
+        f"| {s.name} | {_time(s.started_at)} | {_time(s.ended_at)} | {s.outcome or 'running'} | {_cell(s.detail)} |"
+        for s in steps
+    ]
     return lines + [""]
 
 
@@ -134,9 +152,18 @@ def _drift(record: ChangeRecord) -> list[str]:
     drift = record.drift
     if drift is None:
         return []
-    lines = ["### Unauthorized change", "", f"{drift.target}, seen {_time(drift.seen.seen_at)}; approved state from {drift.approved_by} "
-             f"(seen {_time(drift.approved.seen_at)})", "", "| fact | approved | seen |", "|---|---|---|"]
-    lines += [f"| {_cell(c.fact)} | {_cell(c.approved or '(none)')} | {_cell(c.seen or '(none)')} |" for c in drift.changes]
+    lines = [
+        "### Unauthorized change",
+        "",
+        f"{drift.target}, seen {_time(drift.seen.seen_at)}; approved state from {drift.approved_by} "
+        f"(seen {_time(drift.approved.seen_at)})",
+        "",
+        "| fact | approved | seen |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {_cell(c.fact)} | {_cell(c.approved or '(none)')} | {_cell(c.seen or '(none)')} |" for c in drift.changes
+    ]
     return lines + [""] + [f"- {_cell(d)}" for d in drift.details] + ([""] if drift.details else [])
 
 
@@ -150,14 +177,26 @@ def record_markdown(record: ChangeRecord, as_json: str) -> str:
         ("risk", f"{record.risk.value}: {'; '.join(record.risk_reasons) or 'baseline'}"),
         ("requester", record.requester),
         ("approvals", approvals),
-        *([("bake decisions", "; ".join(_decision(a, ON_DOUBT) for a in record.bake_decisions))] if record.bake_decisions else []),
+        *(
+            [("bake decisions", "; ".join(_decision(a, ON_DOUBT) for a in record.bake_decisions))]
+            if record.bake_decisions
+            else []
+        ),
         ("serving version", f"{record.serving_version_before or '—'} → {record.serving_version_after or '—'}"),
         ("outcome", record.outcome or "—"),
     ]
     lines = [f"## Change {record.id}", "", "| | |", "|---|---|"] + [f"| **{k}** | {_cell(v)} |" for k, v in rows] + [""]
     lines += _drift(record)
-    lines += _steps("Execution", record.execution_steps) + _steps("Verification", record.verification_steps) + _steps("Rollback", record.rollback_steps)
-    lines += ["### Transitions", ""] + [f"- {_time(t.at)} **{t.to_state.value}** — {_cell(t.reason)}" for t in record.transitions] + [""]
-    return "\n".join(lines + ["<details><summary>record (JSON)</summary>", "", "```json", as_json, "```", "", "</details>"])
-
-
+    lines += (
+        _steps("Execution", record.execution_steps)
+        + _steps("Verification", record.verification_steps)
+        + _steps("Rollback", record.rollback_steps)
+    )
+    lines += (
+        ["### Transitions", ""]
+        + [f"- {_time(t.at)} **{t.to_state.value}** — {_cell(t.reason)}" for t in record.transitions]
+        + [""]
+    )
+    return "\n".join(
+        lines + ["<details><summary>record (JSON)</summary>", "", "```json", as_json, "```", "", "</details>"]
+    )

@@ -60,29 +60,51 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = SILEN
     from prefect.events.actions import ChangeFlowRunState, RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
 
-    ended = ("prefect.flow-run.Completed", "prefect.flow-run.Failed", "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed")
+    ended = (
+        "prefect.flow-run.Completed",
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Cancelled",
+        "prefect.flow-run.Crashed",
+    )
     run_safety_net = RunDeployment(source="selected", deployment_id=safety_net_deployment_id)
     return [
         Automation(
             name=PREFIX + "silent runs crash",
             description="A change's flow run that stopped sending heartbeats lost its process: mark it Crashed.",
             trigger=EventTrigger(
-                after={"prefect.flow-run.heartbeat"}, expect={"prefect.flow-run.heartbeat", *ended}, posture=Posture.Proactive,
-                threshold=1, within=timedelta(seconds=silence_s), **_flow_runs_of((*change_flows(), "rollback", SAFETY_NET)),
+                after={"prefect.flow-run.heartbeat"},
+                expect={"prefect.flow-run.heartbeat", *ended},
+                posture=Posture.Proactive,
+                threshold=1,
+                within=timedelta(seconds=silence_s),
+                **_flow_runs_of((*change_flows(), "rollback", SAFETY_NET)),
             ),
-            actions=[ChangeFlowRunState(state=StateType.CRASHED, message=f"no heartbeat for {silence_s:.0f}s: its process or host is gone")],
+            actions=[
+                ChangeFlowRunState(
+                    state=StateType.CRASHED, message=f"no heartbeat for {silence_s:.0f}s: its process or host is gone"
+                )
+            ],
         ),
         Automation(
             name=PREFIX + "settle ended changes",
             description="A change's flow run crashed or failed: the safety net rolls back or aborts what it left.",
-            trigger=EventTrigger(expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"}, posture=Posture.Reactive, threshold=1,
-                                 **_flow_runs_of(change_flows())),
+            trigger=EventTrigger(
+                expect={"prefect.flow-run.Crashed", "prefect.flow-run.Failed"},
+                posture=Posture.Reactive,
+                threshold=1,
+                **_flow_runs_of(change_flows()),
+            ),
             actions=[run_safety_net],
         ),
         Automation(
             name=PREFIX + "settle after a crashed safety net",
             description="The safety net died in its own restore: run it again.",
-            trigger=EventTrigger(expect={"prefect.flow-run.Crashed"}, posture=Posture.Reactive, threshold=1, **_flow_runs_of((SAFETY_NET,))),
+            trigger=EventTrigger(
+                expect={"prefect.flow-run.Crashed"},
+                posture=Posture.Reactive,
+                threshold=1,
+                **_flow_runs_of((SAFETY_NET,)),
+            ),
             actions=[run_safety_net],
         ),
     ]
@@ -110,7 +132,13 @@ def start_safety_net(flow, flow_run, state) -> None:
     from datetime import datetime, timezone
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.exceptions import ObjectNotFound
     from prefect.logging.loggers import flow_run_logger
@@ -121,16 +149,26 @@ def start_safety_net(flow, flow_run, state) -> None:
             deployment = client.read_deployment_by_name(SAFETY_NET_DEPLOYMENT)
             waiting = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
+                ),
             )
             now = datetime.now(timezone.utc).timestamp()
-            due = [r for r in waiting if r.next_scheduled_start_time is None or r.next_scheduled_start_time.timestamp() <= now + 10]
+            due = [
+                r
+                for r in waiting
+                if r.next_scheduled_start_time is None or r.next_scheduled_start_time.timestamp() <= now + 10
+            ]
             if due:
                 logger.warning("run crashed: safety-net run %s is about to start and settles it", due[0].name)
                 return
             started = client.create_flow_run_from_deployment(deployment.id, tags=["changeflow", "after-crash"])
         logger.warning("run crashed: started safety-net run %s to settle the change", started.name)
     except ObjectNotFound:
-        logger.warning("run crashed and no %s deployment exists: `changeflow reconcile` settles the change", SAFETY_NET_DEPLOYMENT)
+        logger.warning(
+            "run crashed and no %s deployment exists: `changeflow reconcile` settles the change", SAFETY_NET_DEPLOYMENT
+        )
     except Exception as exc:  # the automations and the schedule remain
-        logger.warning("run crashed; the safety net could not be started from here (%s: %s)", exc.__class__.__name__, exc)
+        logger.warning(
+            "run crashed; the safety net could not be started from here (%s: %s)", exc.__class__.__name__, exc
+        )

@@ -31,8 +31,10 @@ def _start_run(name: str, parameters: dict) -> UUID:
         try:
             deployment = client.read_deployment_by_name(name)
         except ObjectNotFound:
-            raise PrefectUnavailable(f"no deployment {name} on the Prefect server; fix: start `changeflow serve`, or deploy "
-                                     "deployments/prefect.yaml and start a worker with the executor's configuration") from None
+            raise PrefectUnavailable(
+                f"no deployment {name} on the Prefect server; fix: start `changeflow serve`, or deploy "
+                "deployments/prefect.yaml and start a worker with the executor's configuration"
+            ) from None
         run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
     return run.id
 
@@ -44,7 +46,10 @@ def start_change_run(request: ChangeRequest, suffix: str = "") -> UUID:
 
 def start_review_run(change_id: str, reviewer: str, summary: str, signature: str, suffix: str = "") -> UUID:
     """A run of ``post-implementation-review/review`` carrying these four parameters only; its id."""
-    return _start_run(REVIEW_DEPLOYMENT + suffix, {"change_id": change_id, "reviewer": reviewer, "summary": summary, "signature": signature})
+    return _start_run(
+        REVIEW_DEPLOYMENT + suffix,
+        {"change_id": change_id, "reviewer": reviewer, "summary": summary, "signature": signature},
+    )
 
 
 def follow(run_id: UUID, say: Callable[[str], None], poll_s: float = 1.0) -> State:

@@ -76,11 +76,19 @@ def template_difference(template: dict[str, Any] | None) -> list[str]:
     if not template:  # an empty template is the default (a worker fills it in)
         return []
     expected = default_template()
-    differ = [f"job_configuration.{k}" for k in _differing(template.get("job_configuration") or {}, expected["job_configuration"])]
+    differ = [
+        f"job_configuration.{k}"
+        for k in _differing(template.get("job_configuration") or {}, expected["job_configuration"])
+    ]
     seen_vars, default_vars = template.get("variables") or {}, expected["variables"]
     differ += [f"variables.{k}" for k in _differing(seen_vars.get("properties") or {}, default_vars["properties"])]
-    differ += [f"variables {k}" for k in _differing({k: v for k, v in seen_vars.items() if k != "properties"},
-                                                    {k: v for k, v in default_vars.items() if k != "properties"})]
+    differ += [
+        f"variables {k}"
+        for k in _differing(
+            {k: v for k, v in seen_vars.items() if k != "properties"},
+            {k: v for k, v in default_vars.items() if k != "properties"},
+        )
+    ]
     differ += [f"key {k}" for k in _differing({k: True for k in template}, {k: True for k in expected})]
     return differ
 
@@ -92,28 +100,44 @@ def _pull_steps_as_deployed(deployment: DeploymentResponse, flows_source: Path) 
     if len(steps) != 1 or not isinstance(steps[0], dict) or list(steps[0]) != [WORKING_DIRECTORY_STEP]:
         return False
     arguments = steps[0][WORKING_DIRECTORY_STEP]
-    return isinstance(arguments, dict) and list(arguments) == ["directory"] and isinstance(arguments["directory"], str) \
+    return (
+        isinstance(arguments, dict)
+        and list(arguments) == ["directory"]
+        and isinstance(arguments["directory"], str)
         and Path(arguments["directory"]).resolve() == flows_source
+    )
 
 
-def refusal(deployment: DeploymentResponse | None, run_job_variables: dict | None, pool_template: dict | None,
-            flows_source: Path, entrypoints: frozenset[str]) -> str | None:
+def refusal(
+    deployment: DeploymentResponse | None,
+    run_job_variables: dict | None,
+    pool_template: dict | None,
+    flows_source: Path,
+    entrypoints: frozenset[str],
+) -> str | None:
     """Why this run may not execute here (the state message), or None. Pure: the caller reads what it checks."""
     if deployment is None:
-        return REFUSED + "entrypoint: the run has no deployment; only changeflow's own deployments run on this worker; nothing was started"
+        return (
+            REFUSED
+            + "entrypoint: the run has no deployment; only changeflow's own deployments run on this worker; nothing was started"
+        )
     problems = []
     if deployment.entrypoint not in entrypoints:
         problems.append(f"entrypoint {deployment.entrypoint!r} is not one of changeflow's flows")
     if not _pull_steps_as_deployed(deployment, flows_source):
         shown = json.dumps(deployment.pull_steps, default=str)
-        problems.append(f"pull steps {shown[:300]} (storage {deployment.storage_document_id}, path {deployment.path!r}) are not "
-                        f"the one set_working_directory to {flows_source}")
+        problems.append(
+            f"pull steps {shown[:300]} (storage {deployment.storage_document_id}, path {deployment.path!r}) are not "
+            f"the one set_working_directory to {flows_source}"
+        )
     if deployment.job_variables:
         problems.append(f"job variable(s) {', '.join(sorted(map(str, deployment.job_variables)))} on the deployment")
     if run_job_variables:
         problems.append(f"job variable(s) {', '.join(sorted(map(str, run_job_variables)))} on the flow run")
     if differ := template_difference(pool_template):
-        problems.append(f"base job template of the work pool differs from Prefect's process default in {', '.join(differ)}")
+        problems.append(
+            f"base job template of the work pool differs from Prefect's process default in {', '.join(differ)}"
+        )
     if not problems:
         return None
     return REFUSED + "; ".join(problems) + "; nothing was started"
@@ -129,7 +153,9 @@ class GuardedProcessWorker(ProcessWorker):
     def __dispatch_key__(cls) -> str:
         return "changeflow-guarded-process"  # leaves Prefect's own "process" worker in Prefect's registry
 
-    def __init__(self, work_pool_name: str, *, flows_source: Path | str, entrypoints: Iterable[str], **kwargs: Any) -> None:
+    def __init__(
+        self, work_pool_name: str, *, flows_source: Path | str, entrypoints: Iterable[str], **kwargs: Any
+    ) -> None:
         super().__init__(work_pool_name, **kwargs)
         self.flows_source = Path(flows_source).resolve()
         self.entrypoints = frozenset(entrypoints)
@@ -150,7 +176,9 @@ class GuardedProcessWorker(ProcessWorker):
         run = await self.client.read_flow_run(flow_run.id)
         pool = await self.client.read_work_pool(self._work_pool_name)
         job_variables = {**(flow_run.job_variables or {}), **(run.job_variables or {})}
-        return deployment, refusal(deployment, job_variables, pool.base_job_template, self.flows_source, self.entrypoints)
+        return deployment, refusal(
+            deployment, job_variables, pool.base_job_template, self.flows_source, self.entrypoints
+        )
 
     async def refuse(self, flow_run: FlowRun, message: str) -> None:
         self.get_flow_run_logger(flow_run).error(message)
@@ -160,10 +188,20 @@ class GuardedProcessWorker(ProcessWorker):
         except Abort:
             pass  # already final: it never ran here either
 
-    async def _default_configuration(self, flow_run: FlowRun, deployment: DeploymentResponse) -> ProcessJobConfiguration:
-        configuration = await ProcessJobConfiguration.from_template_and_values(default_template(), {}, client=self.client)
-        configuration.prepare_for_flow_run(flow_run=flow_run, deployment=deployment, flow=await self.client.read_flow(flow_run.flow_id),
-                                           work_pool=self.work_pool, worker_name=self.name, worker_id=self.backend_id)
+    async def _default_configuration(
+        self, flow_run: FlowRun, deployment: DeploymentResponse
+    ) -> ProcessJobConfiguration:
+        configuration = await ProcessJobConfiguration.from_template_and_values(
+            default_template(), {}, client=self.client
+        )
+        configuration.prepare_for_flow_run(
+            flow_run=flow_run,
+            deployment=deployment,
+            flow=await self.client.read_flow(flow_run.flow_id),
+            work_pool=self.work_pool,
+            worker_name=self.name,
+            worker_id=self.backend_id,
+        )
         return configuration
 
     def _checked_flow(self, entrypoint: str):
@@ -174,8 +212,12 @@ class GuardedProcessWorker(ProcessWorker):
 
         return resolve
 
-    async def run(self, flow_run: FlowRun, configuration: ProcessJobConfiguration,
-                  task_status: anyio.abc.TaskStatus[int] | None = None) -> ProcessWorkerResult:
+    async def run(
+        self,
+        flow_run: FlowRun,
+        configuration: ProcessJobConfiguration,
+        task_status: anyio.abc.TaskStatus[int] | None = None,
+    ) -> ProcessWorkerResult:
         """Check, then start the checked entrypoint with Prefect's default configuration; the
         ``configuration`` Prefect resolved from the pool and the job variables is not used."""
         task_status = task_status or anyio.TASK_STATUS_IGNORED
@@ -189,10 +231,18 @@ class GuardedProcessWorker(ProcessWorker):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             async with FlowRunExecutorContext() as ctx:
-                starter = EngineCommandStarter(entrypoint=deployment.entrypoint, cwd=self.flows_source, env=configuration.env,
-                                               stream_output=configuration.stream_output, control_channel=ctx.control_channel,
-                                               isolate_process_group=True, env_overrides_settings=True)  # as Prefect's own launch
-                executor = ctx.create_executor(flow_run, starter, resolve_flow=self._checked_flow(deployment.entrypoint), propose_submitting=False)
+                starter = EngineCommandStarter(
+                    entrypoint=deployment.entrypoint,
+                    cwd=self.flows_source,
+                    env=configuration.env,
+                    stream_output=configuration.stream_output,
+                    control_channel=ctx.control_channel,
+                    isolate_process_group=True,
+                    env_overrides_settings=True,
+                )  # as Prefect's own launch
+                executor = ctx.create_executor(
+                    flow_run, starter, resolve_flow=self._checked_flow(deployment.entrypoint), propose_submitting=False
+                )
 
                 async def execute(*, task_status: anyio.abc.TaskStatus = anyio.TASK_STATUS_IGNORED) -> None:
                     nonlocal execution
@@ -208,12 +258,26 @@ class GuardedProcessWorker(ProcessWorker):
         return ProcessWorkerResult(status_code=execution.status_code, identifier=str(execution.handle.pid))
 
 
-def worker_command(pool: str, flows_source: Path | str, entrypoints: Iterable[str], name: str | None = None,
-                   limit: int | None = None, python: str | None = None) -> list[str]:
+def worker_command(
+    pool: str,
+    flows_source: Path | str,
+    entrypoints: Iterable[str],
+    name: str | None = None,
+    limit: int | None = None,
+    python: str | None = None,
+) -> list[str]:
     """The command line that starts a guarded worker (``sys.executable`` unless ``python`` is given)."""
     import sys
 
-    argv = [python or sys.executable, "-m", "changeflow.adapters.prefect_worker", "--pool", pool, "--flows-source", str(flows_source)]
+    argv = [
+        python or sys.executable,
+        "-m",
+        "changeflow.adapters.prefect_worker",
+        "--pool",
+        pool,
+        "--flows-source",
+        str(flows_source),
+    ]
     for entrypoint in entrypoints:
         argv += ["--entrypoint", entrypoint]
     if name:
@@ -236,7 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     from prefect.utilities.processutils import setup_signal_handlers_worker
 
-    parser = argparse.ArgumentParser(prog="python -m changeflow.adapters.prefect_worker", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m changeflow.adapters.prefect_worker", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--pool", required=True)
     parser.add_argument("--name")
     parser.add_argument("--limit", type=int)
@@ -248,9 +314,15 @@ def main(argv: list[str] | None = None) -> None:
         print(*parts, flush=True)
 
     setup_signal_handlers_worker(os.getpid(), "the guarded process worker", say)
-    worker = GuardedProcessWorker(args.pool, flows_source=args.flows_source, entrypoints=args.entrypoint, name=args.name, limit=args.limit,
-                                  prefetch_seconds=PREFECT_WORKER_PREFETCH_SECONDS.value(),
-                                  heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()))
+    worker = GuardedProcessWorker(
+        args.pool,
+        flows_source=args.flows_source,
+        entrypoints=args.entrypoint,
+        name=args.name,
+        limit=args.limit,
+        prefetch_seconds=PREFECT_WORKER_PREFETCH_SECONDS.value(),
+        heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()),
+    )
     say(f"guarded worker: runs only {len(worker.entrypoints)} entrypoints under {worker.flows_source} as deployed")
     try:
         asyncio.run(worker.start(printer=say))

@@ -18,18 +18,26 @@ class PrometheusProvider:
     def query(self, query: str) -> float:
         """The value of an instant PromQL query that returns one sample (a scalar, or a vector of one)."""
         try:
-            response = httpx.get(f"{self.url}/api/v1/query", params={"query": query}, headers=self.headers, timeout=self.timeout_s)
+            response = httpx.get(
+                f"{self.url}/api/v1/query", params={"query": query}, headers=self.headers, timeout=self.timeout_s
+            )
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise ServerUnavailable(f"prometheus at {self.url} does not answer ({exc.__class__.__name__}: {exc})") from None
+            raise ServerUnavailable(
+                f"prometheus at {self.url} does not answer ({exc.__class__.__name__}: {exc})"
+            ) from None
         if body.get("status") != "success":
-            raise ServerUnavailable(f"prometheus at {self.url} refused {query!r}: {body.get('errorType', '')} {body.get('error', response.text[:200])}")
+            raise ServerUnavailable(
+                f"prometheus at {self.url} refused {query!r}: {body.get('errorType', '')} {body.get('error', response.text[:200])}"
+            )
         data = body["data"]
         if data["resultType"] == "scalar":
             value = float(data["result"][1])
         elif data["resultType"] == "vector" and data["result"]:
             if len(data["result"]) > 1:
-                raise ServerUnavailable(f"prometheus query {query!r} returned {len(data['result'])} series; aggregate it to one (sum, max, …)")
+                raise ServerUnavailable(
+                    f"prometheus query {query!r} returned {len(data['result'])} series; aggregate it to one (sum, max, …)"
+                )
             value = float(data["result"][0]["value"][1])
         else:
             raise NoMetricData(f"prometheus query {query!r} matched no series")

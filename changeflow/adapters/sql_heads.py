@@ -30,7 +30,10 @@ class ChainHeadReads:
         if after is not None:
             last = last.where(v.change_id > after)
         last = last.order_by(v.change_id).limit(limit).subquery()
-        statement = (select(v.change_id, v.version, v.sha256, v.seq)
-                     .join(last, and_(v.change_id == last.c.change_id, v.version == last.c.version)).order_by(v.change_id))
+        statement = (
+            select(v.change_id, v.version, v.sha256, v.seq)
+            .join(last, and_(v.change_id == last.c.change_id, v.version == last.c.version))
+            .order_by(v.change_id)
+        )
         with self.engine.connect() as connection:
             return [ChainHead(*row) for row in connection.execute(statement)]

@@ -75,8 +75,10 @@ def _denied(exc: DBAPIError) -> bool:
 def _cannot_migrate(engine: Engine, current: str | None, exc: DBAPIError) -> RecordStoreError:
     reason = " ".join(str(exc.orig).split()).split(" CONTEXT:")[0][:200]
     at = f"at revision {current}" if current else "without a changeflow schema it can read"
-    return RecordStoreError(f"record database {engine.url.render_as_string()} is {at}, this changeflow needs {head()}, and its role may not "
-                            f"migrate it ({reason}); fix: the schema owner runs `changeflow records migrate --url OWNER_URL`")
+    return RecordStoreError(
+        f"record database {engine.url.render_as_string()} is {at}, this changeflow needs {head()}, and its role may not "
+        f"migrate it ({reason}); fix: the schema owner runs `changeflow records migrate --url OWNER_URL`"
+    )
 
 
 def _current(engine: Engine) -> str | None:
@@ -146,7 +148,9 @@ def upgrade(url: str, members: Iterable[str] = ()) -> tuple[str | None, str]:
             return before, revision(connection)
     except DBAPIError as exc:
         reason = " ".join(str(exc.orig).split())[:200]
-        raise RecordStoreError(f"record database {engine.url.render_as_string()} could not be migrated ({reason}); "
-                               "fix: check the URL; it must be the schema owner's (a role that may create roles and grant them)") from None
+        raise RecordStoreError(
+            f"record database {engine.url.render_as_string()} could not be migrated ({reason}); "
+            "fix: check the URL; it must be the schema owner's (a role that may create roles and grant them)"
+        ) from None
     finally:
         engine.dispose()

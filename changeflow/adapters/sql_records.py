@@ -19,7 +19,15 @@ from changeflow.adapters import sql_schema as schema
 from changeflow.adapters.sql_heads import ChainHeadReads
 from changeflow.adapters.sql_migrate import _migrated, engine_for, migrate  # noqa: F401 (the store's engine and migration)
 from changeflow.domain.dora import ChangeFacts, change_facts
-from changeflow.domain.history import GENESIS, FactsPage, RecordPage, RecordQuery, RecordVersion, link_digest, version_message
+from changeflow.domain.history import (
+    GENESIS,
+    FactsPage,
+    RecordPage,
+    RecordQuery,
+    RecordVersion,
+    link_digest,
+    version_message,
+)
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordStoreError
 
@@ -40,7 +48,9 @@ class SqlRecordStore(ChainHeadReads):
             migrate(self.engine)
         except OperationalError as exc:
             reason = " ".join(str(exc.orig).split())
-            raise RecordStoreError(f"record database {self.engine.url.render_as_string()} cannot be opened ({reason}); fix: check records.url") from None
+            raise RecordStoreError(
+                f"record database {self.engine.url.render_as_string()} cannot be opened ({reason}); fix: check records.url"
+            ) from None
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -58,24 +68,61 @@ class SqlRecordStore(ChainHeadReads):
         now = datetime.now(timezone.utc)
         with self.engine.begin() as connection:
             head = connection.execute(  # the current row is the chain's head: one read gives number, digest and transitions
-                select(schema.current.c.version, schema.current.c.sha256, schema.current.c.transitions).where(schema.current.c.id == record.id)
+                select(schema.current.c.version, schema.current.c.sha256, schema.current.c.transitions).where(
+                    schema.current.c.id == record.id
+                )
             ).first()
             number, previous, before = (head.version + 1, head.sha256, head.transitions) if head else (1, GENESIS, 0)
-            seq = (connection.execute(select(func.max(schema.versions.c.seq))).scalar() or 0) + 1  # a collision retries (unique)
+            seq = (
+                connection.execute(select(func.max(schema.versions.c.seq))).scalar() or 0
+            ) + 1  # a collision retries (unique)
             sha256 = link_digest(previous, record.id, number, writer, content)
-            signer, signature = (self._signer.key_id, self._signer.sign(version_message(seq, sha256))) if self._signer is not None else ("", "")
-            version = RecordVersion(
-                change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state, transitions_before=before,
-                previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
+            signer, signature = (
+                (self._signer.key_id, self._signer.sign(version_message(seq, sha256)))
+                if self._signer is not None
+                else ("", "")
             )
-            connection.execute(insert(schema.versions).values(
-                change_id=record.id, version=number, saved_at=now, writer=writer, state=record.state.value,
-                previous_sha256=previous, sha256=sha256, content=content, seq=seq, signer=signer, signature=signature,
-            ))
+            version = RecordVersion(
+                change_id=record.id,
+                version=number,
+                saved_at=now,
+                writer=writer,
+                state=record.state,
+                transitions_before=before,
+                previous_sha256=previous,
+                sha256=sha256,
+                content=content,
+                seq=seq,
+                signer=signer,
+                signature=signature,
+            )
+            connection.execute(
+                insert(schema.versions).values(
+                    change_id=record.id,
+                    version=number,
+                    saved_at=now,
+                    writer=writer,
+                    state=record.state.value,
+                    previous_sha256=previous,
+                    sha256=sha256,
+                    content=content,
+                    seq=seq,
+                    signer=signer,
+                    signature=signature,
+                )
+            )
             row = {
-                "model": record.model, "state": record.state.value, "type": record.type.value, "kind": record.kind,
-                "opened_at": _utc(record.transitions[0].at if record.transitions else now), "updated_at": now,
-                "slot_start": _utc(record.slot_start), "version": number, "transitions": len(record.transitions), "sha256": version.sha256, "content": content,
+                "model": record.model,
+                "state": record.state.value,
+                "type": record.type.value,
+                "kind": record.kind,
+                "opened_at": _utc(record.transitions[0].at if record.transitions else now),
+                "updated_at": now,
+                "slot_start": _utc(record.slot_start),
+                "version": number,
+                "transitions": len(record.transitions),
+                "sha256": version.sha256,
+                "content": content,
                 "facts": change_facts(record).model_dump_json(),
             }
             if number == 1:
@@ -88,7 +135,11 @@ class SqlRecordStore(ChainHeadReads):
         """Mark a proof used; False when it was used before (a replay), whatever change it was for."""
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(schema.used_proofs).values(key=key[:128], change_id=change_id, used_at=datetime.now(timezone.utc)))
+                connection.execute(
+                    insert(schema.used_proofs).values(
+                        key=key[:128], change_id=change_id, used_at=datetime.now(timezone.utc)
+                    )
+                )
         except IntegrityError:
             return False
         return True
@@ -97,7 +148,9 @@ class SqlRecordStore(ChainHeadReads):
 
     def load(self, change_id: str) -> ChangeRecord:
         with self.engine.connect() as connection:
-            content = connection.execute(select(schema.current.c.content).where(schema.current.c.id == change_id)).scalar()
+            content = connection.execute(
+                select(schema.current.c.content).where(schema.current.c.id == change_id)
+            ).scalar()
         if content is None:
             raise RecordNotFound(f"no change record {change_id} in the record database")
         return ChangeRecord.model_validate_json(content)
@@ -110,7 +163,10 @@ class SqlRecordStore(ChainHeadReads):
     def facts_page(self, query: RecordQuery) -> FactsPage:
         """What the DORA report needs of each matching record, without reading the records."""
         rows = self._select(query, schema.current.c.id, schema.current.c.facts)
-        facts = [ChangeFacts.model_validate_json(row.facts) if row.facts else change_facts(self.load(row.id)) for row in rows[: query.limit]]
+        facts = [
+            ChangeFacts.model_validate_json(row.facts) if row.facts else change_facts(self.load(row.id))
+            for row in rows[: query.limit]
+        ]
         return FactsPage(facts=facts, next_after=facts[-1].id if len(rows) > query.limit else None)
 
     def _select(self, query: RecordQuery, *columns) -> list:
@@ -122,9 +178,13 @@ class SqlRecordStore(ChainHeadReads):
             where.append(c.state.in_(sorted(s.value for s in query.states)))
         if query.types is not None:
             where.append(c.type.in_(sorted(t.value for t in query.types)))
-        for column, bound, op in ((c.opened_at, query.opened_from, "ge"), (c.opened_at, query.opened_until, "lt"),
-                                  (c.updated_at, query.updated_since, "ge"), (c.slot_start, query.slot_from, "ge"),
-                                  (c.slot_start, query.slot_until, "lt")):
+        for column, bound, op in (
+            (c.opened_at, query.opened_from, "ge"),
+            (c.opened_at, query.opened_until, "lt"),
+            (c.updated_at, query.updated_since, "ge"),
+            (c.slot_start, query.slot_from, "ge"),
+            (c.slot_start, query.slot_until, "lt"),
+        ):
             if bound is not None:
                 where.append(column >= _utc(bound) if op == "ge" else column < _utc(bound))
         if query.after is not None:
@@ -141,7 +201,14 @@ class SqlRecordStore(ChainHeadReads):
     def history(self, change_id: str) -> list[RecordVersion]:
         v = schema.versions.c
         with self.engine.connect() as connection:
-            rows = connection.execute(select(schema.versions).where(v.change_id == change_id).order_by(v.version)).mappings().all()
+            rows = (
+                connection.execute(select(schema.versions).where(v.change_id == change_id).order_by(v.version))
+                .mappings()
+                .all()
+            )
         if not rows:
             raise RecordNotFound(f"no change record {change_id} in the record database")
-        return [RecordVersion(**{**row, "saved_at": row["saved_at"].replace(tzinfo=row["saved_at"].tzinfo or timezone.utc)}) for row in rows]
+        return [
+            RecordVersion(**{**row, "saved_at": row["saved_at"].replace(tzinfo=row["saved_at"].tzinfo or timezone.utc)})
+            for row in rows
+        ]

@@ -42,8 +42,6 @@ def config_to_json(config: ModelConfig) -> str:
     return json.dumps(json_format.MessageToDict(config, preserving_proto_field_name=True))
 
 
-
-
 def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfig:
     config = ModelConfig()
     try:
@@ -51,8 +49,6 @@ def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfi
     except json_format.ParseError as exc:
         raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
     return config
-
-
 
 
 def with_versions(config: ModelConfig, versions: Sequence[int]) -> ModelConfig:
@@ -116,7 +112,9 @@ class TritonModelServer:
             return False
 
     def server_version(self) -> str:
-        return str(self._call("server metadata", self._client().get_server_metadata, error=ServerUnavailable)["version"])
+        return str(
+            self._call("server metadata", self._client().get_server_metadata, error=ServerUnavailable)["version"]
+        )
 
     def repository_index(self) -> list[VersionState]:
         rows = self._call("repository index", self._client().get_model_repository_index, headers=self._headers)
@@ -140,15 +138,23 @@ class TritonModelServer:
             if "failed to load" in message or "failed to poll" in message:
                 return True, f"{self.name} accepts explicit model loads"
             if "not allowed" in message:
-                return False, f"{self.name} refuses explicit model loads ({message}); fix: start tritonserver with --model-control-mode=explicit"
-            return False, f"{self.name} refused a probe load ({message}); fix: let changeflow use the repository API (repository_headers for a restricted one)"
+                return (
+                    False,
+                    f"{self.name} refuses explicit model loads ({message}); fix: start tritonserver with --model-control-mode=explicit",
+                )
+            return (
+                False,
+                f"{self.name} refused a probe load ({message}); fix: let changeflow use the repository API (repository_headers for a restricted one)",
+            )
         except (OSError, ConnectionError) as exc:
             self._local.client = None
             return False, f"{self.name} at {self.http_url} does not answer ({exc})"
         return True, f"{self.name} accepts explicit model loads"
 
     def ready_versions(self, model: str) -> list[int]:
-        return sorted(r.version for r in self.repository_index() if r.model == model and r.state == "READY" and r.version)
+        return sorted(
+            r.version for r in self.repository_index() if r.model == model and r.state == "READY" and r.version
+        )
 
     def load(self, model: str, config: ModelConfig | None = None) -> None:
         """Load or reload ``model``: from its repository files, or with ``config`` as a full override.
@@ -182,7 +188,13 @@ class TritonModelServer:
 
     # --- inference ---------------------------------------------------------------------------
 
-    def infer(self, model: str, inputs: Mapping[str, np.ndarray], version: int | None = None, datatypes: Mapping[str, str] | None = None) -> InferenceResult:
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        version: int | None = None,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> InferenceResult:
         """One request; ``datatypes`` names each input's Triton datatype (from the model's config), else
         it is read off the array (which cannot tell BF16 from FP32)."""
         request = []
@@ -203,7 +215,9 @@ class TritonModelServer:
         latency_ms = (time.perf_counter() - started) * 1000.0
         response = result.get_response()
         outputs = {out["name"]: result.as_numpy(out["name"]) for out in response.get("outputs", [])}
-        return InferenceResult(model=model, model_version=int(response["model_version"]), outputs=outputs, latency_ms=latency_ms)
+        return InferenceResult(
+            model=model, model_version=int(response["model_version"]), outputs=outputs, latency_ms=latency_ms
+        )
 
     # --- metrics -----------------------------------------------------------------------------
 

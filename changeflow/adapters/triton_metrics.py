@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from changeflow.exceptions import NoMetricData, ServerUnavailable
 
-_QUERY = re.compile(r'^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$')
+_QUERY = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
 
 
@@ -19,13 +19,13 @@ def parse_selector(query: str) -> tuple[str, dict[str, str]]:
     """``name{a="x",b="y"}`` as (name, labels); anything else is refused with the form that works."""
     match = _QUERY.match(query)
     if not match:
-        raise ValueError(f"{query!r} is not metric_name{{label=\"value\",…}}")
+        raise ValueError(f'{query!r} is not metric_name{{label="value",…}}')
     name, body, labels = match.group(1), match.group(2) or "", {}
     position = 0
     while position < len(body.strip()):
         label = _LABEL.match(body, position)
         if not label:
-            raise ValueError(f"{query!r}: labels must be exact matches, label=\"value\"")
+            raise ValueError(f'{query!r}: labels must be exact matches, label="value"')
         labels[label.group(1)] = label.group(2)
         position = label.end()
     return name, labels
@@ -46,7 +46,8 @@ class TritonMetricsProvider:
             sample.value
             for family in text_string_to_metric_families(response.text)
             for sample in family.samples
-            if sample.name.removesuffix("_total") == name.removesuffix("_total") and all(sample.labels.get(k) == v for k, v in labels.items())
+            if sample.name.removesuffix("_total") == name.removesuffix("_total")
+            and all(sample.labels.get(k) == v for k, v in labels.items())
         ]
         if not found:
             raise NoMetricData(f"{query} matched no series at {self.url}")

@@ -14,10 +14,11 @@ def require_prefect() -> str:
 
     url = PREFECT_API_URL.value()
     if not url:
-        raise PrefectUnavailable("PREFECT_API_URL is not set; fix: start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api")
-    from prefect.client.orchestration import get_client
-
+        raise PrefectUnavailable(
+            "PREFECT_API_URL is not set; fix: start `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
     import httpx
+    from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         problem = client.api_healthcheck()
@@ -26,11 +27,15 @@ def require_prefect() -> str:
                 client.request("GET", "/admin/version")  # the health check is open; this one needs the credential
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (401, 403):
-                    raise PrefectUnavailable(f"Prefect server at {url} refused the credential ({exc.response.status_code}); "
-                                             "fix: export PREFECT_API_AUTH_STRING=USER:PASSWORD as the server was started with") from None
+                    raise PrefectUnavailable(
+                        f"Prefect server at {url} refused the credential ({exc.response.status_code}); "
+                        "fix: export PREFECT_API_AUTH_STRING=USER:PASSWORD as the server was started with"
+                    ) from None
                 raise
     if problem is not None:
-        raise PrefectUnavailable(f"Prefect server at {url} does not answer ({problem}); fix: start it or correct PREFECT_API_URL")
+        raise PrefectUnavailable(
+            f"Prefect server at {url} does not answer ({problem}); fix: start it or correct PREFECT_API_URL"
+        )
     return url
 
 
@@ -56,7 +61,9 @@ def _database(settings):
     url = settings.url if settings is not None else os.environ.get(RECORDS_URL, "")
     try:
         settings = settings or RecordStoreSettings()
-        settings = RecordStoreSettings(url=settings.url, publish=settings.publish)  # runs the URL check (and spelling) a default skips
+        settings = RecordStoreSettings(
+            url=settings.url, publish=settings.publish
+        )  # runs the URL check (and spelling) a default skips
     except ValidationError:
         raise _not_a_database(url, "not a database's (sqlite or postgresql)") from None
     if settings.url.rstrip("/") == "sqlite:":
@@ -69,4 +76,9 @@ def _not_a_database(url: str, problem: str) -> InvalidSettings:
     from changeflow.settings.environment import RECORDS_URL
 
     scheme = url.split(":", 1)[0].strip()[:20] if ":" in url else ""
-    return InvalidSettings(RECORDS_URL, "url", f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, {problem}", "use sqlite:///ABSOLUTE/PATH.db or postgresql+psycopg://USER@HOST:PORT/DATABASE")
+    return InvalidSettings(
+        RECORDS_URL,
+        "url",
+        f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, {problem}",
+        "use sqlite:///ABSOLUTE/PATH.db or postgresql+psycopg://USER@HOST:PORT/DATABASE",
+    )

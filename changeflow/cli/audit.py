@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,12 +18,32 @@ BROKEN = 8
 @audit_app.command("verify")
 @reports_errors
 def verify(
-    change_id: Annotated[Optional[str], typer.Argument(help="one change ID; omit with --all")] = None,
+    change_id: Annotated[str | None, typer.Argument(help="one change ID; omit with --all")] = None,
     every_record: Annotated[bool, typer.Option("--all", help="every record in the database")] = False,
-    prefect: Annotated[bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")] = False,
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", help="an earlier `audit export`, a checkpoint file or a copied checkpoint folder kept outside the database: its signed heads must still be there (default: the newest in this executor's checkpoint folder)")] = None,
-    unsigned: Annotated[bool, typer.Option("--unsigned", help="check the digests only, where no executor key is known (a chain recomputed by a database writer passes)")] = False,
-    reviews: Annotated[bool, typer.Option("--reviews", help="also re-verify each closed emergency's post-implementation review against the governance bundle's keys")] = False,
+    prefect: Annotated[
+        bool, typer.Option("--prefect", help="also compare the records Prefect shows (artifacts) with the chains")
+    ] = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="an earlier `audit export`, a checkpoint file or a copied checkpoint folder kept outside the database: its signed heads must still be there (default: the newest in this executor's checkpoint folder)",
+        ),
+    ] = None,
+    unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--unsigned",
+            help="check the digests only, where no executor key is known (a chain recomputed by a database writer passes)",
+        ),
+    ] = False,
+    reviews: Annotated[
+        bool,
+        typer.Option(
+            "--reviews",
+            help="also re-verify each closed emergency's post-implementation review against the governance bundle's keys",
+        ),
+    ] = False,
 ) -> None:
     """Walk the version chains and check every version's executor signature against the governance
     bundle's executor keys; exit 8 naming the first broken link (a rewritten, unsigned, removed or
@@ -34,7 +54,12 @@ def verify(
     from changeflow.services.audit import audit, executor_seals
 
     if (change_id is None) == (not every_record) or (change_id and every_record):
-        raise InvalidSettings("audit verify", "ID", "give one change ID or --all", "e.g. `changeflow audit verify CHG-0002` or `changeflow audit verify --all`")
+        raise InvalidSettings(
+            "audit verify",
+            "ID",
+            "give one change ID or --all",
+            "e.g. `changeflow audit verify CHG-0002` or `changeflow audit verify --all`",
+        )
     published = None
     if prefect:
         from changeflow.adapters.prefect_records import artifact_records
@@ -44,8 +69,12 @@ def verify(
         published = {r.id: r for r in artifact_records()}
     seals = executor_seals()
     if seals is None and not unsigned:
-        raise InvalidSettings("audit verify", "keys", "no executor key is known, so signatures cannot be checked and a recomputed chain would pass",
-                              "pin the governance keys (CHANGEFLOW_GOVERNANCE_KEYS) of a bundle listing its executors, or add --unsigned to check digests only")
+        raise InvalidSettings(
+            "audit verify",
+            "keys",
+            "no executor key is known, so signatures cannot be checked and a recomputed chain would pass",
+            "pin the governance keys (CHANGEFLOW_GOVERNANCE_KEYS) of a bundle listing its executors, or add --unsigned to check digests only",
+        )
     store = record_store()
     kept = _checkpoint(store, checkpoint, seals)
     report = audit(store, None if every_record else [change_id], published, seals, kept)
@@ -53,13 +82,27 @@ def verify(
         report.breaks += _review_breaks(None if every_record else change_id)
     if report.breaks:
         first = report.breaks[0]
-        err.print(one_line("broken:", "bold red", f"{first.change_id} version {first.version}: {first.reason}"
-                           + (f" (and {len(report.breaks) - 1} more record(s))" if len(report.breaks) > 1 else "")), highlight=False, soft_wrap=True)
+        err.print(
+            one_line(
+                "broken:",
+                "bold red",
+                f"{first.change_id} version {first.version}: {first.reason}"
+                + (f" (and {len(report.breaks) - 1} more record(s))" if len(report.breaks) > 1 else ""),
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(BROKEN)
-    signed = "every version signed by an executor of the governance bundle" if report.signatures_checked else \
-        "signatures NOT checked: no executor key is known (pin governance keys and list executors in keys.yaml)"
-    out.print(f"intact: {report.records} record(s), {report.versions} version(s); {signed}"
-              + ("; every closed emergency's review verifies" if reviews else ""), markup=False)
+    signed = (
+        "every version signed by an executor of the governance bundle"
+        if report.signatures_checked
+        else "signatures NOT checked: no executor key is known (pin governance keys and list executors in keys.yaml)"
+    )
+    out.print(
+        f"intact: {report.records} record(s), {report.versions} version(s); {signed}"
+        + ("; every closed emergency's review verifies" if reviews else ""),
+        markup=False,
+    )
 
 
 def _review_breaks(change_id: str | None) -> list:
@@ -73,9 +116,16 @@ def _review_breaks(change_id: str | None) -> list:
     from changeflow.settings.defaults import governance_or_default
 
     governance, store = governance_or_default(), record_store()
-    records = [store.load(change_id)] if change_id else every(store, RecordQuery(types=frozenset({ChangeType.EMERGENCY}), states=frozenset({State.CLOSED})))
-    return [ChainBreak(change_id=record.id, version=len(store.history(record.id)), reason=problem)
-            for record in records if (problem := review_problem(record, governance)) is not None]
+    records = (
+        [store.load(change_id)]
+        if change_id
+        else every(store, RecordQuery(types=frozenset({ChangeType.EMERGENCY}), states=frozenset({State.CLOSED})))
+    )
+    return [
+        ChainBreak(change_id=record.id, version=len(store.history(record.id)), reason=problem)
+        for record in records
+        if (problem := review_problem(record, governance)) is not None
+    ]
 
 
 def _checkpoint(store, given: Path | None, seals):
@@ -90,10 +140,19 @@ def _checkpoint(store, given: Path | None, seals):
     else:
         found = newest(given if given is not None else checkpoints_dir(), store, seals)
         if found is None and given is not None:
-            raise InvalidSettings(str(given), "--checkpoint", "holds no checkpoint of this database signed by an executor", "name a checkpoint folder (or a file) this database's worker wrote")
+            raise InvalidSettings(
+                str(given),
+                "--checkpoint",
+                "holds no checkpoint of this database signed by an executor",
+                "name a checkpoint folder (or a file) this database's worker wrote",
+            )
         kept, where = found if found is not None else (None, None)
     if kept is not None:
-        out.print(f"checkpoint: {where} (sequence {kept.seq}, {len(kept.heads)} record(s){', ' + kept.written_at if kept.written_at else ''})", markup=False, soft_wrap=True)
+        out.print(
+            f"checkpoint: {where} (sequence {kept.seq}, {len(kept.heads)} record(s){', ' + kept.written_at if kept.written_at else ''})",
+            markup=False,
+            soft_wrap=True,
+        )
     return kept
 
 
@@ -109,23 +168,31 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidSettings(str(path), "--checkpoint", f"cannot be read ({exc.__class__.__name__})", "pass a file written by `changeflow audit export`") from None
+        raise InvalidSettings(
+            str(path),
+            "--checkpoint",
+            f"cannot be read ({exc.__class__.__name__})",
+            "pass a file written by `changeflow audit export`",
+        ) from None
 
 
 @audit_app.command("export")
 @reports_errors
 def export(file: Annotated[Path, typer.Argument(help="where to write the bundle (JSON lines)")]) -> None:
     """Write every version of every record as JSON lines, then the chain heads: an auditor's bundle."""
+    from changeflow.exceptions import InvalidSettings
     from changeflow.services.audit import export as write
     from changeflow.settings.defaults import executor_key
-
-    from changeflow.exceptions import InvalidSettings
 
     try:
         handle = open(file, "w", encoding="utf-8")
     except OSError as exc:  # a folder, a missing folder, no permission: bad input, nothing written
-        raise InvalidSettings(str(file), "FILE", f"cannot be written ({exc.strerror or exc.__class__.__name__})",
-                              "name a file in a folder you can write, e.g. audit.jsonl") from None
+        raise InvalidSettings(
+            str(file),
+            "FILE",
+            f"cannot be written ({exc.strerror or exc.__class__.__name__})",
+            "name a file in a folder you can write, e.g. audit.jsonl",
+        ) from None
     with handle:
         lines = write(record_store(), handle, executor_key())
     out.print(f"{lines - 1} version(s) and the chain heads written to {file}", markup=False)
@@ -148,6 +215,15 @@ def checkpoint() -> None:
         err.print(one_line("broken:", "bold red", str(exc)), highlight=False, soft_wrap=True)
         raise typer.Exit(BROKEN) from None
     if kept is None:
-        raise InvalidSettings("audit checkpoint", EXECUTOR_KEY, "is not set: only an executor signs checkpoints", "run it where the worker's executor key is (CHANGEFLOW_EXECUTOR_KEY)")
+        raise InvalidSettings(
+            "audit checkpoint",
+            EXECUTOR_KEY,
+            "is not set: only an executor signs checkpoints",
+            "run it where the worker's executor key is (CHANGEFLOW_EXECUTOR_KEY)",
+        )
     said = "written" if kept.written else "unchanged since"
-    out.print(f"checkpoint {said}: {kept.path} (sequence {kept.checkpoint.seq}, {len(kept.checkpoint.heads)} record(s))", markup=False, soft_wrap=True)
+    out.print(
+        f"checkpoint {said}: {kept.path} (sequence {kept.checkpoint.seq}, {len(kept.checkpoint.heads)} record(s))",
+        markup=False,
+        soft_wrap=True,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,9 @@ from changeflow.cli._app import app, out, reports_errors
 @reports_errors
 def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-    keep_server: Annotated[bool, typer.Option("--keep-server", help="leave the Prefect server it started running")] = False,
+    keep_server: Annotated[
+        bool, typer.Option("--keep-server", help="leave the Prefect server it started running")
+    ] = False,
 ) -> None:
     """Run the sample changes in examples/changes end to end and print a summary."""
     from changeflow.local.demo import run_demo
@@ -31,7 +33,9 @@ def demo(
 @app.command()
 @reports_errors
 def examples(
-    to: Annotated[Optional[Path], typer.Argument(help="copy them into this new folder (to edit); omitted: print where they are")] = None,
+    to: Annotated[
+        Path | None, typer.Argument(help="copy them into this new folder (to edit); omitted: print where they are")
+    ] = None,
 ) -> None:
     """The sample changes, governance files, golden sets and model repository that ship with changeflow."""
     import shutil
@@ -45,4 +49,7 @@ def examples(
     if to.exists():
         raise InvalidSettings(str(to), "(folder)", "already exists", "name a new folder; nothing is overwritten")
     shutil.copytree(paths.EXAMPLES, to, ignore=shutil.ignore_patterns("__pycache__", "__init__.py"))
-    out.print(f"examples copied to {to}: try `changeflow submit {to / 'changes' / 'normal-deploy-v2.yaml'} --dry-run`", markup=False)
+    out.print(
+        f"examples copied to {to}: try `changeflow submit {to / 'changes' / 'normal-deploy-v2.yaml'} --dry-run`",
+        markup=False,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,9 @@ from changeflow.cli.changes import NEEDS_ATTENTION, EnvironmentOption, _environm
 from changeflow.settings.defaults import ENVIRONMENT_FILE
 
 UNAUTHORIZED_ON_RECORD = 9
-drift_app = typer.Typer(help="Unauthorized changes: production against the state the records approved.", no_args_is_help=True)
+drift_app = typer.Typer(
+    help="Unauthorized changes: production against the state the records approved.", no_args_is_help=True
+)
 app.add_typer(drift_app, name="drift")
 
 
@@ -22,7 +24,13 @@ app.add_typer(drift_app, name="drift")
 @reports_errors
 def check(
     environment: EnvironmentOption = ENVIRONMENT_FILE,
-    governance_dir: Annotated[Optional[Path], typer.Option("--governance", help="folder with drift.yaml (record | revert per model; default: CHANGEFLOW_GOVERNANCE, else the shipped examples)")] = None,
+    governance_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--governance",
+            help="folder with drift.yaml (record | revert per model; default: CHANGEFLOW_GOVERNANCE, else the shipped examples)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Compare every production target with its approved state once. Exits 0 when production is as
@@ -44,9 +52,15 @@ def check(
     else:
         for entry in report.checks:
             mark = entry.step.value if entry.step is not None else "skipped"
-            out.print(f"{entry.target}: {mark}: {entry.reason}" + (f" ({entry.record_id})" if entry.record_id else ""), markup=False)
-        out.print(f"unauthorized now: {', '.join(report.unauthorized) or 'none'}; still open: {', '.join(report.still_open) or 'none'}; "
-                  f"reverted: {', '.join(report.reverted) or 'none'}", markup=False)
+            out.print(
+                f"{entry.target}: {mark}: {entry.reason}" + (f" ({entry.record_id})" if entry.record_id else ""),
+                markup=False,
+            )
+        out.print(
+            f"unauthorized now: {', '.join(report.unauthorized) or 'none'}; still open: {', '.join(report.still_open) or 'none'}; "
+            f"reverted: {', '.join(report.reverted) or 'none'}",
+            markup=False,
+        )
     if report.needs_attention:
         raise typer.Exit(NEEDS_ATTENTION)
     if not report.clean:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,10 @@ app.add_typer(golden_app, name="golden")
 
 Server = Annotated[str, typer.Option("--server", help="the Triton HTTP endpoint, e.g. http://127.0.0.1:8000")]
 Model = Annotated[str, typer.Option("--model", help="the model's name on that server")]
-Version = Annotated[Optional[int], typer.Option("--version", min=1, help="the version to ask (default: the one unversioned requests reach)")]
+Version = Annotated[
+    int | None,
+    typer.Option("--version", min=1, help="the version to ask (default: the one unversioned requests reach)"),
+]
 
 
 def _server(url: str):
@@ -28,7 +31,13 @@ def _server(url: str):
 @golden_app.command("capture")
 @reports_errors
 def capture(
-    inputs: Annotated[Path, typer.Option("--inputs", help="the cases' inputs: JSON (a list of {input name: tensor}, or {\"cases\": […]}) or .npz (one array per input, first axis = case)")],
+    inputs: Annotated[
+        Path,
+        typer.Option(
+            "--inputs",
+            help='the cases\' inputs: JSON (a list of {input name: tensor}, or {"cases": […]}) or .npz (one array per input, first axis = case)',
+        ),
+    ],
     output: Annotated[Path, typer.Option("--out", help="where to write the golden set (JSON)")],
     server: Server,
     model: Model,
@@ -40,9 +49,13 @@ def capture(
 
     golden = capture_golden(_server(server), model, version, read_inputs(inputs), description)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(golden.model_dump(mode="json", exclude_defaults=True), indent=1) + "\n", encoding="utf-8")
+    output.write_text(
+        json.dumps(golden.model_dump(mode="json", exclude_defaults=True), indent=1) + "\n", encoding="utf-8"
+    )
     outputs = ", ".join(sorted(golden.outputs))
-    out.print(f"golden set of {len(golden.cases)} cases for {model} (outputs {outputs}) written to {output}", markup=False)
+    out.print(
+        f"golden set of {len(golden.cases)} cases for {model} (outputs {outputs}) written to {output}", markup=False
+    )
 
 
 @golden_app.command("check")
@@ -50,7 +63,9 @@ def capture(
 def check(
     file: Annotated[Path, typer.Argument(help="the golden set (JSON)")],
     server: Server,
-    model: Annotated[Optional[str], typer.Option("--model", help="the model (default: the one the golden set names)")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="the model (default: the one the golden set names)")
+    ] = None,
     version: Version = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
 ) -> None:

@@ -5,7 +5,7 @@ Prefect artifacts; ``records migrate`` runs the schema migrations as the schema 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -31,17 +31,25 @@ def status(
     if as_json:
         import json
 
-        print(json.dumps({"id": record.id, "state": record.state.value, "outcome": record.outcome, "risk": record.risk.value}))
+        print(
+            json.dumps(
+                {"id": record.id, "state": record.state.value, "outcome": record.outcome, "risk": record.risk.value}
+            )
+        )
         return
-    out.print(Text(f"{record.id} {record.type.value} {record.kind} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"))
+    out.print(
+        Text(
+            f"{record.id} {record.type.value} {record.kind} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"
+        )
+    )
 
 
 @app.command("list")
 @reports_errors
 def list_changes(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    model: Annotated[Optional[str], typer.Option(help="only changes to this model")] = None,
-    state: Annotated[Optional[list[str]], typer.Option(help="only changes in this state (repeatable)")] = None,
+    model: Annotated[str | None, typer.Option(help="only changes to this model")] = None,
+    state: Annotated[list[str] | None, typer.Option(help="only changes in this state (repeatable)")] = None,
 ) -> None:
     """Every change on record (all of them, read a page at a time), optionally of one model or state."""
     from changeflow.domain.history import RecordQuery
@@ -51,7 +59,21 @@ def list_changes(
     if as_json:
         import json
 
-        print(json.dumps([{"id": r.id, "type": r.type.value, "kind": r.kind, "model": r.model, "state": r.state.value, "outcome": r.outcome} for r in records]))
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "type": r.type.value,
+                        "kind": r.kind,
+                        "model": r.model,
+                        "state": r.state.value,
+                        "outcome": r.outcome,
+                    }
+                    for r in records
+                ]
+            )
+        )
         return
     governed, drifts = [r for r in records if r.drift is None], [r for r in records if r.drift is not None]
     table = Table(title="changes")
@@ -66,7 +88,14 @@ def list_changes(
             table.add_column(column)
         for r in drifts:
             changed = "; ".join(str(c) for c in r.drift.changes)
-            table.add_row(r.id, str(r.drift.target), f"{r.drift.seen.seen_at:%Y-%m-%d %H:%M:%S}", Text(changed), r.state.value, Text(r.outcome or "—"))
+            table.add_row(
+                r.id,
+                str(r.drift.target),
+                f"{r.drift.seen.seen_at:%Y-%m-%d %H:%M:%S}",
+                Text(changed),
+                r.state.value,
+                Text(r.outcome or "—"),
+            )
         out.print(table)
 
 
@@ -78,7 +107,9 @@ def _states(names: list[str] | None):
         return None
     known = {s.value for s in State}
     if unknown := [n for n in names if n not in known]:
-        raise InvalidSettings("--state", "state", f"unknown state {unknown[0][:40]!r}", f"use one of: {', '.join(sorted(known))}")
+        raise InvalidSettings(
+            "--state", "state", f"unknown state {unknown[0][:40]!r}", f"use one of: {', '.join(sorted(known))}"
+        )
     return frozenset(State(n) for n in names)
 
 
@@ -102,7 +133,10 @@ def history(
     out.print(table)
 
 
-records_app = typer.Typer(help="The record database: migrate it as its schema owner; import records kept as Prefect artifacts.", no_args_is_help=True)
+records_app = typer.Typer(
+    help="The record database: migrate it as its schema owner; import records kept as Prefect artifacts.",
+    no_args_is_help=True,
+)
 app.add_typer(records_app, name="records")
 
 
@@ -135,10 +169,22 @@ _ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 @records_app.command("migrate")
 @reports_errors
 def migrate_records(
-    url: Annotated[Optional[str], typer.Option("--url", envvar=ADMIN_URL, help="the schema owner's URL (a database administrator's); "
-                                               "default: the record database's URL")] = None,
-    member: Annotated[Optional[list[str]], typer.Option("--member", help="PostgreSQL: a login role the application uses, "
-                                                        "put in the writer group changeflow_writer (repeatable)")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar=ADMIN_URL,
+            help="the schema owner's URL (a database administrator's); default: the record database's URL",
+        ),
+    ] = None,
+    member: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--member",
+            help="PostgreSQL: a login role the application uses, "
+            "put in the writer group changeflow_writer (repeatable)",
+        ),
+    ] = None,
 ) -> None:
     """Bring the record database's schema to this release's revision, as its owner. On PostgreSQL the
     application (executors, the CLI) then connects as a login role in the group changeflow_writer, which
@@ -152,12 +198,21 @@ def migrate_records(
         url = _database(environment_or_default().records if environment_path().is_file() else None).url
     elif not url.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")) or url.rstrip("/") == "sqlite:":
         scheme = url.split(":", 1)[0].strip()[:20] if ":" in url else ""
-        raise InvalidSettings(f"--url ({ADMIN_URL})", "url", f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, not a database's",
-                              "use postgresql+psycopg://OWNER@HOST:PORT/DATABASE (or sqlite:///ABSOLUTE/PATH.db)")
+        raise InvalidSettings(
+            f"--url ({ADMIN_URL})",
+            "url",
+            f"is {f'a {scheme}: URL' if scheme else 'a URL without a scheme'}, not a database's",
+            "use postgresql+psycopg://OWNER@HOST:PORT/DATABASE (or sqlite:///ABSOLUTE/PATH.db)",
+        )
     url = url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
     for name in member or []:
         if not _ROLE.fullmatch(name):
-            raise InvalidSettings("--member", "role", f"{name[:64]!r} is not a plain role name", "use lowercase letters, digits and underscores")
+            raise InvalidSettings(
+                "--member",
+                "role",
+                f"{name[:64]!r} is not a plain role name",
+                "use lowercase letters, digits and underscores",
+            )
     before, after = upgrade(url, member or [])
     where = url.split("@", 1)[-1] if "@" in url else url  # never the password
     out.print(f"record database {where}: revision {before or '(none)'} -> {after}", markup=False, soft_wrap=True)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from changeflow.settings import paths
 from changeflow.cli import _checks as checks
 from changeflow.cli._app import app, out, reports_errors
 from changeflow.cli._prefect import record_store
+from changeflow.settings import paths
 
 
 def _records(query):
@@ -29,7 +29,7 @@ def _records(query):
 def report(
     days: Annotated[int, typer.Option(help="period: the last N days")] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    html: Annotated[Optional[Path], typer.Option(help="also write an HTML report with a chart")] = None,
+    html: Annotated[Path | None, typer.Option(help="also write an HTML report with a chart")] = None,
 ) -> None:
     """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
     from changeflow.domain.dora import dora_from_facts
@@ -39,7 +39,9 @@ def report(
 
     end = datetime.now(timezone.utc)
     start = end - timedelta(days=checks.days(days, "report"))
-    result = dora_from_facts(list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end)
+    result = dora_from_facts(
+        list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end
+    )
     if html:
         html.write_text(report_html(result), encoding="utf-8")
     if as_json:
@@ -48,12 +50,24 @@ def report(
     table = Table(title=f"change performance, last {days} days ({result.changes} changes)")
     table.add_column("key")
     table.add_column("value")
-    rate = "—" if result.change_fail_rate is None else f"{result.change_fail_rate:.0%} ({result.failed} of {result.executed} executed)"
+    rate = (
+        "—"
+        if result.change_fail_rate is None
+        else f"{result.change_fail_rate:.0%} ({result.failed} of {result.executed} executed)"
+    )
     table.add_row("deployment frequency", f"{result.deployment_frequency_per_day:.2f} per day")
-    table.add_row("lead time (median)", "—" if result.lead_time_hours_median is None else f"{result.lead_time_hours_median:.2f} h")
+    table.add_row(
+        "lead time (median)", "—" if result.lead_time_hours_median is None else f"{result.lead_time_hours_median:.2f} h"
+    )
     table.add_row("change fail rate", rate)
-    table.add_row("recovery time (median)", "—" if result.recovery_minutes_median is None else f"{result.recovery_minutes_median:.2f} min")
-    table.add_row("unauthorized changes (not in the keys)", f"{result.unauthorized} ({result.unauthorized_reverted} reverted, {result.unauthorized_open} open)")
+    table.add_row(
+        "recovery time (median)",
+        "—" if result.recovery_minutes_median is None else f"{result.recovery_minutes_median:.2f} min",
+    )
+    table.add_row(
+        "unauthorized changes (not in the keys)",
+        f"{result.unauthorized} ({result.unauthorized_reverted} reverted, {result.unauthorized_open} open)",
+    )
     out.print(table)
     if html:
         out.print(f"HTML report written to {html}")
@@ -65,18 +79,38 @@ def unauthorized_rows(since: datetime) -> list[tuple[datetime, datetime, str]]:
     from changeflow.domain.record import State, Unrequested
 
     found = {r.id: r for r in _records(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), opened_from=since))}
-    found.update({r.id: r for r in _records(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), states=frozenset({State.DETECTED})))})
-    return [(r.transitions[0].at, r.transitions[-1].at, f"UNAUTHORIZED change {r.id} on {r.model} ({r.state.value}): {r.drift.summary() if r.drift else r.description}")
-            for r in sorted(found.values(), key=lambda r: r.transitions[0].at)]
+    found.update(
+        {
+            r.id: r
+            for r in _records(
+                RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), states=frozenset({State.DETECTED}))
+            )
+        }
+    )
+    return [
+        (
+            r.transitions[0].at,
+            r.transitions[-1].at,
+            f"UNAUTHORIZED change {r.id} on {r.model} ({r.state.value}): {r.drift.summary() if r.drift else r.description}",
+        )
+        for r in sorted(found.values(), key=lambda r: r.transitions[0].at)
+    ]
 
 
 @app.command()
 @reports_errors
 def calendar(
     days: Annotated[int, typer.Option(help="how far ahead")] = 14,
-    calendar_file: Annotated[Path, typer.Option("--calendar", help="the change calendar")] = paths.EXAMPLES / "calendar.yaml",
-    now: Annotated[Optional[datetime], typer.Option(help="from when (ISO time with offset); default: now")] = None,
-    with_changes: Annotated[bool, typer.Option("--changes/--no-changes", help="also list open changes with a slot, and unauthorized changes, from the record database")] = True,
+    calendar_file: Annotated[Path, typer.Option("--calendar", help="the change calendar")] = paths.EXAMPLES
+    / "calendar.yaml",
+    now: Annotated[datetime | None, typer.Option(help="from when (ISO time with offset); default: now")] = None,
+    with_changes: Annotated[
+        bool,
+        typer.Option(
+            "--changes/--no-changes",
+            help="also list open changes with a slot, and unauthorized changes, from the record database",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Upcoming maintenance windows, freezes and scheduled changes; unauthorized changes of the last ``days``
@@ -90,14 +124,19 @@ def calendar(
     start = now or datetime.now(timezone.utc)
     rows = [(s, e, what) for s, e, what in upcoming(cal, start, days)]
     if with_changes:
-        rows += [(r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind} on {r.model}, {r.state.value})")
-                 for r in _records(RecordQuery(states=OPEN)) if r.slot_start and r.slot_end and r.slot_end > start]
+        rows += [
+            (r.slot_start, r.slot_end, f"change {r.id} ({r.type.value} {r.kind} on {r.model}, {r.state.value})")
+            for r in _records(RecordQuery(states=OPEN))
+            if r.slot_start and r.slot_end and r.slot_end > start
+        ]
         rows += unauthorized_rows(start - timedelta(days=days))
     rows.sort(key=lambda row: row[0])
     if as_json:
         print(json.dumps([{"start": s.isoformat(), "end": e.isoformat(), "what": w} for s, e, w in rows]))
         return
-    table = Table(title=f"change calendar ({cal.timezone}; business hours {cal.business_hours.start:%H:%M}–{cal.business_hours.end:%H:%M} {', '.join(cal.business_hours.days)})")
+    table = Table(
+        title=f"change calendar ({cal.timezone}; business hours {cal.business_hours.start:%H:%M}–{cal.business_hours.end:%H:%M} {', '.join(cal.business_hours.days)})"
+    )
     for column in ("from", "until", "what"):
         table.add_column(column)
     zone = cal.zone

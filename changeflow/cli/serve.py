@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,17 @@ from changeflow.settings import paths
 @app.command()
 @reports_errors
 def serve(
-    repository: Annotated[Path, typer.Option(help="the model repository the local Tritons serve")] = paths.MODEL_REPOSITORY,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="MODEL or MODEL:VERSION production serves at start (repeatable)")] = None,
-    drift_every: Annotated[int, typer.Option("--drift-every", min=10, max=86_400, help="seconds between drift checks (unauthorized changes)")] = 60,
+    repository: Annotated[
+        Path, typer.Option(help="the model repository the local Tritons serve")
+    ] = paths.MODEL_REPOSITORY,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="MODEL or MODEL:VERSION production serves at start (repeatable)"),
+    ] = None,
+    drift_every: Annotated[
+        int,
+        typer.Option("--drift-every", min=10, max=86_400, help="seconds between drift checks (unauthorized changes)"),
+    ] = 60,
 ) -> None:
     """Prefect server + Tritons + the change flows as deployments, in one command (Ctrl-C stops all)."""
     import os
@@ -34,10 +42,23 @@ def serve(
         url = server.api_url
     out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
     if server is not None:
-        out.print(f"the API and the UI ask for: {server.auth_string}  (export PREFECT_API_AUTH_STRING='{server.auth_string}')", markup=False)
+        out.print(
+            f"the API and the UI ask for: {server.auth_string}  (export PREFECT_API_AUTH_STRING='{server.auth_string}')",
+            markup=False,
+        )
     try:
-        arguments = ["--repository", str(repository.resolve()), f"--drift-every={drift_every}"] + [f"--model={m}" for m in model or []]
-        subprocess.run([sys.executable, "-m", "changeflow.local.serve", *arguments], env={**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})})
+        arguments = ["--repository", str(repository.resolve()), f"--drift-every={drift_every}"] + [
+            f"--model={m}" for m in model or []
+        ]
+        subprocess.run(
+            [sys.executable, "-m", "changeflow.local.serve", *arguments],
+            env={
+                **os.environ,
+                "PREFECT_API_URL": url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                **(server.client_env if server else {}),
+            },
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -48,8 +69,12 @@ def serve(
 @app.command()
 @reports_errors
 def recovery(
-    deployment: Annotated[str, typer.Option(help="the safety net's deployment, FLOW/DEPLOYMENT")] = "safety-net/safety-net",
-    silence_s: Annotated[float, typer.Option(min=60, help="a change run with no heartbeat for this long is marked Crashed")] = 70.0,
+    deployment: Annotated[
+        str, typer.Option(help="the safety net's deployment, FLOW/DEPLOYMENT")
+    ] = "safety-net/safety-net",
+    silence_s: Annotated[
+        float, typer.Option(min=60, help="a change run with no heartbeat for this long is marked Crashed")
+    ] = 70.0,
 ) -> None:
     """Install (or replace) the recovery automations on the Prefect server ``PREFECT_API_URL`` names: a
     change whose executor crashes, fails or goes silent runs the safety net. ``serve`` does this itself."""
@@ -58,7 +83,9 @@ def recovery(
     from changeflow.exceptions import InvalidSettings, PrefectUnavailable
 
     if deployment.count("/") != 1 or not all(deployment.split("/")):
-        raise InvalidSettings("--deployment", "deployment", f"{deployment!r} is not FLOW/DEPLOYMENT", "e.g. safety-net/safety-net")
+        raise InvalidSettings(
+            "--deployment", "deployment", f"{deployment!r} is not FLOW/DEPLOYMENT", "e.g. safety-net/safety-net"
+        )
     require_prefect()
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -68,8 +95,12 @@ def recovery(
             found = client.read_deployment_by_name(deployment)
         names = install_recovery(str(found.id), silence_s)
     except ObjectNotFound:
-        raise InvalidSettings("--deployment", "deployment", f"no deployment {deployment!r} on this Prefect server",
-                              "deploy flows/safety.py:safety_net (deployments/prefect.yaml), or name yours") from None
+        raise InvalidSettings(
+            "--deployment",
+            "deployment",
+            f"no deployment {deployment!r} on this Prefect server",
+            "deploy flows/safety.py:safety_net (deployments/prefect.yaml), or name yours",
+        ) from None
     except Exception as exc:  # the server refused or is gone: one line, not a traceback
         raise PrefectUnavailable(f"the automations could not be installed: {exc.__class__.__name__}: {exc}") from None
     for name in names:
@@ -81,10 +112,15 @@ def recovery(
 @app.command()
 @reports_errors
 def worker(
-    pool: Annotated[str, typer.Option(help="the process work pool the change flows are deployed to")] = "changeflow-local",
-    name: Annotated[Optional[str], typer.Option(help="this worker's name in the Prefect UI")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, max=1_000, help="at most this many flow runs at once")] = None,
-    deploy: Annotated[bool, typer.Option("--deploy/--no-deploy", help="also (re)deploy the change flows to POOL from this installation")] = False,
+    pool: Annotated[
+        str, typer.Option(help="the process work pool the change flows are deployed to")
+    ] = "changeflow-local",
+    name: Annotated[str | None, typer.Option(help="this worker's name in the Prefect UI")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=1_000, help="at most this many flow runs at once")] = None,
+    deploy: Annotated[
+        bool,
+        typer.Option("--deploy/--no-deploy", help="also (re)deploy the change flows to POOL from this installation"),
+    ] = False,
 ) -> None:
     """Run an executor: the guarded process worker, which runs only changeflow's own deployments as deployed
     (an edited entrypoint, pull step, job variable or pool template is refused before anything starts). Its

@@ -7,13 +7,13 @@ import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
 
-from changeflow.settings import paths
 from changeflow.cli._app import app, out, reports_errors
+from changeflow.settings import paths
 from changeflow.settings.defaults import ENVIRONMENT_FILE
 
 triton_app = typer.Typer(help="Run local Triton Inference Servers.", no_args_is_help=True)
@@ -24,10 +24,21 @@ app.add_typer(triton_app, name="triton")
 @reports_errors
 def triton_up(
     repository: Annotated[Path, typer.Option(help="model repository to serve")] = paths.MODEL_REPOSITORY,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="MODEL or MODEL:VERSION to serve (repeatable); default with the shipped repository: classifier:1, feature_scaler")] = None,
-    in_place: Annotated[bool, typer.Option("--in-place", help="serve the directory itself, not a private copy")] = False,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="MODEL or MODEL:VERSION to serve (repeatable); default with the shipped repository: classifier:1, feature_scaler",
+        ),
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="serve the directory itself, not a private copy")
+    ] = False,
     staging: Annotated[bool, typer.Option("--staging", help="also start a staging server beside production")] = False,
-    environment_file: Annotated[Path, typer.Option("--environment", help="where to write the servers' addresses for `changeflow submit`")] = ENVIRONMENT_FILE,
+    environment_file: Annotated[
+        Path, typer.Option("--environment", help="where to write the servers' addresses for `changeflow submit`")
+    ] = ENVIRONMENT_FILE,
     http_port: Annotated[int, typer.Option(help="production HTTP port (0: a free one)")] = 0,
 ) -> None:
     """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
@@ -36,8 +47,15 @@ def triton_up(
 
     shipped = repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(repository, model if model else SAMPLE_MODELS if shipped else [])
-    servers = {"production": TritonServer(repository, name="production", copy_repository=not in_place, http_port=http_port,
-                                          load_models=[name for name, version in models if version is None])}
+    servers = {
+        "production": TritonServer(
+            repository,
+            name="production",
+            copy_repository=not in_place,
+            http_port=http_port,
+            load_models=[name for name, version in models if version is None],
+        )
+    }
     if staging:
         servers["staging"] = TritonServer(repository, name="staging", copy_repository=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -45,17 +63,26 @@ def triton_up(
         for server in servers.values():
             stack.enter_context(server)
         endpoints = {
-            name: ServerEndpoint(name=name, http_url=s.http_url, metrics_url=s.metrics_url, repository=s.repository) for name, s in servers.items()
+            name: ServerEndpoint(name=name, http_url=s.http_url, metrics_url=s.metrics_url, repository=s.repository)
+            for name, s in servers.items()
         }
         serving = serve_versions(servers["production"], models)
         for name, server in servers.items():
-            out.print(f"[bold green]{name} Triton ready[/] serving {server.repository}" + (f": {', '.join(serving)}" if name == "production" and serving else ""))
-            out.print(f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}")
+            out.print(
+                f"[bold green]{name} Triton ready[/] serving {server.repository}"
+                + (f": {', '.join(serving)}" if name == "production" and serving else "")
+            )
+            out.print(
+                f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
+            )
         if staging:
             environment = Environment(production=endpoints["production"], staging=endpoints["staging"])
             environment_file.parent.mkdir(parents=True, exist_ok=True)
             environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-            out.print(f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)", markup=False)
+            out.print(
+                f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)",
+                markup=False,
+            )
         out.print("Press Ctrl-C to stop.")
         try:
             while all(s.process is not None and s.process.poll() is None for s in servers.values()):

@@ -18,8 +18,15 @@ from changeflow.domain.policy import ApprovalPool, Approvers, Decision, Judgemen
 from changeflow.domain.record import Approval, ChangeRecord
 
 
-def approvals_hold(record: ChangeRecord, policy: TypePolicy, approvers: Approvers, required: int, digest_now: str, require_proof: bool,
-                   proof_problem: Callable[[Approval], str | None]) -> Judgement:
+def approvals_hold(
+    record: ChangeRecord,
+    policy: TypePolicy,
+    approvers: Approvers,
+    required: int,
+    digest_now: str,
+    require_proof: bool,
+    proof_problem: Callable[[Approval], str | None],
+) -> Judgement:
     """Accepted when the record's counted approvals, judged again, reach ``required`` on ``digest_now``.
     ``proof_problem(approval)``: why its kept proof does not verify against the governance keys (None:
     it does); a label saying "ed25519" or "totp" is not a proof."""
@@ -29,9 +36,17 @@ def approvals_hold(record: ChangeRecord, policy: TypePolicy, approvers: Approver
     problems: list[str] = []
     if record.attachments.get(PLAN_DIGEST) != digest_now:
         shown = (record.attachments.get(PLAN_DIGEST) or "none")[:16]
-        problems.append(f"the plan digest on the record ({shown}…) is not the digest of its request and plan ({digest_now[:16]}…)")
+        problems.append(
+            f"the plan digest on the record ({shown}…) is not the digest of its request and plan ({digest_now[:16]}…)"
+        )
     for approval in (a for a in record.approvals if a.counted and a.decision == "approve"):
-        judged = judge(Decision(approve=True, approver=approval.approver), requester=person(record.requester), policy=policy, approvers=approvers, already=valid)
+        judged = judge(
+            Decision(approve=True, approver=approval.approver),
+            requester=person(record.requester),
+            policy=policy,
+            approvers=approvers,
+            already=valid,
+        )
         if not judged.accepted:
             problems.append(judged.reason)
         elif require_proof and (problem := proof_problem(approval)) is not None:
@@ -41,6 +56,9 @@ def approvals_hold(record: ChangeRecord, policy: TypePolicy, approvers: Approver
         else:
             valid.append(person(approval.approver))
     if len(valid) >= required and record.attachments.get(PLAN_DIGEST) == digest_now:
-        return Judgement(accepted=True, reason=f"{len(valid)} valid approval(s) of {required} required, judged again before executing")
+        return Judgement(
+            accepted=True,
+            reason=f"{len(valid)} valid approval(s) of {required} required, judged again before executing",
+        )
     why = f": {'; '.join(problems[:3])}" if problems else ""
     return Judgement(accepted=False, reason=f"{len(valid)} valid approval(s) of {required} required on the record{why}")

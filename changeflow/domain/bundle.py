@@ -14,7 +14,15 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
-GOVERNANCE_FILES = ("approvers.yaml", "calendar.yaml", "catalog.yaml", "drift.yaml", "governance.yaml", "keys.yaml", "verification.yaml")
+GOVERNANCE_FILES = (
+    "approvers.yaml",
+    "calendar.yaml",
+    "catalog.yaml",
+    "drift.yaml",
+    "governance.yaml",
+    "keys.yaml",
+    "verification.yaml",
+)
 SEAL_FILE = "governance.sig"
 UNBUNDLED = "unbundled"  # governance built in memory (unit tests), not read from a bundle
 
@@ -41,7 +49,9 @@ class BundleSeal(BaseModel, frozen=True):
     digest: str
     folder: str = ""
     signer: str | None = Field(None, description="key ID of the maintainer key that signed it; None: unsigned")
-    pinned: bool = Field(False, description="the executor pins governance keys: an unsigned bundle would have been refused")
+    pinned: bool = Field(
+        False, description="the executor pins governance keys: an unsigned bundle would have been refused"
+    )
 
     def describe(self) -> str:
         if self.signer:

@@ -25,14 +25,16 @@ class Bound(BaseModel):
     values: list[str] | None = None
 
     @model_validator(mode="after")
-    def _bounds_something(self) -> "Bound":
+    def _bounds_something(self) -> Bound:
         ranged = self.min is not None or self.max is not None
         if self.values is None and not ranged:
             raise Refusal("bounds nothing", "give min and/or max, or a list of values")
         if self.values is not None and ranged:
             raise Refusal("gives both values and min/max", "give either a list of values or a numeric range")
         if self.values is not None and not self.values:
-            raise Refusal("allows no value (values is empty)", "list the values allowed, or remove the field from the template")
+            raise Refusal(
+                "allows no value (values is empty)", "list the values allowed, or remove the field from the template"
+            )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise Refusal(f"min {self.min:g} is above max {self.max:g}", "swap them: min is the lowest value allowed")
         return self
@@ -65,8 +67,10 @@ class Template(BaseModel):
     @classmethod
     def _bounds_a_field(cls, fields: dict[str, Bound]) -> dict[str, Bound]:
         if not fields:
-            raise Refusal("bounds no field: the template would pre-approve every change of its kind to its models",
-                          "name the fields it allows, each with min/max or values")
+            raise Refusal(
+                "bounds no field: the template would pre-approve every change of its kind to its models",
+                "name the fields it allows, each with min/max or values",
+            )
         return fields
 
 
@@ -79,7 +83,9 @@ class Catalog(BaseModel):
     def _one_id_each(cls, templates: list[Template]) -> list[Template]:
         ids = [t.id for t in templates]
         if twice := next((i for i in ids if ids.count(i) > 1), None):
-            raise Refusal(f"template id {twice!r} is given twice", "give each template its own id (a match names the template)")
+            raise Refusal(
+                f"template id {twice!r} is given twice", "give each template its own id (a match names the template)"
+            )
         return templates
 
 
@@ -95,7 +101,10 @@ def _mismatch(request: ChangeRequest, template: Template, fields: dict[str, obje
     if request.model not in template.models:
         return 2, f"template '{template.id}' does not cover model {request.model}"
     if not fields:
-        return 1, f"template '{template.id}' bounds {', '.join(template.fields)}; the change sets no field a template can bound"
+        return (
+            1,
+            f"template '{template.id}' bounds {', '.join(template.fields)}; the change sets no field a template can bound",
+        )
     for path in fields:
         if path not in template.fields:
             return 1, f"template '{template.id}' does not allow changing {path}"
@@ -114,7 +123,9 @@ def match_standard(request: ChangeRequest, catalog: Catalog, fields: dict[str, o
     for template in catalog.templates:
         mismatch = _mismatch(request, template, fields)
         if mismatch is None:
-            return CatalogMatch(template=template.id, reason=f"matches standard template '{template.id}': {template.description}")
+            return CatalogMatch(
+                template=template.id, reason=f"matches standard template '{template.id}': {template.description}"
+            )
         misses.append(mismatch)
     closest = min(misses, key=lambda m: m[0])[1] if misses else "the catalog is empty"
     return CatalogMatch(template=None, reason=f"no standard template matches ({closest}); file it as a normal change")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+
 def first_non_finite(data: Any, path: tuple[str, ...] = ()) -> tuple[str, float] | None:
     """(dotted path, value) of the first NaN or infinity in nested mappings and lists, keys included;
     None when every number is finite."""

@@ -36,12 +36,22 @@ from changeflow.domain.verdicts import BakeSample, BakeThresholds, MetricCheck, 
 
 class ComparisonThresholds(BaseModel, frozen=True):
     model_config = ConfigDict(extra="forbid")
-    confidence: float = Field(0.99, gt=0.5, lt=1.0, description="1 - p below which an error rise is significant (per look)")
-    latency_confidence: float = Field(0.999, gt=0.5, lt=1.0, description="1 - p below which a latency shift is significant (per look)")
+    confidence: float = Field(
+        0.99, gt=0.5, lt=1.0, description="1 - p below which an error rise is significant (per look)"
+    )
+    latency_confidence: float = Field(
+        0.999, gt=0.5, lt=1.0, description="1 - p below which a latency shift is significant (per look)"
+    )
     min_samples: int = Field(40, ge=5, le=1_000_000, description="answers needed from each version before judging")
-    latency_effect: float = Field(0.3, gt=0.0, le=10.0, description="relative p50 rise that is a regression (0.3: +30 %)")
-    min_error_rise: float = Field(0.01, ge=0.0, le=1.0, description="absolute rise of the error share that is a regression")
-    max_disagreement: float | None = Field(None, ge=0.0, le=1.0, description="share of probes whose outputs may differ; None: not judged")
+    latency_effect: float = Field(
+        0.3, gt=0.0, le=10.0, description="relative p50 rise that is a regression (0.3: +30 %)"
+    )
+    min_error_rise: float = Field(
+        0.01, ge=0.0, le=1.0, description="absolute rise of the error share that is a regression"
+    )
+    max_disagreement: float | None = Field(
+        None, ge=0.0, le=1.0, description="share of probes whose outputs may differ; None: not judged"
+    )
 
 
 class VersionObservations(BaseModel, frozen=True):
@@ -55,8 +65,10 @@ class VersionObservations(BaseModel, frozen=True):
     def requests(self) -> int:
         return len(self.latencies_ms) + self.errors
 
-    def plus(self, latencies_ms: Sequence[float], errors: int) -> "VersionObservations":
-        return self.model_copy(update={"latencies_ms": (*self.latencies_ms, *latencies_ms), "errors": self.errors + errors})
+    def plus(self, latencies_ms: Sequence[float], errors: int) -> VersionObservations:
+        return self.model_copy(
+            update={"latencies_ms": (*self.latencies_ms, *latencies_ms), "errors": self.errors + errors}
+        )
 
 
 class PairedObservations(BaseModel, frozen=True):
@@ -83,7 +95,10 @@ def _shift(new: float, old: float) -> float:
 def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
     old, new = seen.baseline, seen.candidate
     if min(len(old.latencies_ms), len(new.latencies_ms)) < limits.min_samples:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"latency: {len(new.latencies_ms)} and {len(old.latencies_ms)} answers, {limits.min_samples} needed from each")
+        return Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=f"latency: {len(new.latencies_ms)} and {len(old.latencies_ms)} answers, {limits.min_samples} needed from each",
+        )
     p50, p95 = (percentile(new.latencies_ms, q) for q in (50, 95))
     b50, b95 = (percentile(old.latencies_ms, q) for q in (50, 95))
     p_value = float(stats.mannwhitneyu(new.latencies_ms, old.latencies_ms, alternative="greater").pvalue)
@@ -96,13 +111,18 @@ def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Ver
 def judge_errors(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
     old, new = seen.baseline, seen.candidate
     if min(old.requests, new.requests) < limits.min_samples:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"errors: {new.requests} and {old.requests} probes, {limits.min_samples} needed from each")
+        return Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=f"errors: {new.requests} and {old.requests} probes, {limits.min_samples} needed from each",
+        )
     rate_new, rate_old = new.errors / new.requests, old.errors / old.requests
     pooled = (new.errors + old.errors) / (new.requests + old.requests)
     spread = math.sqrt(pooled * (1 - pooled) * (1 / new.requests + 1 / old.requests))
     p_value = float(stats.norm.sf((rate_new - rate_old) / spread)) if spread > 0 else 1.0
-    figures = (f"errors {rate_new:.1%} vs {rate_old:.1%} ({new.errors} of {new.requests} vs {old.errors} of {old.requests}), "
-               f"two-proportion p={p_value:.2g}")
+    figures = (
+        f"errors {rate_new:.1%} vs {rate_old:.1%} ({new.errors} of {new.requests} vs {old.errors} of {old.requests}), "
+        f"two-proportion p={p_value:.2g}"
+    )
     if p_value < 1.0 - limits.confidence and rate_new - rate_old >= limits.min_error_rise:
         return Verdict(outcome=Outcome.FAIL, reason=f"v{new.version} fails more than v{old.version}: {figures}")
     return Verdict(outcome=Outcome.PASS, reason=figures)
@@ -110,11 +130,16 @@ def judge_errors(seen: PairedObservations, limits: ComparisonThresholds) -> Verd
 
 def judge_outputs(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
     share = seen.disagreements / seen.compared if seen.compared else 0.0
-    figures = f"outputs differ from v{seen.baseline.version} on {seen.disagreements} of {seen.compared} probes ({share:.1%})"
+    figures = (
+        f"outputs differ from v{seen.baseline.version} on {seen.disagreements} of {seen.compared} probes ({share:.1%})"
+    )
     if limits.max_disagreement is None:
         return Verdict(outcome=Outcome.PASS, reason=f"{figures}; not judged (no disagreement budget)")
     if seen.compared < limits.min_samples:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"outputs: {seen.compared} probes compared, {limits.min_samples} needed")
+        return Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=f"outputs: {seen.compared} probes compared, {limits.min_samples} needed",
+        )
     if share > limits.max_disagreement:
         first = f": {seen.first_disagreement}" if seen.first_disagreement else ""
         return Verdict(outcome=Outcome.FAIL, reason=f"{figures} > {limits.max_disagreement:.1%} allowed{first}")
@@ -124,25 +149,41 @@ def judge_outputs(seen: PairedObservations, limits: ComparisonThresholds) -> Ver
 def compare(seen: PairedObservations, limits: ComparisonThresholds) -> Comparison:
     """FAIL when any question fails; else INCONCLUSIVE when any lacks data; else PASS. The reason leads
     with what decided."""
-    checks = {"latency": judge_latency(seen, limits), "errors": judge_errors(seen, limits), "outputs": judge_outputs(seen, limits)}
+    checks = {
+        "latency": judge_latency(seen, limits),
+        "errors": judge_errors(seen, limits),
+        "outputs": judge_outputs(seen, limits),
+    }
     for outcome in (Outcome.FAIL, Outcome.INCONCLUSIVE):
         decided = [v.reason for v in checks.values() if v.outcome is outcome]
         if decided:
             return Comparison(verdict=Verdict(outcome=outcome, reason="; ".join(decided)), checks=checks)
-    return Comparison(verdict=Verdict(outcome=Outcome.PASS, reason="; ".join(v.reason for v in checks.values())), checks=checks)
+    return Comparison(
+        verdict=Verdict(outcome=Outcome.PASS, reason="; ".join(v.reason for v in checks.values())), checks=checks
+    )
 
 
 # --- what a bake that did not pass does ----------------------------------------------------------
 
 
-def failed_beside_a_healthy_baseline(sample: BakeSample, limits: BakeThresholds, baseline: int, baseline_errors: int) -> Verdict | None:
+def failed_beside_a_healthy_baseline(
+    sample: BakeSample, limits: BakeThresholds, baseline: int, baseline_errors: int
+) -> Verdict | None:
     """A sample whose probes the candidate failed (error rate over the limit) while the old version answered
     the same probes, in the same interval, without an error: the candidate is at fault (the old version is
     the control for a shared cause), so the bake need not wait for a second failing sample. Only probe
     errors count here: latency and server counters have no such control. None otherwise."""
-    if sample.error or not sample.probe_requests or baseline_errors or sample.probe_failures / sample.probe_requests <= limits.max_error_rate:
+    if (
+        sample.error
+        or not sample.probe_requests
+        or baseline_errors
+        or sample.probe_failures / sample.probe_requests <= limits.max_error_rate
+    ):
         return None
-    return Verdict(outcome=Outcome.FAIL, reason=f"{evaluate(sample, limits).reason}, while v{baseline} answered the same probes without an error")
+    return Verdict(
+        outcome=Outcome.FAIL,
+        reason=f"{evaluate(sample, limits).reason}, while v{baseline} answered the same probes without an error",
+    )
 
 
 # --- what judges a bake: governance's, in one place -----------------------------------------------
@@ -166,17 +207,29 @@ class BakeRule(BaseModel, frozen=True):
         t = self.thresholds
         errors = "on any error" if t.max_error_rate == 0 else f"above {t.max_error_rate:.1%} errors"
         latency = f" or a mean latency over {t.max_mean_latency_ms:g} ms" if t.max_mean_latency_ms else ""
-        fails = "on the first failed sample" if t.failure_limit == 0 else f"when more than {t.failure_limit} sample{'s fail' if t.failure_limit > 1 else ' fails'}"
-        parts = [f"a sample fails {errors}{latency} and is inconclusive with fewer than {t.min_requests} request{'s' * (t.min_requests > 1)}; "
-                 f"the bake fails {fails} and errors after more than {t.consecutive_error_limit} unmeasured in a row"]
+        fails = (
+            "on the first failed sample"
+            if t.failure_limit == 0
+            else f"when more than {t.failure_limit} sample{'s fail' if t.failure_limit > 1 else ' fails'}"
+        )
+        parts = [
+            f"a sample fails {errors}{latency} and is inconclusive with fewer than {t.min_requests} request{'s' * (t.min_requests > 1)}; "
+            f"the bake fails {fails} and errors after more than {t.consecutive_error_limit} unmeasured in a row"
+        ]
         c = self.comparison
         if c is None:
             parts.append("not judged against the old version")
         else:
-            outputs = "outputs not judged" if c.max_disagreement is None else f"at most {c.max_disagreement:.1%} of outputs may differ"
-            parts.append(f"judged against the old version (while it stays loaded) at confidence {c.confidence:g} for errors (a rise of "
-                         f"{c.min_error_rise * 100:g} point{'' if c.min_error_rise == 0.01 else 's'} or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
-                         f"{c.min_samples} answers from each, {outputs}")
+            outputs = (
+                "outputs not judged"
+                if c.max_disagreement is None
+                else f"at most {c.max_disagreement:.1%} of outputs may differ"
+            )
+            parts.append(
+                f"judged against the old version (while it stays loaded) at confidence {c.confidence:g} for errors (a rise of "
+                f"{c.min_error_rise * 100:g} point{'' if c.min_error_rise == 0.01 else 's'} or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
+                f"{c.min_samples} answers from each, {outputs}"
+            )
         checks = ", ".join(f"{m.name} <= {m.max_value:g} (on {m.provider})" for m in self.checks)
         parts.append(f"metric checks: {checks or 'none'}")
         return "; ".join(parts)
@@ -188,11 +241,19 @@ class DoubtAction(StrEnum):
 
 
 def _rollback_always() -> dict[ChangeType, DoubtAction]:
-    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ROLLBACK, ChangeType.EMERGENCY: DoubtAction.ROLLBACK}
+    return {
+        ChangeType.STANDARD: DoubtAction.ROLLBACK,
+        ChangeType.NORMAL: DoubtAction.ROLLBACK,
+        ChangeType.EMERGENCY: DoubtAction.ROLLBACK,
+    }
 
 
 def _ask_unless_standard() -> dict[ChangeType, DoubtAction]:
-    return {ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ASK, ChangeType.EMERGENCY: DoubtAction.ASK}
+    return {
+        ChangeType.STANDARD: DoubtAction.ROLLBACK,
+        ChangeType.NORMAL: DoubtAction.ASK,
+        ChangeType.EMERGENCY: DoubtAction.ASK,
+    }
 
 
 class Verification(BaseModel, frozen=True):
@@ -212,12 +273,20 @@ class Verification(BaseModel, frozen=True):
     evidence not gathered."""
 
     model_config = ConfigDict(extra="forbid")
-    thresholds: BakeThresholds = Field(default_factory=BakeThresholds, description="a model deployment's bake, per sample and series")
+    thresholds: BakeThresholds = Field(
+        default_factory=BakeThresholds, description="a model deployment's bake, per sample and series"
+    )
     blue_green_thresholds: BakeThresholds = Field(
-        default_factory=_switch_thresholds, description="a blue-green bake (blue keeps running, one switch away): by default any failed probe fails it")
-    paired: bool = Field(True, description="probe the old version too, where it stays loaded, and judge the candidate against it")
+        default_factory=_switch_thresholds,
+        description="a blue-green bake (blue keeps running, one switch away): by default any failed probe fails it",
+    )
+    paired: bool = Field(
+        True, description="probe the old version too, where it stays loaded, and judge the candidate against it"
+    )
     comparison: ComparisonThresholds = Field(default_factory=ComparisonThresholds)
-    checks: tuple[MetricCheck, ...] = Field((), max_length=20, description="metric checks asked at every sample, on the environment's bake.providers")
+    checks: tuple[MetricCheck, ...] = Field(
+        (), max_length=20, description="metric checks asked at every sample, on the environment's bake.providers"
+    )
     on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_always)
     on_inconclusive: dict[ChangeType, DoubtAction] = Field(default_factory=_ask_unless_standard)
     decision_timeout_s: int = Field(900, ge=1, le=86_400, description="no decision in this time: roll back")

@@ -32,7 +32,10 @@ def malformed(answer: Answer) -> Judgement | None:
     if answer.approve is not None:
         return None
     who = person(answer.approver) or "(blank)"
-    return Judgement(accepted=False, reason=f"{who}: the decision has no `approve` field, so it is malformed; send approve: true or false")
+    return Judgement(
+        accepted=False,
+        reason=f"{who}: the decision has no `approve` field, so it is malformed; send approve: true or false",
+    )
 
 
 class GateOutcome(StrEnum):

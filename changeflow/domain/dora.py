@@ -47,7 +47,9 @@ def _at(record: ChangeRecord, state: State) -> datetime | None:
 
 
 def _failed_in_production(record: ChangeRecord) -> bool:
-    return record.state is State.ROLLED_BACK or (record.production_touched and record.state not in DONE and record.is_terminal)
+    return record.state is State.ROLLED_BACK or (
+        record.production_touched and record.state not in DONE and record.is_terminal
+    )
 
 
 def recovery_time(record: ChangeRecord) -> timedelta | None:
@@ -55,7 +57,11 @@ def recovery_time(record: ChangeRecord) -> timedelta | None:
     if restored is None or not record.rollback_steps:
         return None
     rollback_started = min(s.started_at for s in record.rollback_steps)
-    failed = [s.ended_at for s in record.execution_steps + record.verification_steps if s.outcome is StepOutcome.FAILED and s.ended_at and s.ended_at <= rollback_started]
+    failed = [
+        s.ended_at
+        for s in record.execution_steps + record.verification_steps
+        if s.outcome is StepOutcome.FAILED and s.ended_at and s.ended_at <= rollback_started
+    ]
     detected = max(failed) if failed else rollback_started
     return restored - detected
 
@@ -70,7 +76,9 @@ class ChangeFacts(BaseModel):
     done_at: datetime | None = Field(None, description="closed, or handed to its review")
     failed_in_production: bool
     recovery_minutes: float | None = None
-    type: str | None = Field(None, description="the record's type; None on facts saved before types were kept (governed)")
+    type: str | None = Field(
+        None, description="the record's type; None on facts saved before types were kept (governed)"
+    )
 
 
 UNAUTHORIZED, BASELINE = "unauthorized", "baseline"
@@ -80,9 +88,13 @@ def change_facts(record: ChangeRecord) -> ChangeFacts:
     failed = bool(_at(record, State.EXECUTING)) and _failed_in_production(record)
     recovery = recovery_time(record) if failed else None
     return ChangeFacts(
-        id=record.id, opened_at=record.transitions[0].at if record.transitions else None, state=record.state,
-        executed=bool(_at(record, State.EXECUTING)), done_at=_at(record, State.CLOSED) or _at(record, State.REVIEW_PENDING),
-        failed_in_production=failed, recovery_minutes=recovery.total_seconds() / 60 if recovery is not None else None,
+        id=record.id,
+        opened_at=record.transitions[0].at if record.transitions else None,
+        state=record.state,
+        executed=bool(_at(record, State.EXECUTING)),
+        done_at=_at(record, State.CLOSED) or _at(record, State.REVIEW_PENDING),
+        failed_in_production=failed,
+        recovery_minutes=recovery.total_seconds() / 60 if recovery is not None else None,
         type=record.type.value,
     )
 

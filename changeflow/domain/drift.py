@@ -53,7 +53,7 @@ class Snapshot(BaseModel):
     seen_at: datetime
     keep: dict[str, str] = Field(default_factory=dict)
 
-    def same_as(self, other: "Snapshot | None") -> bool:
+    def same_as(self, other: Snapshot | None) -> bool:
         return other is not None and self.facts == other.facts
 
 
@@ -84,7 +84,11 @@ class Drift(BaseModel):
 def compare(approved: Snapshot, seen: Snapshot) -> list[FactChange]:
     """Every fact whose value differs, in a stable order."""
     names = sorted(set(approved.facts) | set(seen.facts))
-    return [FactChange(fact=n, approved=approved.facts.get(n), seen=seen.facts.get(n)) for n in names if approved.facts.get(n) != seen.facts.get(n)]
+    return [
+        FactChange(fact=n, approved=approved.facts.get(n), seen=seen.facts.get(n))
+        for n in names
+        if approved.facts.get(n) != seen.facts.get(n)
+    ]
 
 
 class DriftAction(StrEnum):
@@ -133,18 +137,33 @@ class OpenDrift(BaseModel):
     drift: Drift
 
 
-def assess(seen: Snapshot, approved: Approved | None, open_drift: OpenDrift | None, details: list[str] = ()) -> Assessment:
+def assess(
+    seen: Snapshot, approved: Approved | None, open_drift: OpenDrift | None, details: list[str] = ()
+) -> Assessment:
     """What one check does for one target (see ``Step``)."""
     if approved is None:
-        return Assessment(step=Step.ADOPT_BASELINE, reason=f"{seen.target}: no record approves a state yet; adopted what serves as the baseline")
+        return Assessment(
+            step=Step.ADOPT_BASELINE,
+            reason=f"{seen.target}: no record approves a state yet; adopted what serves as the baseline",
+        )
     if seen.same_as(approved.snapshot):
         if open_drift is not None:
-            return Assessment(step=Step.BACK_IN_LINE, reason=f"{seen.target} is back on the state {approved.record_id} approved")
+            return Assessment(
+                step=Step.BACK_IN_LINE, reason=f"{seen.target} is back on the state {approved.record_id} approved"
+            )
         return Assessment(step=Step.IN_LINE, reason=f"{seen.target} is as {approved.record_id} approved")
     if open_drift is not None and seen.same_as(open_drift.drift.seen):
-        return Assessment(step=Step.ALREADY_RECORDED, reason=f"{seen.target}: the drift is on record as {open_drift.record_id}")
-    drift = Drift(target=seen.target, approved=approved.snapshot, approved_by=approved.record_id, seen=seen,
-                  changes=compare(approved.snapshot, seen), details=list(details))
+        return Assessment(
+            step=Step.ALREADY_RECORDED, reason=f"{seen.target}: the drift is on record as {open_drift.record_id}"
+        )
+    drift = Drift(
+        target=seen.target,
+        approved=approved.snapshot,
+        approved_by=approved.record_id,
+        seen=seen,
+        changes=compare(approved.snapshot, seen),
+        details=list(details),
+    )
     return Assessment(step=Step.RECORD_DRIFT, reason=drift.summary(), drift=drift)
 
 

@@ -25,15 +25,52 @@ if TYPE_CHECKING:
 
 FIX = "make the case match the model's config (`changeflow golden capture` writes a golden set that does)"
 
-NUMPY_DTYPES: dict[str, np.dtype] = {name: np.dtype(kind) for name, kind in {
-    "BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64", "INT8": "int8", "INT16": "int16",
-    "INT32": "int32", "INT64": "int64", "FP16": "float16", "FP32": "float32", "FP64": "float64", "BF16": ml_dtypes.bfloat16, "BYTES": "object",
-}.items()}
-Datatype = Literal["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"]
+NUMPY_DTYPES: dict[str, np.dtype] = {
+    name: np.dtype(kind)
+    for name, kind in {
+        "BOOL": "bool",
+        "UINT8": "uint8",
+        "UINT16": "uint16",
+        "UINT32": "uint32",
+        "UINT64": "uint64",
+        "INT8": "int8",
+        "INT16": "int16",
+        "INT32": "int32",
+        "INT64": "int64",
+        "FP16": "float16",
+        "FP32": "float32",
+        "FP64": "float64",
+        "BF16": ml_dtypes.bfloat16,
+        "BYTES": "object",
+    }.items()
+}
+Datatype = Literal[
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BF16",
+    "BYTES",
+]
 FLOATS = {"FP16", "FP32", "FP64", "BF16"}
-DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {"FP64": (1e-5, 1e-6), "FP32": (1e-5, 1e-6), "FP16": (1e-3, 1e-3), "BF16": (1e-2, 1e-2)}
+DEFAULT_TOLERANCE: dict[str, tuple[float, float]] = {
+    "FP64": (1e-5, 1e-6),
+    "FP32": (1e-5, 1e-6),
+    "FP16": (1e-3, 1e-3),
+    "BF16": (1e-2, 1e-2),
+}
 MAX_TENSOR_DEPTH = 16
-MAX_CASES = 10_000  # a golden set runs in staging and feeds the bake's probes: 10,000 cases is minutes of work, not a data set
+MAX_CASES = (
+    10_000  # a golden set runs in staging and feeds the bake's probes: 10,000 cases is minutes of work, not a data set
+)
 
 
 class TensorSpec(BaseModel, frozen=True):
@@ -64,7 +101,9 @@ class Compare(StrEnum):
 
 class OutputRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    compare: Compare | None = Field(None, description="close (floats' default), exact (everything else's default) or skip")
+    compare: Compare | None = Field(
+        None, description="close (floats' default), exact (everything else's default) or skip"
+    )
     rtol: float | None = Field(None, ge=0)
     atol: float | None = Field(None, ge=0)
 
@@ -104,13 +143,18 @@ def datatype_name(data_type: int) -> str:
     return DataType.Name(data_type).removeprefix("TYPE_").replace("STRING", "BYTES")
 
 
-def signature(config: "ModelConfig") -> ModelSignature:
+def signature(config: ModelConfig) -> ModelSignature:
     """The model's inputs and outputs as its config declares them: what a golden set is checked against."""
     return ModelSignature(
         model=config.name,
         max_batch_size=config.max_batch_size,
-        inputs=tuple(TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional) for i in config.input),
-        outputs=tuple(TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output),
+        inputs=tuple(
+            TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional)
+            for i in config.input
+        ),
+        outputs=tuple(
+            TensorSpec(name=o.name, datatype=datatype_name(o.data_type), dims=tuple(o.dims)) for o in config.output
+        ),
     )
 
 
@@ -122,7 +166,7 @@ def _to_bytes(value: Any) -> bytes:
             return base64.b64decode(value["b64"], validate=True)
         except (TypeError, ValueError):
             raise ValueError('a {"b64": …} element must hold base64 text') from None
-    raise ValueError(f"a BYTES element must be a string or {{\"b64\": …}}, not {type(value).__name__}")
+    raise ValueError(f'a BYTES element must be a string or {{"b64": …}}, not {type(value).__name__}')
 
 
 def _leaves(value: Any, depth: int = 0) -> list:
@@ -214,7 +258,12 @@ def _shaped(array: np.ndarray, spec: TensorSpec, signature: ModelSignature, wher
         return array[np.newaxis, ...]
     if signature.batching and array.ndim == len(spec.dims) + 1 and _fits(array.shape[1:], spec.dims):
         if not 1 <= array.shape[0] <= signature.max_batch_size:
-            raise _mismatch(signature, where, f"a batch of {array.shape[0]}; the model takes 1 to {signature.max_batch_size}", "split the case")
+            raise _mismatch(
+                signature,
+                where,
+                f"a batch of {array.shape[0]}; the model takes 1 to {signature.max_batch_size}",
+                "split the case",
+            )
         return array
     if not signature.batching and _fits(array.shape, spec.dims):
         return array
@@ -223,39 +272,69 @@ def _shaped(array: np.ndarray, spec: TensorSpec, signature: ModelSignature, wher
 
 
 def _check_declarations(golden: GoldenSet, signature: ModelSignature) -> None:
-    for kind, declared, specs in (("input", golden.inputs, signature.inputs), ("output", golden.outputs, signature.outputs)):
+    for kind, declared, specs in (
+        ("input", golden.inputs, signature.inputs),
+        ("output", golden.outputs, signature.outputs),
+    ):
         known = {s.name: s for s in specs}
         for name, decl in declared.items():
             spec = known.get(name)
             if spec is None:
-                raise _mismatch(signature, f"{kind}s.{name}", f"the model has no {kind} {name} (its {kind}s: {', '.join(known)})")
+                raise _mismatch(
+                    signature, f"{kind}s.{name}", f"the model has no {kind} {name} (its {kind}s: {', '.join(known)})"
+                )
             if decl.datatype and decl.datatype != spec.datatype:
-                raise _mismatch(signature, f"{kind}s.{name}.datatype", f"{decl.datatype}, but the model's config says {spec.datatype}")
+                raise _mismatch(
+                    signature,
+                    f"{kind}s.{name}.datatype",
+                    f"{decl.datatype}, but the model's config says {spec.datatype}",
+                )
             if decl.shape is not None and list(decl.shape) != list(spec.dims):
-                raise _mismatch(signature, f"{kind}s.{name}.shape", f"{decl.shape}, but the model's config says {list(spec.dims)}")
+                raise _mismatch(
+                    signature, f"{kind}s.{name}.shape", f"{decl.shape}, but the model's config says {list(spec.dims)}"
+                )
     outputs = {s.name for s in signature.outputs}
     for name in golden.compare:
         if name not in outputs:
-            raise _mismatch(signature, f"compare.{name}", f"the model has no output {name} (its outputs: {', '.join(sorted(outputs))})")
+            raise _mismatch(
+                signature,
+                f"compare.{name}",
+                f"the model has no output {name} (its outputs: {', '.join(sorted(outputs))})",
+            )
 
 
 def rules_for(golden: GoldenSet, signature: ModelSignature) -> dict[str, tuple[Compare, float, float]]:
     rules = {}
     for spec in signature.outputs:
         rule = golden.compare.get(spec.name, OutputRule())
-        if spec.datatype not in FLOATS and (rule.compare is Compare.CLOSE or rule.rtol is not None or rule.atol is not None):
-            raise _mismatch(signature, f"compare.{spec.name}", f"{spec.name} is {spec.datatype}: it is compared exactly, not within a tolerance",
-                            "drop close / rtol / atol for it (or skip it)")
+        if spec.datatype not in FLOATS and (
+            rule.compare is Compare.CLOSE or rule.rtol is not None or rule.atol is not None
+        ):
+            raise _mismatch(
+                signature,
+                f"compare.{spec.name}",
+                f"{spec.name} is {spec.datatype}: it is compared exactly, not within a tolerance",
+                "drop close / rtol / atol for it (or skip it)",
+            )
         default = Compare.CLOSE if spec.datatype in FLOATS else Compare.EXACT
         rtol, atol = DEFAULT_TOLERANCE.get(spec.datatype, (0.0, 0.0))
-        rules[spec.name] = (rule.compare or default, rtol if rule.rtol is None else rule.rtol, atol if rule.atol is None else rule.atol)
+        rules[spec.name] = (
+            rule.compare or default,
+            rtol if rule.rtol is None else rule.rtol,
+            atol if rule.atol is None else rule.atol,
+        )
     return rules
 
 
 def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
     """``golden`` checked against the model's config; a ``GoldenSetMismatch`` names the case and tensor and the fix."""
     if golden.model != signature.model:
-        raise _mismatch(signature, "model", f"the golden set is for {golden.model!r}, not {signature.model!r}", "use the golden set of this model")
+        raise _mismatch(
+            signature,
+            "model",
+            f"the golden set is for {golden.model!r}, not {signature.model!r}",
+            "use the golden set of this model",
+        )
     _check_declarations(golden, signature)
     rules = rules_for(golden, signature)
     inputs, outputs = {s.name: s for s in signature.inputs}, {s.name: s for s in signature.outputs}
@@ -264,27 +343,55 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
         label = f"cases[{index}]" + (f" ({case.name})" if case.name else "")
         unknown = sorted(set(case.inputs) - set(inputs))
         if unknown:
-            raise _mismatch(signature, f"{label}.inputs.{unknown[0]}", f"the model has no input {unknown[0]} (its inputs: {', '.join(inputs)})")
+            raise _mismatch(
+                signature,
+                f"{label}.inputs.{unknown[0]}",
+                f"the model has no input {unknown[0]} (its inputs: {', '.join(inputs)})",
+            )
         missing = [n for n, s in inputs.items() if n not in case.inputs and not s.optional]
         if missing:
-            raise _mismatch(signature, f"{label}.inputs.{missing[0]}", f"is missing; the model needs {', '.join(n for n, s in inputs.items() if not s.optional)}")
-        request = {name: _tensor(value, inputs[name], signature, f"{label}.inputs.{name}") for name, value in case.inputs.items()}
+            raise _mismatch(
+                signature,
+                f"{label}.inputs.{missing[0]}",
+                f"is missing; the model needs {', '.join(n for n, s in inputs.items() if not s.optional)}",
+            )
+        request = {
+            name: _tensor(value, inputs[name], signature, f"{label}.inputs.{name}")
+            for name, value in case.inputs.items()
+        }
         batches = {a.shape[0] for a in request.values()} if signature.batching else {None}
         if len(batches) > 1:
-            raise _mismatch(signature, f"{label}.inputs", f"batch sizes differ between inputs ({sorted(batches)})", "give every input the same batch size")
+            raise _mismatch(
+                signature,
+                f"{label}.inputs",
+                f"batch sizes differ between inputs ({sorted(batches)})",
+                "give every input the same batch size",
+            )
         answer = {}
         for name, value in case.expected.items():
             if name not in outputs:
-                raise _mismatch(signature, f"{label}.expected.{name}", f"the model has no output {name} (its outputs: {', '.join(outputs)})")
+                raise _mismatch(
+                    signature,
+                    f"{label}.expected.{name}",
+                    f"the model has no output {name} (its outputs: {', '.join(outputs)})",
+                )
             answer[name] = _tensor(value, outputs[name], signature, f"{label}.expected.{name}")
         want = {a.shape[0] for a in answer.values()} if signature.batching else set()
         if signature.batching and want - batches:
-            raise _mismatch(signature, f"{label}.expected", f"a batch of {sorted(want - batches)[0]} expected for a request of {sorted(batches)[0]}",
-                            "give expected outputs one entry per sample sent")
+            raise _mismatch(
+                signature,
+                f"{label}.expected",
+                f"a batch of {sorted(want - batches)[0]} expected for a request of {sorted(batches)[0]}",
+                "give expected outputs one entry per sample sent",
+            )
         for name, (compare, _, _) in rules.items():
             if compare is not Compare.SKIP and name not in answer:
-                raise _mismatch(signature, f"{label}.expected.{name}", f"no expected value for output {name}, so it would go uncompared",
-                                f"add it, or skip the output explicitly with compare: {{{name}: {{compare: skip}}}}")
+                raise _mismatch(
+                    signature,
+                    f"{label}.expected.{name}",
+                    f"no expected value for output {name}, so it would go uncompared",
+                    f"add it, or skip the output explicitly with compare: {{{name}: {{compare: skip}}}}",
+                )
         requests.append(request)
         expected.append(answer)
     return BoundGolden(golden=golden, signature=signature, requests=requests, expected=expected, rules=rules)

@@ -39,7 +39,7 @@ class RecordQuery(BaseModel):
     after: str | None = Field(None, description="page cursor: records with an ID after this one")
     limit: int = Field(PAGE_SIZE, ge=1, le=5_000)
 
-    def next_page(self, after: str) -> "RecordQuery":
+    def next_page(self, after: str) -> RecordQuery:
         return self.model_copy(update={"after": after})
 
     def matches(self, record: ChangeRecord, saved_at: datetime) -> bool:
@@ -95,7 +95,9 @@ class RecordVersion(BaseModel):
     sha256: str
     content: str = Field(repr=False, description="the record as saved (JSON)")
     transitions_before: int = Field(0, description="transitions the previous version had: the ones after are new")
-    seq: int | None = Field(None, description="its place in the one sequence of versions across all records (None: saved before sequencing)")
+    seq: int | None = Field(
+        None, description="its place in the one sequence of versions across all records (None: saved before sequencing)"
+    )
     signer: str = Field("", description="key ID of the executor key that signed it; empty: unsigned")
     signature: str = Field("", description="Ed25519 signature over version_message(seq, sha256)")
 
@@ -134,7 +136,9 @@ class ChainBreak(BaseModel):
     reason: str
 
 
-def verify_chain(versions: list[RecordVersion], seal_problem: Callable[[RecordVersion], str | None] | None = None) -> ChainBreak | None:
+def verify_chain(
+    versions: list[RecordVersion], seal_problem: Callable[[RecordVersion], str | None] | None = None
+) -> ChainBreak | None:
     """The first broken link of one record's versions (in order), or None when the chain holds.
     ``seal_problem(version)``: why a version's signature does not hold (None: it does); when given,
     every version must be signed by a known executor, so a writer without the key cannot forge one."""
@@ -149,7 +153,10 @@ def verify_chain(versions: list[RecordVersion], seal_problem: Callable[[RecordVe
             return ChainBreak(**where, reason="its content does not match its digest (rewritten)")
         if version.seq is not None:
             if version.seq <= previous_seq:
-                return ChainBreak(**where, reason=f"its sequence number {version.seq} is not after the version before it ({previous_seq})")
+                return ChainBreak(
+                    **where,
+                    reason=f"its sequence number {version.seq} is not after the version before it ({previous_seq})",
+                )
             previous_seq = version.seq
         if seal_problem is not None and (problem := seal_problem(version)) is not None:
             return ChainBreak(**where, reason=problem)

@@ -30,7 +30,9 @@ GOVERNANCE_SEAL = "governance_seal"  # who sealed it, in words
 DOUBT_DIGEST = "doubt_digest"  # what a decision on a doubtful bake is given on: the plan and the evidence
 
 
-def plan_digest(request: ChangeRequest, plan: ChangePlan, golden_digest: str | None = None, governance_bundle: str | None = None) -> str:
+def plan_digest(
+    request: ChangeRequest, plan: ChangePlan, golden_digest: str | None = None, governance_bundle: str | None = None
+) -> str:
     what = {
         "request": request.model_dump(mode="json"),
         "plan": plan.model_dump(mode="json", exclude={"warnings"}),
@@ -48,13 +50,24 @@ def doubt_digest(plan: str, evidence: str) -> str:
 
 
 def decision_message(change_id: str, approve: bool, digest: str, approver: str) -> bytes:
-    return "\n".join(["changeflow-decision-v1", change_id, "approve" if approve else "reject", digest, person(approver)]).encode("utf-8")
+    return "\n".join(
+        ["changeflow-decision-v1", change_id, "approve" if approve else "reject", digest, person(approver)]
+    ).encode("utf-8")
 
 
 def attestation_message(change_id: str, approve: bool, digest: str, approver: str, step: int) -> bytes:
     """What an executor signs when it accepted a one-time code: who, on what, in which 30 s step. The code
     itself proves nothing later; this signature lets every later executor and auditor re-verify."""
-    return "\n".join(["changeflow-totp-attestation-v1", change_id, "approve" if approve else "reject", digest, person(approver), str(step)]).encode("utf-8")
+    return "\n".join(
+        [
+            "changeflow-totp-attestation-v1",
+            change_id,
+            "approve" if approve else "reject",
+            digest,
+            person(approver),
+            str(step),
+        ]
+    ).encode("utf-8")
 
 
 def summary_digest(summary: str) -> str:
@@ -67,7 +80,9 @@ def review_message(change_id: str, reviewer: str, summary: str, digest: str) -> 
     change, who reviews (``person``), the digest of the summary (``summary_digest``) and the plan digest the
     change was approved on (``PLAN_DIGEST`` on its record; empty when the record has none). A signature on
     one summary is not a review with another, nor of another change or plan."""
-    return "\n".join(["changeflow-review-v1", change_id, person(reviewer), summary_digest(summary), digest]).encode("utf-8")
+    return "\n".join(["changeflow-review-v1", change_id, person(reviewer), summary_digest(summary), digest]).encode(
+        "utf-8"
+    )
 
 
 class Proof(BaseModel, frozen=True):
@@ -78,5 +93,5 @@ class Proof(BaseModel, frozen=True):
     step: int | None = None  # a one-time code's 30 s time step
 
     @classmethod
-    def refused(cls, kind: Literal["totp", "ed25519", "none"], reason: str) -> "Proof":
+    def refused(cls, kind: Literal["totp", "ed25519", "none"], reason: str) -> Proof:
         return cls(kind=kind, valid=False, reason=reason)

@@ -58,7 +58,9 @@ def _resolve(config: ModelConfig, path: str, create: bool):
         if field.is_repeated:
             index = parts[i + 1] if i + 1 < len(parts) - 1 else ""
             if not index.isdigit() or int(index) >= len(value):
-                raise ConfigError(f"{path}: {part} has {len(value)} entries; write {part}.<index below {len(value)}>.<field>")
+                raise ConfigError(
+                    f"{path}: {part} has {len(value)} entries; write {part}.<index below {len(value)}>.<field>"
+                )
             holder, i = value[int(index)], i + 2
             continue
         holder, i = value, i + 1
@@ -89,13 +91,17 @@ def apply_settings(config: ModelConfig, settings: dict[str, object]) -> ModelCon
         field = holder.DESCRIPTOR.fields_by_name.get(last)
         if field is None or field.message_type is not None or field.is_repeated:
             known = ", ".join(f.name for f in holder.DESCRIPTOR.fields if f.message_type is None and not f.is_repeated)
-            raise ConfigError(f"{path}: '{last}' is not a settable field of {holder.DESCRIPTOR.name}; settable: {known}")
+            raise ConfigError(
+                f"{path}: '{last}' is not a settable field of {holder.DESCRIPTOR.name}; settable: {known}"
+            )
         try:
             if field.enum_type is not None:
                 value = field.enum_type.values_by_name[str(value)].number
             setattr(holder, last, value)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: {value!r} does not fit field {last} ({exc.__class__.__name__}: {exc})") from None
+            raise ConfigError(
+                f"{path}: {value!r} does not fit field {last} ({exc.__class__.__name__}: {exc})"
+            ) from None
     return copy
 
 
@@ -134,5 +140,9 @@ def sample_inputs(config: ModelConfig) -> dict[str, np.ndarray]:
     inputs = {}
     for spec in sig.inputs:
         shape = [1] * sig.batching + [d if d > 0 else 1 for d in spec.dims]
-        inputs[spec.name] = np.full(shape, b"", dtype=object) if spec.datatype == "BYTES" else np.zeros(shape, dtype=NUMPY_DTYPES[spec.datatype])
+        inputs[spec.name] = (
+            np.full(shape, b"", dtype=object)
+            if spec.datatype == "BYTES"
+            else np.zeros(shape, dtype=NUMPY_DTYPES[spec.datatype])
+        )
     return inputs

@@ -55,19 +55,34 @@ class TypePolicy(BaseModel, frozen=True):
 
 POLICIES: dict[ChangeType, TypePolicy] = {
     ChangeType.STANDARD: TypePolicy(
-        type=ChangeType.STANDARD, baseline_risk=Risk.LOW, approval_pool=ApprovalPool.PRE_APPROVED, approvals_required=0,
-        windows=(WindowClass.BUSINESS_HOURS,), high_risk_windows=(WindowClass.BUSINESS_HOURS,),
-        freeze_override=False, post_implementation_review=False,
+        type=ChangeType.STANDARD,
+        baseline_risk=Risk.LOW,
+        approval_pool=ApprovalPool.PRE_APPROVED,
+        approvals_required=0,
+        windows=(WindowClass.BUSINESS_HOURS,),
+        high_risk_windows=(WindowClass.BUSINESS_HOURS,),
+        freeze_override=False,
+        post_implementation_review=False,
     ),
     ChangeType.NORMAL: TypePolicy(
-        type=ChangeType.NORMAL, baseline_risk=Risk.MEDIUM, approval_pool=ApprovalPool.CAB, approvals_required=2,
-        windows=(WindowClass.OFF_HOURS, WindowClass.PLANNED_MAINTENANCE), high_risk_windows=(WindowClass.PLANNED_MAINTENANCE,),
-        freeze_override=False, post_implementation_review=False,
+        type=ChangeType.NORMAL,
+        baseline_risk=Risk.MEDIUM,
+        approval_pool=ApprovalPool.CAB,
+        approvals_required=2,
+        windows=(WindowClass.OFF_HOURS, WindowClass.PLANNED_MAINTENANCE),
+        high_risk_windows=(WindowClass.PLANNED_MAINTENANCE,),
+        freeze_override=False,
+        post_implementation_review=False,
     ),
     ChangeType.EMERGENCY: TypePolicy(
-        type=ChangeType.EMERGENCY, baseline_risk=Risk.HIGH, approval_pool=ApprovalPool.EMERGENCY, approvals_required=1,
-        windows=(WindowClass.ANY_TIME,), high_risk_windows=(WindowClass.ANY_TIME,),
-        freeze_override=True, post_implementation_review=True,
+        type=ChangeType.EMERGENCY,
+        baseline_risk=Risk.HIGH,
+        approval_pool=ApprovalPool.EMERGENCY,
+        approvals_required=1,
+        windows=(WindowClass.ANY_TIME,),
+        high_risk_windows=(WindowClass.ANY_TIME,),
+        freeze_override=True,
+        post_implementation_review=True,
     ),
 }
 
@@ -107,7 +122,12 @@ def assess_risk(request: ChangeRequest, inputs: RiskInputs) -> RiskAssessment:
     if inputs.size:
         points.append(inputs.size)
     if inputs.recent_failed_changes:
-        points.append((min(2, inputs.recent_failed_changes), f"{inputs.recent_failed_changes} recent failed change(s) to {request.model}"))
+        points.append(
+            (
+                min(2, inputs.recent_failed_changes),
+                f"{inputs.recent_failed_changes} recent failed change(s) to {request.model}",
+            )
+        )
     if inputs.window is WindowClass.BUSINESS_HOURS and inputs.peak_hours_risk:
         points.append((1, "runs during business hours (peak traffic)"))
     score = sum(p for p, _ in points)
@@ -131,7 +151,9 @@ class Approvers(BaseModel):
     emergency_approvers: list[str] = Field(default_factory=list)
 
     def pool(self, pool: ApprovalPool) -> list[str]:
-        return {ApprovalPool.CAB: self.change_advisory_board, ApprovalPool.EMERGENCY: self.emergency_approvers}.get(pool, [])
+        return {ApprovalPool.CAB: self.change_advisory_board, ApprovalPool.EMERGENCY: self.emergency_approvers}.get(
+            pool, []
+        )
 
 
 class Decision(BaseModel, frozen=True):
@@ -145,7 +167,9 @@ class Judgement(BaseModel, frozen=True):
     reason: str
 
 
-def judge(decision: Decision, *, requester: str, policy: TypePolicy, approvers: Approvers, already: list[str]) -> Judgement:
+def judge(
+    decision: Decision, *, requester: str, policy: TypePolicy, approvers: Approvers, already: list[str]
+) -> Judgement:
     """Whether one decision counts. A rejection counts only from someone entitled to approve."""
     who = person(decision.approver)
     allowed = [person(name) for name in approvers.pool(policy.approval_pool)]
@@ -154,7 +178,10 @@ def judge(decision: Decision, *, requester: str, policy: TypePolicy, approvers: 
     if who == requester:
         return Judgement(accepted=False, reason=f"{who} requested this change and cannot approve it")
     if who not in allowed:
-        return Judgement(accepted=False, reason=f"{who} is not on the {policy.approval_pool.value.replace('_', ' ')} list ({', '.join(allowed) or 'empty'})")
+        return Judgement(
+            accepted=False,
+            reason=f"{who} is not on the {policy.approval_pool.value.replace('_', ' ')} list ({', '.join(allowed) or 'empty'})",
+        )
     if who in {person(name) for name in already}:
         return Judgement(accepted=False, reason=f"{who} has already approved; each approver counts once")
     verb = "approves" if decision.approve else "rejects"
@@ -189,9 +216,15 @@ class ChecklistItem(BaseModel, frozen=True):
 
 def evaluate_checklist(request: ChangeRequest, facts: ChecklistFacts) -> list[ChecklistItem]:
     comms = request.communication
-    announced = comms.announced_in or (facts.window is WindowClass.PLANNED_MAINTENANCE and f"maintenance window {facts.window_name}")
+    announced = comms.announced_in or (
+        facts.window is WindowClass.PLANNED_MAINTENANCE and f"maintenance window {facts.window_name}"
+    )
     items = [
-        ChecklistItem(name="change documented", ok=facts.plan_steps > 0, reason=f"description and a plan of {facts.plan_steps} steps"),
+        ChecklistItem(
+            name="change documented",
+            ok=facts.plan_steps > 0,
+            reason=f"description and a plan of {facts.plan_steps} steps",
+        ),
         ChecklistItem(
             name="rollback plan defined",
             ok=bool(request.rollback_plan) and facts.rollback_steps > 0,
@@ -204,7 +237,9 @@ def evaluate_checklist(request: ChangeRequest, facts: ChecklistFacts) -> list[Ch
         ),
     ]
     if request.type is ChangeType.EMERGENCY:
-        items.append(ChecklistItem(name="window communicated", ok=True, reason="waived for an emergency change (on the record)"))
+        items.append(
+            ChecklistItem(name="window communicated", ok=True, reason="waived for an emergency change (on the record)")
+        )
     else:
         items.append(
             ChecklistItem(
@@ -216,12 +251,18 @@ def evaluate_checklist(request: ChangeRequest, facts: ChecklistFacts) -> list[Ch
     if comms.on_call_ack:
         items.append(ChecklistItem(name="on-call notified", ok=True, reason=f"acknowledged by {comms.on_call_ack}"))
     elif facts.on_call_notified_by_event:
-        items.append(ChecklistItem(name="on-call notified", ok=True, reason="change event delivered to incident management"))
+        items.append(
+            ChecklistItem(name="on-call notified", ok=True, reason="change event delivered to incident management")
+        )
     else:
-        items.append(ChecklistItem(name="on-call notified", ok=False, reason="no acknowledgement: set communication.on_call_ack"))
+        items.append(
+            ChecklistItem(name="on-call notified", ok=False, reason="no acknowledgement: set communication.on_call_ack")
+        )
     items.append(ChecklistItem(name="monitoring ready", ok=facts.metrics_answer, reason=facts.metrics_detail))
     if facts.model_control is not None:
-        items.append(ChecklistItem(name="servers accept model loads", ok=facts.model_control[0], reason=facts.model_control[1]))
+        items.append(
+            ChecklistItem(name="servers accept model loads", ok=facts.model_control[0], reason=facts.model_control[1])
+        )
     return items
 
 
@@ -250,7 +291,9 @@ class ChangePlan(BaseModel, frozen=True):
     warnings: tuple[str, ...] = ()
 
 
-def plan_change(request: ChangeRequest, steps: KindPlan, risk: Risk | None = None, warnings: tuple[str, ...] = ()) -> ChangePlan:
+def plan_change(
+    request: ChangeRequest, steps: KindPlan, risk: Risk | None = None, warnings: tuple[str, ...] = ()
+) -> ChangePlan:
     """The kind's ``steps`` with the type's governance; ``risk`` defaults to the baseline until assessed."""
     policy = policy_for(request.type)
     risk = risk or policy.baseline_risk

@@ -128,9 +128,14 @@ class Approval(BaseModel):
     refusal: str = ""
     proof: str = Field("", description="how identity was proven: totp, ed25519, or empty when it was not")
     plan_digest: str = Field("", description="the digest of the request and plan the decision was given on")
-    signature: str = Field("", description="ed25519: the approver's signature over change, decision, digest and name, kept to be re-verified")
+    signature: str = Field(
+        "",
+        description="ed25519: the approver's signature over change, decision, digest and name, kept to be re-verified",
+    )
     totp_step: int | None = Field(None, description="totp: the 30 s step the one-time code was valid in")
-    attestation: str = Field("", description="totp: the accepting executor's signature over change, decision, digest, name and step")
+    attestation: str = Field(
+        "", description="totp: the accepting executor's signature over change, decision, digest, name and step"
+    )
     attested_by: str = Field("", description="totp: key ID of the executor key that made the attestation")
 
 
@@ -143,9 +148,15 @@ class ReviewAttempt(BaseModel):
     counted: bool = False
     refusal: str = ""
     summary_sha256: str = Field("", description="SHA-256 of the summary (stripped), as the signature names it")
-    plan_digest: str = Field("", description="the plan digest the signature names: the record's, which the approvals signed")
-    signature: str = Field("", description="the reviewer's Ed25519 signature over identity.review_message, kept to be re-verified")
-    key_id: str = Field("", description="counted: the ID of the reviewer's key in the governance bundle that verified it")
+    plan_digest: str = Field(
+        "", description="the plan digest the signature names: the record's, which the approvals signed"
+    )
+    signature: str = Field(
+        "", description="the reviewer's Ed25519 signature over identity.review_message, kept to be re-verified"
+    )
+    key_id: str = Field(
+        "", description="counted: the ID of the reviewer's key in the governance bundle that verified it"
+    )
 
 
 class Transition(BaseModel):
@@ -166,7 +177,9 @@ class ChangeRecord(BaseModel):
     risk_reasons: list[str] = Field(default_factory=list)
     state: State = State.REQUESTED
     approvals: list[Approval] = Field(default_factory=list)
-    bake_decisions: list[Approval] = Field(default_factory=list, description="on a doubtful bake: approve = promote anyway, reject = roll back")
+    bake_decisions: list[Approval] = Field(
+        default_factory=list, description="on a doubtful bake: approve = promote anyway, reject = roll back"
+    )
     execution_steps: list[StepRecord] = Field(default_factory=list)
     verification_steps: list[StepRecord] = Field(default_factory=list)
     rollback_steps: list[StepRecord] = Field(default_factory=list)
@@ -178,14 +191,19 @@ class ChangeRecord(BaseModel):
     slot_start: datetime | None = None
     slot_end: datetime | None = None
     review: str = ""
-    reviews: list[ReviewAttempt] = Field(default_factory=list, description="post-implementation reviews sent: the counted one with its proof, refused ones with why")
+    reviews: list[ReviewAttempt] = Field(
+        default_factory=list,
+        description="post-implementation reviews sent: the counted one with its proof, refused ones with why",
+    )
     attachments: dict[str, str] = Field(default_factory=dict, description="e.g. the exact config a rollback restores")
     outcome: str = ""
     request: ChangeRequest | None = None
-    drift: Drift | None = Field(None, description="an unauthorized change: the approved state, what was seen, what differs")
+    drift: Drift | None = Field(
+        None, description="an unauthorized change: the approved state, what was seen, what differs"
+    )
 
     @classmethod
-    def open(cls, request: ChangeRequest, risk: Risk, at: datetime) -> "ChangeRecord":
+    def open(cls, request: ChangeRequest, risk: Risk, at: datetime) -> ChangeRecord:
         record = cls(
             id=request.id,
             description=request.description,
@@ -196,22 +214,49 @@ class ChangeRecord(BaseModel):
             risk=risk,
             request=request,
         )
-        record.transitions.append(Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="change requested"))
+        record.transitions.append(
+            Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="change requested")
+        )
         return record
 
     @classmethod
-    def detected(cls, change_id: str, drift: Drift, at: datetime, risk: Risk = Risk.HIGH) -> "ChangeRecord":
+    def detected(cls, change_id: str, drift: Drift, at: datetime, risk: Risk = Risk.HIGH) -> ChangeRecord:
         """An unauthorized change, opened ``detected`` by the drift check."""
-        record = cls(id=change_id, description=f"Unauthorized change: {drift.summary()}"[:4_000], type=Unrequested.UNAUTHORIZED,
-                     kind=drift.target.kind, model=drift.target.model, requester="changeflow-drift-check", risk=risk, drift=drift, state=State.DETECTED)
-        record.transitions.append(Transition(from_state=None, to_state=State.DETECTED, at=at, reason=f"seen at {drift.seen.seen_at.isoformat()}: {drift.summary()}"))
+        record = cls(
+            id=change_id,
+            description=f"Unauthorized change: {drift.summary()}"[:4_000],
+            type=Unrequested.UNAUTHORIZED,
+            kind=drift.target.kind,
+            model=drift.target.model,
+            requester="changeflow-drift-check",
+            risk=risk,
+            drift=drift,
+            state=State.DETECTED,
+        )
+        record.transitions.append(
+            Transition(
+                from_state=None,
+                to_state=State.DETECTED,
+                at=at,
+                reason=f"seen at {drift.seen.seen_at.isoformat()}: {drift.summary()}",
+            )
+        )
         return record
 
     @classmethod
-    def baseline(cls, change_id: str, model: str, kind: str, what: str, at: datetime) -> "ChangeRecord":
+    def baseline(cls, change_id: str, model: str, kind: str, what: str, at: datetime) -> ChangeRecord:
         """The state a first check found where no record approved one, adopted as approved."""
-        record = cls(id=change_id, description=f"Baseline: {what}"[:4_000], type=Unrequested.BASELINE, kind=kind, model=model,
-                     requester="changeflow-drift-check", risk=Risk.LOW, outcome="adopted as the approved state", state=State.CLOSED)
+        record = cls(
+            id=change_id,
+            description=f"Baseline: {what}"[:4_000],
+            type=Unrequested.BASELINE,
+            kind=kind,
+            model=model,
+            requester="changeflow-drift-check",
+            risk=Risk.LOW,
+            outcome="adopted as the approved state",
+            state=State.CLOSED,
+        )
         record.transitions.append(Transition(from_state=None, to_state=State.CLOSED, at=at, reason=f"baseline: {what}"))
         return record
 
@@ -233,7 +278,11 @@ class ChangeRecord(BaseModel):
             self.outcome = reason or to.value
 
     def _steps(self, phase: Phase) -> list[StepRecord]:
-        return {Phase.EXECUTION: self.execution_steps, Phase.VERIFICATION: self.verification_steps, Phase.ROLLBACK: self.rollback_steps}[phase]
+        return {
+            Phase.EXECUTION: self.execution_steps,
+            Phase.VERIFICATION: self.verification_steps,
+            Phase.ROLLBACK: self.rollback_steps,
+        }[phase]
 
     def start_step(self, phase: Phase, name: str, at: datetime) -> StepRecord:
         step = StepRecord(name=name, phase=phase, started_at=at)
@@ -273,7 +322,7 @@ class ChangeResult(BaseModel):
     rollback_ms: float | None = None
 
     @classmethod
-    def of(cls, record: ChangeRecord, rollback_ms: float | None = None) -> "ChangeResult":
+    def of(cls, record: ChangeRecord, rollback_ms: float | None = None) -> ChangeResult:
         return cls(
             change_id=record.id,
             kind=record.kind,

@@ -28,7 +28,9 @@ _HIDDEN_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
 def visible(value: str) -> str:
     """The text, unless it holds a character a reader cannot see (raises ValueError naming it)."""
     for position, char in enumerate(value):
-        if char not in "\t\n" and (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in "\u115f\u1160\u3164\uffa0"):
+        if char not in "\t\n" and (
+            unicodedata.category(char) in _HIDDEN_CATEGORIES or char in "\u115f\u1160\u3164\uffa0"
+        ):
             raise ValueError(f"holds an invisible or control character (U+{ord(char):04X} at position {position})")
     return value
 
@@ -75,7 +77,7 @@ class RequestedWindow(Strict):
     deadline: AwareDatetime | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "RequestedWindow":
+    def _ordered(self) -> RequestedWindow:
         if self.not_before and self.deadline and self.deadline <= self.not_before:
             raise ValueError("deadline must be after not_before")
         return self
@@ -84,8 +86,12 @@ class RequestedWindow(Strict):
 class Communication(Strict):
     """Who was told: evidence for the pre-change checklist."""
 
-    announced_in: Text | None = Field(None, min_length=3, max_length=200, description="where the window was announced, e.g. #inference-changes")
-    on_call_ack: str | None = Field(None, pattern=IDENTITY, description="the on-call engineer who acknowledged the change")
+    announced_in: Text | None = Field(
+        None, min_length=3, max_length=200, description="where the window was announced, e.g. #inference-changes"
+    )
+    on_call_ack: str | None = Field(
+        None, pattern=IDENTITY, description="the on-call engineer who acknowledged the change"
+    )
 
 
 class ChangeRequest(Strict):

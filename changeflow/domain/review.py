@@ -49,8 +49,15 @@ def _who_may_review(record: ChangeRecord, who: str, emergency_approvers: list[st
     return None
 
 
-def _signature_problem(record: ChangeRecord, who: str, summary: str, signature: str, digest: str,
-                       approver_keys: dict[str, str], signature_valid: SignatureCheck) -> tuple[str | None, str]:
+def _signature_problem(
+    record: ChangeRecord,
+    who: str,
+    summary: str,
+    signature: str,
+    digest: str,
+    approver_keys: dict[str, str],
+    signature_valid: SignatureCheck,
+) -> tuple[str | None, str]:
     """(why the signature does not hold or None, the key it verified with)."""
     key = {person(name): public for name, public in approver_keys.items()}.get(who)
     if key is None:
@@ -62,8 +69,16 @@ def _signature_problem(record: ChangeRecord, who: str, summary: str, signature: 
     return None, key
 
 
-def judge_review(record: ChangeRecord, reviewer: str, summary: str, signature: str, *, emergency_approvers: list[str],
-                 approver_keys: dict[str, str], signature_valid: SignatureCheck) -> ReviewVerdict:
+def judge_review(
+    record: ChangeRecord,
+    reviewer: str,
+    summary: str,
+    signature: str,
+    *,
+    emergency_approvers: list[str],
+    approver_keys: dict[str, str],
+    signature_valid: SignatureCheck,
+) -> ReviewVerdict:
     """Whether this review closes ``record``; the reason names the first rule it breaks."""
     who = person(reviewer)
     if record.state is not State.REVIEW_PENDING:
@@ -72,11 +87,17 @@ def judge_review(record: ChangeRecord, reviewer: str, summary: str, signature: s
         return _refused(problem)
     text = summary.strip()
     if not SUMMARY_MIN <= len(text) <= SUMMARY_MAX:
-        return _refused(f"the summary has {len(text)} characters: write what happened and what follows ({SUMMARY_MIN} to {SUMMARY_MAX:,})")
-    problem, key = _signature_problem(record, who, text, signature, record.attachments.get(PLAN_DIGEST, ""), approver_keys, signature_valid)
+        return _refused(
+            f"the summary has {len(text)} characters: write what happened and what follows ({SUMMARY_MIN} to {SUMMARY_MAX:,})"
+        )
+    problem, key = _signature_problem(
+        record, who, text, signature, record.attachments.get(PLAN_DIGEST, ""), approver_keys, signature_valid
+    )
     if problem is not None:
         return _refused(problem)
-    return ReviewVerdict(accepted=True, reason=f"post-implementation review by {who}, signed with their key", public_key=key)
+    return ReviewVerdict(
+        accepted=True, reason=f"post-implementation review by {who}, signed with their key", public_key=key
+    )
 
 
 def owes_review(record: ChangeRecord) -> bool:
@@ -84,8 +105,13 @@ def owes_review(record: ChangeRecord) -> bool:
     return any(t.to_state == "review_pending" for t in record.transitions)
 
 
-def kept_review_problem(record: ChangeRecord, *, emergency_approvers: list[str], approver_keys: dict[str, str],
-                        signature_valid: SignatureCheck) -> str | None:
+def kept_review_problem(
+    record: ChangeRecord,
+    *,
+    emergency_approvers: list[str],
+    approver_keys: dict[str, str],
+    signature_valid: SignatureCheck,
+) -> str | None:
     """Why a record that owed a review and is closed does not carry one that verifies now (None: it does,
     or it owes none, or it is still pending). The kept summary, plan digest and signature are checked
     against the record's own plan digest and the bundle's keys; a label counts for nothing."""
@@ -102,5 +128,7 @@ def kept_review_problem(record: ChangeRecord, *, emergency_approvers: list[str],
         return f"{record.id}'s review names another plan digest than the record's"
     if review.summary_sha256 != summary_digest(review.summary):
         return f"{record.id}'s review summary is not the one its digest names (rewritten)"
-    problem, _ = _signature_problem(record, who, review.summary, review.signature, review.plan_digest, approver_keys, signature_valid)
+    problem, _ = _signature_problem(
+        record, who, review.summary, review.signature, review.plan_digest, approver_keys, signature_valid
+    )
     return None if problem is None else f"{record.id}'s review: {problem}"

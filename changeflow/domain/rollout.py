@@ -30,7 +30,9 @@ def rollout_status(deployment: dict, changed_at_generation: int = 0) -> RolloutS
     name = meta.get("name", "?")
     generation, observed = meta.get("generation") or 0, status.get("observedGeneration") or 0
     if generation > observed or observed <= changed_at_generation:
-        return RolloutStatus(done=False, failed=False, message=f"waiting for deployment {name} spec update to be observed")
+        return RolloutStatus(
+            done=False, failed=False, message=f"waiting for deployment {name} spec update to be observed"
+        )
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
             return RolloutStatus(done=False, failed=True, message=f"deployment {name} exceeded its progress deadline")
@@ -39,9 +41,13 @@ def rollout_status(deployment: dict, changed_at_generation: int = 0) -> RolloutS
     if updated < wanted:
         return RolloutStatus(done=False, failed=False, message=f"{updated} of {wanted} updated replicas")
     if replicas > updated:
-        return RolloutStatus(done=False, failed=False, message=f"{replicas - updated} old replicas are pending termination")
+        return RolloutStatus(
+            done=False, failed=False, message=f"{replicas - updated} old replicas are pending termination"
+        )
     if available < updated:
-        return RolloutStatus(done=False, failed=False, message=f"{available} of {updated} updated replicas are available")
+        return RolloutStatus(
+            done=False, failed=False, message=f"{available} of {updated} updated replicas are available"
+        )
     return RolloutStatus(done=True, failed=False, message=f"deployment {name} successfully rolled out")
 
 
@@ -55,7 +61,10 @@ def revision_of(obj: dict) -> int:
 def owned_by(replica_set: dict, deployment: dict) -> bool:
     owners = replica_set.get("metadata", {}).get("ownerReferences") or []
     uid = deployment.get("metadata", {}).get("uid")
-    return not owners or any(o.get("uid") == uid or (o.get("kind") == "Deployment" and o.get("name") == deployment["metadata"]["name"]) for o in owners)
+    return not owners or any(
+        o.get("uid") == uid or (o.get("kind") == "Deployment" and o.get("name") == deployment["metadata"]["name"])
+        for o in owners
+    )
 
 
 def undo_template(deployment: dict, replica_sets: list[dict]) -> tuple[int, dict] | None:
@@ -80,8 +89,12 @@ def with_image(template: dict, container: str, image: str, args: list[str] | Non
                 spec["args"] = list(args)
             return changed
     names = [c.get("name") for c in template.get("spec", {}).get("containers", [])]
-    raise ClusterError(f"no container '{container}' in the pod template (containers: {', '.join(map(str, names))}); fix: set change.container")
+    raise ClusterError(
+        f"no container '{container}' in the pod template (containers: {', '.join(map(str, names))}); fix: set change.container"
+    )
 
 
 def image_of(template: dict, container: str) -> str | None:
-    return next((c.get("image") for c in template.get("spec", {}).get("containers", []) if c.get("name") == container), None)
+    return next(
+        (c.get("image") for c in template.get("spec", {}).get("containers", []) if c.get("name") == container), None
+    )

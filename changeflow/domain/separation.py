@@ -11,7 +11,9 @@ from collections.abc import Mapping
 EXECUTOR_OWNED = ("environment", "governance", "now")
 
 
-def run_refusal(from_deployment: bool, given: Mapping[str, bool], job_variables: Mapping[str, object], pinned: bool = False) -> str | None:
+def run_refusal(
+    from_deployment: bool, given: Mapping[str, bool], job_variables: Mapping[str, object], pinned: bool = False
+) -> str | None:
     """Why this run may not proceed, or None. ``given``: which executor-owned parameters the run carries;
     ``job_variables``: the run's own overrides of the worker's job (env, command, working dir). An executor
     that pins governance keys (``pinned``) takes none of them from anyone, in-process callers included:
@@ -23,7 +25,9 @@ def run_refusal(from_deployment: bool, given: Mapping[str, bool], job_variables:
     if sent:
         problems.append(f"run parameter(s) {', '.join(sent)} are the executor's configuration, not the requester's")
     if job_variables:
-        problems.append(f"job variable(s) {', '.join(sorted(map(str, job_variables)))} would change the executor's process")
+        problems.append(
+            f"job variable(s) {', '.join(sorted(map(str, job_variables)))} would change the executor's process"
+        )
     if not problems:
         return None
     return "refused: " + "; ".join(problems) + "; send the change request only (nothing was assessed or touched)"

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
-
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +52,9 @@ class BakeThresholds(BaseModel, frozen=True):
     max_mean_latency_ms: float | None = Field(None, gt=0, description="server-side mean request latency budget")
     min_requests: int = Field(5, ge=1, description="fewer requests in a sample than this is inconclusive")
     failure_limit: int = Field(1, ge=0, description="the bake fails when more samples than this fail")
-    consecutive_error_limit: int = Field(3, ge=0, description="the bake errors when more consecutive samples than this error")
+    consecutive_error_limit: int = Field(
+        3, ge=0, description="the bake errors when more consecutive samples than this error"
+    )
 
 
 class MetricCheck(BaseModel, frozen=True):
@@ -65,12 +66,21 @@ class MetricCheck(BaseModel, frozen=True):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-    provider: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="a name under the environment's bake.providers")
+    provider: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="a name under the environment's bake.providers",
+    )
     query: str = Field(min_length=1, max_length=4096)
     max_value: float
 
     def rendered(self, model: str, version: int | None, baseline: int | None) -> str:
-        values = {"model": model, "version": "" if version is None else str(version), "baseline": "" if baseline is None else str(baseline)}
+        values = {
+            "model": model,
+            "version": "" if version is None else str(version),
+            "baseline": "" if baseline is None else str(baseline),
+        }
         query = self.query
         for key, value in values.items():
             query = query.replace("{{" + key + "}}", value)
@@ -114,11 +124,15 @@ def evaluate(sample: BakeSample, limits: BakeThresholds) -> Verdict:
     if limits.max_mean_latency_ms and sample.server_requests >= limits.min_requests:
         mean_ms = sample.server_duration_us / sample.server_requests / 1000.0
         if mean_ms > limits.max_mean_latency_ms:
-            return Verdict(outcome=Outcome.FAIL, reason=f"mean latency {mean_ms:.1f} ms > {limits.max_mean_latency_ms:.1f} ms")
+            return Verdict(
+                outcome=Outcome.FAIL, reason=f"mean latency {mean_ms:.1f} ms > {limits.max_mean_latency_ms:.1f} ms"
+            )
     total = sample.server_requests + sample.probe_requests
     if total < limits.min_requests:
         return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{total:.0f} requests < {limits.min_requests} needed")
-    return Verdict(outcome=Outcome.PASS, reason=f"error rate {max(probe_rate, server_rate):.1%} <= {limits.max_error_rate:.1%}")
+    return Verdict(
+        outcome=Outcome.PASS, reason=f"error rate {max(probe_rate, server_rate):.1%} <= {limits.max_error_rate:.1%}"
+    )
 
 
 def evaluate_metric(name: str, value: float | None, max_value: float, error: str | None = None) -> Verdict:
@@ -151,11 +165,19 @@ def assess(verdicts: Sequence[Verdict], limits: BakeThresholds) -> Verdict:
     for verdict in verdicts:
         streak = streak + 1 if verdict.outcome is Outcome.ERROR else 0
         if streak > limits.consecutive_error_limit:
-            return Verdict(outcome=Outcome.ERROR, reason=f"{streak} consecutive samples could not be measured: {verdict.reason}")
+            return Verdict(
+                outcome=Outcome.ERROR, reason=f"{streak} consecutive samples could not be measured: {verdict.reason}"
+            )
     passed = sum(v.outcome is Outcome.PASS for v in verdicts)
     if passed == 0:
-        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"none of {len(verdicts)} samples could be judged (last: {verdicts[-1].reason})")
-    return Verdict(outcome=Outcome.PASS, reason=f"{passed} of {len(verdicts)} samples passed, {len(failed)} failed (limit {limits.failure_limit})")
+        return Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=f"none of {len(verdicts)} samples could be judged (last: {verdicts[-1].reason})",
+        )
+    return Verdict(
+        outcome=Outcome.PASS,
+        reason=f"{passed} of {len(verdicts)} samples passed, {len(failed)} failed (limit {limits.failure_limit})",
+    )
 
 
 # --- the golden-set verdict ------------------------------------------------------------------------
@@ -173,7 +195,9 @@ class CaseObservation(BaseModel):
 def _differs(got: np.ndarray, want: np.ndarray, compare: Compare, rtol: float, atol: float) -> str | None:
     if compare is Compare.EXACT:
         if want.dtype == object:
-            same = got.shape == want.shape and all(_raw(a) == _raw(b) for a, b in zip(got.reshape(-1), want.reshape(-1)))
+            same = got.shape == want.shape and all(
+                _raw(a) == _raw(b) for a, b in zip(got.reshape(-1), want.reshape(-1))
+            )
         else:
             same = np.array_equal(got, want)
         return None if same else f"{_shown(got)} != expected {_shown(want)}"
@@ -240,7 +264,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def assess_golden(bound: BoundGolden, observations: Mapping[int, CaseObservation] | Sequence[CaseObservation]) -> Verdict:
+def assess_golden(
+    bound: BoundGolden, observations: Mapping[int, CaseObservation] | Sequence[CaseObservation]
+) -> Verdict:
     """PASS when every case is right and p95 latency is within budget; FAIL otherwise, with the first problems."""
     seen = dict(enumerate(observations)) if isinstance(observations, Sequence) else dict(observations)
     total = len(bound)

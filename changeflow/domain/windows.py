@@ -42,7 +42,7 @@ class BusinessHours(_Strict):
     end: time = time(17, 0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "BusinessHours":
+    def _ordered(self) -> BusinessHours:
         if self.end <= self.start:
             raise ValueError("business hours end must be after start")
         return self
@@ -54,7 +54,7 @@ class Span(_Strict):
     end: AwareDatetime
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Span":
+    def _ordered(self) -> Span:
         if self.end <= self.start:
             raise ValueError(f"{self.name}: end must be after start")
         return self
@@ -116,7 +116,9 @@ def business_intervals(calendar: Calendar, start: datetime, end: datetime) -> li
     return intervals
 
 
-def _complement(intervals: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+def _complement(
+    intervals: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
     gaps, cursor = [], start
     for s, e in sorted(intervals):
         if s > cursor:
@@ -164,7 +166,13 @@ def find_slot(
     if WindowClass.ANY_TIME in allowed:
         freeze = active_freeze(calendar, earliest, earliest + duration)
         override = f"emergency change overrides freeze '{freeze.name}' ({freeze.reason})" if freeze else None
-        return Slot(start=earliest, end=earliest + duration, window=WindowClass.ANY_TIME, window_name="immediately", freeze_override=override)
+        return Slot(
+            start=earliest,
+            end=earliest + duration,
+            window=WindowClass.ANY_TIME,
+            window_name="immediately",
+            freeze_override=override,
+        )
     candidates: list[tuple[datetime, datetime, tuple[WindowClass, str]]] = []
     business = business_intervals(calendar, earliest, limit)
     if WindowClass.BUSINESS_HOURS in allowed:
@@ -173,7 +181,11 @@ def find_slot(
         candidates += [(s, e, (WindowClass.OFF_HOURS, "off-hours")) for s, e in _complement(business, earliest, limit)]
     lead = timedelta(hours=calendar.announcement_lead_hours)
     if WindowClass.PLANNED_MAINTENANCE in allowed:
-        candidates += [(m.start, m.end, (WindowClass.PLANNED_MAINTENANCE, m.name)) for m in calendar.maintenance if m.start - now >= lead]
+        candidates += [
+            (m.start, m.end, (WindowClass.PLANNED_MAINTENANCE, m.name))
+            for m in calendar.maintenance
+            if m.start - now >= lead
+        ]
     candidates = _subtract(candidates, [(f.start, f.end) for f in calendar.freezes])
     for s, e, (window, name) in sorted(candidates, key=lambda c: c[0]):
         start = max(s, earliest)
@@ -181,9 +193,17 @@ def find_slot(
             return Slot(start=start, end=start + duration, window=window, window_name=name)
     names = " or ".join(w.value.replace("_", " ") for w in allowed)
     freeze = active_freeze(calendar, earliest, limit)
-    blocked = f"; freeze '{freeze.name}' ({freeze.reason}) blocks {freeze.start:%Y-%m-%d %H:%M}–{freeze.end:%Y-%m-%d %H:%M} UTC" if freeze else ""
+    blocked = (
+        f"; freeze '{freeze.name}' ({freeze.reason}) blocks {freeze.start:%Y-%m-%d %H:%M}–{freeze.end:%Y-%m-%d %H:%M} UTC"
+        if freeze
+        else ""
+    )
     short = [m.name for m in calendar.maintenance if earliest <= m.start < limit and m.start - now < lead]
-    late = f"; maintenance {', '.join(short)} announced less than {calendar.announcement_lead_hours:g}h ahead" if short else ""
+    late = (
+        f"; maintenance {', '.join(short)} announced less than {calendar.announcement_lead_hours:g}h ahead"
+        if short
+        else ""
+    )
     until = f"before the deadline {deadline:%Y-%m-%d %H:%M %Z}" if deadline else f"within {horizon.days} days"
     return NoSlot(reason=f"no {names} slot of {duration} {until}{blocked}{late}")
 
@@ -192,7 +212,9 @@ def upcoming(calendar: Calendar, now: datetime, days: int = 14) -> list[tuple[da
     """Maintenance windows and freezes in the next ``days``, for the change calendar view."""
     end = now + timedelta(days=days)
     spans = [(m.start, m.end, f"maintenance: {m.name}") for m in calendar.maintenance if m.end > now and m.start < end]
-    spans += [(f.start, f.end, f"freeze: {f.name} ({f.reason})") for f in calendar.freezes if f.end > now and f.start < end]
+    spans += [
+        (f.start, f.end, f"freeze: {f.name} ({f.reason})") for f in calendar.freezes if f.end > now and f.start < end
+    ]
     return sorted(spans)
 
 
@@ -235,11 +257,29 @@ def window_conflicts(request: ChangeRequest, records: list[ChangeRecord]) -> lis
         if other.id == request.id or other.model != request.model or other.state in TERMINAL:
             continue
         other_start, other_end = _span(other)
-        overlaps = (start is None or other_end is None or start < other_end) and (end is None or other_start is None or other_start < end)
+        overlaps = (start is None or other_end is None or start < other_end) and (
+            end is None or other_start is None or other_start < end
+        )
         if overlaps:
-            when = f"{other_start:%Y-%m-%d %H:%M %Z} – {other_end:%Y-%m-%d %H:%M %Z}" if other_start and other_end else "an open window"
-            warnings.append(f"{other.id} ({other.state.value}) also changes {request.model} in {when}; they will run one after the other")
+            when = (
+                f"{other_start:%Y-%m-%d %H:%M %Z} – {other_end:%Y-%m-%d %H:%M %Z}"
+                if other_start and other_end
+                else "an open window"
+            )
+            warnings.append(
+                f"{other.id} ({other.state.value}) also changes {request.model} in {when}; they will run one after the other"
+            )
     return warnings
 
 
-__all__ = ["Calendar", "Slot", "NoSlot", "find_slot", "window_at", "active_freeze", "upcoming", "scheduling_decision", "window_conflicts"]
+__all__ = [
+    "Calendar",
+    "Slot",
+    "NoSlot",
+    "find_slot",
+    "window_at",
+    "active_freeze",
+    "upcoming",
+    "scheduling_decision",
+    "window_conflicts",
+]

@@ -45,7 +45,9 @@ class ChangeKind:
     spec: ClassVar[type[ChangeSpec]]
     risk_points: ClassVar[int] = 2
     peak_hours_risk: ClassVar[bool] = True  # a run in business hours adds a risk point
-    loads_models_on: ClassVar[tuple[str, ...]] = ()  # servers whose repository API it uses: checked for explicit model control
+    loads_models_on: ClassVar[
+        tuple[str, ...]
+    ] = ()  # servers whose repository API it uses: checked for explicit model control
     flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
     flow_name: ClassVar[str]  # that flow's name (its @flow(name=...)): recovery watches the runs of every kind by it
     restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
@@ -121,7 +123,9 @@ def _discover() -> dict[str, ChangeKind]:
 KINDS: dict[str, ChangeKind] = _discover()
 
 _specs = tuple(kind.spec for kind in KINDS.values())
-_request.KindSpec = Annotated[Union[_specs], Field(discriminator="kind")] if len(_specs) > 1 else _specs[0]  # type: ignore[attr-defined]
+_request.KindSpec = (  # type: ignore[attr-defined]
+    Annotated[Union[_specs], Field(discriminator="kind")] if len(_specs) > 1 else _specs[0]  # noqa: UP007 (a union of a tuple built at run time)
+)
 ChangeRequest.model_rebuild(force=True)
 
 

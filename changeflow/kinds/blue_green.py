@@ -9,7 +9,18 @@ from pydantic import Field, model_validator
 
 from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
-from changeflow.domain.request import IMAGE, SMOKE_TEST, WAIT_ROLLOUT, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
+from changeflow.domain.request import (
+    IMAGE,
+    SMOKE_TEST,
+    WAIT_ROLLOUT,
+    ChangeRequest,
+    ChangeSpec,
+    K8sName,
+    KindPlan,
+    Seconds,
+    Text,
+    steps,
+)
 from changeflow.kinds import ChangeKind, LiveSystem
 from changeflow.kinds.triton_upgrade import deployment_available
 
@@ -35,12 +46,14 @@ class BlueGreen(ChangeSpec):
     green: K8sName = Field(description="the Deployment to create or update")
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
     container: K8sName = "triton"
-    golden_set: Text = Field(min_length=1, max_length=4096, description="golden set that validates green through its own endpoint")
+    golden_set: Text = Field(
+        min_length=1, max_length=4096, description="golden set that validates green through its own endpoint"
+    )
     bake_seconds: Seconds = Field(60, ge=1, le=86_400)
     progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
 
     @model_validator(mode="after")
-    def _distinct(self) -> "BlueGreen":
+    def _distinct(self) -> BlueGreen:
         if self.blue == self.green:
             raise ValueError("green must name a different Deployment than blue")
         return self
@@ -56,20 +69,39 @@ class BlueGreenKind(ChangeKind):
     def plan(self, model: str, c: BlueGreen) -> KindPlan:
         ns = f"(namespace {c.namespace})"
         return KindPlan(
-            touches=(f"kubernetes: deployment/{c.green} {ns}", f"kubernetes: service/{c.service} {ns}", f"kubernetes: deployment/{c.blue} {ns}"),
+            touches=(
+                f"kubernetes: deployment/{c.green} {ns}",
+                f"kubernetes: service/{c.service} {ns}",
+                f"kubernetes: deployment/{c.blue} {ns}",
+            ),
             execution=steps(
                 (DEPLOY_GREEN, f"create or update deployment/{c.green} with image {c.image} beside {c.blue}"),
-                (WAIT_ROLLOUT, f"wait until deployment/{c.green} is rolled out and available (deadline {c.progress_deadline_seconds}s)"),
-                (VALIDATE_GREEN, f"golden set through {c.green}'s own endpoint (the staging server); failure leaves service/{c.service} on {c.blue}"),
-                (RETIRE_GREEN, f"only when the change stops before the switch: scale deployment/{c.green}, which never served, to zero"),
+                (
+                    WAIT_ROLLOUT,
+                    f"wait until deployment/{c.green} is rolled out and available (deadline {c.progress_deadline_seconds}s)",
+                ),
+                (
+                    VALIDATE_GREEN,
+                    f"golden set through {c.green}'s own endpoint (the staging server); failure leaves service/{c.service} on {c.blue}",
+                ),
+                (
+                    RETIRE_GREEN,
+                    f"only when the change stops before the switch: scale deployment/{c.green}, which never served, to zero",
+                ),
                 (SWITCH_SERVICE, f"point service/{c.service} at {c.green}, only to available pods"),
             ),
             verification=steps(
                 (SMOKE_TEST, f"live requests through service/{c.service}"),
-                (BAKE, f"golden probes through service/{c.service} for {c.bake_seconds}s while {c.green} serves and {c.blue} keeps running"),
+                (
+                    BAKE,
+                    f"golden probes through service/{c.service} for {c.bake_seconds}s while {c.green} serves and {c.blue} keeps running",
+                ),
                 (RETIRE_BLUE, f"scale deployment/{c.blue} to zero"),
             ),
-            rollback=steps((SWITCH_BACK, f"point service/{c.service} back at {c.blue}"), (SMOKE_TEST, "smoke test through the Service")),
+            rollback=steps(
+                (SWITCH_BACK, f"point service/{c.service} back at {c.blue}"),
+                (SMOKE_TEST, "smoke test through the Service"),
+            ),
         )
 
     def bake_rule(self, verification: Verification, c: BlueGreen) -> BakeRule:
@@ -82,8 +114,10 @@ class BlueGreenKind(ChangeKind):
     def drift_targets(self, services: LiveSystem, request: ChangeRequest) -> list[Target]:
         """The Service (which Deployment serves) and green, the Deployment it serves once closed."""
         c = request.change
-        return [Target(kind="service", where=c.namespace, name=c.service, model=request.model),
-                Target(kind="deployment", where=c.namespace, name=c.green, model=request.model)]
+        return [
+            Target(kind="service", where=c.namespace, name=c.service, model=request.model),
+            Target(kind="deployment", where=c.namespace, name=c.green, model=request.model),
+        ]
 
 
 KIND = BlueGreenKind()

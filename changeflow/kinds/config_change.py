@@ -7,17 +7,19 @@ serves are carried over on every reload, so a config change never changes which 
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
 
-from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
 from changeflow.domain.drift import Target
-from changeflow.domain.request import VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Text, visible, steps
+from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
+from changeflow.domain.request import VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Text, steps, visible
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
 CONFIG_PATH = r"^[a-z_][a-z0-9_]*(\.([a-z_][a-z0-9_]*|[0-9]+))*$"
+
+
 def _config_value(value: object) -> object:
     """One clear refusal for a value no config.pbtxt field can take (a union would list four)."""
     if isinstance(value, str):
@@ -35,7 +37,9 @@ def _config_value(value: object) -> object:
     raise ValueError(f"must be a number, true / false or a string, not a {type(value).__name__}")
 
 
-ConfigValue = Annotated[Union[StrictBool, StrictInt, StrictFloat, Annotated[Text, Field(max_length=1_000)]], BeforeValidator(_config_value)]
+ConfigValue = Annotated[
+    StrictBool | StrictInt | StrictFloat | Annotated[Text, Field(max_length=1000)], BeforeValidator(_config_value)
+]
 
 FLOW_NAME = "config-change"  # the @flow name of flows/config_change.py: recovery watches its runs by it
 
@@ -74,7 +78,9 @@ class ConfigChangeKind(ChangeKind):
                 (APPLY_CONFIG, f"set {fields} in {model}/config.pbtxt"),
                 (RELOAD, f"reload {model} on production and wait until READY"),
             ),
-            verification=steps((VERIFY_CONFIG, f"the served config shows the new values; a smoke inference on {model}"),),
+            verification=steps(
+                (VERIFY_CONFIG, f"the served config shows the new values; a smoke inference on {model}"),
+            ),
             rollback=steps(
                 (RESTORE_CONFIG, f"write back the previous {model}/config.pbtxt byte for byte and reload {model}"),
                 (VERIFY_RESTORED, "served config equals the previous one; smoke inference"),
@@ -109,11 +115,17 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def config_problem(served: ModelConfig, settings: dict | None, previous_text: str | None, current_text: str | None) -> str | None:
+def config_problem(
+    served: ModelConfig, settings: dict | None, previous_text: str | None, current_text: str | None
+) -> str | None:
     """What is wrong with the served config after a change (``settings`` must show) or after a revert
     (the file must be the previous bytes, and the server must serve it); None when it is right."""
     if settings:
-        wrong = [f"{path} is {setting_of(served, path)!r}, expected {value!r}" for path, value in settings.items() if str(setting_of(served, path)) != str(value)]
+        wrong = [
+            f"{path} is {setting_of(served, path)!r}, expected {value!r}"
+            for path, value in settings.items()
+            if str(setting_of(served, path)) != str(value)
+        ]
         if wrong:
             return "served config: " + "; ".join(wrong)
     if previous_text is not None:

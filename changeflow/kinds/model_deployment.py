@@ -14,7 +14,18 @@ from pydantic import Field, model_validator
 
 from changeflow.domain.comparison import BakeRule, ComparisonThresholds, Verification
 from changeflow.domain.drift import Target
-from changeflow.domain.request import MONITOR, SMOKE_TEST, VERIFY_RESTORED, ChangeRequest, ChangeSpec, KindPlan, Seconds, Text, Version, steps
+from changeflow.domain.request import (
+    MONITOR,
+    SMOKE_TEST,
+    VERIFY_RESTORED,
+    ChangeRequest,
+    ChangeSpec,
+    KindPlan,
+    Seconds,
+    Text,
+    Version,
+    steps,
+)
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
@@ -35,15 +46,20 @@ class ModelDeployment(ChangeSpec):
     kind: Literal["model_deployment"] = "model_deployment"
     to_version: Version
     from_version: Version | None = Field(None, description="version serving now; omitted: read from production")
-    golden_set: Text = Field(min_length=1, max_length=4096, description="path of the golden set (inputs and expected outputs)")
+    golden_set: Text = Field(
+        min_length=1, max_length=4096, description="path of the golden set (inputs and expected outputs)"
+    )
     bake_seconds: Seconds = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
     max_output_disagreement: float | None = Field(
-        None, ge=0.0, le=1.0, strict=True,
+        None,
+        ge=0.0,
+        le=1.0,
+        strict=True,
         description="share of bake probes whose outputs may differ from the old version's (a retrained model); unset: governance's budget",
     )
 
     @model_validator(mode="after")
-    def _versions_differ(self) -> "ModelDeployment":
+    def _versions_differ(self) -> ModelDeployment:
         if self.from_version is not None and self.from_version == self.to_version:
             raise ValueError("to_version equals from_version: nothing would change")
         return self
@@ -77,8 +93,10 @@ class ModelDeploymentKind(ChangeKind):
     def plan(self, model: str, c: ModelDeployment) -> KindPlan:
         old = f"v{c.from_version}" if c.from_version else "the serving version"
         new = f"v{c.to_version}"
-        check = f"read which version of {model} production serves (what a rollback returns to); stop, nothing touched, " + (
-            f"unless it is {old}" if c.from_version else f"if it already is {new}")
+        check = (
+            f"read which version of {model} production serves (what a rollback returns to); stop, nothing touched, "
+            + (f"unless it is {old}" if c.from_version else f"if it already is {new}")
+        )
         if c.from_version and not standby_possible(c.from_version, c.to_version):
             promote = f"load {model} on production with version_policy specific [{new}]: going back to a lower version leaves no warm standby"
             restore = f"reload {model} on production with version_policy specific [{old}] (cold load)"
@@ -90,12 +108,18 @@ class ModelDeploymentKind(ChangeKind):
             execution=steps(
                 (CHECK_SERVING_VERSION, check),
                 (STAGE, f"load {model} {new} on the staging server and wait until READY"),
-                (VALIDATE, f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched"),
+                (
+                    VALIDATE,
+                    f"golden set {c.golden_set} on staging: outputs within tolerance, output schema, latency budget; failure aborts with production untouched",
+                ),
                 (PROMOTE, promote),
             ),
             verification=steps(
                 (SMOKE_TEST, f"live requests on production answered by {new}"),
-                (MONITOR, f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"),
+                (
+                    MONITOR,
+                    f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR",
+                ),
                 (FINALIZE, f"unload {old} from production"),
             ),
             rollback=steps(
@@ -122,7 +146,10 @@ class ModelDeploymentKind(ChangeKind):
 
     def nothing_to_do(self, services: LiveSystem, request: ChangeRequest) -> tuple[str, str] | None:
         if self.serving_version(services, request) == request.change.to_version:
-            return "change.to_version", f"production already serves {request.model} v{request.change.to_version}: there is nothing to deploy"
+            return (
+                "change.to_version",
+                f"production already serves {request.model} v{request.change.to_version}: there is nothing to deploy",
+            )
         return None
 
     def previous_state(self, services: LiveSystem, request: ChangeRequest) -> tuple[bool | None, str]:

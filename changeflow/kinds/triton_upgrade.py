@@ -8,7 +8,18 @@ from typing import Literal
 from pydantic import Field
 
 from changeflow.domain.drift import Target
-from changeflow.domain.request import IMAGE, SMOKE_TEST, WAIT_ROLLOUT, ChangeRequest, ChangeSpec, K8sName, KindPlan, Seconds, Text, steps
+from changeflow.domain.request import (
+    IMAGE,
+    SMOKE_TEST,
+    WAIT_ROLLOUT,
+    ChangeRequest,
+    ChangeSpec,
+    K8sName,
+    KindPlan,
+    Seconds,
+    Text,
+    steps,
+)
 from changeflow.domain.rollout import rollout_status
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem
@@ -31,7 +42,9 @@ class TritonUpgrade(ChangeSpec):
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
     args: list[Text] | None = Field(None, max_length=100)
     progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
-    golden_set: Text = Field(min_length=1, max_length=4096, description="golden set for the smoke test through the serving endpoint")
+    golden_set: Text = Field(
+        min_length=1, max_length=4096, description="golden set for the smoke test through the serving endpoint"
+    )
 
 
 def deployment_available(services: LiveSystem, namespace: str, name: str) -> tuple[bool, str]:
@@ -57,9 +70,14 @@ class TritonUpgradeKind(ChangeKind):
             execution=steps(
                 (RECORD_TEMPLATE, f"record the current pod template of {target}"),
                 (PATCH_IMAGE, f"set container {c.container} image to {c.image}"),
-                (WAIT_ROLLOUT, f"wait for the rollout like `kubectl rollout status` (deadline {c.progress_deadline_seconds}s)"),
+                (
+                    WAIT_ROLLOUT,
+                    f"wait for the rollout like `kubectl rollout status` (deadline {c.progress_deadline_seconds}s)",
+                ),
             ),
-            verification=steps((SMOKE_TEST, f"live requests on {model} through the serving endpoint"),),
+            verification=steps(
+                (SMOKE_TEST, f"live requests on {model} through the serving endpoint"),
+            ),
             rollback=steps(
                 (ROLLOUT_UNDO, f"restore the previous ReplicaSet's pod template on {target} (`kubectl rollout undo`)"),
                 (WAIT_ROLLOUT, "wait for the undo to roll out"),

@@ -19,7 +19,11 @@ def enrolled_approvers(names: list[str], executor: bool = True):
     from changeflow.adapters.credentials import enrol
 
     home = Path(tempfile.mkdtemp(prefix="changeflow-demo-approvers-"))
-    paths_ = {"CHANGEFLOW_KEYS": home / "keys", "CHANGEFLOW_APPROVER_SECRETS": home / "secrets.yaml", "CHANGEFLOW_APPROVER_KEYS": home / "keys.yaml"}
+    paths_ = {
+        "CHANGEFLOW_KEYS": home / "keys",
+        "CHANGEFLOW_APPROVER_SECRETS": home / "secrets.yaml",
+        "CHANGEFLOW_APPROVER_KEYS": home / "keys.yaml",
+    }
     if executor:  # this run is the executor: its record versions are signed
         paths_["CHANGEFLOW_EXECUTOR_KEY"] = home / "executor.pem"
     saved = {k: os.environ.get(k) for k in paths_}
@@ -30,7 +34,12 @@ def enrolled_approvers(names: list[str], executor: bool = True):
         if executor:
             generate_key(paths_["CHANGEFLOW_EXECUTOR_KEY"])
         for name in names:
-            enrol(name, paths_["CHANGEFLOW_KEYS"], paths_["CHANGEFLOW_APPROVER_SECRETS"], paths_["CHANGEFLOW_APPROVER_KEYS"])
+            enrol(
+                name,
+                paths_["CHANGEFLOW_KEYS"],
+                paths_["CHANGEFLOW_APPROVER_SECRETS"],
+                paths_["CHANGEFLOW_APPROVER_KEYS"],
+            )
         yield paths_["CHANGEFLOW_KEYS"]
     finally:
         for key, value in saved.items():

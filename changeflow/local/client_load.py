@@ -12,7 +12,6 @@ import threading
 import time
 
 
-
 def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s):
     from changeflow.bootstrap import model_server
     from changeflow.exceptions import ServerError
@@ -40,7 +39,10 @@ def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, st
     counts, failures = [], []
     deadline = time.monotonic() + seconds
     workers = [
-        threading.Thread(target=_worker, args=(http_url, golden_set, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s))
+        threading.Thread(
+            target=_worker,
+            args=(http_url, golden_set, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s),
+        )
         for _ in range(threads)
     ]
     for w in workers:
@@ -61,17 +63,25 @@ class ClientLoad:
     """
 
     def __init__(
-        self, http_url: str, golden_set: str, threads: int = 4, max_seconds: float = 900, max_requests: int = 5_000_000, pause_s: float = 0.0
+        self,
+        http_url: str,
+        golden_set: str,
+        threads: int = 4,
+        max_seconds: float = 900,
+        max_requests: int = 5_000_000,
+        pause_s: float = 0.0,
     ):
         self._args = (http_url, str(golden_set), threads, max_seconds, max_requests, pause_s)
         context = mp.get_context("spawn")
         self._stop, self._started = context.Event(), context.Event()
         self._results = context.Queue()
-        self._process = context.Process(target=_run, args=(*self._args, self._stop, self._started, self._results), daemon=True)
+        self._process = context.Process(
+            target=_run, args=(*self._args, self._stop, self._started, self._results), daemon=True
+        )
         self.requests = 0
         self.failures: list[tuple[float, str]] = []
 
-    def __enter__(self) -> "ClientLoad":
+    def __enter__(self) -> ClientLoad:
         self._process.start()
         self._started.wait(timeout=60)  # traffic is flowing before the caller goes on
         return self

@@ -56,7 +56,11 @@ SCENARIOS = [
         clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN),
         decisions=[("carol", True, "golden set and bake plan look right"), ("dave", True, "ok for tonight")],
     ),
-    Scenario(file="normal-deploy-v3.yaml", clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN), decisions=[("carol", True, ""), ("frank", True, "")]),
+    Scenario(
+        file="normal-deploy-v3.yaml",
+        clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN),
+        decisions=[("carol", True, ""), ("frank", True, "")],
+    ),
     Scenario(
         file="normal-deploy-v4.yaml",  # skips v3 after a failed change: high risk, quorum of 3, maintenance window
         clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN),
@@ -71,7 +75,10 @@ SCENARIOS = [
     Scenario(
         file="normal-self-approval.yaml",
         clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN),
-        decisions=[("alice", True, "approving my own change"), ("frank", False, "requester tried to self-approve; refile with CAB")],
+        decisions=[
+            ("alice", True, "approving my own change"),
+            ("frank", False, "requester tried to self-approve; refile with CAB"),
+        ],
     ),
 ]
 
@@ -87,26 +94,40 @@ def run_demo(progress: bool = True, keep_server: bool = False) -> DemoReport:
         url = server.api_url
         say(f"  Prefect UI at {server.ui_url}")
     try:
-        env = {**os.environ, "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(server.client_env if server else {})}
-        if server is not None and "CHANGEFLOW_RECORDS_URL" not in os.environ:  # its own server, its own records: nothing left behind
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            **(server.client_env if server else {}),
+        }
+        if (
+            server is not None and "CHANGEFLOW_RECORDS_URL" not in os.environ
+        ):  # its own server, its own records: nothing left behind
             env["CHANGEFLOW_RECORDS_URL"] = f"sqlite:///{server.home / 'records.db'}"
         if not progress:
             env["PREFECT_LOGGING_LEVEL"] = "WARNING"
         child = subprocess.run(
-            [sys.executable, "-m", "changeflow.local.demo_run"], env=env, stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE, text=True
+            [sys.executable, "-m", "changeflow.local.demo_run"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=None if progress else subprocess.PIPE,
+            text=True,
         )
         if child.returncode != 0:
             from changeflow.exceptions import LocalServerError
 
-            raise LocalServerError(f"demo run failed (exit {child.returncode}): {(child.stderr or '').strip().splitlines()[-1:] or 'see the log above'}")
+            raise LocalServerError(
+                f"demo run failed (exit {child.returncode}): {(child.stderr or '').strip().splitlines()[-1:] or 'see the log above'}"
+            )
         report = DemoReport.model_validate(json.loads(child.stdout.strip().splitlines()[-1]))
         report.prefect_api_url = url
         if server is not None and keep_server:
-            say(f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url} PREFECT_API_AUTH_STRING={server.auth_string} "
-                f"CHANGEFLOW_RECORDS_URL={env['CHANGEFLOW_RECORDS_URL']}; UI at {server.ui_url} (log in with that string)")
+            say(
+                f"Prefect server left running (pid {server.process.pid}): export PREFECT_API_URL={url} PREFECT_API_AUTH_STRING={server.auth_string} "
+                f"CHANGEFLOW_RECORDS_URL={env['CHANGEFLOW_RECORDS_URL']}; UI at {server.ui_url} (log in with that string)"
+            )
             server.detach()
         return report
     finally:
         if server is not None and not keep_server:
             server.stop()
-

@@ -46,7 +46,9 @@ def first_free_block(store: RecordStore) -> int:
 
 
 def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository)
+    return ServerEndpoint(
+        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
+    )
 
 
 def clock_per_type(scenarios: list[Scenario]) -> dict[str, datetime]:
@@ -63,7 +65,9 @@ def main() -> None:
     from importlib.metadata import version
 
     reviewers = [scenario.review[0] for scenario in SCENARIOS if scenario.review]
-    with enrolled_approvers(sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions} | set(reviewers)), executor=False) as keys:
+    with enrolled_approvers(
+        sorted({who for scenario in SCENARIOS for who, _, _ in scenario.decisions} | set(reviewers)), executor=False
+    ) as keys:
         run_scenarios(keys, version)
 
 
@@ -73,9 +77,17 @@ def run_scenarios(keys: Path, version) -> None:
     from changeflow.local.workers import LocalWorkers
 
     say("starting production and staging Tritons on private copies of examples/model_repository …")
-    with TritonServer(paths.MODEL_REPOSITORY, name="production", copy_repository=True, load_models=["classifier", "feature_scaler"]) as prod, \
-         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging, EventSink() as sink, \
-         tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home:
+    with (
+        TritonServer(
+            paths.MODEL_REPOSITORY,
+            name="production",
+            copy_repository=True,
+            load_models=["classifier", "feature_scaler"],
+        ) as prod,
+        TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging,
+        EventSink() as sink,
+        tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home,
+    ):
         environment = Environment(
             production=endpoint("production", prod),
             staging=endpoint("staging", staging),
@@ -83,11 +95,16 @@ def run_scenarios(keys: Path, version) -> None:
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )
         governance = load_governance(
-            paths.EXAMPLES, approval_timeout_s=120, approval_poll_s=1, incident_events=IncidentEvents(url=sink.url, routing_key="demo")
+            paths.EXAMPLES,
+            approval_timeout_s=120,
+            approval_poll_s=1,
+            incident_events=IncidentEvents(url=sink.url, routing_key="demo"),
         )
         configuration = executor_configuration(Path(home), environment, governance, clock_per_type(SCENARIOS))
-        say(f"deploying the change flows to work pool {POOL} and starting a worker with the executor's configuration "
-            f"(sealed governance {configuration['CHANGEFLOW_GOVERNANCE']}) …")
+        say(
+            f"deploying the change flows to work pool {POOL} and starting a worker with the executor's configuration "
+            f"(sealed governance {configuration['CHANGEFLOW_GOVERNANCE']}) …"
+        )
         deploy_change_flows(safety_net_every_s=None, pool=POOL, drift_every_s=None, suffix=SUFFIX)
         services = bootstrap(environment)
         with LocalWorkers(POOL, count=1, env=configuration) as _worker:
@@ -107,11 +124,18 @@ def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoR
         request = load_change_request(paths.CHANGES / scenario.file)
         if offset:
             request = request.model_copy(update={"id": f"CHG-{int(request.id[4:]) + offset:04d}"})
-        say(f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), the worker's clock {scenario.clock.isoformat()}")
+        say(
+            f"\n── {request.id} ({request.type.value} {request.kind} on {request.model}), the worker's clock {scenario.clock.isoformat()}"
+        )
         traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
-        with ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load, DecisionsInBackground(
-            request.id, scenario.decisions, proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok)
-        ) as approvers:
+        with (
+            ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load,
+            DecisionsInBackground(
+                request.id,
+                scenario.decisions,
+                proof=lambda who, ok, cid=request.id: signed_proof(store, keys, cid, who, ok),
+            ) as approvers,
+        ):
             run_id = start_change_run(request, SUFFIX)
             state = follow(run_id, lambda line: say(f"  {line}"))
         if approvers.error:
@@ -122,13 +146,25 @@ def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoR
         say(f"  → {result.state.value}: {result.outcome} (flow run {state.name})")
         changes.append(
             DemoChange(
-                id=request.id, type=request.type.value, kind=request.kind, model=request.model,
-                outcome=result.state.value, serving_version_before=result.serving_version_before,
-                serving_version_after=result.serving_version_after, rollback_ms=result.rollback_ms,
-                requests=load.requests, failed_requests=len(load.failures), detail=result.outcome,
+                id=request.id,
+                type=request.type.value,
+                kind=request.kind,
+                model=request.model,
+                outcome=result.state.value,
+                serving_version_before=result.serving_version_before,
+                serving_version_after=result.serving_version_after,
+                rollback_ms=result.rollback_ms,
+                requests=load.requests,
+                failed_requests=len(load.failures),
+                detail=result.outcome,
             )
         )
-    return DemoReport(changes=changes, triton_version=services.production.server_version(), prefect_version="", incident_events_received=len(sink.events))
+    return DemoReport(
+        changes=changes,
+        triton_version=services.production.server_version(),
+        prefect_version="",
+        incident_events_received=len(sink.events),
+    )
 
 
 def reviewed(store: RecordStore, keys: Path, change_id: str, reviewer: str, summary: str) -> ChangeResult:

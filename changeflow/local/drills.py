@@ -35,16 +35,17 @@ class Installation:
     ``environment`` and ``governance`` become the worker's own configuration (a sealed bundle), never
     parameters of the runs."""
 
-    def __init__(self, environment: Environment, governance: Governance, pool: str = POOL, drift_every_s: int | None = None) -> None:
+    def __init__(
+        self, environment: Environment, governance: Governance, pool: str = POOL, drift_every_s: int | None = None
+    ) -> None:
         self.environment, self.governance, self.pool, self.drift_every_s = environment, governance, pool, drift_every_s
         self.ids: dict[str, str] = {}
         self.worker = None
 
-    def __enter__(self) -> "Installation":
+    def __enter__(self) -> Installation:
         from changeflow.adapters.prefect_recovery import install_recovery
-        from changeflow.local.serve import deploy_change_flows
-
         from changeflow.local.executor import executor_configuration
+        from changeflow.local.serve import deploy_change_flows
 
         self.ids = deploy_change_flows(safety_net_every_s=None, pool=self.pool, drift_every_s=self.drift_every_s)
         self.automations = install_recovery(self.ids["safety-net"])
@@ -58,7 +59,9 @@ class Installation:
 
         from changeflow.local.serve import start_worker
 
-        self.worker = start_worker(self.pool, self.scratch, {**os.environ, **self.worker_env, "PREFECT_API_URL": PREFECT_API_URL.value()})
+        self.worker = start_worker(
+            self.pool, self.scratch, {**os.environ, **self.worker_env, "PREFECT_API_URL": PREFECT_API_URL.value()}
+        )
 
     def lose_worker(self, also: int) -> None:
         """The host loses the worker and the run ``also`` (a pid) at once: SIGKILL both; nothing marks the
@@ -98,7 +101,9 @@ class Installation:
         from prefect.client.orchestration import get_client
 
         with get_client(sync_client=True) as client:
-            run = client.create_flow_run_from_deployment(self.ids[request.type.value], parameters={"request": request.model_dump(mode="json")})
+            run = client.create_flow_run_from_deployment(
+                self.ids[request.type.value], parameters={"request": request.model_dump(mode="json")}
+            )
         return str(run.id)
 
 
@@ -112,7 +117,10 @@ def prefect_on_postgres(postgres, home: Path) -> Iterator[str]:
 
     home.mkdir(parents=True, exist_ok=True)
     database = postgres.url(postgres.create_database("prefect_drills"), driver="asyncpg")
-    with LocalPrefectServer(home=home, database_url=database) as prefect, temporary_settings(updates={PREFECT_API_URL: prefect.api_url}):
+    with (
+        LocalPrefectServer(home=home, database_url=database) as prefect,
+        temporary_settings(updates={PREFECT_API_URL: prefect.api_url}),
+    ):
         yield prefect.api_url
 
 
@@ -126,11 +134,15 @@ class Kill(BaseModel):
 
 
 def last_step(record: ChangeRecord) -> str:
-    steps = sorted(record.execution_steps + record.verification_steps + record.rollback_steps, key=lambda s: s.started_at)
+    steps = sorted(
+        record.execution_steps + record.verification_steps + record.rollback_steps, key=lambda s: s.started_at
+    )
     return steps[-1].name if steps else ""
 
 
-def await_record(store: RecordStore, change_id: str, ready: Callable[[ChangeRecord], bool], timeout_s: float, poll_s: float = 0.05) -> ChangeRecord:
+def await_record(
+    store: RecordStore, change_id: str, ready: Callable[[ChangeRecord], bool], timeout_s: float, poll_s: float = 0.05
+) -> ChangeRecord:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -140,26 +152,40 @@ def await_record(store: RecordStore, change_id: str, ready: Callable[[ChangeReco
         if record is not None and ready(record):
             return record
         time.sleep(poll_s)
-    raise TimeoutError(f"{change_id}: not there within {timeout_s:.0f}s (last state: {record.state if record else 'no record'})")
+    raise TimeoutError(
+        f"{change_id}: not there within {timeout_s:.0f}s (last state: {record.state if record else 'no record'})"
+    )
 
 
-def kill_at_step(store: RecordStore, change_id: str, step: str, timeout_s: float = 120.0, pid_of: Callable[[ChangeRecord], int] | None = None,
-                 after_touching: bool = False) -> Kill:
+def kill_at_step(
+    store: RecordStore,
+    change_id: str,
+    step: str,
+    timeout_s: float = 120.0,
+    pid_of: Callable[[ChangeRecord], int] | None = None,
+    after_touching: bool = False,
+) -> Kill:
     """SIGSTOP the executor as soon as its record shows ``step`` started (``after_touching``: and production
     touched, which a step says just after it starts), read where it is, SIGKILL it."""
-    record = await_record(store, change_id, lambda r: started(r, step) and (r.production_touched or not after_touching), timeout_s)
+    record = await_record(
+        store, change_id, lambda r: started(r, step) and (r.production_touched or not after_touching), timeout_s
+    )
     pid = pid_of(record) if pid_of else int(record.executor["pid"])
     os.kill(pid, signal.SIGSTOP)
     frozen = store.load(change_id)
     os.kill(pid, signal.SIGKILL)
-    return Kill(pid=pid, step=last_step(frozen), production_touched=frozen.production_touched, killed_at=time.monotonic())
+    return Kill(
+        pid=pid, step=last_step(frozen), production_touched=frozen.production_touched, killed_at=time.monotonic()
+    )
 
 
 def started(record: ChangeRecord, step: str) -> bool:
     return any(s.name == step for s in record.execution_steps + record.verification_steps + record.rollback_steps)
 
 
-def start_approved(installation: Installation, request: ChangeRequest, step: str, approver: str, timeout_s: float = 150.0) -> ChangeRecord:
+def start_approved(
+    installation: Installation, request: ChangeRequest, step: str, approver: str, timeout_s: float = 150.0
+) -> ChangeRecord:
     """Run ``request`` through its governed deployment, ``approver`` approving (signed), until its record
     shows ``step`` started."""
     from changeflow.adapters.credentials import signed_proof
@@ -177,7 +203,9 @@ def start_approved(installation: Installation, request: ChangeRequest, step: str
     return record
 
 
-def run_and_kill(installation: Installation, request: ChangeRequest, step: str, approver: str, after_touching: bool = False) -> Kill:
+def run_and_kill(
+    installation: Installation, request: ChangeRequest, step: str, approver: str, after_touching: bool = False
+) -> Kill:
     """``start_approved`` until ``step``, then kill the executor in it."""
     from changeflow.bootstrap import bootstrap
 
@@ -201,7 +229,13 @@ def flow_run_pid(flow_run_id: str) -> int | None:
 def safety_net_pid(deployment_id: str, timeout_s: float = 60.0) -> int:
     """The process of the safety-net run now running (started by an automation)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
 
     deadline = time.monotonic() + timeout_s
@@ -209,7 +243,9 @@ def safety_net_pid(deployment_id: str, timeout_s: float = 60.0) -> int:
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+                ),
             )
         for run in runs:
             if pid := flow_run_pid(str(run.id)):
@@ -227,15 +263,25 @@ class Recovery(BaseModel):
     serving: list[int]
 
 
-def await_recovery(store: RecordStore, production: ModelServer, locks: ModelLocks, change_id: str, model: str, known_good: int,
-                   kill: Kill, timeout_s: float = 150.0) -> Recovery:
+def await_recovery(
+    store: RecordStore,
+    production: ModelServer,
+    locks: ModelLocks,
+    change_id: str,
+    model: str,
+    known_good: int,
+    kill: Kill,
+    timeout_s: float = 150.0,
+) -> Recovery:
     """Wait (doing nothing) until the record is terminal and production serves only ``known_good``; then
     the model's lock must be free at once."""
     record = await_record(store, change_id, lambda r: r.is_terminal, timeout_s, poll_s=0.2)
     deadline = kill.killed_at + timeout_s
     while (serving := production.ready_versions(model)) != [known_good]:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{change_id}: production serves {serving}, not [{known_good}], {timeout_s:.0f}s after the kill")
+            raise TimeoutError(
+                f"{change_id}: production serves {serving}, not [{known_good}], {timeout_s:.0f}s after the kill"
+            )
         time.sleep(0.2)
     seconds = time.monotonic() - kill.killed_at
     try:
@@ -245,5 +291,7 @@ def await_recovery(store: RecordStore, production: ModelServer, locks: ModelLock
         with locks.hold(model, timeout_s=20):
             pass
     except Exception as exc:
-        raise TimeoutError(f"{change_id}: the lock on {model} is not free after recovery ({exc}); executor {record.executor}") from exc
+        raise TimeoutError(
+            f"{change_id}: the lock on {model} is not free after recovery ({exc}); executor {record.executor}"
+        ) from exc
     return Recovery(seconds=seconds, state=record.state.value, outcome=record.outcome, serving=serving)

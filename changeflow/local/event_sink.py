@@ -35,7 +35,7 @@ class EventSink:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v2/change/enqueue"
 
-    def __enter__(self) -> "EventSink":
+    def __enter__(self) -> EventSink:
         self._thread.start()
         return self
 

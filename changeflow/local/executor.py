@@ -21,20 +21,26 @@ from changeflow.signing import PrivateKey, generate_key
 EXECUTOR_NAME = "local-executor"
 
 
-def executor_configuration(home: Path, environment: Environment, governance: Governance, clock: datetime | dict[str, datetime] | None = None) -> dict[str, str]:
+def executor_configuration(
+    home: Path, environment: Environment, governance: Governance, clock: datetime | dict[str, datetime] | None = None
+) -> dict[str, str]:
     """Write the executor's configuration under ``home`` (worker-only files) and return the variables a
     worker starts with. The governance given is written out as a bundle, with this executor's public key
     in its ``keys.yaml``, and sealed by a maintainer key whose public half the worker pins."""
     home.mkdir(parents=True, exist_ok=True)
     environment_file = home / "environment.yaml"
     environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-    executor_pem = Path(os.environ.get("CHANGEFLOW_EXECUTOR_KEY") or home / "executor.pem")  # one already configured is kept
+    executor_pem = Path(
+        os.environ.get("CHANGEFLOW_EXECUTOR_KEY") or home / "executor.pem"
+    )  # one already configured is kept
     maintainer_pem = home / "maintainer.pem"
     executor_public = PrivateKey.load(executor_pem).public if executor_pem.is_file() else generate_key(executor_pem)
     if not maintainer_pem.is_file():
         generate_key(maintainer_pem)
     maintainer = PrivateKey.load(maintainer_pem)
-    keyed = governance.model_copy(update={"executor_keys": {**governance.executor_keys, EXECUTOR_NAME: executor_public}, "bundle": None})
+    keyed = governance.model_copy(
+        update={"executor_keys": {**governance.executor_keys, EXECUTOR_NAME: executor_public}, "bundle": None}
+    )
     bundle = write_bundle(keyed, home / "governance")
     seal(bundle, maintainer)
     roots = [str(paths.EXAMPLES), *[p for p in os.environ.get("CHANGEFLOW_GOLDEN_ROOTS", "").split(os.pathsep) if p]]

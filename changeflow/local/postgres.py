@@ -22,14 +22,19 @@ from changeflow.local.processes import free_port
 
 def postgres_bin() -> Path | None:
     """The newest installed server's ``bin`` folder, or None when PostgreSQL is not installed."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
     return Path(found[-1]).parent if found else None
 
 
 def missing_reason() -> str | None:
     """Why a private PostgreSQL cannot start here, or None when it can."""
     if postgres_bin() is None:
-        return "PostgreSQL server is not installed (Debian package `postgresql`; `make test` installs it when apt-get can)"
+        return (
+            "PostgreSQL server is not installed (Debian package `postgresql`; `make test` installs it when apt-get can)"
+        )
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without `runuser`: initdb refuses root"
     return None
@@ -48,16 +53,30 @@ class LocalPostgres:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         return subprocess.run(prefix + list(argv), capture_output=True, text=True, check=check, timeout=120)
 
-    def __enter__(self) -> "LocalPostgres":
+    def __enter__(self) -> LocalPostgres:
         if (reason := missing_reason()) is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise LocalServerError(reason)
         try:
             if os.geteuid() == 0:
                 shutil.chown(self.dir, "postgres")
-            self._run(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8")
+            self._run(
+                str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+            )
             options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off"
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-o", options, "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
+            self._run(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.dir / "data"),
+                "-o",
+                options,
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             log = (self.dir / "log").read_text()[-1500:] if (self.dir / "log").exists() else ""
             self.__exit__(None, None, None)
@@ -84,12 +103,37 @@ class LocalPostgres:
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{WRITER_ROLE}') THEN CREATE ROLE {WRITER_ROLE} NOLOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN; END IF;
 END $$; GRANT {WRITER_ROLE} TO {role};"""
-        self._run(str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql)
+        self._run(
+            str(self.bin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qc",
+            sql,
+        )
         return self.url(database, driver, role)
 
     def __exit__(self, *exc) -> None:
         if (self.dir / "data" / "postmaster.pid").exists():
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "-w", "-t", "30", "stop", check=False)
+            self._run(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.dir / "data"),
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "30",
+                "stop",
+                check=False,
+            )
             deadline = time.monotonic() + 10
             while (self.dir / "data" / "postmaster.pid").exists() and time.monotonic() < deadline:
                 time.sleep(0.1)

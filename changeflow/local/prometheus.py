@@ -30,7 +30,7 @@ class LocalPrometheus:
         self._home: tempfile.TemporaryDirectory | None = None
         self._process: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 30.0) -> "LocalPrometheus":
+    def start(self, timeout_s: float = 30.0) -> LocalPrometheus:
         if reason := missing_reason():
             raise LocalServerError(reason)
         if self.given_home is None:
@@ -44,16 +44,24 @@ class LocalPrometheus:
         )
         log = (home / "prometheus.log").open("wb")
         self._process = subprocess.Popen(
-            ["prometheus", f"--config.file={home / 'prometheus.yml'}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={home / 'data'}"],
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
+            [
+                "prometheus",
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--storage.tsdb.path={home / 'data'}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         state = await_http(self._process, f"{self.url}/-/ready", timeout_s, poll_s=0.2)
         if state == "ready":
             return self
         tail = (home / "prometheus.log").read_text(errors="replace")[-800:]
         self.stop()
-        raise LocalServerError(f"prometheus {'exited' if state == 'exited' else 'not ready after ' + str(int(timeout_s)) + 's'}: {tail}")
+        raise LocalServerError(
+            f"prometheus {'exited' if state == 'exited' else 'not ready after ' + str(int(timeout_s)) + 's'}: {tail}"
+        )
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -67,7 +75,7 @@ class LocalPrometheus:
             self._home.cleanup()
             self._home = None
 
-    def __enter__(self) -> "LocalPrometheus":
+    def __enter__(self) -> LocalPrometheus:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -46,7 +46,9 @@ def flows_source() -> Path:
     return Path(changeflow.flows.__file__).resolve().parent.parent
 
 
-def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, drift_every_s: int | None = 60, suffix: str = "") -> dict[str, str]:
+def deploy_change_flows(
+    safety_net_every_s: int | None = 60, pool: str = POOL, drift_every_s: int | None = 60, suffix: str = ""
+) -> dict[str, str]:
     """Deploy the change flows to the process work pool; returns name → deployment id. They carry no
     environment, governance or clock: each worker reads its own (``local.executor``). The safety net runs
     every ``safety_net_every_s`` (None: only when an automation or a person runs it), the drift check
@@ -69,8 +71,18 @@ def deploy_change_flows(safety_net_every_s: int | None = 60, pool: str = POOL, d
         schedule = {"concurrency_limit": 1} if name in EVERY else {}
         if every := {"safety-net": safety_net_every_s, "drift-check": drift_every_s}.get(name):
             schedule["interval"] = timedelta(seconds=every)
-        ids[name] = str(source.deploy(name=name + suffix, work_pool_name=pool, build=False, push=False,
-                                      print_next_steps=False, ignore_warnings=True, tags=["changeflow"], **schedule))
+        ids[name] = str(
+            source.deploy(
+                name=name + suffix,
+                work_pool_name=pool,
+                build=False,
+                push=False,
+                print_next_steps=False,
+                ignore_warnings=True,
+                tags=["changeflow"],
+                **schedule,
+            )
+        )
     return ids
 
 
@@ -79,16 +91,22 @@ def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> 
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
 
-    from changeflow.services.recorder import utc_now
     from changeflow.flows.maintenance_window import maintenance_runs
+    from changeflow.services.recorder import utc_now
 
     scheduled = []
     with get_client(sync_client=True) as client:
-        existing = {r.name for r in client.read_flow_runs(limit=200) if r.deployment_id and str(r.deployment_id) == deployment_id}
+        existing = {
+            r.name
+            for r in client.read_flow_runs(limit=200)
+            if r.deployment_id and str(r.deployment_id) == deployment_id
+        }
         for window, start in maintenance_runs(governance.calendar, utc_now()):
             name = f"maintenance-{window}"
             if name not in existing:
-                client.create_flow_run_from_deployment(deployment_id, parameters={"window": window}, name=name, state=Scheduled(scheduled_time=start))
+                client.create_flow_run_from_deployment(
+                    deployment_id, parameters={"window": window}, name=name, state=Scheduled(scheduled_time=start)
+                )
             scheduled.append(f"{window} at {start.isoformat()}")
     return scheduled
 
@@ -105,9 +123,18 @@ def start_worker(pool: str, scratch: Path, env: dict[str, str] | None = None) ->
 
     # prefetch 5 s: a scheduled run's process starts 5 s ahead (its start-up hidden), yet after the run before
     # it ended, so a short interval (drift check, 10 s) never collides with the deployment's concurrency limit
-    env = {**(env if env is not None else os.environ), **HEARTBEAT_ENV, "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
-           "TMPDIR": str(scratch)}
-    return subprocess.Popen(worker_command(pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS]), env=env, preexec_fn=die_with_parent)
+    env = {
+        **(env if env is not None else os.environ),
+        **HEARTBEAT_ENV,
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+        "TMPDIR": str(scratch),
+    }
+    return subprocess.Popen(
+        worker_command(pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS]),
+        env=env,
+        preexec_fn=die_with_parent,
+    )
 
 
 def worker_configuration(environment_file: Path, environment: Environment, say) -> tuple[Governance, dict[str, str]]:
@@ -124,8 +151,10 @@ def worker_configuration(environment_file: Path, environment: Environment, say) 
         return governance, {"CHANGEFLOW_ENVIRONMENT": str(environment_file)}
     home = environment_file.parent / "executor"
     env = executor_configuration(home, environment, governance)
-    say(f"trial governance: {governance_dir()} sealed into {env['CHANGEFLOW_GOVERNANCE']} by a maintainer key made for this installation "
-        f"({home / 'maintainer.pem'}); a team pins its own with CHANGEFLOW_GOVERNANCE_KEYS")
+    say(
+        f"trial governance: {governance_dir()} sealed into {env['CHANGEFLOW_GOVERNANCE']} by a maintainer key made for this installation "
+        f"({home / 'maintainer.pem'}); a team pins its own with CHANGEFLOW_GOVERNANCE_KEYS"
+    )
     return governance, env
 
 
@@ -137,14 +166,17 @@ def main(argv: list[str] | None = None) -> None:
 
     from changeflow.adapters.prefect_recovery import install_recovery
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
-    from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
     from changeflow.settings.defaults import environment_path
+    from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
+
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     import signal
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped by its parent: the servers stop cleanly, leaving nothing in /tmp
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(0)
+    )  # stopped by its parent: the servers stop cleanly, leaving nothing in /tmp
 
     parser = argparse.ArgumentParser(prog="changeflow serve")
     parser.add_argument("--repository", type=Path, default=paths.MODEL_REPOSITORY)
@@ -154,12 +186,23 @@ def main(argv: list[str] | None = None) -> None:
     shipped = args.repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(args.repository, args.model or (SAMPLE_MODELS if shipped else []))
     environment_file = environment_path()
-    with TritonServer(args.repository, name="production", copy_repository=True, load_models=[m for m, v in models if v is None]) as prod, \
-         TritonServer(args.repository, name="staging", copy_repository=True) as staging:
+    with (
+        TritonServer(
+            args.repository, name="production", copy_repository=True, load_models=[m for m, v in models if v is None]
+        ) as prod,
+        TritonServer(args.repository, name="staging", copy_repository=True) as staging,
+    ):
         say(f"production serves {', '.join(serve_versions(prod, models)) or 'no model yet'}")
         environment = Environment(
-            production=ServerEndpoint(name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository),
-            staging=ServerEndpoint(name="staging", http_url=staging.http_url, metrics_url=staging.metrics_url, repository=staging.repository),
+            production=ServerEndpoint(
+                name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository
+            ),
+            staging=ServerEndpoint(
+                name="staging",
+                http_url=staging.http_url,
+                metrics_url=staging.metrics_url,
+                repository=staging.repository,
+            ),
             records=RecordStoreSettings(),
             bake=BakeSettings(),
         )
@@ -174,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
             say(f"maintenance-window run scheduled: {line}")
         scratch = Path(tempfile.mkdtemp(prefix="changeflow-worker-"))
         worker = start_worker(POOL, scratch, {**os.environ, **worker_env})
-        say(f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started.")
+        say(
+            f"worker started (pid {worker.pid}); ready. Ctrl-C stops the worker, the Tritons and the server it started."
+        )
         try:
             while worker.poll() is None:
                 time.sleep(0.5)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import httpx
 
-from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, signal_group
 from changeflow.exceptions import TritonStartError
+from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, signal_group
 
 __all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
 
@@ -56,7 +56,9 @@ class TritonServer:
     load_models: list[str] = field(default_factory=list)
     copy_repository: bool = False
     restricted_key: str | None = None
-    model_control_mode: str = "explicit"  # what changeflow needs; "poll" / "none" show what a user's server may run with
+    model_control_mode: str = (
+        "explicit"  # what changeflow needs; "poll" / "none" show what a user's server may run with
+    )
     workdir: Path | None = None
     startup_timeout_s: float = 60.0
     stop_grace_s: float = 5.0
@@ -87,7 +89,7 @@ class TritonServer:
         """Headers the repository API needs when it is restricted."""
         return {RESTRICTED_HEADER: self.restricted_key} if self.restricted_key else {}
 
-    def start(self) -> "TritonServer":
+    def start(self) -> TritonServer:
         if self.process is not None:
             return self
         source = Path(self.repository).resolve()
@@ -104,9 +106,13 @@ class TritonServer:
             self.repository = target
         else:
             self.repository = source
-        self._started_at = getattr(self, "_started_at", None) or time.time()  # a restart's stop also clears what the killed one left
+        self._started_at = (
+            getattr(self, "_started_at", None) or time.time()
+        )  # a restart's stop also clears what the killed one left
         picked = iter(free_ports(3))
-        self.http_port, self.grpc_port, self.metrics_port = (p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port))
+        self.http_port, self.grpc_port, self.metrics_port = (
+            p or next(picked) for p in (self.http_port, self.grpc_port, self.metrics_port)
+        )
         command = self._command(self._backend_dir())
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -133,7 +139,12 @@ class TritonServer:
         if not python_backend.exists():
             root = pytriton_root()
             shutil.copytree(root / "backends" / "python", python_backend, ignore=shutil.ignore_patterns("__pycache__"))
-            stub = root / "python_backend_stubs" / f"{sys.version_info.major}.{sys.version_info.minor}" / "triton_python_backend_stub"
+            stub = (
+                root
+                / "python_backend_stubs"
+                / f"{sys.version_info.major}.{sys.version_info.minor}"
+                / "triton_python_backend_stub"
+            )
             shutil.copy2(stub, python_backend / "triton_python_backend_stub")
         return backends
 
@@ -175,7 +186,9 @@ class TritonServer:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise TritonStartError(f"tritonserver '{self.name}' exited with code {self.process.returncode}: {self.log_tail()}")
+                raise TritonStartError(
+                    f"tritonserver '{self.name}' exited with code {self.process.returncode}: {self.log_tail()}"
+                )
             try:
                 if httpx.get(f"{self.http_url}/v2/health/ready", timeout=1.0).status_code == 200:
                     return
@@ -217,7 +230,7 @@ class TritonServer:
         started = getattr(self, "_started_at", time.time())
         remove_empty(f for f in stub_folders() if made_since(f, started))  # its stubs', left by the ones it killed
 
-    def __enter__(self) -> "TritonServer":
+    def __enter__(self) -> TritonServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -236,18 +249,31 @@ def parse_models(repository: Path, specs: list[str] | tuple[str, ...]) -> list[t
     for spec in specs:
         name, _, version = spec.partition(":")
         if not name or (version and not version.isdigit()) or (version and int(version) < 1):
-            raise InvalidSettings(str(repository), "--model", f"{spec!r} is not MODEL or MODEL:VERSION", "e.g. --model classifier:1")
+            raise InvalidSettings(
+                str(repository), "--model", f"{spec!r} is not MODEL or MODEL:VERSION", "e.g. --model classifier:1"
+            )
         folder = Path(repository) / name
         if not (folder / "config.pbtxt").is_file() and not folder.is_dir():
-            known = ", ".join(sorted(p.name for p in Path(repository).iterdir() if p.is_dir())) if Path(repository).is_dir() else "none"
-            raise InvalidSettings(str(repository), "--model", f"no model {name!r} in {repository}", f"use one of: {known}")
+            known = (
+                ", ".join(sorted(p.name for p in Path(repository).iterdir() if p.is_dir()))
+                if Path(repository).is_dir()
+                else "none"
+            )
+            raise InvalidSettings(
+                str(repository), "--model", f"no model {name!r} in {repository}", f"use one of: {known}"
+            )
         if version and not (folder / version).is_dir():
-            raise InvalidSettings(str(repository), "--model", f"{name} has no version {version} in {repository}", f"use one of its version folders: {', '.join(sorted(p.name for p in folder.iterdir() if p.name.isdigit()))}")
+            raise InvalidSettings(
+                str(repository),
+                "--model",
+                f"{name} has no version {version} in {repository}",
+                f"use one of its version folders: {', '.join(sorted(p.name for p in folder.iterdir() if p.name.isdigit()))}",
+            )
         parsed.append((name, int(version) if version else None))
     return parsed
 
 
-def serve_versions(server: "TritonServer", models: list[tuple[str, int | None]]) -> list[str]:
+def serve_versions(server: TritonServer, models: list[tuple[str, int | None]]) -> list[str]:
     """After start: load each ``M:VERSION`` with exactly that version (a model config without a version
     policy would load its highest version, whatever that is). Returns what serves, for the user."""
     from changeflow.adapters.config_store import LocalConfigStore

@@ -35,11 +35,25 @@ def _children(pid: int) -> list[int]:
 
 
 class LocalWorkers:
-    def __init__(self, pool: str, count: int = 2, env: dict[str, str] | None = None, limit: int | None = None, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        pool: str,
+        count: int = 2,
+        env: dict[str, str] | None = None,
+        limit: int | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
         self.pool, self.count, self.limit = pool, count, limit
-        self.env = {**os.environ, **(env or {}), "PREFECT_WORKER_QUERY_SECONDS": str(poll_s), "PREFECT_WORKER_PREFETCH_SECONDS": "0"}
+        self.env = {
+            **os.environ,
+            **(env or {}),
+            "PREFECT_WORKER_QUERY_SECONDS": str(poll_s),
+            "PREFECT_WORKER_PREFETCH_SECONDS": "0",
+        }
         self.dir = Path(tempfile.mkdtemp(prefix="changeflow-workers-"))
-        self.env["TMPDIR"] = str(self.dir)  # Prefect's per-run folders (runner_storage, workspaces) go, and are removed, with ours
+        self.env["TMPDIR"] = str(
+            self.dir
+        )  # Prefect's per-run folders (runner_storage, workspaces) go, and are removed, with ours
         self.processes: list[subprocess.Popen] = []
 
     def name(self, index: int) -> str:
@@ -48,15 +62,29 @@ class LocalWorkers:
     def log(self, index: int) -> Path:
         return self.dir / f"{self.name(index)}.log"
 
-    def __enter__(self) -> "LocalWorkers":
+    def __enter__(self) -> LocalWorkers:
         from changeflow.adapters.prefect_worker import worker_command
         from changeflow.local.serve import FLOWS, flows_source
 
         for index in range(self.count):  # guarded: only changeflow's own deployments, as deployed (#23)
-            argv = worker_command(self.pool, flows_source(), [entrypoint for entrypoint, _ in FLOWS], name=self.name(index), limit=self.limit)
+            argv = worker_command(
+                self.pool,
+                flows_source(),
+                [entrypoint for entrypoint, _ in FLOWS],
+                name=self.name(index),
+                limit=self.limit,
+            )
             with open(self.log(index), "wb") as log:
-                self.processes.append(subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                       start_new_session=True, preexec_fn=die_with_parent))
+                self.processes.append(
+                    subprocess.Popen(
+                        argv,
+                        env=self.env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        preexec_fn=die_with_parent,
+                    )
+                )
         return self
 
     def ran(self, flow_run_id: str) -> list[int]:
@@ -65,7 +93,10 @@ class LocalWorkers:
         taken = []
         for i in range(self.count):
             log = self.log(i).read_text(errors="replace") if self.log(i).exists() else ""
-            if f"submitting flow run '{flow_run_id}'" in log and f"Aborted submission of flow run '{flow_run_id}'" not in log:
+            if (
+                f"submitting flow run '{flow_run_id}'" in log
+                and f"Aborted submission of flow run '{flow_run_id}'" not in log
+            ):
                 taken.append(i)
         return taken
 

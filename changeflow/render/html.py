@@ -6,8 +6,14 @@ from html import escape
 
 from changeflow.domain.dora import DoraReport
 
-COLOURS = {"closed": "#2e7d32", "review_pending": "#66bb6a", "rolled_back": "#c62828", "aborted": "#ef6c00",
-           "rejected": "#757575", "expired": "#9e9e9e"}
+COLOURS = {
+    "closed": "#2e7d32",
+    "review_pending": "#66bb6a",
+    "rolled_back": "#c62828",
+    "aborted": "#ef6c00",
+    "rejected": "#757575",
+    "expired": "#9e9e9e",
+}
 
 
 def _chart(report: DoraReport) -> str:
@@ -16,14 +22,20 @@ def _chart(report: DoraReport) -> str:
         return "<p>No changes in this period.</p>"
     top = max(sum(counts.values()) for _, counts in days)
     width, height, bar = 60 * len(days) + 40, 220, 36
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" aria-label="changes per day">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 40}" role="img" aria-label="changes per day">'
+    ]
     for i, (day, counts) in enumerate(days):
         x, y = 30 + 60 * i, height
         for state, count in sorted(counts.items()):
             h = 180 * count / top
             y -= h
-            parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{COLOURS.get(state, "#1565c0")}"><title>{escape(state)}: {count}</title></rect>')
-        parts.append(f'<text x="{x + bar / 2}" y="{height + 16}" font-size="10" text-anchor="middle">{escape(day[5:])}</text>')
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar}" height="{h:.1f}" fill="{COLOURS.get(state, "#1565c0")}"><title>{escape(state)}: {count}</title></rect>'
+            )
+        parts.append(
+            f'<text x="{x + bar / 2}" y="{height + 16}" font-size="10" text-anchor="middle">{escape(day[5:])}</text>'
+        )
     legend = " ".join(f'<span style="color:{c}">■ {s}</span>' for s, c in COLOURS.items())
     return "".join(parts) + "</svg><p>" + legend + "</p>"
 

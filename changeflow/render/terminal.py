@@ -52,14 +52,32 @@ def plan_panel(plan: ChangePlan) -> Panel:
 
 def demo_table(report) -> Group:
     table = Table(title="changeflow demo", title_justify="left")
-    for column in ("change", "type", "kind", "model", "outcome", "before", "after", "rollback ms", "requests", "failed"):
+    for column in (
+        "change",
+        "type",
+        "kind",
+        "model",
+        "outcome",
+        "before",
+        "after",
+        "rollback ms",
+        "requests",
+        "failed",
+    ):
         table.add_column(column)
     for c in report.changes:
         rollback = f"{c.rollback_ms:.1f}" if c.rollback_ms is not None else "-"
         table.add_row(
-            c.id, c.type, c.kind, c.model, c.outcome,
-            str(c.serving_version_before or "-"), str(c.serving_version_after or "-"),
-            rollback, str(c.requests), str(c.failed_requests),
+            c.id,
+            c.type,
+            c.kind,
+            c.model,
+            c.outcome,
+            str(c.serving_version_before or "-"),
+            str(c.serving_version_after or "-"),
+            rollback,
+            str(c.requests),
+            str(c.failed_requests),
         )
     footer = Text(
         f"Triton {report.triton_version} · Prefect {report.prefect_version} at {report.prefect_api_url} · "

@@ -26,25 +26,45 @@ from changeflow.services.recorder import utc_now
 Weigh = Callable[[Answer, list[str]], tuple[Decision, Judgement, Approval]]
 
 
-def weigher(request: ChangeRequest, governance, credentials: Credentials, ledger: ProofLedger, digest: str, executor) -> Weigh:
+def weigher(
+    request: ChangeRequest, governance, credentials: Credentials, ledger: ProofLedger, digest: str, executor
+) -> Weigh:
     """How one answer is judged for ``request`` on ``digest``: the returned function takes the answer and
     the approvers counted so far and gives (decision, judgement, the record entry that keeps it)."""
 
     def weigh(answer: Answer, already: list[str]) -> tuple[Decision, Judgement, Approval]:
         decision = Decision(approve=bool(answer.approve), approver=person(answer.approver), comment=answer.comment)
         verdict = malformed(answer) or judge(
-            decision, requester=person(request.requester), policy=policy_for(request.type), approvers=governance.approvers, already=already
+            decision,
+            requester=person(request.requester),
+            policy=policy_for(request.type),
+            approvers=governance.approvers,
+            already=already,
         )
         proof = None
         if verdict.accepted and governance.require_proof:
-            proof = check_proof(credentials, ledger, change_id=request.id, approver=decision.approver, approve=decision.approve,
-                                digest=digest, given_digest=answer.plan_digest, code=answer.code, signature=answer.signature)
+            proof = check_proof(
+                credentials,
+                ledger,
+                change_id=request.id,
+                approver=decision.approver,
+                approve=decision.approve,
+                digest=digest,
+                given_digest=answer.plan_digest,
+                code=answer.code,
+                signature=answer.signature,
+            )
             if not proof.valid:
                 verdict = Judgement(accepted=False, reason=f"{decision.approver}: {proof.reason}")
         entry = Approval(
-            approver=decision.approver or "(blank)", decision="approve" if decision.approve else "reject", at=utc_now(),
-            comment=decision.comment, counted=verdict.accepted, refusal="" if verdict.accepted else verdict.reason,
-            proof=proof.kind if proof is not None and proof.valid else "", plan_digest=answer.plan_digest.strip()[:64],
+            approver=decision.approver or "(blank)",
+            decision="approve" if decision.approve else "reject",
+            at=utc_now(),
+            comment=decision.comment,
+            counted=verdict.accepted,
+            refusal="" if verdict.accepted else verdict.reason,
+            proof=proof.kind if proof is not None and proof.valid else "",
+            plan_digest=answer.plan_digest.strip()[:64],
             **kept_proof(proof, request.id, decision.approver, decision.approve, digest, answer.signature, executor),
         )
         return decision, verdict, entry
@@ -53,8 +73,17 @@ def weigher(request: ChangeRequest, governance, credentials: Credentials, ledger
 
 
 def gather(
-    source: DecisionSource, *, purpose: str, weigh: Weigh, keep: Callable[[Approval], None], form: Callable[[list[str], list[str]], str],
-    digest: str, required: int, timeout_s: int, poll_s: float, log: logging.Logger | logging.LoggerAdapter,
+    source: DecisionSource,
+    *,
+    purpose: str,
+    weigh: Weigh,
+    keep: Callable[[Approval], None],
+    form: Callable[[list[str], list[str]], str],
+    digest: str,
+    required: int,
+    timeout_s: int,
+    poll_s: float,
+    log: logging.Logger | logging.LoggerAdapter,
     clock: Callable[[], float] = time.monotonic,
 ) -> GateResult:
     """Ask ``source`` until ``required`` distinct approvers approved (APPROVED), a counted rejection
@@ -80,9 +109,19 @@ def gather(
             continue
         log.info("decision counted: %s", verdict.reason)
         if not decision.approve:
-            return GateResult(outcome=GateOutcome.REJECTED, approved_by=approved_by, decided_by=decision.approver,
-                              comment=decision.comment, refusals=refusals)
+            return GateResult(
+                outcome=GateOutcome.REJECTED,
+                approved_by=approved_by,
+                decided_by=decision.approver,
+                comment=decision.comment,
+                refusals=refusals,
+            )
         approved_by.append(decision.approver)
         last = decision
-    return GateResult(outcome=GateOutcome.APPROVED, approved_by=approved_by, decided_by=last.approver if last else "",
-                      comment=last.comment if last else "", refusals=refusals)
+    return GateResult(
+        outcome=GateOutcome.APPROVED,
+        approved_by=approved_by,
+        decided_by=last.approver if last else "",
+        comment=last.comment if last else "",
+        refusals=refusals,
+    )

@@ -9,8 +9,14 @@ from changeflow.domain.request import ChangeRequest
 
 
 def approval_summary(
-    request: ChangeRequest, plan: ChangePlan, risk_reasons: list[str], approved_by: list[str], refusals: list[str], golden: tuple[str, str] | None = None,
-    digest: str = "", bake: BakeRule | None = None,
+    request: ChangeRequest,
+    plan: ChangePlan,
+    risk_reasons: list[str],
+    approved_by: list[str],
+    refusals: list[str],
+    golden: tuple[str, str] | None = None,
+    digest: str = "",
+    bake: BakeRule | None = None,
 ) -> str:
     """What the approver reads above the resume form: the change, its risk, plan and rollback, and what
     judges it: the golden set and the bake's rule (governance's, signed with the bundle the plan digest names)."""
@@ -34,12 +40,21 @@ def approval_summary(
         f"Rollback plan: {request.rollback_plan}",
     ]
     if golden:
-        lines += ["", f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change."]
+        lines += [
+            "",
+            f"**Judged by** the golden set `{golden[0]}` (sha256 `{golden[1][:16]}`): a change to that file after approval stops the change.",
+        ]
     if bake is not None:
-        lines += ["", f"**Bake** (governance's `verification.yaml`, in the bundle your plan digest names): {bake.describe()}."]
+        lines += [
+            "",
+            f"**Bake** (governance's `verification.yaml`, in the bundle your plan digest names): {bake.describe()}.",
+        ]
     if digest:
-        lines += ["", f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
-                  "for changeflow; a decision without a valid code, or on another plan, is refused and recorded."]
+        lines += [
+            "",
+            f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
+            "for changeflow; a decision without a valid code, or on another plan, is refused and recorded.",
+        ]
     if refusals:
         lines += ["", "**Not counted:** " + "; ".join(refusals)]
     return "\n".join(lines)
@@ -47,8 +62,10 @@ def approval_summary(
 
 def approval_request_text(request: ChangeRequest, plan: ChangePlan, digest: str, link: str) -> str:
     """What approvers are told when a change waits for them (and again when it is overdue)."""
-    return "\n".join([
-        f"**{request.type.value} {request.kind}** on `{request.model}`, requested by {request.requester}: {request.description}",
-        f"Risk {plan.risk.value}; {plan.approvals_required} approval(s) from the {plan.approval_pool.value.replace('_', ' ')}.",
-        f"Plan digest `{digest[:16]}…`. Approve or reject: {link} (Resume, with your one-time code) or `changeflow approve {request.id} --approver NAME`.",
-    ])
+    return "\n".join(
+        [
+            f"**{request.type.value} {request.kind}** on `{request.model}`, requested by {request.requester}: {request.description}",
+            f"Risk {plan.risk.value}; {plan.approvals_required} approval(s) from the {plan.approval_pool.value.replace('_', ' ')}.",
+            f"Plan digest `{digest[:16]}…`. Approve or reject: {link} (Resume, with your one-time code) or `changeflow approve {request.id} --approver NAME`.",
+        ]
+    )

@@ -17,19 +17,35 @@ from changeflow.signing import key_id, verify
 
 
 def check_proof(
-    credentials: Credentials, ledger: ProofLedger, *, change_id: str, approver: str, approve: bool,
-    digest: str, given_digest: str, code: str, signature: str,
+    credentials: Credentials,
+    ledger: ProofLedger,
+    *,
+    change_id: str,
+    approver: str,
+    approve: bool,
+    digest: str,
+    given_digest: str,
+    code: str,
+    signature: str,
 ) -> Proof:
     if given_digest.strip() != digest:
         shown = given_digest.strip()[:16] or "none"
-        return Proof.refused("none", f"given on another plan (digest {shown}…, this plan is {digest[:16]}…): an earlier approval does not carry over")
+        return Proof.refused(
+            "none",
+            f"given on another plan (digest {shown}…, this plan is {digest[:16]}…): an earlier approval does not carry over",
+        )
     proof = credentials.verify(change_id, approver, approve, digest, code=code, signature=signature)
     if proof.valid and not ledger.claim_proof(proof.ledger_key, change_id):
-        return Proof.refused(proof.kind, f"this {'one-time code' if proof.kind == 'totp' else 'signature'} was already used: a proof counts once")
+        return Proof.refused(
+            proof.kind,
+            f"this {'one-time code' if proof.kind == 'totp' else 'signature'} was already used: a proof counts once",
+        )
     return proof
 
 
-def kept_proof(proof: Proof | None, change_id: str, approver: str, approve: bool, digest: str, signature: str, executor) -> dict:
+def kept_proof(
+    proof: Proof | None, change_id: str, approver: str, approve: bool, digest: str, signature: str, executor
+) -> dict:
     """The fields of ``Approval`` that keep a valid proof: the approver's signature, or the one-time
     code's step attested by ``executor`` (this process's key; None: unattested, so it will not verify)."""
     if proof is None or not proof.valid:
@@ -37,8 +53,16 @@ def kept_proof(proof: Proof | None, change_id: str, approver: str, approve: bool
     if proof.kind == "ed25519":
         return {"signature": signature.strip()}
     if proof.kind == "totp" and proof.step is not None:
-        attested = executor.sign(attestation_message(change_id, approve, digest, approver, proof.step)) if executor is not None else ""
-        return {"totp_step": proof.step, "attestation": attested, "attested_by": executor.key_id if executor is not None else ""}
+        attested = (
+            executor.sign(attestation_message(change_id, approve, digest, approver, proof.step))
+            if executor is not None
+            else ""
+        )
+        return {
+            "totp_step": proof.step,
+            "attestation": attested,
+            "attested_by": executor.key_id if executor is not None else "",
+        }
     return {}
 
 
@@ -63,7 +87,11 @@ class ProofVerifier:
             key = self.executors.get(approval.attested_by)
             if approval.totp_step is None or key is None:
                 return f"{who}'s one-time code carries no attestation by an executor of the governance bundle"
-            if not verify(key, attestation_message(change_id, approve, approval.plan_digest, who, approval.totp_step), approval.attestation):
+            if not verify(
+                key,
+                attestation_message(change_id, approve, approval.plan_digest, who, approval.totp_step),
+                approval.attestation,
+            ):
                 return f"{who}'s one-time code attestation does not verify"
             return None
         return f"{who}'s approval carries no proof of identity"
@@ -74,4 +102,6 @@ def proof_verifier(governance) -> ProofVerifier:
     from changeflow.services.audit import executor_seals
 
     seals = executor_seals(governance)
-    return ProofVerifier(governance.approver_keys, {name: public for name, public in (seals.keys.values() if seals is not None else [])})
+    return ProofVerifier(
+        governance.approver_keys, {name: public for name, public in (seals.keys.values() if seals is not None else [])}
+    )

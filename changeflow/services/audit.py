@@ -12,16 +12,45 @@ from typing import TextIO
 
 from pydantic import BaseModel
 
-from changeflow.domain.history import ChainBreak, RecordQuery, RecordVersion, sequence_gaps, verify_chain, version_message
+from changeflow.domain.history import (
+    ChainBreak,
+    RecordQuery,
+    RecordVersion,
+    sequence_gaps,
+    verify_chain,
+    version_message,
+)
 from changeflow.domain.record import ChangeRecord
 from changeflow.exceptions import RecordNotFound, RecordTampered
 from changeflow.ports import RecordStore
-from changeflow.services.checkpoints import Checkpoint, Kept, chain_heads, checkpoint_breaks, held_back, history_or_none, keep_checkpoint, read_checkpoint
+from changeflow.services.checkpoints import (
+    Checkpoint,
+    Kept,
+    chain_heads,
+    checkpoint_breaks,
+    held_back,
+    history_or_none,
+    keep_checkpoint,
+    read_checkpoint,
+)
 from changeflow.services.records import every
 from changeflow.signing import key_id, verify
 
-__all__ = ["AuditReport", "Checkpoint", "VersionSeals", "audit", "audit_record", "checkpoint_breaks", "executor_seals", "export", "export_lines",
-           "keep_executor_checkpoint", "read_checkpoint", "seals_for", "trusted"]
+__all__ = [
+    "AuditReport",
+    "Checkpoint",
+    "VersionSeals",
+    "audit",
+    "audit_record",
+    "checkpoint_breaks",
+    "executor_seals",
+    "export",
+    "export_lines",
+    "keep_executor_checkpoint",
+    "read_checkpoint",
+    "seals_for",
+    "trusted",
+]
 
 
 class VersionSeals:
@@ -78,7 +107,9 @@ class AuditReport(BaseModel):
     breaks: list[ChainBreak] = []
 
 
-def audit_record(store: RecordStore, change_id: str, seals: VersionSeals | None = None) -> tuple[list[RecordVersion], ChainBreak | None]:
+def audit_record(
+    store: RecordStore, change_id: str, seals: VersionSeals | None = None
+) -> tuple[list[RecordVersion], ChainBreak | None]:
     """(the versions walked, the first broken link or None). The current record must equal the chain's
     head: a current row rewritten without a new version is a break too."""
     versions = store.history(change_id)
@@ -91,24 +122,37 @@ def audit_record(store: RecordStore, change_id: str, seals: VersionSeals | None 
         except RecordNotFound:
             current = None
         if current is None or current != versions[-1].record():
-            broken = ChainBreak(change_id=change_id, version=versions[-1].version, reason="the current record is not the chain's last version (rewritten in place)")
+            broken = ChainBreak(
+                change_id=change_id,
+                version=versions[-1].version,
+                reason="the current record is not the chain's last version (rewritten in place)",
+            )
     return versions, broken
 
 
-def trusted(store: RecordStore, change_id: str, seals: VersionSeals | None = None, checkpoints: Path | None = None) -> ChangeRecord:
+def trusted(
+    store: RecordStore, change_id: str, seals: VersionSeals | None = None, checkpoints: Path | None = None
+) -> ChangeRecord:
     """The record, only when its chain (and, with ``seals``, every signature) verifies, the current row
     is its head and nothing was cut since the newest signed checkpoint in ``checkpoints`` (default: this
     executor's checkpoint folder); otherwise ``RecordTampered``: what an executor reads before it acts."""
     versions, broken = audit_record(store, change_id, seals)
     if broken is not None:
-        raise RecordTampered(f"{change_id}: version {broken.version}: {broken.reason}; no executor acts on it (see `changeflow audit verify {change_id}`)")
+        raise RecordTampered(
+            f"{change_id}: version {broken.version}: {broken.reason}; no executor acts on it (see `changeflow audit verify {change_id}`)"
+        )
     if (problem := held_back(store, change_id, versions, seals, checkpoints)) is not None:
         raise RecordTampered(f"{change_id}: {problem}; no executor acts on it (see `changeflow audit verify --all`)")
     return store.load(change_id)
 
 
-def audit(store: RecordStore, change_ids: list[str] | None = None, published: dict[str, ChangeRecord] | None = None,
-          seals: VersionSeals | None = None, checkpoint: Checkpoint | None = None) -> AuditReport:
+def audit(
+    store: RecordStore,
+    change_ids: list[str] | None = None,
+    published: dict[str, ChangeRecord] | None = None,
+    seals: VersionSeals | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> AuditReport:
     """Walk the chains; with ``published`` (the records as Prefect shows them), also name a published
     record that is not the chain's head: one rewritten through the Prefect API. Over every record (no
     ``change_ids``), a gap in the sequence of versions is a deleted record or version."""
@@ -117,8 +161,17 @@ def audit(store: RecordStore, change_ids: list[str] | None = None, published: di
     for change_id in change_ids if change_ids is not None else (r.id for r in every(store, RecordQuery())):
         versions, broken = audit_record(store, change_id, seals)
         walked[change_id] = versions
-        if broken is None and published is not None and change_id in published and published[change_id] != store.load(change_id):
-            broken = ChainBreak(change_id=change_id, version=len(versions), reason="the record Prefect shows is not the chain's last version (rewritten through the Prefect API)")
+        if (
+            broken is None
+            and published is not None
+            and change_id in published
+            and published[change_id] != store.load(change_id)
+        ):
+            broken = ChainBreak(
+                change_id=change_id,
+                version=len(versions),
+                reason="the record Prefect shows is not the chain's last version (rewritten through the Prefect API)",
+            )
         report.records += 1
         report.versions += len(versions)
         if broken is not None:
@@ -126,11 +179,19 @@ def audit(store: RecordStore, change_ids: list[str] | None = None, published: di
     if change_ids is None:
         seqs = [v.seq for versions in walked.values() for v in versions if v.seq is not None]
         for low, high in sequence_gaps(seqs):
-            report.breaks.append(ChainBreak(change_id="(sequence)", version=low, reason=f"versions {low}..{high} of the global sequence are missing (a deleted record or version)"))
+            report.breaks.append(
+                ChainBreak(
+                    change_id="(sequence)",
+                    version=low,
+                    reason=f"versions {low}..{high} of the global sequence are missing (a deleted record or version)",
+                )
+            )
     if checkpoint is not None:
         as_seen = frozenset()
         if change_ids is not None:  # the other records too, but only those whose head moved are read
-            as_seen = frozenset(h.change_id for h in chain_heads(store) if checkpoint.heads.get(h.change_id) == (h.version, h.sha256))
+            as_seen = frozenset(
+                h.change_id for h in chain_heads(store) if checkpoint.heads.get(h.change_id) == (h.version, h.sha256)
+            )
             walked = {i: history_or_none(store, i) for i in checkpoint.heads if i not in as_seen}
         report.breaks += checkpoint_breaks(checkpoint, walked, store.max_seq(), as_seen)
     return report

@@ -44,9 +44,15 @@ def authority_refusal(record: ChangeRecord, governance: Governance, plan: Change
             return f"not in the standard catalog: {match.reason}"
     else:
         verifier = proof_verifier(governance)
-        held = approvals_hold(record, policy_for(request.type), governance.approvers, plan.approvals_required,
-                              plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)), governance.require_proof,
-                              lambda approval: verifier.problem(record.id, approval))
+        held = approvals_hold(
+            record,
+            policy_for(request.type),
+            governance.approvers,
+            plan.approvals_required,
+            plan_digest(request, plan, record.attachments.get(DIGEST), record.attachments.get(GOVERNANCE_BUNDLE)),
+            governance.require_proof,
+            lambda approval: verifier.problem(record.id, approval),
+        )
         if not held.accepted:
             return held.reason
     return governance_refusal(record, governance)

@@ -24,10 +24,27 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
-from changeflow.domain.comparison import Comparison, ComparisonThresholds, PairedObservations, VersionObservations, compare, failed_beside_a_healthy_baseline
+from changeflow.domain.comparison import (
+    Comparison,
+    ComparisonThresholds,
+    PairedObservations,
+    VersionObservations,
+    compare,
+    failed_beside_a_healthy_baseline,
+)
 from changeflow.domain.golden import BoundGolden
 from changeflow.domain.verdicts import (
-    BakeSample, BakeThresholds, MetricCheck, Outcome, Verdict, assess, case_problems, disagreement, evaluate, evaluate_metric, worst,
+    BakeSample,
+    BakeThresholds,
+    MetricCheck,
+    Outcome,
+    Verdict,
+    assess,
+    case_problems,
+    disagreement,
+    evaluate,
+    evaluate_metric,
+    worst,
 )
 from changeflow.exceptions import ChangeCancelled, NoMetricData, ServerError
 from changeflow.ports import MetricProvider, MetricSource, ModelServer
@@ -56,7 +73,9 @@ class _Round(BaseModel):
     first_disagreement: str = ""
 
 
-def paired_probe(server: ModelServer, golden: BoundGolden, count: int, version: int | None, baseline: int | None, offset: int) -> _Round:
+def paired_probe(
+    server: ModelServer, golden: BoundGolden, count: int, version: int | None, baseline: int | None, offset: int
+) -> _Round:
     """``count`` golden requests to the candidate as clients send them (an answer from another version
     than ``version`` is a failure) and, when ``baseline`` is given, the same to the baseline by number,
     in alternating order so neither side always goes first."""
@@ -92,16 +111,20 @@ def paired_probe(server: ModelServer, golden: BoundGolden, count: int, version: 
 
 
 def _observed(paired: PairedObservations, seen: _Round) -> PairedObservations:
-    return paired.model_copy(update={
-        "candidate": paired.candidate.plus(seen.new_latencies, seen.failures),
-        "baseline": paired.baseline.plus(seen.old_latencies, seen.old_errors),
-        "compared": paired.compared + seen.compared,
-        "disagreements": paired.disagreements + seen.disagreements,
-        "first_disagreement": paired.first_disagreement or seen.first_disagreement,
-    })
+    return paired.model_copy(
+        update={
+            "candidate": paired.candidate.plus(seen.new_latencies, seen.failures),
+            "baseline": paired.baseline.plus(seen.old_latencies, seen.old_errors),
+            "compared": paired.compared + seen.compared,
+            "disagreements": paired.disagreements + seen.disagreements,
+            "first_disagreement": paired.first_disagreement or seen.first_disagreement,
+        }
+    )
 
 
-def check_metrics(checks: Sequence[tuple[MetricCheck, MetricProvider]], model: str, version: int | None, baseline: int | None) -> list[Verdict]:
+def check_metrics(
+    checks: Sequence[tuple[MetricCheck, MetricProvider]], model: str, version: int | None, baseline: int | None
+) -> list[Verdict]:
     verdicts = []
     for check, provider in checks:
         try:
@@ -119,14 +142,18 @@ def conclude(thresholds: Verdict, comparison: Comparison | None) -> Verdict:
     an INCONCLUSIVE of either; PASS needs both."""
     if comparison is None:
         if thresholds.passed:
-            return Verdict(outcome=Outcome.PASS, reason=f"{thresholds.reason}; not compared: no baseline version loaded beside it")
+            return Verdict(
+                outcome=Outcome.PASS, reason=f"{thresholds.reason}; not compared: no baseline version loaded beside it"
+            )
         return thresholds
     for outcome in (Outcome.FAIL, Outcome.ERROR, Outcome.INCONCLUSIVE):
         if thresholds.outcome is outcome:
             return thresholds
         if comparison.verdict.outcome is outcome:
             return comparison.verdict
-    return Verdict(outcome=Outcome.PASS, reason=f"{thresholds.reason}; against the old version: {comparison.verdict.reason}")
+    return Verdict(
+        outcome=Outcome.PASS, reason=f"{thresholds.reason}; against the old version: {comparison.verdict.reason}"
+    )
 
 
 def bake_evidence(report: BakeReport) -> list[str]:
@@ -160,7 +187,13 @@ def bake(
     counted = metrics is not None and version is not None
     start = clock()
     previous = metrics.scrape().for_version(model, version) if counted else None  # no baseline: the step fails
-    paired = PairedObservations(baseline=VersionObservations(version=baseline), candidate=VersionObservations(version=version)) if baseline is not None else None
+    paired = (
+        PairedObservations(
+            baseline=VersionObservations(version=baseline), candidate=VersionObservations(version=version)
+        )
+        if baseline is not None
+        else None
+    )
     samples: list[BakeSample] = []
     verdicts: list[Verdict] = []
     judged: Comparison | None = None
@@ -169,15 +202,24 @@ def bake(
         if reason := cancelled():
             raise ChangeCancelled(reason)
         try:
-            seen = paired_probe(server, golden, probes_per_sample, version, baseline, offset=len(samples) * probes_per_sample)
-            sample = BakeSample(at_s=clock() - start, probe_requests=probes_per_sample, probe_failures=seen.failures, probe_problem=seen.problem)
+            seen = paired_probe(
+                server, golden, probes_per_sample, version, baseline, offset=len(samples) * probes_per_sample
+            )
+            sample = BakeSample(
+                at_s=clock() - start,
+                probe_requests=probes_per_sample,
+                probe_failures=seen.failures,
+                probe_problem=seen.problem,
+            )
             if counted:
                 now = metrics.scrape().for_version(model, version)
-                sample = sample.model_copy(update=dict(
-                    server_requests=now.requests - previous.requests,
-                    server_failures=now.failure - previous.failure,
-                    server_duration_us=now.request_duration_us - previous.request_duration_us,
-                ))
+                sample = sample.model_copy(
+                    update=dict(
+                        server_requests=now.requests - previous.requests,
+                        server_failures=now.failure - previous.failure,
+                        server_duration_us=now.request_duration_us - previous.request_duration_us,
+                    )
+                )
                 previous = now
             if paired is not None:
                 paired = _observed(paired, seen)
@@ -191,7 +233,18 @@ def bake(
         overall = assess(verdicts, limits)
         if paired is not None and sample.error is None and overall.outcome is not Outcome.FAIL:
             overall = failed_beside_a_healthy_baseline(sample, limits, baseline, seen.old_errors) or overall
-        if overall.outcome in (Outcome.FAIL, Outcome.ERROR) or (judged and judged.verdict.outcome is Outcome.FAIL) or clock() - start >= seconds:
+        if (
+            overall.outcome in (Outcome.FAIL, Outcome.ERROR)
+            or (judged and judged.verdict.outcome is Outcome.FAIL)
+            or clock() - start >= seconds
+        ):
             break
         sleep(max(0.0, interval_s - (clock() - tick)))
-    return BakeReport(verdict=conclude(overall, judged), samples=samples, verdicts=verdicts, comparison=judged, observed=paired, elapsed_s=clock() - start)
+    return BakeReport(
+        verdict=conclude(overall, judged),
+        samples=samples,
+        verdicts=verdicts,
+        comparison=judged,
+        observed=paired,
+        elapsed_s=clock() - start,
+    )

@@ -57,11 +57,19 @@ class Checkpoint(BaseModel):
         """What the executor signs. v2 covers the heads by their digest, so an event too small for the
         heads still carries a signature that checks a kept file's heads."""
         if not self.store and not self.written_at:
-            return ("changeflow-checkpoint-v1\n" + json.dumps({"seq": self.seq, "heads": self.heads}, sort_keys=True, separators=(",", ":"))).encode()
-        facts = {"store": self.store, "written_at": self.written_at, "seq": self.seq, "heads_sha256": self.heads_sha256()}
+            return (
+                "changeflow-checkpoint-v1\n"
+                + json.dumps({"seq": self.seq, "heads": self.heads}, sort_keys=True, separators=(",", ":"))
+            ).encode()
+        facts = {
+            "store": self.store,
+            "written_at": self.written_at,
+            "seq": self.seq,
+            "heads_sha256": self.heads_sha256(),
+        }
         return ("changeflow-checkpoint-v2\n" + json.dumps(facts, sort_keys=True, separators=(",", ":"))).encode()
 
-    def sign(self, signer) -> "Checkpoint":
+    def sign(self, signer) -> Checkpoint:
         self.signer, self.signature = signer.key_id, signer.sign(self.message())
         return self
 
@@ -72,7 +80,12 @@ class Checkpoint(BaseModel):
 
     def line(self) -> str:
         """The checkpoint as the last line of an export and as a checkpoint file: ``read_checkpoint`` reads both."""
-        return json.dumps({"heads": {k: {"version": v, "sha256": d} for k, (v, d) in self.heads.items()}, "checkpoint": self.model_dump(mode="json")})
+        return json.dumps(
+            {
+                "heads": {k: {"version": v, "sha256": d} for k, (v, d) in self.heads.items()},
+                "checkpoint": self.model_dump(mode="json"),
+            }
+        )
 
 
 def read_checkpoint(text: str, seals) -> Checkpoint:
@@ -81,14 +94,28 @@ def read_checkpoint(text: str, seals) -> Checkpoint:
     try:
         checkpoint = Checkpoint.model_validate(json.loads(text.strip().splitlines()[-1])["checkpoint"])
     except (ValueError, KeyError, IndexError, TypeError):
-        raise InvalidSettings("--checkpoint", "(file)", "has no checkpoint on its last line", "pass a file written by `changeflow audit export` or `audit checkpoint`") from None
+        raise InvalidSettings(
+            "--checkpoint",
+            "(file)",
+            "has no checkpoint on its last line",
+            "pass a file written by `changeflow audit export` or `audit checkpoint`",
+        ) from None
     if seals is not None and not checkpoint.signed_by(seals):
-        raise InvalidSettings("--checkpoint", "signature", "is not a valid executor signature", "use a checkpoint written by a worker holding an executor key")
+        raise InvalidSettings(
+            "--checkpoint",
+            "signature",
+            "is not a valid executor signature",
+            "use a checkpoint written by a worker holding an executor key",
+        )
     return checkpoint
 
 
-def checkpoint_breaks(checkpoint: Checkpoint, walked: dict[str, list[RecordVersion]], max_seq: int | None = None,
-                      as_seen: frozenset[str] = frozenset()) -> list[ChainBreak]:
+def checkpoint_breaks(
+    checkpoint: Checkpoint,
+    walked: dict[str, list[RecordVersion]],
+    max_seq: int | None = None,
+    as_seen: frozenset[str] = frozenset(),
+) -> list[ChainBreak]:
     """What the database lost since ``checkpoint``: records deleted, chains truncated or rewritten, and
     (``max_seq``: the database's highest sequence number) the globally last versions deleted. ``as_seen``:
     records whose head is still the checkpoint's (not walked)."""
@@ -98,7 +125,13 @@ def checkpoint_breaks(checkpoint: Checkpoint, walked: dict[str, list[RecordVersi
             continue
         versions = walked.get(change_id) or []
         if (problem := head_problem(versions, version, sha256)) is not None:
-            breaks.append(ChainBreak(change_id=change_id, version=len(versions) if 0 < len(versions) < version else version, reason=problem))
+            breaks.append(
+                ChainBreak(
+                    change_id=change_id,
+                    version=len(versions) if 0 < len(versions) < version else version,
+                    reason=problem,
+                )
+            )
     if max_seq is not None and max_seq < checkpoint.seq:
         breaks.append(ChainBreak(change_id="(sequence)", version=max_seq, reason=sequence_problem(checkpoint, max_seq)))
     return breaks
@@ -158,7 +191,9 @@ def _verified(path: Path, store: RecordStore, seals) -> Checkpoint | None:
         except (OSError, UnicodeDecodeError, InvalidSettings):
             checkpoint = None
         if checkpoint is None or not checkpoint.signed_by(seals):
-            log.warning("checkpoint %s is not signed by an executor of the governance bundle: ignored, not trusted", path)
+            log.warning(
+                "checkpoint %s is not signed by an executor of the governance bundle: ignored, not trusted", path
+            )
             checkpoint = None
         elif checkpoint.store != store.identity:
             log.warning("checkpoint %s is of another database (%s): ignored", path, checkpoint.store)
@@ -169,7 +204,9 @@ def _verified(path: Path, store: RecordStore, seals) -> Checkpoint | None:
     return _read[key]
 
 
-def held_back(store: RecordStore, change_id: str, versions: list[RecordVersion], seals, folder: Path | None = None) -> str | None:
+def held_back(
+    store: RecordStore, change_id: str, versions: list[RecordVersion], seals, folder: Path | None = None
+) -> str | None:
     """Why an executor must not act on ``change_id`` (its verified ``versions``) given the newest kept
     checkpoint: its chain shorter than the checkpoint's head or that version rewritten, or the database's
     versions ending below the checkpoint's sequence. None: nothing is held back (or no checkpoint kept)."""
@@ -207,7 +244,9 @@ def chain_heads(store: RecordStore) -> Iterator[ChainHead]:
 def take(store: RecordStore, previous: Checkpoint | None = None, now: datetime | None = None) -> Checkpoint:
     """The unsigned checkpoint of ``store`` now; ``RecordTampered`` when it does not extend ``previous``."""
     top = store.max_seq()  # first: every version up to it is committed, so its record's head is read below
-    checkpoint = Checkpoint(store=store.identity, written_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat())
+    checkpoint = Checkpoint(
+        store=store.identity, written_at=(now or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()
+    )
     grown = []
     for head in chain_heads(store):
         checkpoint.heads[head.change_id] = (head.version, head.sha256)
@@ -215,7 +254,9 @@ def take(store: RecordStore, previous: Checkpoint | None = None, now: datetime |
         if previous is not None and previous.heads.get(head.change_id) != (head.version, head.sha256):
             grown.append(head.change_id)
     checkpoint.seq = max(checkpoint.seq, top)
-    if previous is not None and (problems := _since(previous, store, grown, top, set(previous.heads) - set(checkpoint.heads))):
+    if previous is not None and (
+        problems := _since(previous, store, grown, top, set(previous.heads) - set(checkpoint.heads))
+    ):
         raise RecordTampered(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     return checkpoint
 
@@ -234,7 +275,9 @@ def _since(previous: Checkpoint, store: RecordStore, grown: list[str], top: int,
     expected = previous.seq + 1
     for seq in sorted(set(new_seqs)):
         if seq > expected:
-            problems.append(f"versions {expected}..{seq - 1} of the global sequence are missing (a deleted record or version)")
+            problems.append(
+                f"versions {expected}..{seq - 1} of the global sequence are missing (a deleted record or version)"
+            )
         expected = seq + 1
     if previous.seq < expected <= top:  # the highest ones gone with a record deleted while this was taken
         problems.append(f"versions {expected}..{top} of the global sequence are missing (a deleted record or version)")
@@ -258,8 +301,15 @@ class Kept:
     written: bool
 
 
-def keep_checkpoint(store: RecordStore, signer, seals, folder: Path, publish: Callable[[str, dict], object] | None = None,
-                    keep: int = KEEP, now: datetime | None = None) -> Kept:
+def keep_checkpoint(
+    store: RecordStore,
+    signer,
+    seals,
+    folder: Path,
+    publish: Callable[[str, dict], object] | None = None,
+    keep: int = KEEP,
+    now: datetime | None = None,
+) -> Kept:
     """Take, sign and keep a checkpoint of ``store`` in ``folder`` (atomically, the newest ``keep`` files
     kept) and ``publish("checkpoint", payload)`` it; unchanged since the newest one: nothing written. A
     database that lost versions since the newest one: ``publish("checkpoint-refused", …)``, then
@@ -277,7 +327,10 @@ def keep_checkpoint(store: RecordStore, signer, seals, folder: Path, publish: Ca
     checkpoint.sign(signer)
     path = _write(store_folder(folder, store), checkpoint, keep)
     if publish is not None:
-        publish("checkpoint", {**checkpoint.model_dump(mode="json"), "heads_sha256": checkpoint.heads_sha256(), "file": path.name})
+        publish(
+            "checkpoint",
+            {**checkpoint.model_dump(mode="json"), "heads_sha256": checkpoint.heads_sha256(), "file": path.name},
+        )
     return Kept(checkpoint, path, True)
 
 
@@ -291,6 +344,6 @@ def _write(where: Path, checkpoint: Checkpoint, keep: int) -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    for old in sorted(n for n in os.listdir(where) if n.startswith(PREFIX) and n.endswith(SUFFIX))[:-keep or None]:
+    for old in sorted(n for n in os.listdir(where) if n.startswith(PREFIX) and n.endswith(SUFFIX))[: -keep or None]:
         (where / old).unlink(missing_ok=True)
     return path

@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from changeflow.domain.drift import (
-    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, assess, compare, snapshots_text,
+    APPROVED_STATE,
+    Approved,
+    DriftAction,
+    DriftPolicy,
+    OpenDrift,
+    Snapshot,
+    Step,
+    Target,
+    assess,
+    compare,
+    snapshots_text,
 )
 from changeflow.domain.drift_records import approved_states, open_drifts
 from changeflow.domain.history import RecordQuery
@@ -59,7 +69,9 @@ class DriftReport(BaseModel):
         return not (self.unauthorized or self.still_open or self.needs_attention)
 
 
-RECORD_ID = r"^(DRIFT|BASE)-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$"  # what new_id makes: the CLI takes it where it takes a change ID
+RECORD_ID = (
+    r"^(DRIFT|BASE)-[0-9]{8}-[0-9]{6}-[0-9a-f]{4}$"  # what new_id makes: the CLI takes it where it takes a change ID
+)
 
 
 def new_id(prefix: str) -> str:
@@ -95,13 +107,17 @@ def capture_approved(services: LiveServices, recorder: Recorder) -> list[str]:
     recorder.note(attachments={**record.attachments, APPROVED_STATE: snapshots_text(snapshots)})
     settled = []
     for snapshot in snapshots:
-        found = open_drifts(every(services.records, RecordQuery(model=snapshot.target.model, states=frozenset({State.DETECTED}))))
+        found = open_drifts(
+            every(services.records, RecordQuery(model=snapshot.target.model, states=frozenset({State.DETECTED})))
+        )
         if (open_drift := found.get(snapshot.target.key)) is None:
             continue
         how = "legitimised" if snapshot.same_as(open_drift.drift.seen) else "superseded"
         drift_recorder = Recorder(services.records.load(open_drift.record_id), services.records)
         drift_recorder.note(attachments={**drift_recorder.record.attachments, "settled_by": record.id})
-        drift_recorder.transition(State.CLOSED, f"{how} by governed change {record.id}, which left {snapshot.target} as its record shows")
+        drift_recorder.transition(
+            State.CLOSED, f"{how} by governed change {record.id}, which left {snapshot.target} as its record shows"
+        )
         settled.append(open_drift.record_id)
     if settled:
         recorder.note(attachments={**recorder.record.attachments, "settles": ", ".join(settled)})
@@ -148,12 +164,16 @@ def check(services: LiveServices, policy: DriftPolicy, announce: Announcer = Ann
         report.needs_attention[services.production.name] = f"{exc.__class__.__name__}: {exc}"
     for key, target in sorted(all_targets(services, records, index).items()):
         if target.model in in_flight:
-            report.checks.append(TargetCheck(target=key, model=target.model, reason=f"skipped: {in_flight[target.model]} is in flight"))
+            report.checks.append(
+                TargetCheck(target=key, model=target.model, reason=f"skipped: {in_flight[target.model]} is in flight")
+            )
             continue
         try:
             with services.locks.hold_if_free(target.model) as lease:
                 if lease is None:
-                    report.checks.append(TargetCheck(target=key, model=target.model, reason="skipped: a change holds the model's lock"))
+                    report.checks.append(
+                        TargetCheck(target=key, model=target.model, reason="skipped: a change holds the model's lock")
+                    )
                     continue
                 check_target(services, target, policy, announce, report)
         except InvalidSettings as exc:  # e.g. records of Kubernetes changes, and no cluster in this environment
@@ -164,12 +184,16 @@ def check(services: LiveServices, policy: DriftPolicy, announce: Announcer = Ann
     return report
 
 
-def check_target(services: LiveServices, target: Target, policy: DriftPolicy, announce: Announcer, report: DriftReport) -> None:
+def check_target(
+    services: LiveServices, target: Target, policy: DriftPolicy, announce: Announcer, report: DriftReport
+) -> None:
     """Assess and act for one target, the model's lock held (records re-read under it)."""
     store = services.records
     mine = list(every(store, RecordQuery(model=target.model, states=WITH_STATE)))
     if next(every(store, RecordQuery(model=target.model, states=PRODUCTION_AT_RISK)), None) is not None:
-        report.checks.append(TargetCheck(target=target.key, model=target.model, reason="skipped: a change started meanwhile"))
+        report.checks.append(
+            TargetCheck(target=target.key, model=target.model, reason="skipped: a change started meanwhile")
+        )
         return
     approved: Approved | None = approved_states(mine).get(target.key)
     open_drift: OpenDrift | None = open_drifts(mine).get(target.key)
@@ -191,14 +215,18 @@ def check_target(services: LiveServices, target: Target, policy: DriftPolicy, an
     elif verdict.step is Step.BACK_IN_LINE:
         entry.record_id = open_drift.record_id
         Recorder(store.load(open_drift.record_id), store).transition(
-            State.CLOSED, f"production is back on the approved state (seen {seen.seen_at.isoformat()}), put back outside changeflow")
+            State.CLOSED,
+            f"production is back on the approved state (seen {seen.seen_at.isoformat()}), put back outside changeflow",
+        )
     elif verdict.step is Step.RECORD_DRIFT:
         recorder = Recorder(ChangeRecord.detected(new_id("DRIFT"), verdict.drift, utc_now()), store)
         recorder.note()
         entry.record_id = recorder.record.id
         report.unauthorized.append(recorder.record.id)
         if open_drift is not None:
-            Recorder(store.load(open_drift.record_id), store).transition(State.CLOSED, f"superseded by a further drift, {recorder.record.id}")
+            Recorder(store.load(open_drift.record_id), store).transition(
+                State.CLOSED, f"superseded by a further drift, {recorder.record.id}"
+            )
         announce.unauthorized(recorder.record)
         if policy.action_for(target.model) is DriftAction.REVERT:
             if (problem := revert(services, recorder, approved)) is None:
@@ -214,12 +242,18 @@ def revert(services: LiveServices, recorder: Recorder, approved: Approved) -> st
     watcher = watcher_for(approved.snapshot.target)
     try:
         with recorder.step(Phase.ROLLBACK, "restore_approved_state") as step:
-            step.detail = f"restored the state {approved.record_id} approved: {watcher.restore(services, approved.snapshot)}"
+            step.detail = (
+                f"restored the state {approved.record_id} approved: {watcher.restore(services, approved.snapshot)}"
+            )
         with recorder.step(Phase.ROLLBACK, "verify_restored") as step:
             seen = observe(services, approved.snapshot.target)
             wrong = compare(approved.snapshot, seen)
             verdict = watcher.verify(services, approved.snapshot)
-            step.detail = "; ".join(str(c) for c in wrong) if wrong else f"as approved ({', '.join(f'{k} {v}' for k, v in seen.facts.items())}); {verdict.reason}"
+            step.detail = (
+                "; ".join(str(c) for c in wrong)
+                if wrong
+                else f"as approved ({', '.join(f'{k} {v}' for k, v in seen.facts.items())}); {verdict.reason}"
+            )
             if wrong or not verdict.passed:
                 step.fail(step.detail)
                 raise ChangeflowError(step.detail)
@@ -228,5 +262,8 @@ def revert(services: LiveServices, recorder: Recorder, approved: Approved) -> st
         recorder.note(outcome=f"PRODUCTION NEEDS ATTENTION: the revert to the approved state failed ({problem})")
         return problem
     recorder.note(attachments={**recorder.record.attachments, APPROVED_STATE: snapshots_text([seen])})
-    recorder.transition(State.ROLLED_BACK, f"reverted to the state {approved.record_id} approved (a pre-authorized rollback); verified: {step.detail}")
+    recorder.transition(
+        State.ROLLED_BACK,
+        f"reverted to the state {approved.record_id} approved (a pre-authorized rollback); verified: {step.detail}",
+    )
     return None

@@ -55,8 +55,12 @@ class TritonModelWatcher:
     def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot:
         server = services.production
         if target.where != server.name:
-            raise InvalidSettings("environment", "production.name", f"the drift target {target} is on {target.where!r}, production is {server.name!r}",
-                                  "keep the production server's name stable, or adopt a new baseline")
+            raise InvalidSettings(
+                "environment",
+                "production.name",
+                f"the drift target {target} is on {target.where!r}, production is {server.name!r}",
+                "keep the production server's name stable, or adopt a new baseline",
+            )
         versions = server.ready_versions(target.name)
         keep: dict[str, str] = {}
         digest = ""
@@ -69,7 +73,12 @@ class TritonModelWatcher:
             keep["config_file"] = services.config_store().read_config_text(target.name)
         except ChangeflowError:  # no repository configured, or no file: the served config is still compared
             pass
-        return Snapshot(target=target, facts={"ready_versions": json.dumps(versions), "config_sha256": digest}, seen_at=at, keep=keep)
+        return Snapshot(
+            target=target,
+            facts={"ready_versions": json.dumps(versions), "config_sha256": digest},
+            seen_at=at,
+            keep=keep,
+        )
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         before, after = approved.keep.get("config"), seen.keep.get("config")
@@ -77,7 +86,11 @@ class TritonModelWatcher:
             return []
         old, new = parse_config(before, "approved config"), parse_config(after, "served config")
         changed = [f"config {line}" for line in differences(new, old)]  # "field: approved != seen"
-        changed += [f"config {line.split(':')[0]}: unset now" for line in differences(old, new) if line.split(":")[0] not in {c[7:].split(":")[0] for c in changed}]
+        changed += [
+            f"config {line.split(':')[0]}: unset now"
+            for line in differences(old, new)
+            if line.split(":")[0] not in {c[7:].split(":")[0] for c in changed}
+        ]
         return changed
 
     def restore(self, services: LiveServices, approved: Snapshot) -> str:
@@ -109,7 +122,9 @@ class TritonModelWatcher:
                 answered.append(server.infer(name, sample_inputs(config), version=version).model_version)
             except ChangeflowError as exc:
                 return Verdict(outcome=Outcome.FAIL, reason=f"smoke inference on {name} v{version} failed: {exc}")
-        return Verdict(outcome=Outcome.PASS, reason=f"smoke inference answered by {name} v{', v'.join(map(str, answered))}")
+        return Verdict(
+            outcome=Outcome.PASS, reason=f"smoke inference answered by {name} v{', v'.join(map(str, answered))}"
+        )
 
 
 def _containers(deployment: dict) -> list[dict]:
@@ -137,8 +152,13 @@ class DeploymentWatcher:
         api, target = services.cluster(), approved.target
         self._generation = api.read_deployment(target.where, target.name)["metadata"].get("generation") or 0
         containers = [
-            {"name": fact.removesuffix(".image"), "image": image, "args": json.loads(approved.facts.get(fact.removesuffix(".image") + ".args", "[]")) or None}
-            for fact, image in approved.facts.items() if fact.endswith(".image")
+            {
+                "name": fact.removesuffix(".image"),
+                "image": image,
+                "args": json.loads(approved.facts.get(fact.removesuffix(".image") + ".args", "[]")) or None,
+            }
+            for fact, image in approved.facts.items()
+            if fact.endswith(".image")
         ]
         api.patch_deployment(target.where, target.name, {"spec": {"template": {"spec": {"containers": containers}}}})
         return f"deployment/{target.name}: " + ", ".join(f"{c['name']} image {c['image']}" for c in containers)
@@ -174,7 +194,11 @@ class ServiceWatcher:
         return Verdict(outcome=Outcome.PASS, reason="selector as approved")
 
 
-WATCHERS: dict[str, type] = {"triton_model": TritonModelWatcher, "deployment": DeploymentWatcher, "service": ServiceWatcher}
+WATCHERS: dict[str, type] = {
+    "triton_model": TritonModelWatcher,
+    "deployment": DeploymentWatcher,
+    "service": ServiceWatcher,
+}
 
 
 def watcher_for(target: Target):

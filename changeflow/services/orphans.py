@@ -46,7 +46,9 @@ def first_ended(run_ended: Callable[[str], str | None], *flow_run_ids: str | Non
     return None
 
 
-def orphans(records: list[ChangeRecord], run_ended: Callable[[str], str | None], gone: Callable[[str], bool] = process_gone) -> list[Orphan]:
+def orphans(
+    records: list[ChangeRecord], run_ended: Callable[[str], str | None], gone: Callable[[str], bool] = process_gone
+) -> list[Orphan]:
     """``run_ended(flow_run_id)`` says how the executor's flow run ended, or None while it runs."""
     found = []
     for record in records:

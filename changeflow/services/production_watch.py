@@ -59,31 +59,44 @@ def production_watched(run: Recorder, services: LiveServices, model: str, step: 
     """Observe production's ``model`` around the block (see the module docstring); ``step`` names the
     step in messages and keys its first observation on the record."""
     name = services.production.name
-    before = Snapshot.model_validate_json(run.attach(BEFORE.format(step=step), lambda: observe(services, model).model_dump_json()))
+    before = Snapshot.model_validate_json(
+        run.attach(BEFORE.format(step=step), lambda: observe(services, model).model_dump_json())
+    )
     watch = ProductionWatch(before)
     try:
         yield watch
     except Exception as failure:
         changed = _after(run, services, watch, step, failure)
         if changed:
-            raise ServingMismatch(f"production changed during {step}: {name}: {'; '.join(changed)} ({step} failed: {failure})") from failure
+            raise ServingMismatch(
+                f"production changed during {step}: {name}: {'; '.join(changed)} ({step} failed: {failure})"
+            ) from failure
         raise
     changed = _after(run, services, watch, step, None)
     if changed:
-        watch.verdict = Verdict(outcome=Outcome.FAIL, reason=f"production changed during {step}: {name}: {'; '.join(changed)}")
+        watch.verdict = Verdict(
+            outcome=Outcome.FAIL, reason=f"production changed during {step}: {name}: {'; '.join(changed)}"
+        )
     else:
-        watch.verdict = Verdict(outcome=Outcome.PASS, reason=f"production unchanged: {name} READY {before.facts.get('ready_versions')}, same config")
+        watch.verdict = Verdict(
+            outcome=Outcome.PASS,
+            reason=f"production unchanged: {name} READY {before.facts.get('ready_versions')}, same config",
+        )
 
 
-def _after(run: Recorder, services: LiveServices, watch: ProductionWatch, step: str, failure: Exception | None) -> list[str]:
+def _after(
+    run: Recorder, services: LiveServices, watch: ProductionWatch, step: str, failure: Exception | None
+) -> list[str]:
     """Observe again; a change, or no observation at all, marks the record touched before anything else."""
     try:
         after = observe(services, watch.before.target.model)
     except ChangeflowError as exc:
         run.touching_production()
         also = f"; {step} failed: {failure}" if failure is not None else ""
-        raise ServerUnavailable(f"production ({services.production.name}) could not be observed after {step}, taken as touched: "
-                                f"{exc.__class__.__name__}: {exc}{also}") from exc
+        raise ServerUnavailable(
+            f"production ({services.production.name}) could not be observed after {step}, taken as touched: "
+            f"{exc.__class__.__name__}: {exc}{also}"
+        ) from exc
     changed = changes(watch.before, after)
     if changed:
         run.touching_production()

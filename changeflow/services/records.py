@@ -7,7 +7,6 @@ end, so no list is ever cut silently. ``related_changes`` is what a new request'
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from datetime import datetime
 
 from changeflow.domain.dora import ChangeFacts
@@ -40,6 +39,10 @@ def every_fact(store: RecordStore, query: RecordQuery | None = None) -> Iterator
 def related_changes(store: RecordStore, request: ChangeRequest, now: datetime) -> list[ChangeRecord]:
     """The other changes to the request's model that bear on it: open ones (window conflicts) and recent
     failures (risk), asked of the store by model and state rather than read from the whole history."""
-    found = {r.id: r for query in (open_changes(request.model), recent_failures(request.model, now)) for r in every(store, query)}
+    found = {
+        r.id: r
+        for query in (open_changes(request.model), recent_failures(request.model, now))
+        for r in every(store, query)
+    }
     found.pop(request.id, None)
     return [found[key] for key in sorted(found)]

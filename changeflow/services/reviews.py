@@ -35,33 +35,58 @@ class ReviewResult(BaseModel):
 def _close(recorder: Recorder, attempt: ReviewAttempt) -> ChangeRecord:
     """The record closed with the counted review and its proof, in one version."""
     record = recorder.record
-    record.review, record.reviews = f"{attempt.reviewer}: {attempt.summary}", [*record.reviews, attempt]  # saved with the transition
+    record.review, record.reviews = (
+        f"{attempt.reviewer}: {attempt.summary}",
+        [*record.reviews, attempt],
+    )  # saved with the transition
     recorder.transition(State.CLOSED, f"{record.outcome}; post-implementation review by {attempt.reviewer}")
     return recorder.record
 
 
-def review_change(store: RecordStore, change_id: str, reviewer: str, summary: str, signature: str, governance, seals) -> ReviewResult:
+def review_change(
+    store: RecordStore, change_id: str, reviewer: str, summary: str, signature: str, governance, seals
+) -> ReviewResult:
     """Judge a signed review of ``change_id`` and record the outcome (see the module). ``seals``: the
     executor keys the record's versions must verify with (``services.audit.executor_seals``); a record
     that does not verify raises ``RecordTampered`` and nothing is written."""
     record = trusted(store, change_id, seals)
     who, text = person(reviewer), summary.strip()
-    verdict = judge_review(record, who, text, signature, emergency_approvers=governance.approvers.emergency_approvers,
-                           approver_keys=governance.approver_keys, signature_valid=verify)
-    attempt = ReviewAttempt(reviewer=who, at=utc_now(), summary=text[:SUMMARY_MAX], counted=verdict.accepted,
-                            refusal="" if verdict.accepted else verdict.reason, summary_sha256=summary_digest(text[:SUMMARY_MAX]),
-                            plan_digest=record.attachments.get(PLAN_DIGEST, ""), signature=signature.strip()[:200],
-                            key_id=key_id(verdict.public_key) if verdict.accepted else "")
+    verdict = judge_review(
+        record,
+        who,
+        text,
+        signature,
+        emergency_approvers=governance.approvers.emergency_approvers,
+        approver_keys=governance.approver_keys,
+        signature_valid=verify,
+    )
+    attempt = ReviewAttempt(
+        reviewer=who,
+        at=utc_now(),
+        summary=text[:SUMMARY_MAX],
+        counted=verdict.accepted,
+        refusal="" if verdict.accepted else verdict.reason,
+        summary_sha256=summary_digest(text[:SUMMARY_MAX]),
+        plan_digest=record.attachments.get(PLAN_DIGEST, ""),
+        signature=signature.strip()[:200],
+        key_id=key_id(verdict.public_key) if verdict.accepted else "",
+    )
     recorder = Recorder(record, store)
     if verdict.accepted:
         record = _close(recorder, attempt)
     elif record.state is State.REVIEW_PENDING:  # the refused attempt is kept on the record that owes the review
         recorder.note(reviews=[*record.reviews, attempt])
-    return ReviewResult(change_id=change_id, reviewer=who, accepted=verdict.accepted, state=recorder.record.state, reason=verdict.reason)
+    return ReviewResult(
+        change_id=change_id, reviewer=who, accepted=verdict.accepted, state=recorder.record.state, reason=verdict.reason
+    )
 
 
 def review_problem(record: ChangeRecord, governance) -> str | None:
     """Why a closed emergency's kept review does not verify against ``governance`` now (None: it does, or
     the record owes none)."""
-    return kept_review_problem(record, emergency_approvers=governance.approvers.emergency_approvers,
-                               approver_keys=governance.approver_keys, signature_valid=verify)
+    return kept_review_problem(
+        record,
+        emergency_approvers=governance.approvers.emergency_approvers,
+        approver_keys=governance.approver_keys,
+        signature_valid=verify,
+    )

@@ -28,7 +28,6 @@ from changeflow.domain.verdicts import CaseObservation, Outcome, Verdict, case_p
 from changeflow.exceptions import GoldenSetMismatch, InferenceError, InvalidChangeRequest
 from changeflow.ports import MetricSource, ModelServer
 
-
 MAX_BYTES = 16 * 1024 * 1024  # the shipped golden sets are under 20 KB; 16 MiB holds MAX_CASES cases of ~1.6 KB each
 TOO_BIG = f"keep golden sets small (a few dozen cases; at most {MAX_BYTES // 2**20} MiB and {MAX_CASES:,} cases): test behaviour, not a data set"
 
@@ -45,16 +44,27 @@ def read_file_bytes(path: str | Path, field: str, source: str | None = None) -> 
     file = golden_path(path)
     where, what = (source, f"{path} ") if source else (str(path), "")
     if not file.exists():
-        raise InvalidChangeRequest(where, field, f"{what}does not exist", "check the path (relative paths are read from the request file's folder)")
+        raise InvalidChangeRequest(
+            where,
+            field,
+            f"{what}does not exist",
+            "check the path (relative paths are read from the request file's folder)",
+        )
     if not file.is_file():
         raise InvalidChangeRequest(where, field, f"{what}is not a regular file", "name a golden-set JSON file")
     try:
-        if (size := file.stat().st_size) > MAX_BYTES:  # refused before a byte is read; the bounded read below catches a file that grows
-            raise InvalidChangeRequest(where, field, f"{what}is {size:,} bytes, over the {MAX_BYTES // 2**20} MiB cap", TOO_BIG)
+        if (
+            size := file.stat().st_size
+        ) > MAX_BYTES:  # refused before a byte is read; the bounded read below catches a file that grows
+            raise InvalidChangeRequest(
+                where, field, f"{what}is {size:,} bytes, over the {MAX_BYTES // 2**20} MiB cap", TOO_BIG
+            )
         with file.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise InvalidChangeRequest(where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable file") from None
+        raise InvalidChangeRequest(
+            where, field, f"{what}cannot be read ({exc.__class__.__name__})", "make it a readable file"
+        ) from None
     if len(raw) > MAX_BYTES:
         raise InvalidChangeRequest(where, field, f"{what}is larger than the {MAX_BYTES // 2**20} MiB cap", TOO_BIG)
     return raw
@@ -79,36 +89,59 @@ def parse_json(raw: bytes, path: str | Path, field: str, source: str | None = No
         return value
 
     try:
-        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_float=number, parse_constant=number)
+        data = json.loads(
+            raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys, parse_float=number, parse_constant=number
+        )
         if non_finite:  # walked only then, to name the path
             at = (first_non_finite(data) or ("(document)",))[0]
-            raise InvalidChangeRequest(where, field, f"{f'{path}: ' if source else ''}{at}: is not a finite number ({non_finite[0][:40]})",
-                                       "write a finite number (JSON has no NaN or Infinity)")
+            raise InvalidChangeRequest(
+                where,
+                field,
+                f"{f'{path}: ' if source else ''}{at}: is not a finite number ({non_finite[0][:40]})",
+                "write a finite number (JSON has no NaN or Infinity)",
+            )
         return data
     except UnicodeDecodeError:
         raise InvalidChangeRequest(where, field, f"{what}is not UTF-8 text", "save it as UTF-8") from None
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError, as are duplicate keys and huge numbers
-        raise InvalidChangeRequest(where, field, f"{what}is not valid JSON ({exc})"[:300], "fix the JSON, or write it with `changeflow golden capture`") from None
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # JSONDecodeError is a ValueError, as are duplicate keys and huge numbers
+        raise InvalidChangeRequest(
+            where,
+            field,
+            f"{what}is not valid JSON ({exc})"[:300],
+            "fix the JSON, or write it with `changeflow golden capture`",
+        ) from None
 
 
 def read_json_file(path: str | Path, field: str, source: str | None = None) -> Any:
     return parse_json(read_file_bytes(path, field, source), path, field, source)
 
 
-def load_golden(path: str | Path, field: str = "golden_set", source: str | None = None, raw: bytes | None = None) -> GoldenSet:
+def load_golden(
+    path: str | Path, field: str = "golden_set", source: str | None = None, raw: bytes | None = None
+) -> GoldenSet:
     """A golden set file (or its ``raw`` bytes, already read) validated; one line naming the field otherwise."""
     data = parse_json(raw, path, field, source) if raw is not None else read_json_file(path, field, source)
     cases = data.get("cases") if isinstance(data, dict) else None
     if isinstance(cases, list) and len(cases) > MAX_CASES:
         where, what = (source, f"{path}: ") if source else (str(path), "")
-        raise InvalidChangeRequest(where, field, f"{what}cases: {len(cases):,} cases, over the cap of {MAX_CASES:,}", TOO_BIG)
+        raise InvalidChangeRequest(
+            where, field, f"{what}cases: {len(cases):,} cases, over the cap of {MAX_CASES:,}", TOO_BIG
+        )
     try:
         return GoldenSet.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(map(str, first["loc"])) or "(document)"
         problem = f"{path}: {where}: " if source else f"{where}: "
-        raise InvalidChangeRequest(source or str(path), field, problem + first["msg"][0].lower() + first["msg"][1:], "see the golden set format in docs/engineers.md (Golden sets)") from None
+        raise InvalidChangeRequest(
+            source or str(path),
+            field,
+            problem + first["msg"][0].lower() + first["msg"][1:],
+            "see the golden set format in docs/engineers.md (Golden sets)",
+        ) from None
 
 
 DIGEST = "golden_set.sha256"  # the record attachment: the golden set the approvers saw
@@ -125,8 +158,12 @@ def bound_golden(server: ModelServer, path: str | Path, approved_digest: str | N
     bytes hashed are the bytes used: the file is read once."""
     raw = read_file_bytes(path, "golden_set")
     if approved_digest is not None and (now := hashlib.sha256(raw).hexdigest()) != approved_digest:
-        raise GoldenSetMismatch(str(path), "sha256", f"changed since the change was approved ({now[:12]} != approved {approved_digest[:12]})",
-                                "submit the change again so the approvers see the golden set it is judged by")
+        raise GoldenSetMismatch(
+            str(path),
+            "sha256",
+            f"changed since the change was approved ({now[:12]} != approved {approved_digest[:12]})",
+            "submit the change again so the approvers see the golden set it is judged by",
+        )
     golden = load_golden(path, raw=raw)
     return bind(golden, signature(server.model_config(golden.model)))
 
@@ -139,8 +176,12 @@ def require_golden_root(path: str, source: str) -> None:
     resolved = Path(path).resolve()
     if not any(resolved.is_relative_to(root) for root in roots):
         shown = path if len(path) <= 120 else path[:117] + "..."
-        raise InvalidChangeRequest(source, "change.golden_set", f"{shown} is outside the folders golden sets may come from ({', '.join(map(str, roots))})",
-                                   "keep golden sets in the governance folder (CHANGEFLOW_GOVERNANCE), or add their folder to CHANGEFLOW_GOLDEN_ROOTS")
+        raise InvalidChangeRequest(
+            source,
+            "change.golden_set",
+            f"{shown} is outside the folders golden sets may come from ({', '.join(map(str, roots))})",
+            "keep golden sets in the governance folder (CHANGEFLOW_GOVERNANCE), or add their folder to CHANGEFLOW_GOLDEN_ROOTS",
+        )
 
 
 def check_request_golden(request, server: ModelServer | None, source: str = "change request") -> list[str]:
@@ -156,10 +197,16 @@ def check_request_golden(request, server: ModelServer | None, source: str = "cha
     require_golden_root(path, source)
     golden = load_golden(path, "change.golden_set", source)
     if golden.model != request.model:
-        raise InvalidChangeRequest(source, "change.golden_set", f"{path} is the golden set of {golden.model!r}, not of {request.model!r}",
-                                   "name the golden set of the model this change deploys")
+        raise InvalidChangeRequest(
+            source,
+            "change.golden_set",
+            f"{path} is the golden set of {golden.model!r}, not of {request.model!r}",
+            "name the golden set of the model this change deploys",
+        )
     if server is None:
-        return [f"golden set {path} not checked against the live model: no environment file names a server (pass --environment)"]
+        return [
+            f"golden set {path} not checked against the live model: no environment file names a server (pass --environment)"
+        ]
     try:
         live = signature(server.model_config(request.model))
     except ServerError as exc:
@@ -171,7 +218,9 @@ def check_request_golden(request, server: ModelServer | None, source: str = "cha
     return []
 
 
-def observe_case(server: ModelServer, golden: BoundGolden, index: int, version: int | None = None) -> tuple[CaseObservation, int | None]:
+def observe_case(
+    server: ModelServer, golden: BoundGolden, index: int, version: int | None = None
+) -> tuple[CaseObservation, int | None]:
     """One golden case sent once: what came back (an error answer is observed) and which version answered."""
     try:
         result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
@@ -188,7 +237,9 @@ def observe_golden(server: ModelServer, golden: BoundGolden, version: int | None
     return [observe_case(server, golden, index, version)[0] for index in range(len(golden))]
 
 
-def probe(server: ModelServer, golden: BoundGolden, count: int, expect_version: int | None, offset: int = 0) -> tuple[int, str]:
+def probe(
+    server: ModelServer, golden: BoundGolden, count: int, expect_version: int | None, offset: int = 0
+) -> tuple[int, str]:
     """Send ``count`` golden requests unversioned; (failures, first problem) as clients see them.
 
     With ``expect_version``, an answer from another version is a failure too.
@@ -214,7 +265,9 @@ def smoke_verdict(server: ModelServer, golden: BoundGolden, count: int, version:
     return Verdict(outcome=Outcome.PASS, reason=f"{count} of {count} smoke requests to {target} answered right{by}")
 
 
-def request_rate(metrics: MetricSource, model: str, window_s: float = 1.0, sleep: Callable[[float], None] = time.sleep) -> float:
+def request_rate(
+    metrics: MetricSource, model: str, window_s: float = 1.0, sleep: Callable[[float], None] = time.sleep
+) -> float:
     """Requests per second to all versions of ``model`` over ``window_s``, from two scrapes."""
     first = metrics.scrape()
     sleep(window_s)

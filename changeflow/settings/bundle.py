@@ -28,7 +28,12 @@ def read_bundle(folder: Path) -> dict[str, bytes | None]:
     for name in GOVERNANCE_FILES:
         path = folder / name
         if path.is_symlink() or (path.exists() and not path.is_file()):
-            raise InvalidSettings(str(path), "(file)", "is not a regular file", "keep governance files as plain files in the bundle's folder")
+            raise InvalidSettings(
+                str(path),
+                "(file)",
+                "is not a regular file",
+                "keep governance files as plain files in the bundle's folder",
+            )
         files[name] = path.read_bytes() if path.is_file() else None
     return files
 
@@ -40,10 +45,20 @@ def current_digest(folder: Path) -> str:
 def seal(folder: Path, key: PrivateKey) -> tuple[str, Path]:
     """Sign the bundle as it is now; returns (digest, the seal file written)."""
     if not (folder / "approvers.yaml").is_file():
-        raise InvalidSettings(str(folder), "approvers.yaml", "is missing: this is not a governance folder", "name the folder holding approvers.yaml, catalog.yaml, calendar.yaml")
+        raise InvalidSettings(
+            str(folder),
+            "approvers.yaml",
+            "is missing: this is not a governance folder",
+            "name the folder holding approvers.yaml, catalog.yaml, calendar.yaml",
+        )
     digest = current_digest(folder)
     seal_file = folder / SEAL_FILE
-    seal_file.write_text(yaml.safe_dump({"digest": digest, "key": key.public, "signature": key.sign(seal_message(digest))}, sort_keys=True), encoding="utf-8")
+    seal_file.write_text(
+        yaml.safe_dump(
+            {"digest": digest, "key": key.public, "signature": key.sign(seal_message(digest))}, sort_keys=True
+        ),
+        encoding="utf-8",
+    )
     return digest, seal_file
 
 
@@ -73,7 +88,9 @@ def check(folder: Path, pinned: list[str]) -> BundleSeal:
     if entry is None:
         raise InvalidSettings(where, "(file)", "is missing: this executor accepts only signed governance", SIGN_FIX)
     if entry["key"].strip() not in {k.strip() for k in pinned}:
-        raise InvalidSettings(where, "key", f"key {key_id(entry['key'])} is not a governance key this executor trusts", SIGN_FIX)
+        raise InvalidSettings(
+            where, "key", f"key {key_id(entry['key'])} is not a governance key this executor trusts", SIGN_FIX
+        )
     if not verify(entry["key"], seal_message(digest), entry["signature"]):
         why = "the bundle changed since it was signed" if entry["digest"] != digest else "the signature does not verify"
         raise InvalidSettings(where, "signature", f"{why} (bundle now {digest[:16]}…)", SIGN_FIX)
@@ -113,9 +130,16 @@ def write_bundle(governance, folder: Path) -> Path:
         "verification.yaml": governance.verification.model_dump(mode="json"),
         "drift.yaml": governance.drift.model_dump(mode="json"),
         "governance.yaml": settings,
-        "keys.yaml": {"approvers": {n: {"ed25519": k, **({"totp_sha256": governance.authenticators[n]} if n in governance.authenticators else {})}
-                                    for n, k in governance.approver_keys.items()},
-                      "executors": {n: {"ed25519": k} for n, k in governance.executor_keys.items()}},
+        "keys.yaml": {
+            "approvers": {
+                n: {
+                    "ed25519": k,
+                    **({"totp_sha256": governance.authenticators[n]} if n in governance.authenticators else {}),
+                }
+                for n, k in governance.approver_keys.items()
+            },
+            "executors": {n: {"ed25519": k} for n, k in governance.executor_keys.items()},
+        },
     }
     for name, content in files.items():
         (folder / name).write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")

@@ -31,7 +31,9 @@ class ServerEndpoint(BaseModel):
     http_url: str
     metrics_url: str | None = None
     repository: Path | None = Field(None, description="local model repository, needed for config changes")
-    repository_headers: dict[str, str] = Field(default_factory=dict, description="headers for a restricted repository API")
+    repository_headers: dict[str, str] = Field(
+        default_factory=dict, description="headers for a restricted repository API"
+    )
 
 
 RECORDS_URL = "CHANGEFLOW_RECORDS_URL"
@@ -48,7 +50,10 @@ class RecordStoreSettings(BaseModel):
     also published to Prefect (the markdown artifact the UI shows, and the ``changeflow.change.*`` events)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(default_factory=default_records_url, description="SQLAlchemy URL: sqlite:///ABS/PATH.db or postgresql+psycopg://USER@HOST:PORT/DB")
+    url: str = Field(
+        default_factory=default_records_url,
+        description="SQLAlchemy URL: sqlite:///ABS/PATH.db or postgresql+psycopg://USER@HOST:PORT/DB",
+    )
     publish: bool = Field(True, description="publish each version to Prefect as an artifact and events")
 
     @field_validator("url")
@@ -56,7 +61,9 @@ class RecordStoreSettings(BaseModel):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
             raise ValueError("use sqlite:///ABSOLUTE/PATH.db or postgresql+psycopg://USER@HOST:PORT/DATABASE")
-        return value.replace("postgresql://", "postgresql+psycopg://", 1) if value.startswith("postgresql://") else value
+        return (
+            value.replace("postgresql://", "postgresql+psycopg://", 1) if value.startswith("postgresql://") else value
+        )
 
 
 class MetricProviderSettings(BaseModel):
@@ -82,10 +89,17 @@ class BakeSettings(BaseModel):
     governance's metric checks ask (URLs and credentials), by the name a check gives."""
 
     model_config = ConfigDict(extra="forbid")
-    interval_s: float = Field(0.5, gt=0, le=300, description="a sample every this many seconds: 20 paired probes at 0.5 s catch 10 % errors in ~1.5 s")
+    interval_s: float = Field(
+        0.5,
+        gt=0,
+        le=300,
+        description="a sample every this many seconds: 20 paired probes at 0.5 s catch 10 % errors in ~1.5 s",
+    )
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
-    providers: dict[str, MetricProviderSettings] = Field(default_factory=dict, max_length=20, description="metric providers by name")
+    providers: dict[str, MetricProviderSettings] = Field(
+        default_factory=dict, max_length=20, description="metric providers by name"
+    )
 
 
 class ClusterSettings(BaseModel):
@@ -100,7 +114,9 @@ class ClusterSettings(BaseModel):
     context: str | None = None
     timeout_s: float = Field(10.0, gt=0)
     poll_s: float = Field(1.0, gt=0, description="how often a rollout is checked")
-    settle_s: float = Field(5.0, ge=0, description="after a Service switch, time for endpoints to follow before verifying")
+    settle_s: float = Field(
+        5.0, ge=0, description="after a Service switch, time for endpoints to follow before verifying"
+    )
 
 
 # What the environment held before governance did (#25), where it went, and the value changeflow itself wrote
@@ -109,8 +125,11 @@ class ClusterSettings(BaseModel):
 _UNSET = object()
 MOVED_TO_GOVERNANCE = {
     "paired": ("move bake.paired to verification.yaml paired: in the governance bundle", True),
-    "checks": ("move bake.checks to verification.yaml checks: in the governance bundle (a check names its provider; "
-               "the provider's kind and url stay here under bake.providers)", []),
+    "checks": (
+        "move bake.checks to verification.yaml checks: in the governance bundle (a check names its provider; "
+        "the provider's kind and url stay here under bake.providers)",
+        [],
+    ),
     "thresholds": ("move bake.thresholds to verification.yaml thresholds: in the governance bundle", _UNSET),
 }
 
@@ -124,13 +143,19 @@ def _judgements_moved(data: Any) -> Any:
         if field not in kept:
             continue
         if type(kept[field]) is type(written) and kept[field] == written:
-            log.warning("environment: bake.%s: %s is ignored, governance decides it now (verification.yaml %s:); remove it from the environment file",
-                        field, json.dumps(written), field)
+            log.warning(
+                "environment: bake.%s: %s is ignored, governance decides it now (verification.yaml %s:); remove it from the environment file",
+                field,
+                json.dumps(written),
+                field,
+            )
             del kept[field]
             continue
         problem = "decides the bake's verdict, so governance holds it now, not the environment"
         error = PydanticCustomError("moved_to_governance", "{error}", {"error": Refusal(problem, fix)})
-        raise ValidationError.from_exception_data("Environment", [InitErrorDetails(type=error, loc=("bake", field), input=kept[field])])
+        raise ValidationError.from_exception_data(
+            "Environment", [InitErrorDetails(type=error, loc=("bake", field), input=kept[field])]
+        )
     return {**data, "bake": kept}
 
 
@@ -156,17 +181,30 @@ class Environment(BaseModel):
         return _judgements_moved(data)
 
     @model_validator(mode="after")
-    def _staging_is_another_server(self) -> "Environment":
+    def _staging_is_another_server(self) -> Environment:
         production, staging = self.production, self.staging
         for field in ("http_url", "metrics_url"):
             mine, theirs = getattr(staging, field), getattr(production, field)
             if mine and theirs and server_address(mine) is not None and server_address(mine) == server_address(theirs):
                 host, port = server_address(mine)
-                raise _refused(field, mine, f"reaches production's server ({host}:{port}, as production.{field} {theirs} does): a candidate "
-                               "staged there would load on production", f"point staging.{field} at a Triton of its own (another host or port)")
-        if staging.repository is not None and production.repository is not None and _folder(staging.repository) == _folder(production.repository):
-            raise _refused("repository", str(staging.repository), f"is production's model repository ({_folder(production.repository)})",
-                           "give staging its own copy of the repository")
+                raise _refused(
+                    field,
+                    mine,
+                    f"reaches production's server ({host}:{port}, as production.{field} {theirs} does): a candidate "
+                    "staged there would load on production",
+                    f"point staging.{field} at a Triton of its own (another host or port)",
+                )
+        if (
+            staging.repository is not None
+            and production.repository is not None
+            and _folder(staging.repository) == _folder(production.repository)
+        ):
+            raise _refused(
+                "repository",
+                str(staging.repository),
+                f"is production's model repository ({_folder(production.repository)})",
+                "give staging its own copy of the repository",
+            )
         return self
 
 
@@ -180,7 +218,10 @@ def server_address(url: str) -> tuple[str, int] | None:
     the URL names no host (the adapter will say so)."""
     parts = urlsplit(url if "//" in url else f"//{url}")
     try:
-        host, port = (parts.hostname or "").rstrip(".").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+        host, port = (
+            (parts.hostname or "").rstrip(".").lower(),
+            parts.port or DEFAULT_PORTS.get(parts.scheme.lower(), 80),
+        )
     except ValueError:  # a port that is not a number
         return None
     if not host:
@@ -211,4 +252,6 @@ class StagingIsProduction(ValueError):
 def _refused(field: str, value: str, problem: str, fix: str) -> ValidationError:
     """One error located at ``staging.<field>`` (a model validator's own errors have no field)."""
     error = PydanticCustomError("staging_is_production", "{error}", {"error": StagingIsProduction(problem, fix)})
-    return ValidationError.from_exception_data("Environment", [InitErrorDetails(type=error, loc=("staging", field), input=value)])
+    return ValidationError.from_exception_data(
+        "Environment", [InitErrorDetails(type=error, loc=("staging", field), input=value)]
+    )

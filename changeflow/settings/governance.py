@@ -31,8 +31,11 @@ class IncidentEvents(BaseModel):
 class PublicKey(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     ed25519: str = Field(description="the Ed25519 public key, base64 of its 32 bytes")
-    totp_sha256: str = Field("", description="approvers: the SHA-256 commitment to their one-time-code secret (`approvers enrol` prints it); "
-                                             "a pinned executor counts a code only from the secret the bundle names")
+    totp_sha256: str = Field(
+        "",
+        description="approvers: the SHA-256 commitment to their one-time-code secret (`approvers enrol` prints it); "
+        "a pinned executor counts a code only from the secret the bundle names",
+    )
 
     @field_validator("totp_sha256")
     @classmethod
@@ -66,11 +69,15 @@ class GovernanceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approval_timeout_s: int = Field(3600, ge=1, description="no decision in this time: the change expires")
     approval_poll_s: int = Field(2, ge=1, le=60, description="how often a paused change looks for a decision")
-    approval_overdue_s: int = Field(1800, ge=1, description="a change waiting this long for approval emits changeflow.approval.overdue")
+    approval_overdue_s: int = Field(
+        1800, ge=1, description="a change waiting this long for approval emits changeflow.approval.overdue"
+    )
     expected_duration_minutes: int = Field(30, ge=1, le=1440, description="slot length a change needs")
     lock_timeout_s: int = Field(3600, ge=1, description="how long a change waits for another change to the same model")
     incident_events: IncidentEvents | None = None
-    notify_approvers: list[str] = Field(default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue")
+    notify_approvers: list[str] = Field(
+        default_factory=list, description="Apprise URLs told when a change waits for approval and when it is overdue"
+    )
     require_proof: bool = Field(True, description="a decision counts only with a valid one-time code or signature")
 
 
@@ -78,9 +85,22 @@ class Governance(GovernanceSettings):
     approvers: Approvers = Field(default_factory=Approvers)
     catalog: Catalog = Field(default_factory=Catalog)
     calendar: Calendar = Field(default_factory=Calendar)
-    approver_keys: dict[str, str] = Field(default_factory=dict, description="approver -> Ed25519 public key (base64), from the bundle's keys.yaml")
-    executor_keys: dict[str, str] = Field(default_factory=dict, description="executor -> Ed25519 public key (base64): whose record versions verify")
-    authenticators: dict[str, str] = Field(default_factory=dict, description="approver -> SHA-256 commitment to their one-time-code secret, from keys.yaml")
-    verification: Verification = Field(default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type")
-    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="what an unauthorized change does, per model: record (default) or revert")
-    bundle: BundleSeal | None = Field(None, description="the bundle it was read from, its digest and signer; None: built in memory")
+    approver_keys: dict[str, str] = Field(
+        default_factory=dict, description="approver -> Ed25519 public key (base64), from the bundle's keys.yaml"
+    )
+    executor_keys: dict[str, str] = Field(
+        default_factory=dict, description="executor -> Ed25519 public key (base64): whose record versions verify"
+    )
+    authenticators: dict[str, str] = Field(
+        default_factory=dict, description="approver -> SHA-256 commitment to their one-time-code secret, from keys.yaml"
+    )
+    verification: Verification = Field(
+        default_factory=Verification, description="how a bake is judged, and what a doubtful one does per change type"
+    )
+    drift: DriftPolicy = Field(
+        default_factory=DriftPolicy,
+        description="what an unauthorized change does, per model: record (default) or revert",
+    )
+    bundle: BundleSeal | None = Field(
+        None, description="the bundle it was read from, its digest and signer; None: built in memory"
+    )

@@ -52,11 +52,15 @@ def with_paths_from(request: ChangeRequest, folder: Path) -> ChangeRequest:
 
 def parse_change_request(data: Any, source: str = "<request>") -> ChangeRequest:
     if not isinstance(data, dict):
-        raise InvalidChangeRequest(source, "(document)", "is not a mapping of fields", f"write 'field: value' lines; {EXAMPLES_HINT}")
+        raise InvalidChangeRequest(
+            source, "(document)", "is not a mapping of fields", f"write 'field: value' lines; {EXAMPLES_HINT}"
+        )
     try:
         return ChangeRequest.model_validate(data)
     except RecursionError:
-        raise InvalidChangeRequest(source, "(document)", "is nested too deeply", f"write a flat request; {EXAMPLES_HINT}") from None
+        raise InvalidChangeRequest(
+            source, "(document)", "is nested too deeply", f"write a flat request; {EXAMPLES_HINT}"
+        ) from None
     except ValidationError as exc:
         # An unknown field is usually a typo that also makes a required one "missing": report it first.
         errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -88,7 +92,11 @@ def explain(error: dict[str, Any]) -> tuple[str, str, str]:
     if kind == "union_tag_not_found":
         return field + ".kind", "is missing", f"add 'kind', one of: {', '.join(KINDS)}"
     if kind == "string_pattern_mismatch":
-        return field, f"{shorten(repr(error.get('input')))} has the wrong form", f"match {ctx.get('pattern')}{described}"
+        return (
+            field,
+            f"{shorten(repr(error.get('input')))} has the wrong form",
+            f"match {ctx.get('pattern')}{described}",
+        )
     if kind == "enum":
         return field, f"{shorten(repr(error.get('input')))} is not allowed", f"use one of: {ctx.get('expected')}"
     if kind == "timezone_aware":
@@ -132,10 +140,19 @@ def read_registry(path: Path) -> tuple[dict[str, str], dict[str, str]]:
         return {}, {}
     data = read_yaml(path) or {}
     entries = data.get("approvers") if isinstance(data, dict) else None
-    if not isinstance(entries, dict) or not all(isinstance(e, dict) and isinstance(e.get("ed25519"), str) for e in entries.values()):
-        raise InvalidSettings(str(path), "approvers", "is not a map of NAME: {ed25519: KEY}", "re-create it with `changeflow approvers enrol NAME`")
+    if not isinstance(entries, dict) or not all(
+        isinstance(e, dict) and isinstance(e.get("ed25519"), str) for e in entries.values()
+    ):
+        raise InvalidSettings(
+            str(path),
+            "approvers",
+            "is not a map of NAME: {ed25519: KEY}",
+            "re-create it with `changeflow approvers enrol NAME`",
+        )
     keys = {person(str(name)): entry["ed25519"] for name, entry in entries.items()}
-    codes = {person(str(name)): str(entry["totp_sha256"]) for name, entry in entries.items() if entry.get("totp_sha256")}
+    codes = {
+        person(str(name)): str(entry["totp_sha256"]) for name, entry in entries.items() if entry.get("totp_sha256")
+    }
     return keys, codes
 
 
@@ -148,7 +165,9 @@ def load_governance(directory: str | Path, pinned: list[str] | None = None, **ov
     folder = Path(directory)
     pins = governance_pins() if pinned is None else pinned
     bundle = bundle_settings(folder, pins)
-    registered_keys, registered_codes = ({}, {}) if pins else read_registry(approver_registry())  # a trial also reads enrolments
+    registered_keys, registered_codes = (
+        ({}, {}) if pins else read_registry(approver_registry())
+    )  # a trial also reads enrolments
     overrides.setdefault("approver_keys", {**registered_keys, **bundle.pop("approver_keys")})
     overrides.setdefault("authenticators", {**registered_codes, **bundle.pop("authenticators")})
     for name, value in bundle.items():

@@ -34,10 +34,18 @@ class _StrictLoader(yaml.SafeLoader):
         depth = getattr(self, "_depth", 0) + 1
         if depth > MAX_DEPTH:
             mark = self.peek_event().start_mark
-            raise StrictYamlError(f"line {mark.line + 1}", f"nested deeper than {MAX_DEPTH} levels", "flatten it: a change request is a few levels deep")
+            raise StrictYamlError(
+                f"line {mark.line + 1}",
+                f"nested deeper than {MAX_DEPTH} levels",
+                "flatten it: a change request is a few levels deep",
+            )
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
-            raise StrictYamlError(f"line {mark.line + 1}", "uses an alias (*name)", "write the value out: aliases can multiply a small file into a huge one")
+            raise StrictYamlError(
+                f"line {mark.line + 1}",
+                "uses an alias (*name)",
+                "write the value out: aliases can multiply a small file into a huge one",
+            )
         self._depth = depth
         try:
             return super().compose_node(parent, index)
@@ -49,16 +57,25 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", "a key must be a plain name", "write 'field: value'")
+                raise StrictYamlError(
+                    f"line {key_node.start_mark.line + 1}", "a key must be a plain name", "write 'field: value'"
+                )
             if key in seen:
-                raise StrictYamlError(f"line {key_node.start_mark.line + 1}", f"{shorten(repr(key))} is given twice (first on line {seen[key]})",
-                                      "keep one: YAML would silently use the last")
+                raise StrictYamlError(
+                    f"line {key_node.start_mark.line + 1}",
+                    f"{shorten(repr(key))} is given twice (first on line {seen[key]})",
+                    "keep one: YAML would silently use the last",
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 
 
 def _refuse_tag(loader, node):
-    raise StrictYamlError(f"line {node.start_mark.line + 1}", f"the YAML type {node.tag} is not taken here", "write plain values: text, numbers, lists, mappings")
+    raise StrictYamlError(
+        f"line {node.start_mark.line + 1}",
+        f"the YAML type {node.tag} is not taken here",
+        "write plain values: text, numbers, lists, mappings",
+    )
 
 
 for _tag in ("binary", "set", "omap", "pairs"):
@@ -77,21 +94,29 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise StrictYamlError("(file)", "does not exist", "check the path") from None
     except OSError as exc:
-        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
+        raise StrictYamlError(
+            "(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file"
+        ) from None
     if not stat.S_ISREG(info.st_mode):
         raise StrictYamlError("(file)", "is not a regular file", "pass a YAML file, not a folder, device or pipe")
     if info.st_size > MAX_BYTES:
-        raise StrictYamlError("(file)", f"is {info.st_size:,} bytes, over the {MAX_BYTES:,} a request may have", "pass the request itself")
+        raise StrictYamlError(
+            "(file)", f"is {info.st_size:,} bytes, over the {MAX_BYTES:,} a request may have", "pass the request itself"
+        )
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
-            raise StrictYamlError("(file)", f"is over the {MAX_BYTES:,} bytes a request may have", "pass the request itself")
+            raise StrictYamlError(
+                "(file)", f"is over the {MAX_BYTES:,} bytes a request may have", "pass the request itself"
+            )
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise StrictYamlError("(file)", "is not UTF-8 text", "save it as UTF-8") from None
     except OSError as exc:
-        raise StrictYamlError("(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file") from None
+        raise StrictYamlError(
+            "(file)", f"cannot be read ({exc.__class__.__name__})", "pass a readable YAML file"
+        ) from None
 
 
 def parse(text: str) -> Any:
@@ -102,17 +127,25 @@ def parse(text: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
-        raise StrictYamlError(where, f"not valid YAML: {getattr(exc, 'problem', None) or 'cannot be parsed'}", "fix the YAML syntax there") from None
+        raise StrictYamlError(
+            where, f"not valid YAML: {getattr(exc, 'problem', None) or 'cannot be parsed'}", "fix the YAML syntax there"
+        ) from None
     except RecursionError:
         raise StrictYamlError("(document)", f"nested deeper than {MAX_DEPTH} levels", "flatten it") from None
     except (ValueError, TypeError, OverflowError) as exc:  # a value YAML itself cannot construct, e.g. 2026-02-30
-        raise StrictYamlError("(document)", shorten(f"a value cannot be read: {exc}", 200), "write plain values (an ISO time with offset for times)") from None
+        raise StrictYamlError(
+            "(document)",
+            shorten(f"a value cannot be read: {exc}", 200),
+            "write plain values (an ISO time with offset for times)",
+        ) from None
 
 
 def _finite(data: Any) -> Any:
     """``data`` if every number in it is finite (see ``domain.checks``)."""
     if found := first_non_finite(data):
-        spelling = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[str(found[1])]  # as YAML writes it (1.0e+400 reads as .inf)
+        spelling = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}[
+            str(found[1])
+        ]  # as YAML writes it (1.0e+400 reads as .inf)
         raise StrictYamlError(found[0], f"is not a finite number ({spelling})", "write a finite number")
     return data
 
@@ -138,5 +171,9 @@ def load_settings_file(path: str | Path, model: type[BaseModel]) -> Any:
         field = ".".join(str(p) for p in first["loc"]) or "(document)"
         cause = first.get("ctx", {}).get("error")  # a validator's ValueError; a domain.checks.Refusal carries its fix
         message = str(cause) if isinstance(cause, ValueError) else first["msg"]
-        fix = f"add '{first['loc'][-1]}'" if first["type"] == "missing" and first["loc"] else getattr(cause, "fix", "correct the value")
+        fix = (
+            f"add '{first['loc'][-1]}'"
+            if first["type"] == "missing" and first["loc"]
+            else getattr(cause, "fix", "correct the value")
+        )
         raise InvalidSettings(str(path), field, message[:1].lower() + message[1:], fix) from None

@@ -52,7 +52,12 @@ def governance_pins() -> list[str]:
     keys = [k.strip() for k in os.environ.get(GOVERNANCE_KEYS, "").split(",") if k.strip()]
     for key in keys:
         if not valid_public_key(key):
-            raise InvalidSettings(GOVERNANCE_KEYS, "key", f"{key[:20]!r} is not an Ed25519 public key", "use the public key `changeflow governance keygen` printed")
+            raise InvalidSettings(
+                GOVERNANCE_KEYS,
+                "key",
+                f"{key[:20]!r} is not an Ed25519 public key",
+                "use the public key `changeflow governance keygen` printed",
+            )
     return keys
 
 
@@ -89,7 +94,9 @@ def executor_clock(change_type: str | None = None):
     text = os.environ.get(CLOCK, "").strip()
     if not text:
         return None
-    entries = dict(part.split("=", 1) if "=" in part else ("", part) for part in (p.strip() for p in text.split(",")) if part)
+    entries = dict(
+        part.split("=", 1) if "=" in part else ("", part) for part in (p.strip() for p in text.split(",")) if part
+    )
     chosen = entries.get(change_type or "", entries.get(""))
     if chosen is None:
         return None
@@ -98,7 +105,12 @@ def executor_clock(change_type: str | None = None):
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise InvalidSettings(CLOCK, "clock", f"{chosen[:40]!r} is not an ISO time with offset", "e.g. 2026-11-25T22:00:00+01:00 or normal=…,standard=…, or unset it")
+        raise InvalidSettings(
+            CLOCK,
+            "clock",
+            f"{chosen[:40]!r} is not an ISO time with offset",
+            "e.g. 2026-11-25T22:00:00+01:00 or normal=…,standard=…, or unset it",
+        )
     return moment
 
 

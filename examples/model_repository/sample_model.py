@@ -54,7 +54,9 @@ class SampleModel:
     def execute(self, requests):
         import triton_python_backend_utils as pb_utils
 
-        if self.extra_latency_s:  # computed, not slept: a slower model burns CPU, and a sleep's wake-up adds ~0.5 ms of its own
+        if (
+            self.extra_latency_s
+        ):  # computed, not slept: a slower model burns CPU, and a sleep's wake-up adds ~0.5 ms of its own
             until = time.perf_counter() + self.extra_latency_s
             while time.perf_counter() < until:
                 pass
@@ -68,5 +70,7 @@ class SampleModel:
                 responses.append(pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message)))
                 continue
             outputs = self.predict({tensor.name(): tensor.as_numpy() for tensor in request.inputs()})
-            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, a) for n, a in outputs.items()]))
+            responses.append(
+                pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, a) for n, a in outputs.items()])
+            )
         return responses

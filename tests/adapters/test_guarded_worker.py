@@ -22,8 +22,13 @@ def deployed(**changes):
     """A deployment as ``deploy_change_flows`` makes it (the fields the guard reads), with ``changes``."""
     from types import SimpleNamespace
 
-    fields = {"entrypoint": "flows/safety.py:safety_net", "path": None, "storage_document_id": None, "job_variables": {},
-              "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(SOURCE)}}]}
+    fields = {
+        "entrypoint": "flows/safety.py:safety_net",
+        "path": None,
+        "storage_document_id": None,
+        "job_variables": {},
+        "pull_steps": [{"prefect.deployments.steps.set_working_directory": {"directory": str(SOURCE)}}],
+    }
     return SimpleNamespace(**{**fields, **changes})
 
 
@@ -39,23 +44,36 @@ def test_each_difference_is_named():
 
     def why(deployment, run_variables=None, template=None):
         message = refusal(deployment, run_variables, template, SOURCE, ENTRYPOINTS)
-        assert message is not None and message.startswith("refused by the executor: ") and message.endswith("nothing was started")
+        assert (
+            message is not None
+            and message.startswith("refused by the executor: ")
+            and message.endswith("nothing was started")
+        )
         return message
 
     assert "entrypoint: the run has no deployment" in why(None)
     assert "entrypoint 'flows/evil.py:evil'" in why(deployed(entrypoint="flows/evil.py:evil"))
     shell = {"prefect.deployments.steps.run_shell_script": {"script": "touch /tmp/x"}}
-    for steps in ([shell, *deployed().pull_steps], [], None, [{"prefect.deployments.steps.set_working_directory": {"directory": "/tmp"}}],
-                  [{"prefect.deployments.steps.set_working_directory": {"directory": str(SOURCE), "extra": 1}}]):
+    for steps in (
+        [shell, *deployed().pull_steps],
+        [],
+        None,
+        [{"prefect.deployments.steps.set_working_directory": {"directory": "/tmp"}}],
+        [{"prefect.deployments.steps.set_working_directory": {"directory": str(SOURCE), "extra": 1}}],
+    ):
         assert "pull steps" in why(deployed(pull_steps=steps)), steps
-    assert "pull steps" in why(deployed(path="/tmp")) and "pull steps" in why(deployed(storage_document_id="00000000-0000-0000-0000-000000000001"))
+    assert "pull steps" in why(deployed(path="/tmp")) and "pull steps" in why(
+        deployed(storage_document_id="00000000-0000-0000-0000-000000000001")
+    )
     assert "job variable(s) command, env on the deployment" in why(deployed(job_variables={"env": {}, "command": "x"}))
     assert "job variable(s) working_dir on the flow run" in why(deployed(), {"working_dir": "/tmp"})
     template = default_template()
     template["job_configuration"]["command"] = "touch /tmp/x"
     template["variables"]["properties"]["env"]["default"] = {"PYTHONPATH": "/tmp"}
-    assert "base job template of the work pool differs from Prefect's process default in job_configuration.command, variables.env" \
+    assert (
+        "base job template of the work pool differs from Prefect's process default in job_configuration.command, variables.env"
         in why(deployed(), None, template)
+    )
     several = why(deployed(entrypoint="x.py:y", job_variables={"command": "x"}), {"env": {}}, template)
     assert all(part in several for part in ("entrypoint", "on the deployment", "on the flow run", "base job template"))
 
@@ -78,8 +96,12 @@ def guarded(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("guarded")
     environment = Environment(  # no Triton is reached: the safety net finds no change to settle
-        production=ServerEndpoint(name="production", http_url="http://127.0.0.1:9", metrics_url="http://127.0.0.1:9/metrics"),
-        staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10", metrics_url="http://127.0.0.1:10/metrics"),
+        production=ServerEndpoint(
+            name="production", http_url="http://127.0.0.1:9", metrics_url="http://127.0.0.1:9/metrics"
+        ),
+        staging=ServerEndpoint(
+            name="staging", http_url="http://127.0.0.1:10", metrics_url="http://127.0.0.1:10/metrics"
+        ),
         records=RecordStoreSettings(url=f"sqlite:///{home / 'records.db'}", publish=False),
     )
     worker_env = executor_configuration(home / "executor", environment, load_governance(EXAMPLES))
@@ -115,7 +137,10 @@ def assert_refused(run, workers, marker: Path, *names: str) -> None:
     assert not marker.exists(), "the requester's command ran as the executor"
     log = workers.log(0).read_text(errors="replace")
     assert f"submitting flow run '{run.id}'" in log and "refused by the executor:" in log
-    assert "submitted to infrastructure" not in log.split(f"submitting flow run '{run.id}'")[1].split("submitting flow run")[0]
+    assert (
+        "submitted to infrastructure"
+        not in log.split(f"submitting flow run '{run.id}'")[1].split("submitting flow run")[0]
+    )
 
 
 @pytest.mark.slow
@@ -126,8 +151,12 @@ def test_edited_pull_steps_are_refused_and_never_run(guarded, tmp_path):
     marker = tmp_path / "MARKER"
     with client() as c:
         deployed = c.read_deployment(ids[NET]).pull_steps
-        c.update_deployment(ids[NET], DeploymentUpdate(pull_steps=[{"prefect.deployments.steps.run_shell_script": {"script": f"touch {marker}"}},
-                                                                   *deployed]))
+        c.update_deployment(
+            ids[NET],
+            DeploymentUpdate(
+                pull_steps=[{"prefect.deployments.steps.run_shell_script": {"script": f"touch {marker}"}}, *deployed]
+            ),
+        )
     try:
         run = run_to_the_end(ids[NET])
     finally:
@@ -173,7 +202,9 @@ def test_an_edited_base_job_template_is_refused_and_never_run(guarded, tmp_path)
         run = run_to_the_end(ids[NET])
     finally:
         with client() as c:
-            c.update_work_pool(POOL, WorkPoolUpdate(base_job_template=before or ProcessWorker.get_default_base_job_template()))
+            c.update_work_pool(
+                POOL, WorkPoolUpdate(base_job_template=before or ProcessWorker.get_default_base_job_template())
+            )
     assert_refused(run, workers, marker, "base job template", "job_configuration.command")
 
 
@@ -184,7 +215,9 @@ def test_another_entrypoint_is_refused_and_never_run(guarded, tmp_path):
     ids, workers = guarded
     marker = tmp_path / "MARKER"
     evil = tmp_path / "evil.py"
-    evil.write_text(f"from pathlib import Path\nfrom prefect import flow\n\n@flow(name='safety-net')\ndef evil():\n    Path({str(marker)!r}).touch()\n")
+    evil.write_text(
+        f"from pathlib import Path\nfrom prefect import flow\n\n@flow(name='safety-net')\ndef evil():\n    Path({str(marker)!r}).touch()\n"
+    )
     with client() as c:
         deployed = c.read_deployment(ids[NET]).entrypoint
         c.update_deployment(ids[NET], DeploymentUpdate(entrypoint=f"{evil}:evil"))

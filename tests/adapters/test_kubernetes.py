@@ -22,22 +22,35 @@ def api(kube):
 
 
 def test_read_patch_and_services(api, kube):
-    assert api.read_deployment("inference", "triton")["spec"]["template"]["spec"]["containers"][0]["image"] == "triton:24.09"
+    assert (
+        api.read_deployment("inference", "triton")["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "triton:24.09"
+    )
     template = with_image(api.read_deployment("inference", "triton")["spec"]["template"], "triton", "triton:24.10")
     api.patch_deployment("inference", "triton", {"spec": {"template": template}})
-    assert kube.apps.read_namespaced_deployment("triton", "inference").spec.template.spec.containers[0].image == "triton:24.10"
+    assert (
+        kube.apps.read_namespaced_deployment("triton", "inference").spec.template.spec.containers[0].image
+        == "triton:24.10"
+    )
     assert api.list_replica_sets("inference", {"app": "triton"}) == []
 
 
 def test_not_found_and_conflict_are_one_line(api):
     with pytest.raises(ClusterError) as missing:
         api.read_deployment("inference", "nope")
-    assert str(missing.value) == "read deployment/nope in inference: not found; fix: check the namespace and the name in the change request"
-    with pytest.raises(ClusterError, match=r"^create deployment/triton in inference: conflict: .*fix: re-read and retry"):
+    assert (
+        str(missing.value)
+        == "read deployment/nope in inference: not found; fix: check the namespace and the name in the change request"
+    )
+    with pytest.raises(
+        ClusterError, match=r"^create deployment/triton in inference: conflict: .*fix: re-read and retry"
+    ):
         api.create_deployment("inference", deployment("triton", "triton", "x"))
 
 
-@pytest.mark.parametrize("status, fix", [(401, "refresh the kubeconfig user or token"), (403, "apply deployments/rbac.yaml")])
+@pytest.mark.parametrize(
+    "status, fix", [(401, "refresh the kubeconfig user or token"), (403, "apply deployments/rbac.yaml")]
+)
 def test_auth_errors_say_what_to_fix(kube, api, status, fix):
     kube.emulator[f"get /apis/apps/v1/namespaces/locked{status}/deployments/triton"] << status
     with pytest.raises(ClusterError, match=fix) as caught:
@@ -47,7 +60,9 @@ def test_auth_errors_say_what_to_fix(kube, api, status, fix):
 
 def test_unreachable_api_is_one_line():
     api = KubernetesCluster(ClusterSettings(host="http://127.0.0.1:9", timeout_s=2))
-    with pytest.raises(ClusterError, match=r"cannot reach the Kubernetes API at http://127.0.0.1:9 .*fix: check the cluster address"):
+    with pytest.raises(
+        ClusterError, match=r"cannot reach the Kubernetes API at http://127.0.0.1:9 .*fix: check the cluster address"
+    ):
         api.read_deployment("inference", "triton")
 
 
@@ -57,9 +72,20 @@ def test_bad_kubeconfig_is_one_line(tmp_path):
 
 
 def status(generation=2, observed=2, replicas=2, updated=2, available=2, stalled=False):
-    conditions = [{"type": "Progressing", "reason": "ProgressDeadlineExceeded" if stalled else "NewReplicaSetAvailable"}]
-    return {"metadata": {"name": "triton", "generation": generation}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated, "availableReplicas": available, "conditions": conditions}}
+    conditions = [
+        {"type": "Progressing", "reason": "ProgressDeadlineExceeded" if stalled else "NewReplicaSetAvailable"}
+    ]
+    return {
+        "metadata": {"name": "triton", "generation": generation},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": replicas,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "conditions": conditions,
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -79,8 +105,15 @@ def test_rollout_status_reads_like_kubectl(deployment_, done, failed, message):
 
 def test_undo_picks_the_newest_older_revision_without_the_hash_label():
     def rs(revision, image):
-        return {"metadata": {"annotations": {"deployment.kubernetes.io/revision": str(revision)}},
-                "spec": {"template": {"metadata": {"labels": {"app": "t", "pod-template-hash": "h"}}, "spec": {"containers": [{"name": "c", "image": image}]}}}}
+        return {
+            "metadata": {"annotations": {"deployment.kubernetes.io/revision": str(revision)}},
+            "spec": {
+                "template": {
+                    "metadata": {"labels": {"app": "t", "pod-template-hash": "h"}},
+                    "spec": {"containers": [{"name": "c", "image": image}]},
+                }
+            },
+        }
 
     current = {"metadata": {"name": "t", "annotations": {"deployment.kubernetes.io/revision": "3"}}}
     revision, template = undo_template(current, [rs(1, "a"), rs(2, "b"), rs(3, "c")])

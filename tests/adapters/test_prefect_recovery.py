@@ -16,8 +16,13 @@ def test_silence_marks_crashed_and_an_ended_change_runs_the_safety_net():
     assert set(trigger.match_related["prefect.resource.name"]) == {*change_flows(), "rollback", SAFETY_NET}
     assert [a.type for a in silent.actions] == ["change-flow-run-state"] and silent.actions[0].state.value == "CRASHED"
 
-    assert ended.trigger.posture == "Reactive" and ended.trigger.expect == {"prefect.flow-run.Crashed", "prefect.flow-run.Failed"}
-    assert "rollback" not in ended.trigger.match_related["prefect.resource.name"]  # the net's own failed tries would loop
+    assert ended.trigger.posture == "Reactive" and ended.trigger.expect == {
+        "prefect.flow-run.Crashed",
+        "prefect.flow-run.Failed",
+    }
+    assert (
+        "rollback" not in ended.trigger.match_related["prefect.resource.name"]
+    )  # the net's own failed tries would loop
     assert list(net_crashed.trigger.match_related["prefect.resource.name"]) == [SAFETY_NET]
     for automation in (ended, net_crashed):
         assert [(a.type, str(a.deployment_id)) for a in automation.actions] == [("run-deployment", NET)]
@@ -26,15 +31,16 @@ def test_silence_marks_crashed_and_an_ended_change_runs_the_safety_net():
 def test_every_deployed_flow_that_executes_changes_starts_the_safety_net_when_it_crashes():
     """The crash hook is the path that does not go through Prefect's trigger service (the drill
     ``test_the_crash_hook_alone_starts_the_safety_net`` runs it with the automations paused)."""
-    from changeflow.adapters.prefect_recovery import start_safety_net
     from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
     from changeflow.flows.maintenance_window import maintenance_window
+
+    from changeflow.adapters.prefect_recovery import start_safety_net
 
     for deployed in (standard_change, normal_change, emergency_change, maintenance_window):
         assert deployed.name in change_flows() and start_safety_net in deployed.on_crashed_hooks, deployed.name
 
 
-FIFTH_KIND = '''
+FIFTH_KIND = """
 from typing import Literal
 
 from changeflow.domain.request import ChangeSpec, KindPlan, steps
@@ -57,7 +63,7 @@ class CanaryWeightsKind(ChangeKind):
 
 
 KIND = CanaryWeightsKind()
-'''
+"""
 
 
 def test_a_fifth_kind_is_watched_with_nothing_changed_but_its_module(tmp_path, monkeypatch):

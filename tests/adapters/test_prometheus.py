@@ -9,9 +9,9 @@ import pytest
 from changeflow.adapters.metric_providers import provider_for
 from changeflow.adapters.prometheus import PrometheusProvider
 from changeflow.adapters.triton_metrics import TritonMetricsProvider, parse_selector
+from changeflow.domain.verdicts import MetricCheck
 from changeflow.exceptions import NoMetricData, ServerUnavailable
 from changeflow.local.prometheus import LocalPrometheus, missing_reason
-from changeflow.domain.verdicts import MetricCheck
 from changeflow.settings.environment import MetricProviderSettings
 
 pytestmark = pytest.mark.triton
@@ -50,7 +50,9 @@ def test_prometheus_answers_a_query_about_traffic_it_scraped_from_triton(prometh
     for _ in range(25):
         triton.infer("classifier", {"INPUT": X})
     provider = PrometheusProvider(prometheus.url)
-    seen = eventually(lambda: provider.query('sum(nv_inference_request_success{model="classifier"})'), lambda v: v >= before + 25)
+    seen = eventually(
+        lambda: provider.query('sum(nv_inference_request_success{model="classifier"})'), lambda v: v >= before + 25
+    )
     assert seen >= before + 25
 
 
@@ -61,7 +63,7 @@ def test_no_series_is_no_data_not_zero(prometheus):
 
 def test_a_query_of_many_series_or_bad_promql_or_no_server_is_an_error_that_says_so(prometheus):
     provider = PrometheusProvider(prometheus.url)
-    eventually(lambda: provider.query('count(nv_inference_request_success)'), lambda v: v >= 1)
+    eventually(lambda: provider.query("count(nv_inference_request_success)"), lambda v: v >= 1)
     with pytest.raises(ServerUnavailable, match="aggregate it to one"):
         provider.query("nv_inference_request_success")
     with pytest.raises(ServerUnavailable, match="refused"):
@@ -77,9 +79,19 @@ def test_a_bake_check_on_prometheus_reads_the_change_s_model_and_version(prometh
 
     settings = MetricProviderSettings(kind="prometheus", url=prometheus.url)
     provider = provider_for(settings)
-    failures = MetricCheck(name="failures", provider="prometheus", query='sum(nv_inference_request_failure{model="{{model}}",version="{{version}}"})', max_value=0)
-    eventually(lambda: provider.query('sum(nv_inference_request_failure{model="classifier",version="1"})'), lambda v: v >= 0)
-    ok, missing = check_metrics([(failures, provider), (failures, provider)], "classifier", 1, None), check_metrics([(failures, provider)], "classifier", 99, None)
+    failures = MetricCheck(
+        name="failures",
+        provider="prometheus",
+        query='sum(nv_inference_request_failure{model="{{model}}",version="{{version}}"})',
+        max_value=0,
+    )
+    eventually(
+        lambda: provider.query('sum(nv_inference_request_failure{model="classifier",version="1"})'), lambda v: v >= 0
+    )
+    ok, missing = (
+        check_metrics([(failures, provider), (failures, provider)], "classifier", 1, None),
+        check_metrics([(failures, provider)], "classifier", 99, None),
+    )
     assert ok[0].passed and ok[0].reason == "failures 0 <= 0"
     assert missing[0].outcome.value == "INCONCLUSIVE" and missing[0].reason == "failures: no data"
 

@@ -22,7 +22,13 @@ def test_a_checkpoint_too_big_for_an_event_goes_without_its_heads(monkeypatch):
     monkeypatch.setattr(prefect_records, "emit_event", emit)
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         assert announce_records("checkpoint", PAYLOAD)
-    assert sent == [("changeflow.records.checkpoint", sent[0][1], {"store": PAYLOAD["store"], "seq": 2, "signature": "c2ln", "heads_omitted": 1})]
+    assert sent == [
+        (
+            "changeflow.records.checkpoint",
+            sent[0][1],
+            {"store": PAYLOAD["store"], "seq": 2, "signature": "c2ln", "heads_omitted": 1},
+        )
+    ]
     assert sent[0][1].startswith("changeflow.records.")
 
 

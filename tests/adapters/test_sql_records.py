@@ -9,20 +9,29 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from tests.database_admin import drop_append_only
-
 from changeflow.adapters.sql_records import SqlRecordStore
 from changeflow.domain.history import RecordQuery, verify_chain
 from changeflow.domain.record import ChangeRecord, State, Transition
 from changeflow.domain.request import ChangeType, Risk
 from changeflow.exceptions import RecordNotFound, RecordStoreError
 from changeflow.services.records import every
+from tests.database_admin import drop_append_only
 
 AT = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
 
 
-def opened(change_id: str, model: str = "m", at: datetime = AT, change_type: ChangeType = ChangeType.NORMAL) -> ChangeRecord:
-    r = ChangeRecord(id=change_id, description="d", type=change_type, kind="model_deployment", model=model, requester="alice", risk=Risk.MEDIUM)
+def opened(
+    change_id: str, model: str = "m", at: datetime = AT, change_type: ChangeType = ChangeType.NORMAL
+) -> ChangeRecord:
+    r = ChangeRecord(
+        id=change_id,
+        description="d",
+        type=change_type,
+        kind="model_deployment",
+        model=model,
+        requester="alice",
+        risk=Risk.MEDIUM,
+    )
     r.transitions.append(Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="requested"))
     return r
 
@@ -36,7 +45,9 @@ def test_each_save_appends_a_chained_version_and_the_latest_is_current(records_u
     assert (first.version, second.version, second.previous_sha256, second.transitions_before) == (1, 2, first.sha256, 1)
     assert store.load("CHG-0001").state is State.ASSESSED
     history = store.history("CHG-0001")
-    assert [v.state for v in history] == [State.REQUESTED, State.ASSESSED] and history[0].writer == "flow run x on host pid 1"
+    assert [v.state for v in history] == [State.REQUESTED, State.ASSESSED] and history[
+        0
+    ].writer == "flow run x on host pid 1"
     assert verify_chain(history) is None
     with pytest.raises(RecordNotFound):
         store.load("CHG-9999")
@@ -50,7 +61,10 @@ def test_a_version_rewritten_in_the_database_is_detected(records_url):
     store.save(r)
     forged = store.history("CHG-0002")[0].content.replace('"requester":"alice"', '"requester":"mallory"')
     rewrite = text("UPDATE change_record_versions SET content = :c WHERE change_id = 'CHG-0002' AND version = 1")
-    for statement, values in ((rewrite, {"c": forged}), (text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002'"), {})):
+    for statement, values in (
+        (rewrite, {"c": forged}),
+        (text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002'"), {}),
+    ):
         with pytest.raises(Exception, match="append-only"):  # the application's own role cannot rewrite history
             with store.engine.begin() as connection:
                 connection.execute(statement, values)
@@ -64,7 +78,12 @@ def test_a_version_rewritten_in_the_database_is_detected(records_url):
 def test_queries_use_the_columns_and_pages_reach_every_record(records_url):
     store = SqlRecordStore(records_url)
     for i in range(263):
-        r = opened(f"CHG-{i:04d}", model=f"model-{i % 3}", at=AT + timedelta(minutes=i), change_type=ChangeType.STANDARD if i % 2 else ChangeType.NORMAL)
+        r = opened(
+            f"CHG-{i:04d}",
+            model=f"model-{i % 3}",
+            at=AT + timedelta(minutes=i),
+            change_type=ChangeType.STANDARD if i % 2 else ChangeType.NORMAL,
+        )
         if i % 5 == 0:
             r.transition(State.ASSESSED, AT, "")
             r.slot_start, r.slot_end = AT + timedelta(hours=i), AT + timedelta(hours=i, minutes=30)
@@ -75,8 +94,19 @@ def test_queries_use_the_columns_and_pages_reach_every_record(records_url):
     assert len(list(every(store, RecordQuery(model="model-1")))) == 88
     assert len(list(every(store, RecordQuery(states=frozenset({State.ASSESSED}))))) == 53
     assert len(list(every(store, RecordQuery(types=frozenset({ChangeType.STANDARD}))))) == 131
-    assert len(list(every(store, RecordQuery(opened_from=AT + timedelta(minutes=10), opened_until=AT + timedelta(minutes=20))))) == 10
-    assert [r.id for r in every(store, RecordQuery(slot_from=AT + timedelta(hours=10), slot_until=AT + timedelta(hours=20)))] == ["CHG-0010", "CHG-0015"]
+    assert (
+        len(
+            list(
+                every(
+                    store, RecordQuery(opened_from=AT + timedelta(minutes=10), opened_until=AT + timedelta(minutes=20))
+                )
+            )
+        )
+        == 10
+    )
+    assert [
+        r.id for r in every(store, RecordQuery(slot_from=AT + timedelta(hours=10), slot_until=AT + timedelta(hours=20)))
+    ] == ["CHG-0010", "CHG-0015"]
     assert len(list(every(store, RecordQuery(updated_since=datetime.now(timezone.utc) - timedelta(minutes=5))))) == 263
 
 

@@ -45,7 +45,9 @@ def test_versions_one_and_two_pass_the_golden_set_and_three_fails_it(classifier_
 
 def test_version_four_passes_the_golden_set_then_fails_its_share_unseen_by_the_failure_counter(classifier_v1, golden):
     classifier_v1.load_versions("classifier", [4])
-    assert assess_golden(golden, observe_golden(classifier_v1, golden)).outcome is Outcome.PASS  # 16 requests, still warming
+    assert (
+        assess_golden(golden, observe_golden(classifier_v1, golden)).outcome is Outcome.PASS
+    )  # 16 requests, still warming
     before = classifier_v1.scrape().for_version("classifier", 4)
     ok, failed = infer_many(classifier_v1, 134)  # requests 17..150; failures from the 51st on, every 10th
     assert len(failed) == 10 and "injected failure on request 60" in failed[0]

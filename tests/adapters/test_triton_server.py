@@ -11,8 +11,8 @@ import time
 import pytest
 
 from changeflow.adapters.triton import TritonModelServer
-from changeflow.local.triton_server import TritonServer, group_members, remove_empty, stub_folders
 from changeflow.exceptions import ModelLoadError, TritonStartError
+from changeflow.local.triton_server import TritonServer, group_members, remove_empty, stub_folders
 
 pytestmark = pytest.mark.triton
 REPOSITORY = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "model_repository")
@@ -28,7 +28,9 @@ def alive(pid: int) -> bool:
 
 
 def test_two_servers_side_by_side_with_a_restricted_repository_api(tmp_path):
-    staging = TritonServer(REPOSITORY, name="staging", copy_repository=True, load_models=["classifier"], restricted_key="s3cret")
+    staging = TritonServer(
+        REPOSITORY, name="staging", copy_repository=True, load_models=["classifier"], restricted_key="s3cret"
+    )
     production = TritonServer(REPOSITORY, name="production", copy_repository=True, load_models=["classifier"])
     with staging, production:
         assert staging.http_port != production.http_port
@@ -85,7 +87,9 @@ def test_a_killed_parent_takes_its_server_along(tmp_path):
 def test_a_killed_server_leaves_no_python_backend_folder_in_tmp():
     """The Python backend makes /tmp/python_env_* per server (hard-coded /tmp) and a killed server leaves it."""
     before = set(stub_folders())
-    server = TritonServer(REPOSITORY, name="stub-folder", copy_repository=True, load_models=["classifier"], stop_grace_s=0.0).start()
+    server = TritonServer(
+        REPOSITORY, name="stub-folder", copy_repository=True, load_models=["classifier"], stop_grace_s=0.0
+    ).start()
     made = set(stub_folders()) - before
     server.stop()  # no grace: killed outright
     assert made and not any(folder.exists() for folder in made)
@@ -98,7 +102,9 @@ def test_a_missing_repository_is_a_clear_error(tmp_path):
 
 def test_a_model_that_cannot_load_at_start_reports_the_log(tmp_path):
     with pytest.raises(TritonStartError, match="exited with code .*broken|not ready"):
-        TritonServer(os.path.join(REPOSITORY, "..", "bad"), name="bad", load_models=["broken_classifier"], startup_timeout_s=30).start()
+        TritonServer(
+            os.path.join(REPOSITORY, "..", "bad"), name="bad", load_models=["broken_classifier"], startup_timeout_s=30
+        ).start()
 
 
 def test_a_server_without_explicit_model_control_is_told_apart_without_changing_it(tmp_path, triton):

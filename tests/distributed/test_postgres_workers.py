@@ -53,7 +53,10 @@ def started(api_url: str, deployment: str, parameters: dict):
 
 def test_same_model_changes_run_on_both_workers_one_after_the_other(distributed):
     store = SqlRecordStore(distributed.records_url)
-    runs = [started(distributed.api_url, "standard-change/standard", {"request": tweak(f"CHG-310{i}", 100 + i)}) for i in range(2)]
+    runs = [
+        started(distributed.api_url, "standard-change/standard", {"request": tweak(f"CHG-310{i}", 100 + i)})
+        for i in range(2)
+    ]
     records = wait_terminal(store, ["CHG-3100", "CHG-3101"])
     assert [r.state for r in records] == [State.CLOSED, State.CLOSED], [r.outcome for r in records]
     assert same_model_overlaps(records) == []  # serialised by the model's global concurrency limit
@@ -62,20 +65,23 @@ def test_same_model_changes_run_on_both_workers_one_after_the_other(distributed)
 
 
 def test_a_worker_killed_mid_bake_is_compensated_from_the_other_worker(distributed):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_approvals import submit_decision
-    from changeflow.settings.defaults import approver_keys_dir
     from changeflow.bootstrap import model_server
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from changeflow.settings.defaults import approver_keys_dir
 
     store = SqlRecordStore(distributed.records_url)
     production = model_server(distributed.environment.production)
     request = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml")
-    request = request.model_copy(update={"id": "CHG-3200", "change": request.change.model_copy(update={"bake_seconds": 300})})
+    request = request.model_copy(
+        update={"id": "CHG-3200", "change": request.change.model_copy(update={"bake_seconds": 300})}
+    )
     with temporary_settings(updates={PREFECT_API_URL: distributed.api_url}):
         run = started(distributed.api_url, "normal-change/normal", {"request": request.model_dump(mode="json")})
         for approver in ("carol", "dave"):  # the CAB, through the path `changeflow approve` uses
-            proof = (lambda who=approver: signed_proof(store, approver_keys_dir(), "CHG-3200", who, True))
+            proof = lambda who=approver: signed_proof(store, approver_keys_dir(), "CHG-3200", who, True)
             submit_decision("CHG-3200", approver, True, "distributed", wait_s=180, proof=proof)
             time.sleep(1)
         wait_for_step(store, "CHG-3200", "monitor", timeout_s=240)
@@ -98,10 +104,14 @@ def test_a_worker_killed_mid_bake_is_compensated_from_the_other_worker(distribut
 
 def test_records_outlive_the_prefect_server(distributed):
     distributed.prefect.stop()
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {"CHANGEFLOW_RECORDS_URL": distributed.records_url}
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
+        "CHANGEFLOW_RECORDS_URL": distributed.records_url
+    }
     listing = run("list", "--json", env=env)
     assert listing.returncode == 0, listing.stderr
     assert {"CHG-3100", "CHG-3101", "CHG-3200"} <= {c["id"] for c in json.loads(listing.stdout)}
     history = run("history", "CHG-3200", "--json", env=env)
     versions = [json.loads(line) for line in history.stdout.splitlines()]
-    assert history.returncode == 0 and versions[-1]["state"] == "rolled_back" and len({v["writer"] for v in versions}) >= 2
+    assert (
+        history.returncode == 0 and versions[-1]["state"] == "rolled_back" and len({v["writer"] for v in versions}) >= 2
+    )

@@ -2,10 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from changeflow.domain.policy import Approvers, Decision, judge, quorum_reached
-from changeflow.domain.policy import WindowClass, policy_for
-from changeflow.domain.policy import RiskInputs, assess_risk
 from changeflow import ChangeType, Risk
+from changeflow.domain.policy import (
+    Approvers,
+    Decision,
+    RiskInputs,
+    WindowClass,
+    assess_risk,
+    judge,
+    policy_for,
+    quorum_reached,
+)
 from changeflow.settings.loader import load_change_request
 
 CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
@@ -14,7 +21,13 @@ NORMAL = policy_for(ChangeType.NORMAL)
 
 
 def decide(who, approve=True, already=(), policy=NORMAL, requester="alice"):
-    return judge(Decision(approve=approve, approver=who), requester=requester, policy=policy, approvers=APPROVERS, already=list(already))
+    return judge(
+        Decision(approve=approve, approver=who),
+        requester=requester,
+        policy=policy,
+        approvers=APPROVERS,
+        already=list(already),
+    )
 
 
 def test_self_approval_is_refused():
@@ -24,7 +37,9 @@ def test_self_approval_is_refused():
 
 def test_only_allowlisted_approvers_count():
     assert not decide("mallory").accepted and "not on the change advisory board list" in decide("mallory").reason
-    assert not decide("carol", policy=policy_for(ChangeType.EMERGENCY)).accepted  # CAB member, not an emergency approver
+    assert not decide(
+        "carol", policy=policy_for(ChangeType.EMERGENCY)
+    ).accepted  # CAB member, not an emergency approver
     assert decide("oscar", policy=policy_for(ChangeType.EMERGENCY)).accepted
 
 
@@ -42,8 +57,12 @@ def test_a_rejection_counts_only_from_an_entitled_approver():
 def test_risk_rises_with_traffic_failures_and_size_with_reasons():
     request = load_change_request(CHANGES / "normal-deploy-v2.yaml")
     quiet = assess_risk(request, RiskInputs(requests_per_s=1))
-    assert quiet.risk is Risk.MEDIUM and quiet.score == 2 and "raised to the normal baseline medium" in quiet.reasons[-1]
-    busy = assess_risk(request, RiskInputs(requests_per_s=2500, recent_failed_changes=3, window=WindowClass.BUSINESS_HOURS))
+    assert (
+        quiet.risk is Risk.MEDIUM and quiet.score == 2 and "raised to the normal baseline medium" in quiet.reasons[-1]
+    )
+    busy = assess_risk(
+        request, RiskInputs(requests_per_s=2500, recent_failed_changes=3, window=WindowClass.BUSINESS_HOURS)
+    )
     assert busy.risk is Risk.HIGH and busy.score == 2 + 2 + 2 + 1
     assert "live traffic 2500 req/s >= 1000: +2" in busy.reasons
     assert "3 recent failed change(s) to classifier: +2" in busy.reasons

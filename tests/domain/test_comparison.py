@@ -15,11 +15,14 @@ def latencies(seed: int, n: int, median_ms: float) -> tuple[float, ...]:
     return tuple(float(x) for x in np.random.default_rng(seed).lognormal(np.log(median_ms), 0.25, n))
 
 
-def paired(new: tuple[float, ...], old: tuple[float, ...], new_errors: int = 0, old_errors: int = 0, **outputs) -> PairedObservations:
+def paired(
+    new: tuple[float, ...], old: tuple[float, ...], new_errors: int = 0, old_errors: int = 0, **outputs
+) -> PairedObservations:
     return PairedObservations(
         baseline=VersionObservations(version=1, latencies_ms=old, errors=old_errors),
         candidate=VersionObservations(version=2, latencies_ms=new, errors=new_errors),
-        compared=outputs.pop("compared", min(len(new), len(old))), **outputs,
+        compared=outputs.pop("compared", min(len(new), len(old))),
+        **outputs,
     )
 
 
@@ -70,16 +73,23 @@ def test_a_tiny_significant_error_rise_below_the_minimum_is_not_a_regression():
 
 
 def test_disagreement_is_shown_but_not_judged_without_a_budget():
-    seen = paired(latencies(13, 100, 3.0), latencies(14, 100, 3.0), disagreements=100, first_disagreement="case 0: y off by 1")
+    seen = paired(
+        latencies(13, 100, 3.0), latencies(14, 100, 3.0), disagreements=100, first_disagreement="case 0: y off by 1"
+    )
     check = compare(seen, LIMITS).checks["outputs"]
     assert check.outcome is Outcome.PASS and "100 of 100 probes (100.0%); not judged" in check.reason
 
 
 def test_disagreement_over_the_budget_fails_naming_the_first_case():
-    seen = paired(latencies(13, 100, 3.0), latencies(14, 100, 3.0), disagreements=6, first_disagreement="case 3: y off by 0.5")
+    seen = paired(
+        latencies(13, 100, 3.0), latencies(14, 100, 3.0), disagreements=6, first_disagreement="case 3: y off by 0.5"
+    )
     result = compare(seen, ComparisonThresholds(max_disagreement=0.05))
     assert result.verdict.outcome is Outcome.FAIL
-    assert result.checks["outputs"].reason == "outputs differ from v1 on 6 of 100 probes (6.0%) > 5.0% allowed: case 3: y off by 0.5"
+    assert (
+        result.checks["outputs"].reason
+        == "outputs differ from v1 on 6 of 100 probes (6.0%) > 5.0% allowed: case 3: y off by 0.5"
+    )
     assert compare(seen, ComparisonThresholds(max_disagreement=0.10)).checks["outputs"].outcome is Outcome.PASS
 
 
@@ -96,11 +106,19 @@ def test_what_a_doubtful_bake_does_by_default_per_type():
 
     fail, unsure, error = (Verdict(outcome=o, reason="x") for o in (Outcome.FAIL, Outcome.INCONCLUSIVE, Outcome.ERROR))
     policy = Verification()
-    assert [policy.action(t, fail) for t in ChangeType] == [DoubtAction.ROLLBACK] * 3  # evidence of harm waits for nobody
+    assert [policy.action(t, fail) for t in ChangeType] == [
+        DoubtAction.ROLLBACK
+    ] * 3  # evidence of harm waits for nobody
     assert {t: policy.action(t, unsure) for t in ChangeType} == {
-        ChangeType.STANDARD: DoubtAction.ROLLBACK, ChangeType.NORMAL: DoubtAction.ASK, ChangeType.EMERGENCY: DoubtAction.ASK}
+        ChangeType.STANDARD: DoubtAction.ROLLBACK,
+        ChangeType.NORMAL: DoubtAction.ASK,
+        ChangeType.EMERGENCY: DoubtAction.ASK,
+    }
     assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, fail) is DoubtAction.ASK
-    assert Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, error) is DoubtAction.ROLLBACK
+    assert (
+        Verification(on_fail={ChangeType.NORMAL: DoubtAction.ASK}).action(ChangeType.NORMAL, error)
+        is DoubtAction.ROLLBACK
+    )
 
 
 def test_one_failed_sample_fails_at_once_only_for_probe_errors_beside_an_error_free_old_version():
@@ -111,9 +129,14 @@ def test_one_failed_sample_fails_at_once_only_for_probe_errors_beside_an_error_f
     errors = BakeSample(at_s=1.0, probe_requests=20, probe_failures=2, probe_problem="case 3: HTTP 500")
     verdict = failed_beside_a_healthy_baseline(errors, limits, baseline=1, baseline_errors=0)
     assert verdict.outcome.value == "FAIL" and verdict.reason == (
-        "probe error rate 10.0% > 5.0% (2 of 20) (case 3: HTTP 500), while v1 answered the same probes without an error")
-    assert failed_beside_a_healthy_baseline(errors, limits, baseline=1, baseline_errors=1) is None  # a shared cause: wait
+        "probe error rate 10.0% > 5.0% (2 of 20) (case 3: HTTP 500), while v1 answered the same probes without an error"
+    )
+    assert (
+        failed_beside_a_healthy_baseline(errors, limits, baseline=1, baseline_errors=1) is None
+    )  # a shared cause: wait
     within = BakeSample(at_s=1.0, probe_requests=20, probe_failures=1)
     assert failed_beside_a_healthy_baseline(within, limits, baseline=1, baseline_errors=0) is None
-    server_only = BakeSample(at_s=1.0, probe_requests=20, server_requests=100, server_failures=50)  # no control for those
+    server_only = BakeSample(
+        at_s=1.0, probe_requests=20, server_requests=100, server_failures=50
+    )  # no control for those
     assert failed_beside_a_healthy_baseline(server_only, limits, baseline=1, baseline_errors=0) is None

@@ -3,11 +3,11 @@
 from datetime import datetime, timezone
 from pathlib import Path
 
+from changeflow import Risk, State
 from changeflow.domain.dora import dora_report
 from changeflow.domain.record import ChangeRecord, Phase, StepOutcome
-from changeflow import Risk, State
-from changeflow.settings.loader import load_change_request
 from changeflow.render.html import report_html
+from changeflow.settings.loader import load_change_request
 
 CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
 BASE = load_change_request(CHANGES / "normal-deploy-v2.yaml")
@@ -26,12 +26,21 @@ def record(change_id, requested, path):
 
 
 def through(day, execute_hour):
-    return [(State.ASSESSED, t(day, execute_hour - 2)), (State.APPROVED, t(day, execute_hour - 1)), (State.SCHEDULED, t(day, execute_hour - 1, 30)), (State.EXECUTING, t(day, execute_hour))]
+    return [
+        (State.ASSESSED, t(day, execute_hour - 2)),
+        (State.APPROVED, t(day, execute_hour - 1)),
+        (State.SCHEDULED, t(day, execute_hour - 1, 30)),
+        (State.EXECUTING, t(day, execute_hour)),
+    ]
 
 
 def known_records():
-    a = record("CHG-0001", t(2, 10), through(2, 22) + [(State.VERIFYING, t(2, 22, 30)), (State.CLOSED, t(2, 23))])  # lead 13 h
-    b = record("CHG-0002", t(3, 9), through(3, 22) + [(State.VERIFYING, t(3, 23)), (State.CLOSED, t(4, 9))])  # lead 24 h
+    a = record(
+        "CHG-0001", t(2, 10), through(2, 22) + [(State.VERIFYING, t(2, 22, 30)), (State.CLOSED, t(2, 23))]
+    )  # lead 13 h
+    b = record(
+        "CHG-0002", t(3, 9), through(3, 22) + [(State.VERIFYING, t(3, 23)), (State.CLOSED, t(4, 9))]
+    )  # lead 24 h
     c = record("CHG-0003", t(5, 10), through(5, 22) + [(State.VERIFYING, t(5, 22, 5))])
     c.production_touched = True
     c.start_step(Phase.VERIFICATION, "monitor", t(5, 22, 6))

@@ -6,7 +6,17 @@ import pytest
 from pydantic import ValidationError
 
 from changeflow.domain.drift import (
-    APPROVED_STATE, Approved, DriftAction, DriftPolicy, OpenDrift, Snapshot, Step, Target, assess, compare, snapshots_text,
+    APPROVED_STATE,
+    Approved,
+    DriftAction,
+    DriftPolicy,
+    OpenDrift,
+    Snapshot,
+    Step,
+    Target,
+    assess,
+    compare,
+    snapshots_text,
 )
 from changeflow.domain.drift_records import approved_states, open_drifts
 from changeflow.domain.record import ChangeRecord, State, Unrequested
@@ -16,7 +26,9 @@ MODEL = Target(kind="triton_model", where="production", name="m", model="m")
 
 
 def seen(versions: str = "[1]", config: str = "aaa", at: int = 0) -> Snapshot:
-    return Snapshot(target=MODEL, facts={"ready_versions": versions, "config_sha256": config}, seen_at=T0 + timedelta(seconds=at))
+    return Snapshot(
+        target=MODEL, facts={"ready_versions": versions, "config_sha256": config}, seen_at=T0 + timedelta(seconds=at)
+    )
 
 
 def test_first_sight_adopts_a_baseline():
@@ -28,7 +40,10 @@ def test_as_approved_is_in_line_and_a_drift_names_each_fact():
     assert assess(seen(at=5), approved, None).step is Step.IN_LINE
     verdict = assess(seen("[1, 3]", "bbb", at=9), approved, None, ["config x: 1 != 2"])
     assert verdict.step is Step.RECORD_DRIFT
-    assert [(c.fact, c.approved, c.seen) for c in verdict.drift.changes] == [("config_sha256", "aaa", "bbb"), ("ready_versions", "[1]", "[1, 3]")]
+    assert [(c.fact, c.approved, c.seen) for c in verdict.drift.changes] == [
+        ("config_sha256", "aaa", "bbb"),
+        ("ready_versions", "[1]", "[1, 3]"),
+    ]
     assert verdict.drift.approved_by == "CHG-0001" and verdict.drift.details == ["config x: 1 != 2"]
     assert "ready_versions: [1] → [1, 3]" in verdict.reason
 

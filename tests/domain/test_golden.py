@@ -31,7 +31,12 @@ def test_swapped_classes_fail_with_the_cases_named(golden):
 
 def test_schema_is_checked(golden):
     observations = observe(golden, "baseline")
-    observations[3] = CaseObservation(outputs={"SCORES": observations[3].outputs["SCORES"].astype(np.float64), "LABEL": observations[3].outputs["LABEL"]})
+    observations[3] = CaseObservation(
+        outputs={
+            "SCORES": observations[3].outputs["SCORES"].astype(np.float64),
+            "LABEL": observations[3].outputs["LABEL"],
+        }
+    )
     observations[5] = CaseObservation(outputs={"SCORES": observations[5].outputs["SCORES"]})
     verdict = assess_golden(golden, observations)
     assert verdict.outcome is Outcome.FAIL

@@ -10,7 +10,15 @@ AT = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
 
 
 def record(change_id="CHG-0001", model="m", state=State.REQUESTED, at=AT, slot=None):
-    r = ChangeRecord(id=change_id, description="d", type=ChangeType.NORMAL, kind="model_deployment", model=model, requester="alice", risk=Risk.MEDIUM)
+    r = ChangeRecord(
+        id=change_id,
+        description="d",
+        type=ChangeType.NORMAL,
+        kind="model_deployment",
+        model=model,
+        requester="alice",
+        risk=Risk.MEDIUM,
+    )
     r.transitions.append(Transition(from_state=None, to_state=State.REQUESTED, at=at, reason="requested"))
     r.state, r.slot_start = state, slot
     return r
@@ -20,8 +28,18 @@ def chain(*contents: str) -> list[RecordVersion]:
     versions, previous = [], GENESIS
     for number, content in enumerate(contents, 1):
         digest = link_digest(previous, "CHG-0001", number, "w", content)
-        versions.append(RecordVersion(change_id="CHG-0001", version=number, saved_at=AT, writer="w", state=State.REQUESTED,
-                                      previous_sha256=previous, sha256=digest, content=content))
+        versions.append(
+            RecordVersion(
+                change_id="CHG-0001",
+                version=number,
+                saved_at=AT,
+                writer="w",
+                state=State.REQUESTED,
+                previous_sha256=previous,
+                sha256=digest,
+                content=content,
+            )
+        )
         previous = digest
     return versions
 
@@ -53,7 +71,9 @@ def test_a_removed_version_and_a_changed_writer_are_seen():
 def test_queries_narrow_by_model_state_time_and_slot():
     r = record(model="fraud", state=State.SCHEDULED, slot=AT + timedelta(hours=1))
     assert RecordQuery().matches(r, AT)
-    assert RecordQuery(model="fraud", states=frozenset({State.SCHEDULED}), types=frozenset({ChangeType.NORMAL})).matches(r, AT)
+    assert RecordQuery(
+        model="fraud", states=frozenset({State.SCHEDULED}), types=frozenset({ChangeType.NORMAL})
+    ).matches(r, AT)
     assert not RecordQuery(model="digits").matches(r, AT)
     assert not RecordQuery(states=frozenset({State.CLOSED})).matches(r, AT)
     assert RecordQuery(opened_from=AT, opened_until=AT + timedelta(seconds=1)).matches(r, AT)
@@ -69,9 +89,17 @@ def test_overlapping_executions_of_one_model_are_found():
 
     def executed(change_id, model, start_min, end_min):
         r = record(change_id, model=model)
-        r.execution_steps.append(StepRecord(name="apply", phase=Phase.EXECUTION, started_at=AT + timedelta(minutes=start_min)))
-        r.verification_steps.append(StepRecord(name="smoke", phase=Phase.VERIFICATION, started_at=AT + timedelta(minutes=start_min),
-                                               ended_at=AT + timedelta(minutes=end_min)))
+        r.execution_steps.append(
+            StepRecord(name="apply", phase=Phase.EXECUTION, started_at=AT + timedelta(minutes=start_min))
+        )
+        r.verification_steps.append(
+            StepRecord(
+                name="smoke",
+                phase=Phase.VERIFICATION,
+                started_at=AT + timedelta(minutes=start_min),
+                ended_at=AT + timedelta(minutes=end_min),
+            )
+        )
         return r
 
     serial = [executed("CHG-1", "a", 0, 5), executed("CHG-2", "a", 5, 9), executed("CHG-3", "b", 1, 8)]

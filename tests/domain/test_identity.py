@@ -18,11 +18,25 @@ def test_the_same_person_twice_counts_once_and_a_lookalike_outsider_is_refused()
     approvers = Approvers(change_advisory_board=["carol", "dave"])
     policy = policy_for(ChangeType.NORMAL)
     assert policy.approval_pool is ApprovalPool.CAB
-    twice = judge(Decision(approve=True, approver="CAROL"), requester="alice", policy=policy, approvers=approvers, already=["carol"])
+    twice = judge(
+        Decision(approve=True, approver="CAROL"),
+        requester="alice",
+        policy=policy,
+        approvers=approvers,
+        already=["carol"],
+    )
     assert not twice.accepted and "already approved" in twice.reason
-    outsider = judge(Decision(approve=True, approver="cаrol"), requester="alice", policy=policy, approvers=approvers, already=[])
+    outsider = judge(
+        Decision(approve=True, approver="cаrol"), requester="alice", policy=policy, approvers=approvers, already=[]
+    )
     assert not outsider.accepted and "not on the change advisory board list" in outsider.reason
-    requester = judge(Decision(approve=True, approver="Alice"), requester="alice", policy=policy, approvers=Approvers(change_advisory_board=["alice"]), already=[])
+    requester = judge(
+        Decision(approve=True, approver="Alice"),
+        requester="alice",
+        policy=policy,
+        approvers=Approvers(change_advisory_board=["alice"]),
+        already=[],
+    )
     assert not requester.accepted and "cannot approve" in requester.reason
 
 
@@ -34,11 +48,24 @@ def test_the_digest_follows_the_request_and_plan_not_the_warnings():
     assert digest != plan_digest(request.model_copy(update={"description": request.description + "!"}), plan, "g" * 64)
     assert digest != plan_digest(request, plan, "h" * 64)  # another golden set is another plan
     under = plan_digest(request, plan, "g" * 64, "b" * 64)
-    assert under not in (digest, plan_digest(request, plan, "g" * 64, "c" * 64))  # another governance bundle is another approval
+    assert under not in (
+        digest,
+        plan_digest(request, plan, "g" * 64, "c" * 64),
+    )  # another governance bundle is another approval
 
 
 def test_a_signature_covers_change_decision_digest_and_person():
     base = decision_message("CHG-1", True, "d" * 64, "Carol")
     assert base == decision_message("CHG-1", True, "d" * 64, "carol")
-    assert len({base, decision_message("CHG-2", True, "d" * 64, "carol"), decision_message("CHG-1", False, "d" * 64, "carol"),
-                decision_message("CHG-1", True, "e" * 64, "carol"), decision_message("CHG-1", True, "d" * 64, "dave")}) == 5
+    assert (
+        len(
+            {
+                base,
+                decision_message("CHG-2", True, "d" * 64, "carol"),
+                decision_message("CHG-1", False, "d" * 64, "carol"),
+                decision_message("CHG-1", True, "e" * 64, "carol"),
+                decision_message("CHG-1", True, "d" * 64, "dave"),
+            }
+        )
+        == 5
+    )

@@ -4,10 +4,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from changeflow.domain.record import TERMINAL, TRANSITIONS, can_transition, check_transition
-from changeflow.domain.record import ChangeRecord, Phase, StepOutcome
-from changeflow.domain.request import ChangeRequest
 from changeflow import Risk, State
+from changeflow.domain.record import (
+    TERMINAL,
+    TRANSITIONS,
+    ChangeRecord,
+    Phase,
+    StepOutcome,
+    can_transition,
+    check_transition,
+)
+from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import IllegalTransition
 
 T0 = datetime(2026, 11, 25, 22, 0, tzinfo=timezone.utc)
@@ -105,8 +112,11 @@ def test_steps_carry_timestamps_and_reruns_open_a_new_step():
 def test_an_end_that_changed_nothing_records_what_still_serves(end):
     record = ChangeRecord.open(ChangeRequest.model_validate(REQUEST), Risk.MEDIUM, T0)
     record.serving_version_before = 1
-    path = {State.REJECTED: [State.REJECTED], State.EXPIRED: [State.ASSESSED, State.EXPIRED],
-            State.ABORTED: [State.ASSESSED, State.APPROVED, State.SCHEDULED, State.EXECUTING, State.ABORTED]}[end]
+    path = {
+        State.REJECTED: [State.REJECTED],
+        State.EXPIRED: [State.ASSESSED, State.EXPIRED],
+        State.ABORTED: [State.ASSESSED, State.APPROVED, State.SCHEDULED, State.EXECUTING, State.ABORTED],
+    }[end]
     for state in path:
         record.transition(state, T0)
     assert (record.serving_version_before, record.serving_version_after) == (1, 1)

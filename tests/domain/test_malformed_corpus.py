@@ -16,7 +16,9 @@ CORPUS = sorted((Path(__file__).resolve().parents[1] / "corpus" / "malformed").g
 
 
 def expected_field(path: Path) -> str:
-    return re.search(r"expect-field: (\S+)", path.read_text(encoding="utf-8", errors="replace").splitlines()[0]).group(1)
+    return re.search(r"expect-field: (\S+)", path.read_text(encoding="utf-8", errors="replace").splitlines()[0]).group(
+        1
+    )
 
 
 def test_the_corpus_has_at_least_sixty_classes():
@@ -33,13 +35,17 @@ def test_each_malformed_request_is_refused_naming_its_field(path):
     assert "; fix: " in message and len(message) < 700, message
 
 
-@pytest.mark.parametrize("make, field", [
-    (lambda d: d / "a-folder.yaml", "(file)"),
-    (lambda d: d / "nowhere.yaml", "(file)"),
-    (lambda d: d / "zero.yaml", "(file)"),
-    (lambda d: d / "huge.yaml", "(file)"),
-    (lambda d: d / "latin1.yaml", "(file)"),
-], ids=["folder", "missing", "symlink-to-dev-zero", "over-a-mebibyte", "not-utf8"])
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda d: d / "a-folder.yaml", "(file)"),
+        (lambda d: d / "nowhere.yaml", "(file)"),
+        (lambda d: d / "zero.yaml", "(file)"),
+        (lambda d: d / "huge.yaml", "(file)"),
+        (lambda d: d / "latin1.yaml", "(file)"),
+    ],
+    ids=["folder", "missing", "symlink-to-dev-zero", "over-a-mebibyte", "not-utf8"],
+)
 def test_files_that_are_not_a_request_are_refused_before_reading_them_whole(tmp_path, make, field):
     (tmp_path / "a-folder.yaml").mkdir()
     os.symlink("/dev/zero", tmp_path / "zero.yaml")

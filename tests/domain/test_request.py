@@ -14,7 +14,9 @@ CHANGES = Path(__file__).resolve().parents[2] / "examples" / "changes"
 VALID = sorted(CHANGES.glob("*.yaml"))
 # A request can be malformed in itself (the loader refuses it) or name a golden set that cannot judge it
 # (a missing file, another model's): `changeflow submit` refuses those, tested in tests/e2e/test_cli.py.
-INVALID = sorted(p for p in (CHANGES / "invalid").glob("*.yaml") if "expect-field: change.golden_set" not in p.read_text())
+INVALID = sorted(
+    p for p in (CHANGES / "invalid").glob("*.yaml") if "expect-field: change.golden_set" not in p.read_text()
+)
 
 
 def expected_field(path: Path) -> str:
@@ -54,17 +56,23 @@ def test_a_list_document_is_refused():
 def test_typo_suggests_the_right_field():
     data = yaml.safe_load((CHANGES / "normal-deploy-v2.yaml").read_text())
     data["change"]["bake_secs"] = data["change"].pop("bake_seconds")
-    with pytest.raises(InvalidChangeRequest, match="change.bake_secs: is not a known field; fix: did you mean 'bake_seconds'"):
+    with pytest.raises(
+        InvalidChangeRequest, match="change.bake_secs: is not a known field; fix: did you mean 'bake_seconds'"
+    ):
         parse_change_request(data)
 
 
 BASE = yaml.safe_load((CHANGES / "normal-deploy-v2.yaml").read_text())
-junk = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=12), st.lists(st.integers(), max_size=2))
+junk = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=12), st.lists(st.integers(), max_size=2)
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    field=st.sampled_from(["id", "type", "description", "requester", "model", "rollback_plan", "window", "change", "extra"]),
+    field=st.sampled_from(
+        ["id", "type", "description", "requester", "model", "rollback_plan", "window", "change", "extra"]
+    ),
     sub=st.sampled_from(["kind", "to_version", "from_version", "golden_set", "bake_seconds", "other"]),
     value=junk,
     nested=st.booleans(),

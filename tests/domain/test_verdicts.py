@@ -17,7 +17,12 @@ def test_a_clean_sample_passes_with_its_error_rate():
 
 
 def test_probe_failures_fail_a_sample_even_when_the_server_counts_none():
-    verdict = evaluate(sample(server_requests=100, server_failures=0, probe_requests=20, probe_failures=2, probe_problem="case 3: wrong"), LIMITS)
+    verdict = evaluate(
+        sample(
+            server_requests=100, server_failures=0, probe_requests=20, probe_failures=2, probe_problem="case 3: wrong"
+        ),
+        LIMITS,
+    )
     assert verdict.outcome is Outcome.FAIL
     assert verdict.reason == "probe error rate 10.0% > 5.0% (2 of 20) (case 3: wrong)"
 

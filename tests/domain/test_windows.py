@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changeflow.domain.policy import WindowClass, policy_for
 from changeflow import ChangeType, Risk
+from changeflow.domain.policy import WindowClass, policy_for
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot, window_at
 
 UTC = timezone.utc
@@ -23,9 +23,16 @@ def calendar(**extra):
 def test_standard_change_waits_for_monday_business_hours_across_dst():
     # Saturday before the spring DST switch (29 March 2026): Monday 09:00 CEST is 07:00 UTC.
     slot = find_slot(calendar(), policy_for(ChangeType.STANDARD).windows_for(Risk.LOW), utc(2026, 3, 28, 12), HOUR)
-    assert slot == Slot(start=utc(2026, 3, 30, 7), end=utc(2026, 3, 30, 8), window=WindowClass.BUSINESS_HOURS, window_name="business hours")
+    assert slot == Slot(
+        start=utc(2026, 3, 30, 7),
+        end=utc(2026, 3, 30, 8),
+        window=WindowClass.BUSINESS_HOURS,
+        window_name="business hours",
+    )
     # In winter the same local time is 08:00 UTC.
-    assert find_slot(calendar(), policy_for(ChangeType.STANDARD).windows_for(Risk.LOW), utc(2026, 11, 28, 12), HOUR).start == utc(2026, 11, 30, 8)
+    assert find_slot(
+        calendar(), policy_for(ChangeType.STANDARD).windows_for(Risk.LOW), utc(2026, 11, 28, 12), HOUR
+    ).start == utc(2026, 11, 30, 8)
 
 
 def test_the_same_rule_in_another_time_zone():
@@ -49,8 +56,18 @@ def test_high_risk_normal_change_needs_an_announced_maintenance_window():
         {"name": "sat-maint", "start": utc(2026, 11, 28, 1), "end": utc(2026, 11, 28, 4)},
     ]
     slot = find_slot(calendar(maintenance=windows), policy_for(ChangeType.NORMAL).windows_for(Risk.HIGH), now, HOUR)
-    assert (slot.start, slot.window, slot.window_name) == (utc(2026, 11, 28, 1), WindowClass.PLANNED_MAINTENANCE, "sat-maint")
-    refused = find_slot(calendar(maintenance=windows[:1]), policy_for(ChangeType.NORMAL).windows_for(Risk.HIGH), now, HOUR, deadline=utc(2026, 11, 27))
+    assert (slot.start, slot.window, slot.window_name) == (
+        utc(2026, 11, 28, 1),
+        WindowClass.PLANNED_MAINTENANCE,
+        "sat-maint",
+    )
+    refused = find_slot(
+        calendar(maintenance=windows[:1]),
+        policy_for(ChangeType.NORMAL).windows_for(Risk.HIGH),
+        now,
+        HOUR,
+        deadline=utc(2026, 11, 27),
+    )
     assert isinstance(refused, NoSlot)
     assert "announced less than 48h ahead" in refused.reason and "too-soon" in refused.reason
 
@@ -59,21 +76,37 @@ FREEZE = {"name": "year-end", "start": utc(2026, 12, 18), "end": utc(2027, 1, 4)
 
 
 def test_freeze_blocks_a_normal_change_until_its_deadline():
-    result = find_slot(calendar(freezes=[FREEZE]), policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM), utc(2026, 12, 20, 10), HOUR, deadline=utc(2026, 12, 30))
+    result = find_slot(
+        calendar(freezes=[FREEZE]),
+        policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM),
+        utc(2026, 12, 20, 10),
+        HOUR,
+        deadline=utc(2026, 12, 30),
+    )
     assert isinstance(result, NoSlot)
     assert "freeze 'year-end' (peak season)" in result.reason and "before the deadline" in result.reason
-    after = find_slot(calendar(freezes=[FREEZE]), policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM), utc(2026, 12, 20, 10), HOUR)
+    after = find_slot(
+        calendar(freezes=[FREEZE]), policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM), utc(2026, 12, 20, 10), HOUR
+    )
     assert after.start == utc(2027, 1, 4)  # first off-hours minute after the freeze (a Monday, before 09:00 Berlin)
 
 
 def test_emergency_runs_at_once_in_a_freeze_with_the_override_recorded():
-    slot = find_slot(calendar(freezes=[FREEZE]), policy_for(ChangeType.EMERGENCY).windows_for(Risk.HIGH), utc(2026, 12, 20, 10), HOUR)
+    slot = find_slot(
+        calendar(freezes=[FREEZE]), policy_for(ChangeType.EMERGENCY).windows_for(Risk.HIGH), utc(2026, 12, 20, 10), HOUR
+    )
     assert slot.start == utc(2026, 12, 20, 10) and slot.window is WindowClass.ANY_TIME
     assert slot.freeze_override == "emergency change overrides freeze 'year-end' (peak season)"
 
 
 def test_not_before_is_honoured():
-    slot = find_slot(calendar(), policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM), utc(2026, 11, 25, 9), HOUR, not_before=utc(2026, 11, 25, 22))
+    slot = find_slot(
+        calendar(),
+        policy_for(ChangeType.NORMAL).windows_for(Risk.MEDIUM),
+        utc(2026, 11, 25, 9),
+        HOUR,
+        not_before=utc(2026, 11, 25, 22),
+    )
     assert slot.start == utc(2026, 11, 25, 22)
 
 

@@ -28,10 +28,19 @@ def records_db_url(tmp_path_factory):
 
 @pytest.fixture
 def cli_env(prefect_api, records_db_url):
-    return {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}
+    return {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CHANGEFLOW_RECORDS_URL": records_db_url,
+    }
 
 
-CLOCKS = {"normal": "2026-11-25T22:00:00+01:00", "emergency": "2026-11-25T22:00:00+01:00", "standard": "2026-11-25T10:00:00+01:00"}
+CLOCKS = {
+    "normal": "2026-11-25T22:00:00+01:00",
+    "emergency": "2026-11-25T22:00:00+01:00",
+    "standard": "2026-11-25T10:00:00+01:00",
+}
 
 
 @pytest.fixture(scope="session")
@@ -52,14 +61,26 @@ def change_worker(prefect_api, records_db_url, triton_process, staging_process, 
     from tests.conftest import EXAMPLES
 
     environment = Environment(
-        production=ServerEndpoint(name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository),
-        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
-                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
+        production=ServerEndpoint(
+            name="production",
+            http_url=triton_process.http_url,
+            metrics_url=triton_process.metrics_url,
+            repository=triton_process.repository,
+        ),
+        staging=ServerEndpoint(
+            name="staging",
+            http_url=staging_process.http_url,
+            metrics_url=staging_process.metrics_url,
+            repository=staging_process.repository,
+            repository_headers=staging_process.repository_headers,
+        ),
         records=RecordStoreSettings(url=records_db_url),
     )
     governance = load_governance(EXAMPLES, approval_timeout_s=120, approval_poll_s=1)
     scratch = tmp_path_factory.mktemp("cli-worker")
-    configuration = executor_configuration(scratch / "executor", environment, governance, {k: datetime.fromisoformat(v) for k, v in CLOCKS.items()})
+    configuration = executor_configuration(
+        scratch / "executor", environment, governance, {k: datetime.fromisoformat(v) for k, v in CLOCKS.items()}
+    )
     with temporary_settings(updates={PREFECT_API_URL: prefect_api}):
         deploy_change_flows(safety_net_every_s=None, pool="changeflow-cli", drift_every_s=None)
     worker = start_worker("changeflow-cli", scratch, {**os.environ, **configuration, "PREFECT_API_URL": prefect_api})
@@ -75,9 +96,15 @@ def change_worker(prefect_api, records_db_url, triton_process, staging_process, 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(ROOT)], capture_output=True, text=True)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
     if built.returncode != 0:
-        pytest.skip(f"the wheel could not be built here (pip wheel needs setuptools from the package index): {built.stderr[-500:]}")
+        pytest.skip(
+            f"the wheel could not be built here (pip wheel needs setuptools from the package index): {built.stderr[-500:]}"
+        )
     return next(dist.glob("changeflow-*.whl"))
 
 
@@ -85,14 +112,42 @@ def wheel(tmp_path_factory) -> Path:
 def fresh_venv(wheel, tmp_path_factory) -> Path:
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", str(wheel)], check=True)
-    purelib = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                                  capture_output=True, text=True, check=True).stdout.strip())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+    )
+    purelib = Path(
+        subprocess.run(
+            [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (purelib / "project_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     return venv
 
 
 def in_venv(venv: Path, *args: str, cwd: Path, timeout: float = 120, **env) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PREFECT_API_URL")}
-    environment.update(PATH=f"{venv / 'bin'}{os.pathsep}{environment['PATH']}", PREFECT_SERVER_ANALYTICS_ENABLED="false", **env)
-    return subprocess.run([str(venv / "bin" / "changeflow"), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+    environment.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{environment['PATH']}", PREFECT_SERVER_ANALYTICS_ENABLED="false", **env
+    )
+    return subprocess.run(
+        [str(venv / "bin" / "changeflow"), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

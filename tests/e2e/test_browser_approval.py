@@ -33,12 +33,23 @@ def served_deployments(prefect_api, tmp_path):
     work pool, a worker."""
     import signal
 
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "CHANGEFLOW_CLOCK": "normal=2026-11-25T22:00:00+01:00"}  # the worker's clock, for the test only; never a run parameter
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CHANGEFLOW_CLOCK": "normal=2026-11-25T22:00:00+01:00",
+    }  # the worker's clock, for the test only; never a run parameter
     env.pop("CHANGEFLOW_RECORDS_URL", None)  # the records go to the default: .changeflow/records.db in tmp_path
     log_path = tmp_path / "serve.log"
     log = open(log_path, "w")
-    served = subprocess.Popen([sys.executable, "-m", "changeflow.local.serve"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    served = subprocess.Popen(
+        [sys.executable, "-m", "changeflow.local.serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180
     while "ready." not in log_path.read_text():
         assert served.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
@@ -69,15 +80,17 @@ def approve_in_ui(page, ui, run_id, approver, code, comment, screenshot=None):
     dialog.get_by_role("button", name="Submit").click()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it when apt-get can)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it when apt-get can)"
+)
 def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path):
     from playwright.sync_api import sync_playwright
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from changeflow.adapters.credentials import current_code
-    from changeflow.adapters.sql_records import SqlRecordStore
     from changeflow.adapters.prefect_approvals import wait_for_pause
+    from changeflow.adapters.sql_records import SqlRecordStore
     from changeflow.settings.defaults import approver_secrets
 
     api = served_deployments
@@ -85,15 +98,26 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
     with temporary_settings(updates={PREFECT_API_URL: api}):
         run = run_deployment("normal-change/normal", parameters={"request": REQUEST}, timeout=0)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--no-first-run",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             secrets = yaml.safe_load(approver_secrets().read_text())
             wrong = lambda who: "000000" if current_code(secrets[who]) != "000000" else "111111"  # noqa: E731
             # the form as carol saw it, beside the test's files (docs/approval-form.png is refreshed from it by hand:
             # a test run must not rewrite a tracked file)
-            attempts = [("carol", lambda: current_code(secrets["carol"]), tmp_path / "approval-form.png"),
-                        ("dave", lambda: wrong("dave"), None),  # a wrong code: refused, recorded, the run pauses again
-                        ("dave", lambda: current_code(secrets["dave"]), None)]
+            attempts = [
+                ("carol", lambda: current_code(secrets["carol"]), tmp_path / "approval-form.png"),
+                ("dave", lambda: wrong("dave"), None),  # a wrong code: refused, recorded, the run pauses again
+                ("dave", lambda: current_code(secrets["dave"]), None),
+            ]
             for approver, code, shot in attempts:
                 run_id = wait_for_pause("CHG-0701", timeout_s=240, poll_s=0.5)  # the worker starts the run
                 assert run_id == run.id
@@ -111,5 +135,9 @@ def test_two_cab_members_approve_in_the_prefect_ui(served_deployments, tmp_path)
                 pass
             time.sleep(1)
     assert record is not None and record.state.value == "closed", record and record.outcome
-    assert [(a.approver, a.counted, a.proof) for a in record.approvals] == [("carol", True, "totp"), ("dave", False, ""), ("dave", True, "totp")]
+    assert [(a.approver, a.counted, a.proof) for a in record.approvals] == [
+        ("carol", True, "totp"),
+        ("dave", False, ""),
+        ("dave", True, "totp"),
+    ]
     assert "not dave's current code" in record.approvals[1].refusal

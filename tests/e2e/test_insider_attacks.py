@@ -36,7 +36,10 @@ from tests.e2e.test_cli import CLI, ROOT, run
 pytestmark = pytest.mark.triton
 GOLDEN = str(ROOT / "examples" / "golden" / "classifier.json")
 X = {"INPUT": np.zeros((1, 4), np.float32)}
-SLOT = (datetime(2026, 12, 5, 0, 0, tzinfo=timezone.utc), datetime(2026, 12, 5, 4, 0, tzinfo=timezone.utc))  # a maintenance window of the calendar
+SLOT = (
+    datetime(2026, 12, 5, 0, 0, tzinfo=timezone.utc),
+    datetime(2026, 12, 5, 4, 0, tzinfo=timezone.utc),
+)  # a maintenance window of the calendar
 
 
 def deploy_v2(change_id: str) -> dict:
@@ -62,7 +65,11 @@ def serving_v1(triton_process):
 
     server, repository = TritonModelServer(triton_process.http_url), LocalConfigStore(triton_process.repository)
     server.load("classifier", repository.read_config("classifier"))
-    return lambda: (server.ready_versions("classifier"), server.infer("classifier", X).model_version, repository.read_config_text("classifier"))
+    return lambda: (
+        server.ready_versions("classifier"),
+        server.infer("classifier", X).model_version,
+        repository.read_config_text("classifier"),
+    )
 
 
 @pytest.fixture
@@ -86,7 +93,11 @@ def store(records_db_url):
 def auditor_env(cli_env, change_worker):
     """An auditor's command line: the executors' sealed bundle pinned by its maintainer key, no executor key."""
     env = {k: v for k, v in cli_env.items() if k != "CHANGEFLOW_EXECUTOR_KEY"}
-    return {**env, "CHANGEFLOW_GOVERNANCE": change_worker["CHANGEFLOW_GOVERNANCE"], "CHANGEFLOW_GOVERNANCE_KEYS": change_worker["CHANGEFLOW_GOVERNANCE_KEYS"]}
+    return {
+        **env,
+        "CHANGEFLOW_GOVERNANCE": change_worker["CHANGEFLOW_GOVERNANCE"],
+        "CHANGEFLOW_GOVERNANCE_KEYS": change_worker["CHANGEFLOW_GOVERNANCE_KEYS"],
+    }
 
 
 def executor_store(records_db_url: str, change_worker: dict):
@@ -107,30 +118,66 @@ def waiting(prefect, prefect_api, records_db_url, change_worker, triton_process,
     by alice from a shell whose approver settings point at her own folder. Any run still waiting at the end
     is ended by a signed rejection."""
     folder = tmp_path_factory.mktemp("insiders")
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "CHANGEFLOW_RECORDS_URL": records_db_url}
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "CHANGEFLOW_RECORDS_URL": records_db_url,
+    }
     hers = folder / "alice"
-    her_env = {**{k: v for k, v in env.items() if k != "CHANGEFLOW_EXECUTOR_KEY"}, "CHANGEFLOW_HOME": str(hers), "CHANGEFLOW_KEYS": str(hers / "keys"),
-               "CHANGEFLOW_APPROVER_KEYS": str(hers / "approver-keys.yaml"), "CHANGEFLOW_APPROVER_SECRETS": str(hers / "secrets.yaml")}
+    her_env = {
+        **{k: v for k, v in env.items() if k != "CHANGEFLOW_EXECUTOR_KEY"},
+        "CHANGEFLOW_HOME": str(hers),
+        "CHANGEFLOW_KEYS": str(hers / "keys"),
+        "CHANGEFLOW_APPROVER_KEYS": str(hers / "approver-keys.yaml"),
+        "CHANGEFLOW_APPROVER_SECRETS": str(hers / "secrets.yaml"),
+    }
     environment_file = folder / "environment.yaml"
-    environment_file.write_text(yaml.safe_dump({
-        "production": {"name": "production", "http_url": triton_process.http_url, "metrics_url": triton_process.metrics_url, "repository": str(triton_process.repository)},
-        "staging": {"name": "staging", "http_url": staging_process.http_url, "metrics_url": staging_process.metrics_url,
-                    "repository": str(staging_process.repository), "repository_headers": staging_process.repository_headers},
-        "records": {},  # CHANGEFLOW_RECORDS_URL: the session's record database
-    }))
+    environment_file.write_text(
+        yaml.safe_dump(
+            {
+                "production": {
+                    "name": "production",
+                    "http_url": triton_process.http_url,
+                    "metrics_url": triton_process.metrics_url,
+                    "repository": str(triton_process.repository),
+                },
+                "staging": {
+                    "name": "staging",
+                    "http_url": staging_process.http_url,
+                    "metrics_url": staging_process.metrics_url,
+                    "repository": str(staging_process.repository),
+                    "repository_headers": staging_process.repository_headers,
+                },
+                "records": {},  # CHANGEFLOW_RECORDS_URL: the session's record database
+            }
+        )
+    )
     serving_v1(triton_process)  # a deployment of v2 needs v1 serving
     runs = {}
     for change_id, shell in (("CHG-0811", env), ("CHG-0821", her_env)):
         path = folder / f"{change_id.lower()}.yaml"
         path.write_text(yaml.safe_dump(deploy_v2(change_id)))
-        runs[change_id] = subprocess.Popen([CLI, "submit", str(path), "--environment", str(environment_file), "--json"],
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=shell, cwd=folder)
+        runs[change_id] = subprocess.Popen(
+            [CLI, "submit", str(path), "--environment", str(environment_file), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=shell,
+            cwd=folder,
+        )
     yield SimpleNamespace(runs=runs, hers=hers, her_env=her_env)
     from changeflow.adapters.prefect_approvals import paused_run, submit_decision
 
     for change_id, submitted in runs.items():
         if submitted.poll() is None and paused_run(change_id) is not None:  # a test that stopped half-way: end its run
-            submit_decision(change_id, "dave", False, "test teardown", proof=lambda c=change_id: signed_proof(records_db_url, c, "dave", False))
+            submit_decision(
+                change_id,
+                "dave",
+                False,
+                "test teardown",
+                proof=lambda c=change_id: signed_proof(records_db_url, c, "dave", False),
+            )
         try:
             submitted.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -162,7 +209,9 @@ def resume(store, change_id: str, sent: dict) -> None:
 
     count = len(store.load(change_id).approvals)
     resume_flow_run(wait_for_pause(change_id, timeout_s=90), run_input=sent)
-    assert len(decisions_on(store, change_id, count + 1)) == count + 1, f"{change_id}: the worker recorded no decision for {sent}"
+    assert len(decisions_on(store, change_id, count + 1)) == count + 1, (
+        f"{change_id}: the worker recorded no decision for {sent}"
+    )
 
 
 def signed_by(approver: str, change_id: str, approve: bool, digest: str) -> str:
@@ -195,35 +244,73 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
     d = store.load("CHG-0811").attachments[PLAN_DIGEST]
     used = current_code(secrets["carol"])
     attempts = [
-        {"approver": "carol"},                                                          # a listed approver, no proof
-        {"approver": "carol", "code": "000000" if used != "000000" else "111111"},      # a wrong code
-        {"approver": "dave", "code": current_code(secrets["carol"])},                   # carol's code, dave's name
-        {"approver": "dave", "signature": signed_by("dave", "CHG-0812", True, d)},      # dave's signature over another change
-        {"approver": "dave", "signature": signed_by("dave", "CHG-0811", True, "e" * 64), "plan_digest": "e" * 64},  # over another plan
-        {"approver": "alice", "code": current_code(secrets["alice"])},                  # the requester
-        {"approver": "mallory", "code": current_code(secrets["mallory"])},              # not on the list
-        {"approver": "carol", "code": used},                                            # valid: counts (1 of 2)
-        {"approver": "CAROL", "code": used},                                            # the same code again, the same person
+        {"approver": "carol"},  # a listed approver, no proof
+        {"approver": "carol", "code": "000000" if used != "000000" else "111111"},  # a wrong code
+        {"approver": "dave", "code": current_code(secrets["carol"])},  # carol's code, dave's name
+        {
+            "approver": "dave",
+            "signature": signed_by("dave", "CHG-0812", True, d),
+        },  # dave's signature over another change
+        {
+            "approver": "dave",
+            "signature": signed_by("dave", "CHG-0811", True, "e" * 64),
+            "plan_digest": "e" * 64,
+        },  # over another plan
+        {"approver": "alice", "code": current_code(secrets["alice"])},  # the requester
+        {"approver": "mallory", "code": current_code(secrets["mallory"])},  # not on the list
+        {"approver": "carol", "code": used},  # valid: counts (1 of 2)
+        {"approver": "CAROL", "code": used},  # the same code again, the same person
         {"approver": "Ｃａｒｏｌ", "code": current_code(secrets["carol"], time.time() + 30)},  # a look-alike of carol
-        {"approver": "frank", "code": used},                                            # carol's used code as frank
+        {"approver": "frank", "code": used},  # carol's used code as frank
     ]
     for attempt in attempts:
-        resume(store, "CHG-0811", {"approve": True, "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt})
-    resume(store, "CHG-0811", {"approver": "frank", "code": current_code(secrets["frank"]), "plan_digest": d})  # no decision at all
-    resume(store, "CHG-0811", {"approve": False, "approver": "dave", "plan_digest": d, "signature": signed_by("dave", "CHG-0811", False, d)})
+        resume(
+            store,
+            "CHG-0811",
+            {"approve": True, "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt},
+        )
+    resume(
+        store, "CHG-0811", {"approver": "frank", "code": current_code(secrets["frank"]), "plan_digest": d}
+    )  # no decision at all
+    resume(
+        store,
+        "CHG-0811",
+        {"approve": False, "approver": "dave", "plan_digest": d, "signature": signed_by("dave", "CHG-0811", False, d)},
+    )
     code, result = ended(waiting.runs["CHG-0811"])
     assert (code, result["state"]) == (3, "rejected"), result
 
     record = store.load("CHG-0811")
     decisions = [(a.approver, a.decision, a.counted) for a in record.approvals]
-    assert decisions == [("carol", "approve", False), ("carol", "approve", False), ("dave", "approve", False), ("dave", "approve", False),
-                         ("dave", "approve", False), ("alice", "approve", False), ("mallory", "approve", False), ("carol", "approve", True),
-                         ("carol", "approve", False), ("carol", "approve", False), ("frank", "approve", False), ("frank", "reject", False),
-                         ("dave", "reject", True)], decisions
+    assert decisions == [
+        ("carol", "approve", False),
+        ("carol", "approve", False),
+        ("dave", "approve", False),
+        ("dave", "approve", False),
+        ("dave", "approve", False),
+        ("alice", "approve", False),
+        ("mallory", "approve", False),
+        ("carol", "approve", True),
+        ("carol", "approve", False),
+        ("carol", "approve", False),
+        ("frank", "approve", False),
+        ("frank", "reject", False),
+        ("dave", "reject", True),
+    ], decisions
     reasons = [a.refusal for a in record.approvals]
-    assert "no proof of identity" in reasons[0] and "not carol's current code" in reasons[1] and "not dave's current code" in reasons[2]
-    assert "not dave's over this change" in reasons[3] and "another plan" in reasons[4] and "cannot approve" in reasons[5]
-    assert "not on the change advisory board list" in reasons[6] and "already approved" in reasons[8] and "already approved" in reasons[9]
+    assert (
+        "no proof of identity" in reasons[0]
+        and "not carol's current code" in reasons[1]
+        and "not dave's current code" in reasons[2]
+    )
+    assert (
+        "not dave's over this change" in reasons[3] and "another plan" in reasons[4] and "cannot approve" in reasons[5]
+    )
+    assert (
+        "not on the change advisory board list" in reasons[6]
+        and "already approved" in reasons[8]
+        and "already approved" in reasons[9]
+    )
     assert "already used" in reasons[10] or "not frank's current code" in reasons[10]
     assert reasons[11] == "frank: the decision has no `approve` field, so it is malformed; send approve: true or false"
     assert (record.approvals[7].proof, record.approvals[12].proof) == ("totp", "ed25519")
@@ -232,7 +319,9 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
     assert production.asked() == production.before
 
 
-def test_a_requester_who_enrols_her_own_carol_is_refused_and_the_enrolment_is_announced(waiting, store, change_worker, production):
+def test_a_requester_who_enrols_her_own_carol_is_refused_and_the_enrolment_is_announced(
+    waiting, store, change_worker, production
+):
     """Alice (the requester) enrols a key pair and an authenticator under the name carol in her own folder
     (the command says the new key counts for nothing until a maintainer re-signs the bundle) and approves
     her change with them, signed and by code: the worker checks the sealed bundle's key and its own
@@ -248,22 +337,51 @@ def test_a_requester_who_enrols_her_own_carol_is_refused_and_the_enrolment_is_an
 
     hers, her_env = waiting.hers, waiting.her_env
     enrolled = run("approvers", "enrol", "carol", "--no-qr", env=her_env)
-    assert enrolled.returncode == 0 and "until then the new key counts for nothing there" in enrolled.stdout, enrolled.stderr
+    assert enrolled.returncode == 0 and "until then the new key counts for nothing there" in enrolled.stdout, (
+        enrolled.stderr
+    )
     her_key = yaml.safe_load((hers / "approver-keys.yaml").read_text())["approvers"]["carol"]["ed25519"]
-    assert her_key != yaml.safe_load((Path(change_worker["CHANGEFLOW_GOVERNANCE"]) / "keys.yaml").read_text())["approvers"]["carol"]["ed25519"]
-    signed = run("approve", "CHG-0821", "--approver", "carol", "--key", str(hers / "keys" / "carol.pem"), "--wait", "120", env=her_env)
+    assert (
+        her_key
+        != yaml.safe_load((Path(change_worker["CHANGEFLOW_GOVERNANCE"]) / "keys.yaml").read_text())["approvers"][
+            "carol"
+        ]["ed25519"]
+    )
+    signed = run(
+        "approve",
+        "CHG-0821",
+        "--approver",
+        "carol",
+        "--key",
+        str(hers / "keys" / "carol.pem"),
+        "--wait",
+        "120",
+        env=her_env,
+    )
     assert signed.returncode == 0, signed.stderr  # sent: the worker judges it
     assert len(decisions_on(store, "CHG-0821", 1)) == 1
     d = store.load("CHG-0821").attachments[PLAN_DIGEST]
     her_secret = yaml.safe_load((hers / "secrets.yaml").read_text())["carol"]
-    resume(store, "CHG-0821", {"approve": True, "approver": "carol", "code": current_code(her_secret), "plan_digest": d})  # the UI form's way
-    submit_decision("CHG-0821", "carol", False, "not this week", wait_s=60,  # the real carol: her key is the bundle's
-                    proof=lambda: {"plan_digest": d, "signature": signed_by("carol", "CHG-0821", False, d)})
+    resume(
+        store, "CHG-0821", {"approve": True, "approver": "carol", "code": current_code(her_secret), "plan_digest": d}
+    )  # the UI form's way
+    submit_decision(
+        "CHG-0821",
+        "carol",
+        False,
+        "not this week",
+        wait_s=60,  # the real carol: her key is the bundle's
+        proof=lambda: {"plan_digest": d, "signature": signed_by("carol", "CHG-0821", False, d)},
+    )
     code, result = ended(waiting.runs["CHG-0821"])
     assert (code, result["state"]) == (3, "rejected"), result
 
     record = store.load("CHG-0821")
-    assert [(a.approver, a.decision, a.counted) for a in record.approvals] == [("carol", "approve", False), ("carol", "approve", False), ("carol", "reject", True)]
+    assert [(a.approver, a.decision, a.counted) for a in record.approvals] == [
+        ("carol", "approve", False),
+        ("carol", "approve", False),
+        ("carol", "reject", True),
+    ]
     assert record.approvals[0].refusal == "carol: the signature is not carol's over this change, decision and plan"
     assert record.approvals[1].refusal == "carol: the one-time code is not carol's current code"
     assert record.approvals[2].proof == "ed25519" and not record.execution_steps
@@ -272,9 +390,16 @@ def test_a_requester_who_enrols_her_own_carol_is_refused_and_the_enrolment_is_an
     announced = []
     for _ in range(40):  # the event reaches the server's event stream shortly after the command exits
         with get_client(sync_client=True) as client:
-            events = client.read_events(EventFilter(event=EventNameFilter(prefix=["changeflow.approver."]),
-                                                    resource=EventResourceFilter(id=["changeflow.approver.carol"])), limit=50).events
-        if announced := [(e.event, e.payload["approver"]) for e in events if e.payload.get("key_id") == key_id(her_key)]:
+            events = client.read_events(
+                EventFilter(
+                    event=EventNameFilter(prefix=["changeflow.approver."]),
+                    resource=EventResourceFilter(id=["changeflow.approver.carol"]),
+                ),
+                limit=50,
+            ).events
+        if announced := [
+            (e.event, e.payload["approver"]) for e in events if e.payload.get("key_id") == key_id(her_key)
+        ]:
             break
         time.sleep(0.25)
     # her secrets file had no carol before, so it is announced as an enrolment (the bundle's carol is not consulted)
@@ -293,7 +418,9 @@ def by_hand(store, change_id: str, to, **fields):
     from changeflow.services.recorder import Recorder, utc_now
     from changeflow.settings.loader import load_change_request
 
-    request = load_change_request(ROOT / "examples" / "changes" / "normal-deploy-v2.yaml").model_copy(update={"id": change_id})
+    request = load_change_request(ROOT / "examples" / "changes" / "normal-deploy-v2.yaml").model_copy(
+        update={"id": change_id}
+    )
     record = ChangeRecord.open(request, Risk.MEDIUM, utc_now())
     for name, value in fields.items():
         setattr(record, name, value)
@@ -305,8 +432,9 @@ def by_hand(store, change_id: str, to, **fields):
     raise AssertionError(to)
 
 
-def test_a_deleted_record_and_a_truncated_chain_are_named_and_the_cut_record_drives_no_executor(tmp_path, cli_env, auditor_env, records_db_url,
-                                                                                                  change_worker, prefect, store, production):
+def test_a_deleted_record_and_a_truncated_chain_are_named_and_the_cut_record_drives_no_executor(
+    tmp_path, cli_env, auditor_env, records_db_url, change_worker, prefect, store, production
+):
     """The worker keeps a signed checkpoint (`changeflow audit checkpoint`, what each safety-net run does)
     and an auditor an `audit export`; then the database administrator deletes CHG-0852 (its current row
     and every version) and cuts CHG-0851's chain back to its second version (its abort gone: approved
@@ -316,13 +444,19 @@ def test_a_deleted_record_and_a_truncated_chain_are_named_and_the_cut_record_dri
     from changeflow.domain.record import State
 
     executor = executor_store(records_db_url, change_worker)
-    cut = by_hand(executor, "CHG-0851", State.APPROVED)                      # versions 1-2 of CHG-0851
-    gone = by_hand(executor, "CHG-0852", State.ASSESSED)                     # version 1 of CHG-0852
+    cut = by_hand(executor, "CHG-0851", State.APPROVED)  # versions 1-2 of CHG-0851
+    gone = by_hand(executor, "CHG-0852", State.ASSESSED)  # version 1 of CHG-0852
     gone.transition(State.REJECTED, "rejected by carol: nothing was touched")
-    cut.transition(State.ABORTED, "refused before executing: the checklist failed")  # version 3 of CHG-0851: the newest of all
+    cut.transition(
+        State.ABORTED, "refused before executing: the checklist failed"
+    )  # version 3 of CHG-0851: the newest of all
     worker = {**cli_env, **change_worker}  # the executor's own configuration and key
-    kept_by_worker, exported = (subprocess.Popen([CLI, "audit", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker, cwd=ROOT)
-                                for args in (["checkpoint"], ["export", str(tmp_path / "kept.jsonl")]))  # the auditor's copy, signed by the executor key
+    kept_by_worker, exported = (
+        subprocess.Popen(
+            [CLI, "audit", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=worker, cwd=ROOT
+        )
+        for args in (["checkpoint"], ["export", str(tmp_path / "kept.jsonl")])
+    )  # the auditor's copy, signed by the executor key
     said = kept_by_worker.communicate(timeout=120)
     assert kept_by_worker.returncode == 0 and said[0].startswith("checkpoint written: "), said
     assert exported.wait(120) == 0, exported.communicate()
@@ -344,34 +478,73 @@ def cut_and_checked(tmp_path, cli_env, auditor_env, change_worker, store, produc
 
     drop_append_only(store.engine)
     with store.engine.begin() as db:
-        head = db.execute(text("SELECT * FROM change_record_versions WHERE change_id = 'CHG-0851' AND version = 2")).mappings().one()
-        db.execute(text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0852' OR (change_id = 'CHG-0851' AND version = 3)"))
+        head = (
+            db.execute(text("SELECT * FROM change_record_versions WHERE change_id = 'CHG-0851' AND version = 2"))
+            .mappings()
+            .one()
+        )
+        db.execute(
+            text(
+                "DELETE FROM change_record_versions WHERE change_id = 'CHG-0852' OR (change_id = 'CHG-0851' AND version = 3)"
+            )
+        )
         db.execute(text("DELETE FROM change_records WHERE id = 'CHG-0852'"))
-        db.execute(text("UPDATE change_records SET content = :c, sha256 = :s, version = 2, state = :st, transitions = 3 WHERE id = 'CHG-0851'"),
-                   {"c": head["content"], "s": head["sha256"], "st": head["state"]})
+        db.execute(
+            text(
+                "UPDATE change_records SET content = :c, sha256 = :s, version = 2, state = :st, transitions = 3 WHERE id = 'CHG-0851'"
+            ),
+            {"c": head["content"], "s": head["sha256"], "st": head["state"]},
+        )
     rollback = create_runs({"rollback CHG-0851": ("rollback/rollback", {"change_id": "CHG-0851"})})
 
     seals = VersionSeals({"local-executor": PrivateKey.load(Path(change_worker["CHANGEFLOW_EXECUTOR_KEY"])).public})
-    assert audit_record(store, "CHG-0851", seals)[1] is None and store.load("CHG-0851").state is State.APPROVED  # the cut chain verifies
+    assert (
+        audit_record(store, "CHG-0851", seals)[1] is None and store.load("CHG-0851").state is State.APPROVED
+    )  # the cut chain verifies
     kept = read_checkpoint((tmp_path / "kept.jsonl").read_text(), seals)
     assert kept.heads["CHG-0851"][0] == 3 and "CHG-0852" in kept.heads
     report = audit(store, ["CHG-0851"], None, seals, kept)  # one record, and every head that moved since the checkpoint
     assert [(b.change_id, b.version, b.reason) for b in report.breaks] == [
         ("CHG-0851", 2, "the checkpoint has version 3; the chain ends at 2 (truncated)"),
         ("CHG-0852", 2, "the checkpoint has this record; the database does not (deleted)"),
-        ("(sequence)", kept.seq - 3, f"the checkpoint saw versions up to sequence {kept.seq}; the database's end at {kept.seq - 3} (the latest versions were deleted: truncated)"),
+        (
+            "(sequence)",
+            kept.seq - 3,
+            f"the checkpoint saw versions up to sequence {kept.seq}; the database's end at {kept.seq - 3} (the latest versions were deleted: truncated)",
+        ),
     ], report.breaks
-    one, every = (subprocess.Popen([CLI, "audit", "verify", *which, "--checkpoint", str(tmp_path / "kept.jsonl")], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=auditor_env, cwd=ROOT) for which in (["CHG-0851"], ["--all"]))
+    one, every = (
+        subprocess.Popen(
+            [CLI, "audit", "verify", *which, "--checkpoint", str(tmp_path / "kept.jsonl")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=auditor_env,
+            cwd=ROOT,
+        )
+        for which in (["CHG-0851"], ["--all"])
+    )
     said = one.communicate(timeout=120)
-    assert one.returncode == 8 and said[0].startswith(f"checkpoint: {tmp_path / 'kept.jsonl'} (sequence {kept.seq}, "), said
-    assert said[1].strip() == "broken: CHG-0851 version 2: the checkpoint has version 3; the chain ends at 2 (truncated) (and 2 more record(s))"
-    said = every.communicate(timeout=120)  # the whole database: one line naming its first break (another record's may come first)
+    assert one.returncode == 8 and said[0].startswith(
+        f"checkpoint: {tmp_path / 'kept.jsonl'} (sequence {kept.seq}, "
+    ), said
+    assert (
+        said[1].strip()
+        == "broken: CHG-0851 version 2: the checkpoint has version 3; the chain ends at 2 (truncated) (and 2 more record(s))"
+    )
+    said = every.communicate(
+        timeout=120
+    )  # the whole database: one line naming its first break (another record's may come first)
     assert every.returncode == 8 and said[1].startswith("broken: ") and len(said[1].strip().splitlines()) == 1, said
     assert re.search(r" \(and ([2-9]|\d\d+) more record\(s\)\)$", said[1].strip()), said  # these three breaks at least
     state = final_states(rollback)["rollback CHG-0851"]
-    assert state.is_failed() and "RecordTampered: CHG-0851: its chain ends at version 2, checkpoint checkpoint-" in (state.message or ""), state
-    assert "saw version 3: truncated since that checkpoint; no executor acts on it" in state.message and store.load("CHG-0851").state is State.APPROVED
+    assert state.is_failed() and "RecordTampered: CHG-0851: its chain ends at version 2, checkpoint checkpoint-" in (
+        state.message or ""
+    ), state
+    assert (
+        "saw version 3: truncated since that checkpoint; no executor acts on it" in state.message
+        and store.load("CHG-0851").state is State.APPROVED
+    )
     assert production.asked() == production.before
 
 
@@ -380,8 +553,12 @@ def create_runs(runs: dict[str, tuple[str, dict]]) -> dict:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        return {name: client.create_flow_run_from_deployment(client.read_deployment_by_name(deployment).id, parameters=parameters).id
-                for name, (deployment, parameters) in runs.items()}
+        return {
+            name: client.create_flow_run_from_deployment(
+                client.read_deployment_by_name(deployment).id, parameters=parameters
+            ).id
+            for name, (deployment, parameters) in runs.items()
+        }
 
 
 def final_states(runs: dict, timeout_s: float = 180) -> dict:
@@ -419,28 +596,71 @@ def tampered(prefect, records_db_url, change_worker, triton_process):
     ended_process.wait()
     dead = {"host": socket.gethostname(), "pid": str(ended_process.pid), "flow_run_id": ""}  # an executor that has gone
     now = datetime.now(timezone.utc)
-    labelled = [Approval(approver="carol", decision="approve", at=now, proof="ed25519", plan_digest="a" * 64),
-                Approval(approver="dave", decision="approve", at=now, proof="ed25519", plan_digest="a" * 64, signature="c2lnbmVkIGJ5IGRhdmU=")]
-    by_hand(unsigned, "CHG-0831", State.SCHEDULED, approvals=labelled, slot_start=SLOT[0], slot_end=SLOT[1], serving_version_before=3)
-    by_hand(unsigned, "CHG-0832", State.VERIFYING, approvals=labelled, production_touched=True, serving_version_before=3, executor=dead)
+    labelled = [
+        Approval(approver="carol", decision="approve", at=now, proof="ed25519", plan_digest="a" * 64),
+        Approval(
+            approver="dave",
+            decision="approve",
+            at=now,
+            proof="ed25519",
+            plan_digest="a" * 64,
+            signature="c2lnbmVkIGJ5IGRhdmU=",
+        ),
+    ]
+    by_hand(
+        unsigned,
+        "CHG-0831",
+        State.SCHEDULED,
+        approvals=labelled,
+        slot_start=SLOT[0],
+        slot_end=SLOT[1],
+        serving_version_before=3,
+    )
+    by_hand(
+        unsigned,
+        "CHG-0832",
+        State.VERIFYING,
+        approvals=labelled,
+        production_touched=True,
+        serving_version_before=3,
+        executor=dead,
+    )
     by_hand(executor, "CHG-0841", State.VERIFYING, production_touched=True, serving_version_before=1, executor=dead)
     by_hand(executor, "CHG-0842", State.VERIFYING, production_touched=True, serving_version_before=1, executor=dead)
     seals = VersionSeals({"local-executor": PrivateKey.load(Path(change_worker["CHANGEFLOW_EXECUTOR_KEY"])).public})
-    assert audit_record(unsigned, "CHG-0841", seals)[1] is None and audit_record(unsigned, "CHG-0842", seals)[1] is None  # genuine until now
+    assert (
+        audit_record(unsigned, "CHG-0841", seals)[1] is None and audit_record(unsigned, "CHG-0842", seals)[1] is None
+    )  # genuine until now
     rewrite_chain(unsigned.engine, "CHG-0841", '"serving_version_before":1', '"serving_version_before":3')
     rewrite_in_place(unsigned.engine, "CHG-0842", '"serving_version_before":1', '"serving_version_before":3')
     versions = {i: len(unsigned.history(i)) for i in ("CHG-0831", "CHG-0832", "CHG-0841", "CHG-0842")}
 
-    runs = create_runs({**{f"rollback {i}": ("rollback/rollback", {"change_id": i}) for i in ("CHG-0831", "CHG-0841", "CHG-0842")},
-                        "safety net": ("safety-net/safety-net", {})})
-    env = {**{k: v for k, v in os.environ.items() if k != "CHANGEFLOW_EXECUTOR_KEY"}, "CHANGEFLOW_RECORDS_URL": records_db_url,
-           "CHANGEFLOW_GOVERNANCE": change_worker["CHANGEFLOW_GOVERNANCE"], "CHANGEFLOW_GOVERNANCE_KEYS": change_worker["CHANGEFLOW_GOVERNANCE_KEYS"]}
-    audits = {i: subprocess.Popen([CLI, "audit", "verify", i], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) for i in versions}
+    runs = create_runs(
+        {
+            **{f"rollback {i}": ("rollback/rollback", {"change_id": i}) for i in ("CHG-0831", "CHG-0841", "CHG-0842")},
+            "safety net": ("safety-net/safety-net", {}),
+        }
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "CHANGEFLOW_EXECUTOR_KEY"},
+        "CHANGEFLOW_RECORDS_URL": records_db_url,
+        "CHANGEFLOW_GOVERNANCE": change_worker["CHANGEFLOW_GOVERNANCE"],
+        "CHANGEFLOW_GOVERNANCE_KEYS": change_worker["CHANGEFLOW_GOVERNANCE_KEYS"],
+    }
+    audits = {
+        i: subprocess.Popen(
+            [CLI, "audit", "verify", i], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        )
+        for i in versions
+    }
     verified = {i: (p.wait(120), p.stderr.read().strip()) for i, p in audits.items()}
     states, logs = final_states(runs), []
     with get_client(sync_client=True) as client:
         for _ in range(20):  # the run's last log lines are shipped as it ends
-            logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[runs["safety net"]])))]
+            logs = [
+                log.message
+                for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[runs["safety net"]])))
+            ]
             if sum("not settled" in line for line in logs) >= 3:
                 break
             time.sleep(0.25)
@@ -458,15 +678,24 @@ def rewrite_chain(engine, change_id: str, old: str, new: str) -> None:
     drop_append_only(engine)
     previous = GENESIS
     with engine.begin() as db:
-        for version, writer, content in db.execute(text("SELECT version, writer, content FROM change_record_versions WHERE change_id = :i ORDER BY version"),
-                                                   {"i": change_id}).all():
+        for version, writer, content in db.execute(
+            text("SELECT version, writer, content FROM change_record_versions WHERE change_id = :i ORDER BY version"),
+            {"i": change_id},
+        ).all():
             assert old in content
             content = content.replace(old, new)
             digest = link_digest(previous, change_id, version, writer, content)
-            db.execute(text("UPDATE change_record_versions SET content = :c, previous_sha256 = :p, sha256 = :s WHERE change_id = :i AND version = :v"),
-                       {"c": content, "p": previous, "s": digest, "i": change_id, "v": version})
+            db.execute(
+                text(
+                    "UPDATE change_record_versions SET content = :c, previous_sha256 = :p, sha256 = :s WHERE change_id = :i AND version = :v"
+                ),
+                {"c": content, "p": previous, "s": digest, "i": change_id, "v": version},
+            )
             previous = digest
-        db.execute(text("UPDATE change_records SET content = :c, sha256 = :s WHERE id = :i"), {"c": content, "s": previous, "i": change_id})
+        db.execute(
+            text("UPDATE change_records SET content = :c, sha256 = :s WHERE id = :i"),
+            {"c": content, "s": previous, "i": change_id},
+        )
 
 
 def rewrite_in_place(engine, change_id: str, old: str, new: str) -> None:
@@ -476,11 +705,16 @@ def rewrite_in_place(engine, change_id: str, old: str, new: str) -> None:
     with engine.begin() as db:
         content = db.execute(text("SELECT content FROM change_records WHERE id = :i"), {"i": change_id}).scalar_one()
         assert old in content
-        db.execute(text("UPDATE change_records SET content = :c WHERE id = :i"), {"c": content.replace(old, new), "i": change_id})
+        db.execute(
+            text("UPDATE change_records SET content = :c WHERE id = :i"),
+            {"c": content.replace(old, new), "i": change_id},
+        )
 
 
 def refused(state, change_id: str, why: str) -> bool:
-    return state.is_failed() and f"RecordTampered: {change_id}: version " in (state.message or "") and why in state.message
+    return (
+        state.is_failed() and f"RecordTampered: {change_id}: version " in (state.message or "") and why in state.message
+    )
 
 
 def test_records_saved_without_the_executor_key_drive_no_executor(tampered, production):
@@ -491,8 +725,12 @@ def test_records_saved_without_the_executor_key_drive_no_executor(tampered, prod
     assert tampered.verified["CHG-0832"] == (8, f"broken: CHG-0832 version 1: {unsigned}")
     assert refused(tampered.states["rollback CHG-0831"], "CHG-0831", unsigned), tampered.states["rollback CHG-0831"]
     assert tampered.states["safety net"].is_completed(), tampered.states["safety net"]
-    assert "CHG-0832 not settled: CHG-0832: version 1: " + unsigned + "; no executor acts on it" in "\n".join(tampered.net), tampered.net
-    assert {i: len(tampered.store.history(i)) for i in ("CHG-0831", "CHG-0832")} == {i: tampered.versions[i] for i in ("CHG-0831", "CHG-0832")}
+    assert "CHG-0832 not settled: CHG-0832: version 1: " + unsigned + "; no executor acts on it" in "\n".join(
+        tampered.net
+    ), tampered.net
+    assert {i: len(tampered.store.history(i)) for i in ("CHG-0831", "CHG-0832")} == {
+        i: tampered.versions[i] for i in ("CHG-0831", "CHG-0832")
+    }
     assert production.asked() == production.before  # v3 was never loaded
 
 
@@ -510,6 +748,10 @@ def test_a_rewritten_chain_and_a_row_rewritten_in_place_drive_no_executor(tamper
     assert refused(tampered.states["rollback CHG-0841"], "CHG-0841", forged), tampered.states["rollback CHG-0841"]
     assert refused(tampered.states["rollback CHG-0842"], "CHG-0842", in_place), tampered.states["rollback CHG-0842"]
     for change_id, why in (("CHG-0841", forged), ("CHG-0842", in_place)):
-        assert any(line.startswith(f"{change_id} not settled: {change_id}: version ") and why in line for line in tampered.net), tampered.net
-    assert {i: len(tampered.store.history(i)) for i in ("CHG-0841", "CHG-0842")} == {i: tampered.versions[i] for i in ("CHG-0841", "CHG-0842")}
+        assert any(
+            line.startswith(f"{change_id} not settled: {change_id}: version ") and why in line for line in tampered.net
+        ), tampered.net
+    assert {i: len(tampered.store.history(i)) for i in ("CHG-0841", "CHG-0842")} == {
+        i: tampered.versions[i] for i in ("CHG-0841", "CHG-0842")
+    }
     assert production.asked() == production.before  # v3 was never loaded

@@ -26,8 +26,14 @@ def test_the_api_demands_the_credential(guarded):
 
 
 def test_changeflow_says_what_is_missing_and_works_with_it(guarded, tmp_path):
-    base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_AUTH_STRING"} | {"CHANGEFLOW_RECORDS_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    base = {k: v for k, v in os.environ.items() if k != "PREFECT_API_AUTH_STRING"} | {
+        "CHANGEFLOW_RECORDS_URL": f"sqlite:///{tmp_path / 'r.db'}"
+    }
     refused = run("approve", "CHG-0001", "--approver", "carol", env={**base, "PREFECT_API_URL": guarded.api_url})
-    assert refused.returncode == 1 and "refused the credential (401)" in refused.stderr and "Traceback" not in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "refused the credential (401)" in refused.stderr
+        and "Traceback" not in refused.stderr
+    )
     allowed = run("approve", "CHG-0001", "--approver", "carol", env={**base, **guarded.client_env})
     assert allowed.returncode == 1 and "CHG-0001 is not waiting for approval" in allowed.stderr  # reached the server

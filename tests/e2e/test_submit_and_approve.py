@@ -30,9 +30,19 @@ def environment_file(tmp_path, triton_process, staging_process):
     from changeflow.adapters.triton import TritonModelServer
 
     environment = {
-        "production": {"name": "production", "http_url": triton_process.http_url, "metrics_url": triton_process.metrics_url, "repository": str(triton_process.repository)},
-        "staging": {"name": "staging", "http_url": staging_process.http_url, "metrics_url": staging_process.metrics_url,
-                    "repository": str(staging_process.repository), "repository_headers": staging_process.repository_headers},
+        "production": {
+            "name": "production",
+            "http_url": triton_process.http_url,
+            "metrics_url": triton_process.metrics_url,
+            "repository": str(triton_process.repository),
+        },
+        "staging": {
+            "name": "staging",
+            "http_url": staging_process.http_url,
+            "metrics_url": staging_process.metrics_url,
+            "repository": str(staging_process.repository),
+            "repository_headers": staging_process.repository_headers,
+        },
         "records": {},  # the default: CHANGEFLOW_RECORDS_URL, the session's record database (cli_env)
     }
     path = tmp_path / "environment.yaml"
@@ -49,13 +59,27 @@ def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, c
     request.write_text(yaml.safe_dump(REQUEST))
     submitted = subprocess.Popen(
         [CLI, "submit", str(request), "--environment", str(environment_file), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=ROOT,
     )
     try:
         refused = run("approve", "CHG-0601", "--approver", "alice", "--wait", "90", env=cli_env)
         assert refused.returncode == 0, refused.stderr  # sent; the flow refuses it and records why
         for approver in ("carol", "dave"):
-            sent = run("approve", "CHG-0601", "--approver", approver, "--comment", f"{approver} on call", "--wait", "60", env=cli_env)
+            sent = run(
+                "approve",
+                "CHG-0601",
+                "--approver",
+                approver,
+                "--comment",
+                f"{approver} on call",
+                "--wait",
+                "60",
+                env=cli_env,
+            )
             assert sent.returncode == 0, sent.stderr
         stdout, stderr = submitted.communicate(timeout=180)
     finally:
@@ -64,18 +88,39 @@ def test_submit_then_approve_from_the_command_line(tmp_path, environment_file, c
     result = json.loads(stdout.strip().splitlines()[-1])
     assert result["state"] == "closed", result
     record = json.loads(run("record", "CHG-0601", "--json", env=cli_env).stdout)
-    assert [(a["approver"], a["counted"]) for a in record["approvals"]] == [("alice", False), ("carol", True), ("dave", True)]
+    assert [(a["approver"], a["counted"]) for a in record["approvals"]] == [
+        ("alice", False),
+        ("carol", True),
+        ("dave", True),
+    ]
     assert record["approvals"][1]["comment"] == "carol on call"
 
 
-def submit_and_decide(tmp_path, environment_file, cli_env, request: dict, decisions: list[tuple[str, bool]]) -> subprocess.CompletedProcess:
+def submit_and_decide(
+    tmp_path, environment_file, cli_env, request: dict, decisions: list[tuple[str, bool]]
+) -> subprocess.CompletedProcess:
     path = tmp_path / f"{request['id'].lower()}.yaml"
     path.write_text(yaml.safe_dump(request))
-    submitted = subprocess.Popen([CLI, "submit", str(path), "--environment", str(environment_file), "--json"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env, cwd=tmp_path)
+    submitted = subprocess.Popen(
+        [CLI, "submit", str(path), "--environment", str(environment_file), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env,
+        cwd=tmp_path,
+    )
     try:
         for approver, approve in decisions:
-            sent = run("approve", request["id"], "--approver", approver, *([] if approve else ["--reject"]), "--wait", "90", env=cli_env)
+            sent = run(
+                "approve",
+                request["id"],
+                "--approver",
+                approver,
+                *([] if approve else ["--reject"]),
+                "--wait",
+                "90",
+                env=cli_env,
+            )
             assert sent.returncode == 0, sent.stderr
         stdout, stderr = submitted.communicate(timeout=240)
     finally:
@@ -85,15 +130,26 @@ def submit_and_decide(tmp_path, environment_file, cli_env, request: dict, decisi
 
 def deploy(change_id: str, to_version: int) -> dict:
     return {
-        "id": change_id, "type": "emergency", "description": f"Hotfix: classifier v{to_version} for an incident.", "requester": "alice",
-        "model": "classifier", "rollback_plan": "Reload classifier v1; it stays warm through the bake.",
-        "change": {"kind": "model_deployment", "from_version": 1, "to_version": to_version, "bake_seconds": 10,
-                   "golden_set": str(ROOT / "examples" / "golden" / "classifier.json")},
+        "id": change_id,
+        "type": "emergency",
+        "description": f"Hotfix: classifier v{to_version} for an incident.",
+        "requester": "alice",
+        "model": "classifier",
+        "rollback_plan": "Reload classifier v1; it stays warm through the bake.",
+        "change": {
+            "kind": "model_deployment",
+            "from_version": 1,
+            "to_version": to_version,
+            "bake_seconds": 10,
+            "golden_set": str(ROOT / "examples" / "golden" / "classifier.json"),
+        },
         "communication": {"on_call_ack": "olivia"},
     }
 
 
-def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_file, cli_env, triton_process, change_worker):
+def test_submit_exit_codes_tell_a_pipeline_the_outcome(
+    tmp_path, environment_file, cli_env, triton_process, change_worker
+):
     """0 closed is above; here 3 rejected, 4 aborted (production untouched), 5 rolled back (restored)."""
     from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.adapters.triton import TritonModelServer
@@ -101,7 +157,9 @@ def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_fil
     production = TritonModelServer(triton_process.http_url)
     production.load("classifier", LocalConfigStore(triton_process.repository).read_config("classifier"))  # serving v1
     rejected = submit_and_decide(tmp_path, environment_file, cli_env, {**REQUEST, "id": "CHG-0611"}, [("carol", False)])
-    assert rejected.returncode == 3 and json.loads(rejected.stdout.strip().splitlines()[-1])["state"] == "rejected", rejected.stderr[-1500:]
+    assert rejected.returncode == 3 and json.loads(rejected.stdout.strip().splitlines()[-1])["state"] == "rejected", (
+        rejected.stderr[-1500:]
+    )
     aborted = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0612", 3), [("oscar", True)])
     assert aborted.returncode == 4 and production.ready_versions("classifier") == [1], aborted.stderr[-1500:]
     rolled_back = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0613", 4), [("oscar", True)])
@@ -110,13 +168,20 @@ def test_submit_exit_codes_tell_a_pipeline_the_outcome(tmp_path, environment_fil
 
 
 def test_a_dry_run_refuses_an_id_already_on_record(tmp_path, environment_file, cli_env, change_worker):
-    request = {**REQUEST, "id": "CHG-0621", "type": "standard", "change": {"kind": "config_change", "set": {"instance_group.0.count": 9}}}
+    request = {
+        **REQUEST,
+        "id": "CHG-0621",
+        "type": "standard",
+        "change": {"kind": "config_change", "set": {"instance_group.0.count": 9}},
+    }
     path = tmp_path / "chg-0621.yaml"
     path.write_text(yaml.safe_dump(request))
     first = run("submit", str(path), "--environment", str(environment_file), env=cli_env, timeout=180)
     assert first.returncode == 3, first.stderr[-1500:]  # outside the catalog's bounds: rejected, nothing touched
     again = run("submit", str(path), "--dry-run", env=cli_env)
-    assert again.returncode == 2 and f"{path}: id: CHG-0621 is already on record (rejected)" in again.stderr, again.stderr
+    assert again.returncode == 2 and f"{path}: id: CHG-0621 is already on record (rejected)" in again.stderr, (
+        again.stderr
+    )
 
 
 def test_a_requester_cannot_bring_her_own_clock_or_governance(tmp_path, environment_file, cli_env):
@@ -124,10 +189,17 @@ def test_a_requester_cannot_bring_her_own_clock_or_governance(tmp_path, environm
     line before anything is created (a dry run may still preview a plan under another folder)."""
     path = tmp_path / "chg-0631.yaml"
     path.write_text(yaml.safe_dump({**REQUEST, "id": "CHG-0631"}))
-    clock = run("submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", env=cli_env)
-    assert clock.returncode == 2 and "--now: the scheduling clock is the executor's configuration" in clock.stderr, clock.stderr
+    clock = run(
+        "submit", str(path), "--environment", str(environment_file), "--now", "2026-11-25T22:00:00+01:00", env=cli_env
+    )
+    assert clock.returncode == 2 and "--now: the scheduling clock is the executor's configuration" in clock.stderr, (
+        clock.stderr
+    )
     mine = tmp_path / "mine"
     mine.mkdir()
     rules = run("submit", str(path), "--environment", str(environment_file), "--governance", str(mine), env=cli_env)
-    assert rules.returncode == 2 and "--governance: the worker judges a change by its own sealed governance bundle" in rules.stderr, rules.stderr
+    assert (
+        rules.returncode == 2
+        and "--governance: the worker judges a change by its own sealed governance bundle" in rules.stderr
+    ), rules.stderr
     assert "CHG-0631" not in run("list", env=cli_env).stdout

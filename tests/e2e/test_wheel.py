@@ -17,10 +17,17 @@ from tests.e2e.conftest import in_venv
 def test_the_wheel_ships_one_top_level_package_with_flows_tasks_and_examples(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"changeflow", f"{wheel.name.split('-py3')[0]}.dist-info"}
-    for shipped in ("changeflow/flows/lifecycle.py", "changeflow/tasks/shared.py", "changeflow/kinds/model_deployment.py",
-                    "changeflow/examples/changes/normal-deploy-v2.yaml", "changeflow/examples/golden/classifier.json",
-                    "changeflow/examples/model_repository/classifier/4/model.py", "changeflow/examples/model_repository/sample_model.py",
-                    "changeflow/examples/model_repository/digits/centroids.npy", "changeflow/examples/golden/digits-inputs.npz"):
+    for shipped in (
+        "changeflow/flows/lifecycle.py",
+        "changeflow/tasks/shared.py",
+        "changeflow/kinds/model_deployment.py",
+        "changeflow/examples/changes/normal-deploy-v2.yaml",
+        "changeflow/examples/golden/classifier.json",
+        "changeflow/examples/model_repository/classifier/4/model.py",
+        "changeflow/examples/model_repository/sample_model.py",
+        "changeflow/examples/model_repository/digits/centroids.npy",
+        "changeflow/examples/golden/digits-inputs.npz",
+    ):
         assert shipped in names, shipped
     assert not any("__pycache__" in n for n in names)
 
@@ -29,11 +36,19 @@ def test_dry_run_from_an_installed_wheel_outside_the_checkout(fresh_venv, tmp_pa
     where = in_venv(fresh_venv, "examples", cwd=tmp_path)
     examples = Path(where.stdout.strip())
     assert where.returncode == 0 and fresh_venv in examples.parents, where.stdout + where.stderr
-    result = in_venv(fresh_venv, "submit", str(examples / "changes" / "normal-deploy-v2.yaml"), "--dry-run", "--json", cwd=tmp_path)
+    result = in_venv(
+        fresh_venv, "submit", str(examples / "changes" / "normal-deploy-v2.yaml"), "--dry-run", "--json", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    assert plan["change_id"] == "CHG-0002" and str(examples / "golden" / "classifier.json") in plan["execution_steps"][1]["action"]
+    assert (
+        plan["change_id"] == "CHG-0002"
+        and str(examples / "golden" / "classifier.json") in plan["execution_steps"][1]["action"]
+    )
     copied = in_venv(fresh_venv, "examples", str(tmp_path / "mine"), cwd=tmp_path)
     assert copied.returncode == 0 and (tmp_path / "mine" / "changes" / "normal-deploy-v2.yaml").exists()
     relative = in_venv(fresh_venv, "submit", "mine/changes/normal-deploy-v2.yaml", "--dry-run", "--json", cwd=tmp_path)
-    assert str(tmp_path / "mine" / "golden" / "classifier.json") in json.loads(relative.stdout)["execution_steps"][1]["action"]
+    assert (
+        str(tmp_path / "mine" / "golden" / "classifier.json")
+        in json.loads(relative.stdout)["execution_steps"][1]["action"]
+    )

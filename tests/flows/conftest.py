@@ -16,13 +16,16 @@ def prefect_server():
 @pytest.fixture
 def environment(triton_process, staging_process, tmp_path, prefect_server):
     """Production (the session Triton, reset to its repository config) and staging; fresh records."""
-    from changeflow.bootstrap import model_server
     from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.bootstrap import model_server
     from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
 
     env = Environment(
         production=ServerEndpoint(
-            name="production", http_url=triton_process.http_url, metrics_url=triton_process.metrics_url, repository=triton_process.repository
+            name="production",
+            http_url=triton_process.http_url,
+            metrics_url=triton_process.metrics_url,
+            repository=triton_process.repository,
         ),
         staging=ServerEndpoint(
             name="staging",

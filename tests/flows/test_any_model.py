@@ -9,23 +9,31 @@ import json
 import subprocess
 
 import pytest
+from changeflow.flows.model_deployment import model_deployment
 
 from changeflow import ChangeRequest, State
 from changeflow.adapters.config_store import LocalConfigStore
 from changeflow.bootstrap import record_store
-from changeflow.flows.model_deployment import model_deployment
 from changeflow.settings.loader import load_change_request, load_governance
 from tests.conftest import EXAMPLES
 from tests.e2e.test_cli import CLI
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
-MODELS = [("digits", "digits-inputs.npz"), ("sentiment", "sentiment-inputs.json"), ("fraud_rules", "fraud_rules-inputs.json")]
+MODELS = [
+    ("digits", "digits-inputs.npz"),
+    ("sentiment", "sentiment-inputs.json"),
+    ("fraud_rules", "fraud_rules-inputs.json"),
+]
 
 
 def deployment(model: str, number: int, old: int, new: int, golden_set: str) -> ChangeRequest:
     data = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml").model_dump(mode="json")
-    data.update(id=f"CHG-{number:04d}", model=model, description=f"Deploy {model} v{new}, replacing v{old}.",
-                rollback_plan=f"Reload {model} with version_policy specific [{old}]; v{old} stays warm.")
+    data.update(
+        id=f"CHG-{number:04d}",
+        model=model,
+        description=f"Deploy {model} v{new}, replacing v{old}.",
+        rollback_plan=f"Reload {model} with version_policy specific [{old}]; v{old} stays warm.",
+    )
     data["change"].update(from_version=old, to_version=new, golden_set=golden_set, bake_seconds=8)
     return ChangeRequest.model_validate(data)
 
@@ -43,7 +51,12 @@ def deploy(request: ChangeRequest, environment, governance):
 
 def answered_by(production, golden_file: str) -> tuple[list[int], str]:
     """Which versions are READY and whether production answers the golden set right, asked of Triton."""
-    check = subprocess.run([CLI, "golden", "check", golden_file, "--server", production.http_url, "--json"], capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [CLI, "golden", "check", golden_file, "--server", production.http_url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return production.ready_versions(json.loads(open(golden_file).read())["model"]), json.loads(check.stdout)["outcome"]
 
 
@@ -52,8 +65,26 @@ def test_any_model_through_the_deployment_flow(model, inputs, environment, gover
     production.load(model, LocalConfigStore(environment.production.repository).read_config(model))
     assert production.ready_versions(model) == [1]
     golden = tmp_path / f"{model}.json"
-    captured = subprocess.run([CLI, "golden", "capture", "--server", production.http_url, "--model", model, "--version", "1",
-                               "--inputs", str(EXAMPLES / "golden" / inputs), "--out", str(golden)], capture_output=True, text=True, timeout=120)
+    captured = subprocess.run(
+        [
+            CLI,
+            "golden",
+            "capture",
+            "--server",
+            production.http_url,
+            "--model",
+            model,
+            "--version",
+            "1",
+            "--inputs",
+            str(EXAMPLES / "golden" / inputs),
+            "--out",
+            str(golden),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert captured.returncode == 0, captured.stderr
     assert json.loads(golden.read_text())["cases"], "the capture wrote no cases"
     base = 500 + 10 * [m for m, _ in MODELS].index(model)

@@ -4,12 +4,12 @@ deployments run directly (how a normal change is approved first: tests/governed)
 doubtful bake is given through the paused run, as `changeflow approve` gives it."""
 
 import pytest
+from changeflow.flows.model_deployment import model_deployment
 
 from changeflow import State
 from changeflow.adapters.prefect_approvals import DecisionsInBackground
 from changeflow.bootstrap import record_store
 from changeflow.domain.comparison import ComparisonThresholds
-from changeflow.flows.model_deployment import model_deployment
 from tests.flows.helpers import change, signer
 from tests.flows.test_model_deployment import on_v2, serving
 
@@ -48,7 +48,9 @@ def test_an_equal_version_closes_and_its_record_shows_what_was_compared(environm
 
 def doubtful(governance, **updates):
     """Governance whose comparison can never collect enough samples: every bake is INCONCLUSIVE."""
-    verification = governance.verification.model_copy(update={"comparison": ComparisonThresholds(min_samples=1_000_000), **updates})
+    verification = governance.verification.model_copy(
+        update={"comparison": ComparisonThresholds(min_samples=1_000_000), **updates}
+    )
     return governance.model_copy(update={"verification": verification})
 
 
@@ -60,24 +62,36 @@ def deploy_with_bake_decisions(request, environment, governance, decisions):
     """Run the deployment while approvers answer its doubtful bake's pause (the Prefect UI's resume path),
     each decision signed with the approver's enrolled key; (result, record)."""
     proof = signer(record_store(environment.records), request.id)
-    with DecisionsInBackground(request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60, proof=proof) as approvers:
+    with DecisionsInBackground(
+        request.id, [(who, approve, f"{who} via test") for who, approve in decisions], wait_s=60, proof=proof
+    ) as approvers:
         result = model_deployment(request, environment, governance=governance)
     assert approvers.error is None, approvers.error
     return result, record_store(environment.records).load(request.id)
 
 
-def test_an_inconclusive_bake_of_a_normal_change_waits_and_a_roll_back_decision_is_obeyed(environment, production, governance):
+def test_an_inconclusive_bake_of_a_normal_change_waits_and_a_roll_back_decision_is_obeyed(
+    environment, production, governance
+):
     decisions = [("mallory", False), ("frank", False)]  # mallory is not on the CAB: refused
     result, record = deploy_with_bake_decisions(normal_v2("CHG-0107"), environment, doubtful(governance), decisions)
     assert result.state is State.ROLLED_BACK, result.outcome
     assert serving(production) == ([1], 1)
-    assert [(d.approver, d.decision, d.counted) for d in record.bake_decisions] == [("mallory", "reject", False), ("frank", "reject", True)]
-    assert record.bake_decisions[-1].proof == "ed25519" and record.bake_decisions[-1].plan_digest == record.attachments["doubt_digest"]
+    assert [(d.approver, d.decision, d.counted) for d in record.bake_decisions] == [
+        ("mallory", "reject", False),
+        ("frank", "reject", True),
+    ]
+    assert (
+        record.bake_decisions[-1].proof == "ed25519"
+        and record.bake_decisions[-1].plan_digest == record.attachments["doubt_digest"]
+    )
     assert "roll back decided by frank (frank via test)" in record.transitions[-1].reason
 
 
 def test_promote_anyway_keeps_the_new_version_and_says_who_decided(environment, production, governance):
-    result, record = deploy_with_bake_decisions(normal_v2("CHG-0108"), environment, doubtful(governance), [("frank", True)])
+    result, record = deploy_with_bake_decisions(
+        normal_v2("CHG-0108"), environment, doubtful(governance), [("frank", True)]
+    )
     assert result.state is State.CLOSED, result.outcome
     assert serving(production) == ([2], 2)
     assert "promoted anyway by frank (frank via test) despite bake INCONCLUSIVE" in result.outcome

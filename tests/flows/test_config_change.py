@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from changeflow.flows.config_change import config_change
 
+from changeflow import State
 from changeflow.bootstrap import config_store, record_store
 from changeflow.domain.model_config import setting_of
-from changeflow import State
 from changeflow.exceptions import ConfigError, ModelLoadError
 from changeflow.settings.loader import load_change_request
-from changeflow.flows.config_change import config_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton
@@ -22,7 +22,9 @@ def tweak(**settings):
 
 def test_config_change_is_applied_and_served(environment, production):
     before = config_store(environment.production).read_config_text("feature_scaler")
-    result = config_change(tweak(**{"dynamic_batching.max_queue_delay_microseconds": 500, "parameters.scale": "2.0"}), environment)
+    result = config_change(
+        tweak(**{"dynamic_batching.max_queue_delay_microseconds": 500, "parameters.scale": "2.0"}), environment
+    )
     assert result.state is State.CLOSED
     served = production.model_config("feature_scaler")
     assert setting_of(served, "dynamic_batching.max_queue_delay_microseconds") == 500

@@ -17,7 +17,10 @@ def test_every_deployment_entrypoint_is_a_flow_with_defaults_for_its_settings():
         flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
         names.append(deployment["name"])
         required = {p for p, field in flow.parameters.properties.items() if p in (flow.parameters.required or [])}
-        assert required <= {"request", "change_id", "window", "reviewer", "summary", "signature"}, (deployment["name"], required)  # settings come from the environment file
+        assert required <= {"request", "change_id", "window", "reviewer", "summary", "signature"}, (
+            deployment["name"],
+            required,
+        )  # settings come from the environment file
         assert deployment["work_pool"]["name"] == "changeflow-local"
     assert names == [name for _, name in FLOWS]
     assert [d["entrypoint"] for d in spec["deployments"]] == [entry for entry, _ in FLOWS]

@@ -11,6 +11,7 @@ import time
 import httpx
 import numpy as np
 import pytest
+from changeflow.flows.drift import drift_check
 
 from changeflow import State
 from changeflow.adapters.triton import config_to_json, with_versions
@@ -19,7 +20,6 @@ from changeflow.domain.drift import DriftAction, DriftPolicy, Step
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.model_config import parse_config
 from changeflow.domain.record import Unrequested
-from changeflow.flows.drift import drift_check
 from changeflow.services.records import every
 from changeflow.settings.governance import Governance, IncidentEvents
 from tests.flows.test_kubernetes_changes import blue_green_cluster, image_of, kube, request, selector, upgrade_cluster  # noqa: F401 (fixtures)
@@ -56,7 +56,9 @@ def test_a_version_loaded_by_hand_is_one_unauthorized_record(environment, produc
         assert len(report.unauthorized) == 1, report
         record = record_store(environment.records).load(report.unauthorized[0])
         assert record.state is State.DETECTED and record.model == "classifier"
-        assert [(c.fact, c.approved, c.seen) for c in record.drift.changes] == [("ready_versions", json.dumps(approved), json.dumps([*approved, 2]))]
+        assert [(c.fact, c.approved, c.seen) for c in record.drift.changes] == [
+            ("ready_versions", json.dumps(approved), json.dumps([*approved, 2]))
+        ]
         assert record.drift.approved_by == first.checks[[c.target for c in first.checks].index(CLASSIFIER)].record_id
 
         for _ in range(2):  # one record per drift, not one per check
@@ -69,7 +71,9 @@ def test_a_version_loaded_by_hand_is_one_unauthorized_record(environment, produc
         assert [e["payload"]["custom_details"]["change_id"] for e in sink.events] == [record.id]
         assert "unauthorized change detected" in sink.events[0]["payload"]["summary"]
 
-        by_hand(environment, "classifier", with_versions(production.model_config("classifier"), approved))  # put back by hand
+        by_hand(
+            environment, "classifier", with_versions(production.model_config("classifier"), approved)
+        )  # put back by hand
         back = drift_check(environment, governance)
         assert back.clean and record_store(environment.records).load(record.id).state is State.CLOSED
 
@@ -82,12 +86,16 @@ def test_a_config_edited_and_reloaded_by_hand_shows_the_field(environment, produ
     edited = text.replace("max_queue_delay_microseconds: 100", "max_queue_delay_microseconds: 7777")
     assert edited != text, "the sample config holds the field this test edits"
     store.write_config_text("feature_scaler", edited)
-    by_hand(environment, "feature_scaler", with_versions(parse_config(edited), production.ready_versions("feature_scaler")))
+    by_hand(
+        environment, "feature_scaler", with_versions(parse_config(edited), production.ready_versions("feature_scaler"))
+    )
     report = drift_check(environment, governance)
     assert len(report.unauthorized) == 1, report
     record = record_store(environment.records).load(report.unauthorized[0])
     assert [c.fact for c in record.drift.changes] == ["config_sha256"]
-    assert any("max_queue_delay_microseconds" in line and "7777" in line for line in record.drift.details), record.drift.details
+    assert any("max_queue_delay_microseconds" in line and "7777" in line for line in record.drift.details), (
+        record.drift.details
+    )
 
 
 def test_revert_puts_the_approved_version_and_config_back_and_verifies_them(environment, production):
@@ -105,7 +113,10 @@ def test_revert_puts_the_approved_version_and_config_back_and_verifies_them(envi
     assert len(report.reverted) == 1 and not report.needs_attention, report
     assert production.ready_versions("classifier") == approved  # asked of Triton
     assert production.infer("classifier", {"INPUT": ONES}).model_version == max(approved)
-    assert "4242" not in str(production.model_config("classifier").dynamic_batching) and store.read_config_text("classifier") == text
+    assert (
+        "4242" not in str(production.model_config("classifier").dynamic_batching)
+        and store.read_config_text("classifier") == text
+    )
     record = record_store(environment.records).load(report.reverted[0])
     assert record.state is State.ROLLED_BACK
     assert [s.name for s in record.rollback_steps] == ["restore_approved_state", "verify_restored"]
@@ -123,14 +134,24 @@ def test_an_image_set_by_hand_is_one_unauthorized_record(upgrade_cluster):
     assert result.state is State.CLOSED, result.outcome
     governance = Governance()
     assert drift_check(env, governance).clean
-    cluster.apps.patch_namespaced_deployment("triton", "inference", {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "triton:24.09"}]}}}})
+    cluster.apps.patch_namespaced_deployment(
+        "triton",
+        "inference",
+        {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "triton:24.09"}]}}}},
+    )
     report = drift_check(env, governance)
     records = {r.drift.target.key: r for r in map(record_store(env.records).load, report.unauthorized)}
-    assert sorted(records) == ["deployment:inference/triton", CLASSIFIER], report  # the test's controller serves v1 for 24.09: both seen
+    assert sorted(records) == ["deployment:inference/triton", CLASSIFIER], (
+        report
+    )  # the test's controller serves v1 for 24.09: both seen
     record = records["deployment:inference/triton"]
     assert record.drift.approved_by == result.change_id
-    assert [(c.fact, c.approved, c.seen) for c in record.drift.changes] == [("triton.image", "triton:24.10", "triton:24.09")]
-    assert [(c.fact, c.approved, c.seen) for c in records[CLASSIFIER].drift.changes] == [("ready_versions", "[2]", "[1]")]
+    assert [(c.fact, c.approved, c.seen) for c in record.drift.changes] == [
+        ("triton.image", "triton:24.10", "triton:24.09")
+    ]
+    assert [(c.fact, c.approved, c.seen) for c in records[CLASSIFIER].drift.changes] == [
+        ("ready_versions", "[2]", "[1]")
+    ]
     assert sorted(drift_check(env, governance).still_open) == sorted(r.id for r in records.values())
 
 
@@ -140,10 +161,17 @@ def test_revert_rolls_an_image_set_by_hand_back(upgrade_cluster):
     from changeflow.flows.triton_upgrade import triton_upgrade
 
     cluster, env, production = upgrade_cluster
-    assert triton_upgrade(request("triton-upgrade.yaml", image="triton:24.10", progress_deadline_seconds=20), env).state is State.CLOSED
+    assert (
+        triton_upgrade(request("triton-upgrade.yaml", image="triton:24.10", progress_deadline_seconds=20), env).state
+        is State.CLOSED
+    )
     governance = Governance(drift=DriftPolicy(models={"classifier": DriftAction.REVERT}))
     drift_check(env, governance)
-    cluster.apps.patch_namespaced_deployment("triton", "inference", {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "triton:24.09"}]}}}})
+    cluster.apps.patch_namespaced_deployment(
+        "triton",
+        "inference",
+        {"spec": {"template": {"spec": {"containers": [{"name": "triton", "image": "triton:24.09"}]}}}},
+    )
     report = drift_check(env, governance)
     assert len(report.reverted) == 1 and report.reverted == report.unauthorized and not report.needs_attention, report
     assert image_of(cluster, "triton") == "triton:24.10"
@@ -161,16 +189,25 @@ def test_revert_points_a_service_switched_by_hand_back(blue_green_cluster):
     from changeflow.flows.blue_green import blue_green
 
     cluster, env, controller = blue_green_cluster
-    assert blue_green(request("blue-green.yaml", image="triton:24.10", bake_seconds=2, progress_deadline_seconds=20), env).state is State.CLOSED
+    assert (
+        blue_green(
+            request("blue-green.yaml", image="triton:24.10", bake_seconds=2, progress_deadline_seconds=20), env
+        ).state
+        is State.CLOSED
+    )
     governance = Governance(drift=DriftPolicy(models={"classifier": DriftAction.REVERT}))
     drift_check(env, governance)
-    cluster.core.patch_namespaced_service("triton", "inference", {"spec": {"selector": {"changeflow.io/track": "triton-blue"}}})
+    cluster.core.patch_namespaced_service(
+        "triton", "inference", {"spec": {"selector": {"changeflow.io/track": "triton-blue"}}}
+    )
     report = drift_check(env, governance)
     assert report.reverted == report.unauthorized and not report.needs_attention, report
     records = {r.drift.target.key: r for r in map(record_store(env.records).load, report.reverted)}
     assert "service:inference/triton" in records and records["service:inference/triton"].state is State.ROLLED_BACK
-    assert [(c.fact, json.loads(c.approved)["changeflow.io/track"], json.loads(c.seen)["changeflow.io/track"])
-            for c in records["service:inference/triton"].drift.changes] == [("selector", "triton-green", "triton-blue")]
+    assert [
+        (c.fact, json.loads(c.approved)["changeflow.io/track"], json.loads(c.seen)["changeflow.io/track"])
+        for c in records["service:inference/triton"].drift.changes
+    ] == [("selector", "triton-green", "triton-blue")]
     assert selector(cluster) == "triton-green"
     time.sleep(1.0)  # the controller follows the Service
     assert drift_check(env, governance).clean
@@ -182,6 +219,7 @@ def test_governed_changes_are_never_drift(environment, production):
     a deployment that closes, one that is rolled back in its bake, one aborted in validation. Not one unauthorized record."""
     from changeflow.flows.config_change import config_change
     from changeflow.flows.model_deployment import model_deployment
+
     from changeflow.settings.loader import load_governance
     from tests.flows.helpers import change, execute_as_scheduled
 
@@ -197,17 +235,25 @@ def test_governed_changes_are_never_drift(environment, production):
     checker = threading.Thread(target=keep_checking)
     checker.start()
     try:
-        outcomes = [execute_as_scheduled(config_change, change("standard-config-tweak.yaml"), environment, governance).state]
+        outcomes = [
+            execute_as_scheduled(config_change, change("standard-config-tweak.yaml"), environment, governance).state
+        ]
         for number, (version, bake) in enumerate([(2, 4), (4, 6), (3, 2)], start=11):
-            deploy = change("normal-deploy-v4.yaml", id=f"CHG-00{number}", type="emergency",
-                            change={"from_version": None, "to_version": version, "bake_seconds": bake})
+            deploy = change(
+                "normal-deploy-v4.yaml",
+                id=f"CHG-00{number}",
+                type="emergency",
+                change={"from_version": None, "to_version": version, "bake_seconds": bake},
+            )
             outcomes.append(execute_as_scheduled(model_deployment, deploy, environment, governance).state)
     finally:
         stop.set()
         checker.join(60)
     assert outcomes == [State.CLOSED, State.REVIEW_PENDING, State.ROLLED_BACK, State.ABORTED], outcomes
     skipped = [c for r in reports for c in r.checks if c.step is None]
-    assert len(reports) >= len(outcomes) and skipped, f"the checks did not overlap the changes: {len(reports)} checks, none skipped"
+    assert len(reports) >= len(outcomes) and skipped, (
+        f"the checks did not overlap the changes: {len(reports)} checks, none skipped"
+    )
     assert unauthorized(environment) == [], [r.unauthorized for r in reports]
     assert drift_check(environment, governance).clean  # the approved state each change left is the one serving
 
@@ -228,14 +274,22 @@ def test_the_command_line_shows_unauthorized_changes_apart(environment, producti
     first = runner.invoke(app, ["drift", "check", "--environment", str(settings), "--json"])
     assert first.exit_code == 0, first.output
     assert json.loads(first.output.strip().splitlines()[-1])["baselines"]
-    by_hand(environment, "classifier", with_versions(production.model_config("classifier"), [*production.ready_versions("classifier"), 2]))
+    by_hand(
+        environment,
+        "classifier",
+        with_versions(production.model_config("classifier"), [*production.ready_versions("classifier"), 2]),
+    )
     found = runner.invoke(app, ["drift", "check", "--environment", str(settings)])
     assert found.exit_code == 9, found.output  # an unauthorized change is on record
     drift_id = next(r.id for r in unauthorized(environment))
     listed = runner.invoke(app, ["list"], terminal_width=250)
     assert listed.exit_code == 0 and "unauthorized changes (made outside changeflow)" in listed.output
-    assert "DRIFT-" in listed.output.split("unauthorized changes (made outside changeflow)")[1]  # in the table of its own
-    assert [r["type"] for r in json.loads(runner.invoke(app, ["list", "--json"]).output) if r["id"] == drift_id] == ["unauthorized"]
+    assert (
+        "DRIFT-" in listed.output.split("unauthorized changes (made outside changeflow)")[1]
+    )  # in the table of its own
+    assert [r["type"] for r in json.loads(runner.invoke(app, ["list", "--json"]).output) if r["id"] == drift_id] == [
+        "unauthorized"
+    ]
     shown = runner.invoke(app, ["record", drift_id], terminal_width=250)
     assert "Unauthorized change" in shown.output and "ready_versions" in shown.output
     report = json.loads(runner.invoke(app, ["report", "--json"]).output)

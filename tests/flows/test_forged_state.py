@@ -9,6 +9,7 @@ worker in tests/e2e/test_insider_attacks.py."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from changeflow.flows.maintenance_window import maintenance_window
 from sqlalchemy import text
 
 from changeflow import State
@@ -16,7 +17,6 @@ from changeflow.bootstrap import record_store
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import Risk
 from changeflow.domain.windows import Calendar
-from changeflow.flows.maintenance_window import maintenance_window
 from changeflow.services.recorder import Recorder, utc_now
 from changeflow.settings.loader import load_change_request, load_governance
 from tests.conftest import EXAMPLES
@@ -26,10 +26,19 @@ pytestmark = pytest.mark.triton
 
 def governance_with_open_window():
     now = datetime.now(timezone.utc)
-    calendar = Calendar.model_validate({
-        "timezone": "UTC", "announcement_lead_hours": 0,
-        "maintenance": [{"name": "now", "start": (now - timedelta(minutes=5)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()}],
-    })
+    calendar = Calendar.model_validate(
+        {
+            "timezone": "UTC",
+            "announcement_lead_hours": 0,
+            "maintenance": [
+                {
+                    "name": "now",
+                    "start": (now - timedelta(minutes=5)).isoformat(),
+                    "end": (now + timedelta(hours=1)).isoformat(),
+                }
+            ],
+        }
+    )
     return load_governance(EXAMPLES).model_copy(update={"calendar": calendar}), calendar.maintenance[0]
 
 
@@ -48,9 +57,14 @@ def written_by_hand(store, change_id: str, to: State, **fields) -> Recorder:
 def rewrite(store, change_id: str, old: str, new: str) -> None:
     """What anyone with write access to the database could do: edit the current row in place."""
     with store.engine.begin() as connection:
-        content = connection.execute(text("SELECT content FROM change_records WHERE id = :i"), {"i": change_id}).scalar_one()
+        content = connection.execute(
+            text("SELECT content FROM change_records WHERE id = :i"), {"i": change_id}
+        ).scalar_one()
         assert old in content
-        connection.execute(text("UPDATE change_records SET content = :c WHERE id = :i"), {"c": content.replace(old, new), "i": change_id})
+        connection.execute(
+            text("UPDATE change_records SET content = :c WHERE id = :i"),
+            {"c": content.replace(old, new), "i": change_id},
+        )
 
 
 def test_a_scheduled_record_without_the_gate_is_refused_by_the_maintenance_window(environment, production):
@@ -60,7 +74,9 @@ def test_a_scheduled_record_without_the_gate_is_refused_by_the_maintenance_windo
     result = maintenance_window("now", environment, governance)
     assert [(r.change_id, r.state) for r in result.results] == [("CHG-0091", State.ABORTED)]
     record = store.load("CHG-0091")
-    assert record.transitions[-1].reason.startswith("refused before executing: 0 valid approval(s) of 2 required on the record: the plan digest")
+    assert record.transitions[-1].reason.startswith(
+        "refused before executing: 0 valid approval(s) of 2 required on the record: the plan digest"
+    )
     assert record.execution_steps == [] and production.ready_versions("classifier") == [1]
 
 

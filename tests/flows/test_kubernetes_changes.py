@@ -4,13 +4,13 @@
 import json
 
 import pytest
-
-from changeflow.bootstrap import model_server, record_store
-from changeflow import State
-from changeflow.settings.environment import ClusterSettings
-from changeflow.settings.loader import load_change_request
 from changeflow.flows.blue_green import blue_green
 from changeflow.flows.triton_upgrade import triton_upgrade
+
+from changeflow import State
+from changeflow.bootstrap import model_server, record_store
+from changeflow.settings.environment import ClusterSettings
+from changeflow.settings.loader import load_change_request
 from tests.conftest import EXAMPLES
 from tests.kube import Controller, KubeLoopback, deployment
 
@@ -23,7 +23,10 @@ SERVICE_VERSIONS = {**TRACK_VERSIONS, "triton:prod-bad": 3}  # fine alone, wrong
 @pytest.fixture
 def kube(environment):
     with KubeLoopback() as cluster:
-        yield cluster, environment.model_copy(update={"cluster": ClusterSettings(host=cluster.url, poll_s=0.1, settle_s=3.0)})
+        yield (
+            cluster,
+            environment.model_copy(update={"cluster": ClusterSettings(host=cluster.url, poll_s=0.1, settle_s=3.0)}),
+        )
 
 
 def request(name, **change):
@@ -41,7 +44,9 @@ def serve_on(server):
 def upgrade_cluster(kube):
     cluster, env = kube
     production = model_server(env.production)
-    controller = Controller(cluster, "inference", stalled_images={"triton:stall"}, on_image=lambda name, image: serve_on(production)(image))
+    controller = Controller(
+        cluster, "inference", stalled_images={"triton:stall"}, on_image=lambda name, image: serve_on(production)(image)
+    )
     cluster.apps.create_namespaced_deployment("inference", deployment("triton", "triton", "triton:24.09"))
     controller.start()
     yield cluster, env, production
@@ -78,7 +83,9 @@ def test_failed_smoke_test_is_undone(upgrade_cluster):
     result = triton_upgrade(request("triton-upgrade.yaml", image="triton:bad", progress_deadline_seconds=20), env)
     assert result.state is State.ROLLED_BACK and "smoke requests failed" in result.outcome
     assert image_of(cluster, "triton") == "triton:24.09"
-    assert production.infer("classifier", {"INPUT": __import__("numpy").ones((1, 4), dtype="float32")}).model_version == 1
+    assert (
+        production.infer("classifier", {"INPUT": __import__("numpy").ones((1, 4), dtype="float32")}).model_version == 1
+    )
 
 
 @pytest.fixture
@@ -92,12 +99,24 @@ def blue_green_cluster(kube):
         if name == "triton-green":  # green's own endpoint is the staging Triton
             staging.load_versions("classifier", [TRACK_VERSIONS[image]], base_config=base)
 
-    controller = Controller(cluster, "inference", on_image=on_image, service="triton",
-                            on_service=lambda image: production.load_versions("classifier", [SERVICE_VERSIONS[image]]))
+    controller = Controller(
+        cluster,
+        "inference",
+        on_image=on_image,
+        service="triton",
+        on_service=lambda image: production.load_versions("classifier", [SERVICE_VERSIONS[image]]),
+    )
     cluster.apps.create_namespaced_deployment("inference", deployment("triton-blue", "triton-blue", "triton:24.09"))
     blue_selector = {"app": "triton", "changeflow.io/track": "triton-blue"}
-    cluster.core.create_namespaced_service("inference", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "triton", "namespace": "inference"},
-                                                         "spec": {"selector": blue_selector, "ports": [{"port": 8000}]}})
+    cluster.core.create_namespaced_service(
+        "inference",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "triton", "namespace": "inference"},
+            "spec": {"selector": blue_selector, "ports": [{"port": 8000}]},
+        },
+    )
     controller.start()
     controller.wait_available("triton-blue")
     yield cluster, env, controller
@@ -114,15 +133,21 @@ def replicas(cluster, name):
 
 def test_blue_green_switches_and_retires_blue(blue_green_cluster):
     cluster, env, controller = blue_green_cluster
-    result = blue_green(request("blue-green.yaml", image="triton:24.10", bake_seconds=2, progress_deadline_seconds=20), env)
+    result = blue_green(
+        request("blue-green.yaml", image="triton:24.10", bake_seconds=2, progress_deadline_seconds=20), env
+    )
     assert result.state is State.CLOSED, result.outcome
     assert selector(cluster) == "triton-green" and replicas(cluster, "triton-blue") == 0
-    assert all(available > 0 for _, available in controller.selector_log), "the Service selected no ready pods at some moment"
+    assert all(available > 0 for _, available in controller.selector_log), (
+        "the Service selected no ready pods at some moment"
+    )
 
 
 def test_green_that_fails_validation_never_gets_traffic(blue_green_cluster):
     cluster, env, controller = blue_green_cluster
-    result = blue_green(request("blue-green.yaml", image="triton:bad", bake_seconds=2, progress_deadline_seconds=20), env)
+    result = blue_green(
+        request("blue-green.yaml", image="triton:bad", bake_seconds=2, progress_deadline_seconds=20), env
+    )
     assert result.state is State.ABORTED and "never left triton-blue" in result.outcome
     assert {s["changeflow.io/track"] for s, _ in controller.selector_log} == {"triton-blue"}
     assert replicas(cluster, "triton-blue") == 2
@@ -131,7 +156,9 @@ def test_green_that_fails_validation_never_gets_traffic(blue_green_cluster):
 
 def test_blue_green_rolls_back_after_the_switch(blue_green_cluster):
     cluster, env, controller = blue_green_cluster
-    result = blue_green(request("blue-green.yaml", image="triton:prod-bad", bake_seconds=2, progress_deadline_seconds=20), env)
+    result = blue_green(
+        request("blue-green.yaml", image="triton:prod-bad", bake_seconds=2, progress_deadline_seconds=20), env
+    )
     assert result.state is State.ROLLED_BACK, result.outcome
     assert selector(cluster) == "triton-blue" and replicas(cluster, "triton-blue") == 2
     tracks = [s["changeflow.io/track"] for s, _ in controller.selector_log]

@@ -10,11 +10,11 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 
 from changeflow.adapters.sql_records import SqlRecordStore
-from changeflow.settings.defaults import executor_key
 from changeflow.domain.record import ChangeRecord, State
 from changeflow.domain.request import Risk
 from changeflow.domain.windows import window_conflicts
 from changeflow.services.records import related_changes
+from changeflow.settings.defaults import executor_key
 from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
 from changeflow.settings.loader import load_change_request
 from tests.conftest import EXAMPLES
@@ -33,11 +33,15 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
     from changeflow.flows.safety import safety_net
 
     url = f"sqlite:///{tmp_path / 'records.db'}"
-    store = SqlRecordStore(url, signer=executor_key())  # written by executors (now dead): signed with the session's executor key
+    store = SqlRecordStore(
+        url, signer=executor_key()
+    )  # written by executors (now dead): signed with the session's executor key
     base = load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml")
     now, pid = datetime.now(timezone.utc), dead_pid()
     for i in range(MANY):  # changes whose executor died before they touched production
-        record = ChangeRecord.open(base.model_copy(update={"id": f"CHG-{i + 1000:04d}"}), Risk.MEDIUM, now - timedelta(minutes=i))
+        record = ChangeRecord.open(
+            base.model_copy(update={"id": f"CHG-{i + 1000:04d}"}), Risk.MEDIUM, now - timedelta(minutes=i)
+        )
         for state in (State.ASSESSED, State.APPROVED, State.SCHEDULED, State.EXECUTING):
             record.transition(state, now, "")
         record.executor = {"host": socket.gethostname(), "pid": pid}
@@ -52,9 +56,15 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
     request = base.model_copy(update={"id": "CHG-2000"})
     assert len(window_conflicts(request, related_changes(store, request, now))) == MANY
 
-    nowhere = ServerEndpoint(name="production", http_url="http://127.0.0.1:9")  # the safety net needs no server to abort these
-    environment = Environment(production=nowhere, staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10"),
-                              records=RecordStoreSettings(url=url, publish=False), bake=BakeSettings())
+    nowhere = ServerEndpoint(
+        name="production", http_url="http://127.0.0.1:9"
+    )  # the safety net needs no server to abort these
+    environment = Environment(
+        production=nowhere,
+        staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10"),
+        records=RecordStoreSettings(url=url, publish=False),
+        bake=BakeSettings(),
+    )
     result = safety_net(environment)
     assert len(result.aborted) == MANY and not result.rolled_back and not result.failed
     aborted = run("list", "--json", "--state", "aborted", env=env)

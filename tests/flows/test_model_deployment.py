@@ -4,11 +4,11 @@ import threading
 
 import numpy as np
 import pytest
-
-from changeflow.bootstrap import record_store
-from changeflow import State
-from changeflow.settings.loader import load_change_request
 from changeflow.flows.model_deployment import model_deployment
+
+from changeflow import State
+from changeflow.bootstrap import record_store
+from changeflow.settings.loader import load_change_request
 from tests.conftest import EXAMPLES
 from tests.flows.helpers import wait_for_step
 
@@ -37,7 +37,9 @@ def test_good_version_is_deployed_and_closed(environment, production):
     record = record_store(environment.records).load("CHG-0002")
     assert [s.name for s in record.execution_steps] == ["check_serving_version", "stage", "validate", "promote"]
     assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor", "finalize"]
-    assert all(s.outcome == "ok" and s.ended_at >= s.started_at for s in record.execution_steps + record.verification_steps)
+    assert all(
+        s.outcome == "ok" and s.ended_at >= s.started_at for s in record.execution_steps + record.verification_steps
+    )
     assert record.rollback_steps == [] and record.outcome.startswith("v2 serving; bake")
 
 
@@ -63,14 +65,18 @@ def test_flaky_version_is_caught_by_monitoring_and_rolled_back(environment, prod
     monitor = record.verification_steps[-1]
     assert monitor.name == "monitor" and monitor.outcome == "failed"
     assert "probe error rate" in monitor.detail
-    assert monitor.ended_at - monitor.started_at < __import__("datetime").timedelta(seconds=10)  # stopped early, not after 30 s
+    assert monitor.ended_at - monitor.started_at < __import__("datetime").timedelta(
+        seconds=10
+    )  # stopped early, not after 30 s
     assert [s.name for s in record.rollback_steps] == ["restore_version", "verify_restored"]
     assert all(s.outcome == "ok" for s in record.rollback_steps)
     assert record.serving_version_after == 2
 
 
 def test_a_step_raising_after_promotion_rolls_back(environment, production):
-    broken = environment.model_copy(update={"production": environment.production.model_copy(update={"metrics_url": "http://127.0.0.1:9/metrics"})})
+    broken = environment.model_copy(
+        update={"production": environment.production.model_copy(update={"metrics_url": "http://127.0.0.1:9/metrics"})}
+    )
     with pytest.raises(Exception, match="metrics .* do not answer"):
         model_deployment(request("normal-deploy-v2.yaml", bake_seconds=5), broken)
     record = record_store(environment.records).load("CHG-0002")
@@ -94,7 +100,9 @@ def test_a_cancelled_bake_rolls_back(environment, production):
     store = record_store(environment.records)
     wait_for_step(store, "CHG-0002", "monitor")
     with get_client(sync_client=True) as client:
-        run_ = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["cancel-me-mid-bake"])))[0]
+        run_ = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["cancel-me-mid-bake"]))
+        )[0]
         client.set_flow_run_state(run_.id, Cancelling(), force=True)
     worker.join(timeout=60)
     assert not worker.is_alive()
@@ -107,7 +115,9 @@ def test_a_cancelled_bake_rolls_back(environment, production):
 
 def test_going_back_to_a_lower_version_serves_it(environment, production):
     on_v2(production)
-    result = model_deployment(request("normal-deploy-v2.yaml", from_version=2, to_version=1, bake_seconds=2), environment)
+    result = model_deployment(
+        request("normal-deploy-v2.yaml", from_version=2, to_version=1, bake_seconds=2), environment
+    )
     assert result.state is State.CLOSED, result.outcome
     assert serving(production) == ([1], 1)
 

@@ -4,12 +4,12 @@ check's ``hold_if_free`` never waits and never leaves a slot behind it, whoever 
 import threading
 
 import pytest
+from changeflow.flows.config_change import config_change
+from changeflow.flows.model_deployment import model_deployment
 
 from changeflow import State
 from changeflow.adapters.prefect import PrefectModelLocks
 from changeflow.bootstrap import record_store
-from changeflow.flows.config_change import config_change
-from changeflow.flows.model_deployment import model_deployment
 from changeflow.local.drills import await_record
 from changeflow.settings.loader import load_governance
 from tests.conftest import EXAMPLES
@@ -41,8 +41,12 @@ def test_two_changes_to_one_model_never_execute_at_once(environment):
     governance = load_governance(EXAMPLES)
     store = record_store(environment.records)
     first = change("normal-deploy-v2.yaml", id="CHG-0011", change={"bake_seconds": 4})
-    second = change("standard-config-tweak.yaml", id="CHG-0012", model="classifier",
-                    change={"set": {"dynamic_batching.max_queue_delay_microseconds": 300}})
+    second = change(
+        "standard-config-tweak.yaml",
+        id="CHG-0012",
+        model="classifier",
+        change={"set": {"dynamic_batching.max_queue_delay_microseconds": 300}},
+    )
     results = {}
 
     def execute(request, kind_flow):
@@ -55,7 +59,10 @@ def test_two_changes_to_one_model_never_execute_at_once(environment):
     configuring.start()
     for t in (deploying, configuring):
         t.join(timeout=120)
-    assert {change_id: r.state for change_id, r in results.items()} == {"CHG-0011": State.CLOSED, "CHG-0012": State.CLOSED}
+    assert {change_id: r.state for change_id, r in results.items()} == {
+        "CHG-0011": State.CLOSED,
+        "CHG-0012": State.CLOSED,
+    }
     spans = []
     for change_id in ("CHG-0011", "CHG-0012"):
         record = store.load(change_id)

@@ -6,14 +6,14 @@ tests/governed/test_sequence.py."""
 import time
 
 import pytest
+from changeflow.flows.config_change import config_change
 
+from changeflow import State
 from changeflow.adapters.prefect_records import artifact_key, artifact_records
 from changeflow.adapters.sql_records import SqlRecordStore
 from changeflow.domain.history import verify_chain
-from changeflow import State
 from changeflow.settings.environment import RecordStoreSettings
 from changeflow.settings.loader import load_change_request
-from changeflow.flows.config_change import config_change
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.triton
@@ -32,7 +32,10 @@ def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.chang
     while time.monotonic() < deadline:
         with get_client(sync_client=True) as client:
             page = client.read_events(
-                EventFilter(event=EventNameFilter(prefix=[prefix]), resource=EventResourceFilter(id=[f"changeflow.change.{change_id}"])),
+                EventFilter(
+                    event=EventNameFilter(prefix=[prefix]),
+                    resource=EventResourceFilter(id=[f"changeflow.change.{change_id}"]),
+                ),
                 limit=50,
             )
         names = sorted(e.event for e in page.events)
@@ -43,7 +46,9 @@ def read_change_events(change_id, expect, timeout_s=20, prefix="changeflow.chang
 
 
 def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_an_event(environment):
-    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
+    prefect_env = environment.model_copy(
+        update={"records": RecordStoreSettings(url=environment.records.url, publish=True)}
+    )
     result = config_change(tweak("CHG-0021"), prefect_env)
     assert result.state is State.CLOSED, result.outcome
     database = SqlRecordStore(environment.records.url)
@@ -55,7 +60,9 @@ def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_
     assert published == record and artifact_key("CHG-0021") == "chg-0021"
     states = ["requested", "assessed", "approved", "scheduled", "executing", "verifying", "closed"]
     events = read_change_events("CHG-0021", len(states), whole=True)
-    assert sorted(e.event for e in events) == sorted(f"changeflow.change.{s}" for s in states)  # one event per transition
+    assert sorted(e.event for e in events) == sorted(
+        f"changeflow.change.{s}" for s in states
+    )  # one event per transition
     closed = next(e for e in events if e.event == "changeflow.change.closed")
     assert closed.payload["sha256"] == versions[-1].sha256  # the chain head goes out with the event
 
@@ -67,13 +74,19 @@ def test_a_record_rewritten_through_the_prefect_api_is_named_by_the_audit(enviro
     from changeflow.adapters.prefect_records import record_markdown
     from changeflow.services.audit import audit
 
-    prefect_env = environment.model_copy(update={"records": RecordStoreSettings(url=environment.records.url, publish=True)})
+    prefect_env = environment.model_copy(
+        update={"records": RecordStoreSettings(url=environment.records.url, publish=True)}
+    )
     assert config_change(tweak("CHG-0023"), prefect_env).state is State.CLOSED
     database = SqlRecordStore(environment.records.url)
     assert audit(database, ["CHG-0023"], {r.id: r for r in artifact_records()}).breaks == []
     forged = database.load("CHG-0023").model_copy(update={"outcome": "closed; approved by carol"})
     with get_client(sync_client=True) as client:  # what any API client could write: a newer artifact version
-        client.create_artifact(ArtifactCreate(key=artifact_key("CHG-0023"), type="markdown", data=record_markdown(forged, forged.model_dump_json())))
+        client.create_artifact(
+            ArtifactCreate(
+                key=artifact_key("CHG-0023"), type="markdown", data=record_markdown(forged, forged.model_dump_json())
+            )
+        )
     report = audit(database, ["CHG-0023"], {r.id: r for r in artifact_records()})
     assert [b.change_id for b in report.breaks] == ["CHG-0023"] and "through the Prefect API" in report.breaks[0].reason
     assert database.load("CHG-0023").outcome != forged.outcome  # the system of record is untouched

@@ -38,7 +38,9 @@ def drill_prefect(request, tmp_path_factory):
     if missing_reason() is not None:
         yield request.getfixturevalue("prefect_server")
         return
-    with drills.prefect_on_postgres(request.getfixturevalue("postgres"), tmp_path_factory.mktemp("prefect-drills")) as api_url:
+    with drills.prefect_on_postgres(
+        request.getfixturevalue("postgres"), tmp_path_factory.mktemp("prefect-drills")
+    ) as api_url:
         lock_clients_follow_the_api()
         try:
             yield api_url
@@ -64,13 +66,27 @@ def drill(staging_process, drill_prefect, tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("drill")
     shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
-    production = TritonServer(workdir / "model_repository", name="drill-production", workdir=workdir, load_models=["classifier"]).start()
+    production = TritonServer(
+        workdir / "model_repository", name="drill-production", workdir=workdir, load_models=["classifier"]
+    ).start()
     environment = Environment(
-        production=ServerEndpoint(name="production", http_url=production.http_url, metrics_url=production.metrics_url, repository=production.repository),
-        staging=ServerEndpoint(name="staging", http_url=staging_process.http_url, metrics_url=staging_process.metrics_url,
-                               repository=staging_process.repository, repository_headers=staging_process.repository_headers),
+        production=ServerEndpoint(
+            name="production",
+            http_url=production.http_url,
+            metrics_url=production.metrics_url,
+            repository=production.repository,
+        ),
+        staging=ServerEndpoint(
+            name="staging",
+            http_url=staging_process.http_url,
+            metrics_url=staging_process.metrics_url,
+            repository=staging_process.repository,
+            repository_headers=staging_process.repository_headers,
+        ),
         records=RecordStoreSettings(url=f"sqlite:///{workdir / 'records.db'}", publish=False),
-        bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=1000),  # smoke tests take seconds: a kill lands in them
+        bake=BakeSettings(
+            interval_s=0.5, probes_per_sample=20, smoke_requests=1000
+        ),  # smoke tests take seconds: a kill lands in them
     )
     governance = load_governance(EXAMPLES, approval_timeout_s=120, approval_poll_s=1)
     with Installation(environment, governance) as installation:
@@ -85,16 +101,24 @@ def emergency(change_id: str, to_version: int = 2, bake_seconds: int = 60) -> Ch
 
 
 def run_and_kill(installation, request: ChangeRequest, step: str, after_touching: bool = False):
-    return bootstrap(installation.environment), drills.run_and_kill(installation, request, step, "oscar", after_touching)
+    return bootstrap(installation.environment), drills.run_and_kill(
+        installation, request, step, "oscar", after_touching
+    )
 
 
 def assert_recovered(services, request: ChangeRequest, kill, expected: State):
-    recovery = await_recovery(services.records, services.production, services.locks, request.id, "classifier", 1, kill, timeout_s=150)
+    recovery = await_recovery(
+        services.records, services.production, services.locks, request.id, "classifier", 1, kill, timeout_s=150
+    )
     record = services.records.load(request.id)
     assert record.state is expected, (record.state, record.outcome)
     assert services.production.infer("classifier", {"INPUT": X}).model_version == 1
     if expected is State.ROLLED_BACK:
-        assert record.rollback_steps and record.rollback_steps[-1].name == "verify_restored" and "safety net" in record.outcome + record.transitions[-1].reason
+        assert (
+            record.rollback_steps
+            and record.rollback_steps[-1].name == "verify_restored"
+            and "safety net" in record.outcome + record.transitions[-1].reason
+        )
     else:
         assert "before production was touched" in record.transitions[-1].reason
     assert recovery.seconds <= 90, recovery
@@ -102,14 +126,18 @@ def assert_recovered(services, request: ChangeRequest, kill, expected: State):
     return record
 
 
-@pytest.mark.parametrize("step, touched", [("stage", False), ("validate", False), ("promote", True), ("smoke_test", True), ("monitor", True)])
+@pytest.mark.parametrize(
+    "step, touched", [("stage", False), ("validate", False), ("promote", True), ("smoke_test", True), ("monitor", True)]
+)
 def test_an_executor_killed_at_any_step_is_settled_with_nobody_running_a_command(drill, step, touched):
     installation, _ = drill
     staging = bootstrap(installation.environment).staging
     if step == "stage" and staging.ready_versions("classifier"):
         staging.unload("classifier")  # staging loads v2 cold (over a second): the kill lands while it does
     request = emergency(f"CHG-81{['stage', 'validate', 'promote', 'smoke_test', 'monitor'].index(step):02d}")
-    services, kill = run_and_kill(installation, request, step, after_touching=touched)  # promote says so just after it starts
+    services, kill = run_and_kill(
+        installation, request, step, after_touching=touched
+    )  # promote says so just after it starts
     if step != "validate":  # long enough steps: the kill lands in them
         assert kill.step == step, kill
     assert kill.production_touched is touched or step == "validate", kill
@@ -143,7 +171,9 @@ def test_the_safety_net_killed_in_its_own_restore_is_run_again(drill):
     second = kill_at_step(services.records, request.id, "verify_restored", timeout_s=60, pid_of=lambda record: net)
     assert second.pid != kill.pid
     record = assert_recovered(services, request, second, State.ROLLED_BACK)
-    assert len([s for s in record.rollback_steps if s.name == "restore_version"]) >= 2  # the second safety net did it again
+    assert (
+        len([s for s in record.rollback_steps if s.name == "restore_version"]) >= 2
+    )  # the second safety net did it again
 
 
 def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
@@ -155,7 +185,9 @@ def test_production_killed_mid_bake_is_restored_when_it_returns(drill):
     production.process.wait()
     production.process = None
     try:
-        said = await_record(services.records, request.id, lambda r: "PRODUCTION NEEDS ATTENTION" in (r.outcome or ""), 120, poll_s=0.2)
+        said = await_record(
+            services.records, request.id, lambda r: "PRODUCTION NEEDS ATTENTION" in (r.outcome or ""), 120, poll_s=0.2
+        )
         assert said.state is State.VERIFYING and "unreachable" in said.outcome  # the record says so, it is not closed
     finally:  # even when the note came late: a safety net left waiting for production would hold classifier's lock for minutes
         production.start()  # the supervisor brings it back: nobody runs a changeflow command
@@ -177,7 +209,15 @@ def test_a_run_that_brings_its_own_rules_clock_environment_or_variables_is_refus
     installation, _ = drill
     services = bootstrap(installation.environment)
     attempts = {
-        "CHG-8601": ({"governance": {"require_proof": False, "approvers": {"change_advisory_board": ["bob", "eve"], "emergency_approvers": ["eve"]}}}, None),
+        "CHG-8601": (
+            {
+                "governance": {
+                    "require_proof": False,
+                    "approvers": {"change_advisory_board": ["bob", "eve"], "emergency_approvers": ["eve"]},
+                }
+            },
+            None,
+        ),
         "CHG-8602": ({"now": "2026-11-25T22:00:00+01:00"}, None),
         "CHG-8603": ({"environment": installation.environment.model_dump(mode="json")}, None),
         "CHG-8604": ({}, {"env": {"CHANGEFLOW_GOVERNANCE": "/tmp/her-own-governance"}}),
@@ -186,10 +226,14 @@ def test_a_run_that_brings_its_own_rules_clock_environment_or_variables_is_refus
     with get_client(sync_client=True) as client:
         for change_id, (extra, job_variables) in attempts.items():
             parameters = {"request": emergency(change_id).model_dump(mode="json"), **extra}
-            runs[change_id] = client.create_flow_run_from_deployment(installation.ids["emergency"], parameters=parameters, job_variables=job_variables).id
+            runs[change_id] = client.create_flow_run_from_deployment(
+                installation.ids["emergency"], parameters=parameters, job_variables=job_variables
+            ).id
     for change_id, sent in (("CHG-8601", "governance"), ("CHG-8602", "now"), ("CHG-8603", "environment")):
         record = await_record(services.records, change_id, lambda r: r.is_terminal, timeout_s=120)
-        assert record.state is State.REJECTED and record.transitions[-1].reason.startswith("refused: run parameter(s)"), record.transitions[-1]
+        assert record.state is State.REJECTED and record.transitions[-1].reason.startswith(
+            "refused: run parameter(s)"
+        ), record.transitions[-1]
         assert sent in record.transitions[-1].reason and not record.execution_steps and not record.approvals
     with get_client(sync_client=True) as client:
         deadline = time.monotonic() + 120

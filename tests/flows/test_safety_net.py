@@ -9,10 +9,10 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from changeflow.bootstrap import record_store
-from changeflow import State
 from changeflow.flows.safety import safety_net
+
+from changeflow import State
+from changeflow.bootstrap import record_store
 from tests.flows.helpers import wait_for_step
 
 pytestmark = pytest.mark.triton
@@ -36,8 +36,13 @@ def start_executor(environment, tmp_path, bake_seconds: int = 120) -> subprocess
         """
     )
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_killed_executor_is_rolled_back_by_the_safety_net(environment, production, tmp_path):
@@ -80,8 +85,9 @@ def test_an_executor_killed_before_touching_production_leaves_an_aborted_change(
 
 def orphan_on(environment, change_id: str):
     """A change left verifying after promotion by an executor that no longer exists."""
-    from changeflow.bootstrap import bootstrap
     from changeflow.flows.compensation import open_for_execution
+
+    from changeflow.bootstrap import bootstrap
     from changeflow.settings.loader import load_change_request
     from tests.conftest import EXAMPLES
 
@@ -89,7 +95,9 @@ def orphan_on(environment, change_id: str):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     recorder = open_for_execution(request, bootstrap(environment), None)
-    recorder.note(executor={**recorder.record.executor, "pid": str(gone.pid)}, serving_version_before=1, production_touched=True)
+    recorder.note(
+        executor={**recorder.record.executor, "pid": str(gone.pid)}, serving_version_before=1, production_touched=True
+    )
     recorder.transition(State.VERIFYING, "test: v2 promoted, then its executor died")
 
 
@@ -97,24 +105,47 @@ def test_a_restore_that_keeps_failing_says_production_needs_attention_and_raises
     """Production does not answer: the restore is retried, then the record says so (still verifying, so
     the next run tries again), an incident change event goes out, and `reconcile` exits 6."""
     from changeflow.flows.safety import Settling
+
     from changeflow.local.event_sink import EventSink
     from changeflow.settings.governance import IncidentEvents
     from changeflow.settings.loader import load_governance
     from tests.conftest import EXAMPLES
 
-    down = environment.model_copy(update={"production": environment.production.model_copy(update={"http_url": "http://127.0.0.1:9", "metrics_url": None})})
+    down = environment.model_copy(
+        update={
+            "production": environment.production.model_copy(
+                update={"http_url": "http://127.0.0.1:9", "metrics_url": None}
+            )
+        }
+    )
     orphan_on(down, "CHG-7001")
     with EventSink() as sink:
         governance = load_governance(EXAMPLES, incident_events=IncidentEvents(url=sink.url, routing_key="test"))
-        result = safety_net(down, governance, Settling(attempts=2, backoff_s=0.01, unreachable_poll_s=0.01, unreachable_wait_s=0.02))
+        result = safety_net(
+            down, governance, Settling(attempts=2, backoff_s=0.01, unreachable_poll_s=0.01, unreachable_wait_s=0.02)
+        )
     assert list(result.failed) == ["CHG-7001"] and "production unreachable" in result.failed["CHG-7001"]
     record = record_store(down.records).load("CHG-7001")
-    assert record.state is State.VERIFYING and record.outcome.startswith("PRODUCTION NEEDS ATTENTION: the rollback failed (production unreachable")
-    assert sink.events and all(e["payload"]["summary"].startswith("CHG-7001 production needs attention") for e in sink.events)
+    assert record.state is State.VERIFYING and record.outcome.startswith(
+        "PRODUCTION NEEDS ATTENTION: the rollback failed (production unreachable"
+    )
+    assert sink.events and all(
+        e["payload"]["summary"].startswith("CHG-7001 production needs attention") for e in sink.events
+    )
 
     from prefect.settings import PREFECT_API_URL
 
     (tmp_path / "down.json").write_text(down.model_dump_json())
-    reconcile = subprocess.run([os.path.join(os.path.dirname(sys.executable), "changeflow"), "reconcile", "--environment", str(tmp_path / "down.json")],
-                               capture_output=True, text=True, timeout=120, env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()})
+    reconcile = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "changeflow"),
+            "reconcile",
+            "--environment",
+            str(tmp_path / "down.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
+    )
     assert reconcile.returncode == 6 and "failed: {'CHG-7001'" in reconcile.stdout, reconcile.stdout + reconcile.stderr

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from changeflow.adapters.credentials import sign
 from changeflow.bootstrap import Services
 from changeflow.domain.decisions import Answer
 from changeflow.domain.identity import decision_message, person
 from changeflow.settings.defaults import approver_keys_dir
 from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
 from changeflow.settings.loader import load_governance
-from changeflow.adapters.credentials import sign
 from tests.conftest import EXAMPLES
 from tests.fakes import FakeLocks, FakeModelServer, FakeRecordStore
 
@@ -29,7 +29,9 @@ class ScriptedDecisions:
     """``DecisionSource``: answers ``script`` in order, one per ask, each signed by its approver's enrolled
     key on the digest the gate shows (what ``changeflow approve`` sends); then no answer (time runs out)."""
 
-    def __init__(self, script: list[tuple[str, bool | None]], change_id: str = "", signed: bool = True, digest: str | None = None) -> None:
+    def __init__(
+        self, script: list[tuple[str, bool | None]], change_id: str = "", signed: bool = True, digest: str | None = None
+    ) -> None:
         self.script, self.change_id, self.signed, self.digest = list(script), change_id, signed, digest
         self.asked: list[tuple[str, str]] = []  # (purpose, description)
 
@@ -41,7 +43,9 @@ class ScriptedDecisions:
         on = self.digest if self.digest is not None else digest
         signature = ""
         if self.signed and approve is not None:
-            signature = sign(approver_keys_dir() / f"{person(who)}.pem", decision_message(self.change_id, approve, on, person(who)))
+            signature = sign(
+                approver_keys_dir() / f"{person(who)}.pem", decision_message(self.change_id, approve, on, person(who))
+            )
         return Answer(approve=approve, approver=who, comment=f"{who} via test", plan_digest=on, signature=signature)
 
 
@@ -95,13 +99,26 @@ def fake_services(tmp_path):
     production = FakeModelServer(classifier, ready=dict(ready), name="production")
     staging = FakeModelServer(classifier, ready=dict(ready), name="staging")
     environment = Environment(
-        production=ServerEndpoint(name="production", http_url="http://production.invalid:8000", metrics_url="http://production.invalid:8002/metrics",
-                                  repository=repository),
-        staging=ServerEndpoint(name="staging", http_url="http://staging.invalid:8000", metrics_url="http://staging.invalid:8002/metrics"),
+        production=ServerEndpoint(
+            name="production",
+            http_url="http://production.invalid:8000",
+            metrics_url="http://production.invalid:8002/metrics",
+            repository=repository,
+        ),
+        staging=ServerEndpoint(
+            name="staging", http_url="http://staging.invalid:8000", metrics_url="http://staging.invalid:8002/metrics"
+        ),
         records=RecordStoreSettings(url="sqlite:///:memory:"),
     )
-    return Services(environment=environment, production=production, metrics=production, staging=staging,
-                    records=FakeRecordStore(signer=executor_key()), locks=FakeLocks(), notices=KeptNotices())
+    return Services(
+        environment=environment,
+        production=production,
+        metrics=production,
+        staging=staging,
+        records=FakeRecordStore(signer=executor_key()),
+        locks=FakeLocks(),
+        notices=KeptNotices(),
+    )
 
 
 @pytest.fixture
@@ -122,7 +139,8 @@ def _no_traffic_window(monkeypatch):
     """The assessment measures traffic over half a second of real time; the fakes' counters need none."""
     import functools
 
-    from changeflow.services import verification
     from changeflow.tasks import shared
+
+    from changeflow.services import verification
 
     monkeypatch.setattr(shared, "request_rate", functools.partial(verification.request_rate, sleep=lambda s: None))

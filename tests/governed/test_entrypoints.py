@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
 
 from changeflow.bootstrap import record_store
 from changeflow.domain.record import State
-from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
 from changeflow.settings.environment import RecordStoreSettings
 from changeflow.settings.loader import load_governance
 from tests.conftest import EXAMPLES
@@ -25,23 +25,31 @@ CASES = [  # (flow, example request, what the caller hands in)
 
 
 @pytest.mark.parametrize("flow, example, given", CASES, ids=[flow.name for flow, _, _ in CASES])
-def test_executor_parameters_from_any_caller_are_refused_and_recorded(flow, example, given, fake_services, tmp_path, monkeypatch):
+def test_executor_parameters_from_any_caller_are_refused_and_recorded(
+    flow, example, given, fake_services, tmp_path, monkeypatch
+):
     executor = fake_services.environment.model_copy(
-        update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'executor.db'}", publish=False)})
+        update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'executor.db'}", publish=False)}
+    )
     settings = tmp_path / "environment.yaml"
     settings.write_text(yaml.safe_dump(executor.model_dump(mode="json")))
     monkeypatch.setenv("CHANGEFLOW_ENVIRONMENT", str(settings))
     monkeypatch.setenv("CHANGEFLOW_GOVERNANCE", str(EXAMPLES))
     monkeypatch.delenv("CHANGEFLOW_CLOCK", raising=False)
     handed_in = {
-        "environment": executor.model_copy(update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'requester.db'}", publish=False)}),
+        "environment": executor.model_copy(
+            update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'requester.db'}", publish=False)}
+        ),
         "governance": load_governance(EXAMPLES).model_copy(update={"require_proof": False}),
         "now": WEDNESDAY_NIGHT,
     }
     request = change(example)
     result = flow.fn(request, **{name: handed_in[name] for name in given})
     assert result.state is State.REJECTED, result.outcome
-    assert f"refused: run parameter(s) {', '.join(given)} are the executor's configuration, not the requester's" in result.outcome
+    assert (
+        f"refused: run parameter(s) {', '.join(given)} are the executor's configuration, not the requester's"
+        in result.outcome
+    )
     record = record_store(executor.records).load(request.id)  # the executor's own store holds the refusal
     assert [t.to_state for t in record.transitions] == [State.REQUESTED, State.REJECTED]
     assert record.execution_steps == [] and not record.production_touched and record.approvals == []

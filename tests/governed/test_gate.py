@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 
+from changeflow.flows.compensation import Execution
+from changeflow.flows.doubt import ask_on_doubt
+
 from changeflow.domain.decisions import Answer, GateOutcome
 from changeflow.domain.policy import Decision, Judgement
 from changeflow.domain.record import ChangeRecord, State
 from changeflow.domain.verdicts import Outcome, Verdict
-from changeflow.flows.compensation import Execution
-from changeflow.flows.doubt import ask_on_doubt
 from changeflow.services.approval_gate import gather
 from changeflow.services.recorder import Recorder, utc_now
 from tests.governed.conftest import ScriptedDecisions
@@ -24,7 +25,11 @@ def plain_weigh(answer: Answer, already: list[str]):
     """Counts anyone named, once; refuses a blank name."""
     decision = Decision(approve=bool(answer.approve), approver=answer.approver)
     ok = bool(answer.approver) and answer.approver not in already
-    return decision, Judgement(accepted=ok, reason=f"{answer.approver or '(blank)'} {'counted' if ok else 'refused'}"), answer.approver
+    return (
+        decision,
+        Judgement(accepted=ok, reason=f"{answer.approver or '(blank)'} {'counted' if ok else 'refused'}"),
+        answer.approver,
+    )
 
 
 class Clock:
@@ -38,8 +43,19 @@ class Clock:
 def ask_gate(script, required=2, timeout_s=60, clock=None, source=None):
     kept = []
     source = source or ScriptedDecisions(script, signed=False)
-    result = gather(source, purpose="approval", weigh=plain_weigh, keep=kept.append, form=lambda a, r: f"{a} {r}", digest="d",
-                    required=required, timeout_s=timeout_s, poll_s=1, log=LOG, **({"clock": clock} if clock else {}))
+    result = gather(
+        source,
+        purpose="approval",
+        weigh=plain_weigh,
+        keep=kept.append,
+        form=lambda a, r: f"{a} {r}",
+        digest="d",
+        required=required,
+        timeout_s=timeout_s,
+        poll_s=1,
+        log=LOG,
+        **({"clock": clock} if clock else {}),
+    )
     return result, kept, source
 
 
@@ -70,7 +86,9 @@ def test_the_deadline_is_kept_across_asks():
             clock.now += 40  # each answer takes 40 s of the 60
             return super().ask(purpose, description, digest, timeout_s, poll_s)
 
-    result, kept, _ = ask_gate(None, required=3, clock=clock, source=Slow([("carol", True), ("dave", True), ("frank", True)], signed=False))
+    result, kept, _ = ask_gate(
+        None, required=3, clock=clock, source=Slow([("carol", True), ("dave", True), ("frank", True)], signed=False)
+    )
     assert timeouts == [60, 20]  # the second waits only for what is left; the third is never asked
     assert result.outcome is GateOutcome.EXPIRED and kept == ["carol", "dave"]
 
@@ -97,7 +115,10 @@ def test_a_doubtful_bake_rolls_back_on_a_rejection_or_on_silence(fake_services, 
     request, recorder = the_doubtful(fake_services, governance)
     recorder.note()
     fake_services.decisions = ScriptedDecisions([("dave", False)], request.id)
-    assert ask_on_doubt(recorder, fake_services, request, DOUBT, [], governance) == (False, "roll back decided by dave (dave via test)")
+    assert ask_on_doubt(recorder, fake_services, request, DOUBT, [], governance) == (
+        False,
+        "roll back decided by dave (dave via test)",
+    )
     fake_services.decisions = ScriptedDecisions([], request.id)
     promote, why = ask_on_doubt(recorder, fake_services, request, DOUBT, [], governance)
     assert not promote and why == f"no decision within {governance.verification.decision_timeout_s}s"
@@ -122,7 +143,9 @@ def test_an_exception_after_production_was_touched_rolls_back_and_is_raised(fake
     request = change("normal-deploy-v2.yaml")
     kind = KindDouble(fake_services)
     with pytest.raises(RuntimeError, match="server went away"):
-        with Execution(request, fake_services, None, request.kind, governance=governance, roll_back=kind.roll_back) as run:
+        with Execution(
+            request, fake_services, None, request.kind, governance=governance, roll_back=kind.roll_back
+        ) as run:
             run.recorder.touching_production()
             raise RuntimeError("server went away")
     assert kind.rolled_back == ["RuntimeError: server went away"]
@@ -136,6 +159,12 @@ def test_a_failed_tidy_up_is_recorded_beside_the_abort(fake_services, governance
         raise OSError("green Deployment not deleted")
 
     with Execution(request, fake_services, None, request.kind, on_abort=tidy, governance=governance) as run:
-        run.require(Verdict(outcome=Outcome.FAIL, reason="2 of 10 differ"), abort="validation failed in staging, production untouched")
+        run.require(
+            Verdict(outcome=Outcome.FAIL, reason="2 of 10 differ"),
+            abort="validation failed in staging, production untouched",
+        )
     assert run.result.state is State.ABORTED
-    assert "validation failed in staging" in run.result.outcome and "tidying up failed: OSError: green Deployment not deleted" in run.result.outcome
+    assert (
+        "validation failed in staging" in run.result.outcome
+        and "tidying up failed: OSError: green Deployment not deleted" in run.result.outcome
+    )

@@ -4,18 +4,31 @@ same rules the flows run with, in milliseconds, with no server."""
 
 from __future__ import annotations
 
+from changeflow.flows.compensation import Execution
+from changeflow.flows.governed import Governed, Steps, govern
+from changeflow.tasks import shared
+
 from changeflow.domain.record import ChangeResult, RollbackResult, State
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Outcome, Verdict
-from changeflow.flows.compensation import Execution
-from changeflow.flows.governed import Governed, Steps, govern
 from changeflow.services.recorder import Recorder
 from changeflow.settings.loader import load_change_request
-from changeflow.tasks import shared
 from tests.conftest import EXAMPLES
 from tests.governed.conftest import IN_THE_FREEZE, WEDNESDAY_MORNING, WEDNESDAY_NIGHT, KeptNotices, ScriptedDecisions
 
-PLAIN = Steps(*(step.fn for step in (shared.assess, shared.check_catalog, shared.schedule, shared.wait_for_slot, shared.run_checklist, shared.notify)))
+PLAIN = Steps(
+    *(
+        step.fn
+        for step in (
+            shared.assess,
+            shared.check_catalog,
+            shared.schedule,
+            shared.wait_for_slot,
+            shared.run_checklist,
+            shared.notify,
+        )
+    )
+)
 FAILED = Verdict(outcome=Outcome.FAIL, reason="3 of 10 golden cases differ")
 
 
@@ -41,7 +54,9 @@ class KindDouble:
         return RollbackResult(change_id=change_id, state=State.ROLLED_BACK, restored="v1", verified="pass")
 
     def __call__(self, request, record, governance) -> ChangeResult:
-        with Execution(request, self.services, record, request.kind, governance=governance, roll_back=self.roll_back) as run:
+        with Execution(
+            request, self.services, record, request.kind, governance=governance, roll_back=self.roll_back
+        ) as run:
             if self.ending == "abort":
                 run.require(FAILED, abort="validation failed in staging, production untouched")
             run.recorder.touching_production()
@@ -56,12 +71,16 @@ class KindDouble:
 def governed(services, governance, clock, decisions=None, ending="close") -> tuple[Governed, KindDouble]:
     kind = KindDouble(services, ending)
     services.decisions = decisions
-    return Governed(services=services, governance=governance, steps=PLAIN, execute=kind, clock=clock, clock_source="test"), kind
+    return Governed(
+        services=services, governance=governance, steps=PLAIN, execute=kind, clock=clock, clock_source="test"
+    ), kind
 
 
 def test_a_quorum_of_proven_approvals_then_execution_closes_it(fake_services, governance):
     request = change("normal-self-approval.yaml")
-    decisions = ScriptedDecisions([("alice", True), ("mallory", True), ("carol", True), ("carol", True), ("dave", True)], request.id)
+    decisions = ScriptedDecisions(
+        [("alice", True), ("mallory", True), ("carol", True), ("carol", True), ("dave", True)], request.id
+    )
     run, kind = governed(fake_services, governance, WEDNESDAY_NIGHT, decisions)
     result = govern(request, run)
     assert result.state is State.CLOSED, result.outcome
@@ -73,7 +92,14 @@ def test_a_quorum_of_proven_approvals_then_execution_closes_it(fake_services, go
     ]
     assert [a.approver for a in record.approvals if a.counted] == ["carol", "dave"]
     assert [t.to_state for t in record.transitions] == [
-        State.REQUESTED, State.ASSESSED, State.APPROVED, State.SCHEDULED, State.EXECUTING, State.VERIFYING, State.CLOSED]
+        State.REQUESTED,
+        State.ASSESSED,
+        State.APPROVED,
+        State.SCHEDULED,
+        State.EXECUTING,
+        State.VERIFYING,
+        State.CLOSED,
+    ]
     assert "approved by carol, dave (2 required)" in record.transitions[2].reason
     assert "off-hours" in record.transitions[3].reason
     assert kind.touched == [request.model] and fake_services.locks.held == [request.model]
@@ -93,7 +119,10 @@ def test_no_decision_in_time_expires_after_an_overdue_notice(fake_services, gove
     fake_services.notices = KeptNotices(fire_overdue=True)
     request = change("normal-self-approval.yaml", id="CHG-0031")
     run, kind = governed(fake_services, governance, WEDNESDAY_NIGHT, ScriptedDecisions([], request.id))
-    result = govern(request, run.__class__(**{**run.__dict__, "governance": governance.model_copy(update={"approval_timeout_s": 3})}))
+    result = govern(
+        request,
+        run.__class__(**{**run.__dict__, "governance": governance.model_copy(update={"approval_timeout_s": 3})}),
+    )
     assert result.state is State.EXPIRED and "no valid decision within 3s" in result.outcome
     assert fake_services.notices.overdue_payloads == [{"approvals_required": 2, "pool": "change_advisory_board"}]
     assert [title for _, title in fake_services.notices.sent][-1].startswith("Overdue: change CHG-0031")
@@ -102,7 +131,9 @@ def test_no_decision_in_time_expires_after_an_overdue_notice(fake_services, gove
 
 def test_a_decision_on_another_plan_or_unsigned_is_refused_and_kept(fake_services, governance):
     request = change("normal-self-approval.yaml")
-    run, _ = governed(fake_services, governance, WEDNESDAY_NIGHT, ScriptedDecisions([("carol", True)], request.id, digest="0" * 64))
+    run, _ = governed(
+        fake_services, governance, WEDNESDAY_NIGHT, ScriptedDecisions([("carol", True)], request.id, digest="0" * 64)
+    )
     assert govern(request, run).state is State.EXPIRED
     refused = fake_services.records.load(request.id).approvals
     assert len(refused) == 1 and not refused[0].counted and "given on another plan" in refused[0].refusal
@@ -129,14 +160,19 @@ def test_a_standard_change_in_the_catalog_runs_without_approval(fake_services, g
     result = govern(change("standard-config-tweak.yaml"), run)
     assert result.state is State.CLOSED, result.outcome
     record = fake_services.records.load("CHG-0001")
-    assert record.approvals == [] and "pre-approved: matches standard template 'batching-delay'" in record.transitions[2].reason
+    assert (
+        record.approvals == []
+        and "pre-approved: matches standard template 'batching-delay'" in record.transitions[2].reason
+    )
 
 
 def test_a_freeze_blocks_a_normal_change_but_not_an_emergency(fake_services, governance):
     from datetime import timedelta
 
     normal = change("normal-self-approval.yaml", window={"deadline": (IN_THE_FREEZE + timedelta(days=3)).isoformat()})
-    run, _ = governed(fake_services, governance, IN_THE_FREEZE, ScriptedDecisions([("carol", True), ("dave", True)], normal.id))
+    run, _ = governed(
+        fake_services, governance, IN_THE_FREEZE, ScriptedDecisions([("carol", True), ("dave", True)], normal.id)
+    )
     result = govern(normal, run)
     assert result.state is State.EXPIRED and "freeze 'year-end' (year-end peak traffic)" in result.outcome
     emergency = change("emergency-hotfix.yaml")
@@ -144,11 +180,16 @@ def test_a_freeze_blocks_a_normal_change_but_not_an_emergency(fake_services, gov
     result = govern(emergency, run)
     assert result.state is State.REVIEW_PENDING, result.outcome
     record = fake_services.records.load(emergency.id)
-    assert "emergency change overrides freeze 'year-end'" in next(t for t in record.transitions if t.to_state is State.SCHEDULED).reason
+    assert (
+        "emergency change overrides freeze 'year-end'"
+        in next(t for t in record.transitions if t.to_state is State.SCHEDULED).reason
+    )
 
 
 def test_a_failed_checklist_item_blocks_execution(fake_services, governance):
-    request = change("standard-config-tweak.yaml", communication={"announced_in": "#inference-changes"})  # no on-call ack
+    request = change(
+        "standard-config-tweak.yaml", communication={"announced_in": "#inference-changes"}
+    )  # no on-call ack
     run, kind = governed(fake_services, governance, WEDNESDAY_MORNING)
     result = govern(request, run)
     assert result.state is State.ABORTED and "on-call notified: no acknowledgement" in result.outcome
@@ -185,8 +226,11 @@ class RolledOut:
 
     def read_deployment(self, namespace: str, name: str) -> dict:
         template = {"spec": {"containers": [{"name": "triton", "image": "triton:24.10"}]}}
-        return {"metadata": {"name": name, "generation": 1}, "spec": {"replicas": 2, "template": template},
-                "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}
+        return {
+            "metadata": {"name": name, "generation": 1},
+            "spec": {"replicas": 2, "template": template},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2},
+        }
 
 
 def test_an_upgrade_is_assessed_as_its_kind_and_approved_by_the_board_not_its_requester(fake_services, governance):
@@ -199,14 +243,25 @@ def test_an_upgrade_is_assessed_as_its_kind_and_approved_by_the_board_not_its_re
     result = govern(request, run)
     assert result.state is State.CLOSED, result.outcome
     record = fake_services.records.load(request.id)
-    assert record.risk.value == "medium" and "triton upgrade: +3" in record.risk_reasons  # kind +3, quiet traffic: quorum 2
-    assert [t.to_state for t in record.transitions][:4] == [State.REQUESTED, State.ASSESSED, State.APPROVED, State.SCHEDULED]
-    assert [a.refusal for a in record.approvals if not a.counted] == ["carol requested this change and cannot approve it"]
+    assert (
+        record.risk.value == "medium" and "triton upgrade: +3" in record.risk_reasons
+    )  # kind +3, quiet traffic: quorum 2
+    assert [t.to_state for t in record.transitions][:4] == [
+        State.REQUESTED,
+        State.ASSESSED,
+        State.APPROVED,
+        State.SCHEDULED,
+    ]
+    assert [a.refusal for a in record.approvals if not a.counted] == [
+        "carol requested this change and cannot approve it"
+    ]
     assert [a.approver for a in record.approvals if a.counted] == ["dave", "frank"]
     assert kind.touched == ["classifier"]
 
 
-def test_approvers_are_told_at_the_governance_urls_when_a_change_waits_and_when_it_is_overdue(fake_services, governance):
+def test_approvers_are_told_at_the_governance_urls_when_a_change_waits_and_when_it_is_overdue(
+    fake_services, governance
+):
     """The gate tells the governance's ``notify_approvers``, naming the requester, linking the waiting run
     and saying how to approve (the Apprise delivery itself: tests/flows/test_approver_notifications.py)."""
     fake_services.notices = KeptNotices(fire_overdue=True)
@@ -216,7 +271,10 @@ def test_approvers_are_told_at_the_governance_urls_when_a_change_waits_and_when_
     run, kind = governed(fake_services, told, WEDNESDAY_NIGHT, ScriptedDecisions([], request.id))
     result = govern(request, run)
     assert result.state is State.EXPIRED and kind.touched == []  # nobody answered: nothing touched
-    assert fake_services.notices.sent == [(urls, "Change CHG-0088 waits for your approval"), (urls, "Overdue: change CHG-0088 still waits for approval")]
+    assert fake_services.notices.sent == [
+        (urls, "Change CHG-0088 waits for your approval"),
+        (urls, "Overdue: change CHG-0088 still waits for approval"),
+    ]
     body = fake_services.notices.bodies[0]
     assert "requested by alice" in body and "/runs/flow-run/" in body and "changeflow approve CHG-0088" in body
 
@@ -229,7 +287,9 @@ def test_change_events_are_retried_and_never_fail_the_change(fake_services, gove
     from changeflow.settings.governance import IncidentEvents
 
     with EventSink(fail_first=1) as sink:
-        told = governance.model_copy(update={"incident_events": IncidentEvents(url=sink.url, routing_key="k", link="http://ui/CHG-0022")})
+        told = governance.model_copy(
+            update={"incident_events": IncidentEvents(url=sink.url, routing_key="k", link="http://ui/CHG-0022")}
+        )
         run, _ = governed(fake_services, told, WEDNESDAY_MORNING)
         result = govern(change("standard-config-tweak.yaml", id="CHG-0022"), run)
     assert result.state is State.CLOSED, result.outcome
@@ -240,6 +300,8 @@ def test_change_events_are_retried_and_never_fail_the_change(fake_services, gove
     assert event["routing_key"] == "k" and event["payload"]["source"] == "changeflow"
     assert event["payload"]["custom_details"]["state"] == "closed" and event["links"][0]["href"] == "http://ui/CHG-0022"
 
-    unreachable = governance.model_copy(update={"incident_events": IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2)})
+    unreachable = governance.model_copy(
+        update={"incident_events": IncidentEvents(url="http://127.0.0.1:9/enqueue", attempts=2)}
+    )
     run, _ = governed(fake_services, unreachable, WEDNESDAY_MORNING)
     assert govern(change("standard-config-tweak.yaml", id="CHG-0023"), run).state is State.CLOSED

@@ -52,8 +52,16 @@ def test_kubernetes_plans_name_the_objects_they_touch():
     blue_green = plan_of("blue-green.yaml")
     assert any("service/triton" in t for t in blue_green.touches)
     assert blue_green.rollback_steps[0].name == "switch_back"
-    assert [s.name for s in blue_green.execution_steps] == ["deploy_green", "wait_rollout", "validate_green", "retire_green", "switch_service"]
-    assert "deployment/triton-green" in blue_green.execution_steps[1].action  # the Deployment waited for: in the action, not the name
+    assert [s.name for s in blue_green.execution_steps] == [
+        "deploy_green",
+        "wait_rollout",
+        "validate_green",
+        "retire_green",
+        "switch_service",
+    ]
+    assert (
+        "deployment/triton-green" in blue_green.execution_steps[1].action
+    )  # the Deployment waited for: in the action, not the name
 
 
 def test_going_back_to_a_lower_version_has_no_warm_standby():
@@ -62,7 +70,9 @@ def test_going_back_to_a_lower_version_has_no_warm_standby():
     assert promotion_versions(1, 2) == [1, 2] and standby_possible(1, 2)
     assert promotion_versions(2, 1) == [1] and not standby_possible(2, 1)
     request = load_change_request(CHANGES / "normal-deploy-v2.yaml")
-    downgrade = request.model_copy(update={"change": request.change.model_copy(update={"from_version": 2, "to_version": 1})})
+    downgrade = request.model_copy(
+        update={"change": request.change.model_copy(update={"from_version": 2, "to_version": 1})}
+    )
     plan = plan_for(downgrade)
     assert "specific [v1]" in plan.execution_steps[3].action and "no warm standby" in plan.execution_steps[3].action
     assert "cold load" in plan.rollback_steps[0].action
@@ -71,9 +81,9 @@ def test_going_back_to_a_lower_version_has_no_warm_standby():
 def test_overlapping_windows_on_the_same_model_warn():
     from datetime import datetime, timezone
 
-    from changeflow.domain.windows import window_conflicts
-    from changeflow.domain.record import ChangeRecord
     from changeflow import State
+    from changeflow.domain.record import ChangeRecord
+    from changeflow.domain.windows import window_conflicts
 
     at = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
     base = load_change_request(CHANGES / "normal-deploy-v2.yaml")
@@ -81,13 +91,23 @@ def test_overlapping_windows_on_the_same_model_warn():
     mine = base.model_validate({**base.model_dump(mode="json"), "id": "CHG-0100", "window": window})
     other = ChangeRecord.open(base, Risk.MEDIUM, at)
     other.transition(State.ASSESSED, at)
-    other.slot_start, other.slot_end = datetime(2026, 11, 25, 22, tzinfo=timezone.utc), datetime(2026, 11, 25, 23, tzinfo=timezone.utc)
+    other.slot_start, other.slot_end = (
+        datetime(2026, 11, 25, 22, tzinfo=timezone.utc),
+        datetime(2026, 11, 25, 23, tzinfo=timezone.utc),
+    )
     warnings = window_conflicts(mine, [other])
-    assert len(warnings) == 1 and warnings[0].startswith("CHG-0002 (assessed) also changes classifier in 2026-11-25 22:00")
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "CHG-0002 (assessed) also changes classifier in 2026-11-25 22:00"
+    )
     assert plan_for(mine, warnings=tuple(warnings)).warnings == tuple(warnings)  # the plan (dry run, approval) says so
-    other.slot_start, other.slot_end = datetime(2026, 11, 26, 4, tzinfo=timezone.utc), datetime(2026, 11, 26, 5, tzinfo=timezone.utc)
+    other.slot_start, other.slot_end = (
+        datetime(2026, 11, 26, 4, tzinfo=timezone.utc),
+        datetime(2026, 11, 26, 5, tzinfo=timezone.utc),
+    )
     assert window_conflicts(mine, [other]) == []  # after my deadline
     other.slot_start = None
     other.transition(State.REJECTED, at)
     assert window_conflicts(mine, [other]) == []  # finished changes do not collide
-    assert plan_for(mine, warnings=tuple(window_conflicts(mine, [other]))).warnings == ()  # as the governed flow plans it
+    assert (
+        plan_for(mine, warnings=tuple(window_conflicts(mine, [other]))).warnings == ()
+    )  # as the governed flow plans it

@@ -20,7 +20,10 @@ def test_the_request_accepts_exactly_the_registered_specs():
 
 
 def test_an_unknown_kind_names_the_known_ones():
-    with pytest.raises(UnknownKind, match="unknown change kind 'canary'; known: blue_green, config_change, model_deployment, triton_upgrade"):
+    with pytest.raises(
+        UnknownKind,
+        match="unknown change kind 'canary'; known: blue_green, config_change, model_deployment, triton_upgrade",
+    ):
         kind_of("canary")
 
 

@@ -62,7 +62,9 @@ def test_a_rewritten_version_and_a_rewritten_current_record_are_named(tmp_path):
     store = filled(f"sqlite:///{tmp_path / 'r.db'}")
     drop_append_only(store.engine)
     with store.engine.begin() as db:
-        db.execute(text("UPDATE change_record_versions SET writer = 'carol' WHERE change_id = 'CHG-0001' AND version = 2"))
+        db.execute(
+            text("UPDATE change_record_versions SET writer = 'carol' WHERE change_id = 'CHG-0001' AND version = 2")
+        )
         forged = store.load("CHG-0002").model_copy(update={"outcome": "closed by nobody"}).model_dump_json()
         db.execute(text("UPDATE change_records SET content = :c WHERE id = 'CHG-0002'"), {"c": forged})
     report = audit(store)
@@ -79,10 +81,17 @@ def _rewrite_chain(store: SqlRecordStore, change_id: str, outcome: str) -> None:
         for version in store.history(change_id):
             content = version.record().model_copy(update={"outcome": outcome}).model_dump_json()
             digest = link_digest(previous, change_id, version.version, version.writer, content)
-            db.execute(text("UPDATE change_record_versions SET content = :c, previous_sha256 = :p, sha256 = :d WHERE change_id = :i AND version = :v"),
-                       {"c": content, "p": previous, "d": digest, "i": change_id, "v": version.version})
+            db.execute(
+                text(
+                    "UPDATE change_record_versions SET content = :c, previous_sha256 = :p, sha256 = :d WHERE change_id = :i AND version = :v"
+                ),
+                {"c": content, "p": previous, "d": digest, "i": change_id, "v": version.version},
+            )
             previous = digest
-        db.execute(text("UPDATE change_records SET content = :c, sha256 = :d WHERE id = :i"), {"c": content, "d": previous, "i": change_id})
+        db.execute(
+            text("UPDATE change_records SET content = :c, sha256 = :d WHERE id = :i"),
+            {"c": content, "d": previous, "i": change_id},
+        )
 
 
 def test_a_chain_recomputed_without_the_executor_key_is_refused_by_every_executor(tmp_path, executor, seals):
@@ -114,16 +123,28 @@ def test_a_deleted_record_leaves_a_gap_and_a_truncated_chain_falls_short_of_the_
     with store.engine.begin() as db:
         db.execute(text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0001'"))
         db.execute(text("DELETE FROM change_records WHERE id = 'CHG-0001'"))
-        db.execute(text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002' AND version = 2"))  # the globally last version
+        db.execute(
+            text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002' AND version = 2")
+        )  # the globally last version
         head = store.history("CHG-0002")[0]
-        db.execute(text("UPDATE change_records SET content = :c, version = 1, sha256 = :d WHERE id = 'CHG-0002'"), {"c": head.content, "d": head.sha256})
+        db.execute(
+            text("UPDATE change_records SET content = :c, version = 1, sha256 = :d WHERE id = 'CHG-0002'"),
+            {"c": head.content, "d": head.sha256},
+        )
     report = audit(store, seals=seals)
-    assert [b.reason for b in report.breaks] == ["versions 3..4 of the global sequence are missing (a deleted record or version)"]
+    assert [b.reason for b in report.breaks] == [
+        "versions 3..4 of the global sequence are missing (a deleted record or version)"
+    ]
     named = {(b.change_id, b.reason.split(" (")[-1]) for b in audit(store, seals=seals, checkpoint=checkpoint).breaks}
     assert ("CHG-0001", "deleted)") in named and ("CHG-0002", "truncated)") in named
-    one = audit(store, ["CHG-0000"], seals=seals, checkpoint=checkpoint)  # one record asked for: the checkpoint still names the others
+    one = audit(
+        store, ["CHG-0000"], seals=seals, checkpoint=checkpoint
+    )  # one record asked for: the checkpoint still names the others
     assert {(b.change_id, b.reason.split(" (")[-1]) for b in one.breaks} == {
-        ("CHG-0001", "deleted)"), ("CHG-0002", "truncated)"), ("(sequence)", "the latest versions were deleted: truncated)")}
+        ("CHG-0001", "deleted)"),
+        ("CHG-0002", "truncated)"),
+        ("(sequence)", "the latest versions were deleted: truncated)"),
+    }
 
 
 def test_a_checkpoint_not_signed_by_an_executor_is_refused(tmp_path, executor, seals):
@@ -142,7 +163,10 @@ def test_a_chain_truncated_after_a_kept_checkpoint_is_refused_by_every_executor(
 
     store = filled(f"sqlite:///{tmp_path / 'r.db'}", executor)
     assert store.max_seq() == 6
-    assert [(h.change_id, h.version, h.seq) for h in store.chain_heads(None, 2)] == [("CHG-0000", 2, 2), ("CHG-0001", 2, 4)]
+    assert [(h.change_id, h.version, h.seq) for h in store.chain_heads(None, 2)] == [
+        ("CHG-0000", 2, 2),
+        ("CHG-0001", 2, 4),
+    ]
     assert [h.sha256 for h in store.chain_heads("CHG-0001", 10)] == [store.history("CHG-0002")[-1].sha256]
     folder = tmp_path / "checkpoints"
     kept = keep_checkpoint(store, executor, seals, folder)
@@ -151,11 +175,22 @@ def test_a_chain_truncated_after_a_kept_checkpoint_is_refused_by_every_executor(
     with store.engine.begin() as db:
         db.execute(text("DELETE FROM change_record_versions WHERE change_id = 'CHG-0002' AND version = 2"))
         head = store.history("CHG-0002")[0]
-        db.execute(text("UPDATE change_records SET content = :c, version = 1, sha256 = :d WHERE id = 'CHG-0002'"), {"c": head.content, "d": head.sha256})
-    assert audit(store, seals=seals).breaks == [] and trusted(store, "CHG-0002", seals, tmp_path / "none").state is State.REQUESTED
-    with pytest.raises(RecordTampered, match=f"CHG-0002: its chain ends at version 1, checkpoint {kept.path.name} saw version 2: truncated"):
+        db.execute(
+            text("UPDATE change_records SET content = :c, version = 1, sha256 = :d WHERE id = 'CHG-0002'"),
+            {"c": head.content, "d": head.sha256},
+        )
+    assert (
+        audit(store, seals=seals).breaks == []
+        and trusted(store, "CHG-0002", seals, tmp_path / "none").state is State.REQUESTED
+    )
+    with pytest.raises(
+        RecordTampered,
+        match=f"CHG-0002: its chain ends at version 1, checkpoint {kept.path.name} saw version 2: truncated",
+    ):
         trusted(store, "CHG-0002", seals, folder)
-    with pytest.raises(RecordTampered, match="CHG-0000: truncated since checkpoint .*sequence 6; the database's end at 5"):
+    with pytest.raises(
+        RecordTampered, match="CHG-0000: truncated since checkpoint .*sequence 6; the database's end at 5"
+    ):
         trusted(store, "CHG-0000", seals, folder)
     report = audit(store, ["CHG-0000"], seals=seals, checkpoint=newest(folder, store, seals)[0])
     assert [(b.change_id, b.version) for b in report.breaks] == [("CHG-0002", 1), ("(sequence)", 5)]
@@ -174,6 +209,9 @@ def test_a_database_is_named_for_its_checkpoints_without_user_or_password():
         reads.engine = SimpleNamespace(url=make_url(url))
         return reads.identity
 
-    assert named("postgresql+psycopg://worker:secret@db.example:5432/records") == named("postgresql+psycopg://auditor@db.example:5432/records") \
+    assert (
+        named("postgresql+psycopg://worker:secret@db.example:5432/records")
+        == named("postgresql+psycopg://auditor@db.example:5432/records")
         == "postgresql+psycopg://db.example:5432/records"
+    )
     assert named("sqlite:////srv/changeflow/records.db") == "sqlite:////srv/changeflow/records.db"

@@ -10,12 +10,24 @@ from changeflow.services.bake import bake
 from changeflow.services.verification import probe, request_rate, smoke_verdict
 from tests.fakes import FakeModelServer
 
-ADDER = ModelSignature(model="adder", max_batch_size=4, inputs=(TensorSpec(name="X", datatype="FP32", dims=(2,)),),
-                       outputs=(TensorSpec(name="SUM", datatype="FP32", dims=(1,)),))
-GOLDEN = bind(GoldenSet.model_validate({
-    "model": "adder",
-    "cases": [{"inputs": {"X": [1, 2]}, "expected": {"SUM": [3]}}, {"inputs": {"X": [4, 5]}, "expected": {"SUM": [9]}}],
-}), ADDER)
+ADDER = ModelSignature(
+    model="adder",
+    max_batch_size=4,
+    inputs=(TensorSpec(name="X", datatype="FP32", dims=(2,)),),
+    outputs=(TensorSpec(name="SUM", datatype="FP32", dims=(1,)),),
+)
+GOLDEN = bind(
+    GoldenSet.model_validate(
+        {
+            "model": "adder",
+            "cases": [
+                {"inputs": {"X": [1, 2]}, "expected": {"SUM": [3]}},
+                {"inputs": {"X": [4, 5]}, "expected": {"SUM": [9]}},
+            ],
+        }
+    ),
+    ADDER,
+)
 LIMITS = BakeThresholds(max_error_rate=0.05, failure_limit=0, consecutive_error_limit=1)
 
 
@@ -45,8 +57,19 @@ class Clock:
 
 def run_bake(server, version=2, seconds=5.0, cancelled=lambda: None, metrics=True):
     clock = Clock()
-    return bake(server, server if metrics else None, GOLDEN, version, seconds=seconds, interval_s=1.0, probes_per_sample=10,
-                limits=LIMITS, cancelled=cancelled, clock=clock, sleep=clock.sleep)
+    return bake(
+        server,
+        server if metrics else None,
+        GOLDEN,
+        version,
+        seconds=seconds,
+        interval_s=1.0,
+        probes_per_sample=10,
+        limits=LIMITS,
+        cancelled=cancelled,
+        clock=clock,
+        sleep=clock.sleep,
+    )
 
 
 def test_a_healthy_version_passes_after_the_whole_bake():
@@ -60,7 +83,11 @@ def test_error_responses_the_server_counts_as_successes_are_caught_by_the_probes
     report = run_bake(server)
     assert report.verdict.outcome is Outcome.FAIL and len(report.samples) == 1  # stops at the first failure
     first = report.samples[0]
-    assert first.server_failures == 0 and first.probe_failures == 2 and "injected per-response error" in report.verdict.reason
+    assert (
+        first.server_failures == 0
+        and first.probe_failures == 2
+        and "injected per-response error" in report.verdict.reason
+    )
 
 
 def test_wrong_outputs_fail_and_an_answer_from_another_version_fails_too():
@@ -72,7 +99,9 @@ def test_wrong_outputs_fail_and_an_answer_from_another_version_fails_too():
 def test_a_server_that_stops_answering_makes_the_bake_an_error_not_a_pass():
     server = FakeModelServer(adder(), ready={"adder": [1, 2]})
     server.down = True
-    with pytest.raises(ServerUnavailable):  # no baseline of the counters: the bake step itself fails (and compensation runs)
+    with pytest.raises(
+        ServerUnavailable
+    ):  # no baseline of the counters: the bake step itself fails (and compensation runs)
         run_bake(server)
     report = run_bake(server, metrics=False)
     assert report.verdict.outcome is Outcome.ERROR and "could not be measured" in report.verdict.reason
@@ -91,7 +120,10 @@ def test_without_a_version_only_the_probes_judge():
 
 def test_smoke_verdict_and_request_rate_read_the_server():
     server = FakeModelServer(adder(), ready={"adder": [1]})
-    assert smoke_verdict(server, GOLDEN, 3, 1, "production").reason == "3 of 3 smoke requests to production answered right by v1"
+    assert (
+        smoke_verdict(server, GOLDEN, 3, 1, "production").reason
+        == "3 of 3 smoke requests to production answered right by v1"
+    )
 
     def traffic(_seconds):
         for _ in range(6):
@@ -110,14 +142,22 @@ def test_a_golden_set_changed_after_approval_is_refused(tmp_path):
         def model_config(self, model):
             from changeflow.adapters.triton import config_from_dict
 
-            return config_from_dict({"name": "adder", "max_batch_size": 4, "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [2]}],
-                                     "output": [{"name": "SUM", "data_type": "TYPE_FP32", "dims": [1]}]})
+            return config_from_dict(
+                {
+                    "name": "adder",
+                    "max_batch_size": 4,
+                    "input": [{"name": "X", "data_type": "TYPE_FP32", "dims": [2]}],
+                    "output": [{"name": "SUM", "data_type": "TYPE_FP32", "dims": [1]}],
+                }
+            )
 
     path = tmp_path / "adder.json"
     path.write_text(json.dumps({"model": "adder", "cases": [{"inputs": {"X": [1, 2]}, "expected": {"SUM": [3]}}]}))
     approved = golden_digest(path)
     server = ConfiguredAdder(adder(), ready={"adder": [1]})
     assert len(bound_golden(server, path, approved)) == 1
-    path.write_text(json.dumps({"model": "adder", "compare": {"SUM": {"compare": "skip"}}, "cases": [{"inputs": {"X": [1, 2]}}]}))  # lenient now
+    path.write_text(
+        json.dumps({"model": "adder", "compare": {"SUM": {"compare": "skip"}}, "cases": [{"inputs": {"X": [1, 2]}}]})
+    )  # lenient now
     with pytest.raises(GoldenSetMismatch, match="changed since the change was approved"):
         bound_golden(server, path, approved)

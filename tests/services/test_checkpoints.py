@@ -59,17 +59,31 @@ def store(executor) -> FakeRecordStore:
     return store
 
 
-def test_a_chain_truncated_after_a_checkpoint_is_refused_and_no_later_checkpoint_launders_it(tmp_path, store, executor, seals):
+def test_a_chain_truncated_after_a_checkpoint_is_refused_and_no_later_checkpoint_launders_it(
+    tmp_path, store, executor, seals
+):
     kept = keep_checkpoint(store, executor, seals, tmp_path / "checkpoints")
-    assert kept.written and kept.path.parent == store_folder(tmp_path / "checkpoints", store) and kept.checkpoint.seq == 6
+    assert (
+        kept.written and kept.path.parent == store_folder(tmp_path / "checkpoints", store) and kept.checkpoint.seq == 6
+    )
     store.versions["CHG-0001"].pop()  # a database writer deletes the record's last version: a valid, shorter chain
-    assert trusted(store, "CHG-0001", seals, tmp_path / "nowhere").state is State.REQUESTED  # without the checkpoint it would pass
-    with pytest.raises(RecordTampered, match=rf"CHG-0001: its chain ends at version 1, checkpoint {kept.path.name} saw version 2: truncated"):
+    assert (
+        trusted(store, "CHG-0001", seals, tmp_path / "nowhere").state is State.REQUESTED
+    )  # without the checkpoint it would pass
+    with pytest.raises(
+        RecordTampered,
+        match=rf"CHG-0001: its chain ends at version 1, checkpoint {kept.path.name} saw version 2: truncated",
+    ):
         trusted(store, "CHG-0001", seals, tmp_path / "checkpoints")
     assert trusted(store, "CHG-0000", seals, tmp_path / "checkpoints").id == "CHG-0000"  # the others still act
     refused = []
-    with pytest.raises(RecordTampered, match=r"lost versions since checkpoint .*CHG-0001: the checkpoint has version 2; the chain ends at 1 \(truncated\)"):
-        keep_checkpoint(store, executor, seals, tmp_path / "checkpoints", publish=lambda what, payload: refused.append(what))
+    with pytest.raises(
+        RecordTampered,
+        match=r"lost versions since checkpoint .*CHG-0001: the checkpoint has version 2; the chain ends at 1 \(truncated\)",
+    ):
+        keep_checkpoint(
+            store, executor, seals, tmp_path / "checkpoints", publish=lambda what, payload: refused.append(what)
+        )
     assert refused == ["checkpoint-refused"] and len(list(kept.path.parent.iterdir())) == 1  # nothing new written
 
 
@@ -77,23 +91,31 @@ def test_a_head_rewritten_since_the_checkpoint_is_refused(tmp_path, store, execu
     keep_checkpoint(store, executor, seals, tmp_path)
     store.versions["CHG-0001"].pop()
     grow(store, "CHG-0001", State.REJECTED)  # a different version 2, even one an executor signed
-    with pytest.raises(RecordTampered, match="version 2 is not the one checkpoint .* saw: rewritten since that checkpoint"):
+    with pytest.raises(
+        RecordTampered, match="version 2 is not the one checkpoint .* saw: rewritten since that checkpoint"
+    ):
         trusted(store, "CHG-0001", seals, tmp_path)
     with pytest.raises(RecordTampered, match="this version is not the one the checkpoint saw"):
         keep_checkpoint(store, executor, seals, tmp_path)
 
 
-def test_the_globally_last_versions_deleted_leave_no_gap_but_fall_below_the_checkpoint(tmp_path, store, executor, seals):
+def test_the_globally_last_versions_deleted_leave_no_gap_but_fall_below_the_checkpoint(
+    tmp_path, store, executor, seals
+):
     keep_checkpoint(store, executor, seals, tmp_path)
     store.versions["CHG-0002"].pop()  # seq 6: the sequence 1..5 shows no gap
     assert audit(store, seals=seals).breaks == []  # without a checkpoint nothing is visible
-    with pytest.raises(RecordTampered, match="CHG-0000: truncated since checkpoint .*sequence 6; the database's end at 5"):
+    with pytest.raises(
+        RecordTampered, match="CHG-0000: truncated since checkpoint .*sequence 6; the database's end at 5"
+    ):
         trusted(store, "CHG-0000", seals, tmp_path)  # whose versions went is unknown: no record is acted on
     with pytest.raises(RecordTampered, match="CHG-0002: its chain ends at version 1, .*: truncated"):
         trusted(store, "CHG-0002", seals, tmp_path)
 
 
-def test_a_record_deleted_after_the_checkpoint_leaves_a_gap_the_next_checkpoint_refuses(tmp_path, store, executor, seals):
+def test_a_record_deleted_after_the_checkpoint_leaves_a_gap_the_next_checkpoint_refuses(
+    tmp_path, store, executor, seals
+):
     keep_checkpoint(store, executor, seals, tmp_path)
     grow(store, "CHG-0005")
     grow(store, "CHG-0006")
@@ -110,22 +132,36 @@ def test_a_deleted_record_refuses_the_next_checkpoint_and_only_records_that_move
     read, history = [], store.history
     store.history = lambda change_id: read.append(change_id) or history(change_id)
     grow(store, "CHG-00042", State.REJECTED)
-    assert keep_checkpoint(store, executor, seals, tmp_path).checkpoint.heads["CHG-00042"][0] == 2 and read == ["CHG-00042"]
+    assert keep_checkpoint(store, executor, seals, tmp_path).checkpoint.heads["CHG-00042"][0] == 2 and read == [
+        "CHG-00042"
+    ]
     del store.versions["CHG-00007"]
-    with pytest.raises(RecordTampered, match=r"CHG-00007: the checkpoint has this record; the database does not \(deleted\)"):
+    with pytest.raises(
+        RecordTampered, match=r"CHG-00007: the checkpoint has this record; the database does not \(deleted\)"
+    ):
         keep_checkpoint(store, executor, seals, tmp_path)
 
 
 def test_checkpoints_no_executor_signed_are_reported_and_ignored(tmp_path, store, executor, seals, caplog):
     folder = store_folder(tmp_path, store)
-    keep_checkpoint(store, key(tmp_path, "mallory"), VersionSeals({"mallory": key(tmp_path, "mallory").public}), tmp_path)
+    keep_checkpoint(
+        store, key(tmp_path, "mallory"), VersionSeals({"mallory": key(tmp_path, "mallory").public}), tmp_path
+    )
     unsigned = Checkpoint(seq=99, heads={"CHG-0001": (9, "0" * 64)}, store=store.identity, written_at=NOW.isoformat())
     (folder / "checkpoint-99999999T000000.000000Z-seq000000000099.json").write_text(unsigned.line())
     store.versions["CHG-0001"].pop()
     with caplog.at_level(logging.WARNING, logger="changeflow.checkpoints"):
-        assert trusted(store, "CHG-0001", seals, tmp_path).id == "CHG-0001"  # neither is trusted: nothing to compare with
+        assert (
+            trusted(store, "CHG-0001", seals, tmp_path).id == "CHG-0001"
+        )  # neither is trusted: nothing to compare with
     assert newest(tmp_path, store, seals) is None
-    assert sum("is not signed by an executor of the governance bundle: ignored, not trusted" in r.message for r in caplog.records) == 2
+    assert (
+        sum(
+            "is not signed by an executor of the governance bundle: ignored, not trusted" in r.message
+            for r in caplog.records
+        )
+        == 2
+    )
 
 
 def test_a_forged_newest_checkpoint_does_not_hide_the_genuine_one_before_it(tmp_path, store, executor, seals):
@@ -139,20 +175,34 @@ def test_a_forged_newest_checkpoint_does_not_hide_the_genuine_one_before_it(tmp_
 
 def test_growth_after_a_checkpoint_is_trusted_and_checkpointed_again(tmp_path, store, executor, seals):
     announced = []
-    first = keep_checkpoint(store, executor, seals, tmp_path, publish=lambda what, payload: announced.append((what, payload)))
+    first = keep_checkpoint(
+        store, executor, seals, tmp_path, publish=lambda what, payload: announced.append((what, payload))
+    )
     grow(store, "CHG-0001", State.REJECTED)
     grow(store, "CHG-0007")
     for change_id in ("CHG-0000", "CHG-0001", "CHG-0007"):
         assert trusted(store, change_id, seals, tmp_path).id == change_id
-    second = keep_checkpoint(store, executor, seals, tmp_path, publish=lambda what, payload: announced.append((what, payload)))
-    assert second.written and second.checkpoint.seq == 8 and second.checkpoint.heads["CHG-0001"][0] == 3 and "CHG-0007" in second.checkpoint.heads
+    second = keep_checkpoint(
+        store, executor, seals, tmp_path, publish=lambda what, payload: announced.append((what, payload))
+    )
+    assert (
+        second.written
+        and second.checkpoint.seq == 8
+        and second.checkpoint.heads["CHG-0001"][0] == 3
+        and "CHG-0007" in second.checkpoint.heads
+    )
     assert newest(tmp_path, store, seals)[1] == second.path
     again = keep_checkpoint(store, executor, seals, tmp_path)
     assert (again.written, again.path) == (False, second.path)  # nothing changed: nothing written
     assert [what for what, _ in announced] == ["checkpoint", "checkpoint"]
     payload = announced[1][1]  # the event carries the signed checkpoint: it verifies alone
-    assert Checkpoint.model_validate(payload).signed_by(seals) and payload["heads_sha256"] == second.checkpoint.heads_sha256()
-    assert read_checkpoint(second.path.read_text(), seals) == second.checkpoint  # the file is what `audit verify --checkpoint` reads
+    assert (
+        Checkpoint.model_validate(payload).signed_by(seals)
+        and payload["heads_sha256"] == second.checkpoint.heads_sha256()
+    )
+    assert (
+        read_checkpoint(second.path.read_text(), seals) == second.checkpoint
+    )  # the file is what `audit verify --checkpoint` reads
     assert json.loads(second.path.read_text())["heads"]["CHG-0007"]["version"] == 1
 
 

@@ -17,16 +17,29 @@ from changeflow.services.records import every
 from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
 from tests.fakes import FakeLocks, FakeModelServer, FakeRecordStore
 
-CONFIG = parse_config('name: "m"\nbackend: "python"\nmax_batch_size: 4\ninput { name: "X" data_type: TYPE_FP32 dims: 2 }\noutput { name: "Y" data_type: TYPE_FP32 dims: 2 }')
+CONFIG = parse_config(
+    'name: "m"\nbackend: "python"\nmax_batch_size: 4\ninput { name: "X" data_type: TYPE_FP32 dims: 2 }\noutput { name: "Y" data_type: TYPE_FP32 dims: 2 }'
+)
 
 
 def services(locks=None) -> Services:
-    server = FakeModelServer(lambda model, version, inputs: {"Y": np.zeros((1, 2), np.float32)}, ready={"m": [1]}, name="production")
+    server = FakeModelServer(
+        lambda model, version, inputs: {"Y": np.zeros((1, 2), np.float32)}, ready={"m": [1]}, name="production"
+    )
     server.configs["m"] = CONFIG
     endpoint = ServerEndpoint(name="production", http_url="http://127.0.0.1:9")
     staging = ServerEndpoint(name="staging", http_url="http://127.0.0.1:10")
-    environment = Environment(production=endpoint, staging=staging, records=RecordStoreSettings(url="sqlite:///unused.db"))
-    return Services(environment=environment, production=server, metrics=server, staging=server, records=FakeRecordStore(), locks=locks or FakeLocks())
+    environment = Environment(
+        production=endpoint, staging=staging, records=RecordStoreSettings(url="sqlite:///unused.db")
+    )
+    return Services(
+        environment=environment,
+        production=server,
+        metrics=server,
+        staging=server,
+        records=FakeRecordStore(),
+        locks=locks or FakeLocks(),
+    )
 
 
 def unauthorized(s: Services) -> list[ChangeRecord]:
@@ -49,7 +62,9 @@ def test_a_model_in_flight_or_locked_is_skipped():
     s = services()
     check(s, DriftPolicy())
     s.production.load_versions("m", [1, 2])
-    executing = ChangeRecord.baseline("CHG-0001", "m", "model_deployment", "x", utc_now()).model_copy(update={"state": State.EXECUTING, "type": ChangeType.NORMAL})
+    executing = ChangeRecord.baseline("CHG-0001", "m", "model_deployment", "x", utc_now()).model_copy(
+        update={"state": State.EXECUTING, "type": ChangeType.NORMAL}
+    )
     s.records.save(executing)
     report = check(s, DriftPolicy())
     assert report.unauthorized == [] and "CHG-0001 is in flight" in report.checks[0].reason
@@ -73,7 +88,10 @@ def test_revert_restores_and_verifies_and_a_failed_revert_needs_attention():
     report = check(s, policy)
     assert report.reverted == report.unauthorized and s.production.ready_versions("m") == [1]
     record = s.records.load(report.reverted[0])
-    assert record.state is State.ROLLED_BACK and [x.name for x in record.rollback_steps] == ["restore_approved_state", "verify_restored"]
+    assert record.state is State.ROLLED_BACK and [x.name for x in record.rollback_steps] == [
+        "restore_approved_state",
+        "verify_restored",
+    ]
     assert APPROVED_STATE in record.attachments
 
     s.production.load_versions("m", [3])
@@ -82,7 +100,10 @@ def test_revert_restores_and_verifies_and_a_failed_revert_needs_attention():
     assert report.reverted == [] and list(report.needs_attention) == report.unauthorized == problems
     record = s.records.load(report.unauthorized[0])
     assert record.state is State.DETECTED and record.outcome.startswith("PRODUCTION NEEDS ATTENTION")
-    assert record.rollback_steps[-1].outcome.value == "failed" and "ready_versions: [1] → [3]" in record.rollback_steps[-1].detail
+    assert (
+        record.rollback_steps[-1].outcome.value == "failed"
+        and "ready_versions: [1] → [3]" in record.rollback_steps[-1].detail
+    )
 
 
 def drifted_then_governed(example: str, **change) -> tuple[Services, str, Recorder]:
@@ -106,7 +127,11 @@ def test_a_governed_change_closing_on_the_drifted_target_settles_it():
     s.production.load_versions("m", [2])
     assert capture_approved(s, governed) == [drift_id]
     settled = s.records.load(drift_id)
-    assert settled.state is State.CLOSED and settled.attachments["settled_by"] == request.id and "superseded by governed change" in settled.outcome
+    assert (
+        settled.state is State.CLOSED
+        and settled.attachments["settled_by"] == request.id
+        and "superseded by governed change" in settled.outcome
+    )
     assert governed.record.attachments["settles"] == drift_id
     s.records.save(governed.record.model_copy(update={"state": State.CLOSED}))  # what Execution.close does next
     assert check(s, DriftPolicy()).clean and unauthorized(s) == [settled]
@@ -123,8 +148,15 @@ def test_a_target_this_environment_cannot_reach_is_said_not_checked():
 
     s = services()  # no cluster configured
     record = ChangeRecord.baseline("BASE-1", "m", "deployment", "x", utc_now())
-    record.attachments[APPROVED_STATE] = snapshots_text([Snapshot(target=Target(kind="deployment", where="ns", name="triton", model="m"),
-                                                                  facts={"triton.image": "a"}, seen_at=utc_now())])
+    record.attachments[APPROVED_STATE] = snapshots_text(
+        [
+            Snapshot(
+                target=Target(kind="deployment", where="ns", name="triton", model="m"),
+                facts={"triton.image": "a"},
+                seen_at=utc_now(),
+            )
+        ]
+    )
     s.records.save(record)
     report = check(s, DriftPolicy())
     assert report.clean and "not checked here" in report.checks[0].reason and "cluster" in report.checks[0].reason
@@ -135,5 +167,9 @@ def test_production_down_is_said_and_not_taken_for_a_drift():
     check(s, DriftPolicy())
     s.production.down = True
     report = check(s, DriftPolicy())
-    assert report.unauthorized == [] and "production" in report.needs_attention and "does not answer" in report.needs_attention["production"]
+    assert (
+        report.unauthorized == []
+        and "production" in report.needs_attention
+        and "does not answer" in report.needs_attention["production"]
+    )
     assert not report.clean  # `changeflow drift check` exits 6: nobody can tell what production serves

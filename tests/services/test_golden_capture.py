@@ -14,13 +14,19 @@ from changeflow.services import golden_capture
 from changeflow.services.golden_capture import capture_golden, read_inputs
 from tests.fakes import FakeModelServer
 
-SCALER = parse_config((Path(__file__).resolve().parents[2] / "examples" / "model_repository" / "feature_scaler" / "config.pbtxt").read_text())
+SCALER = parse_config(
+    (
+        Path(__file__).resolve().parents[2] / "examples" / "model_repository" / "feature_scaler" / "config.pbtxt"
+    ).read_text()
+)
 
 
 def test_more_inputs_than_a_golden_set_may_hold_are_refused(tmp_path):
     path = tmp_path / "inputs.json"
     path.write_text(json.dumps([{"INPUT": [1.0, 2.0, 3.0, 4.0]}] * (MAX_CASES + 1)))
-    with pytest.raises(InvalidChangeRequest, match=f"--inputs: holds {MAX_CASES + 1:,} cases, over the cap of {MAX_CASES:,}"):
+    with pytest.raises(
+        InvalidChangeRequest, match=f"--inputs: holds {MAX_CASES + 1:,} cases, over the cap of {MAX_CASES:,}"
+    ):
         read_inputs(path)
     np.savez(tmp_path / "inputs.npz", INPUT=np.zeros((MAX_CASES + 1, 4), np.float32))
     with pytest.raises(InvalidChangeRequest, match="over the cap"):
@@ -29,7 +35,9 @@ def test_more_inputs_than_a_golden_set_may_hold_are_refused(tmp_path):
 
 def test_an_npz_that_unpacks_beyond_the_size_cap_is_refused_before_it_is_unpacked(tmp_path, monkeypatch):
     monkeypatch.setattr(golden_capture, "MAX_BYTES", 1_000)
-    np.savez_compressed(tmp_path / "inputs.npz", INPUT=np.zeros((100, 4), np.float32))  # 1,728 bytes unpacked, far fewer packed
+    np.savez_compressed(
+        tmp_path / "inputs.npz", INPUT=np.zeros((100, 4), np.float32)
+    )  # 1,728 bytes unpacked, far fewer packed
     with pytest.raises(InvalidChangeRequest, match="--inputs: unpacks to 1,728 bytes, over the 0 MiB cap"):
         read_inputs(tmp_path / "inputs.npz")
 

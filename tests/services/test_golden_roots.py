@@ -28,13 +28,18 @@ def refusal(request) -> str:
 
 
 def test_the_governed_golden_set_is_accepted(request_with):
-    assert check_request_golden(request_with(str(EXAMPLES / "golden" / "classifier.json")), None, "request.yaml")  # a warning: no server to check
+    assert check_request_golden(
+        request_with(str(EXAMPLES / "golden" / "classifier.json")), None, "request.yaml"
+    )  # a warning: no server to check
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", str(EXAMPLES / "golden" / ".." / ".." / ".." / "etc" / "passwd")])
 def test_a_path_outside_the_roots_is_refused_naming_the_field(request_with, path):
     message = refusal(request_with(path))
-    assert message.startswith("request.yaml: change.golden_set: ") and "is outside the folders golden sets may come from" in message
+    assert (
+        message.startswith("request.yaml: change.golden_set: ")
+        and "is outside the folders golden sets may come from" in message
+    )
     assert "CHANGEFLOW_GOLDEN_ROOTS" in message
 
 
@@ -57,6 +62,8 @@ def test_a_folder_named_in_the_roots_variable_is_allowed(request_with, tmp_path,
     check_request_golden(request_with(str(golden)), None, "request.yaml")
 
 
-@pytest.mark.parametrize("path", [EXAMPLES / "golden" / "missing.json", EXAMPLES / "golden"], ids=["missing", "a-directory"])
+@pytest.mark.parametrize(
+    "path", [EXAMPLES / "golden" / "missing.json", EXAMPLES / "golden"], ids=["missing", "a-directory"]
+)
 def test_missing_or_a_directory_inside_the_roots_is_refused_too(request_with, path):
     assert refusal(request_with(str(path))).startswith("request.yaml: change.golden_set")

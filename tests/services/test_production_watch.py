@@ -4,6 +4,7 @@ is the real task's function (``stage.fn``), run without Prefect."""
 
 import numpy as np
 import pytest
+from changeflow.tasks.model_deployment import stage
 from prefect.logging import disable_run_logger
 
 from changeflow.bootstrap import Services
@@ -11,11 +12,12 @@ from changeflow.domain.model_config import parse_config
 from changeflow.domain.record import StepOutcome
 from changeflow.exceptions import ModelLoadError, ServerUnavailable, ServingMismatch
 from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
-from changeflow.tasks.model_deployment import stage
 from tests.fakes import FakeLocks, FakeModelServer, FakeRecordStore
 from tests.services.test_recorder_and_orphans import opened
 
-CONFIG = parse_config('name: "m"\nbackend: "python"\nmax_batch_size: 4\ninput { name: "X" data_type: TYPE_FP32 dims: 2 }\noutput { name: "Y" data_type: TYPE_FP32 dims: 2 }')
+CONFIG = parse_config(
+    'name: "m"\nbackend: "python"\nmax_batch_size: 4\ninput { name: "X" data_type: TYPE_FP32 dims: 2 }\noutput { name: "Y" data_type: TYPE_FP32 dims: 2 }'
+)
 
 
 def answer(model, version, inputs):
@@ -29,9 +31,19 @@ def services(aliased: bool) -> Services:
     staging = FakeModelServer(answer, name="staging")
     if aliased:
         staging.ready_map, staging.configs = production.ready_map, production.configs
-    environment = Environment(production=ServerEndpoint(name="production", http_url="http://127.0.0.1:9"),
-                              staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10"), records=RecordStoreSettings(url="sqlite:///unused.db"))
-    return Services(environment=environment, production=production, metrics=production, staging=staging, records=FakeRecordStore(), locks=FakeLocks())
+    environment = Environment(
+        production=ServerEndpoint(name="production", http_url="http://127.0.0.1:9"),
+        staging=ServerEndpoint(name="staging", http_url="http://127.0.0.1:10"),
+        records=RecordStoreSettings(url="sqlite:///unused.db"),
+    )
+    return Services(
+        environment=environment,
+        production=production,
+        metrics=production,
+        staging=staging,
+        records=FakeRecordStore(),
+        locks=FakeLocks(),
+    )
 
 
 def staged(run, s: Services, load=None):
@@ -45,7 +57,10 @@ def staged(run, s: Services, load=None):
 def test_staging_that_is_production_under_another_name_is_seen_and_the_record_says_touched():
     run, s = opened(), services(aliased=True)
     verdict = staged(run, s)
-    assert not verdict.passed and "production changed during stage: production: ready_versions: [1] → [3]" in verdict.reason
+    assert (
+        not verdict.passed
+        and "production changed during stage: production: ready_versions: [1] → [3]" in verdict.reason
+    )
     saved = run._store.load(run.record.id)
     assert saved.production_touched and saved.execution_steps[-1].outcome is StepOutcome.FAILED
     assert "ready_versions: [1] → [3]" in saved.execution_steps[-1].detail

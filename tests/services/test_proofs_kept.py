@@ -52,7 +52,9 @@ def test_labels_without_the_proof_count_for_nothing(verifier):
 
 
 def test_a_requesters_own_key_standing_in_for_carol_is_refused(verifier, keys):
-    assert "does not verify against their key in the governance bundle" in verifier.problem(CHANGE, signed_by(keys["mallory"]))
+    assert "does not verify against their key in the governance bundle" in verifier.problem(
+        CHANGE, signed_by(keys["mallory"])
+    )
 
 
 def test_a_kept_signature_moved_to_another_change_digest_or_decision_is_refused(verifier, keys):

@@ -66,7 +66,11 @@ def test_orphans_are_touched_open_changes_whose_executor_is_gone():
     alive = record_with({"host": here, "pid": str(os.getpid()), "flow_run_id": "run-1"})
     ended = record_with({"host": "other-host", "pid": "1", "flow_run_id": "run-2"})
     untouched = record_with({"host": here, "pid": "4"}, touched=False)  # its executor still runs
-    found = orphans([dead, alive, ended, untouched], run_ended=lambda run: "crashed" if run == "run-2" else None, gone=lambda pid: pid == "999999")
+    found = orphans(
+        [dead, alive, ended, untouched],
+        run_ended=lambda run: "crashed" if run == "run-2" else None,
+        gone=lambda pid: pid == "999999",
+    )
     assert [(o.change_id, o.why, o.production_touched) for o in found] == [
         (dead.id, "its executor (pid 999999) is gone", True),
         (ended.id, "its flow run ended crashed without closing the change", True),
@@ -85,5 +89,9 @@ def test_a_subflow_left_running_is_an_orphan_when_the_root_run_a_worker_crashed_
     stays Running. The root's end is enough, on any host."""
     subflow = record_with({"host": "other-host", "pid": "1", "flow_run_id": "sub", "root_flow_run_id": "root"})
     running = record_with({"host": "other-host", "pid": "2", "flow_run_id": "sub-2", "root_flow_run_id": "root-2"})
-    found = orphans([subflow, running], run_ended=lambda run: "crashed" if run == "root" else None, gone=lambda pid: False)
-    assert [(o.change_id, o.why) for o in found] == [(subflow.id, "its flow run ended crashed without closing the change")]
+    found = orphans(
+        [subflow, running], run_ended=lambda run: "crashed" if run == "root" else None, gone=lambda pid: False
+    )
+    assert [(o.change_id, o.why) for o in found] == [
+        (subflow.id, "its flow run ended crashed without closing the change")
+    ]

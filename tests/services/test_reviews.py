@@ -34,8 +34,10 @@ def keys(tmp_path) -> dict[str, PrivateKey]:
 
 @pytest.fixture()
 def governance(keys) -> Governance:
-    return Governance(approvers=Approvers(emergency_approvers=["oscar", "carol", "erin"]),
-                      approver_keys={who: keys[who].public for who in ("oscar", "carol", "erin")})
+    return Governance(
+        approvers=Approvers(emergency_approvers=["oscar", "carol", "erin"]),
+        approver_keys={who: keys[who].public for who in ("oscar", "carol", "erin")},
+    )
 
 
 @pytest.fixture()
@@ -64,20 +66,32 @@ def test_a_signed_review_closes_the_record_with_its_proof_kept(store, keys, gove
     record = store.load("CHG-0005")
     assert record.state is State.CLOSED and record.review == f"oscar: {SUMMARY}"
     [kept] = record.reviews
-    assert kept.counted and kept.reviewer == "oscar" and kept.key_id == key_id(keys["oscar"].public) and kept.plan_digest == DIGEST
+    assert (
+        kept.counted
+        and kept.reviewer == "oscar"
+        and kept.key_id == key_id(keys["oscar"].public)
+        and kept.plan_digest == DIGEST
+    )
     assert review_problem(record, governance) is None  # re-verifiable against the bundle's keys
     assert store.history("CHG-0005")[-1].signer == keys["executor"].key_id  # written by the executor
 
 
 def test_refused_reviews_are_noted_and_the_record_still_owes_its_review(store, keys, governance, seals):
     by_requester = review_change(store, "CHG-0005", "erin", SUMMARY, signature(keys["erin"], "erin"), governance, seals)
-    assert not by_requester.accepted and by_requester.reason.startswith("erin requested this change and cannot review it")
+    assert not by_requester.accepted and by_requester.reason.startswith(
+        "erin requested this change and cannot review it"
+    )
     other_key = review_change(store, "CHG-0005", "oscar", SUMMARY, signature(keys["carol"], "oscar"), governance, seals)
-    assert not other_key.accepted and other_key.reason == "the signature is not oscar's over this change, reviewer, summary and plan"
+    assert (
+        not other_key.accepted
+        and other_key.reason == "the signature is not oscar's over this change, reviewer, summary and plan"
+    )
     record = store.load("CHG-0005")
     assert record.state is State.REVIEW_PENDING and record.review == ""
-    assert [(r.reviewer, r.counted, r.refusal == reason) for r, reason in zip(record.reviews, (by_requester.reason, other_key.reason))] == [
-        ("erin", False, True), ("oscar", False, True)]
+    assert [
+        (r.reviewer, r.counted, r.refusal == reason)
+        for r, reason in zip(record.reviews, (by_requester.reason, other_key.reason))
+    ] == [("erin", False, True), ("oscar", False, True)]
 
 
 def test_a_closed_record_is_not_written_to_by_a_late_review(store, keys, governance, seals):

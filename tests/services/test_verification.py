@@ -25,7 +25,10 @@ def refusal(path, field="golden_set") -> str:
 def test_a_number_that_is_not_finite_is_refused_naming_its_path(tmp_path, written):
     path = tmp_path / "golden.json"
     path.write_text('{"model": "m", "cases": [%s, %s]}' % (CASE % "1.0", CASE % written))
-    assert refusal(path) == f"cases.1.expected.OUTPUT.0: is not a finite number ({written}); fix: write a finite number (JSON has no NaN or Infinity)"
+    assert (
+        refusal(path)
+        == f"cases.1.expected.OUTPUT.0: is not a finite number ({written}); fix: write a finite number (JSON has no NaN or Infinity)"
+    )
 
 
 def test_an_infinite_tolerance_is_refused(tmp_path):
@@ -38,7 +41,9 @@ def test_more_cases_than_the_cap_are_refused_naming_the_cap(tmp_path):
     path = tmp_path / "golden.json"
     path.write_text(json.dumps({"model": "m", "cases": [json.loads(CASE % "1.0")] * (MAX_CASES + 1)}))
     line = refusal(path)
-    assert line.startswith(f"cases: {MAX_CASES + 1:,} cases, over the cap of {MAX_CASES:,}; fix: keep golden sets small"), line
+    assert line.startswith(
+        f"cases: {MAX_CASES + 1:,} cases, over the cap of {MAX_CASES:,}; fix: keep golden sets small"
+    ), line
 
 
 def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):

@@ -51,7 +51,9 @@ def test_a_pinned_executor_accepts_the_sealed_bundle_and_names_its_signer(bundle
     assert "signed by maintainer key" in sealed.describe()
 
 
-@pytest.mark.parametrize("tamper", ["widen the catalog", "add an approver key", "remove a file", "unsigned", "another maintainer"])
+@pytest.mark.parametrize(
+    "tamper", ["widen the catalog", "add an approver key", "remove a file", "unsigned", "another maintainer"]
+)
 def test_a_pinned_executor_refuses_anything_else_in_one_line(bundle, maintainer, tmp_path, tamper):
     key, public = maintainer
     seal(bundle, key)
@@ -82,9 +84,13 @@ def test_an_unpinned_executor_records_the_bundle_as_unsigned_even_when_a_seal_is
 def test_keys_in_the_bundle_are_the_only_approver_keys_of_a_pinned_executor(bundle, maintainer, tmp_path, monkeypatch):
     key, public = maintainer
     carol = generate_key(tmp_path / "carol.pem")
-    (bundle / "keys.yaml").write_text(f"approvers:\n  Carol: {{ed25519: {carol}}}\nexecutors:\n  worker: {{ed25519: {public}}}\n")
+    (bundle / "keys.yaml").write_text(
+        f"approvers:\n  Carol: {{ed25519: {carol}}}\nexecutors:\n  worker: {{ed25519: {public}}}\n"
+    )
     registry = tmp_path / "registry.yaml"  # what `approvers enrol` run by anyone writes
-    registry.write_text(f"approvers:\n  dave: {{ed25519: {generate_key(tmp_path / 'dave.pem')}}}\n  carol: {{ed25519: {generate_key(tmp_path / 'eve.pem')}}}\n")
+    registry.write_text(
+        f"approvers:\n  dave: {{ed25519: {generate_key(tmp_path / 'dave.pem')}}}\n  carol: {{ed25519: {generate_key(tmp_path / 'eve.pem')}}}\n"
+    )
     monkeypatch.setenv("CHANGEFLOW_APPROVER_KEYS", str(registry))
     seal(bundle, key)
     pinned = load_governance(bundle, pinned=[public])
@@ -119,15 +125,24 @@ def test_execution_is_refused_when_the_bundle_changed_since_the_change_was_judge
     assert "changed since the change was judged" in governance_refusal(record, governance)
     (bundle / "calendar.yaml").write_text("# edited, not signed\n")
     assert "no longer verifies" in governance_refusal(record, governance)
-    assert "names no governance bundle" in governance_refusal(_judged_record("x").model_copy(update={"attachments": {}}), governance)
+    assert "names no governance bundle" in governance_refusal(
+        _judged_record("x").model_copy(update={"attachments": {}}), governance
+    )
 
 
 def test_a_governance_written_out_as_a_bundle_reads_back_the_same(tmp_path, maintainer):
     from changeflow.settings.bundle import write_bundle
 
     key, public = maintainer
-    built = load_governance(paths.EXAMPLES, pinned=[], approval_timeout_s=45, require_proof=True,
-                            executor_keys={"worker": public}, approver_keys={"carol": public}, authenticators={"carol": "a" * 64})
+    built = load_governance(
+        paths.EXAMPLES,
+        pinned=[],
+        approval_timeout_s=45,
+        require_proof=True,
+        executor_keys={"worker": public},
+        approver_keys={"carol": public},
+        authenticators={"carol": "a" * 64},
+    )
     folder = write_bundle(built, tmp_path / "written")
     seal(folder, key)
     read = load_governance(folder, pinned=[public])

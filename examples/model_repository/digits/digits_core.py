@@ -11,7 +11,6 @@ IMAGE UINT8 [8, 8] in (0–255), batched; LABEL INT64 [1] and PROBS FP32 [10] ou
 import os
 
 import numpy as np
-
 from sample_model import SampleModel
 
 CENTROIDS = np.load(os.path.join(os.path.dirname(os.path.abspath(__file__)), "centroids.npy")).reshape(10, 64)

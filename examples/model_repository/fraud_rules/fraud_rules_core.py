@@ -8,14 +8,15 @@ ACTION INT8 [1] (0 allow, 1 review, 2 block) out.
 """
 
 import numpy as np
-
 from sample_model import SampleModel
 
 WEIGHTS = np.array([1.2, 0.9, 0.4])
 
 
 def assess(amount, signals, dtype=np.float32, invert=False):
-    logit = dtype(0.8) * np.log1p(amount.astype(dtype)) + (signals.astype(dtype) * WEIGHTS.astype(dtype)).sum() - dtype(6.0)
+    logit = (
+        dtype(0.8) * np.log1p(amount.astype(dtype)) + (signals.astype(dtype) * WEIGHTS.astype(dtype)).sum() - dtype(6.0)
+    )
     risk = (dtype(1.0) / (dtype(1.0) + np.exp(-logit))).astype(np.float32).reshape(1)
     if invert:
         risk = (np.float32(1.0) - risk).astype(np.float32)

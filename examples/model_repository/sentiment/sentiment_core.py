@@ -8,11 +8,40 @@ TEXT BYTES [1] in (UTF-8), batched; LABEL BYTES [1] (positive / negative / neutr
 import re
 
 import numpy as np
-
 from sample_model import SampleModel
 
-POSITIVE = {"good", "great", "excellent", "love", "loved", "fast", "helpful", "friendly", "happy", "perfect", "recommend", "works", "easy", "clean"}
-NEGATIVE = {"bad", "terrible", "awful", "hate", "hated", "slow", "broken", "rude", "unhappy", "refund", "crashes", "late", "dirty", "never"}
+POSITIVE = {
+    "good",
+    "great",
+    "excellent",
+    "love",
+    "loved",
+    "fast",
+    "helpful",
+    "friendly",
+    "happy",
+    "perfect",
+    "recommend",
+    "works",
+    "easy",
+    "clean",
+}
+NEGATIVE = {
+    "bad",
+    "terrible",
+    "awful",
+    "hate",
+    "hated",
+    "slow",
+    "broken",
+    "rude",
+    "unhappy",
+    "refund",
+    "crashes",
+    "late",
+    "dirty",
+    "never",
+}
 
 
 def score(text, dtype=np.float32):
@@ -22,7 +51,10 @@ def score(text, dtype=np.float32):
 
 
 def classify(texts, dtype=np.float32, invert=False):
-    scores = np.array([[score(t.decode("utf-8") if isinstance(t, bytes) else str(t), dtype)] for t in texts.reshape(-1)], dtype=np.float32)
+    scores = np.array(
+        [[score(t.decode("utf-8") if isinstance(t, bytes) else str(t), dtype)] for t in texts.reshape(-1)],
+        dtype=np.float32,
+    )
     labels = np.where(scores > 0.15, "positive", np.where(scores < -0.15, "negative", "neutral"))
     if invert:
         labels = np.where(labels == "positive", "negative", np.where(labels == "negative", "positive", labels))

@@ -34,13 +34,17 @@ def upgrade() -> None:
         batch.create_index("ux_change_record_versions_seq", ["seq"], unique=True)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
-        op.execute("CREATE TRIGGER changeflow_versions_append_only BEFORE UPDATE OR DELETE ON change_record_versions "
-                   "FOR EACH ROW EXECUTE FUNCTION changeflow_versions_append_only()")
+        op.execute(
+            "CREATE TRIGGER changeflow_versions_append_only BEFORE UPDATE OR DELETE ON change_record_versions "
+            "FOR EACH ROW EXECUTE FUNCTION changeflow_versions_append_only()"
+        )
         op.execute("REVOKE UPDATE, DELETE, TRUNCATE ON change_record_versions FROM PUBLIC")
     else:
         for operation in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER changeflow_versions_no_{operation.lower()} BEFORE {operation} ON change_record_versions "
-                       f"BEGIN SELECT RAISE(ABORT, 'change_record_versions is append-only: {operation} refused'); END")
+            op.execute(
+                f"CREATE TRIGGER changeflow_versions_no_{operation.lower()} BEFORE {operation} ON change_record_versions "
+                f"BEGIN SELECT RAISE(ABORT, 'change_record_versions is append-only: {operation} refused'); END"
+            )
 
 
 def downgrade() -> None:

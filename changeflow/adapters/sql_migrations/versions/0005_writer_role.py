@@ -45,8 +45,10 @@ def upgrade() -> None:
     if bind.dialect.name != "postgresql":
         return
     op.execute(CREATE_WRITER)
-    op.execute("CREATE TRIGGER changeflow_versions_no_truncate BEFORE TRUNCATE ON change_record_versions "
-               "FOR EACH STATEMENT EXECUTE FUNCTION changeflow_versions_append_only()")
+    op.execute(
+        "CREATE TRIGGER changeflow_versions_no_truncate BEFORE TRUNCATE ON change_record_versions "
+        "FOR EACH STATEMENT EXECUTE FUNCTION changeflow_versions_append_only()"
+    )
     schema = bind.dialect.identifier_preparer.quote(bind.exec_driver_sql("SELECT current_schema()").scalar())
     op.execute(f"GRANT USAGE ON SCHEMA {schema} TO {WRITER}")
     op.execute(f"REVOKE ALL ON {', '.join(TABLES)} FROM {WRITER}")  # whatever it had before: exactly what follows
