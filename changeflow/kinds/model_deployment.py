@@ -66,11 +66,15 @@ class ModelDeployment(ChangeSpec):
 
 
 def comparison_for(governed: ComparisonThresholds, spec: ModelDeployment) -> ComparisonThresholds:
-    """Governance's comparison thresholds, with the request's own disagreement budget when it sets one
-    (the request is part of what the approvers approve)."""
+    """Governance's comparison thresholds, with the request's own disagreement budget when it sets one. A
+    request may only tighten the bundle's budget, never loosen it: the rules that judge a change are not the
+    requester's to choose."""
     if spec.max_output_disagreement is None:
         return governed
-    return governed.model_copy(update={"max_disagreement": spec.max_output_disagreement})
+    budget = spec.max_output_disagreement
+    if governed.max_disagreement is not None:
+        budget = min(budget, governed.max_disagreement)
+    return governed.model_copy(update={"max_disagreement": budget})
 
 
 def standby_possible(old: int, new: int) -> bool:

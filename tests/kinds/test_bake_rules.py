@@ -33,6 +33,10 @@ def test_a_model_deployment_is_judged_by_the_thresholds_and_against_the_old_vers
         update={"max_output_disagreement": 0.05}
     )  # the request's own budget, approved with it
     assert kind_of(deploy).bake_rule(GOVERNED, budget).comparison.max_disagreement == 0.05
+    strict = GOVERNED.model_copy(
+        update={"comparison": GOVERNED.comparison.model_copy(update={"max_disagreement": 0.0})}
+    )
+    assert kind_of(deploy).bake_rule(strict, budget).comparison.max_disagreement == 0.0  # a request cannot loosen it
     unpaired = GOVERNED.model_copy(update={"paired": False})
     assert kind_of(deploy).bake_rule(unpaired, deploy.change).comparison is None
 
