@@ -49,7 +49,15 @@ def blue_green(
         )
         run.require(rollout_verdict(rollout), abort=never_left)
         run.require(
-            smoke_test(run.recorder, run.services, spec.golden_set, None, target="staging", step_name=VALIDATE_GREEN),
+            smoke_test(
+                run.recorder,
+                run.services,
+                spec.golden_set,
+                None,
+                Phase.EXECUTION,
+                target="staging",
+                step_name=VALIDATE_GREEN,
+            ),
             abort=never_left,
         )
         switch_service(run.recorder, run.services, spec.namespace, spec.service, spec.green)
