@@ -3,8 +3,10 @@ flows and tasks as one typed ``Services`` (cosmicpython's bootstrap). Nothing el
 the factory functions below are the one place that maps a configured kind to its adapter class, and an
 unknown kind raises (no silent fallback).
 
-Each flow's entrypoint calls ``bootstrap(environment)`` once and passes the result down; nothing below
-an entrypoint builds or looks up a service. Tests build ``Services`` from the fakes in ``tests/fakes.py``.
+Each flow calls ``bootstrap(environment)`` where it starts (the governed entrypoints, each kind's flow,
+the rollback subflow and its hooks: Prefect runs each as a flow of its own) and passes the result down;
+plain code below a flow never builds or looks up a service, and the same environment gives the same
+``Services`` within a process. Tests build ``Services`` from the fakes in ``tests/fakes.py``.
 """
 
 from __future__ import annotations

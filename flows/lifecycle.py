@@ -1,11 +1,14 @@
 """The governed change flows, one per change type: the entrypoints a deployment runs. Each takes the
 change request and nothing else it would act on: the environment, the governance bundle, the approvers'
 keys and the clock are the executor's own configuration (its environment file, its sealed bundle,
-``CHANGEFLOW_CLOCK``). A run that brings any of them (a run parameter, a job variable) is refused before
-anything is assessed, and the refusal is the record's outcome. The sequence itself is ``flows.governed``.
+``CHANGEFLOW_CLOCK``). A run that brings any of them is refused before anything is assessed: a run
+parameter is refused on the record (its outcome says why); a job variable fails the run before any record
+is opened, since the process itself may be running on the requester's variables. The sequence itself is
+``flows.governed``.
 
 ``environment``, ``governance`` and ``now`` stay in the signature only so that a run carrying them is
-taken, refused and recorded rather than dropped by Prefect with no record; no caller may set them.
+taken, refused and recorded rather than dropped by Prefect with no record (a value Prefect cannot even
+validate is still dropped by Prefect, with no record); no caller may set them.
 """
 
 from __future__ import annotations

@@ -75,4 +75,4 @@ class OutgoingChangeEvents:
         announce(change_id, what, payload)
 
     def report(self, settings: IncidentEvents | None, record: ChangeRecord, moment: str) -> bool:
-        return post_change_event(settings, record, moment) if settings is not None else True
+        return post_change_event(settings, record, moment) if settings is not None else False  # nothing was sent

@@ -36,6 +36,7 @@ from changeflow.domain.drift import (
 from changeflow.domain.drift_records import approved_states, open_drifts
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, ChangeRecord, Phase, State
+from changeflow.domain.request import VERIFY_RESTORED
 from changeflow.exceptions import ChangeflowError, InvalidSettings
 from changeflow.kinds import KINDS
 from changeflow.services.drift_targets import LiveServices, watcher_for
@@ -245,7 +246,7 @@ def revert(services: LiveServices, recorder: Recorder, approved: Approved) -> st
             step.detail = (
                 f"restored the state {approved.record_id} approved: {watcher.restore(services, approved.snapshot)}"
             )
-        with recorder.step(Phase.ROLLBACK, "verify_restored") as step:
+        with recorder.step(Phase.ROLLBACK, VERIFY_RESTORED) as step:
             seen = observe(services, approved.snapshot.target)
             wrong = compare(approved.snapshot, seen)
             verdict = watcher.verify(services, approved.snapshot)
