@@ -35,7 +35,7 @@ from changeflow.local import drills  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.services.records import every  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
-from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.environment import Environment, RecordStoreSettings  # noqa: E402
 from changeflow.settings.loader import load_governance  # noqa: E402
 
 MODEL = "classifier"
@@ -55,12 +55,6 @@ HAND_LOADS = [
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(
-        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
-    )
 
 
 def drifts(store) -> dict[str, datetime]:
@@ -95,8 +89,8 @@ def main(interval_s: int = 10, trials: int = 8) -> None:
         temporary_settings(updates={PREFECT_API_URL: prefect.api_url}),
     ):
         environment = Environment(
-            production=endpoint("production", production),
-            staging=endpoint("staging", staging),
+            production=production.endpoint("production"),
+            staging=staging.endpoint("staging"),
             records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
         )
         governance = load_governance(paths.EXAMPLES)

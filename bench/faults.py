@@ -35,7 +35,7 @@ from changeflow.local.approvers import enrolled_approvers  # noqa: E402
 from changeflow.local.processes import signal_group  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
-from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings  # noqa: E402
 from changeflow.settings.loader import load_change_request, load_governance  # noqa: E402
 
 STEPS = ["stage", "validate", "promote", "smoke_test", "monitor"]
@@ -44,16 +44,6 @@ APPROVER = "oscar"  # an emergency approver in the shipped governance examples
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(
-        name=name,
-        http_url=server.http_url,
-        metrics_url=server.metrics_url,
-        repository=server.repository,
-        repository_headers=server.repository_headers,
-    )
 
 
 def emergency(change_id: str, to_version: int = 2) -> ChangeRequest:
@@ -120,8 +110,8 @@ def main() -> None:
         prefect_api(database, Path(scratch)),
     ):
         environment = Environment(
-            production=endpoint("production", production),
-            staging=endpoint("staging", staging),
+            production=production.endpoint("production"),
+            staging=staging.endpoint("staging"),
             records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
             bake=BakeSettings(
                 interval_s=0.5, probes_per_sample=20, smoke_requests=1000

@@ -30,7 +30,7 @@ from changeflow.bootstrap import bootstrap  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
-from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings  # noqa: E402
 from changeflow.settings.loader import load_change_request  # noqa: E402
 
 INJECTED = "injected failure"
@@ -38,12 +38,6 @@ INJECTED = "injected failure"
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(
-        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
-    )
 
 
 def deployment(change_id: str, old: int, new: int, bake_seconds: int):
@@ -102,8 +96,8 @@ def main() -> None:
         prefect_test_harness(server_startup_timeout=60),
     ):
         environment = Environment(
-            production=endpoint("production", prod_server),
-            staging=endpoint("staging", staging_server),
+            production=prod_server.endpoint("production"),
+            staging=staging_server.endpoint("staging"),
             records=RecordStoreSettings(url=f"sqlite:///{Path(scratch) / 'records.db'}", publish=False),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )

@@ -39,7 +39,7 @@ from changeflow.local.serve import POOL, deploy_change_flows  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.local.workers import LocalWorkers  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
-from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings  # noqa: E402
 from changeflow.settings.loader import load_change_request, load_governance  # noqa: E402
 
 MORNING, NIGHT = "2026-11-25T10:00:00+01:00", "2026-11-25T22:00:00+01:00"
@@ -166,18 +166,8 @@ def main() -> None:
             ).start()
             try:
                 environment = Environment(
-                    production=ServerEndpoint(
-                        name="production",
-                        http_url=prod.http_url,
-                        metrics_url=prod.metrics_url,
-                        repository=prod.repository,
-                    ),
-                    staging=ServerEndpoint(
-                        name="staging",
-                        http_url=staging.http_url,
-                        metrics_url=staging.metrics_url,
-                        repository=staging.repository,
-                    ),
+                    production=prod.endpoint("production"),
+                    staging=staging.endpoint("staging"),
                     records=RecordStoreSettings(url=records_url),
                     bake=BakeSettings(interval_s=1.0, probes_per_sample=10, smoke_requests=3),
                 )

@@ -45,7 +45,7 @@ from changeflow.local.approvers import enrolled_approvers  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
-from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint  # noqa: E402
+from changeflow.settings.environment import Environment, RecordStoreSettings  # noqa: E402
 from changeflow.settings.loader import load_governance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,12 +84,6 @@ atexit.register(_write_note)
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(
-        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
-    )
 
 
 # ── what ran ────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -255,8 +249,8 @@ def run_walk(scratch: Path, measure: dict[str, str]) -> dict:
         temporary_settings(updates={PREFECT_API_URL: prefect.api_url}),
     ):
         environment = Environment(
-            production=endpoint("production", production),
-            staging=endpoint("staging", staging),
+            production=production.endpoint("production"),
+            staging=staging.endpoint("staging"),
             records=RecordStoreSettings(url=records_url),
         )
         governance = load_governance(paths.EXAMPLES, approval_timeout_s=300, approval_poll_s=1)

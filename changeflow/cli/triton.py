@@ -43,7 +43,7 @@ def triton_up(
 ) -> None:
     """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
-    from changeflow.settings.environment import Environment, ServerEndpoint
+    from changeflow.settings.environment import Environment
 
     shipped = repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(repository, model if model else SAMPLE_MODELS if shipped else [])
@@ -62,10 +62,7 @@ def triton_up(
     with ExitStack() as stack:
         for server in servers.values():
             stack.enter_context(server)
-        endpoints = {
-            name: ServerEndpoint(name=name, http_url=s.http_url, metrics_url=s.metrics_url, repository=s.repository)
-            for name, s in servers.items()
-        }
+        endpoints = {name: server.endpoint(name) for name, server in servers.items()}
         serving = serve_versions(servers["production"], models)
         for name, server in servers.items():
             out.print(

@@ -27,7 +27,7 @@ from changeflow.local.triton_server import TritonServer
 from changeflow.ports import RecordStore
 from changeflow.services.records import every
 from changeflow.settings import paths
-from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings
 from changeflow.settings.governance import IncidentEvents
 from changeflow.settings.loader import load_change_request, load_governance
 
@@ -43,12 +43,6 @@ def first_free_block(store: RecordStore) -> int:
     """Sample IDs are renumbered past the changes already on this server, so the demo can run again."""
     taken = [int(m.group(1)) for r in every(store) if (m := re.match(r"CHG-(\d+)$", r.id))]
     return 0 if not taken else (max(taken) // 100 + 1) * 100
-
-
-def endpoint(name: str, server: TritonServer) -> ServerEndpoint:
-    return ServerEndpoint(
-        name=name, http_url=server.http_url, metrics_url=server.metrics_url, repository=server.repository
-    )
 
 
 def clock_per_type(scenarios: list[Scenario]) -> dict[str, datetime]:
@@ -89,8 +83,8 @@ def run_scenarios(keys: Path, version) -> None:
         tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home,
     ):
         environment = Environment(
-            production=endpoint("production", prod),
-            staging=endpoint("staging", staging),
+            production=prod.endpoint("production"),
+            staging=staging.endpoint("staging"),
             records=RecordStoreSettings(),
             bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
         )

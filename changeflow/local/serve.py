@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     from changeflow.adapters.prefect_recovery import install_recovery
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
     from changeflow.settings.defaults import environment_path
-    from changeflow.settings.environment import BakeSettings, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.environment import BakeSettings, RecordStoreSettings
 
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -194,15 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     ):
         say(f"production serves {', '.join(serve_versions(prod, models)) or 'no model yet'}")
         environment = Environment(
-            production=ServerEndpoint(
-                name="production", http_url=prod.http_url, metrics_url=prod.metrics_url, repository=prod.repository
-            ),
-            staging=ServerEndpoint(
-                name="staging",
-                http_url=staging.http_url,
-                metrics_url=staging.metrics_url,
-                repository=staging.repository,
-            ),
+            production=prod.endpoint("production"),
+            staging=staging.endpoint("staging"),
             records=RecordStoreSettings(),
             bake=BakeSettings(),
         )

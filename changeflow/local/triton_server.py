@@ -28,6 +28,7 @@ import httpx
 
 from changeflow.exceptions import TritonStartError
 from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, signal_group
+from changeflow.settings.environment import ServerEndpoint
 
 __all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
 
@@ -88,6 +89,17 @@ class TritonServer:
     def repository_headers(self) -> dict[str, str]:
         """Headers the repository API needs when it is restricted."""
         return {RESTRICTED_HEADER: self.restricted_key} if self.restricted_key else {}
+
+    def endpoint(self, name: str) -> ServerEndpoint:
+        """This server as an environment file names it: its APIs, its repository and the headers a restricted
+        repository API needs."""
+        return ServerEndpoint(
+            name=name,
+            http_url=self.http_url,
+            metrics_url=self.metrics_url,
+            repository=self.repository,
+            repository_headers=self.repository_headers,
+        )
 
     def start(self) -> TritonServer:
         if self.process is not None:
@@ -278,7 +290,6 @@ def serve_versions(server: TritonServer, models: list[tuple[str, int | None]]) -
     policy would load its highest version, whatever that is). Returns what serves, for the user."""
     from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.bootstrap import model_server
-    from changeflow.settings.environment import ServerEndpoint
 
     api = model_server(ServerEndpoint(name=server.name, http_url=server.http_url))
     store = LocalConfigStore(server.repository)

@@ -30,7 +30,7 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
     from changeflow.local.prefect_server import LocalPrefectServer
     from changeflow.local.serve import POOL, deploy_change_flows
     from changeflow.local.workers import LocalWorkers
-    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings
     from changeflow.settings.loader import load_governance
     from tests.conftest import EXAMPLES
 
@@ -42,19 +42,8 @@ def distributed(postgres, triton_process, staging_process, tmp_path_factory):
         database_url=postgres.url(postgres.create_database("prefect"), driver="asyncpg"),
     ).start()
     environment = Environment(
-        production=ServerEndpoint(
-            name="production",
-            http_url=triton_process.http_url,
-            metrics_url=triton_process.metrics_url,
-            repository=triton_process.repository,
-        ),
-        staging=ServerEndpoint(
-            name="staging",
-            http_url=staging_process.http_url,
-            metrics_url=staging_process.metrics_url,
-            repository=staging_process.repository,
-            repository_headers=staging_process.repository_headers,
-        ),
+        production=triton_process.endpoint("production"),
+        staging=staging_process.endpoint("staging"),
         records=RecordStoreSettings(url=records_url),
         bake=BakeSettings(interval_s=0.5, probes_per_sample=10, smoke_requests=5),
     )

@@ -56,24 +56,13 @@ def change_worker(prefect_api, records_db_url, triton_process, staging_process, 
 
     from changeflow.local.executor import executor_configuration
     from changeflow.local.serve import deploy_change_flows, start_worker
-    from changeflow.settings.environment import Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.environment import Environment, RecordStoreSettings
     from changeflow.settings.loader import load_governance
     from tests.conftest import EXAMPLES
 
     environment = Environment(
-        production=ServerEndpoint(
-            name="production",
-            http_url=triton_process.http_url,
-            metrics_url=triton_process.metrics_url,
-            repository=triton_process.repository,
-        ),
-        staging=ServerEndpoint(
-            name="staging",
-            http_url=staging_process.http_url,
-            metrics_url=staging_process.metrics_url,
-            repository=staging_process.repository,
-            repository_headers=staging_process.repository_headers,
-        ),
+        production=triton_process.endpoint("production"),
+        staging=staging_process.endpoint("staging"),
         records=RecordStoreSettings(url=records_db_url),
     )
     governance = load_governance(EXAMPLES, approval_timeout_s=120, approval_poll_s=1)

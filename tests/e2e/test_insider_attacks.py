@@ -136,19 +136,8 @@ def waiting(prefect, prefect_api, records_db_url, change_worker, triton_process,
     environment_file.write_text(
         yaml.safe_dump(
             {
-                "production": {
-                    "name": "production",
-                    "http_url": triton_process.http_url,
-                    "metrics_url": triton_process.metrics_url,
-                    "repository": str(triton_process.repository),
-                },
-                "staging": {
-                    "name": "staging",
-                    "http_url": staging_process.http_url,
-                    "metrics_url": staging_process.metrics_url,
-                    "repository": str(staging_process.repository),
-                    "repository_headers": staging_process.repository_headers,
-                },
+                "production": triton_process.endpoint("production").model_dump(mode="json"),
+                "staging": staging_process.endpoint("staging").model_dump(mode="json"),
                 "records": {},  # CHANGEFLOW_RECORDS_URL: the session's record database
             }
         )

@@ -30,19 +30,8 @@ def environment_file(tmp_path, triton_process, staging_process):
     from changeflow.adapters.triton import TritonModelServer
 
     environment = {
-        "production": {
-            "name": "production",
-            "http_url": triton_process.http_url,
-            "metrics_url": triton_process.metrics_url,
-            "repository": str(triton_process.repository),
-        },
-        "staging": {
-            "name": "staging",
-            "http_url": staging_process.http_url,
-            "metrics_url": staging_process.metrics_url,
-            "repository": str(staging_process.repository),
-            "repository_headers": staging_process.repository_headers,
-        },
+        "production": triton_process.endpoint("production").model_dump(mode="json"),
+        "staging": staging_process.endpoint("staging").model_dump(mode="json"),
         "records": {},  # the default: CHANGEFLOW_RECORDS_URL, the session's record database (cli_env)
     }
     path = tmp_path / "environment.yaml"

@@ -18,22 +18,11 @@ def environment(triton_process, staging_process, tmp_path, prefect_server):
     """Production (the session Triton, reset to its repository config) and staging; fresh records."""
     from changeflow.adapters.config_store import LocalConfigStore
     from changeflow.bootstrap import model_server
-    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings
 
     env = Environment(
-        production=ServerEndpoint(
-            name="production",
-            http_url=triton_process.http_url,
-            metrics_url=triton_process.metrics_url,
-            repository=triton_process.repository,
-        ),
-        staging=ServerEndpoint(
-            name="staging",
-            http_url=staging_process.http_url,
-            metrics_url=staging_process.metrics_url,
-            repository=staging_process.repository,
-            repository_headers=staging_process.repository_headers,
-        ),
+        production=triton_process.endpoint("production"),
+        staging=staging_process.endpoint("staging"),
         records=RecordStoreSettings(url=f"sqlite:///{tmp_path / 'records.db'}", publish=False),
         bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
     )

@@ -62,7 +62,7 @@ def lock_clients_follow_the_api() -> None:
 def drill(staging_process, drill_prefect, tmp_path_factory):
     """A production Triton of its own (one test kills it), staging, records, and the installation."""
     from changeflow.local.triton_server import TritonServer
-    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, ServerEndpoint
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings
 
     workdir = tmp_path_factory.mktemp("drill")
     shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
@@ -70,19 +70,8 @@ def drill(staging_process, drill_prefect, tmp_path_factory):
         workdir / "model_repository", name="drill-production", workdir=workdir, load_models=["classifier"]
     ).start()
     environment = Environment(
-        production=ServerEndpoint(
-            name="production",
-            http_url=production.http_url,
-            metrics_url=production.metrics_url,
-            repository=production.repository,
-        ),
-        staging=ServerEndpoint(
-            name="staging",
-            http_url=staging_process.http_url,
-            metrics_url=staging_process.metrics_url,
-            repository=staging_process.repository,
-            repository_headers=staging_process.repository_headers,
-        ),
+        production=production.endpoint("production"),
+        staging=staging_process.endpoint("staging"),
         records=RecordStoreSettings(url=f"sqlite:///{workdir / 'records.db'}", publish=False),
         bake=BakeSettings(
             interval_s=0.5, probes_per_sample=20, smoke_requests=1000
