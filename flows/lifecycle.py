@@ -50,15 +50,13 @@ def run_governed(request: ChangeRequest, given: dict[str, bool], change_type: Ch
     if request.type is not change_type:
         raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
     _, job_variables = run_origin()
-    if (overridden := run_refusal(True, {}, job_variables)) is not None:
-        raise ChangeStateError(
-            overridden
-        )  # the process itself may run on the requester's variables: trust none of its configuration
+    if (overridden := run_refusal(False, {}, job_variables)) is not None:
+        # the process itself may run on the requester's variables: trust none of its configuration
+        raise ChangeStateError(overridden)
     services, governance = bootstrap(environment_or_default()), governance_or_default()
-    if (refused := run_refusal(True, given, {})) is not None:
-        recorder = open_request(
-            request, services
-        )  # opened with the executor's own configuration; nothing given is used
+    if (refused := run_refusal(False, given, {})) is not None:
+        # opened with the executor's own configuration; nothing given is used
+        recorder = open_request(request, services)
         recorder.transition(State.REJECTED, refused)
         get_run_logger().error("%s %s", request.id, refused)
         return ChangeResult.of(recorder.record)

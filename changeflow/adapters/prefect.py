@@ -49,7 +49,7 @@ def refuse_executor_parameters(**given: object) -> None:
         run_origin()
     )  # in-process, these flows are called by the executor's own code with its own settings
     if (
-        refused := run_refusal(from_deployment, {k: v is not None for k, v in given.items()}, job_variables)
+        refused := run_refusal(not from_deployment, {k: v is not None for k, v in given.items()}, job_variables)
     ) is not None:
         raise ChangeStateError(refused)
 

@@ -11,15 +11,14 @@ from collections.abc import Mapping
 EXECUTOR_OWNED = ("environment", "governance", "now")
 
 
-def run_refusal(
-    from_deployment: bool, given: Mapping[str, bool], job_variables: Mapping[str, object], pinned: bool = False
-) -> str | None:
+def run_refusal(trusted_caller: bool, given: Mapping[str, bool], job_variables: Mapping[str, object]) -> str | None:
     """Why this run may not proceed, or None. ``given``: which executor-owned parameters the run carries;
-    ``job_variables``: the run's own overrides of the worker's job (env, command, working dir). An executor
-    that pins governance keys (``pinned``) takes none of them from anyone, in-process callers included:
-    a handed-in governance could copy a bundle's seal and bring its own keys."""
-    if not from_deployment and not pinned:
-        return None  # a trial executor called in-process (tests): the caller already holds the executor's keys
+    ``job_variables``: the run's own overrides of the worker's job (env, command, working dir).
+    ``trusted_caller``: the executor's own code called the flow in-process (a housekeeping flow); the
+    governed change flows trust no caller, since a handed-in governance could copy a bundle's seal and
+    bring its own keys."""
+    if trusted_caller:
+        return None
     sent = [name for name in EXECUTOR_OWNED if given.get(name)]
     problems = []
     if sent:

@@ -7,18 +7,18 @@ NONE = {"environment": False, "governance": False, "now": False}
 
 
 def test_a_deployment_run_with_the_request_only_proceeds_and_in_process_callers_are_the_executor():
-    assert run_refusal(True, NONE, {}) is None
-    assert run_refusal(False, {"governance": True, "now": True}, {"env": {"X": "1"}}) is None
+    assert run_refusal(False, NONE, {}) is None
+    assert run_refusal(True, {"governance": True, "now": True}, {"env": {"X": "1"}}) is None
 
 
 def test_each_executor_owned_parameter_and_any_job_variable_is_refused_by_name():
-    refused = run_refusal(True, {**NONE, "governance": True, "now": True}, {})
+    refused = run_refusal(False, {**NONE, "governance": True, "now": True}, {})
     assert refused.startswith("refused: run parameter(s) governance, now are the executor's configuration")
     assert "nothing was assessed" in refused
-    assert "job variable(s) command, env" in run_refusal(True, NONE, {"env": {}, "command": "sh"})
+    assert "job variable(s) command, env" in run_refusal(False, NONE, {"env": {}, "command": "sh"})
 
 
-def test_a_pinned_executor_takes_no_governance_clock_or_environment_from_anyone_even_in_process():
-    refused = run_refusal(False, {**NONE, "governance": True}, {}, pinned=True)
+def test_an_untrusted_caller_in_process_brings_no_governance_clock_or_environment():
+    refused = run_refusal(False, {**NONE, "governance": True}, {})
     assert refused.startswith("refused: run parameter(s) governance are the executor's configuration")
-    assert run_refusal(False, NONE, {}, pinned=True) is None
+    assert run_refusal(False, NONE, {}) is None
