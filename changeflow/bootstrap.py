@@ -21,9 +21,9 @@ from changeflow.ports import (
     ApproverNotices,
     ChangeEvents,
     Cluster,
-    ConfigStore,
     Credentials,
     DecisionSource,
+    DesiredState,
     MetricProvider,
     MetricSource,
     ModelLocks,
@@ -37,28 +37,44 @@ def _unknown(what: str, kind: str, known) -> InvalidSettings:
     return InvalidSettings("environment", f"{what}.kind", f"unknown kind {kind!r}", f"use one of: {', '.join(known)}")
 
 
-def model_server(endpoint: ServerEndpoint) -> ModelServer:
+def _server(kind: str, where: str, name: str, http_url: str, metrics_url: str | None, headers) -> ModelServer:
     from changeflow.adapters.triton import TritonModelServer
 
     servers = {"triton": TritonModelServer}
-    if endpoint.kind not in servers:
-        raise _unknown(endpoint.name, endpoint.kind, servers)
-    return servers[endpoint.kind](
-        endpoint.http_url, endpoint.metrics_url, name=endpoint.name, repository_headers=endpoint.repository_headers
-    )
+    if kind not in servers:
+        raise _unknown(where, kind, servers)
+    return servers[kind](http_url, metrics_url, name=name, repository_headers=headers)
 
 
-def config_store(endpoint: ServerEndpoint) -> ConfigStore:
+def model_server(endpoint: ServerEndpoint, desired: DesiredState | None = None) -> ModelServer:
+    """The servers an endpoint names, as one fleet (one server: a fleet of one); ``desired``: the repository
+    its loads write first (production's), else loads change the servers' memory only (staging's)."""
+    from changeflow.adapters.fleet import Fleet
+
+    def build(name: str, http_url: str, metrics_url: str | None) -> ModelServer:
+        return _server(endpoint.kind, endpoint.name, name, http_url, metrics_url, endpoint.repository_headers)
+
+    replicas = [build(r.name, r.http_url, r.metrics_url) for r in endpoint.servers()]
+    client = build(endpoint.name, endpoint.http_url, None) if endpoint.replicas else None
+    return Fleet(endpoint.name, replicas, desired, client)
+
+
+def config_store(endpoint: ServerEndpoint) -> DesiredState | None:
+    """Every folder the endpoint's servers load from, written together; None when one is not set."""
     from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.adapters.fleet import Repositories
 
-    if endpoint.repository is None:
-        raise InvalidSettings(
-            "environment",
-            f"{endpoint.name}.repository",
-            "is not set; config changes need the server's model repository",
-            "set it to the folder the server loads models from",
-        )
-    return LocalConfigStore(endpoint.repository)
+    folders = endpoint.repository_folders()
+    return Repositories([LocalConfigStore(f) for f in folders]) if folders else None
+
+
+def _no_repository(endpoint: ServerEndpoint) -> InvalidSettings:
+    return InvalidSettings(
+        "environment",
+        f"{endpoint.name}.repository",
+        "is not set; model and config changes write the model repository the servers load from",
+        "set it to that folder (or each replica's own repository)",
+    )
 
 
 def _writer() -> str:
@@ -119,7 +135,7 @@ def approver_credentials(public_keys: dict[str, str], authenticators: dict[str, 
 
 @dataclass
 class Services:
-    """What a change step may use. ``config_store`` and ``cluster`` are built on first use, since only
+    """What a change step may use. ``cluster`` is built on first use, since only
     some kinds need them and an environment without them is valid for the others."""
 
     environment: Environment
@@ -131,7 +147,7 @@ class Services:
     decisions: DecisionSource | None = None  # where a waiting change asks a person (the Prefect pause)
     notices: ApproverNotices | None = None  # how approvers are told a change waits
     events: ChangeEvents | None = None  # events about a change: the event feed, incident management
-    _config: ConfigStore | None = field(default=None, repr=False)
+    repository: DesiredState | None = None  # what production's servers load from: written before every load
     _cluster: Cluster | None = field(default=None, repr=False)
 
     def server(self, target: str) -> ModelServer:
@@ -154,10 +170,18 @@ class Services:
                 )
         return [(check, provider_for(providers[check.provider])) for check in checks]
 
-    def config_store(self) -> ConfigStore:
-        if self._config is None:
-            self._config = config_store(self.environment.production)
-        return self._config
+    def config_store(self) -> DesiredState:
+        """Production's model repository (every folder its replicas load from); refused when not set."""
+        if self.repository is None:
+            raise _no_repository(self.environment.production)
+        return self.repository
+
+    def desired_state(self, model: str) -> tuple[bool, str]:
+        """The checklist's question: can this change keep what it does in the repository, so that a
+        restarted or added replica serves it?"""
+        if self.repository is None:
+            return False, str(_no_repository(self.environment.production))
+        return self.repository.writable(model)
 
     def cluster(self) -> Cluster:
         if self._cluster is None:
@@ -173,7 +197,8 @@ def _build(environment_json: str) -> Services:
     from changeflow.adapters.prefect_approvals import PrefectPause
 
     environment = Environment.model_validate_json(environment_json)
-    production = model_server(environment.production)
+    repository = config_store(environment.production)
+    production = model_server(environment.production, repository)
     return Services(
         environment=environment,
         production=production,
@@ -184,6 +209,7 @@ def _build(environment_json: str) -> Services:
         decisions=PrefectPause(),
         notices=PrefectApproverNotices(),
         events=OutgoingChangeEvents(),
+        repository=repository,
     )
 
 

@@ -6,10 +6,10 @@ Kept tiny on purpose (Flagger's router/provider style): each names only what a c
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from changeflow.domain.serving import MetricsSnapshot, VersionState
 
@@ -67,6 +67,16 @@ class ModelServer(Protocol):
 
 
 @runtime_checkable
+class Convergent(Protocol):
+    """A fleet of servers that load from a repository: each replica asked apart, and the ones behind the
+    repository brought back to it."""
+
+    def replica_versions(self, model: str) -> dict[str, Any]: ...
+
+    def converge(self, model: str, only_from: Collection[tuple[int, ...]]) -> list[str]: ...
+
+
+@runtime_checkable
 class MetricSource(Protocol):
     """Where per-version request counters come from (Triton's Prometheus endpoint)."""
 
@@ -90,6 +100,13 @@ class ConfigStore(Protocol):
     def read_config(self, model: str) -> ModelConfig: ...
 
     def write_config_text(self, model: str, text: str) -> None: ...
+
+
+class DesiredState(ConfigStore, Protocol):
+    """The model repository production's servers load from: a change writes what a model serves there first,
+    so a restarted or added server loads it; ``writable`` is the checklist's question."""
+
+    def writable(self, model: str) -> tuple[bool, str]: ...
 
 
 @runtime_checkable

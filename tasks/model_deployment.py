@@ -8,6 +8,7 @@ import time
 from changeflow.tasks._options import STEP
 from prefect import get_run_logger, task
 
+from changeflow.adapters.fleet import FleetLoadError, answering, ready_everywhere, unreachable_only
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
 from changeflow.domain.request import VERIFY_RESTORED
@@ -76,7 +77,7 @@ def promote(run: Recorder, services: Services, model: str, old: int, new: int) -
     with run.step(Phase.EXECUTION, model_deployment.PROMOTE) as step:
         run.touching_production()
         versions = promotion_versions(old, new)
-        services.production.load_versions(model, versions)
+        rollout = services.production.load_versions(model, versions)
         standby = (
             f"v{old} stays warm"
             if standby_possible(old, new)
@@ -84,6 +85,7 @@ def promote(run: Recorder, services: Services, model: str, old: int, new: int) -
         )
         step.detail = (
             f"{model} serving {versions} on {services.production.name}; v{new} takes unversioned traffic; {standby}"
+            + (f"; {rollout.summary()}" if rollout else "")
         )
         get_run_logger().info(step.detail)
 
@@ -92,8 +94,10 @@ def promote(run: Recorder, services: Services, model: str, old: int, new: int) -
 def finalize(run: Recorder, services: Services, model: str, new: int) -> None:
     """Unload the old version once the new one has baked."""
     with run.step(Phase.VERIFICATION, model_deployment.FINALIZE) as step:
-        services.production.load_versions(model, [new])
-        step.detail = f"{model} serving [{new}] only; previous version unloaded"
+        rollout = services.production.load_versions(model, [new])
+        step.detail = f"{model} serving [{new}] only; previous version unloaded" + (
+            f"; {rollout.summary()}" if rollout else ""
+        )
         get_run_logger().info(step.detail)
 
 
@@ -101,20 +105,36 @@ def finalize(run: Recorder, services: Services, model: str, new: int) -> None:
 def restore_version(run: Recorder, services: Services, model: str, version: int) -> float:
     """Serve the previous version again (warm when still loaded: milliseconds); returns the milliseconds."""
     with run.step(Phase.ROLLBACK, model_deployment.RESTORE_VERSION) as step:
-        warm = version in services.production.ready_versions(model)
+        production, down = answering(services.production)
+        warm = ready_everywhere(production, model, version)
         started = time.perf_counter()
-        services.production.load_versions(model, [version])
+        try:
+            rollout = production.load_versions(model, [version])
+        except FleetLoadError as exc:
+            if not (missed := unreachable_only(exc)):
+                raise
+            down, rollout = down + missed, None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         step.detail = f"{model} v{version} serving again ({'warm' if warm else 'cold'} restore, {elapsed_ms:.1f} ms)"
+        if rollout:
+            step.detail += f"; {rollout.summary()}"
+        if down:
+            step.detail += f"; {', '.join(sorted(set(down)))} did not answer: {_converges(services, version)}"
         get_run_logger().warning(step.detail)
         return elapsed_ms
+
+
+def _converges(services: Services, version: int) -> str:
+    if services.repository is None:
+        return "not restored, not checked"
+    return f"not checked; the repository says [{version}], which a replica loads when it starts"
 
 
 @task(name="verify-restored", **STEP)
 def verify_restored(run: Recorder, services: Services, golden_set: str, model: str, version: int) -> Verdict:
     """The restored version is the only one READY, answers smoke requests and the golden set."""
-    production = services.production
     with run.step(Phase.ROLLBACK, VERIFY_RESTORED) as step:
+        production, down = answering(services.production)
         ready = production.ready_versions(model)
         golden = bound_golden(production, golden_set)  # restoring is never blocked by an edited golden set
         failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)
@@ -124,7 +144,7 @@ def verify_restored(run: Recorder, services: Services, golden_set: str, model: s
             verdict = Verdict(outcome=Outcome.FAIL, reason=f"{failures} smoke requests failed: {problem}")
         else:
             verdict = assess_golden(golden, observe_golden(production, golden))
-        step.detail = str(verdict)
+        step.detail = str(verdict) + (f"; not checked, did not answer: {', '.join(down)}" if down else "")
         if not verdict.passed:
             step.fail(str(verdict))
         get_run_logger().info("restored %s v%s: %s", model, version, verdict)

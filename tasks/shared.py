@@ -137,9 +137,10 @@ def run_checklist(
     previous_ok, previous_detail = kind.previous_state(services, request)
     control = [services.server(target).explicit_model_control() for target in kind.loads_models_on]
     model_control = (all(ok for ok, _ in control), "; ".join(detail for _, detail in control)) if control else None
+    desired_state = services.desired_state(request.model) if kind.writes_repository else None
     try:
         services.metrics.scrape()
-        metrics_ok, metrics_detail = True, f"metrics endpoint {services.environment.production.metrics_url} answers"
+        metrics_ok, metrics_detail = True, f"metrics of {services.production.name} answer"
     except ChangeflowError as exc:
         metrics_ok, metrics_detail = False, str(exc)
     facts = ChecklistFacts(
@@ -153,6 +154,7 @@ def run_checklist(
         metrics_answer=metrics_ok,
         metrics_detail=metrics_detail,
         model_control=model_control,
+        desired_state=desired_state,
     )
     items = evaluate_checklist(request, facts)
     for item in items:

@@ -128,8 +128,10 @@ def classifier_v1(triton, triton_process):
     from changeflow.adapters.config_store import LocalConfigStore
 
     store = LocalConfigStore(triton_process.repository)
+    text = store.read_config_text("classifier")  # a change writes its desired state there: put it back too
     triton.load("classifier", store.read_config("classifier"))
     yield triton
+    store.write_config_text("classifier", text)
     triton.load("classifier", store.read_config("classifier"))
 
 

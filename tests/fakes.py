@@ -26,7 +26,7 @@ from changeflow.domain.history import (
 )
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
-from changeflow.exceptions import InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
+from changeflow.exceptions import ConfigError, InferenceError, ModelNotReady, RecordNotFound, ServerUnavailable
 from changeflow.ports import InferenceResult
 
 
@@ -115,6 +115,37 @@ class FakeModelServer:
     def scrape(self) -> MetricsSnapshot:
         self._check()
         return MetricsSnapshot(taken_at=float(next(self.clock)), counters=tuple(self.counters.values()))
+
+
+class FakeRepository:
+    """A model repository's config texts (``DesiredState``); ``read_only`` makes writes fail as a read-only
+    volume does. ``writes`` lists (model, text) in order."""
+
+    def __init__(self, texts: dict[str, str] | None = None, read_only: bool = False) -> None:
+        self.texts = dict(texts or {})
+        self.read_only = read_only
+        self.writes: list[tuple[str, str]] = []
+
+    def read_config_text(self, model: str) -> str:
+        if model not in self.texts:
+            raise ConfigError(f"fake repository: {model}/config.pbtxt: cannot read (no such file)")
+        return self.texts[model]
+
+    def read_config(self, model: str):
+        from changeflow.domain.model_config import parse_config
+
+        return parse_config(self.read_config_text(model), f"{model}/config.pbtxt")
+
+    def write_config_text(self, model: str, text: str) -> None:
+        if self.read_only:
+            raise ConfigError(f"fake repository: {model}/config.pbtxt: cannot write (read-only file system)")
+        self.texts[model] = text
+        self.writes.append((model, text))
+
+    def writable(self, model: str) -> tuple[bool, str]:
+        if self.read_only:
+            return False, f"fake repository: {model}/config.pbtxt: cannot write (read-only file system)"
+        return True, f"{model}'s config.pbtxt writable"
 
 
 class FakeRecordStore:

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
+from changeflow.domain.model_config import with_versions
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import ConfigError, InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
 from changeflow.ports import InferenceResult
@@ -49,17 +50,6 @@ def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfi
     except json_format.ParseError as exc:
         raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
     return config
-
-
-def with_versions(config: ModelConfig, versions: Sequence[int]) -> ModelConfig:
-    """A copy of ``config`` whose version policy serves exactly ``versions``."""
-    if not versions:
-        raise ConfigError("a version policy needs at least one version")
-    copy = ModelConfig()
-    copy.CopyFrom(config)
-    copy.version_policy.Clear()
-    copy.version_policy.specific.versions.extend(sorted(set(int(v) for v in versions)))
-    return copy
 
 
 class TritonModelServer:

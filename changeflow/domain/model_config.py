@@ -7,6 +7,8 @@ hand-written parser, so whatever Triton accepts, we read the same way.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from google.protobuf import text_format
 from tritonclient.grpc.model_config_pb2 import ModelConfig
@@ -22,6 +24,7 @@ __all__ = [
     "setting_of",
     "differences",
     "sample_inputs",
+    "with_versions",
 ]
 
 
@@ -37,6 +40,26 @@ def parse_config(text: str, source: str = "config.pbtxt") -> ModelConfig:
 
 def render_config(config: ModelConfig) -> str:
     return text_format.MessageToString(config)
+
+
+def with_versions(config: ModelConfig, versions: Sequence[int]) -> ModelConfig:
+    """A copy of ``config`` whose version policy serves exactly ``versions``: what a model deployment writes
+    into the repository (the desired state a restarted server loads) and sends as the load's config."""
+    if not versions:
+        raise ConfigError("a version policy needs at least one version")
+    copy = ModelConfig()
+    copy.CopyFrom(config)
+    copy.version_policy.Clear()
+    copy.version_policy.specific.versions.extend(sorted(set(int(v) for v in versions)))
+    return copy
+
+
+def policy_versions(config: ModelConfig) -> list[int] | None:
+    """The versions a ``specific`` version policy names; None for ``latest`` / ``all`` / no policy (the server
+    then picks, e.g. the highest version on disk)."""
+    if config.version_policy.WhichOneof("policy_choice") != "specific":
+        return None
+    return sorted(int(v) for v in config.version_policy.specific.versions)
 
 
 def _resolve(config: ModelConfig, path: str, create: bool):

@@ -206,6 +206,7 @@ class ChecklistFacts(BaseModel, frozen=True):
     metrics_answer: bool
     metrics_detail: str
     model_control: tuple[bool, str] | None = None  # None: the kind loads no models
+    desired_state: tuple[bool, str] | None = None  # None: the kind writes no model repository
 
 
 class ChecklistItem(BaseModel, frozen=True):
@@ -262,6 +263,14 @@ def evaluate_checklist(request: ChangeRequest, facts: ChecklistFacts) -> list[Ch
     if facts.model_control is not None:
         items.append(
             ChecklistItem(name="servers accept model loads", ok=facts.model_control[0], reason=facts.model_control[1])
+        )
+    if facts.desired_state is not None:
+        items.append(
+            ChecklistItem(
+                name="desired state kept in the repository",
+                ok=facts.desired_state[0],
+                reason=facts.desired_state[1],
+            )
         )
     return items
 

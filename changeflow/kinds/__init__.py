@@ -48,6 +48,7 @@ class ChangeKind:
     loads_models_on: ClassVar[
         tuple[str, ...]
     ] = ()  # servers whose repository API it uses: checked for explicit model control
+    writes_repository: ClassVar[bool] = False  # keeps what it does in production's model repository (checked)
     flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
     flow_name: ClassVar[str]  # that flow's name (its @flow(name=...)): recovery watches the runs of every kind by it
     restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"

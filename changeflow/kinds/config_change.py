@@ -64,6 +64,7 @@ class ConfigChangeKind(ChangeKind):
     spec = ConfigChange
     loads_models_on = ("production",)
     risk_points = 1
+    writes_repository = True
     peak_hours_risk = False  # a config tweak is the standard change of business hours
     flow = "changeflow.flows.config_change:config_change"
     flow_name = FLOW_NAME

@@ -90,6 +90,7 @@ class ModelDeploymentKind(ChangeKind):
     spec = ModelDeployment
     loads_models_on = ("production", "staging")
     risk_points = 2
+    writes_repository = True
     flow = "changeflow.flows.model_deployment:model_deployment"
     flow_name = FLOW_NAME
     restore = "changeflow.flows.model_deployment:restore"

@@ -286,16 +286,17 @@ def parse_models(repository: Path, specs: list[str] | tuple[str, ...]) -> list[t
 
 
 def serve_versions(server: TritonServer, models: list[tuple[str, int | None]]) -> list[str]:
-    """After start: load each ``M:VERSION`` with exactly that version (a model config without a version
-    policy would load its highest version, whatever that is). Returns what serves, for the user."""
+    """After start: serve each ``M:VERSION`` with exactly that version, written into the server's repository
+    first (a config without a version policy loads its highest version, whatever that is, and a restarted
+    server loads what the files say). Returns what serves, for the user."""
     from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.adapters.fleet import Repositories
     from changeflow.bootstrap import model_server
 
-    api = model_server(ServerEndpoint(name=server.name, http_url=server.http_url))
-    store = LocalConfigStore(server.repository)
+    api = model_server(server.endpoint(server.name), Repositories([LocalConfigStore(server.repository)]))
     for name, version in models:
         if version is not None:
-            api.load_versions(name, [version], base_config=store.read_config(name))
+            api.load_versions(name, [version])
     return [f"{name} {api.ready_versions(name)}" for name, _ in models]
 
 

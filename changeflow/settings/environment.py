@@ -22,18 +22,56 @@ from changeflow.domain.checks import Refusal
 log = logging.getLogger("changeflow.settings")
 
 
+class Replica(BaseModel):
+    """One server of a fleet: its APIs and, when the replicas do not share one, its own model repository."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    http_url: str
+    metrics_url: str | None = None
+    repository: Path | None = Field(None, description="this replica's own model repository folder")
+
+
 class ServerEndpoint(BaseModel):
-    """One model server: its API, its metrics and (when on this machine) its model repository."""
+    """A model server, or a fleet of them: its API (the address clients use), its metrics and (when on this
+    machine) its model repository, the desired state a model deployment writes and a restarted server loads."""
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["triton"] = "triton"
     name: str
     http_url: str
     metrics_url: str | None = None
-    repository: Path | None = Field(None, description="local model repository, needed for config changes")
+    repository: Path | None = Field(
+        None,
+        description="the model repository the servers load from (a shared volume); model and config changes write it",
+    )
     repository_headers: dict[str, str] = Field(
         default_factory=dict, description="headers for a restricted repository API"
     )
+    replicas: list[Replica] = Field(
+        default_factory=list,
+        description="the servers behind http_url (a load balancer), each loaded and checked directly; empty: http_url is the one server",
+    )
+
+    @model_validator(mode="after")
+    def _replicas_named_once(self) -> ServerEndpoint:
+        names = [r.name for r in self.replicas]
+        if len(set(names)) != len(names):
+            raise ValueError(f"replicas: names repeat ({', '.join(names)}); give each replica its own name")
+        return self
+
+    def servers(self) -> list[Replica]:
+        """The replicas, or this one server as a fleet of one."""
+        if self.replicas:
+            return list(self.replicas)
+        return [Replica(name=self.name, http_url=self.http_url, metrics_url=self.metrics_url)]
+
+    def repository_folders(self) -> list[Path] | None:
+        """Every folder the servers load from (each written by a change), or None when one is not known."""
+        folders = [r.repository or self.repository for r in self.servers()]
+        if any(f is None for f in folders):
+            return None
+        return list(dict.fromkeys(folders))
 
 
 RECORDS_URL = "CHANGEFLOW_RECORDS_URL"
@@ -183,28 +221,43 @@ class Environment(BaseModel):
     @model_validator(mode="after")
     def _staging_is_another_server(self) -> Environment:
         production, staging = self.production, self.staging
-        for field in ("http_url", "metrics_url"):
-            mine, theirs = getattr(staging, field), getattr(production, field)
-            if mine and theirs and server_address(mine) is not None and server_address(mine) == server_address(theirs):
-                host, port = server_address(mine)
+        theirs_all = [(f"production.{field}", getattr(production, field)) for field in ("http_url", "metrics_url")] + [
+            (f"production.replicas.{r.name}.{field}", getattr(r, field))
+            for r in production.replicas
+            for field in ("http_url", "metrics_url")
+        ]
+        mine_all = [(field, getattr(staging, field)) for field in ("http_url", "metrics_url")] + [
+            (f"replicas.{r.name}.{field}", getattr(r, field))
+            for r in staging.replicas
+            for field in ("http_url", "metrics_url")
+        ]
+        for field, mine in mine_all:
+            for where, theirs in theirs_all:
+                if (
+                    mine
+                    and theirs
+                    and server_address(mine) is not None
+                    and server_address(mine) == server_address(theirs)
+                ):
+                    host, port = server_address(mine)
+                    raise _refused(
+                        field,
+                        mine,
+                        f"reaches production's server ({host}:{port}, as {where} {theirs} does): a candidate "
+                        "staged there would load on production",
+                        f"point staging.{field} at a Triton of its own (another host or port)",
+                    )
+        theirs_folders = {_folder(f) for f in production.repository_folders() or [] if f is not None}
+        if production.repository is not None:
+            theirs_folders.add(_folder(production.repository))
+        for folder in [staging.repository, *(r.repository for r in staging.replicas)]:
+            if folder is not None and _folder(folder) in theirs_folders:
                 raise _refused(
-                    field,
-                    mine,
-                    f"reaches production's server ({host}:{port}, as production.{field} {theirs} does): a candidate "
-                    "staged there would load on production",
-                    f"point staging.{field} at a Triton of its own (another host or port)",
+                    "repository",
+                    str(folder),
+                    f"is production's model repository ({_folder(folder)})",
+                    "give staging its own copy of the repository",
                 )
-        if (
-            staging.repository is not None
-            and production.repository is not None
-            and _folder(staging.repository) == _folder(production.repository)
-        ):
-            raise _refused(
-                "repository",
-                str(staging.repository),
-                f"is production's model repository ({_folder(production.repository)})",
-                "give staging its own copy of the repository",
-            )
         return self
 
 

@@ -91,6 +91,8 @@ def fake_services(tmp_path):
     production's model repository a copy of the examples' (config changes read and write it)."""
     import shutil
 
+    from changeflow.adapters.fleet import Fleet
+    from changeflow.bootstrap import config_store
     from changeflow.settings.defaults import executor_key
 
     repository = shutil.copytree(EXAMPLES / "model_repository", tmp_path / "repository")
@@ -110,14 +112,16 @@ def fake_services(tmp_path):
         ),
         records=RecordStoreSettings(url="sqlite:///:memory:"),
     )
+    desired = config_store(environment.production)
     return Services(
         environment=environment,
-        production=production,
+        production=Fleet("production", [production], desired),
         metrics=production,
         staging=staging,
         records=FakeRecordStore(signer=executor_key()),
         locks=FakeLocks(),
         notices=KeptNotices(),
+        repository=desired,
     )
 
 

@@ -305,3 +305,23 @@ def test_change_events_are_retried_and_never_fail_the_change(fake_services, gove
     )
     run, _ = governed(fake_services, unreachable, WEDNESDAY_MORNING)
     assert govern(change("standard-config-tweak.yaml", id="CHG-0023"), run).state is State.CLOSED
+
+
+def test_a_repository_the_executor_cannot_write_blocks_execution(fake_services, governance):
+    """A change that could not keep its result in the repository would be undone by the next restart."""
+    from tests.fakes import FakeRepository
+
+    fake_services.repository = FakeRepository(read_only=True)
+    run, kind = governed(fake_services, governance, WEDNESDAY_MORNING)
+    result = govern(change("standard-config-tweak.yaml"), run)
+    assert result.state is State.ABORTED, result.outcome
+    assert "desired state kept in the repository: fake repository" in result.outcome
+    assert "read-only" in result.outcome and kind.touched == []
+
+
+def test_production_without_a_repository_blocks_a_model_change_naming_the_field(fake_services, governance):
+    fake_services.repository = None
+    run, kind = governed(fake_services, governance, WEDNESDAY_MORNING)
+    result = govern(change("standard-config-tweak.yaml"), run)
+    assert result.state is State.ABORTED and "production.repository: is not set" in result.outcome
+    assert kind.touched == []

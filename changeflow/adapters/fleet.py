@@ -1,0 +1,316 @@
+"""Production as a fleet: the replicas a load balancer spreads clients over, and the model repository
+they load from, which is the desired state.
+
+``Fleet`` is a ``ModelServer``, so every step that asks "production" asks the fleet. Reads ask every
+replica and agree or refuse (a fleet whose replicas disagree is not a state to change from); a load first
+writes the version policy into the repository (every folder, when the replicas do not share one), then
+asks every replica at once to load the model as the repository now says. A restarted or added replica
+loads the same from the files: no change lives only in a process's memory. A replica that fails stops the
+load with a ``FleetLoadError`` saying which replica did what; the change's compensation restores the rest.
+
+One server is a fleet of one. Pure orchestration over ports: unit-tested with fakes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from changeflow.domain.model_config import ModelConfig, parse_config, policy_versions, render_config, with_versions
+from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
+from changeflow.exceptions import ChangeflowError, ModelLoadError, ModelNotReady, ServerUnavailable
+from changeflow.ports import ConfigStore, InferenceResult, ModelServer
+
+
+class FleetLoadError(ModelLoadError):
+    """Some replicas did not load what the repository says; ``outcomes`` says what each one did."""
+
+    def __init__(self, message: str, outcomes: Sequence[ReplicaOutcome]) -> None:
+        super().__init__(message)
+        self.outcomes = tuple(outcomes)
+
+
+@dataclass(frozen=True)
+class ReplicaOutcome:
+    replica: str
+    ok: bool
+    detail: str
+    unreachable: bool = False
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What a fleet load did: the repository's text before (kept on the record for the rollback) and after,
+    and each replica's outcome."""
+
+    model: str
+    versions: tuple[int, ...]
+    previous_text: str | None
+    outcomes: tuple[ReplicaOutcome, ...]
+
+    def summary(self) -> str:
+        where = "repository and " if self.previous_text is not None else ""
+        done = "; ".join(f"{o.replica}: {o.detail}" for o in self.outcomes)
+        return f"{self.model} {list(self.versions)} written to the {where}loaded on every replica ({done})"
+
+
+def _outcome_line(outcomes: Sequence[ReplicaOutcome]) -> str:
+    return "; ".join(f"{o.replica}: {o.detail}" for o in outcomes)
+
+
+class Repositories:
+    """The model repository folders of a fleet: one shared by every replica (a volume), or one per replica;
+    every write goes to each, each atomically; a read comes from the first."""
+
+    def __init__(self, stores: Sequence[ConfigStore]) -> None:
+        if not stores:
+            raise ValueError("a fleet's repositories need at least one folder")
+        self.stores = list(stores)
+
+    def read_config_text(self, model: str) -> str:
+        return self.stores[0].read_config_text(model)
+
+    def read_config(self, model: str) -> ModelConfig:
+        return self.stores[0].read_config(model)
+
+    def write_config_text(self, model: str, text: str) -> None:
+        for store in self.stores:
+            store.write_config_text(model, text)
+
+    def writable(self, model: str) -> tuple[bool, str]:
+        """Whether the desired state can be kept: each folder's config of ``model`` read and written back
+        unchanged (the same bytes: a server restarted meanwhile loads what it did)."""
+        try:
+            for store in self.stores:
+                store.write_config_text(model, store.read_config_text(model))
+        except ChangeflowError as exc:
+            return False, f"{exc}; fix: let the executor write the model repository (a volume it mounts read-write)"
+        return True, f"{model}'s config.pbtxt writable in {len(self.stores)} repository folder(s)"
+
+
+class Fleet:
+    """``replicas`` (each a ``ModelServer``), the ``repositories`` they load from (None: a fleet whose desired
+    state is not kept, e.g. a staging server) and the ``client`` address clients use (a load balancer; None:
+    requests go to the replicas in turn)."""
+
+    def __init__(
+        self,
+        name: str,
+        replicas: Sequence[ModelServer],
+        repositories: Repositories | None = None,
+        client: ModelServer | None = None,
+    ) -> None:
+        if not replicas:
+            raise ValueError(f"{name}: a fleet needs at least one replica")
+        self.name = name
+        self.replicas = list(replicas)
+        self.repositories = repositories
+        self.client = client
+        self._turn = itertools.cycle(range(len(self.replicas)))
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Fleet({self.name!r}, {[r.name for r in self.replicas]})"
+
+    def _each(self, fn: Callable[[ModelServer], object]) -> list[tuple[ModelServer, object | BaseException]]:
+        """``fn`` on every replica at once; each result, or the error it raised."""
+
+        def attempt(replica: ModelServer):
+            try:
+                return fn(replica)
+            except ChangeflowError as exc:
+                return exc
+
+        if len(self.replicas) == 1:
+            return [(self.replicas[0], attempt(self.replicas[0]))]
+        with ThreadPoolExecutor(max_workers=len(self.replicas)) as pool:
+            return list(zip(self.replicas, pool.map(attempt, self.replicas)))
+
+    def _agreed(self, what: str, fn: Callable[[ModelServer], object]):
+        """The answer every replica gives; an unreachable replica or a disagreement is an error naming them."""
+        answers = self._each(fn)
+        for replica, answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        distinct = {repr(answer) for _, answer in answers}
+        if len(distinct) > 1:
+            seen = "; ".join(f"{r.name}: {a}" for r, a in answers)
+            raise ModelNotReady(f"{self.name}: replicas disagree on {what} ({seen})")
+        return answers[0][1]
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def ready(self) -> bool:
+        return all(answer is True for _, answer in self._each(lambda r: r.ready()))
+
+    def server_version(self) -> str:
+        return str(self._agreed("the server version", lambda r: r.server_version()))
+
+    def explicit_model_control(self) -> tuple[bool, str]:
+        answers = self._each(lambda r: r.explicit_model_control())
+        details = [a if isinstance(a, tuple) else (False, f"{r.name}: {a}") for r, a in answers]
+        return all(ok for ok, _ in details), "; ".join(detail for _, detail in details)
+
+    def repository_index(self) -> list[VersionState]:
+        """Every replica's rows, each once (the drift check reads which models exist; replicas that disagree
+        on a model are compared one by one there). Fails only when no replica answers."""
+        answers = self._each(lambda r: r.repository_index())
+        rows = [row for _, a in answers if not isinstance(a, BaseException) for row in a]
+        if not rows and all(isinstance(a, BaseException) for _, a in answers):
+            raise answers[0][1]
+        return list({repr(row): row for row in rows}.values())
+
+    def ready_versions(self, model: str) -> list[int]:
+        return self._agreed(f"{model}'s READY versions", lambda r: r.ready_versions(model))
+
+    def replica_versions(self, model: str) -> dict[str, list[int] | ChangeflowError]:
+        """Each replica's READY versions of ``model``, or the error asking it: for a record that names them."""
+        return {replica.name: answer for replica, answer in self._each(lambda r: r.ready_versions(model))}
+
+    def model_config(self, model: str) -> ModelConfig:
+        return self.replicas[0].model_config(model)
+
+    def desired_versions(self, model: str) -> list[int] | None:
+        """What the repository says ``model`` serves (None: no policy naming versions, or no repository)."""
+        if self.repositories is None:
+            return None
+        return policy_versions(self.repositories.read_config(model))
+
+    # --- the desired state, then every replica -------------------------------------------------
+
+    def load(self, model: str, config: ModelConfig | None = None) -> None:
+        self._converge(model, lambda r: r.load(model, config), "loaded")
+
+    def load_versions(self, model: str, versions: Sequence[int], base_config: ModelConfig | None = None) -> Rollout:
+        """Write ``versions`` into the repository's config of ``model`` (when the fleet keeps its desired
+        state), then load every replica with that config. ``base_config`` is for a fleet without a
+        repository whose model is not loaded yet (a staging server)."""
+        previous_text = None
+        if self.repositories is not None:
+            previous_text = self.repositories.read_config_text(model)
+            on_file = parse_config(previous_text, f"{model}/config.pbtxt")
+            config = with_versions(on_file, versions)
+            if policy_versions(on_file) != sorted(set(versions)):  # else the file stays byte for byte
+                self.repositories.write_config_text(model, render_config(config))
+        else:
+            config = with_versions(base_config if base_config is not None else self.model_config(model), versions)
+        wanted = sorted(set(versions))
+
+        def load(replica: ModelServer) -> str:
+            started = time.perf_counter()
+            replica.load_versions(model, wanted, base_config=config)
+            return f"{wanted} READY in {(time.perf_counter() - started) * 1000:.1f} ms"
+
+        outcomes = self._converge(model, load, None)
+        return Rollout(model=model, versions=tuple(wanted), previous_text=previous_text, outcomes=tuple(outcomes))
+
+    def _converge(self, model: str, fn: Callable[[ModelServer], object], done: str | None) -> list[ReplicaOutcome]:
+        outcomes = [
+            ReplicaOutcome(r.name, False, str(a), unreachable=isinstance(a, ServerUnavailable))
+            if isinstance(a, BaseException)
+            else ReplicaOutcome(r.name, True, done or str(a))
+            for r, a in self._each(fn)
+        ]
+        if not all(o.ok for o in outcomes):
+            failed = [o.replica for o in outcomes if not o.ok]
+            raise FleetLoadError(
+                f"{self.name}: {model} not loaded on {', '.join(failed)} ({_outcome_line(outcomes)})", outcomes
+            )
+        return outcomes
+
+    def unload(self, model: str) -> None:
+        self._converge(model, lambda r: r.unload(model), "unloaded")
+
+    def converge(self, model: str, only_from: Collection[tuple[int, ...]]) -> list[str]:
+        """Reload the replicas that serve other versions than the repository says, where what they serve is
+        one of ``only_from`` (a state the fleet had under an approval: a replica that missed a load, or was
+        restarted from an older file). A replica serving anything else is left as found, for the drift check
+        to record. Returns what was done, a line per replica."""
+        desired = self.desired_versions(model)
+        if not desired:
+            return []
+        config = self.repositories.read_config(model)
+        done = []
+        for replica, seen in self._each(lambda r: r.ready_versions(model)):
+            if isinstance(seen, BaseException) or seen == desired or tuple(seen) not in only_from:
+                continue
+            replica.load_versions(model, desired, base_config=config)
+            done.append(f"{replica.name} served {seen}, the repository says {desired}: reloaded")
+        return done
+
+    # --- requests and metrics ------------------------------------------------------------------
+
+    def next_replica(self) -> ModelServer:
+        with self._lock:
+            return self.replicas[next(self._turn)]
+
+    def infer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        version: int | None = None,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> InferenceResult:
+        """One request to the next replica in turn: a check of the fleet asks each replica directly, so a
+        replica of its own fault is found and named (its errors carry its name)."""
+        return self.next_replica().infer(model, inputs, version=version, datatypes=datatypes)
+
+    def scrape(self) -> MetricsSnapshot:
+        """Every replica's counters, summed per (model, version): the fleet's traffic as one server's."""
+        snapshots = [s for _, s in self._each(lambda r: r.scrape())]
+        for snapshot in snapshots:
+            if isinstance(snapshot, BaseException):
+                raise snapshot
+        return MetricsSnapshot(taken_at=max(s.taken_at for s in snapshots), counters=_summed(snapshots))
+
+
+def _summed(snapshots: Sequence[MetricsSnapshot]) -> tuple[VersionCounters, ...]:
+    totals: dict[tuple[str, int], dict] = {}
+    for snapshot in snapshots:
+        for counters in snapshot.counters:
+            row = totals.setdefault((counters.model, counters.version), {"failure_by_reason": {}})
+            for name in _SUMMED:
+                row[name] = row.get(name, 0.0) + getattr(counters, name)
+            for reason, value in counters.failure_by_reason.items():
+                row["failure_by_reason"][reason] = row["failure_by_reason"].get(reason, 0.0) + value
+    return tuple(VersionCounters(model=m, version=v, **row) for (m, v), row in sorted(totals.items()))
+
+
+_SUMMED = [name for name, info in VersionCounters.model_fields.items() if info.annotation is float]
+
+
+def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
+    """The replicas of ``server`` that answer (as a fleet) and the names of those that do not. A replica that
+    does not answer is not checked; where the repository keeps the desired state, it loads that when it
+    starts."""
+    if not isinstance(server, Fleet):
+        return server, []
+    answers = server._each(lambda r: r.ready())
+    live = [r for r, a in answers if a is True]
+    down = [r.name for r, a in answers if a is not True]
+    if not live:
+        return server, down
+    return Fleet(server.name, live, server.repositories, server.client), down
+
+
+def unreachable_only(error: FleetLoadError) -> list[str]:
+    """The replicas a load could not reach, when that is all that failed and at least one replica loaded;
+    else an empty list (the failure stands)."""
+    if all(o.ok or o.unreachable for o in error.outcomes) and any(o.ok for o in error.outcomes):
+        return [o.replica for o in error.outcomes if o.unreachable]
+    return []
+
+
+def ready_everywhere(server: ModelServer, model: str, version: int) -> bool:
+    """Whether ``version`` of ``model`` is READY on every replica (replicas may disagree on the rest, as
+    they do after a promote that failed on one of them)."""
+    if not isinstance(server, Fleet):
+        return version in server.ready_versions(model)
+    seen = server.replica_versions(model).values()
+    return all(isinstance(versions, list) and version in versions for versions in seen)

@@ -1,0 +1,136 @@
+"""Production as a fleet of real Tritons: what a change leaves is in the model repository, so a replica
+SIGKILLed and started again with the same command line (a pod restart, an OOM kill) or a replica added
+later serves what the change reached; a replica that refuses the promote is named and every replica is
+restored. Each replica is asked directly afterwards."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from changeflow.flows.model_deployment import model_deployment
+
+from changeflow import State
+from changeflow.bootstrap import model_server, record_store
+from changeflow.domain.model_config import parse_config, policy_versions
+from changeflow.local.processes import signal_group
+from tests.conftest import EXAMPLES
+from tests.flows.helpers import change
+
+pytestmark = pytest.mark.triton
+X = np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)
+
+
+def start(folder, name, workdir):
+    from changeflow.local.triton_server import TritonServer
+
+    return TritonServer(folder, name=name, workdir=workdir, load_models=["classifier"]).start()
+
+
+def environment_of(servers, staging_process, tmp_path, shared=None):
+    from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, Replica, ServerEndpoint
+
+    replicas = [
+        Replica(
+            name=s.name,
+            http_url=s.http_url,
+            metrics_url=s.metrics_url,
+            repository=None if shared else s.repository,
+        )
+        for s in servers
+    ]
+    return Environment(
+        production=ServerEndpoint(
+            name="production", http_url=servers[0].http_url, repository=shared, replicas=replicas
+        ),
+        staging=staging_process.endpoint("staging"),
+        records=RecordStoreSettings(url=f"sqlite:///{tmp_path / 'records.db'}", publish=False),
+        bake=BakeSettings(interval_s=0.5, probes_per_sample=20, smoke_requests=10),
+    )
+
+
+def killed_and_started_again(server):
+    """SIGKILL, then the same command line (same ports, same repository): what a pod restart does."""
+    command = server._command(server.workdir / "backends")
+    signal_group(server.process.pid, 9)
+    server.process.wait()
+    server.process = None
+    server.start()
+    assert server._command(server.workdir / "backends") == command
+
+
+def serves(server) -> tuple[list[int], int]:
+    """What one replica serves, asked directly: its READY versions and who answers an unversioned request."""
+    replica = model_server(server.endpoint(server.name))
+    return replica.ready_versions("classifier"), replica.infer("classifier", {"INPUT": X}).model_version
+
+
+@pytest.fixture
+def shared_fleet(tmp_path, staging_process, prefect_server):
+    """Two production Tritons over one repository folder (a shared volume), pinned to v1 as the repository says."""
+    shared = tmp_path / "model_repository"
+    shutil.copytree(EXAMPLES / "model_repository", shared, ignore=shutil.ignore_patterns("__pycache__"))
+    servers = []
+    try:
+        for name in ("p1", "p2"):
+            servers.append(start(shared, name, tmp_path / name))
+        yield servers, environment_of(servers, staging_process, tmp_path, shared=shared), shared
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shared_fleet, tmp_path):
+    servers, environment, shared = shared_fleet
+    result = model_deployment(change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment)
+    assert result.state is State.CLOSED, result.outcome
+    assert [serves(s) for s in servers] == [([2], 2)] * 2
+    assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [2]
+    record = record_store(environment.records).load("CHG-0002")
+    promote = record.execution_steps[-1]
+    assert "written to the repository and loaded on every replica" in promote.detail
+    assert "p1: [1, 2] READY" in promote.detail and "p2: [1, 2] READY" in promote.detail
+
+    killed_and_started_again(servers[0])
+    assert serves(servers[0]) == ([2], 2)  # not v1, which it was started with
+    servers.append(start(shared, "p3", tmp_path / "p3"))  # a scale-up
+    assert serves(servers[2]) == ([2], 2)
+
+
+def test_a_rolled_back_change_holds_after_a_restart(shared_fleet):
+    servers, environment, shared = shared_fleet
+    result = model_deployment(change("normal-deploy-v4.yaml", change={"from_version": 1}), environment)
+    assert result.state is State.ROLLED_BACK, result.outcome
+    assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [1]
+    killed_and_started_again(servers[1])
+    assert [serves(s) for s in servers] == [([1], 1)] * 2  # not v4, the highest version on disk
+
+
+def test_a_replica_that_refuses_the_promote_is_named_and_every_replica_is_restored(
+    tmp_path, staging_process, prefect_server
+):
+    """Three replicas, each with its own repository folder; the third lacks v2 (a volume not yet synced)."""
+    servers = []
+    try:
+        for name in ("p1", "p2", "p3"):
+            folder = tmp_path / name / "model_repository"
+            shutil.copytree(EXAMPLES / "model_repository", folder, ignore=shutil.ignore_patterns("__pycache__"))
+            if name == "p3":
+                shutil.rmtree(folder / "classifier" / "2")
+            servers.append(start(folder, name, tmp_path / name))
+        environment = environment_of(servers, staging_process, tmp_path)
+        with pytest.raises(Exception, match="not loaded on p3"):  # the run fails; the record says what was done
+            model_deployment(change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment)
+        record = record_store(environment.records).load("CHG-0002")
+        assert record.state is State.ROLLED_BACK and record.production_touched
+        assert [serves(s) for s in servers] == [([1], 1)] * 3
+        for server in servers:
+            assert policy_versions(parse_config((server.repository / "classifier" / "config.pbtxt").read_text())) == [1]
+        promote = record.execution_steps[-1]
+        assert promote.name == "promote" and promote.outcome == "failed"
+        assert "not loaded on p3" in promote.detail and "p1: [1, 2] READY" in promote.detail
+        assert [s.outcome for s in record.rollback_steps] == ["ok", "ok"]
+    finally:
+        for server in servers:
+            server.stop()
