@@ -33,7 +33,7 @@ from changeflow.domain.drift import (
     compare,
     snapshots_text,
 )
-from changeflow.domain.drift_records import approved_states, open_drifts
+from changeflow.domain.drift_records import approved_states, open_drifts, snapshots_of
 from changeflow.domain.history import RecordQuery
 from changeflow.domain.record import PRODUCTION_AT_RISK, ChangeRecord, Phase, State
 from changeflow.domain.request import VERIFY_RESTORED
@@ -44,6 +44,7 @@ from changeflow.services.recorder import Recorder, utc_now
 from changeflow.services.records import every
 
 log = logging.getLogger("changeflow.drift")
+CONVERGED = "replica converged"  # the attachment key's prefix of a convergence event on a record
 WITH_STATE = frozenset({State.CLOSED, State.REVIEW_PENDING, State.ROLLED_BACK, State.DETECTED})
 
 
@@ -63,6 +64,9 @@ class DriftReport(BaseModel):
     still_open: list[str] = Field(default_factory=list, description="unauthorized records open before, drift unchanged")
     reverted: list[str] = Field(default_factory=list)
     baselines: list[str] = Field(default_factory=list)
+    converged: dict[str, str] = Field(
+        default_factory=dict, description="target -> replicas brought back to the repository (not drift)"
+    )
     needs_attention: dict[str, str] = Field(default_factory=dict, description="record or target -> problem")
 
     @property
@@ -199,6 +203,12 @@ def check_target(
     approved: Approved | None = approved_states(mine).get(target.key)
     open_drift: OpenDrift | None = open_drifts(mine).get(target.key)
     watcher = watcher_for(target)
+    if approved is not None and open_drift is None:
+        history = [s for record in mine for s in snapshots_of(record) if s.target.key == target.key]
+        if converged := watcher.converge(services, approved.snapshot, history):
+            note_converged(services, approved.record_id, converged)
+            report.converged[target.key] = f"{'; '.join(converged)} (noted on {approved.record_id})"
+            log.info("%s converged: %s", target.key, report.converged[target.key])
     seen = watcher.observe(services, target, utc_now())
     details = watcher.explain(approved.snapshot, seen) if approved is not None else []
     verdict = assess(seen, approved, open_drift, details)
@@ -235,6 +245,14 @@ def check_target(
             else:
                 report.needs_attention[recorder.record.id] = problem
                 announce.needs_attention(recorder.record, problem)
+
+
+def note_converged(services: LiveServices, record_id: str, lines: list[str]) -> None:
+    """A *replica converged* event on the record whose state the replicas were brought back to: what a
+    restart undid is put back, and the record says so (a new signed version; never an unauthorized record)."""
+    at = utc_now()
+    recorder = Recorder(services.records.load(record_id), services.records)
+    recorder.note(attachments={**recorder.record.attachments, f"{CONVERGED} {at.isoformat()}": "; ".join(lines)})
 
 
 def revert(services: LiveServices, recorder: Recorder, approved: Approved) -> str | None:

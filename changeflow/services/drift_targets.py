@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
 from changeflow.domain.drift import Snapshot, Target
-from changeflow.domain.model_config import differences, parse_config, render_config, sample_inputs
+from changeflow.domain.model_config import differences, parse_config, policy_versions, render_config, sample_inputs
 from changeflow.domain.rollout import rollout_status
 from changeflow.domain.verdicts import Outcome, Verdict
 from changeflow.exceptions import ChangeflowError, InvalidSettings, UnknownKind
 from changeflow.kinds import LiveSystem
-from changeflow.ports import ModelLocks, RecordStore
+from changeflow.ports import Convergent, ModelLocks, RecordStore
 from changeflow.settings.environment import Environment
 
 
@@ -36,6 +37,10 @@ class LiveServices(LiveSystem, Protocol):
 
 class Watcher(Protocol):
     def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot: ...
+
+    def converge(self, services: LiveServices, approved: Snapshot, history: Collection[Snapshot]) -> list[str]:
+        """Bring replicas that fell behind the desired state back to it (a restart, a missed load); returns
+        what was done. Not drift: nobody changed what was approved."""
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         """What the differing facts mean in detail (e.g. which config fields), for the record."""
@@ -61,7 +66,7 @@ class TritonModelWatcher:
                 f"the drift target {target} is on {target.where!r}, production is {server.name!r}",
                 "keep the production server's name stable, or adopt a new baseline",
             )
-        versions = server.ready_versions(target.name)
+        versions = _served(server, target.name)
         keep: dict[str, str] = {}
         digest = ""
         if versions:
@@ -79,6 +84,24 @@ class TritonModelWatcher:
             seen_at=at,
             keep=keep,
         )
+
+    def converge(self, services: LiveServices, approved: Snapshot, history: Collection[Snapshot]) -> list[str]:
+        """Replicas behind the repository brought back to it, when the repository holds what was approved
+        (its file as the approved snapshot kept it) and what they serve was approved once: what a restart or
+        a missed load leaves. Anything else stays for the drift check to record."""
+        server, name = services.production, approved.target.name
+        if not isinstance(server, Convergent) or "config_file" not in approved.keep:
+            return []
+        try:
+            if services.config_store().read_config_text(name) != approved.keep["config_file"]:
+                return []  # a repository edited by hand: drift, not a straggler
+            on_file = policy_versions(parse_config(approved.keep["config_file"], f"{name}/config.pbtxt"))
+        except ChangeflowError:
+            return []
+        if on_file != json.loads(approved.facts["ready_versions"]):
+            return []  # approved while the servers' memory differed from the file: nothing to converge to
+        once = {tuple(json.loads(s.facts["ready_versions"])) for s in history if s.target == approved.target}
+        return server.converge(name, {v for v in once if all(isinstance(x, int) for x in v)})
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         before, after = approved.keep.get("config"), seen.keep.get("config")
@@ -127,6 +150,18 @@ class TritonModelWatcher:
         )
 
 
+def _served(server, model: str) -> list[int] | dict[str, list[int] | str]:
+    """The READY versions, or, where the replicas of a fleet disagree, each replica's (a fact that differs
+    from any approved list, naming them)."""
+    if not isinstance(server, Convergent):
+        return server.ready_versions(model)
+    seen = server.replica_versions(model)
+    answers = {name: v if isinstance(v, list) else f"not asked: {v}" for name, v in seen.items()}
+    if all(isinstance(v, list) for v in answers.values()) and len({json.dumps(v) for v in answers.values()}) == 1:
+        return next(iter(answers.values()))
+    return answers
+
+
 def _containers(deployment: dict) -> list[dict]:
     return deployment["spec"]["template"]["spec"].get("containers") or []
 
@@ -144,6 +179,9 @@ class DeploymentWatcher:
             facts[f"{container['name']}.image"] = container.get("image") or ""
             facts[f"{container['name']}.args"] = json.dumps(container.get("args") or [])
         return Snapshot(target=target, facts=facts, seen_at=at)
+
+    def converge(self, services: LiveServices, approved: Snapshot, history: Collection[Snapshot]) -> list[str]:
+        return []  # the cluster's controllers converge its replicas
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         return []
@@ -178,6 +216,9 @@ class ServiceWatcher:
     def observe(self, services: LiveServices, target: Target, at: datetime) -> Snapshot:
         selector = services.cluster().read_service(target.where, target.name)["spec"].get("selector") or {}
         return Snapshot(target=target, facts={"selector": json.dumps(selector, sort_keys=True)}, seen_at=at)
+
+    def converge(self, services: LiveServices, approved: Snapshot, history: Collection[Snapshot]) -> list[str]:
+        return []  # the cluster's controllers converge its replicas
 
     def explain(self, approved: Snapshot, seen: Snapshot) -> list[str]:
         return []

@@ -173,3 +173,66 @@ def test_production_down_is_said_and_not_taken_for_a_drift():
         and "does not answer" in report.needs_attention["production"]
     )
     assert not report.clean  # `changeflow drift check` exits 6: nobody can tell what production serves
+
+
+def fleet_services(tmp_path) -> tuple[Services, list[FakeModelServer]]:
+    """Production as two fake replicas over one repository folder (a real file, written by the fleet)."""
+    from changeflow.adapters.config_store import LocalConfigStore
+    from changeflow.adapters.fleet import Fleet, Repositories
+    from changeflow.domain.model_config import render_config, with_versions
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.pbtxt").write_text(render_config(with_versions(CONFIG, [1])))
+    repository = Repositories([LocalConfigStore(tmp_path)])
+    s = services()
+    replicas = []
+    for name in ("p1", "p2"):
+        replica = FakeModelServer(
+            lambda model, version, inputs: {"Y": np.zeros((1, 2), np.float32)}, ready={"m": [1]}, name=name
+        )
+        replica.configs["m"] = CONFIG
+        replicas.append(replica)
+    s.production = Fleet("production", replicas, repository)
+    s.repository = repository
+    return s, replicas
+
+
+def test_a_replica_left_behind_by_a_restart_is_converged_and_noted_never_unauthorized(tmp_path):
+    from changeflow.domain.drift import Target, snapshots_text
+    from changeflow.services.drift import observe
+
+    s, (p1, p2) = fleet_services(tmp_path)
+    assert check(s, DriftPolicy()).baselines  # v1 approved, as the repository says
+    s.production.load_versions("m", [2])  # a governed change: the repository says [2], both replicas serve it
+    closed = ChangeRecord.baseline("CHG-0009", "m", "model_deployment", "v2 approved", utc_now())
+    target = Target(kind="triton_model", where="production", name="m", model="m")
+    closed.attachments[APPROVED_STATE] = snapshots_text([observe(s, target)])  # what it captures as it closes
+    s.records.save(closed)
+    p2.ready_map["m"] = [1]  # p2 restarted from a file of before the change (or missed the load)
+    report = check(s, DriftPolicy())
+    assert unauthorized(s) == [] and report.clean, report
+    assert "p2 served [1], the repository says [2]: reloaded" in report.converged[target.key]
+    assert p2.ready_versions("m") == [2] and p1.ready_versions("m") == [2]
+    noted = s.records.load("CHG-0009").attachments
+    assert any(key.startswith("replica converged") and "p2 served [1]" in text for key, text in noted.items())
+
+
+def test_a_version_loaded_by_hand_on_one_replica_is_still_unauthorized(tmp_path):
+    s, (p1, p2) = fleet_services(tmp_path)
+    check(s, DriftPolicy())
+    p1.load_versions("m", [1, 3])  # by hand, on one replica: never approved
+    report = check(s, DriftPolicy())
+    assert report.converged == {} and len(report.unauthorized) == 1
+    drift = s.records.load(report.unauthorized[0]).drift
+    seen = {change.fact: change.seen for change in drift.changes}
+    assert seen == {"ready_versions": '{"p1": [1, 3], "p2": [1]}'} and p1.ready_versions("m") == [1, 3]
+
+
+def test_a_repository_edited_by_hand_is_not_converged_to(tmp_path):
+    s, (p1, p2) = fleet_services(tmp_path)
+    check(s, DriftPolicy())
+    text = (tmp_path / "m" / "config.pbtxt").read_text()
+    (tmp_path / "m" / "config.pbtxt").write_text(text.replace("versions: 1", "versions: 3"))
+    p2.ready_map["m"] = [1]
+    report = check(s, DriftPolicy())
+    assert report.converged == {} and p2.ready_versions("m") == [1]
