@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift bench-walk serve browser postgres prometheus clean
+.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift bench-walk serve browser postgres prometheus haproxy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ prometheus:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null) ; } || \
 	  echo "Prometheus not installable here: the Prometheus provider tests will be skipped"
 
+# The load-balancer tests (and `triton up --replicas N`) run Debian's haproxy; install it when apt-get can.
+haproxy:
+	@{ command -v haproxy || ls /usr/sbin/haproxy ; } >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null) ; } || \
+	  echo "haproxy not installable here: the load-balancer tests will be skipped"
+
 # The fast loop, under a minute on two cores: lint, the import contracts, and the tests that start nothing
 # (pytest markers say what a test starts: tests/conftest.py; `make test` runs every test). No apt-get, no server.
 UNIT_TESTS := not triton and not prefect and not postgres and not prometheus and not browser and not wheel and not cli
@@ -52,7 +58,7 @@ check: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d $(CURDIR)/site
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "$(UNIT_TESTS)"
 
-test: $(STAMP) browser postgres prometheus
+test: $(STAMP) browser postgres prometheus haproxy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 serve: $(STAMP)

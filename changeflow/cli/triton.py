@@ -39,7 +39,15 @@ def triton_up(
     environment_file: Annotated[
         Path, typer.Option("--environment", help="where to write the servers' addresses for `changeflow submit`")
     ] = ENVIRONMENT_FILE,
-    http_port: Annotated[int, typer.Option(help="production HTTP port (0: a free one)")] = 0,
+    http_port: Annotated[
+        int, typer.Option(help="production HTTP port, the load balancer's with --replicas (0: a free one)")
+    ] = 0,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            "--replicas", help="production Tritons behind a local load balancer (haproxy), sharing one repository"
+        ),
+    ] = 1,
 ) -> None:
     """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
@@ -47,6 +55,8 @@ def triton_up(
 
     shipped = repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(repository, model if model else SAMPLE_MODELS if shipped else [])
+    if replicas != 1:
+        return _fleet_up(repository, models, replicas, in_place, staging, environment_file, http_port)
     servers = {
         "production": TritonServer(
             repository,
@@ -83,6 +93,90 @@ def triton_up(
         out.print("Press Ctrl-C to stop.")
         try:
             while all(s.process is not None and s.process.poll() is None for s in servers.values()):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            out.print("stopping Triton …")
+
+
+def _fleet_up(
+    repository: Path,
+    models: list[tuple[str, int | None]],
+    replicas: int,
+    in_place: bool,
+    staging: bool,
+    environment_file: Path,
+    http_port: int,
+) -> None:
+    """``--replicas N``: N production Tritons loading from one repository folder (as a fleet shares a volume),
+    a load balancer in front as the address clients use, and each replica named in the environment, so a
+    change loads and checks every one of them."""
+    import shutil
+    import tempfile
+
+    from changeflow.exceptions import InvalidSettings
+    from changeflow.local import load_balancer
+    from changeflow.local.triton_server import TritonServer, serve_versions
+    from changeflow.settings.environment import Environment, Replica, ServerEndpoint
+
+    if replicas < 1:
+        raise InvalidSettings("triton up", "--replicas", f"{replicas} is not a number of servers", "pass 1 or more")
+    if reason := load_balancer.missing_reason():
+        raise InvalidSettings(
+            "triton up",
+            "--replicas",
+            f"{replicas} replicas need a load balancer: {reason}",
+            "install it, or leave --replicas out to serve one Triton",
+        )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with ExitStack() as stack:
+        folder = repository.resolve()
+        if not in_place:  # one private copy, shared by every replica
+            copy = Path(tempfile.mkdtemp(prefix="changeflow-production-"))
+            stack.callback(shutil.rmtree, copy, True)
+            folder = copy / "model_repository"
+            shutil.copytree(repository, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        # the first replica writes the pinned versions into the shared repository; the others load what it says
+        unpinned = [name for name, version in models if version is None]
+        fleet = [stack.enter_context(TritonServer(folder, name="production-1", load_models=unpinned))]
+        serving = serve_versions(fleet[0], models)
+        fleet += [
+            stack.enter_context(TritonServer(folder, name=f"production-{i}", load_models=[n for n, _ in models]))
+            for i in range(2, replicas + 1)
+        ]
+        balancer = stack.enter_context(
+            load_balancer.LoadBalancer([s.http_url for s in fleet], name="production-lb", port=http_port)
+        )
+        servers = {s.name: s for s in fleet}
+        if staging:
+            servers["staging"] = stack.enter_context(TritonServer(repository, name="staging", copy_repository=True))
+        out.print(
+            f"[bold green]production load balancer ready[/] in front of {replicas} Tritons serving {folder}"
+            + (f": {', '.join(serving)}" if serving else "")
+        )
+        out.print(f"  HTTP     {balancer.http_url}\n  log      {balancer.log_path}")
+        for name, server in servers.items():
+            out.print(f"[bold green]{name} Triton ready[/] serving {server.repository}")
+            out.print(
+                f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
+            )
+        if staging:
+            production = ServerEndpoint(  # clients use the balancer; a change loads and checks each replica
+                name="production",
+                http_url=balancer.http_url,
+                repository=folder,
+                replicas=[Replica(name=s.name, http_url=s.http_url, metrics_url=s.metrics_url) for s in fleet],
+            )
+            environment = Environment(production=production, staging=servers["staging"].endpoint("staging"))
+            environment_file.parent.mkdir(parents=True, exist_ok=True)
+            environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
+            out.print(
+                f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)",
+                markup=False,
+            )
+        out.print("Press Ctrl-C to stop.")
+        others = [balancer] + ([servers["staging"]] if staging else [])
+        try:  # a fleet outlives a replica (the balancer takes it out of rotation): serve while one is left
+            while all(p.process.poll() is None for p in others) and any(s.process.poll() is None for s in fleet):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             out.print("stopping Triton …")
