@@ -11,6 +11,7 @@ plain code below a flow never builds or looks up a service, and the same environ
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ def model_server(endpoint: ServerEndpoint, desired: DesiredState | None = None) 
 
     replicas = [build(r.name, r.http_url, r.metrics_url) for r in endpoint.servers()]
     client = build(endpoint.name, endpoint.http_url, None) if endpoint.replicas else None
-    return Fleet(endpoint.name, replicas, desired, client)
+    return Fleet(endpoint.name, replicas, desired, client, endpoint.http_url)
 
 
 def config_store(endpoint: ServerEndpoint) -> DesiredState | None:
@@ -153,6 +154,16 @@ class Services:
     def server(self, target: str) -> ModelServer:
         """``production`` or ``staging`` (a candidate's own endpoint, e.g. blue-green's green)."""
         return {"production": self.production, "staging": self.staging}[target]
+
+    def replica_count(self) -> int:
+        return len(getattr(self.production, "replicas", None) or [self.production])
+
+    def wave(self, size: int) -> Services:
+        """These services with production narrowed to the first ``size`` replicas (the wave a promotion has
+        reached); the metrics stay the whole fleet's, so clients' traffic to every version is counted."""
+        if size >= self.replica_count():
+            return self
+        return dataclasses.replace(self, production=self.production.first(size))
 
     def metric_checks(self, checks: Sequence[MetricCheck]) -> list[tuple[MetricCheck, MetricProvider]]:
         """Governance's metric checks, each with the environment's provider it names (built by the one

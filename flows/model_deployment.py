@@ -19,9 +19,10 @@ from prefect import flow
 
 from changeflow.adapters.prefect import change_run_name
 from changeflow.bootstrap import Services, bootstrap
-from changeflow.domain.record import ChangeRecord, ChangeResult
+from changeflow.domain.record import ChangeRecord, ChangeResult, Phase
 from changeflow.domain.request import ChangeRequest
-from changeflow.kinds.model_deployment import FLOW_NAME, KIND, standby_possible
+from changeflow.domain.waves import wave_label
+from changeflow.kinds.model_deployment import FLOW_NAME, KIND, WIDEN, standby_possible
 from changeflow.services.bake import bake_evidence
 from changeflow.services.recorder import Recorder
 from changeflow.settings.environment import Environment
@@ -47,20 +48,27 @@ def model_deployment(
             validate(run.recorder, run.services, spec.golden_set, spec.to_version),
             abort="validation failed in staging, production untouched",
         )
-        promote(run.recorder, run.services, model, old, spec.to_version)
-        run.verifying(f"v{spec.to_version} promoted beside v{old}")
-        run.require(smoke_test(run.recorder, run.services, spec.golden_set, spec.to_version))
+        sizes = KIND.wave_sizes(run.verification, request.type, run.services.replica_count())
+        rule = KIND.bake_rule(run.verification, spec)
         baseline = old if standby_possible(old, spec.to_version) else None
-        report = monitor(
-            run.recorder,
-            run.services,
-            spec.golden_set,
-            spec.to_version,
-            spec.bake_seconds,
-            KIND.bake_rule(run.verification, spec),
-            baseline=baseline,
-        )
-        bake = run.require_bake(report.verdict, bake_evidence(report))
+        promote(run.recorder, run.services.wave(sizes[0]), model, old, spec.to_version)
+        run.verifying(f"v{spec.to_version} promoted beside v{old}")
+        run.require(smoke_test(run.recorder, run.services.wave(sizes[0]), spec.golden_set, spec.to_version))
+        for number, size in enumerate(sizes, start=1):
+            wave = run.services.wave(size)
+            if number > 1:
+                promote(run.recorder, wave, model, old, spec.to_version, WIDEN, Phase.VERIFICATION)
+            report = monitor(
+                run.recorder,
+                wave,
+                spec.golden_set,
+                spec.to_version,
+                spec.bake_seconds,
+                rule,
+                baseline=baseline,
+                wave=wave_label(number, sizes),
+            )
+            bake = run.require_bake(report.verdict, bake_evidence(report))
         finalize(run.recorder, run.services, model, spec.to_version)
         run.close(f"v{spec.to_version} serving; bake {bake.reason}", serving_version_after=spec.to_version)
     return run.result

@@ -71,10 +71,19 @@ def validate(run: Recorder, services: Services, golden_set: str, version: int) -
 
 
 @task(name="promote", **STEP)
-def promote(run: Recorder, services: Services, model: str, old: int, new: int) -> None:
+def promote(
+    run: Recorder,
+    services: Services,
+    model: str,
+    old: int,
+    new: int,
+    step_name: str = model_deployment.PROMOTE,
+    phase: Phase = Phase.EXECUTION,
+) -> None:
     """Production loads [old, new] (unversioned traffic moves to new, old stays warm), or [new] alone
-    when going back to a lower version number."""
-    with run.step(Phase.EXECUTION, model_deployment.PROMOTE) as step:
+    when going back to a lower version number. On a wave (``services`` narrowed to its replicas), only those
+    load; the repository says [old, new] from the first wave on. ``step_name``: ``widen`` for a later wave."""
+    with run.step(phase, step_name) as step:
         run.touching_production()
         versions = promotion_versions(old, new)
         rollout = services.production.load_versions(model, versions)

@@ -32,6 +32,7 @@ from changeflow.domain.policy import (
 from changeflow.domain.record import ChangeRecord, Phase
 from changeflow.domain.request import MONITOR, SMOKE_TEST, ChangeRequest, Risk
 from changeflow.domain.verdicts import Verdict
+from changeflow.domain.waves import candidate_share
 from changeflow.domain.windows import Calendar, NoSlot, Slot, find_slot
 from changeflow.exceptions import ChangeflowError, ServerError
 from changeflow.kinds import kind_of
@@ -208,6 +209,20 @@ def smoke_test(
         return verdict
 
 
+def _carried(services: Services, before, report: BakeReport, model: str, version: int) -> str:
+    """How much of the clients' traffic the candidate answered during a wave's bake (the bake's own probes
+    left out), from the whole fleet's counters."""
+    probes = sum(s.probe_requests for s in report.samples)
+    try:
+        after = services.metrics.scrape()
+    except ChangeflowError as exc:
+        return f"clients' share not measured ({exc})"
+    name = services.production.name
+    mine, every = candidate_share(before, after, model, version, (probes, probes * (2 if report.observed else 1)))
+    share = f"{mine / every:.0%}" if every else "no client requests"
+    return f"v{version} answered {mine} of {every} client requests on {name} ({share}) before the verdict"
+
+
 def _cancellation_requested() -> str | None:
     """Cooperative cancellation: the bake asks Prefect whether its flow run is being cancelled."""
     context = FlowRunContext.get()
@@ -230,6 +245,7 @@ def monitor(
     rule: BakeRule,
     step_name: str = MONITOR,
     baseline: int | None = None,
+    wave: str = "",
 ) -> BakeReport:
     """Bake the served version, judged by ``rule`` (governance's, as the kind takes it: ``bake_rule``); with
     ``version`` the server's counters for it count too, without it (a Service in front of several servers)
@@ -239,6 +255,7 @@ def monitor(
     logger = get_run_logger()
     settings = services.environment.bake
     with run.step(Phase.VERIFICATION, step_name) as step:
+        before = services.metrics.scrape() if wave and version is not None else None
         report = bake(
             services.production,
             services.metrics if version is not None else None,
@@ -255,6 +272,8 @@ def monitor(
             on_sample=lambda sample, verdict: logger.info("bake sample at %.1fs: %s", sample.at_s, verdict),
         )
         step.detail = f"{report.verdict} ({len(report.samples)} samples, {report.elapsed_s:.1f}s)"
+        if before is not None:
+            step.detail += f"; {wave}: {_carried(services, before, report, run.record.model, version)}"
         if not report.verdict.passed:
             step.fail(step.detail)
         logger.info("bake: %s", step.detail)

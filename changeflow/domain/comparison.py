@@ -32,6 +32,7 @@ from scipy import stats
 
 from changeflow.domain.request import ChangeType
 from changeflow.domain.verdicts import BakeSample, BakeThresholds, MetricCheck, Outcome, Verdict, evaluate, percentile
+from changeflow.domain.waves import CANARY_FIRST, EVERYWHERE, Waves
 
 
 class ComparisonThresholds(BaseModel, frozen=True):
@@ -289,6 +290,10 @@ class Verification(BaseModel, frozen=True):
     )
     on_fail: dict[ChangeType, DoubtAction] = Field(default_factory=_rollback_always)
     on_inconclusive: dict[ChangeType, DoubtAction] = Field(default_factory=_ask_unless_standard)
+    waves: dict[ChangeType, Waves] = Field(
+        default_factory=lambda: {t: CANARY_FIRST if t is ChangeType.NORMAL else EVERYWHERE for t in ChangeType},
+        description="per change type, how a model deployment widens over a fleet: [1, '100%'] bakes one replica first",
+    )
     decision_timeout_s: int = Field(900, ge=1, le=86_400, description="no decision in this time: roll back")
     decision_poll_s: int = Field(2, ge=1, le=60)
 

@@ -20,12 +20,14 @@ from changeflow.domain.request import (
     VERIFY_RESTORED,
     ChangeRequest,
     ChangeSpec,
+    ChangeType,
     KindPlan,
     Seconds,
     Text,
     Version,
     steps,
 )
+from changeflow.domain.waves import EVERYWHERE, wave_sizes
 from changeflow.exceptions import ChangeflowError
 from changeflow.kinds import ChangeKind, LiveSystem, production_model
 
@@ -36,6 +38,7 @@ CHECK_SERVING_VERSION = "check_serving_version"
 STAGE = "stage"
 VALIDATE = "validate"
 PROMOTE = "promote"
+WIDEN = "widen"
 FINALIZE = "finalize"
 RESTORE_VERSION = "restore_version"
 
@@ -123,7 +126,13 @@ class ModelDeploymentKind(ChangeKind):
                 (SMOKE_TEST, f"live requests on production answered by {new}"),
                 (
                     MONITOR,
-                    f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR",
+                    f"bake {c.bake_seconds}s: Triton metrics and golden probes, verdict PASS / FAIL / INCONCLUSIVE / ERROR"
+                    "; on a fleet promoted in waves (governance's waves for this change type), each wave is baked",
+                ),
+                (
+                    WIDEN,
+                    f"on a fleet promoted in waves, after a wave's bake passed: the next replicas load {model} like the promote "
+                    "did, and are baked; a FAIL in any wave restores every replica",
                 ),
                 (FINALIZE, f"unload {old} from production"),
             ),
@@ -136,6 +145,10 @@ class ModelDeploymentKind(ChangeKind):
     def bake_rule(self, verification: Verification, c: ModelDeployment) -> BakeRule:
         """Governance's thresholds, and (where the old version stays loaded) the comparison with it."""
         return verification.bake_rule(verification.thresholds, comparison_for(verification.comparison, c))
+
+    def wave_sizes(self, verification: Verification, change_type: ChangeType, replicas: int) -> list[int]:
+        """How many replicas each wave of the promotion reaches: governance's waves for the change type."""
+        return wave_sizes(verification.waves.get(change_type, EVERYWHERE), replicas)
 
     def size_risk(self, c: ModelDeployment) -> tuple[int, str] | None:
         if c.from_version and abs(c.to_version - c.from_version) > 1:

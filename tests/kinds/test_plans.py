@@ -17,7 +17,7 @@ def plan_of(name):
 def test_model_deployment_plan_stages_before_production_and_rolls_back_to_the_old_version():
     plan = plan_of("normal-deploy-v4.yaml")
     assert [s.name for s in plan.execution_steps] == ["check_serving_version", "stage", "validate", "promote"]
-    assert [s.name for s in plan.verification_steps] == ["smoke_test", "monitor", "finalize"]
+    assert [s.name for s in plan.verification_steps] == ["smoke_test", "monitor", "widen", "finalize"]
     assert "unless it is v2" in plan.execution_steps[0].action  # the version the request expects, checked first
     assert "specific [v2, v4]" in plan.execution_steps[3].action
     assert "specific [v2]" in plan.rollback_steps[0].action
