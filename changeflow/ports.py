@@ -31,6 +31,7 @@ class InferenceResult:
     model_version: int
     outputs: Mapping[str, np.ndarray] = field(repr=False)
     latency_ms: float
+    server: str = ""  # which server answered (a replica of a fleet): a check names it
 
 
 @runtime_checkable

@@ -110,7 +110,9 @@ class FakeModelServer:
         self.counters[(model, served)] = row.model_copy(
             update={"success": row.success + 1, "request_duration_us": row.request_duration_us + 1000}
         )
-        return InferenceResult(model=model, model_version=served, outputs=outputs, latency_ms=self.latency(served))
+        return InferenceResult(
+            model=model, model_version=served, outputs=outputs, latency_ms=self.latency(served), server=self.name
+        )
 
     def scrape(self) -> MetricsSnapshot:
         self._check()

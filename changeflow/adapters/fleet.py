@@ -105,6 +105,7 @@ class Fleet:
         replicas: Sequence[ModelServer],
         repositories: Repositories | None = None,
         client: ModelServer | None = None,
+        http_url: str = "",
     ) -> None:
         if not replicas:
             raise ValueError(f"{name}: a fleet needs at least one replica")
@@ -112,6 +113,7 @@ class Fleet:
         self.replicas = list(replicas)
         self.repositories = repositories
         self.client = client
+        self.http_url = http_url  # the address clients use (the load balancer, or the one server)
         self._turn = itertools.cycle(range(len(self.replicas)))
         self._lock = threading.Lock()
 
@@ -143,6 +145,10 @@ class Fleet:
             seen = "; ".join(f"{r.name}: {a}" for r, a in answers)
             raise ModelNotReady(f"{self.name}: replicas disagree on {what} ({seen})")
         return answers[0][1]
+
+    def first(self, count: int) -> Fleet:
+        """The first ``count`` replicas, as a fleet over the same repository: the wave a promotion reached."""
+        return Fleet(self.name, self.replicas[:count], self.repositories, self.client, self.http_url)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -211,14 +217,19 @@ class Fleet:
         return Rollout(model=model, versions=tuple(wanted), previous_text=previous_text, outcomes=tuple(outcomes))
 
     def _converge(self, model: str, fn: Callable[[ModelServer], object], done: str | None) -> list[ReplicaOutcome]:
+        answers = self._each(fn)
         outcomes = [
             ReplicaOutcome(r.name, False, str(a), unreachable=isinstance(a, ServerUnavailable))
             if isinstance(a, BaseException)
             else ReplicaOutcome(r.name, True, done or str(a))
-            for r, a in self._each(fn)
+            for r, a in answers
         ]
         if not all(o.ok for o in outcomes):
             failed = [o.replica for o in outcomes if not o.ok]
+            if len(self.replicas) == 1:  # one server fails as it always did (its own error, e.g. ServerUnavailable)
+                raise answers[0][1]
+            if not any(o.ok for o in outcomes) and all(o.unreachable for o in outcomes):
+                raise ServerUnavailable(f"{self.name}: no replica answers ({_outcome_line(outcomes)})")
             raise FleetLoadError(
                 f"{self.name}: {model} not loaded on {', '.join(failed)} ({_outcome_line(outcomes)})", outcomes
             )
@@ -296,7 +307,7 @@ def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
     down = [r.name for r, a in answers if a is not True]
     if not live:
         return server, down
-    return Fleet(server.name, live, server.repositories, server.client), down
+    return Fleet(server.name, live, server.repositories, server.client, server.http_url), down
 
 
 def unreachable_only(error: FleetLoadError) -> list[str]:

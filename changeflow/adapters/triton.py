@@ -206,7 +206,11 @@ class TritonModelServer:
         response = result.get_response()
         outputs = {out["name"]: result.as_numpy(out["name"]) for out in response.get("outputs", [])}
         return InferenceResult(
-            model=model, model_version=int(response["model_version"]), outputs=outputs, latency_ms=latency_ms
+            model=model,
+            model_version=int(response["model_version"]),
+            outputs=outputs,
+            latency_ms=latency_ms,
+            server=self.name,
         )
 
     # --- metrics -----------------------------------------------------------------------------

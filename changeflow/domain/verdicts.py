@@ -190,6 +190,7 @@ class CaseObservation(BaseModel):
     outputs: dict[str, np.ndarray] = Field(default_factory=dict)
     error: str | None = None
     latency_ms: float = 0.0
+    server: str = ""  # the server (replica) that answered
 
 
 def _differs(got: np.ndarray, want: np.ndarray, compare: Compare, rtol: float, atol: float) -> str | None:

@@ -48,7 +48,7 @@ from changeflow.domain.verdicts import (
 )
 from changeflow.exceptions import ChangeCancelled, NoMetricData, ServerError
 from changeflow.ports import MetricProvider, MetricSource, ModelServer
-from changeflow.services.verification import observe_case
+from changeflow.services.verification import observe_case, replica_of
 
 
 class BakeReport(BaseModel):
@@ -93,7 +93,7 @@ def paired_probe(
             problems = [f"case {index}: answered by v{answered_by}, expected v{version}"]
         if problems:
             seen.failures += 1
-            seen.problem = seen.problem or problems[0]
+            seen.problem = seen.problem or problems[0] + replica_of(server, new)
         else:
             seen.new_latencies.append(new.latency_ms)
         if old is None:

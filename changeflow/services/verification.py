@@ -226,7 +226,8 @@ def observe_case(
         result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
     except InferenceError as exc:
         return CaseObservation(error=str(exc)), None
-    return CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms), result.model_version
+    observed = CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server)
+    return observed, result.model_version
 
 
 def observe_golden(server: ModelServer, golden: BoundGolden, version: int | None = None) -> list[CaseObservation]:
@@ -253,8 +254,13 @@ def probe(
             problems = [f"case {index}: answered by v{answered_by}, expected v{expect_version}"]
         if problems:
             failures += 1
-            first = first or problems[0]
+            first = first or problems[0] + replica_of(server, seen)
     return failures, first
+
+
+def replica_of(server: ModelServer, seen: CaseObservation) -> str:
+    """ " (answered by triton-1)" when one replica of a fleet answered: a fault of that replica alone names it."""
+    return f" (answered by {seen.server})" if seen.server and seen.server != server.name else ""
 
 
 def smoke_verdict(server: ModelServer, golden: BoundGolden, count: int, version: int | None, target: str) -> Verdict:

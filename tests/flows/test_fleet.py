@@ -50,6 +50,14 @@ def environment_of(servers, staging_process, tmp_path, shared=None):
     )
 
 
+def at_once():
+    """The examples' governance with every change type promoting to every replica at once (no waves)."""
+    from changeflow.settings.loader import load_governance
+
+    governance = load_governance(EXAMPLES)
+    return governance.model_copy(update={"verification": governance.verification.model_copy(update={"waves": {}})})
+
+
 def killed_and_started_again(server):
     """SIGKILL, then the same command line (same ports, same repository): what a pod restart does."""
     command = server._command(server.workdir / "backends")
@@ -83,7 +91,9 @@ def shared_fleet(tmp_path, staging_process, prefect_server):
 
 def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shared_fleet, tmp_path):
     servers, environment, shared = shared_fleet
-    result = model_deployment(change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment)
+    result = model_deployment(
+        change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=at_once()
+    )
     assert result.state is State.CLOSED, result.outcome
     assert [serves(s) for s in servers] == [([2], 2)] * 2
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [2]
@@ -100,7 +110,9 @@ def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shar
 
 def test_a_rolled_back_change_holds_after_a_restart(shared_fleet):
     servers, environment, shared = shared_fleet
-    result = model_deployment(change("normal-deploy-v4.yaml", change={"from_version": 1}), environment)
+    result = model_deployment(
+        change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=at_once()
+    )
     assert result.state is State.ROLLED_BACK, result.outcome
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [1]
     killed_and_started_again(servers[1])
@@ -121,7 +133,9 @@ def test_a_replica_that_refuses_the_promote_is_named_and_every_replica_is_restor
             servers.append(start(folder, name, tmp_path / name))
         environment = environment_of(servers, staging_process, tmp_path)
         with pytest.raises(Exception, match="not loaded on p3"):  # the run fails; the record says what was done
-            model_deployment(change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment)
+            model_deployment(
+                change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=at_once()
+            )
         record = record_store(environment.records).load("CHG-0002")
         assert record.state is State.ROLLED_BACK and record.production_touched
         assert [serves(s) for s in servers] == [([1], 1)] * 3
@@ -131,6 +145,73 @@ def test_a_replica_that_refuses_the_promote_is_named_and_every_replica_is_restor
         assert promote.name == "promote" and promote.outcome == "failed"
         assert "not loaded on p3" in promote.detail and "p1: [1, 2] READY" in promote.detail
         assert [s.outcome for s in record.rollback_steps] == ["ok", "ok"]
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_the_first_wave_is_the_canary_a_bad_candidate_is_rolled_back_from_it_and_a_good_one_widens(
+    tmp_path, staging_process, prefect_server
+):
+    """Three replicas, governance's waves for normal changes [1, 100%]: v4 fails the bake on the canary and
+    never reaches the other two; v2 passes it, widens, and every replica serves it."""
+    from changeflow.settings.loader import load_governance
+
+    shared = tmp_path / "model_repository"
+    shutil.copytree(EXAMPLES / "model_repository", shared, ignore=shutil.ignore_patterns("__pycache__"))
+    governance = load_governance(EXAMPLES)
+    governance = governance.model_copy(
+        update={"verification": governance.verification.model_copy(update={"waves": {"normal": (1, "100%")}})}
+    )
+    servers = []
+    try:
+        for name in ("p1", "p2", "p3"):
+            servers.append(start(shared, name, tmp_path / name))
+        environment = environment_of(servers, staging_process, tmp_path, shared=shared)
+        bad = model_deployment(
+            change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=governance
+        )
+        assert bad.state is State.ROLLED_BACK, bad.outcome
+        record = record_store(environment.records).load("CHG-0004")
+        assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor"]  # no widen
+        monitor = record.verification_steps[-1]
+        assert monitor.outcome == "failed" and "wave 1 of 2 (1 of 3 replicas)" in monitor.detail
+        assert "v4 answered" in monitor.detail
+        assert [serves(s) for s in servers] == [([1], 1)] * 3
+
+        good = model_deployment(
+            change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=governance
+        )
+        assert good.state is State.CLOSED, good.outcome
+        record = record_store(environment.records).load("CHG-0002")
+        assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor", "widen", "monitor", "finalize"]
+        assert "wave 2 of 2 (3 of 3 replicas)" in record.verification_steps[3].detail
+        assert [serves(s) for s in servers] == [([2], 2)] * 3
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_candidate_bad_on_one_replica_only_is_rolled_back_on_all_naming_that_replica(
+    tmp_path, staging_process, prefect_server
+):
+    """Each replica has its own folder; on p2, v2's code is v3's (wrong answers): staging validates the good v2,
+    and the check of production finds p2, by name."""
+    servers = []
+    try:
+        for name in ("p1", "p2"):
+            folder = tmp_path / name / "model_repository"
+            shutil.copytree(EXAMPLES / "model_repository", folder, ignore=shutil.ignore_patterns("__pycache__"))
+            if name == "p2":
+                shutil.copy(folder / "classifier" / "3" / "model.py", folder / "classifier" / "2" / "model.py")
+            servers.append(start(folder, name, tmp_path / name))
+        environment = environment_of(servers, staging_process, tmp_path)
+        result = model_deployment(
+            change("normal-deploy-v2.yaml", change={"bake_seconds": 5}), environment, governance=at_once()
+        )
+        assert result.state is State.ROLLED_BACK, result.outcome
+        assert "(answered by p2)" in result.outcome and "answered by p1" not in result.outcome
+        assert [serves(s) for s in servers] == [([1], 1)] * 2
     finally:
         for server in servers:
             server.stop()

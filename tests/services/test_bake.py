@@ -161,3 +161,15 @@ def test_a_golden_set_changed_after_approval_is_refused(tmp_path):
     )  # lenient now
     with pytest.raises(GoldenSetMismatch, match="changed since the change was approved"):
         bound_golden(server, path, approved)
+
+
+def test_a_candidate_wrong_on_one_replica_only_fails_the_bake_naming_that_replica():
+    from changeflow.adapters.fleet import Fleet
+
+    good = FakeModelServer(adder(), ready={"adder": [1, 2]}, name="triton-0")
+    bad = FakeModelServer(adder(wrong_version=2), ready={"adder": [1, 2]}, name="triton-1")
+    fleet = Fleet("production", [good, bad])
+    report = run_bake(fleet)
+    assert report.verdict.outcome is Outcome.FAIL
+    assert "answered by triton-1" in report.verdict.reason and "triton-0" not in report.verdict.reason
+    assert report.samples[0].server_requests == 10  # both replicas' counters, summed
