@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift bench-walk serve browser postgres prometheus haproxy clean
+.PHONY: demo check test bench bench-scale bench-detect bench-faults bench-drift bench-walk bench-fleet serve browser postgres prometheus haproxy clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) haproxy
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/changeflow demo
 
 # The Prefect UI approval test drives Debian's chromium; install it when apt-get can (CI runs as root).
@@ -75,6 +75,10 @@ bench-detect: $(STAMP)
 
 bench-faults: $(STAMP) postgres
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/faults.py
+
+# A fleet of 3 Tritons behind haproxy under client load: rollback across replicas, restart convergence, canary share (#24)
+bench-fleet: $(STAMP) haproxy
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/fleet.py
 
 bench-drift: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/drift.py

@@ -110,13 +110,11 @@ def _fleet_up(
     """``--replicas N``: N production Tritons loading from one repository folder (as a fleet shares a volume),
     a load balancer in front as the address clients use, and each replica named in the environment, so a
     change loads and checks every one of them."""
-    import shutil
-    import tempfile
-
     from changeflow.exceptions import InvalidSettings
     from changeflow.local import load_balancer
-    from changeflow.local.triton_server import TritonServer, serve_versions
-    from changeflow.settings.environment import Environment, Replica, ServerEndpoint
+    from changeflow.local.fleet import start_fleet
+    from changeflow.local.triton_server import TritonServer
+    from changeflow.settings.environment import Environment
 
     if replicas < 1:
         raise InvalidSettings("triton up", "--replicas", f"{replicas} is not a number of servers", "pass 1 or more")
@@ -129,23 +127,8 @@ def _fleet_up(
         )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with ExitStack() as stack:
-        folder = repository.resolve()
-        if not in_place:  # one private copy, shared by every replica
-            copy = Path(tempfile.mkdtemp(prefix="changeflow-production-"))
-            stack.callback(shutil.rmtree, copy, True)
-            folder = copy / "model_repository"
-            shutil.copytree(repository, folder, ignore=shutil.ignore_patterns("__pycache__"))
-        # the first replica writes the pinned versions into the shared repository; the others load what it says
-        unpinned = [name for name, version in models if version is None]
-        fleet = [stack.enter_context(TritonServer(folder, name="production-1", load_models=unpinned))]
-        serving = serve_versions(fleet[0], models)
-        fleet += [
-            stack.enter_context(TritonServer(folder, name=f"production-{i}", load_models=[n for n, _ in models]))
-            for i in range(2, replicas + 1)
-        ]
-        balancer = stack.enter_context(
-            load_balancer.LoadBalancer([s.http_url for s in fleet], name="production-lb", port=http_port)
-        )
+        local = start_fleet(stack, repository, models, replicas, in_place=in_place, http_port=http_port)
+        fleet, balancer, folder, serving = local.servers, local.balancer, local.folder, local.serving
         servers = {s.name: s for s in fleet}
         if staging:
             servers["staging"] = stack.enter_context(TritonServer(repository, name="staging", copy_repository=True))
@@ -160,12 +143,7 @@ def _fleet_up(
                 f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
             )
         if staging:
-            production = ServerEndpoint(  # clients use the balancer; a change loads and checks each replica
-                name="production",
-                http_url=balancer.http_url,
-                repository=folder,
-                replicas=[Replica(name=s.name, http_url=s.http_url, metrics_url=s.metrics_url) for s in fleet],
-            )
+            production = local.endpoint()  # clients use the balancer; a change loads and checks each replica
             environment = Environment(production=production, staging=servers["staging"].endpoint("staging"))
             environment_file.parent.mkdir(parents=True, exist_ok=True)
             environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))

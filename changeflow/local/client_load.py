@@ -11,8 +11,10 @@ import multiprocessing as mp
 import threading
 import time
 
+SLOTS_PER_S = 10  # answers are counted per tenth of a second and version
 
-def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s):
+
+def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s, answered):
     from changeflow.bootstrap import model_server
     from changeflow.exceptions import ServerError
     from changeflow.services.verification import bound_golden
@@ -26,7 +28,10 @@ def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures
         if pause_s:
             time.sleep(pause_s)
         try:
-            server.infer(golden.model, golden.requests[sent % len(golden)], datatypes=golden.datatypes)
+            result = server.infer(golden.model, golden.requests[sent % len(golden)], datatypes=golden.datatypes)
+            key = (int(time.time() * SLOTS_PER_S), result.model_version)
+            with lock:
+                answered[key] = answered.get(key, 0) + 1
         except ServerError as exc:
             with lock:
                 failures.append((time.time(), str(exc)[:200]))
@@ -36,12 +41,23 @@ def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures
 
 def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, started, results):
     inner_stop, lock = threading.Event(), threading.Lock()
-    counts, failures = [], []
+    counts, failures, answered = [], [], {}
     deadline = time.monotonic() + seconds
     workers = [
         threading.Thread(
             target=_worker,
-            args=(http_url, golden_set, inner_stop, deadline, max_requests // threads, counts, failures, lock, pause_s),
+            args=(
+                http_url,
+                golden_set,
+                inner_stop,
+                deadline,
+                max_requests // threads,
+                counts,
+                failures,
+                lock,
+                pause_s,
+                answered,
+            ),
         )
         for _ in range(threads)
     ]
@@ -53,7 +69,7 @@ def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, st
             inner_stop.set()
     for w in workers:
         w.join()
-    results.put({"requests": sum(counts), "failures": failures})
+    results.put({"requests": sum(counts), "failures": failures, "answered": answered})
 
 
 class ClientLoad:
@@ -80,6 +96,7 @@ class ClientLoad:
         )
         self.requests = 0
         self.failures: list[tuple[float, str]] = []
+        self.answered: dict[tuple[int, int], int] = {}  # (time slot, version) -> answers
 
     def __enter__(self) -> ClientLoad:
         self._process.start()
@@ -91,3 +108,12 @@ class ClientLoad:
         result = self._results.get(timeout=60)
         self._process.join(timeout=30)
         self.requests, self.failures = result["requests"], [tuple(f) for f in result["failures"]]
+        self.answered = result["answered"]
+
+    def answered_by(self, start: float, end: float) -> dict[int, int]:
+        """Answers per version between two wall-clock times (in slots of 1/SLOTS_PER_S s): what clients got."""
+        found: dict[int, int] = {}
+        for (slot, version), count in self.answered.items():
+            if start * SLOTS_PER_S <= slot <= end * SLOTS_PER_S:
+                found[version] = found.get(version, 0) + count
+        return found

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from changeflow.local.approvers import enrolled_approvers
 from changeflow.local.client_load import ClientLoad
 from changeflow.local.demo import SCENARIOS, DemoChange, DemoReport, Scenario
 from changeflow.local.event_sink import EventSink
+from changeflow.local.fleet import LocalFleet, start_fleet
+from changeflow.local.load_balancer import missing_reason
 from changeflow.local.triton_server import TritonServer
 from changeflow.ports import RecordStore
 from changeflow.services.records import every
@@ -55,6 +58,9 @@ def clock_per_type(scenarios: list[Scenario]) -> dict[str, datetime]:
     return clocks
 
 
+REPLICAS = 2  # production is a fleet: a change loads and checks each replica; clients go through haproxy
+
+
 def main() -> None:
     from importlib.metadata import version
 
@@ -70,18 +76,19 @@ def run_scenarios(keys: Path, version) -> None:
     from changeflow.local.serve import deploy_change_flows
     from changeflow.local.workers import LocalWorkers
 
-    say("starting production and staging Tritons on private copies of examples/model_repository …")
+    say(
+        f"starting production ({REPLICAS} Tritons over one private copy of examples/model_repository, behind haproxy) "
+        "and staging …"
+    )
     with (
-        TritonServer(
-            paths.MODEL_REPOSITORY,
-            name="production",
-            copy_repository=True,
-            load_models=["classifier", "feature_scaler"],
-        ) as prod,
+        ExitStack() as stack,
         TritonServer(paths.MODEL_REPOSITORY, name="staging", copy_repository=True) as staging,
         EventSink() as sink,
         tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home,
     ):
+        prod = start_fleet(stack, paths.MODEL_REPOSITORY, [("classifier", None), ("feature_scaler", None)], REPLICAS)
+        if prod.balancer is None:
+            say(f"  no load balancer here ({missing_reason()}): client load goes to {prod.servers[0].name}")
         environment = Environment(
             production=prod.endpoint("production"),
             staging=staging.endpoint("staging"),
@@ -107,7 +114,7 @@ def run_scenarios(keys: Path, version) -> None:
     print(report.model_dump_json())
 
 
-def run_each(services, prod: TritonServer, keys: Path, sink: EventSink) -> DemoReport:
+def run_each(services, prod: LocalFleet, keys: Path, sink: EventSink) -> DemoReport:
     from changeflow.adapters.credentials import signed_proof
     from changeflow.adapters.prefect_submit import follow, start_change_run
 
