@@ -120,6 +120,44 @@ def test_a_killed_replica_costs_at_most_a_few_requests(fleet):
 
 @pytest.mark.triton
 @needs_haproxy
+def test_a_model_loading_on_every_replica_at_once_costs_no_request(fleet):
+    """A change loads the model on every replica together; each keeps serving while it loads, so the balancer
+    must not take them out (a check on /v2/health/ready did: Triton is not ready while it loads)."""
+    from changeflow.adapters.triton import TritonModelServer
+    from changeflow.domain.model_config import parse_config, with_versions
+
+    balancer, replicas = fleet
+    config = parse_config((replicas[0].repository / "classifier" / "config.pbtxt").read_text())
+    servers = [TritonModelServer(r.http_url, name=r.name) for r in replicas]
+    failed, sent, stop = [], [0], threading.Event()
+
+    def clients() -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                sent[0] += 1
+                if not infer(client, balancer.http_url):
+                    failed.append(time.monotonic())
+
+    traffic = threading.Thread(target=clients)
+    traffic.start()
+    try:
+        for versions in ([1, 2], [2], [1]):  # cold loads (~1.4 s each) on both replicas at once
+            loads = [
+                threading.Thread(target=s.load, args=("classifier", with_versions(config, versions))) for s in servers
+            ]
+            for load in loads:
+                load.start()
+            for load in loads:
+                load.join()
+            time.sleep(1.5)  # two health checks after each load
+    finally:
+        stop.set()
+        traffic.join()
+    assert sent[0] > 100 and failed == [], f"{len(failed)} of {sent[0]} requests failed"
+
+
+@pytest.mark.triton
+@needs_haproxy
 def test_triton_up_with_replicas_serves_a_fleet_behind_the_balancer(tmp_path):
     environment_file = tmp_path / "environment.yaml"
     log_path = tmp_path / "up.log"
