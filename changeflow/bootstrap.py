@@ -62,8 +62,7 @@ def model_server(endpoint: ServerEndpoint, desired: DesiredState | None = None) 
 
 def config_store(endpoint: ServerEndpoint) -> DesiredState | None:
     """Every folder the endpoint's servers load from, written together; None when one is not set."""
-    from changeflow.adapters.config_store import LocalConfigStore
-    from changeflow.adapters.fleet import Repositories
+    from changeflow.adapters.config_store import LocalConfigStore, Repositories
 
     folders = endpoint.repository_folders()
     return Repositories([LocalConfigStore(f) for f in folders]) if folders else None

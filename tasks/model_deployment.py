@@ -123,7 +123,7 @@ def restore_version(run: Recorder, services: Services, model: str, version: int)
             if not (missed := unreachable_only(exc)):
                 raise
             down, rollout = down + missed, None
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        elapsed_ms = rollout.swap_ms if rollout else (time.perf_counter() - started) * 1000.0
         step.detail = f"{model} v{version} serving again ({'warm' if warm else 'cold'} restore, {elapsed_ms:.1f} ms)"
         if rollout:
             step.detail += f"; {rollout.summary()}"

@@ -62,6 +62,7 @@ class FakeModelServer:
         return not self.down
 
     def server_version(self) -> str:
+        self._check()
         return "fake"
 
     def explicit_model_control(self) -> tuple[bool, str]:

@@ -1,13 +1,16 @@
-"""``ConfigStore`` over a model repository on this machine: config.pbtxt files, written atomically."""
+"""``ConfigStore`` over a model repository on this machine: config.pbtxt files, written atomically; and
+``Repositories``, every folder a fleet's replicas load from, written together (the desired state)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from changeflow.domain.model_config import ModelConfig, parse_config
-from changeflow.exceptions import ConfigError
+from changeflow.exceptions import ChangeflowError, ConfigError
+from changeflow.ports import ConfigStore
 
 
 class LocalConfigStore:
@@ -38,3 +41,33 @@ class LocalConfigStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class Repositories:
+    """The model repository folders of a fleet: one shared by every replica (a volume), or one per replica;
+    every write goes to each, each atomically; a read comes from the first."""
+
+    def __init__(self, stores: Sequence[ConfigStore]) -> None:
+        if not stores:
+            raise ValueError("a fleet's repositories need at least one folder")
+        self.stores = list(stores)
+
+    def read_config_text(self, model: str) -> str:
+        return self.stores[0].read_config_text(model)
+
+    def read_config(self, model: str) -> ModelConfig:
+        return self.stores[0].read_config(model)
+
+    def write_config_text(self, model: str, text: str) -> None:
+        for store in self.stores:
+            store.write_config_text(model, text)
+
+    def writable(self, model: str) -> tuple[bool, str]:
+        """Whether the desired state can be kept: each folder's config of ``model`` read and written back
+        unchanged (the same bytes: a server restarted meanwhile loads what it did)."""
+        try:
+            for store in self.stores:
+                store.write_config_text(model, store.read_config_text(model))
+        except ChangeflowError as exc:
+            return False, f"{exc}; fix: let the executor write the model repository (a volume it mounts read-write)"
+        return True, f"{model}'s config.pbtxt writable in {len(self.stores)} repository folder(s)"

@@ -25,7 +25,7 @@ import numpy as np
 from changeflow.domain.model_config import ModelConfig, parse_config, policy_versions, render_config, with_versions
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
 from changeflow.exceptions import ChangeflowError, ModelLoadError, ModelNotReady, ServerUnavailable
-from changeflow.ports import ConfigStore, InferenceResult, ModelServer
+from changeflow.ports import DesiredState, InferenceResult, ModelServer
 
 
 class FleetLoadError(ModelLoadError):
@@ -53,6 +53,7 @@ class Rollout:
     versions: tuple[int, ...]
     previous_text: str | None
     outcomes: tuple[ReplicaOutcome, ...]
+    swap_ms: float = 0.0  # from asking the replicas to every replica serving the versions
 
     def summary(self) -> str:
         where = "repository and " if self.previous_text is not None else ""
@@ -64,36 +65,6 @@ def _outcome_line(outcomes: Sequence[ReplicaOutcome]) -> str:
     return "; ".join(f"{o.replica}: {o.detail}" for o in outcomes)
 
 
-class Repositories:
-    """The model repository folders of a fleet: one shared by every replica (a volume), or one per replica;
-    every write goes to each, each atomically; a read comes from the first."""
-
-    def __init__(self, stores: Sequence[ConfigStore]) -> None:
-        if not stores:
-            raise ValueError("a fleet's repositories need at least one folder")
-        self.stores = list(stores)
-
-    def read_config_text(self, model: str) -> str:
-        return self.stores[0].read_config_text(model)
-
-    def read_config(self, model: str) -> ModelConfig:
-        return self.stores[0].read_config(model)
-
-    def write_config_text(self, model: str, text: str) -> None:
-        for store in self.stores:
-            store.write_config_text(model, text)
-
-    def writable(self, model: str) -> tuple[bool, str]:
-        """Whether the desired state can be kept: each folder's config of ``model`` read and written back
-        unchanged (the same bytes: a server restarted meanwhile loads what it did)."""
-        try:
-            for store in self.stores:
-                store.write_config_text(model, store.read_config_text(model))
-        except ChangeflowError as exc:
-            return False, f"{exc}; fix: let the executor write the model repository (a volume it mounts read-write)"
-        return True, f"{model}'s config.pbtxt writable in {len(self.stores)} repository folder(s)"
-
-
 class Fleet:
     """``replicas`` (each a ``ModelServer``), the ``repositories`` they load from (None: a fleet whose desired
     state is not kept, e.g. a staging server) and the ``client`` address clients use (a load balancer; None:
@@ -103,7 +74,7 @@ class Fleet:
         self,
         name: str,
         replicas: Sequence[ModelServer],
-        repositories: Repositories | None = None,
+        repositories: DesiredState | None = None,
         client: ModelServer | None = None,
         http_url: str = "",
     ) -> None:
@@ -114,6 +85,7 @@ class Fleet:
         self.repositories = repositories
         self.client = client
         self.http_url = http_url  # the address clients use (the load balancer, or the one server)
+        self._known: dict[str, tuple[str, ModelConfig]] = {}  # model -> (config text, its parse)
         self._turn = itertools.cycle(range(len(self.replicas)))
         self._lock = threading.Lock()
 
@@ -196,25 +168,63 @@ class Fleet:
     def load_versions(self, model: str, versions: Sequence[int], base_config: ModelConfig | None = None) -> Rollout:
         """Write ``versions`` into the repository's config of ``model`` (when the fleet keeps its desired
         state), then load every replica with that config. ``base_config`` is for a fleet without a
-        repository whose model is not loaded yet (a staging server)."""
-        previous_text = None
+        repository whose model is not loaded yet (a staging server).
+
+        A load that only drops versions the file names (a rollback to the warm old version, a finalize) swaps
+        the replicas first and writes the file right after: the swap takes about a millisecond, and a rollback
+        is timed by it. A crash in between leaves the record short of its end, and the safety net restores from
+        the record, writing the file again; the step that verifies a rollback asks each replica."""
+        previous_text, write = None, None
+        wanted = sorted(set(versions))
         if self.repositories is not None:
             previous_text = self.repositories.read_config_text(model)
-            on_file = parse_config(previous_text, f"{model}/config.pbtxt")
+            on_file = self._parsed(model, previous_text)
             config = with_versions(on_file, versions)
-            if policy_versions(on_file) != sorted(set(versions)):  # else the file stays byte for byte
-                self.repositories.write_config_text(model, render_config(config))
+            if policy_versions(on_file) != wanted:  # else the file stays byte for byte
+                write = self._writer(model, config)
+                if not set(wanted) <= set(policy_versions(on_file) or []):  # new versions: the file says so first
+                    write()
+                    write = None
         else:
             config = with_versions(base_config if base_config is not None else self.model_config(model), versions)
-        wanted = sorted(set(versions))
 
         def load(replica: ModelServer) -> str:
             started = time.perf_counter()
             replica.load_versions(model, wanted, base_config=config)
             return f"{wanted} READY in {(time.perf_counter() - started) * 1000:.1f} ms"
 
-        outcomes = self._converge(model, load, None)
-        return Rollout(model=model, versions=tuple(wanted), previous_text=previous_text, outcomes=tuple(outcomes))
+        started = time.perf_counter()
+        try:
+            outcomes = self._converge(model, load, None)
+        finally:
+            swap_ms = (time.perf_counter() - started) * 1000.0
+            if write is not None:
+                write()  # what the replicas were asked to serve, whatever each did: the compensation restores
+        return Rollout(
+            model=model,
+            versions=tuple(wanted),
+            previous_text=previous_text,
+            outcomes=tuple(outcomes),
+            swap_ms=swap_ms,
+        )
+
+    def _writer(self, model: str, config: ModelConfig) -> Callable[[], None]:
+        def write() -> None:
+            text = render_config(config)
+            self.repositories.write_config_text(model, text)
+            self._known[model] = (text, config)
+
+        return write
+
+    def _parsed(self, model: str, text: str) -> ModelConfig:
+        """The config a text says; the one this fleet wrote last is not parsed again (a rollback is timed in
+        milliseconds, and parsing protobuf text costs a third of one)."""
+        known = self._known.get(model)
+        if known is not None and known[0] == text:
+            return known[1]
+        config = parse_config(text, f"{model}/config.pbtxt")
+        self._known[model] = (text, config)
+        return config
 
     def _converge(self, model: str, fn: Callable[[ModelServer], object], done: str | None) -> list[ReplicaOutcome]:
         answers = self._each(fn)
@@ -302,9 +312,9 @@ def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
     starts."""
     if not isinstance(server, Fleet):
         return server, []
-    answers = server._each(lambda r: r.ready())
-    live = [r for r, a in answers if a is True]
-    down = [r.name for r, a in answers if a is not True]
+    answers = server._each(lambda r: r.server_version())  # alive, not "ready": a server loading a model is not ready
+    live = [r for r, a in answers if not isinstance(a, BaseException)]
+    down = [r.name for r, a in answers if isinstance(a, BaseException)]
     if not live:
         return server, down
     return Fleet(server.name, live, server.repositories, server.client, server.http_url), down

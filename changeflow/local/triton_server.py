@@ -289,8 +289,7 @@ def serve_versions(server: TritonServer, models: list[tuple[str, int | None]]) -
     """After start: serve each ``M:VERSION`` with exactly that version, written into the server's repository
     first (a config without a version policy loads its highest version, whatever that is, and a restarted
     server loads what the files say). Returns what serves, for the user."""
-    from changeflow.adapters.config_store import LocalConfigStore
-    from changeflow.adapters.fleet import Repositories
+    from changeflow.adapters.config_store import LocalConfigStore, Repositories
     from changeflow.bootstrap import model_server
 
     api = model_server(server.endpoint(server.name), Repositories([LocalConfigStore(server.repository)]))

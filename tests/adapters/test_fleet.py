@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from changeflow.adapters.fleet import Fleet, FleetLoadError, Repositories, answering, unreachable_only
+from changeflow.adapters.config_store import Repositories
+from changeflow.adapters.fleet import Fleet, FleetLoadError, answering, unreachable_only
 from changeflow.domain.model_config import parse_config, policy_versions
 from changeflow.exceptions import ModelLoadError, ModelNotReady, ServerUnavailable
 from tests.conftest import EXAMPLES

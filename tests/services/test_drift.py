@@ -177,8 +177,8 @@ def test_production_down_is_said_and_not_taken_for_a_drift():
 
 def fleet_services(tmp_path) -> tuple[Services, list[FakeModelServer]]:
     """Production as two fake replicas over one repository folder (a real file, written by the fleet)."""
-    from changeflow.adapters.config_store import LocalConfigStore
-    from changeflow.adapters.fleet import Fleet, Repositories
+    from changeflow.adapters.config_store import LocalConfigStore, Repositories
+    from changeflow.adapters.fleet import Fleet
     from changeflow.domain.model_config import render_config, with_versions
 
     (tmp_path / "m").mkdir()
