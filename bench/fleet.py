@@ -3,8 +3,9 @@
     make bench-fleet        (or: .venv/bin/python bench/fleet.py [--replicas 3])
 
 Measures, on N replicas over one repository folder:
-- ``rollback_ms``: the project's restore of v1 on every replica (repository written, then parallel loads)
-  beside ``raw_parallel_swap_ms``, the same loads sent by hand to every replica at once (median of 3);
+- ``rollback_ms``: the project's restore of v1 on every replica in a change the bake rolled back (one
+  sample, under the bake's load too), ``fleet_restore_ms`` the same restore alone (median of 5), beside
+  ``raw_parallel_swap_ms``, the same loads sent by hand to every replica at once (median of 3);
 - ``requests`` / ``failed_requests``: client requests through the load balancer during the promotes and
   rollbacks, and those that failed except the failures v4 injects on purpose (target 0);
 - ``restart_converged_s``: a replica SIGKILLed after a closed change, started again with the same command
@@ -36,6 +37,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from changeflow import State  # noqa: E402
 from changeflow.bootstrap import bootstrap, model_server  # noqa: E402
 from changeflow.domain.model_config import with_versions  # noqa: E402
+from changeflow.domain.request import ChangeType  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.load_balancer import LoadBalancer, missing_reason  # noqa: E402
 from changeflow.local.processes import signal_group  # noqa: E402
@@ -67,6 +69,15 @@ def raw_parallel_swap_ms(replicas, config, rounds: int = 3) -> float:
             started = time.perf_counter()
             list(pool.map(lambda r: r.load(MODEL, with_versions(config, [1])), replicas))
             timings.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(timings)
+
+
+def fleet_restore_ms(production, rounds: int = 5) -> float:
+    """[1, 2] → [1] through the fleet, as a rollback's restore does it (the file and every replica), median."""
+    timings = []
+    for _ in range(rounds):
+        production.load_versions(MODEL, [1, 2])
+        timings.append(production.load_versions(MODEL, [1]).swap_ms)
     return statistics.median(timings)
 
 
@@ -135,13 +146,17 @@ def main() -> None:
             update={"verification": everywhere.verification.model_copy(update={"waves": {}})}
         )
         canary = everywhere.model_copy(
-            update={"verification": everywhere.verification.model_copy(update={"waves": {"normal": (1, "100%")}})}
+            update={
+                "verification": everywhere.verification.model_copy(update={"waves": {ChangeType.NORMAL: (1, "100%")}})
+            }
         )
         replicas = [model_server(s.endpoint(s.name)) for s in servers]
         golden = deployment("CHG-0000", 1, 2, 1).change.golden_set
         with ClientLoad(balancer.http_url, golden, threads=4) as load:
             say("raw parallel swaps by hand …")
             raw_ms = raw_parallel_swap_ms(replicas, services.config_store().read_config(MODEL))
+            say("the project's restore, alone (what a rollback's restore step runs: repository and every replica) …")
+            restore_ms = fleet_restore_ms(services.production)
 
             say("v4 promoted to every replica at once, rolled back by the bake …")
             wide = model_deployment(deployment("CHG-4001", 1, 4, 30), environment, governance=everywhere)
@@ -168,6 +183,7 @@ def main() -> None:
             "rollback_ms": round(wide.rollback_ms, 2),
             "canary_rollback_ms": round(narrow.rollback_ms, 2),
             "raw_parallel_swap_ms": round(raw_ms, 2),
+            "fleet_restore_ms": round(restore_ms, 2),
             "requests": load.requests,
             "failed_requests": len(other),
             "failed_requests_during_restart": len(during_restart),

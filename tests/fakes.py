@@ -77,7 +77,10 @@ class FakeModelServer:
         return list(self.ready_map.get(model, []))
 
     def load(self, model, config=None) -> None:
+        """With a config whose version policy names versions, serves exactly those (as Triton does)."""
         self._check()
+        if config is not None and config.version_policy.WhichOneof("policy_choice") == "specific":
+            self.load_versions(model, list(config.version_policy.specific.versions), config)
 
     def load_versions(self, model: str, versions: Sequence[int], base_config=None) -> None:
         self._check()

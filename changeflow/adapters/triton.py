@@ -7,6 +7,7 @@ its own client. Repository calls carry the restricted-API header when one is con
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -39,7 +40,15 @@ _COUNTERS = {
 
 
 def config_to_json(config: ModelConfig) -> str:
-    """The JSON Triton's load API takes as a config override."""
+    """The JSON Triton's load API takes as a config override (the same config sent to every replica of a
+    fleet, or again at a rollback, is converted once)."""
+    return _json_of(config.SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _json_of(serialized: bytes) -> str:
+    config = ModelConfig()
+    config.ParseFromString(serialized)
     return json.dumps(json_format.MessageToDict(config, preserving_proto_field_name=True))
 
 

@@ -155,13 +155,14 @@ def test_the_first_wave_is_the_canary_a_bad_candidate_is_rolled_back_from_it_and
 ):
     """Three replicas, governance's waves for normal changes [1, 100%]: v4 fails the bake on the canary and
     never reaches the other two; v2 passes it, widens, and every replica serves it."""
+    from changeflow.domain.request import ChangeType
     from changeflow.settings.loader import load_governance
 
     shared = tmp_path / "model_repository"
     shutil.copytree(EXAMPLES / "model_repository", shared, ignore=shutil.ignore_patterns("__pycache__"))
     governance = load_governance(EXAMPLES)
     governance = governance.model_copy(
-        update={"verification": governance.verification.model_copy(update={"waves": {"normal": (1, "100%")}})}
+        update={"verification": governance.verification.model_copy(update={"waves": {ChangeType.NORMAL: (1, "100%")}})}
     )
     servers = []
     try:
