@@ -2,9 +2,10 @@
 they load from, which is the desired state.
 
 ``Fleet`` is a ``ModelServer``, so every step that asks "production" asks the fleet. Reads ask every
-replica and agree or refuse (a fleet whose replicas disagree is not a state to change from); a load first
-writes the version policy into the repository (every folder, when the replicas do not share one), then
-asks every replica at once to load the model as the repository now says. A restarted or added replica
+replica and agree or refuse (a fleet whose replicas disagree is not a state to change from); a load that
+adds versions first writes the version policy into the repository (every folder, when the replicas do not
+share one), then asks every replica at once to load the model as the repository now says; one that only
+drops versions (a warm rollback, a finalize) swaps the replicas first and writes right after. A restarted or added replica
 loads the same from the files: no change lives only in a process's memory. A replica that fails stops the
 load with a ``FleetLoadError`` saying which replica did what; the change's compensation restores the rest.
 
@@ -17,66 +18,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
+from changeflow.adapters.replicas import FleetLoadError, ReplicaOutcome, Rollout, lane, outcome_line, summed
 from changeflow.domain.model_config import ModelConfig, parse_config, policy_versions, render_config, with_versions
-from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
-from changeflow.exceptions import ChangeflowError, ModelLoadError, ModelNotReady, ServerUnavailable
+from changeflow.domain.serving import MetricsSnapshot, VersionState
+from changeflow.exceptions import ChangeflowError, ModelNotReady, ServerUnavailable
 from changeflow.ports import DesiredState, InferenceResult, ModelServer
-
-
-class FleetLoadError(ModelLoadError):
-    """Some replicas did not load what the repository says; ``outcomes`` says what each one did."""
-
-    def __init__(self, message: str, outcomes: Sequence[ReplicaOutcome]) -> None:
-        super().__init__(message)
-        self.outcomes = tuple(outcomes)
-
-
-@dataclass(frozen=True)
-class ReplicaOutcome:
-    replica: str
-    ok: bool
-    detail: str
-    unreachable: bool = False
-
-
-@dataclass(frozen=True)
-class Rollout:
-    """What a fleet load did: the repository's text before (kept on the record for the rollback) and after,
-    and each replica's outcome."""
-
-    model: str
-    versions: tuple[int, ...]
-    previous_text: str | None
-    outcomes: tuple[ReplicaOutcome, ...]
-    swap_ms: float = 0.0  # from asking the replicas to every replica serving the versions
-
-    def summary(self) -> str:
-        where = "repository and " if self.previous_text is not None else ""
-        done = "; ".join(f"{o.replica}: {o.detail}" for o in self.outcomes)
-        return f"{self.model} {list(self.versions)} written to the {where}loaded on every replica ({done})"
-
-
-def _outcome_line(outcomes: Sequence[ReplicaOutcome]) -> str:
-    return "; ".join(f"{o.replica}: {o.detail}" for o in outcomes)
-
-
-_LANES: dict[int, ThreadPoolExecutor] = {}
-_LANES_LOCK = threading.Lock()
-
-
-def _lane(replica: ModelServer) -> ThreadPoolExecutor:
-    """One long-lived thread per replica: its connection stays open between calls (a thread per call made a
-    rollback of three replicas three times slower than the same loads sent by hand)."""
-    with _LANES_LOCK:
-        lane = _LANES.get(id(replica))
-        if lane is None:
-            lane = _LANES[id(replica)] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replica-{replica.name}")
-        return lane
 
 
 class Fleet:
@@ -117,7 +66,7 @@ class Fleet:
 
         if len(self.replicas) == 1:
             return [(self.replicas[0], attempt(self.replicas[0]))]
-        futures = [_lane(replica).submit(attempt, replica) for replica in self.replicas]
+        futures = [lane(replica).submit(attempt, replica) for replica in self.replicas]
         return [(replica, future.result()) for replica, future in zip(self.replicas, futures)]
 
     def _agreed(self, what: str, fn: Callable[[ModelServer], object]):
@@ -257,9 +206,9 @@ class Fleet:
             if len(self.replicas) == 1:  # one server fails as it always did (its own error, e.g. ServerUnavailable)
                 raise answers[0][1]
             if not any(o.ok for o in outcomes) and all(o.unreachable for o in outcomes):
-                raise ServerUnavailable(f"{self.name}: no replica answers ({_outcome_line(outcomes)})")
+                raise ServerUnavailable(f"{self.name}: no replica answers ({outcome_line(outcomes)})")
             raise FleetLoadError(
-                f"{self.name}: {model} not loaded on {', '.join(failed)} ({_outcome_line(outcomes)})", outcomes
+                f"{self.name}: {model} not loaded on {', '.join(failed)} ({outcome_line(outcomes)})", outcomes
             )
         return outcomes
 
@@ -306,22 +255,7 @@ class Fleet:
         for snapshot in snapshots:
             if isinstance(snapshot, BaseException):
                 raise snapshot
-        return MetricsSnapshot(taken_at=max(s.taken_at for s in snapshots), counters=_summed(snapshots))
-
-
-def _summed(snapshots: Sequence[MetricsSnapshot]) -> tuple[VersionCounters, ...]:
-    totals: dict[tuple[str, int], dict] = {}
-    for snapshot in snapshots:
-        for counters in snapshot.counters:
-            row = totals.setdefault((counters.model, counters.version), {"failure_by_reason": {}})
-            for name in _SUMMED:
-                row[name] = row.get(name, 0.0) + getattr(counters, name)
-            for reason, value in counters.failure_by_reason.items():
-                row["failure_by_reason"][reason] = row["failure_by_reason"].get(reason, 0.0) + value
-    return tuple(VersionCounters(model=m, version=v, **row) for (m, v), row in sorted(totals.items()))
-
-
-_SUMMED = [name for name, info in VersionCounters.model_fields.items() if info.annotation is float]
+        return MetricsSnapshot(taken_at=max(s.taken_at for s in snapshots), counters=summed(snapshots))
 
 
 def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
