@@ -8,7 +8,7 @@ import time
 from changeflow.tasks._options import STEP
 from prefect import get_run_logger, task
 
-from changeflow.adapters.fleet import FleetLoadError, answering, ready_everywhere, unreachable_only
+from changeflow.adapters.fleet import FleetLoadError, answering, back_in_line, ready_everywhere, unreachable_only
 from changeflow.bootstrap import Services
 from changeflow.domain.record import Phase
 from changeflow.domain.request import VERIFY_RESTORED
@@ -143,7 +143,9 @@ def _converges(services: Services, version: int) -> str:
 def verify_restored(run: Recorder, services: Services, golden_set: str, model: str, version: int) -> Verdict:
     """The restored version is the only one READY, answers smoke requests and the golden set."""
     with run.step(Phase.ROLLBACK, VERIFY_RESTORED) as step:
-        production, down = answering(services.production)
+        production, reloaded, down = back_in_line(
+            services.production, model, services.environment.bake.replica_return_s
+        )
         ready = production.ready_versions(model)
         golden = bound_golden(production, golden_set)  # restoring is never blocked by an edited golden set
         failures, problem = probe(production, golden, services.environment.bake.smoke_requests, version)
@@ -153,7 +155,12 @@ def verify_restored(run: Recorder, services: Services, golden_set: str, model: s
             verdict = Verdict(outcome=Outcome.FAIL, reason=f"{failures} smoke requests failed: {problem}")
         else:
             verdict = assess_golden(golden, observe_golden(production, golden))
-        step.detail = str(verdict) + (f"; not checked, did not answer: {', '.join(down)}" if down else "")
+        step.detail = str(verdict) + "".join(f"; {line}" for line in reloaded)
+        step.detail += (
+            f"; not checked, did not answer within {services.environment.bake.replica_return_s:.0f} s: {', '.join(down)}"
+            if down
+            else ""
+        )
         if not verdict.passed:
             step.fail(str(verdict))
         get_run_logger().info("restored %s v%s: %s", model, version, verdict)

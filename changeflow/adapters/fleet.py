@@ -215,18 +215,22 @@ class Fleet:
     def unload(self, model: str) -> None:
         self._converge(model, lambda r: r.unload(model), "unloaded")
 
-    def converge(self, model: str, only_from: Collection[tuple[int, ...]]) -> list[str]:
+    def converge(self, model: str, only_from: Collection[tuple[int, ...]] | None) -> list[str]:
         """Reload the replicas that serve other versions than the repository says, where what they serve is
         one of ``only_from`` (a state the fleet had under an approval: a replica that missed a load, or was
-        restarted from an older file). A replica serving anything else is left as found, for the drift check
-        to record. Returns what was done, a line per replica."""
+        restarted from an older file; None: whatever they serve, as a rollback's verification does). A replica
+        serving anything else is left as found, for the drift check to record. Returns a line per replica."""
         desired = self.desired_versions(model)
         if not desired:
             return []
         config = self.repositories.read_config(model)
         done = []
         for replica, seen in self._each(lambda r: r.ready_versions(model)):
-            if isinstance(seen, BaseException) or seen == desired or tuple(seen) not in only_from:
+            if (
+                isinstance(seen, BaseException)
+                or seen == desired
+                or (only_from is not None and tuple(seen) not in only_from)
+            ):
                 continue
             replica.load_versions(model, desired, base_config=config)
             done.append(f"{replica.name} served {seen}, the repository says {desired}: reloaded")
@@ -278,6 +282,22 @@ def unreachable_only(error: FleetLoadError) -> list[str]:
     if all(o.ok or o.unreachable for o in error.outcomes) and any(o.ok for o in error.outcomes):
         return [o.replica for o in error.outcomes if o.unreachable]
     return []
+
+
+def back_in_line(
+    server: ModelServer, model: str, wait_s: float, poll_s: float = 0.5
+) -> tuple[ModelServer, list[str], list[str]]:
+    """For a rollback's verification: wait up to ``wait_s`` for replicas that do not answer (a restarted one
+    is back in seconds; when none answers, the verification fails at once), then reload any replica serving other versions than the repository says (one that
+    started while the rollback wrote the file). Returns the replicas that answer, what was reloaded, and the
+    names of those still away."""
+    live, down = answering(server)
+    deadline = time.monotonic() + wait_s
+    while down and live is not server and time.monotonic() < deadline:  # none answers: nothing to wait beside
+        time.sleep(poll_s)
+        live, down = answering(server)
+    reloaded = live.converge(model, None) if isinstance(live, Fleet) and live.repositories is not None else []
+    return live, reloaded, down
 
 
 def ready_everywhere(server: ModelServer, model: str, version: int) -> bool:

@@ -135,6 +135,9 @@ class BakeSettings(BaseModel):
     )
     probes_per_sample: int = Field(20, ge=1, le=1_000)
     smoke_requests: int = Field(10, ge=1, le=1_000)
+    replica_return_s: float = Field(
+        20.0, ge=0, le=600, description="a rollback's verification waits this long for a replica that does not answer"
+    )
     providers: dict[str, MetricProviderSettings] = Field(
         default_factory=dict, max_length=20, description="metric providers by name"
     )

@@ -105,3 +105,37 @@ def test_one_server_is_a_fleet_of_one_without_a_repository_when_none_is_kept():
     staging = Fleet("staging", [server])
     staging.load_versions("m", [3], base_config=parse_config(TEXT))
     assert server.ready_versions("m") == [3] and staging.desired_versions("m") is None
+
+
+def test_a_rollback_waits_for_a_replica_coming_back_and_brings_it_to_the_repository():
+    from changeflow.adapters.fleet import back_in_line
+
+    production, repository, replicas = fleet()
+    production.load_versions("m", [1])  # the rollback wrote [1] and restored the replicas that answered
+    replicas[1].down = True
+    sleeps = []
+
+    def comes_back(seconds: float) -> None:  # it restarted from the file it read before the rollback wrote it
+        sleeps.append(seconds)
+        replicas[1].down, replicas[1].ready_map["m"] = False, [1, 2]
+
+    import changeflow.adapters.fleet as module
+
+    original, module.time.sleep = module.time.sleep, comes_back
+    try:
+        live, reloaded, down = back_in_line(production, "m", wait_s=5)
+    finally:
+        module.time.sleep = original
+    assert sleeps and down == [] and [r.name for r in live.replicas] == ["a", "b", "c"]
+    assert reloaded == ["b served [1, 2], the repository says [1]: reloaded"] and replicas[1].ready_versions("m") == [1]
+
+
+def test_when_no_replica_answers_a_rollback_does_not_wait():
+    from changeflow.adapters.fleet import back_in_line
+
+    production, _, replicas = fleet()
+    for replica in replicas:
+        replica.down = True
+    started = __import__("time").monotonic()
+    live, reloaded, down = back_in_line(production, "m", wait_s=30)
+    assert down == ["a", "b", "c"] and reloaded == [] and __import__("time").monotonic() - started < 1

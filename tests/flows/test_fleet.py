@@ -216,3 +216,36 @@ def test_a_candidate_bad_on_one_replica_only_is_rolled_back_on_all_naming_that_r
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_replica_restarted_mid_bake_leaves_the_fleet_and_the_repository_as_the_record_says(shared_fleet):
+    """p2 is SIGKILLed during the bake and started again with the same command line: it loads [1, 2] from the
+    repository. Whether the bake then passes or rolls back, every replica and the file end as the record says."""
+    import threading
+
+    from tests.flows.helpers import wait_for_step
+
+    servers, environment, shared = shared_fleet
+    store = record_store(environment.records)
+
+    def deploy() -> None:  # the change runs beside; a server must be started by a thread that lives on
+        try:  # a replica that stops answering mid-bake is an error of measurement: rolled back, the run fails
+            model_deployment(
+                change("normal-deploy-v2.yaml", change={"bake_seconds": 15}), environment, governance=at_once()
+            )
+        except Exception:
+            pass
+
+    running = threading.Thread(target=deploy)
+    running.start()
+    try:
+        wait_for_step(store, "CHG-0002", "monitor")
+        killed_and_started_again(servers[1])
+    finally:
+        running.join()
+    record = store.load("CHG-0002")
+    assert record.state in (State.CLOSED, State.ROLLED_BACK), record.outcome
+    version = record.serving_version_after
+    assert version == (2 if record.state is State.CLOSED else 1)
+    assert [serves(s) for s in servers] == [([version], version)] * 2
+    assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [version]
