@@ -124,6 +124,7 @@ def approval_gate(
     digest = recorder.record.attachments.get(DIGEST)
     judged_by = (kind_of(request).golden_set(request.change), digest) if digest else None
     bake = kind_of(request).bake_rule(governance.verification, request.change)  # what the kind flow will bake with
+    waves = kind_of(request).waves(governance.verification, request.type)
     approving = recorder.attach(
         PLAN_DIGEST, lambda: plan_digest(request, plan, digest, recorder.record.attachments[GOVERNANCE_BUNDLE])
     )
@@ -148,7 +149,15 @@ def approval_gate(
             weigh=weigher(request, governance, credentials, services.records, approving, executor_key()),
             keep=lambda entry: recorder.note(approvals=[*recorder.record.approvals, entry]),
             form=lambda approved_by, refusals: approval_summary(
-                request, plan, list(recorder.record.risk_reasons), approved_by, refusals, judged_by, approving, bake
+                request,
+                plan,
+                list(recorder.record.risk_reasons),
+                approved_by,
+                refusals,
+                judged_by,
+                approving,
+                bake,
+                waves,
             ),
             timeout_s=governance.approval_timeout_s,
             poll_s=governance.approval_poll_s,

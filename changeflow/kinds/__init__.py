@@ -86,6 +86,10 @@ class ChangeKind:
         """What on production the change leaves in an approved state, watched for drift afterwards."""
         return []
 
+    def waves(self, verification: Verification, change_type: Any) -> tuple[int | str, ...] | None:
+        """How the kind widens over a fleet (governance's waves for the change type); None: it does not."""
+        return None
+
     def bake_rule(self, verification: Verification, spec: Any) -> BakeRule | None:
         """What judges this kind's bake, from governance's verification (None: it does not bake). Its flow
         bakes with it and the approval form shows it, so approvers read what will judge."""

@@ -146,9 +146,12 @@ class ModelDeploymentKind(ChangeKind):
         """Governance's thresholds, and (where the old version stays loaded) the comparison with it."""
         return verification.bake_rule(verification.thresholds, comparison_for(verification.comparison, c))
 
+    def waves(self, verification: Verification, change_type: ChangeType) -> tuple[int | str, ...]:
+        return verification.waves.get(change_type, EVERYWHERE)
+
     def wave_sizes(self, verification: Verification, change_type: ChangeType, replicas: int) -> list[int]:
         """How many replicas each wave of the promotion reaches: governance's waves for the change type."""
-        return wave_sizes(verification.waves.get(change_type, EVERYWHERE), replicas)
+        return wave_sizes(self.waves(verification, change_type), replicas)
 
     def size_risk(self, c: ModelDeployment) -> tuple[int, str] | None:
         if c.from_version and abs(c.to_version - c.from_version) > 1:

@@ -17,6 +17,7 @@ def approval_summary(
     golden: tuple[str, str] | None = None,
     digest: str = "",
     bake: BakeRule | None = None,
+    waves: tuple[int | str, ...] | None = None,
 ) -> str:
     """What the approver reads above the resume form: the change, its risk, plan and rollback, and what
     judges it: the golden set and the bake's rule (governance's, signed with the bundle the plan digest names)."""
@@ -49,6 +50,9 @@ def approval_summary(
             "",
             f"**Bake** (governance's `verification.yaml`, in the bundle your plan digest names): {bake.describe()}.",
         ]
+    if waves is not None:
+        order = ", then ".join(f"{w} replica{'s' * (w != 1)}" if isinstance(w, int) else f"{w} of them" for w in waves)
+        lines += ["", f"**Waves** on a fleet of replicas (governance's, per change type): {order}; each wave is baked."]
     if digest:
         lines += [
             "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from changeflow.flows.governed import Governed, govern
 
 from changeflow.domain.record import State
-from changeflow.domain.request import ChangeRequest
+from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.verdicts import BakeThresholds, MetricCheck
 from changeflow.settings.loader import load_change_request
 from tests.conftest import EXAMPLES
@@ -62,3 +62,13 @@ def test_stricter_governance_is_what_the_form_shows(fake_services, governance):
 def test_a_kind_that_does_not_bake_shows_no_bake_rule(fake_services, governance):
     form = form_for(load_change_request(EXAMPLES / "changes" / "normal-self-approval.yaml"), fake_services, governance)
     assert "**Bake**" not in form
+
+
+def test_the_form_shows_how_a_deployment_widens_over_a_fleet_and_a_config_change_shows_no_waves(
+    fake_services, governance
+):
+    form = form_for(load_change_request(EXAMPLES / "changes" / "normal-deploy-v2.yaml"), fake_services, governance)
+    assert "**Waves** on a fleet of replicas (governance's, per change type): 1 replica, then 100% of them" in form
+    tweak = load_change_request(EXAMPLES / "changes" / "standard-config-tweak.yaml")
+    tweak = tweak.model_copy(update={"type": ChangeType.NORMAL})
+    assert "**Waves**" not in form_for(tweak, fake_services, governance)
