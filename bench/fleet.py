@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,8 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from rollback import deployment, say  # noqa: E402  (bench/ is the script's folder: the same change requests)
 
 from changeflow import State  # noqa: E402
 from changeflow.bootstrap import bootstrap, model_server  # noqa: E402
@@ -44,20 +45,10 @@ from changeflow.local.processes import signal_group  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
 from changeflow.settings.environment import BakeSettings, Environment, RecordStoreSettings, Replica, ServerEndpoint  # noqa: E402
-from changeflow.settings.loader import load_change_request, load_governance  # noqa: E402
+from changeflow.settings.loader import load_governance  # noqa: E402
 
 INJECTED = "injected failure"
 MODEL = "classifier"
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def deployment(change_id: str, old: int, new: int, bake_seconds: int):
-    base = load_change_request(paths.CHANGES / "normal-deploy-v2.yaml")
-    change = base.change.model_copy(update={"from_version": old, "to_version": new, "bake_seconds": bake_seconds})
-    return base.model_copy(update={"id": change_id, "change": change})
 
 
 def raw_parallel_swap_ms(replicas, config, rounds: int = 3) -> float:

@@ -26,16 +26,14 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from changeflow.exceptions import LocalServerError
-from changeflow.local.processes import await_http, die_with_parent, free_port, group_members, signal_group
+from changeflow.local.processes import await_http, die_with_parent, free_port, stop_group
 
 READY_PATH = "/haproxy/ready"  # answered by haproxy itself (monitor-uri): the process listens
 
@@ -150,17 +148,7 @@ backend replicas
         if process is None:
             return
         atexit.unregister(self.stop)
-        if process.poll() is None:
-            signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=self.stop_grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-        deadline = time.monotonic() + self.stop_grace_s
-        while group_members(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        stop_group(process, self.stop_grace_s)  # the stubs too, even when the server exited
         if getattr(self, "_own_workdir", False):
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -6,6 +6,7 @@ import ctypes
 import os
 import signal
 import socket
+import subprocess
 import time
 
 _PR_SET_PDEATHSIG = 1
@@ -75,3 +76,19 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def stop_group(process, grace_s: float) -> None:
+    """SIGTERM ``process``'s group, SIGKILL after ``grace_s`` (every member, even when the leader exited), and
+    wait until no member is left (at most ``grace_s`` more)."""
+    if process.poll() is None:
+        signal_group(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    signal_group(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + grace_s
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

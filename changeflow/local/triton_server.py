@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from changeflow.exceptions import TritonStartError
-from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, signal_group
+from changeflow.local.processes import die_with_parent, free_port, free_ports, group_members, stop_group
 from changeflow.settings.environment import ServerEndpoint
 
 __all__ = ["TritonServer", "RESTRICTED_HEADER", "free_port", "group_members", "pytriton_root"]
@@ -226,17 +225,7 @@ class TritonServer:
         if process is None:
             return
         atexit.unregister(self.stop)
-        if process.poll() is None:
-            signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=self.stop_grace_s)
-            except subprocess.TimeoutExpired:
-                pass
-        signal_group(process.pid, signal.SIGKILL)  # the stubs too, even when the server exited
-        process.wait()
-        deadline = time.monotonic() + self.stop_grace_s
-        while group_members(process.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        stop_group(process, self.stop_grace_s)  # the stubs too, even when the server exited
         if getattr(self, "_own_workdir", False):  # a failed start's log tail is in its error already
             shutil.rmtree(self.workdir, ignore_errors=True)
         started = getattr(self, "_started_at", time.time())

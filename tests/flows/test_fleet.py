@@ -74,19 +74,37 @@ def serves(server) -> tuple[list[int], int]:
     return replica.ready_versions("classifier"), replica.infer("classifier", {"INPUT": X}).model_version
 
 
-@pytest.fixture
-def shared_fleet(tmp_path, staging_process, prefect_server):
-    """Two production Tritons over one repository folder (a shared volume), pinned to v1 as the repository says."""
-    shared = tmp_path / "model_repository"
+@pytest.fixture(scope="module")
+def fleet_servers(tmp_path_factory):
+    """Three production Tritons over one repository folder (a shared volume), for the module: starting them
+    once keeps the suite's time; each test gets them back on v1 with the original file (``shared_fleet``)."""
+    root = tmp_path_factory.mktemp("fleet")
+    shared = root / "model_repository"
     shutil.copytree(EXAMPLES / "model_repository", shared, ignore=shutil.ignore_patterns("__pycache__"))
     servers = []
     try:
-        for name in ("p1", "p2"):
-            servers.append(start(shared, name, tmp_path / name))
-        yield servers, environment_of(servers, staging_process, tmp_path, shared=shared), shared
+        for name in ("p1", "p2", "p3"):
+            servers.append(start(shared, name, root / name))
+        yield servers, shared, (shared / "classifier" / "config.pbtxt").read_text()
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def shared_fleet(fleet_servers, tmp_path, staging_process, prefect_server):
+    """The module's fleet, its file and every replica back on v1 (a restarted one started again), and a fresh
+    record database."""
+    from changeflow.domain.model_config import parse_config as parse
+
+    servers, shared, original = fleet_servers
+    (shared / "classifier" / "config.pbtxt").write_text(original)
+    for server in servers:
+        if server.process is None or server.process.poll() is not None:
+            server.process = None
+            server.start()
+        model_server(server.endpoint(server.name)).load("classifier", parse(original))
+    return servers, environment_of(servers, staging_process, tmp_path, shared=shared), shared
 
 
 def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shared_fleet, tmp_path):
@@ -95,17 +113,20 @@ def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shar
         change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=at_once()
     )
     assert result.state is State.CLOSED, result.outcome
-    assert [serves(s) for s in servers] == [([2], 2)] * 2
+    assert [serves(s) for s in servers] == [([2], 2)] * 3
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [2]
     record = record_store(environment.records).load("CHG-0002")
     promote = record.execution_steps[-1]
     assert "written to the repository and loaded on every replica" in promote.detail
-    assert "p1: [1, 2] READY" in promote.detail and "p2: [1, 2] READY" in promote.detail
+    assert all(f"{name}: [1, 2] READY" in promote.detail for name in ("p1", "p2", "p3"))
 
     killed_and_started_again(servers[0])
     assert serves(servers[0]) == ([2], 2)  # not v1, which it was started with
-    servers.append(start(shared, "p3", tmp_path / "p3"))  # a scale-up
-    assert serves(servers[2]) == ([2], 2)
+    added = start(shared, "p4", tmp_path / "p4")  # a scale-up
+    try:
+        assert serves(added) == ([2], 2)
+    finally:
+        added.stop()
 
 
 def test_a_rolled_back_change_holds_after_a_restart(shared_fleet):
@@ -116,7 +137,7 @@ def test_a_rolled_back_change_holds_after_a_restart(shared_fleet):
     assert result.state is State.ROLLED_BACK, result.outcome
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [1]
     killed_and_started_again(servers[1])
-    assert [serves(s) for s in servers] == [([1], 1)] * 2  # not v4, the highest version on disk
+    assert [serves(s) for s in servers] == [([1], 1)] * 3  # not v4, the highest version on disk
 
 
 def test_a_replica_that_refuses_the_promote_is_named_and_every_replica_is_restored(
@@ -150,47 +171,36 @@ def test_a_replica_that_refuses_the_promote_is_named_and_every_replica_is_restor
             server.stop()
 
 
-def test_the_first_wave_is_the_canary_a_bad_candidate_is_rolled_back_from_it_and_a_good_one_widens(
-    tmp_path, staging_process, prefect_server
-):
+def test_the_first_wave_is_the_canary_a_bad_candidate_is_rolled_back_from_it_and_a_good_one_widens(shared_fleet):
     """Three replicas, governance's waves for normal changes [1, 100%]: v4 fails the bake on the canary and
     never reaches the other two; v2 passes it, widens, and every replica serves it."""
     from changeflow.domain.request import ChangeType
     from changeflow.settings.loader import load_governance
 
-    shared = tmp_path / "model_repository"
-    shutil.copytree(EXAMPLES / "model_repository", shared, ignore=shutil.ignore_patterns("__pycache__"))
+    servers, environment, shared = shared_fleet
     governance = load_governance(EXAMPLES)
     governance = governance.model_copy(
         update={"verification": governance.verification.model_copy(update={"waves": {ChangeType.NORMAL: (1, "100%")}})}
     )
-    servers = []
-    try:
-        for name in ("p1", "p2", "p3"):
-            servers.append(start(shared, name, tmp_path / name))
-        environment = environment_of(servers, staging_process, tmp_path, shared=shared)
-        bad = model_deployment(
-            change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=governance
-        )
-        assert bad.state is State.ROLLED_BACK, bad.outcome
-        record = record_store(environment.records).load("CHG-0004")
-        assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor"]  # no widen
-        monitor = record.verification_steps[-1]
-        assert monitor.outcome == "failed" and "wave 1 of 2 (1 of 3 replicas)" in monitor.detail
-        assert "v4 answered" in monitor.detail
-        assert [serves(s) for s in servers] == [([1], 1)] * 3
+    bad = model_deployment(
+        change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=governance
+    )
+    assert bad.state is State.ROLLED_BACK, bad.outcome
+    record = record_store(environment.records).load("CHG-0004")
+    assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor"]  # no widen
+    monitor = record.verification_steps[-1]
+    assert monitor.outcome == "failed" and "wave 1 of 2 (1 of 3 replicas)" in monitor.detail
+    assert "v4 answered" in monitor.detail
+    assert [serves(s) for s in servers] == [([1], 1)] * 3
 
-        good = model_deployment(
-            change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=governance
-        )
-        assert good.state is State.CLOSED, good.outcome
-        record = record_store(environment.records).load("CHG-0002")
-        assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor", "widen", "monitor", "finalize"]
-        assert "wave 2 of 2 (3 of 3 replicas)" in record.verification_steps[3].detail
-        assert [serves(s) for s in servers] == [([2], 2)] * 3
-    finally:
-        for server in servers:
-            server.stop()
+    good = model_deployment(
+        change("normal-deploy-v2.yaml", change={"bake_seconds": 2}), environment, governance=governance
+    )
+    assert good.state is State.CLOSED, good.outcome
+    record = record_store(environment.records).load("CHG-0002")
+    assert [s.name for s in record.verification_steps] == ["smoke_test", "monitor", "widen", "monitor", "finalize"]
+    assert "wave 2 of 2 (3 of 3 replicas)" in record.verification_steps[3].detail
+    assert [serves(s) for s in servers] == [([2], 2)] * 3
 
 
 def test_a_candidate_bad_on_one_replica_only_is_rolled_back_on_all_naming_that_replica(
@@ -247,5 +257,5 @@ def test_a_replica_restarted_mid_bake_leaves_the_fleet_and_the_repository_as_the
     assert record.state in (State.CLOSED, State.ROLLED_BACK), record.outcome
     version = record.serving_version_after
     assert version == (2 if record.state is State.CLOSED else 1)
-    assert [serves(s) for s in servers] == [([version], version)] * 2
+    assert [serves(s) for s in servers] == [([version], version)] * 3
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [version]
