@@ -196,7 +196,9 @@ class Fleet:
     def _converge(self, model: str, fn: Callable[[ModelServer], object], done: str | None) -> list[ReplicaOutcome]:
         answers = self._each(fn)
         outcomes = [
-            ReplicaOutcome(r.name, False, str(a), unreachable=isinstance(a, ServerUnavailable))
+            ReplicaOutcome(
+                r.name, False, str(a).removeprefix(f"{r.name}: "), unreachable=isinstance(a, ServerUnavailable)
+            )
             if isinstance(a, BaseException)
             else ReplicaOutcome(r.name, True, done or str(a))
             for r, a in answers
