@@ -56,8 +56,7 @@ def model_server(endpoint: ServerEndpoint, desired: DesiredState | None = None) 
         return _server(endpoint.kind, endpoint.name, name, http_url, metrics_url, endpoint.repository_headers)
 
     replicas = [build(r.name, r.http_url, r.metrics_url) for r in endpoint.servers()]
-    client = build(endpoint.name, endpoint.http_url, None) if endpoint.replicas else None
-    return Fleet(endpoint.name, replicas, desired, client, endpoint.http_url)
+    return Fleet(endpoint.name, replicas, desired, endpoint.http_url)
 
 
 def config_store(endpoint: ServerEndpoint) -> DesiredState | None:
@@ -147,7 +146,7 @@ class Services:
     decisions: DecisionSource | None = None  # where a waiting change asks a person (the Prefect pause)
     notices: ApproverNotices | None = None  # how approvers are told a change waits
     events: ChangeEvents | None = None  # events about a change: the event feed, incident management
-    repository: DesiredState | None = None  # what production's servers load from: written before every load
+    repository: DesiredState | None = None  # what production's servers load from: every load of a model writes it
     _cluster: Cluster | None = field(default=None, repr=False)
 
     def server(self, target: str) -> ModelServer:

@@ -5,8 +5,8 @@ they load from, which is the desired state.
 replica and agree or refuse (a fleet whose replicas disagree is not a state to change from); a load that
 adds versions first writes the version policy into the repository (every folder, when the replicas do not
 share one), then asks every replica at once to load the model as the repository now says; one that only
-drops versions (a warm rollback, a finalize) swaps the replicas first and writes right after. A restarted or added replica
-loads the same from the files: no change lives only in a process's memory. A replica that fails stops the
+drops versions (a warm rollback, a finalize) swaps the replicas first and writes right after. A restarted
+or added replica loads the same from the files: no change lives only in a process's memory. A replica that fails stops the
 load with a ``FleetLoadError`` saying which replica did what; the change's compensation restores the rest.
 
 One server is a fleet of one. Pure orchestration over ports: unit-tested with fakes.
@@ -30,15 +30,14 @@ from changeflow.ports import DesiredState, InferenceResult, ModelServer
 
 class Fleet:
     """``replicas`` (each a ``ModelServer``), the ``repositories`` they load from (None: a fleet whose desired
-    state is not kept, e.g. a staging server) and the ``client`` address clients use (a load balancer; None:
-    requests go to the replicas in turn)."""
+    state is not kept, e.g. a staging server) and ``http_url``, the address clients use (a load balancer, or
+    the one server); the fleet's own requests go to the replicas in turn."""
 
     def __init__(
         self,
         name: str,
         replicas: Sequence[ModelServer],
         repositories: DesiredState | None = None,
-        client: ModelServer | None = None,
         http_url: str = "",
     ) -> None:
         if not replicas:
@@ -46,8 +45,7 @@ class Fleet:
         self.name = name
         self.replicas = list(replicas)
         self.repositories = repositories
-        self.client = client
-        self.http_url = http_url  # the address clients use (the load balancer, or the one server)
+        self.http_url = http_url
         self._known: dict[str, tuple[str, ModelConfig]] = {}  # model -> (config text, its parse)
         self._turn = itertools.cycle(range(len(self.replicas)))
         self._lock = threading.Lock()
@@ -83,7 +81,7 @@ class Fleet:
 
     def first(self, count: int) -> Fleet:
         """The first ``count`` replicas, as a fleet over the same repository: the wave a promotion reached."""
-        return Fleet(self.name, self.replicas[:count], self.repositories, self.client, self.http_url)
+        return Fleet(self.name, self.replicas[:count], self.repositories, self.http_url)
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -137,17 +135,17 @@ class Fleet:
         the replicas first and writes the file right after: the swap takes about a millisecond, and a rollback
         is timed by it. A crash in between leaves the record short of its end, and the safety net restores from
         the record, writing the file again; the step that verifies a rollback asks each replica."""
-        previous_text, write = None, None
+        previous_text, write_after, written = None, None, False
         wanted = sorted(set(versions))
         if self.repositories is not None:
             previous_text = self.repositories.read_config_text(model)
             on_file = self._parsed(model, previous_text)
             config = with_versions(on_file, versions)
-            if policy_versions(on_file) != wanted:  # else the file stays byte for byte
-                write = self._writer(model, config)
+            if written := policy_versions(on_file) != wanted:  # else the file stays byte for byte
+                write_after = self._writer(model, config)
                 if not set(wanted) <= set(policy_versions(on_file) or []):  # new versions: the file says so first
-                    write()
-                    write = None
+                    write_after()
+                    write_after = None
         else:
             config = with_versions(base_config if base_config is not None else self.model_config(model), versions)
 
@@ -165,12 +163,13 @@ class Fleet:
         try:
             outcomes = self._converge(model, load, None)
         finally:
-            if write is not None:
-                write()  # what the replicas were asked to serve, whatever each did: the compensation restores
+            if write_after is not None:
+                write_after()  # what the replicas were asked to serve, whatever each did: the compensation restores
         return Rollout(
             model=model,
             versions=tuple(wanted),
             previous_text=previous_text,
+            written=written,
             outcomes=tuple(outcomes),
             swap_ms=(max(loaded_at) - started) * 1000.0,  # every replica's load answered; READY checked after
         )
@@ -275,7 +274,7 @@ def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
     down = [r.name for r, a in answers if isinstance(a, BaseException)]
     if not live:
         return server, down
-    return Fleet(server.name, live, server.repositories, server.client, server.http_url), down
+    return Fleet(server.name, live, server.repositories, server.http_url), down
 
 
 def unreachable_only(error: FleetLoadError) -> list[str]:
@@ -290,8 +289,8 @@ def back_in_line(
     server: ModelServer, model: str, wait_s: float, poll_s: float = 0.5
 ) -> tuple[ModelServer, list[str], list[str]]:
     """For a rollback's verification: wait up to ``wait_s`` for replicas that do not answer (a restarted one
-    is back in seconds; when none answers, the verification fails at once), then reload any replica serving other versions than the repository says (one that
-    started while the rollback wrote the file). Returns the replicas that answer, what was reloaded, and the
+    is back in seconds; when none answers, the verification fails at once), then reload any replica serving
+    other versions than the repository says (one that started while the rollback wrote the file). Returns the replicas that answer, what was reloaded, and the
     names of those still away."""
     live, down = answering(server)
     deadline = time.monotonic() + wait_s

@@ -4,6 +4,7 @@ lane each replica's calls go through, and their counters summed. Used by ``adapt
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,30 +38,33 @@ class Rollout:
     model: str
     versions: tuple[int, ...]
     previous_text: str | None
+    written: bool  # False: the file already said so (or the fleet keeps no repository)
     outcomes: tuple[ReplicaOutcome, ...]
     swap_ms: float = 0.0  # from asking the replicas to every replica serving the versions
 
     def summary(self) -> str:
-        where = "repository and " if self.previous_text is not None else ""
-        done = "; ".join(f"{o.replica}: {o.detail}" for o in self.outcomes)
-        return f"{self.model} {list(self.versions)} written to the {where}loaded on every replica ({done})"
+        where = "written to the repository and " if self.written else ""
+        if not self.written and self.previous_text is not None:
+            where = "as the repository already said, "
+        return f"{self.model} {list(self.versions)} {where}loaded on every replica ({outcome_line(self.outcomes)})"
 
 
 def outcome_line(outcomes: Sequence[ReplicaOutcome]) -> str:
     return "; ".join(f"{o.replica}: {o.detail}" for o in outcomes)
 
 
-_LANES: dict[int, ThreadPoolExecutor] = {}
+_LANES: weakref.WeakKeyDictionary[ModelServer, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
 _LANES_LOCK = threading.Lock()
 
 
 def lane(replica: ModelServer) -> ThreadPoolExecutor:
     """One long-lived thread per replica: its connection stays open between calls (a thread per call made a
-    rollback of three replicas three times slower than the same loads sent by hand)."""
+    rollback of three replicas three times slower than the same loads sent by hand). Held as long as the
+    replica is: a server object dropped takes its thread with it."""
     with _LANES_LOCK:
-        lane = _LANES.get(id(replica))
+        lane = _LANES.get(replica)
         if lane is None:
-            lane = _LANES[id(replica)] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replica-{replica.name}")
+            lane = _LANES[replica] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replica-{replica.name}")
         return lane
 
 

@@ -139,3 +139,11 @@ def test_when_no_replica_answers_a_rollback_does_not_wait():
     started = __import__("time").monotonic()
     live, reloaded, down = back_in_line(production, "m", wait_s=30)
     assert down == ["a", "b", "c"] and reloaded == [] and __import__("time").monotonic() - started < 1
+
+
+def test_a_load_the_file_already_says_is_not_claimed_as_written():
+    production, repository, _ = fleet()
+    again = production.load_versions("m", [1])  # the file says specific [1] already
+    assert repository.writes == [] and not again.written
+    assert "as the repository already said, loaded on every replica" in again.summary()
+    assert production.load_versions("m", [1, 2]).written and len(repository.writes) == 1
