@@ -51,7 +51,6 @@ def triton_up(
 ) -> None:
     """Serve a model repository on a local Triton (and a staging one) until interrupted (Ctrl-C)."""
     from changeflow.local.triton_server import SAMPLE_MODELS, TritonServer, parse_models, serve_versions
-    from changeflow.settings.environment import Environment
 
     shipped = repository.resolve() == paths.MODEL_REPOSITORY.resolve()
     models = parse_models(repository, model if model else SAMPLE_MODELS if shipped else [])
@@ -75,21 +74,9 @@ def triton_up(
         endpoints = {name: server.endpoint(name) for name, server in servers.items()}
         serving = serve_versions(servers["production"], models)
         for name, server in servers.items():
-            out.print(
-                f"[bold green]{name} Triton ready[/] serving {server.repository}"
-                + (f": {', '.join(serving)}" if name == "production" and serving else "")
-            )
-            out.print(
-                f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
-            )
+            _say_ready(name, server, serving if name == "production" else [])
         if staging:
-            environment = Environment(production=endpoints["production"], staging=endpoints["staging"])
-            environment_file.parent.mkdir(parents=True, exist_ok=True)
-            environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-            out.print(
-                f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)",
-                markup=False,
-            )
+            _write_environment(environment_file, endpoints["production"], endpoints["staging"])
         out.print("Press Ctrl-C to stop.")
         try:
             while all(s.process is not None and s.process.poll() is None for s in servers.values()):
@@ -114,7 +101,6 @@ def _fleet_up(
     from changeflow.local import load_balancer
     from changeflow.local.fleet import start_fleet
     from changeflow.local.triton_server import TritonServer
-    from changeflow.settings.environment import Environment
 
     if replicas < 1:
         raise InvalidSettings("triton up", "--replicas", f"{replicas} is not a number of servers", "pass 1 or more")
@@ -138,19 +124,9 @@ def _fleet_up(
         )
         out.print(f"  HTTP     {balancer.http_url}\n  log      {balancer.log_path}")
         for name, server in servers.items():
-            out.print(f"[bold green]{name} Triton ready[/] serving {server.repository}")
-            out.print(
-                f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
-            )
-        if staging:
-            production = local.endpoint()  # clients use the balancer; a change loads and checks each replica
-            environment = Environment(production=production, staging=servers["staging"].endpoint("staging"))
-            environment_file.parent.mkdir(parents=True, exist_ok=True)
-            environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
-            out.print(
-                f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)",
-                markup=False,
-            )
+            _say_ready(name, server)
+        if staging:  # clients use the balancer; a change loads and checks each replica
+            _write_environment(environment_file, local.endpoint(), servers["staging"].endpoint("staging"))
         out.print("Press Ctrl-C to stop.")
         others = [balancer] + ([servers["staging"]] if staging else [])
         try:  # a fleet outlives a replica (the balancer takes it out of rotation): serve while one is left
@@ -158,3 +134,26 @@ def _fleet_up(
                 time.sleep(0.5)
         except KeyboardInterrupt:
             out.print("stopping Triton …")
+
+
+def _say_ready(name: str, server, serving: list[str] = ()) -> None:
+    out.print(
+        f"[bold green]{name} Triton ready[/] serving {server.repository}"
+        + (f": {', '.join(serving)}" if serving else "")
+    )
+    out.print(
+        f"  HTTP     {server.http_url}\n  gRPC     {server.grpc_url}\n  metrics  {server.metrics_url}\n  log      {server.log_path}"
+    )
+
+
+def _write_environment(environment_file: Path, production, staging) -> None:
+    """The servers' addresses as an environment file for ``changeflow submit --environment``."""
+    from changeflow.settings.environment import Environment
+
+    environment = Environment(production=production, staging=staging)
+    environment_file.parent.mkdir(parents=True, exist_ok=True)
+    environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False))
+    out.print(
+        f"environment written to {environment_file} (for `changeflow submit FILE --environment {environment_file}`)",
+        markup=False,
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from changeflow.exceptions import LocalServerError
-from changeflow.local.processes import await_http, die_with_parent, free_port, signal_group
+from changeflow.local.processes import await_http, die_with_parent, free_port, stop_group
 
 
 def reachable_api_url() -> str | None:
@@ -122,13 +121,7 @@ class LocalPrefectServer:
         process, self.process = self.process, None
         if process is None:
             return
-        signal_group(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        signal_group(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_group(process, grace_s)
         if self._own_home:
             self._log.close()
             shutil.rmtree(self.home, ignore_errors=True)
