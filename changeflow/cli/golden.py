@@ -38,7 +38,7 @@ def capture(
             help='the cases\' inputs: JSON (a list of {input name: tensor}, or {"cases": […]}) or .npz (one array per input, first axis = case)',
         ),
     ],
-    output: Annotated[Path, typer.Option("--out", help="where to write the golden set (JSON)")],
+    output: Annotated[Path, typer.Option("--out", "-o", help="where to write the golden set (JSON)")],
     server: Server,
     model: Model,
     version: Version = None,

@@ -42,10 +42,22 @@ def encode_tensor(array: np.ndarray) -> Any:
     return array.tolist()
 
 
+def typed_file(path: str | Path, option: str) -> Path:
+    """A file named on the command line, read from the working directory as every command reads one (a request's
+    golden set is read from the request file's folder instead); a missing one is refused here, so that the hint
+    says where it was looked for."""
+    file = Path(path).absolute()
+    if not file.exists():
+        raise InvalidChangeRequest(
+            str(file), option, "does not exist", "check the path (a relative path is read from the working directory)"
+        )
+    return file
+
+
 def read_inputs(path: Path) -> list[dict[str, Any]]:
     """Cases' inputs for a capture: JSON (a list of {name: tensor} or {"cases": […]}) or .npz (first axis = case).
     A relative path is the caller's (the working directory), not the governance folder's."""
-    path = Path(path).absolute()
+    path = typed_file(path, "--inputs")
     if path.suffix == ".npz":
         raw = read_file_bytes(path, "--inputs")  # a regular file within the golden sets' size cap
         try:
@@ -132,7 +144,7 @@ def capture_golden(
 
 
 def check_golden(server: ModelServer, path: str | Path, model: str | None, version: int | None) -> Verdict:
-    golden = load_golden(Path(path).absolute(), "FILE")  # the caller's relative path, not the governance folder's
+    golden = load_golden(typed_file(path, "FILE"), "FILE")
     if model and model != golden.model:
         golden = golden.model_copy(update={"model": model})
     bound = bind(golden, signature(server.model_config(golden.model)))
