@@ -1,0 +1,12 @@
+"""generator v1: the baseline."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from generator_core import StreamingGenerator  # noqa: E402
+
+
+class TritonPythonModel(StreamingGenerator):
+    MISBEHAVIOUR = None
