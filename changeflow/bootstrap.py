@@ -31,7 +31,14 @@ from changeflow.ports import (
     ModelServer,
     RecordStore,
 )
-from changeflow.settings.environment import ClusterSettings, Environment, RecordStoreSettings, ServerEndpoint
+from changeflow.settings.environment import (
+    ClusterSettings,
+    Environment,
+    RecordStoreSettings,
+    Replica,
+    ServerEndpoint,
+    server_address,
+)
 
 
 def _unknown(what: str, kind: str, known) -> InvalidSettings:
@@ -47,16 +54,41 @@ def _server(kind: str, where: str, name: str, http_url: str, metrics_url: str | 
     return servers[kind](http_url, metrics_url, name=name, repository_headers=headers)
 
 
-def model_server(endpoint: ServerEndpoint, desired: DesiredState | None = None) -> ModelServer:
+def model_server(
+    endpoint: ServerEndpoint, desired: DesiredState | None = None, cluster_settings: ClusterSettings | None = None
+) -> ModelServer:
     """The servers an endpoint names, as one fleet (one server: a fleet of one); ``desired``: the repository
-    its loads write first (production's), else loads change the servers' memory only (staging's)."""
+    its loads write first (production's), else loads change the servers' memory only (staging's). Replicas
+    the endpoint ``discover``s are read from Kubernetes (``cluster_settings``) while a change runs. When the
+    replicas sit behind a load balancer (``http_url`` reaches none of them), the fleet's probes pass it too."""
     from changeflow.adapters.fleet import Fleet
 
-    def build(name: str, http_url: str, metrics_url: str | None) -> ModelServer:
-        return _server(endpoint.kind, endpoint.name, name, http_url, metrics_url, endpoint.repository_headers)
+    def build(replica: Replica) -> ModelServer:
+        return _server(
+            endpoint.kind,
+            endpoint.name,
+            replica.name,
+            replica.http_url,
+            replica.metrics_url,
+            endpoint.repository_headers,
+        )
 
-    replicas = [build(r.name, r.http_url, r.metrics_url) for r in endpoint.servers()]
-    return Fleet(endpoint.name, replicas, desired, endpoint.http_url)
+    if endpoint.discover is not None:
+        from changeflow.adapters.endpoint_slices import EndpointSliceRoster
+
+        kube = cluster(cluster_settings)
+        service = endpoint.discover
+        replicas = EndpointSliceRoster(
+            lambda: kube.list_endpoint_slices(service.namespace, service.service), service, build
+        )
+    else:
+        replicas = [build(r) for r in endpoint.servers()]
+    balanced = endpoint.discover is not None or (
+        endpoint.replicas
+        and server_address(endpoint.http_url) not in {server_address(r.http_url) for r in endpoint.replicas}
+    )
+    through = build(Replica(name=f"{endpoint.name} load balancer", http_url=endpoint.http_url)) if balanced else None
+    return Fleet(endpoint.name, replicas, desired, endpoint.http_url, through)
 
 
 def config_store(endpoint: ServerEndpoint) -> DesiredState | None:
@@ -207,12 +239,12 @@ def _build(environment_json: str) -> Services:
 
     environment = Environment.model_validate_json(environment_json)
     repository = config_store(environment.production)
-    production = model_server(environment.production, repository)
+    production = model_server(environment.production, repository, environment.cluster)
     return Services(
         environment=environment,
         production=production,
         metrics=production,  # Triton serves its own counters; governance's metric checks ask bake.providers
-        staging=model_server(environment.staging),
+        staging=model_server(environment.staging, cluster_settings=environment.cluster),
         records=record_store(environment.records),
         locks=PrefectModelLocks(),
         decisions=PrefectPause(),

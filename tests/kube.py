@@ -41,6 +41,7 @@ class KubeLoopback:
         configuration.host = self.url
         self.api = k8s.ApiClient(configuration)
         self.apps, self.core = k8s.AppsV1Api(self.api), k8s.CoreV1Api(self.api)
+        self.discovery = k8s.DiscoveryV1Api(self.api)
         return self
 
     def __exit__(self, *exc) -> None:

@@ -29,29 +29,43 @@ from changeflow.ports import DesiredState, InferenceResult, ModelServer
 
 
 class Fleet:
-    """``replicas`` (each a ``ModelServer``), the ``repositories`` they load from (None: a fleet whose desired
-    state is not kept, e.g. a staging server) and ``http_url``, the address clients use (a load balancer, or
-    the one server); the fleet's own requests go to the replicas in turn."""
+    """``replicas`` (each a ``ModelServer``, or a roster called for the current ones: replicas discovered
+    while a change runs), the ``repositories`` they load from (None: a fleet whose desired state is not kept,
+    e.g. a staging server) and ``http_url``, the address clients use. The fleet's own requests (probes,
+    smoke tests) go to each replica in turn and, when ``through`` is given (the load balancer), through it
+    too: what clients meet is checked as well as each replica."""
 
     def __init__(
         self,
         name: str,
-        replicas: Sequence[ModelServer],
+        replicas: Sequence[ModelServer] | Callable[[], Sequence[ModelServer]],
         repositories: DesiredState | None = None,
         http_url: str = "",
+        through: ModelServer | None = None,
     ) -> None:
-        if not replicas:
+        if not callable(replicas) and not replicas:
             raise ValueError(f"{name}: a fleet needs at least one replica")
         self.name = name
-        self.replicas = list(replicas)
+        self._roster = replicas if callable(replicas) else (lambda fixed=list(replicas): fixed)
         self.repositories = repositories
         self.http_url = http_url
+        self.through = through
         self._known: dict[str, tuple[str, ModelConfig]] = {}  # model -> (config text, its parse)
-        self._turn = itertools.cycle(range(len(self.replicas)))
+        self._turn = itertools.count()
         self._lock = threading.Lock()
 
+    @property
+    def replicas(self) -> list[ModelServer]:
+        """The replicas now (a discovered fleet reads them again as its pods change)."""
+        return list(self._roster())
+
     def __repr__(self) -> str:
-        return f"Fleet({self.name!r}, {[r.name for r in self.replicas]})"
+        return f"Fleet({self.name!r})"
+
+    def _narrowed(self, replicas: Sequence[ModelServer]) -> Fleet:
+        """This fleet over ``replicas`` only; its requests no longer pass the load balancer (which would reach
+        the others)."""
+        return Fleet(self.name, replicas, self.repositories, self.http_url)
 
     def _each(self, fn: Callable[[ModelServer], object]) -> list[tuple[ModelServer, object | BaseException]]:
         """``fn`` on every replica at once; each result, or the error it raised."""
@@ -62,10 +76,11 @@ class Fleet:
             except ChangeflowError as exc:
                 return exc
 
-        if len(self.replicas) == 1:
-            return [(self.replicas[0], attempt(self.replicas[0]))]
-        futures = [lane(replica).submit(attempt, replica) for replica in self.replicas]
-        return [(replica, future.result()) for replica, future in zip(self.replicas, futures)]
+        replicas = self.replicas
+        if len(replicas) == 1:
+            return [(replicas[0], attempt(replicas[0]))]
+        futures = [lane(replica).submit(attempt, replica) for replica in replicas]
+        return [(replica, future.result()) for replica, future in zip(replicas, futures)]
 
     def _agreed(self, what: str, fn: Callable[[ModelServer], object]):
         """The answer every replica gives; an unreachable replica or a disagreement is an error naming them."""
@@ -81,7 +96,8 @@ class Fleet:
 
     def first(self, count: int) -> Fleet:
         """The first ``count`` replicas, as a fleet over the same repository: the wave a promotion reached."""
-        return Fleet(self.name, self.replicas[:count], self.repositories, self.http_url)
+        replicas = self.replicas
+        return self if count >= len(replicas) else self._narrowed(replicas[:count])
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -204,7 +220,7 @@ class Fleet:
         ]
         if not all(o.ok for o in outcomes):
             failed = [o.replica for o in outcomes if not o.ok]
-            if len(self.replicas) == 1:  # one server fails as it always did (its own error, e.g. ServerUnavailable)
+            if len(answers) == 1:  # one server fails as it always did (its own error, e.g. ServerUnavailable)
                 raise answers[0][1]
             if not any(o.ok for o in outcomes) and all(o.unreachable for o in outcomes):
                 raise ServerUnavailable(f"{self.name}: no replica answers ({outcome_line(outcomes)})")
@@ -240,8 +256,10 @@ class Fleet:
     # --- requests and metrics ------------------------------------------------------------------
 
     def next_replica(self) -> ModelServer:
+        """The next server a request of the fleet's own goes to: each replica in turn, then the load balancer."""
+        targets = [*self.replicas, *([self.through] if self.through is not None else [])]
         with self._lock:
-            return self.replicas[next(self._turn)]
+            return targets[next(self._turn) % len(targets)]
 
     def infer(
         self,
@@ -274,7 +292,9 @@ def answering(server: ModelServer) -> tuple[ModelServer, list[str]]:
     down = [r.name for r, a in answers if isinstance(a, BaseException)]
     if not live:
         return server, down
-    return Fleet(server.name, live, server.repositories, server.http_url), down
+    if not down:
+        return server, down
+    return Fleet(server.name, live, server.repositories, server.http_url, server.through), down
 
 
 def unreachable_only(error: FleetLoadError) -> list[str]:

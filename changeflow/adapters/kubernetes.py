@@ -12,6 +12,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from changeflow.exceptions import ClusterError
+from changeflow.settings.discovery import SERVICE_NAME_LABEL
 from changeflow.settings.environment import ClusterSettings
 
 _FIXES = {
@@ -50,6 +51,7 @@ class KubernetesCluster:
         self._api = api_client(settings)
         self._apps = k8s.AppsV1Api(self._api)
         self._core = k8s.CoreV1Api(self._api)
+        self._discovery = k8s.DiscoveryV1Api(self._api)
 
     def _call(self, what: str, fn, *args, **kwargs) -> dict:
         try:
@@ -80,22 +82,28 @@ class KubernetesCluster:
         )
 
     def list_replica_sets(self, namespace: str, selector: dict[str, str]) -> list[dict]:
+        return self._list("replicasets", self._apps.list_namespaced_replica_set, namespace, selector)
+
+    def list_endpoint_slices(self, namespace: str, service: str) -> list[dict]:
+        """The EndpointSlices of ``service``: the pods it routes to, with their readiness and ports."""
+        return self._list(
+            "endpointslices", self._discovery.list_namespaced_endpoint_slice, namespace, {SERVICE_NAME_LABEL: service}
+        )
+
+    def _list(self, what: str, fn, namespace: str, selector: dict[str, str]) -> list[dict]:
         labels = ",".join(f"{k}={v}" for k, v in selector.items())
         try:
-            found = self._call(
-                f"list replicasets ({labels}) in {namespace}",
-                self._apps.list_namespaced_replica_set,
-                namespace,
-                label_selector=labels,
-            )
+            found = self._call(f"list {what} ({labels}) in {namespace}", fn, namespace, label_selector=labels)
         except ClusterError as exc:
-            if "not found" in str(exc):  # no ReplicaSets at all (an API that has never seen one answers 404)
+            if "not found" in str(exc):  # none at all (an API that has never seen one answers 404)
                 return []
             raise
         items = found.get("items") or []
-        # Filter here too: a selector the server ignores must not bring in other Deployments' ReplicaSets.
+        # Filter here too: a selector the server ignores must not bring in other objects.
         return [
-            rs for rs in items if all((rs["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+            item
+            for item in items
+            if all((item["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
         ]
 
     def read_service(self, namespace: str, name: str) -> dict:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from changeflow.domain.checks import Refusal
+from changeflow.settings.discovery import ReplicaDiscovery
 
 log = logging.getLogger("changeflow.settings")
 
@@ -52,22 +53,31 @@ class ServerEndpoint(BaseModel):
         default_factory=list,
         description="the servers behind http_url (a load balancer), each loaded and checked directly; empty: http_url is the one server",
     )
+    discover: ReplicaDiscovery | None = Field(
+        None,
+        description="the replicas are the pods of this Kubernetes Service (its EndpointSlices), read while a change runs",
+    )
 
     @model_validator(mode="after")
     def _replicas_named_once(self) -> ServerEndpoint:
         names = [r.name for r in self.replicas]
         if len(set(names)) != len(names):
             raise ValueError(f"replicas: names repeat ({', '.join(names)}); give each replica its own name")
+        if self.replicas and self.discover is not None:
+            raise ValueError("replicas and discover: give one; discover reads the replicas from Kubernetes")
         return self
 
     def servers(self) -> list[Replica]:
-        """The replicas, or this one server as a fleet of one."""
+        """The listed replicas, or this one server as a fleet of one (discovered replicas are read by the
+        adapter while a change runs, so they are not here)."""
         if self.replicas:
             return list(self.replicas)
         return [Replica(name=self.name, http_url=self.http_url, metrics_url=self.metrics_url)]
 
     def repository_folders(self) -> list[Path] | None:
         """Every folder the servers load from (each written by a change), or None when one is not known."""
+        if self.discover is not None:  # pods share one volume: the only folder a worker can write for them all
+            return [self.repository] if self.repository is not None else None
         folders = [r.repository or self.repository for r in self.servers()]
         if any(f is None for f in folders):
             return None
@@ -220,6 +230,16 @@ class Environment(BaseModel):
     @classmethod
     def _judgements_are_governance(cls, data: Any) -> Any:
         return _judgements_moved(data)
+
+    @model_validator(mode="after")
+    def _discovery_has_a_cluster(self) -> Environment:
+        for where, endpoint in (("production", self.production), ("staging", self.staging)):
+            if endpoint.discover is not None and self.cluster is None:
+                raise ValueError(
+                    f"{where}.discover: needs the Kubernetes API to read service/{endpoint.discover.service}'s "
+                    "EndpointSlices; fix: add cluster: (kubeconfig and context, in_cluster: true, or host)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _staging_is_another_server(self) -> Environment:

@@ -147,3 +147,26 @@ def test_a_load_the_file_already_says_is_not_claimed_as_written():
     assert repository.writes == [] and not again.written
     assert "as the repository already said, loaded on every replica" in again.summary()
     assert production.load_versions("m", [1, 2]).written and len(repository.writes) == 1
+
+
+def test_behind_a_load_balancer_probes_pass_it_too_but_not_while_a_wave_has_reached_only_some():
+    production, repository, replicas = fleet()
+    balancer = FakeModelServer(answer, ready={"m": [1]}, name="production load balancer")
+    production = Fleet("production", replicas, repository, "http://lb", through=balancer)
+    answered = [production.infer("m", {"IN": np.zeros(1)}).server for _ in range(8)]
+    assert answered == ["a", "b", "c", "production load balancer"] * 2  # what clients meet is checked too
+    canary = production.first(1)  # the balancer would send a candidate's probe to replicas that lack it
+    assert {canary.infer("m", {"IN": np.zeros(1)}).server for _ in range(4)} == {"a"}
+    assert production.first(3) is production
+
+
+def test_a_fleet_over_a_roster_asks_the_replicas_there_now():
+    _, repository, replicas = fleet(names=("a", "b", "c", "d"))
+    now = replicas[:2]
+    production = Fleet("production", lambda: now, repository)
+    production.load_versions("m", [1, 2])
+    assert [len(r.saw) for r in replicas] == [1, 1, 0, 0]
+    now = [replicas[1], replicas[2]]  # a rescheduled: gone; c: a new pod
+    production.load_versions("m", [2])
+    assert [len(r.saw) for r in replicas] == [1, 2, 1, 0]
+    assert {production.infer("m", {"IN": np.zeros(1)}).server for _ in range(4)} == {"b", "c"}

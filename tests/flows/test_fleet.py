@@ -129,12 +129,47 @@ def test_a_closed_change_holds_after_a_restart_and_on_a_replica_added_later(shar
         added.stop()
 
 
-def test_a_rolled_back_change_holds_after_a_restart(shared_fleet):
-    servers, environment, shared = shared_fleet
-    result = model_deployment(
-        change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=at_once()
+def discovered(environment, kube, servers):
+    """``environment`` with production's replicas read from a Service's EndpointSlices on a Kubernetes API
+    (kmock on loopback): one slice per replica, since each listens on its own ports on this machine."""
+    from changeflow.settings.discovery import ReplicaDiscovery
+    from changeflow.settings.environment import ClusterSettings
+
+    for server in servers:
+        kube.discovery.create_namespaced_endpoint_slice(
+            "inference",
+            {
+                "metadata": {"name": f"triton-{server.name}", "labels": {"kubernetes.io/service-name": "triton"}},
+                "addressType": "IPv4",
+                "ports": [
+                    {"name": "http", "port": int(server.http_url.rsplit(":", 1)[1])},
+                    {"name": "metrics", "port": int(server.metrics_url.split(":")[2].split("/")[0])},
+                ],
+                "endpoints": [
+                    {"addresses": ["127.0.0.1"], "conditions": {"ready": True}, "targetRef": {"name": server.name}}
+                ],
+            },
+        )
+    production = environment.production.model_copy(
+        update={"replicas": [], "discover": ReplicaDiscovery(service="triton", namespace="inference")}
     )
+    return environment.model_copy(update={"production": production, "cluster": ClusterSettings(host=kube.url)})
+
+
+def test_a_rolled_back_change_holds_after_a_restart_on_replicas_discovered_from_endpoint_slices(shared_fleet):
+    from tests.kube import KubeLoopback
+
+    servers, environment, shared = shared_fleet
+    with KubeLoopback() as kube:
+        environment = discovered(environment, kube, servers)
+        result = model_deployment(
+            change("normal-deploy-v4.yaml", change={"from_version": 1}), environment, governance=at_once()
+        )
     assert result.state is State.ROLLED_BACK, result.outcome
+    promote = next(
+        s for s in record_store(environment.records).load(result.change_id).execution_steps if s.name == "promote"
+    )
+    assert all(f"{name}: [1, 4] READY" in promote.detail for name in ("p1", "p2", "p3"))  # the pods it found
     assert policy_versions(parse_config((shared / "classifier" / "config.pbtxt").read_text())) == [1]
     killed_and_started_again(servers[1])
     assert [serves(s) for s in servers] == [([1], 1)] * 3  # not v4, the highest version on disk

@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 
+from changeflow.bootstrap import model_server
 from changeflow.local.load_balancer import LoadBalancer, missing_reason
 from changeflow.local.processes import signal_group
 from changeflow.local.triton_server import TritonServer
@@ -187,6 +189,10 @@ def test_triton_up_with_replicas_serves_a_fleet_behind_the_balancer(tmp_path):
             assert "nv_inference_request_success" in httpx.get(replica.metrics_url).text
         assert production.repository.is_dir() and production.repository != ROOT / "examples" / "model_repository"
         assert "production load balancer ready" in log_path.read_text()
+        probes = model_server(production)  # a change's probes: each replica in turn, then the balancer
+        X = {"INPUT": np.array([[0.5, -1.0, 2.0, 0.25]], dtype=np.float32)}
+        answered = [probes.infer("classifier", X, version=1).server for _ in range(3)]
+        assert answered == ["production-1", "production-2", "production load balancer"]
         up.send_signal(signal.SIGTERM)  # what a service manager sends: everything it started stops
         assert up.wait(90) == 0, log_path.read_text()[-2000:]
         for url in [production.http_url] + [r.http_url for r in replicas]:
