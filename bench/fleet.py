@@ -3,8 +3,9 @@
     make bench-fleet        (or: .venv/bin/python bench/fleet.py [--replicas 3])
 
 Measures, on N replicas over one repository folder:
-- ``rollback_ms``: the project's restore of v1 on every replica in a change the bake rolled back (one
-  sample, under the bake's load too), ``fleet_restore_ms`` the same restore alone (median of 5), beside
+- ``rollback_ms``: the project's restore of v1 on every replica in a change the bake rolled back (median
+  of ``--rollbacks`` changes, 3 by default, each under the bake's load too; every sample in
+  ``rollback_ms_samples``), ``fleet_restore_ms`` the same restore alone (median of 5), beside
   ``raw_parallel_swap_ms``, the same loads sent by hand to every replica at once (median of 3);
 - ``requests`` / ``failed_requests``: client requests through the load balancer during the promotes and
   rollbacks, and those that failed except the failures v4 injects on purpose (target 0);
@@ -33,7 +34,7 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-from rollback import deployment, say  # noqa: E402  (bench/ is the script's folder: the same change requests)
+from rollback import deployment, no_rollback_because, rollback_line, rounded, say  # noqa: E402  (bench/: the same requests)
 
 from changeflow import State  # noqa: E402
 from changeflow.bootstrap import bootstrap, model_server  # noqa: E402
@@ -72,9 +73,18 @@ def fleet_restore_ms(production, rounds: int = 5) -> float:
     return statistics.median(timings)
 
 
+def median_or_none(samples: list[float | None]) -> float | None:
+    """The median of the samples measured; None when none was (a change caught in staging has no rollback)."""
+    measured = [s for s in samples if s is not None]
+    return statistics.median(measured) if measured else None
+
+
 def share_of_v4(load: ClientLoad, record) -> tuple[float | None, int]:
-    """v4's share of client answers from the promote's start to the rollback's end, and how many answers."""
+    """v4's share of client answers from the promote's start to the rollback's end, and how many answers
+    (none when v4 never reached production or was not rolled back)."""
     steps = record.execution_steps + record.verification_steps + record.rollback_steps
+    if not record.rollback_steps or not any(s.name == "promote" for s in steps):
+        return None, 0
     start = min(s.started_at for s in steps if s.name == "promote").timestamp()
     end = max(s.ended_at for s in record.rollback_steps).timestamp()
     answered = load.answered_by(start, end)
@@ -99,6 +109,7 @@ def restart_converged_s(server: TritonServer, approved: list[int]) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--rollbacks", type=int, default=3, help="changes rolled back by the bake, for rollback_ms")
     args = parser.parse_args()
     if (reason := missing_reason()) is not None:
         raise SystemExit(f"bench/fleet.py needs a load balancer: {reason}")
@@ -149,13 +160,16 @@ def main() -> None:
             say("the project's restore, alone (what a rollback's restore step runs: repository and every replica) …")
             restore_ms = fleet_restore_ms(services.production)
 
-            say("v4 promoted to every replica at once, rolled back by the bake …")
-            wide = model_deployment(deployment("CHG-4001", 1, 4, 30), environment, governance=everywhere)
-            say(f"  CHG-4001: {wide.state}, rollback {wide.rollback_ms:.1f} ms")
+            say(f"v4 promoted to every replica at once, rolled back by the bake ({args.rollbacks} changes) …")
+            wides = []
+            for n in range(args.rollbacks):
+                wides.append(model_deployment(deployment(f"CHG-410{n}", 1, 4, 30), environment, governance=everywhere))
+                say(rollback_line(wides[-1]))
+            wide = wides[0]
 
             say("v4 promoted in waves [1, 100%]: caught on the canary …")
             narrow = model_deployment(deployment("CHG-4002", 1, 4, 30), environment, governance=canary)
-            say(f"  CHG-4002: {narrow.state}, rollback {narrow.rollback_ms:.1f} ms")
+            say(rollback_line(narrow))
 
             say("v2 closed, then a replica SIGKILLed and started again …")
             good = model_deployment(deployment("CHG-2001", 1, 2, 2), environment, governance=everywhere)
@@ -163,18 +177,20 @@ def main() -> None:
             killed_at, converged_s = restart_converged_s(servers[-1], [2])
             say(f"  {servers[-1].name} serves v2 again {converged_s:.1f} s after the SIGKILL")
 
-        wide_share, wide_n = share_of_v4(load, services.records.load("CHG-4001"))
-        canary_share, canary_n = share_of_v4(load, services.records.load("CHG-4002"))
+        wide_share, wide_n = share_of_v4(load, services.records.load(wide.change_id))
+        canary_share, canary_n = share_of_v4(load, services.records.load(narrow.change_id))
         other = [m for t, m in load.failures if INJECTED not in m and t < killed_at]
         during_restart = [m for t, m in load.failures if INJECTED not in m and t >= killed_at]
         if other:
             say(f"unexpected failures, first: {other[0]}")
         report = {
             "replicas": args.replicas,
-            "rollback_ms": round(wide.rollback_ms, 2),
-            "canary_rollback_ms": round(narrow.rollback_ms, 2),
-            "raw_parallel_swap_ms": round(raw_ms, 2),
-            "fleet_restore_ms": round(restore_ms, 2),
+            "rollback_ms": rounded(median_or_none([w.rollback_ms for w in wides]), 2),
+            "rollback_ms_samples": [rounded(w.rollback_ms, 2) for w in wides],
+            "canary_rollback_ms": rounded(narrow.rollback_ms, 2),
+            "no_rollback_because": [r for r in (no_rollback_because(x) for x in [*wides, narrow]) if r],
+            "raw_parallel_swap_ms": rounded(raw_ms, 2),
+            "fleet_restore_ms": rounded(restore_ms, 2),
             "requests": load.requests,
             "failed_requests": len(other),
             "failed_requests_during_restart": len(during_restart),
@@ -183,10 +199,14 @@ def main() -> None:
             "canary_answers": canary_n,
             "everywhere_share": wide_share,
             "everywhere_answers": wide_n,
-            "outcomes": [wide.state.value, narrow.state.value, good.state.value],
+            "outcomes": [*(w.state.value for w in wides), narrow.state.value, good.state.value],
         }
     print(json.dumps(report))
-    if not (wide.state is narrow.state is State.ROLLED_BACK and good.state is State.CLOSED):
+    if not (
+        all(w.state is State.ROLLED_BACK for w in wides)
+        and narrow.state is State.ROLLED_BACK
+        and good.state is State.CLOSED
+    ):
         raise SystemExit(1)
 
 
