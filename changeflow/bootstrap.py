@@ -45,13 +45,19 @@ def _unknown(what: str, kind: str, known) -> InvalidSettings:
     return InvalidSettings("environment", f"{what}.kind", f"unknown kind {kind!r}", f"use one of: {', '.join(known)}")
 
 
-def _server(kind: str, where: str, name: str, http_url: str, metrics_url: str | None, headers) -> ModelServer:
+def _server(kind: str, where: str, replica: Replica, headers) -> ModelServer:
     from changeflow.adapters.triton import TritonModelServer
 
     servers = {"triton": TritonModelServer}
     if kind not in servers:
         raise _unknown(where, kind, servers)
-    return servers[kind](http_url, metrics_url, name=name, repository_headers=headers)
+    return servers[kind](
+        replica.http_url,
+        replica.metrics_url,
+        name=replica.name,
+        repository_headers=headers,
+        grpc_url=replica.grpc_url,
+    )
 
 
 def model_server(
@@ -64,14 +70,7 @@ def model_server(
     from changeflow.adapters.fleet import Fleet
 
     def build(replica: Replica) -> ModelServer:
-        return _server(
-            endpoint.kind,
-            endpoint.name,
-            replica.name,
-            replica.http_url,
-            replica.metrics_url,
-            endpoint.repository_headers,
-        )
+        return _server(endpoint.kind, endpoint.name, replica, endpoint.repository_headers)
 
     if endpoint.discover is not None:
         from changeflow.adapters.endpoint_slices import EndpointSliceRoster
@@ -87,7 +86,14 @@ def model_server(
         endpoint.replicas
         and server_address(endpoint.http_url) not in {server_address(r.http_url) for r in endpoint.replicas}
     )
-    through = build(Replica(name=f"{endpoint.name} load balancer", http_url=endpoint.http_url)) if balanced else None
+    streams = (endpoint.discover is not None and endpoint.discover.grpc_port is not None) or any(
+        r.grpc_url for r in endpoint.replicas
+    )
+    if endpoint.grpc_url is None and streams:
+        balanced = False  # the replicas stream over gRPC and the balancer's gRPC address is not given: probes
+        # that must stream could not pass it, so none does (set grpc_url to the balancer's to have them pass)
+    balancer = Replica(name=f"{endpoint.name} load balancer", http_url=endpoint.http_url, grpc_url=endpoint.grpc_url)
+    through = build(balancer) if balanced else None
     return Fleet(endpoint.name, replicas, desired, endpoint.http_url, through)
 
 

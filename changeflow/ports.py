@@ -21,17 +21,23 @@ if TYPE_CHECKING:
     from changeflow.domain.identity import Proof
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
+    from changeflow.domain.streams import StreamResult
 
 
 @dataclass(frozen=True)
 class InferenceResult:
-    """Outputs of one inference, the version that answered it, and the client-side latency."""
+    """Outputs of one inference, the version that answered it, and the client-side latency.
+
+    A streaming (decoupled) model's answer is its whole stream: each output's responses stacked along a
+    leading axis (``[responses, *shape]``), ``latency_ms`` the time to the first response (what a user of
+    a generative model waits for), and ``stream`` the stream as its client saw it (arrivals, total)."""
 
     model: str
     model_version: int
     outputs: Mapping[str, np.ndarray] = field(repr=False)
     latency_ms: float
     server: str = ""  # which server answered (a replica of a fleet): a check names it
+    stream: StreamResult | None = field(default=None, repr=False)
 
 
 @runtime_checkable

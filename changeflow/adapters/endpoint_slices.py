@@ -53,6 +53,7 @@ def replicas_from_slices(slices: list[dict], discovery: ReplicaDiscovery) -> lis
         ports = {p.get("name") or "": p["port"] for p in endpoint_slice.get("ports") or [] if p.get("port")}
         http = _port(discovery.http_port, ports, where, "http_port")
         metrics = _port(discovery.metrics_port, ports, where, "metrics_port")
+        grpc = _port(discovery.grpc_port, ports, where, "grpc_port")
         for endpoint in endpoint_slice.get("endpoints") or []:
             conditions = endpoint.get("conditions") or {}
             addresses = endpoint.get("addresses") or []
@@ -67,6 +68,7 @@ def replicas_from_slices(slices: list[dict], discovery: ReplicaDiscovery) -> lis
                 name=name,
                 http_url=_url(discovery.scheme, host, http),
                 metrics_url=None if metrics is None else f"{_url(discovery.scheme, host, metrics)}/metrics",
+                grpc_url=None if grpc is None else _url("grpc", host, grpc).removeprefix("grpc://"),
             )
     return [found[name] for name in sorted(found)]
 

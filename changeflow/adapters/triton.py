@@ -13,7 +13,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,9 +23,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from changeflow.domain.model_config import with_versions
+from changeflow.adapters.triton_stream import TritonStreamClient
+from changeflow.domain.model_config import config_from_dict, with_versions
 from changeflow.domain.serving import MetricsSnapshot, VersionCounters, VersionState
-from changeflow.exceptions import ConfigError, InferenceError, ModelLoadError, ModelNotReady, ServerUnavailable
+from changeflow.domain.streams import is_decoupled
+from changeflow.exceptions import (
+    ConfigError,
+    InferenceError,
+    InvalidSettings,
+    ModelLoadError,
+    ModelNotReady,
+    ServerUnavailable,
+)
 from changeflow.ports import InferenceResult
 
 PROBE_MODEL = "__changeflow_model_control_probe__"  # no model has this name: loading it changes nothing
@@ -52,15 +60,6 @@ def _json_of(serialized: bytes) -> str:
     return json.dumps(json_format.MessageToDict(config, preserving_proto_field_name=True))
 
 
-def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfig:
-    config = ModelConfig()
-    try:
-        json_format.ParseDict(data, config, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
-    return config
-
-
 class TritonModelServer:
     """One Triton server reached over HTTP (``http_url``) with its metrics at ``metrics_url``."""
 
@@ -72,13 +71,17 @@ class TritonModelServer:
         name: str = "triton",
         repository_headers: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
+        grpc_url: str | None = None,
     ) -> None:
         self.name = name
         self.http_url = http_url.rstrip("/")
         self.metrics_url = metrics_url
+        self.grpc_url = grpc_url
         self._headers = dict(repository_headers or {})
         self._timeout_s = timeout_s
         self._local = threading.local()
+        self._decoupled: dict[str, bool] = {}  # model -> streams? (read from its config, again after a load)
+        self._stream_client = None
 
     def __repr__(self) -> str:
         return f"TritonModelServer({self.name!r}, {self.http_url!r})"
@@ -162,6 +165,7 @@ class TritonModelServer:
         2.51 keeps reporting (part of) the old override's config (measured), which misleads checks.
         """
         override = config_to_json(config) if config is not None else None
+        self._decoupled.pop(model, None)
         self._call(f"load {model}", self._client().load_model, model, headers=self._headers, config=override)
 
     def load_versions(self, model: str, versions: Sequence[int], base_config: ModelConfig | None = None) -> None:
@@ -179,6 +183,7 @@ class TritonModelServer:
             raise ModelNotReady(f"{self.name}: {model} versions {sorted(missing)} not READY after load")
 
     def unload(self, model: str) -> None:
+        self._decoupled.pop(model, None)
         self._call(f"unload {model}", self._client().unload_model, model, headers=self._headers)
 
     def model_config(self, model: str) -> ModelConfig:
@@ -195,7 +200,10 @@ class TritonModelServer:
         datatypes: Mapping[str, str] | None = None,
     ) -> InferenceResult:
         """One request; ``datatypes`` names each input's Triton datatype (from the model's config), else
-        it is read off the array (which cannot tell BF16 from FP32)."""
+        it is read off the array (which cannot tell BF16 from FP32). A streaming (decoupled) model, which
+        Triton refuses over HTTP, is asked over the gRPC stream: its answer is the whole stream."""
+        if self._streams_answers(model):
+            return self._streams().answer(model, inputs, version, datatypes)
         request = []
         for input_name, array in inputs.items():
             datatype = (datatypes or {}).get(input_name) or np_to_triton_dtype(array.dtype)
@@ -221,6 +229,28 @@ class TritonModelServer:
             latency_ms=latency_ms,
             server=self.name,
         )
+
+    def _streams_answers(self, model: str) -> bool:
+        """Whether ``model`` streams, from its live config (read once, and again after a load); a model whose
+        config cannot be read is asked over HTTP, which gives the error."""
+        if model not in self._decoupled:
+            try:
+                self._decoupled[model] = is_decoupled(self.model_config(model))
+            except (ModelNotReady, ConfigError):
+                return False
+        return self._decoupled[model]
+
+    def _streams(self) -> TritonStreamClient:
+        if self.grpc_url is None:
+            raise InvalidSettings(
+                self.name,
+                "grpc_url",
+                "is not set; a streaming (decoupled) model is called over Triton's gRPC API",
+                "add grpc_url: HOST:8001 (the server's --grpc-port) to this server in the environment file",
+            )
+        if self._stream_client is None:
+            self._stream_client = TritonStreamClient(self.grpc_url, name=self.name, deadline_s=self._timeout_s)
+        return self._stream_client
 
     # --- metrics -----------------------------------------------------------------------------
 

@@ -26,10 +26,10 @@ import numpy as np
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
-from changeflow.adapters.triton import config_from_dict
-from changeflow.domain.model_config import ModelConfig
+from changeflow.domain.model_config import ModelConfig, config_from_dict
 from changeflow.domain.streams import StreamResult
-from changeflow.exceptions import InvalidSettings, ModelNotReady, ServerUnavailable
+from changeflow.exceptions import InferenceError, InvalidSettings, ModelNotReady, ServerUnavailable
+from changeflow.ports import InferenceResult
 
 __all__ = ["TritonStreamClient"]
 
@@ -146,6 +146,33 @@ class TritonStreamClient:
         finally:
             self._stop(client, cancel=not completed)
 
+    def answer(
+        self,
+        model: str,
+        inputs: Mapping[str, np.ndarray],
+        version: int | None = None,
+        datatypes: Mapping[str, str] | None = None,
+    ) -> InferenceResult:
+        """One request's whole stream as one answer (what golden sets, probes and smoke tests compare): each
+        output's responses stacked along a leading axis, the latency its time to first response. A stream
+        that broke or did not end is a failed request, naming how far it got."""
+        streamed = self.stream(model, inputs, version, datatypes=datatypes)
+        got = f"after {len(streamed.outputs)} responses"
+        if streamed.error is not None:
+            raise InferenceError(f"{self.name}: {model} stream broke {got}: {streamed.error}")
+        if not streamed.completed:
+            raise InferenceError(f"{self.name}: {model} stream did not end within {streamed.total_s:.1f} s ({got})")
+        if streamed.version is None:
+            raise InferenceError(f"{self.name}: {model} stream did not say which version answered")
+        return InferenceResult(
+            model=model,
+            model_version=streamed.version,
+            outputs=stacked(streamed.outputs),
+            latency_ms=(streamed.arrivals_s[0] if streamed.arrivals_s else streamed.total_s) * 1000.0,
+            server=self.name,
+            stream=streamed,
+        )
+
     def _read(self, model: str, events: queue.SimpleQueue, sent: float, deadline_s: float) -> StreamResult:
         outputs: list[dict[str, np.ndarray]] = []
         arrivals: list[float] = []
@@ -195,6 +222,21 @@ class TritonStreamClient:
             client.stop_stream(cancel_requests=cancel)
         except Exception:
             self._drop()
+
+
+def stacked(responses: tuple[Mapping[str, np.ndarray], ...]) -> dict[str, np.ndarray]:
+    """Each output's tensors over the responses, stacked along a new leading axis (``[responses, *shape]``);
+    an output whose responses differ in shape is kept as an object array of them, to compare as it is."""
+    names = list(dict.fromkeys(name for response in responses for name in response))
+    outputs = {}
+    for name in names:
+        tensors = [response[name] for response in responses if name in response]
+        try:
+            outputs[name] = np.stack(tensors)
+        except ValueError:
+            outputs[name] = np.empty(len(tensors), dtype=object)
+            outputs[name][:] = tensors
+    return outputs
 
 
 def _shut(client: triton_grpc.InferenceServerClient) -> None:

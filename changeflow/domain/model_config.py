@@ -8,9 +8,10 @@ hand-written parser, so whatever Triton accepts, we read the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from google.protobuf import text_format
+from google.protobuf import json_format, text_format
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
 from changeflow.domain.golden import NUMPY_DTYPES, signature
@@ -169,3 +170,13 @@ def sample_inputs(config: ModelConfig) -> dict[str, np.ndarray]:
             else np.zeros(shape, dtype=NUMPY_DTYPES[spec.datatype])
         )
     return inputs
+
+
+def config_from_dict(data: dict[str, Any], source: str = "server") -> ModelConfig:
+    """A config as Triton's API returns it (JSON), as the protobuf message the rest of changeflow reads."""
+    config = ModelConfig()
+    try:
+        json_format.ParseDict(data, config, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise ConfigError(f"{source}: model config JSON does not parse: {exc}") from None
+    return config

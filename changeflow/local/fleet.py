@@ -31,8 +31,12 @@ class LocalFleet:
         return ServerEndpoint(
             name=name,
             http_url=self.http_url,
+            grpc_url=self.balancer.grpc_url if self.balancer is not None else self.servers[0].grpc_url,
             repository=self.folder,
-            replicas=[Replica(name=s.name, http_url=s.http_url, metrics_url=s.metrics_url) for s in self.servers],
+            replicas=[
+                Replica(name=s.name, http_url=s.http_url, metrics_url=s.metrics_url, grpc_url=s.grpc_url)
+                for s in self.servers
+            ],
         )
 
 
@@ -66,6 +70,11 @@ def start_fleet(
     balancer = None
     if balanced and load_balancer.missing_reason() is None:
         balancer = stack.enter_context(
-            load_balancer.LoadBalancer([s.http_url for s in servers], name=f"{prefix}-lb", port=http_port)
+            load_balancer.LoadBalancer(
+                [s.http_url for s in servers],
+                name=f"{prefix}-lb",
+                port=http_port,
+                grpc_backends=[s.grpc_url for s in servers],
+            )
         )
     return LocalFleet(folder=folder, servers=servers, balancer=balancer, serving=serving)

@@ -67,6 +67,8 @@ class LoadBalancer:
     name: str = "load-balancer"
     workdir: Path | None = None
     port: int = 0
+    grpc_backends: list[str] = field(default_factory=list)  # the replicas' gRPC addresses (host:port), passed as TCP
+    grpc_port: int = 0
     startup_timeout_s: float = 15.0
     stop_grace_s: float = 5.0
     process: subprocess.Popen | None = field(default=None, repr=False)
@@ -74,6 +76,10 @@ class LoadBalancer:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_url(self) -> str | None:
+        return f"127.0.0.1:{self.grpc_port}" if self.grpc_backends else None
 
     @property
     def log_path(self) -> Path:
@@ -110,6 +116,25 @@ backend replicas
     http-check expect status 200
     default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1
 {servers}
+{self._grpc_config()}"""
+
+    def _grpc_config(self) -> str:
+        """gRPC (streaming models) passed through as TCP: a client's HTTP/2 connection, and every stream on it,
+        goes to one replica, chosen round-robin per connection."""
+        if not self.grpc_backends:
+            return ""
+        servers = "\n".join(
+            f"    server replica-{i} {_address(url)} check" for i, url in enumerate(self.grpc_backends, start=1)
+        )
+        return f"""frontend grpc_clients
+    mode tcp
+    option tcplog
+    bind 127.0.0.1:{self.grpc_port}
+    default_backend grpc_replicas
+backend grpc_replicas
+    mode tcp
+    balance roundrobin
+{servers}
 """
 
     def start(self) -> LoadBalancer:
@@ -123,6 +148,7 @@ backend replicas
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix=f"changeflow-{self.name}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        self.grpc_port = self.grpc_port or (free_port() if self.grpc_backends else 0)
         (self.workdir / "haproxy.cfg").write_text(self.config())
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

@@ -96,6 +96,7 @@ class TritonServer:
             name=name,
             http_url=self.http_url,
             metrics_url=self.metrics_url,
+            grpc_url=self.grpc_url,
             repository=self.repository,
             repository_headers=self.repository_headers,
         )

@@ -25,6 +25,9 @@ class ReplicaDiscovery(BaseModel):
     metrics_port: str | int | None = Field(
         "metrics", description="the pods' Triton metrics port (name or number); None: the pods' counters are not read"
     )
+    grpc_port: str | int | None = Field(
+        None, description="the pods' Triton gRPC port (name or number): streaming (decoupled) models need it"
+    )
     scheme: Literal["http", "https"] = "http"
     refresh_s: float = Field(
         5.0, gt=0, le=300, description="how long a list of replicas is used before the EndpointSlices are read again"

@@ -30,6 +30,7 @@ class Replica(BaseModel):
     name: str = Field(min_length=1)
     http_url: str
     metrics_url: str | None = None
+    grpc_url: str | None = Field(None, description="host:port of its gRPC API: streaming (decoupled) models need it")
     repository: Path | None = Field(None, description="this replica's own model repository folder")
 
 
@@ -42,6 +43,9 @@ class ServerEndpoint(BaseModel):
     name: str
     http_url: str
     metrics_url: str | None = None
+    grpc_url: str | None = Field(
+        None, description="host:port of the server's gRPC API: streaming (decoupled) models are called over it"
+    )
     repository: Path | None = Field(
         None,
         description="the model repository the servers load from (a shared volume); model and config changes write it",
@@ -72,7 +76,7 @@ class ServerEndpoint(BaseModel):
         adapter while a change runs, so they are not here)."""
         if self.replicas:
             return list(self.replicas)
-        return [Replica(name=self.name, http_url=self.http_url, metrics_url=self.metrics_url)]
+        return [Replica(name=self.name, http_url=self.http_url, metrics_url=self.metrics_url, grpc_url=self.grpc_url)]
 
     def repository_folders(self) -> list[Path] | None:
         """Every folder the servers load from (each written by a change), or None when one is not known."""
@@ -244,15 +248,17 @@ class Environment(BaseModel):
     @model_validator(mode="after")
     def _staging_is_another_server(self) -> Environment:
         production, staging = self.production, self.staging
-        theirs_all = [(f"production.{field}", getattr(production, field)) for field in ("http_url", "metrics_url")] + [
+        theirs_all = [
+            (f"production.{field}", getattr(production, field)) for field in ("http_url", "metrics_url", "grpc_url")
+        ] + [
             (f"production.replicas.{r.name}.{field}", getattr(r, field))
             for r in production.replicas
-            for field in ("http_url", "metrics_url")
+            for field in ("http_url", "metrics_url", "grpc_url")
         ]
-        mine_all = [(field, getattr(staging, field)) for field in ("http_url", "metrics_url")] + [
+        mine_all = [(field, getattr(staging, field)) for field in ("http_url", "metrics_url", "grpc_url")] + [
             (f"replicas.{r.name}.{field}", getattr(r, field))
             for r in staging.replicas
-            for field in ("http_url", "metrics_url")
+            for field in ("http_url", "metrics_url", "grpc_url")
         ]
         for field, mine in mine_all:
             for where, theirs in theirs_all:

@@ -43,6 +43,7 @@ def generator(tmp_path_factory):
     config_file.write_text(render_config(apply_settings(config, {"parameters.flaky_healthy_requests": "0"})))
     server = TritonServer(repository, name="generator", workdir=workdir, load_models=["generator"]).start()
     client = TritonStreamClient(server.grpc_url, name="generator", deadline_s=10.0)
+    client.endpoint = server.endpoint("generator")  # the server as an environment file names it
     yield client
     client.close()
     server.stop()
@@ -143,3 +144,27 @@ def test_an_address_where_no_server_answers_raises_server_unavailable():
 def test_an_address_that_is_not_grpc_is_refused(address):
     with pytest.raises(InvalidSettings, match="grpc_url"):
         TritonStreamClient(address)
+
+
+@pytest.mark.triton
+def test_a_model_server_answers_a_streaming_model_over_the_stream_as_one_answer(generator):
+    """What golden sets, probes and smoke tests call: ``infer`` of a decoupled model (which Triton refuses over
+    HTTP) is the whole stream, each output's responses stacked, the latency its first response."""
+    from changeflow.bootstrap import model_server
+    from changeflow.exceptions import InferenceError
+
+    server = model_server(generator.endpoint)
+    answer = server.infer("generator", prompt(PROMPTS[0]), version=1)
+    assert answer.model_version == 1 and answer.outputs["TOKEN"].shape == (TOKENS, 1)
+    assert joined_text(answer.stream, "TOKEN") == offline_tokens(1, PROMPTS[0]) != ""
+    assert answer.latency_ms == pytest.approx(answer.stream.first_response_s * 1000.0)
+    failures = []
+    for i in range(10):
+        try:
+            server.infer("generator", prompt(PROMPTS[i % 3]), version=4)
+        except InferenceError as exc:
+            failures.append(str(exc))
+    assert failures and all("generator stream broke after 3 responses: " in f for f in failures), failures
+    without_grpc = model_server(generator.endpoint.model_copy(update={"grpc_url": None}))
+    with pytest.raises(InvalidSettings, match="grpc_url: is not set; a streaming"):
+        without_grpc.infer("generator", prompt(PROMPTS[0]), version=1)

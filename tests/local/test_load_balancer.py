@@ -181,6 +181,7 @@ def test_triton_up_with_replicas_serves_a_fleet_behind_the_balancer(tmp_path):
         replicas = production.replicas
         assert [r.name for r in replicas] == ["production-1", "production-2"]
         assert production.http_url not in {r.http_url for r in replicas}  # the balancer, not a replica
+        assert production.grpc_url and production.grpc_url not in {r.grpc_url for r in replicas}  # its gRPC too
         assert httpx.get(f"{production.http_url}/v2/health/ready", timeout=5.0).status_code == 200
         with httpx.Client() as client:
             assert all(infer(client, production.http_url) for _ in range(10))
