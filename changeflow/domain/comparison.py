@@ -9,13 +9,19 @@ beside it. Three questions, each a verdict with its figures:
   a regression; a large shift on three samples is not evidence). The old version is probed at the same
   moments, so load that comes and goes hits both; but it is idle while the candidate carries the traffic,
   and on a contended CPU that alone made healthy candidates look 25-50 % slower (measured, bench/detect.py):
-  hence the stricter 0.999 and +30 % for latency;
+  hence the stricter 0.999 and +30 % for latency. For a streaming (decoupled) model the latency is the time
+  to the first response, and the reason says "first response";
+- gaps (streaming models only): the same test on each stream's median gap between responses, the pace a
+  user of a generative model reads at, which a first response that stays fast does not show. Asked when
+  either version's streams had gaps (two responses or more): a unary model's comparison keeps its three
+  questions, and a candidate whose streams lost their gaps is INCONCLUSIVE here, never a pass;
 - errors: its error share is higher by a one-sided two-proportion z-test **and** by at least
   ``min_error_rise`` (absolute), so 0.1 % → 3 % fails and 0 → 1 error in 40 does not;
 - outputs: the share of probes where the two versions' answers differ beyond the golden tolerances is
   over ``max_disagreement`` (``None``: measured and shown, not judged: a retrained model differs).
 
-Fewer than ``min_samples`` per version is ``INCONCLUSIVE``: no data is not a pass (Kayenta and Harness
+Fewer than ``min_samples`` per version is ``INCONCLUSIVE``: no data is not a pass, and neither is a figure
+that is not a number (a NaN would make the U-test's p NaN, which no threshold rejects) (Kayenta and Harness
 pass on missing data; spinnaker #5622). The bake asks at every sample (repeated looks), so the default
 confidences are stricter than Kayenta's single look (0.99 for errors, 0.999 for latency, not 0.98) and the
 effect sizes carry the rest.
@@ -24,6 +30,7 @@ effect sizes carry the rest.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -31,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
 from changeflow.domain.request import ChangeType
+from changeflow.domain.streams import StreamResult
 from changeflow.domain.verdicts import BakeSample, BakeThresholds, MetricCheck, Outcome, Verdict, evaluate, percentile
 from changeflow.domain.waves import CANARY_FIRST, EVERYWHERE, Waves
 
@@ -55,20 +63,38 @@ class ComparisonThresholds(BaseModel, frozen=True):
     )
 
 
+def median_gap_ms(stream: StreamResult) -> float | None:
+    """One stream's pace as one figure: the median of its gaps between responses, in ms (a stream's tokens
+    are not independent samples, so each stream counts once). None with fewer than two responses."""
+    gaps = stream.gaps_s
+    return statistics.median(gaps) * 1000.0 if gaps else None
+
+
 class VersionObservations(BaseModel, frozen=True):
-    """What one version's answers to the paired probes were: latencies of the successful ones, errors."""
+    """What one version's answers to the paired probes were: latencies of the successful ones, errors;
+    for a streaming model, how many successful answers were streams and each one's median gap
+    (``median_gap_ms``, streams of two responses or more)."""
 
     version: int
     latencies_ms: tuple[float, ...] = ()
     errors: int = Field(0, ge=0)
+    streams: int = Field(0, ge=0)
+    gaps_ms: tuple[float, ...] = ()
 
     @property
     def requests(self) -> int:
         return len(self.latencies_ms) + self.errors
 
-    def plus(self, latencies_ms: Sequence[float], errors: int) -> VersionObservations:
+    def plus(
+        self, latencies_ms: Sequence[float], errors: int, streams: int = 0, gaps_ms: Sequence[float] = ()
+    ) -> VersionObservations:
         return self.model_copy(
-            update={"latencies_ms": (*self.latencies_ms, *latencies_ms), "errors": self.errors + errors}
+            update={
+                "latencies_ms": (*self.latencies_ms, *latencies_ms),
+                "errors": self.errors + errors,
+                "streams": self.streams + streams,
+                "gaps_ms": (*self.gaps_ms, *gaps_ms),
+            }
         )
 
 
@@ -83,7 +109,8 @@ class PairedObservations(BaseModel, frozen=True):
 
 
 class Comparison(BaseModel, frozen=True):
-    """The overall verdict and the one per question (``latency``, ``errors``, ``outputs``)."""
+    """The overall verdict and the one per question (``latency``, ``errors``, ``outputs``, and ``gaps`` for
+    streams)."""
 
     verdict: Verdict
     checks: dict[str, Verdict]
@@ -93,20 +120,58 @@ def _shift(new: float, old: float) -> float:
     return (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
 
 
-def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
-    old, new = seen.baseline, seen.candidate
-    if min(len(old.latencies_ms), len(new.latencies_ms)) < limits.min_samples:
+def _judge_slowdown(
+    question: str, slower: str, counted: str, new: Sequence[float], old: Sequence[float], limits: ComparisonThresholds
+) -> Verdict:
+    """One-sided: FAIL only when ``new`` is significantly larger (U-test) **and** its p50 at least
+    ``latency_effect`` higher; ``slower`` leads a FAIL's reason, ``question`` the others'."""
+    if min(len(new), len(old)) < limits.min_samples:
         return Verdict(
             outcome=Outcome.INCONCLUSIVE,
-            reason=f"latency: {len(new.latencies_ms)} and {len(old.latencies_ms)} answers, {limits.min_samples} needed from each",
+            reason=f"{question}: {len(new)} and {len(old)} {counted}, {limits.min_samples} needed from each",
         )
-    p50, p95 = (percentile(new.latencies_ms, q) for q in (50, 95))
-    b50, b95 = (percentile(old.latencies_ms, q) for q in (50, 95))
-    p_value = float(stats.mannwhitneyu(new.latencies_ms, old.latencies_ms, alternative="greater").pvalue)
+    not_numbers = sum(not math.isfinite(x) for x in (*new, *old))
+    if not_numbers:
+        return Verdict(
+            outcome=Outcome.INCONCLUSIVE,
+            reason=f"{question}: {not_numbers} of {len(new) + len(old)} figures not a number, nothing to compare",
+        )
+    p50, p95 = (percentile(new, q) for q in (50, 95))
+    b50, b95 = (percentile(old, q) for q in (50, 95))
+    p_value = float(stats.mannwhitneyu(new, old, alternative="greater").pvalue)
     figures = f"p50 {p50:.2f} ms vs {b50:.2f} ms ({_shift(p50, b50):+.0%}), p95 {p95:.2f} ms vs {b95:.2f} ms ({_shift(p95, b95):+.0%}), U-test p={p_value:.2g}"
+    if math.isnan(p_value):
+        return Verdict(outcome=Outcome.INCONCLUSIVE, reason=f"{question}: {figures}, no test result")
     if p_value < 1.0 - limits.latency_confidence and _shift(p50, b50) >= limits.latency_effect:
-        return Verdict(outcome=Outcome.FAIL, reason=f"v{new.version} slower than v{old.version}: {figures}")
-    return Verdict(outcome=Outcome.PASS, reason=f"latency: {figures}")
+        return Verdict(outcome=Outcome.FAIL, reason=f"{slower}: {figures}")
+    return Verdict(outcome=Outcome.PASS, reason=f"{question}: {figures}")
+
+
+def _streamed(seen: PairedObservations) -> bool:
+    return bool(seen.baseline.streams or seen.candidate.streams)
+
+
+def judge_latency(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
+    """Latency, or for streams the time to the first response (what a generative model's user waits for)."""
+    old, new = seen.baseline, seen.candidate
+    if _streamed(seen):
+        question, slower = "first response", f"v{new.version}'s first response slower than v{old.version}'s"
+    else:
+        question, slower = "latency", f"v{new.version} slower than v{old.version}"
+    return _judge_slowdown(question, slower, "answers", new.latencies_ms, old.latencies_ms, limits)
+
+
+def judge_gaps(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
+    """The gaps between a stream's responses, judged like latency on each stream's median gap."""
+    old, new = seen.baseline, seen.candidate
+    return _judge_slowdown(
+        "gaps",
+        f"v{new.version}'s gaps between responses longer than v{old.version}'s",
+        "streams with gaps",
+        new.gaps_ms,
+        old.gaps_ms,
+        limits,
+    )
 
 
 def judge_errors(seen: PairedObservations, limits: ComparisonThresholds) -> Verdict:
@@ -149,12 +214,11 @@ def judge_outputs(seen: PairedObservations, limits: ComparisonThresholds) -> Ver
 
 def compare(seen: PairedObservations, limits: ComparisonThresholds) -> Comparison:
     """FAIL when any question fails; else INCONCLUSIVE when any lacks data; else PASS. The reason leads
-    with what decided."""
-    checks = {
-        "latency": judge_latency(seen, limits),
-        "errors": judge_errors(seen, limits),
-        "outputs": judge_outputs(seen, limits),
-    }
+    with what decided. ``gaps`` is asked only when streams had gaps (a unary model's keys are unchanged)."""
+    checks = {"latency": judge_latency(seen, limits)}
+    if seen.baseline.gaps_ms or seen.candidate.gaps_ms:
+        checks["gaps"] = judge_gaps(seen, limits)
+    checks |= {"errors": judge_errors(seen, limits), "outputs": judge_outputs(seen, limits)}
     for outcome in (Outcome.FAIL, Outcome.INCONCLUSIVE):
         decided = [v.reason for v in checks.values() if v.outcome is outcome]
         if decided:
@@ -228,7 +292,7 @@ class BakeRule(BaseModel, frozen=True):
             )
             parts.append(
                 f"judged against the old version (while it stays loaded) at confidence {c.confidence:g} for errors (a rise of "
-                f"{c.min_error_rise * 100:g} point{'' if c.min_error_rise == 0.01 else 's'} or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more), "
+                f"{c.min_error_rise * 100:g} point{'' if c.min_error_rise == 0.01 else 's'} or more) and {c.latency_confidence:g} for latency (p50 +{c.latency_effect:.0%} or more; a stream's first response and gaps alike), "
                 f"{c.min_samples} answers from each, {outputs}"
             )
         checks = ", ".join(f"{m.name} <= {m.max_value:g} (on {m.provider})" for m in self.checks)
