@@ -14,6 +14,12 @@ golden_app = typer.Typer(help="Golden sets: known inputs and the outputs a versi
 app.add_typer(golden_app, name="golden")
 
 Server = Annotated[str, typer.Option("--server", help="the Triton HTTP endpoint, e.g. http://127.0.0.1:8000")]
+Grpc = Annotated[
+    str | None,
+    typer.Option(
+        "--grpc", help="the server's gRPC address, e.g. 127.0.0.1:8001: streaming (decoupled) models are asked over it"
+    ),
+]
 Model = Annotated[str, typer.Option("--model", help="the model's name on that server")]
 Version = Annotated[
     int | None,
@@ -21,11 +27,11 @@ Version = Annotated[
 ]
 
 
-def _server(url: str):
+def _server(url: str, grpc: str | None = None):
     from changeflow.bootstrap import model_server
     from changeflow.settings.environment import ServerEndpoint
 
-    return model_server(ServerEndpoint(name=url, http_url=url))
+    return model_server(ServerEndpoint(name=url, http_url=url, grpc_url=grpc))
 
 
 @golden_app.command("capture")
@@ -43,11 +49,12 @@ def capture(
     model: Model,
     version: Version = None,
     description: Annotated[str, typer.Option(help="what the golden set is for")] = "",
+    grpc: Grpc = None,
 ) -> None:
     """Write a golden set whose expectations are what ``--version`` of the model answers for ``--inputs``."""
     from changeflow.services.golden_capture import capture_golden, read_inputs
 
-    golden = capture_golden(_server(server), model, version, read_inputs(inputs), description)
+    golden = capture_golden(_server(server, grpc), model, version, read_inputs(inputs), description)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         json.dumps(golden.model_dump(mode="json", exclude_defaults=True), indent=1) + "\n", encoding="utf-8"
@@ -68,11 +75,12 @@ def check(
     ] = None,
     version: Version = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
+    grpc: Grpc = None,
 ) -> None:
     """Run a golden set against a live model and print the verdict; exits 1 when it does not pass."""
     from changeflow.services.golden_capture import check_golden
 
-    verdict = check_golden(_server(server), file, model, version)
+    verdict = check_golden(_server(server, grpc), file, model, version)
     print(verdict.model_dump_json()) if as_json else out.print(str(verdict), markup=False)
     if not verdict.passed:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""Streams from a real tritonserver: the sample generator (examples/generative_repository) over gRPC.
+"""Streams from a real tritonserver: the sample generator (examples/model_repository) over gRPC.
 
 One server for the module, all five versions loaded, v4 warm from its first request (so its breaks start at
 once). Streams are sent one at a time, so the figures are the model's, not a queue's."""
@@ -18,7 +18,7 @@ from changeflow.exceptions import InvalidSettings, ModelNotReady, ServerUnavaila
 from changeflow.local.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATOR = ROOT / "examples" / "generative_repository" / "generator"
+GENERATOR = ROOT / "examples" / "model_repository" / "generator"
 PROMPTS = (b"It was the", b"we had", b"In both countries")
 TOKENS = 16  # the config's max_tokens
 
@@ -36,8 +36,8 @@ def generator(tmp_path_factory):
     from changeflow.local.triton_server import TritonServer
 
     workdir = tmp_path_factory.mktemp("triton-generator")
-    repository = workdir / "generative_repository"
-    shutil.copytree(GENERATOR.parent, repository, ignore=shutil.ignore_patterns("__pycache__"))
+    repository = workdir / "model_repository"
+    shutil.copytree(GENERATOR, repository / "generator", ignore=shutil.ignore_patterns("__pycache__"))
     config_file = repository / "generator" / "config.pbtxt"
     config = with_versions(parse_config(config_file.read_text()), [1, 2, 3, 4, 5])
     config_file.write_text(render_config(apply_settings(config, {"parameters.flaky_healthy_requests": "0"})))

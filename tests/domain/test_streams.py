@@ -101,6 +101,6 @@ def test_a_result_needs_one_arrival_per_response():
 
 
 def test_the_config_says_whether_a_model_streams():
-    generator = parse_config((EXAMPLES / "generative_repository" / "generator" / "config.pbtxt").read_text())
+    generator = parse_config((EXAMPLES / "model_repository" / "generator" / "config.pbtxt").read_text())
     classifier = parse_config((EXAMPLES / "model_repository" / "classifier" / "config.pbtxt").read_text())
     assert is_decoupled(generator) and not is_decoupled(classifier)

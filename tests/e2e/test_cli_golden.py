@@ -24,7 +24,7 @@ def scaler(monkeypatch, tmp_path):
     temporary folder and the governance folder another one, so that a path read from the wrong one fails."""
     server = FakeModelServer(lambda model, version, inputs: {"OUTPUT": inputs["INPUT"]}, ready={"feature_scaler": [1]})
     server.configs["feature_scaler"] = SCALER
-    monkeypatch.setattr(golden, "_server", lambda url: server)
+    monkeypatch.setattr(golden, "_server", lambda url, grpc=None: server)
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
     monkeypatch.setenv("CHANGEFLOW_GOVERNANCE", str(tmp_path / "governance"))
