@@ -5,7 +5,9 @@ Every ``interval_s``, one sample:
 - golden probes sent as clients send them (unversioned, answered by the candidate) and, interleaved in
   alternating order, the same inputs sent to the old version by number (still loaded beside it: warm
   standby). Each side's errors and latencies, and whether the two answers differ beyond the golden
-  tolerances, accumulate into ``PairedObservations`` for ``domain.comparison``;
+  tolerances, accumulate into ``PairedObservations`` for ``domain.comparison``; for a streaming model the
+  latency is the time to the first response, each stream adds its median gap between responses, and a
+  stream that broke or did not end is an error (``ModelServer.infer`` raises it);
 - Triton's counters for the candidate (when ``metrics`` is given), against the fixed thresholds;
 - any metric checks on other providers (Prometheus: a gateway's client-side error rate).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from changeflow.domain.comparison import (
     Comparison,
@@ -31,11 +33,14 @@ from changeflow.domain.comparison import (
     VersionObservations,
     compare,
     failed_beside_a_healthy_baseline,
+    median_gap_ms,
 )
 from changeflow.domain.golden import BoundGolden
+from changeflow.domain.streams import StreamResult
 from changeflow.domain.verdicts import (
     BakeSample,
     BakeThresholds,
+    CaseObservation,
     MetricCheck,
     Outcome,
     Verdict,
@@ -46,9 +51,9 @@ from changeflow.domain.verdicts import (
     evaluate_metric,
     worst,
 )
-from changeflow.exceptions import ChangeCancelled, NoMetricData, ServerError
+from changeflow.exceptions import ChangeCancelled, InferenceError, NoMetricData, ServerError
 from changeflow.ports import MetricProvider, MetricSource, ModelServer
-from changeflow.services.verification import observe_case, replica_of
+from changeflow.services.verification import replica_of
 
 
 class BakeReport(BaseModel):
@@ -60,17 +65,49 @@ class BakeReport(BaseModel):
     elapsed_s: float
 
 
+class _Timings(BaseModel):
+    """One side's successful answers in a sample: their latencies and, for streams, how many and each
+    one's median gap between responses."""
+
+    latencies: list[float] = []
+    streams: int = 0
+    gaps: list[float] = []
+
+    def add(self, seen: CaseObservation, stream: StreamResult | None) -> None:
+        self.latencies.append(seen.latency_ms)
+        if stream is not None:
+            self.streams += 1
+            if (gap := median_gap_ms(stream)) is not None:
+                self.gaps.append(gap)
+
+    def added_to(self, observations: VersionObservations, errors: int) -> VersionObservations:
+        return observations.plus(self.latencies, errors, self.streams, self.gaps)
+
+
 class _Round(BaseModel):
     """One sample's paired probes."""
 
     failures: int = 0
     problem: str = ""
-    new_latencies: list[float] = []
-    old_latencies: list[float] = []
+    new: _Timings = Field(default_factory=_Timings)
+    old: _Timings = Field(default_factory=_Timings)
     old_errors: int = 0
     compared: int = 0
     disagreements: int = 0
     first_disagreement: str = ""
+
+
+def _observe(
+    server: ModelServer, golden: BoundGolden, index: int, version: int | None = None
+) -> tuple[CaseObservation, int | None, StreamResult | None]:
+    """``verification.observe_case`` keeping the stream a streaming model answered with: its gaps are
+    judged, and a ``CaseObservation`` has no place for them."""
+    try:
+        result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
+    except InferenceError as exc:
+        return CaseObservation(error=str(exc)), None, None
+    observed = CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server)
+    return observed, result.model_version, result.stream
 
 
 def paired_probe(
@@ -82,12 +119,14 @@ def paired_probe(
     seen = _Round()
     for i in range(count):
         index = (offset + i) % len(golden)
+        old, old_stream = None, None
         if baseline is not None and i % 2:
-            old, _ = observe_case(server, golden, index, baseline)
-            new, answered_by = observe_case(server, golden, index)
+            old, _, old_stream = _observe(server, golden, index, baseline)
+            new, answered_by, new_stream = _observe(server, golden, index)
         else:
-            new, answered_by = observe_case(server, golden, index)
-            old = observe_case(server, golden, index, baseline)[0] if baseline is not None else None
+            new, answered_by, new_stream = _observe(server, golden, index)
+            if baseline is not None:
+                old, _, old_stream = _observe(server, golden, index, baseline)
         problems = case_problems(golden, index, new)
         if not problems and version is not None and answered_by != version:
             problems = [f"case {index}: answered by v{answered_by}, expected v{version}"]
@@ -95,13 +134,13 @@ def paired_probe(
             seen.failures += 1
             seen.problem = seen.problem or problems[0] + replica_of(server, new)
         else:
-            seen.new_latencies.append(new.latency_ms)
+            seen.new.add(new, new_stream)
         if old is None:
             continue
         if case_problems(golden, index, old):
             seen.old_errors += 1
         else:
-            seen.old_latencies.append(old.latency_ms)
+            seen.old.add(old, old_stream)
         if not problems and not old.error:
             seen.compared += 1
             if differs := disagreement(golden, index, new, old):
@@ -113,8 +152,8 @@ def paired_probe(
 def _observed(paired: PairedObservations, seen: _Round) -> PairedObservations:
     return paired.model_copy(
         update={
-            "candidate": paired.candidate.plus(seen.new_latencies, seen.failures),
-            "baseline": paired.baseline.plus(seen.old_latencies, seen.old_errors),
+            "candidate": seen.new.added_to(paired.candidate, seen.failures),
+            "baseline": seen.old.added_to(paired.baseline, seen.old_errors),
             "compared": paired.compared + seen.compared,
             "disagreements": paired.disagreements + seen.disagreements,
             "first_disagreement": paired.first_disagreement or seen.first_disagreement,
