@@ -5,6 +5,10 @@ expected arrays (``golden_tensors`` reads each tensor); ``domain.verdicts`` judg
 BYTES exactly, floats within ``DEFAULT_TOLERANCE`` unless ``compare`` says otherwise — or skipped by name.
 Tensors in JSON are nested lists (BYTES as UTF-8 strings or ``{"b64": …}``); a case holds one sample (a
 batch of one is added for a batching model) or, for a batching model, a whole batch.
+
+A decoupled model answers one request with a stream of responses: a case expects, per output, the list of
+its responses (each a tensor as above, shaped by the output's dims), bound stacked on a new leading axis as
+the model server answers them.
 """
 
 from __future__ import annotations
@@ -46,10 +50,14 @@ class TensorSpec(BaseModel, frozen=True):
 
 
 class ModelSignature(BaseModel, frozen=True):
+    """``decoupled``: the model streams (its config's ``model_transaction_policy``), so each output is
+    expected and answered as a stream of responses stacked on a leading axis."""
+
     model: str
     max_batch_size: int = 0
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
+    decoupled: bool = False
 
     @property
     def batching(self) -> bool:
@@ -107,10 +115,13 @@ def datatype_name(data_type: int) -> str:
 
 
 def signature(config: ModelConfig) -> ModelSignature:
-    """The model's inputs and outputs as its config declares them: what a golden set is checked against."""
+    """The model's inputs and outputs as its config declares them: what a golden set is checked against.
+    (Decoupled is read as ``streams.is_decoupled`` reads it; importing that would close a cycle through
+    ``verdicts``.)"""
     return ModelSignature(
         model=config.name,
         max_batch_size=config.max_batch_size,
+        decoupled=bool(config.model_transaction_policy.decoupled),
         inputs=tuple(
             TensorSpec(name=i.name, datatype=datatype_name(i.data_type), dims=tuple(i.dims), optional=i.optional)
             for i in config.input
@@ -236,6 +247,8 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
         )
     _check_declarations(golden, signature)
     rules = rules_for(golden, signature)
+    decode_expected = _stream if signature.decoupled else _tensor
+    batch_axis = 1 if signature.decoupled else 0  # a stream's responses come first
     inputs, outputs = {s.name: s for s in signature.inputs}, {s.name: s for s in signature.outputs}
     requests, expected = [], []
     for index, case in enumerate(golden.cases):
@@ -274,8 +287,8 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
                     f"{label}.expected.{name}",
                     f"the model has no output {name} (its outputs: {', '.join(outputs)})",
                 )
-            answer[name] = _tensor(value, outputs[name], signature, f"{label}.expected.{name}")
-        want = {a.shape[0] for a in answer.values()} if signature.batching else set()
+            answer[name] = decode_expected(value, outputs[name], signature, f"{label}.expected.{name}")
+        want = {a.shape[batch_axis] for a in answer.values()} if signature.batching else set()
         if signature.batching and want - batches:
             raise _mismatch(
                 signature,
@@ -302,3 +315,24 @@ def _tensor(value: Any, spec: TensorSpec, signature: ModelSignature, where: str)
     except ValueError as exc:
         raise _mismatch(signature, where, f"not a {spec.datatype} tensor: {exc}") from None
     return _shaped(array, spec, signature, where)
+
+
+def _stream(value: Any, spec: TensorSpec, signature: ModelSignature, where: str) -> np.ndarray:
+    """A decoupled model's expected responses (a list, one tensor each, ``where[r]`` naming response r),
+    stacked on a leading axis as the server's answers are: the responses axis is not one of the model's dims."""
+    if not isinstance(value, list) or not value:
+        raise _mismatch(
+            signature,
+            where,
+            f"not a stream: {signature.model} is decoupled, so an expected output is the list of its responses (one or more)",
+            'write one tensor per response, e.g. [["It"], [" was"]] (`changeflow golden capture` does)',
+        )
+    responses = [_tensor(item, spec, signature, f"{where}[{r}]") for r, item in enumerate(value)]
+    if len(shapes := {a.shape for a in responses}) > 1:
+        raise _mismatch(
+            signature,
+            where,
+            f"responses of different shapes {sorted(map(list, shapes))}: a stream's responses are stacked",
+            "give every response the same shape",
+        )
+    return np.stack(responses)

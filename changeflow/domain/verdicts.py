@@ -217,8 +217,25 @@ def _raw(item: Any) -> bytes:
     return item if isinstance(item, bytes) else str(item).encode("utf-8")
 
 
+def _stream_differs(got: np.ndarray, want: np.ndarray, rule: tuple[Compare, float, float], versus: str) -> str | None:
+    """Two streams (responses stacked on the leading axis) compared: the number of responses first (a
+    stream cut short is named as such, not as a shape), then response by response. ``versus`` joins the
+    two figures (", expected" or " vs")."""
+    if got.ndim == 0 or got.ndim != want.ndim:
+        return f"shape {list(got.shape)}{versus} {list(want.shape)} (a stream stacks its responses on a leading axis)"
+    if len(got) != len(want):
+        return f"{len(got)} responses{versus} {len(want)}"
+    if got.shape != want.shape:
+        return f"response shape {list(got.shape[1:])}{versus} {list(want.shape[1:])}"
+    for response, (one, other) in enumerate(zip(got, want)):
+        if difference := _differs(one, other, *rule):
+            return f"response {response}: {difference}"
+    return None
+
+
 def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list[str]:
-    """Everything wrong with one case's answer, each naming the case and the output; empty when right."""
+    """Everything wrong with one case's answer, each naming the case and the output; empty when right. A
+    decoupled model's outputs are streams (see ``_stream_differs``)."""
     if seen.error:
         return [f"case {index}: request failed: {seen.error}"]
     problems = []
@@ -233,6 +250,10 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
         if got.dtype != want.dtype and not (want.dtype == object and got.dtype.kind in "OSU"):
             problems.append(f"case {index}: {spec.name} dtype {got.dtype}, expected {want.dtype} ({spec.datatype})")
             continue
+        if bound.signature.decoupled:
+            if difference := _stream_differs(got, want, bound.rules[spec.name], ", expected"):
+                problems.append(f"case {index}: {spec.name} {difference}")
+            continue
         if got.shape != want.shape:
             problems.append(f"case {index}: {spec.name} shape {list(got.shape)}, expected {list(want.shape)}")
             continue
@@ -243,13 +264,18 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
 
 def disagreement(bound: BoundGolden, index: int, new: CaseObservation, old: CaseObservation) -> str | None:
     """Where two versions' answers to one golden case differ beyond the golden set's tolerances (the
-    old version's answer in place of the expected one); None when they agree or either failed."""
+    old version's answer in place of the expected one; for streams, the first differing response); None
+    when they agree or either failed."""
     if new.error or old.error:
         return None
     for spec in bound.signature.outputs:
         compare, rtol, atol = bound.rules[spec.name]
         got, want = new.outputs.get(spec.name), old.outputs.get(spec.name)
         if compare is Compare.SKIP or got is None or want is None:
+            continue
+        if bound.signature.decoupled:
+            if difference := _stream_differs(got, want, bound.rules[spec.name], " vs"):
+                return f"case {index}: {spec.name} {difference}"
             continue
         if got.shape != want.shape:
             return f"case {index}: {spec.name} shape {list(got.shape)} vs {list(want.shape)}"

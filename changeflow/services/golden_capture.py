@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from changeflow.domain.checks import first_non_finite
-from changeflow.domain.golden import MAX_CASES, GoldenCase, GoldenSet, TensorDecl, bind, signature
+from changeflow.domain.golden import MAX_CASES, GoldenCase, GoldenSet, ModelSignature, TensorDecl, bind, signature
 from changeflow.domain.verdicts import Verdict, assess_golden
 from changeflow.exceptions import GoldenSetMismatch, InvalidChangeRequest
 from changeflow.ports import ModelServer
@@ -114,7 +114,8 @@ def _capped(path: Path, cases: int) -> int:
 def capture_golden(
     server: ModelServer, model: str, version: int | None, inputs: list[dict[str, Any]], description: str = ""
 ) -> GoldenSet:
-    """A golden set whose expectations are what ``version`` (default: the serving one) answers for ``inputs``."""
+    """A golden set whose expectations are what ``version`` (default: the serving one) answers for ``inputs``
+    (a decoupled model's: every response of its stream, in order)."""
     sig = signature(server.model_config(model))
     everything_skipped = {spec.name: {"compare": "skip"} for spec in sig.outputs}
     probe = bind(GoldenSet(model=model, compare=everything_skipped, cases=[GoldenCase(inputs=i) for i in inputs]), sig)
@@ -124,7 +125,7 @@ def capture_golden(
         per_sample = sig.batching and all(
             np.asarray(given[n], dtype=object).ndim == len(s.dims) for s in sig.inputs if (n := s.name) in given
         )
-        expected = {name: encode_tensor(array[0] if per_sample else array) for name, array in answer.outputs.items()}
+        expected = {name: _expected(array, sig, per_sample) for name, array in answer.outputs.items()}
         if found := first_non_finite(expected):
             raise GoldenSetMismatch(
                 f"golden set for {model}",
@@ -141,6 +142,14 @@ def capture_golden(
         outputs={s.name: TensorDecl(datatype=s.datatype, shape=list(s.dims)) for s in sig.outputs},
         cases=cases,
     )
+
+
+def _expected(array: np.ndarray, sig: ModelSignature, per_sample: bool) -> Any:
+    """An answer as a golden case expects it: one tensor, or for a decoupled model the list of its responses
+    (the server stacks them on a leading axis; a golden set writes each response as the model's dims say)."""
+    if sig.decoupled:
+        return [encode_tensor(response[0] if per_sample else response) for response in array]
+    return encode_tensor(array[0] if per_sample else array)
 
 
 def check_golden(server: ModelServer, path: str | Path, model: str | None, version: int | None) -> Verdict:
