@@ -2,7 +2,7 @@
 
 Kayenta's idea (compare canary with baseline, Mann-Whitney U, an effect size that matters) on paired
 probes: the same golden inputs sent, interleaved, to the candidate and to the old version still loaded
-beside it. Three questions, each a verdict with its figures:
+beside it. Three questions (four for a streaming model), each a verdict with its figures:
 
 - latency: the candidate's latencies are stochastically larger (one-sided Mann-Whitney U, p below
   ``1 - latency_confidence``) **and** its p50 is at least ``latency_effect`` higher (a significant 3 % is not
@@ -20,9 +20,9 @@ beside it. Three questions, each a verdict with its figures:
 - outputs: the share of probes where the two versions' answers differ beyond the golden tolerances is
   over ``max_disagreement`` (``None``: measured and shown, not judged: a retrained model differs).
 
-Fewer than ``min_samples`` per version is ``INCONCLUSIVE``: no data is not a pass, and neither is a figure
-that is not a number (a NaN would make the U-test's p NaN, which no threshold rejects) (Kayenta and Harness
-pass on missing data; spinnaker #5622). The bake asks at every sample (repeated looks), so the default
+Fewer than ``min_samples`` per version is ``INCONCLUSIVE``: no data is not a pass (Kayenta and Harness
+pass on missing data; spinnaker #5622), and neither is a figure that is not a number (a NaN makes the
+U-test's p NaN, which no threshold rejects). The bake asks at every sample (repeated looks), so the default
 confidences are stricter than Kayenta's single look (0.99 for errors, 0.999 for latency, not 0.98) and the
 effect sizes carry the rest.
 """
