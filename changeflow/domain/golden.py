@@ -8,7 +8,7 @@ batch of one is added for a batching model) or, for a batching model, a whole ba
 
 A decoupled model answers one request with a stream of responses: a case expects, per output, the list of
 its responses (each a tensor as above, shaped by the output's dims), bound stacked on a new leading axis as
-the model server answers them.
+the model server answers them; a BYTES output may be judged as its joined text instead (``golden_text``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from changeflow.domain.golden_tensors import FLOATS, Datatype, decode_tensor
 from changeflow.domain.golden_tensors import NUMPY_DTYPES as NUMPY_DTYPES  # where model_config reads it
+from changeflow.domain.golden_text import TextMode, text_rule_problem
 from changeflow.exceptions import GoldenSetMismatch
 
 if TYPE_CHECKING:
@@ -77,6 +78,18 @@ class OutputRule(BaseModel):
     )
     rtol: float | None = Field(None, ge=0)
     atol: float | None = Field(None, ge=0)
+    text: TextMode | None = Field(
+        None, description="a decoupled model's BYTES output judged as its joined text: exact, prefix or similar"
+    )
+    min_tokens: int | None = Field(None, ge=1, strict=True, description="text: prefix: leading responses to match")
+    min_similarity: float | None = Field(None, gt=0, le=1, description="text: similar: the least similarity passing")
+
+    @model_validator(mode="after")
+    def _text_rule_complete(self) -> OutputRule:
+        given = self.compare is not None or self.rtol is not None or self.atol is not None
+        if problem := text_rule_problem(self.text, self.min_tokens, self.min_similarity, given):
+            raise ValueError(problem)  # its fix is in the problem: load_golden names the field, not the fix
+        return self
 
 
 class TensorDecl(BaseModel):
@@ -141,6 +154,7 @@ class BoundGolden(BaseModel):
     requests: list[dict[str, np.ndarray]]
     expected: list[dict[str, np.ndarray]]
     rules: dict[str, tuple[Compare, float, float]]
+    text_rules: dict[str, OutputRule] = Field(default_factory=dict)  # outputs judged as joined text instead
 
     @property
     def model(self) -> str:
@@ -236,6 +250,47 @@ def rules_for(golden: GoldenSet, signature: ModelSignature) -> dict[str, tuple[C
     return rules
 
 
+def text_rules_for(golden: GoldenSet, signature: ModelSignature) -> dict[str, OutputRule]:
+    """The outputs judged as joined text. Only a decoupled model's BYTES output can be: a unary answer is one
+    tensor, not a stream, and numbers are not text."""
+    chosen = {}
+    for spec in signature.outputs:
+        if (rule := golden.compare.get(spec.name)) is None or rule.text is None:
+            continue
+        if not signature.decoupled:
+            raise _mismatch(
+                signature,
+                f"compare.{spec.name}.text",
+                f"{signature.model} is not decoupled (no model_transaction_policy {{ decoupled: true }} in its config): "
+                "it answers one tensor, not a stream of text",
+                f"drop text for {spec.name}: it is compared as a tensor",
+            )
+        if spec.datatype != "BYTES":
+            raise _mismatch(
+                signature,
+                f"compare.{spec.name}.text",
+                f"{spec.name} is {spec.datatype}: a text rule judges generated text (a BYTES output)",
+                f"drop text for {spec.name}: it is compared response by response",
+            )
+        chosen[spec.name] = rule
+    return chosen
+
+
+def _check_text_expected(name: str, stream: np.ndarray, rule: OutputRule, sig: ModelSignature, where: str) -> None:
+    """A text rule's expected stream: one text per case, and at least the prefix the rule compares."""
+    if sig.batching and stream.shape[1] != 1:
+        raise _mismatch(
+            sig, where, f"a batch of {stream.shape[1]}: a text rule judges one text per case", "give each sample a case"
+        )
+    if rule.min_tokens is not None and len(stream) < rule.min_tokens:
+        raise _mismatch(
+            sig,
+            where,
+            f"{len(stream)} responses, fewer than the {rule.min_tokens} compare.{name}.min_tokens asks to match",
+            "lower min_tokens, or expect a longer stream",
+        )
+
+
 def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
     """``golden`` checked against the model's config; a ``GoldenSetMismatch`` names the case and tensor and the fix."""
     if golden.model != signature.model:
@@ -246,7 +301,7 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
             "use the golden set of this model",
         )
     _check_declarations(golden, signature)
-    rules = rules_for(golden, signature)
+    rules, text_rules = rules_for(golden, signature), text_rules_for(golden, signature)
     decode_expected = _stream if signature.decoupled else _tensor
     batch_axis = 1 if signature.decoupled else 0  # a stream's responses come first
     inputs, outputs = {s.name: s for s in signature.inputs}, {s.name: s for s in signature.outputs}
@@ -288,6 +343,8 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
                     f"the model has no output {name} (its outputs: {', '.join(outputs)})",
                 )
             answer[name] = decode_expected(value, outputs[name], signature, f"{label}.expected.{name}")
+            if name in text_rules:
+                _check_text_expected(name, answer[name], text_rules[name], signature, f"{label}.expected.{name}")
         want = {a.shape[batch_axis] for a in answer.values()} if signature.batching else set()
         if signature.batching and want - batches:
             raise _mismatch(
@@ -306,7 +363,9 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
                 )
         requests.append(request)
         expected.append(answer)
-    return BoundGolden(golden=golden, signature=signature, requests=requests, expected=expected, rules=rules)
+    return BoundGolden(
+        golden=golden, signature=signature, requests=requests, expected=expected, rules=rules, text_rules=text_rules
+    )
 
 
 def _tensor(value: Any, spec: TensorSpec, signature: ModelSignature, where: str) -> np.ndarray:

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from changeflow.domain.golden import BoundGolden, Compare
+from changeflow.domain.golden import BoundGolden, Compare, OutputRule
+from changeflow.domain.golden_text import TextMode, joined_bytes, joined_text, similarity
 
 
 class Outcome(StrEnum):
@@ -217,20 +218,37 @@ def _raw(item: Any) -> bytes:
     return item if isinstance(item, bytes) else str(item).encode("utf-8")
 
 
-def _stream_differs(got: np.ndarray, want: np.ndarray, rule: tuple[Compare, float, float], versus: str) -> str | None:
-    """Two streams (responses stacked on the leading axis) compared: the number of responses first (a
-    stream cut short is named as such, not as a shape), then response by response. ``versus`` joins the
-    two figures (", expected" or " vs")."""
+def _stream_differs(
+    got: np.ndarray, want: np.ndarray, rule: tuple[Compare, float, float], text: OutputRule | None, versus: str
+) -> str | None:
+    """Two streams (responses stacked on the leading axis) compared: by the text rule when there is one;
+    otherwise the number of responses first (a stream cut short is named as such, not as a shape), then
+    response by response. ``versus`` joins the two figures (", expected" or " vs")."""
     if got.ndim == 0 or got.ndim != want.ndim:
         return f"shape {list(got.shape)}{versus} {list(want.shape)} (a stream stacks its responses on a leading axis)"
+    if text is not None and text.text is TextMode.SIMILAR:
+        score, wanted = similarity(joined_text(got), joined_text(want)), text.min_similarity
+        if score >= wanted:
+            return None
+        return f"text similarity {score:.3f} < {wanted:g}: {_quoted(got)}{versus} {_quoted(want)}"
+    if text is not None and text.text is TextMode.PREFIX:  # at least the first min_tokens, response by response
+        if len(got) < (shared := text.min_tokens) or len(want) < shared:
+            return f"{len(got)} responses{versus} {len(want)}; text: prefix compares the first {shared}"
+        got, want = got[:shared], want[:shared]
     if len(got) != len(want):
         return f"{len(got)} responses{versus} {len(want)}"
     if got.shape != want.shape:
         return f"response shape {list(got.shape[1:])}{versus} {list(want.shape[1:])}"
+    if text is not None and text.text is TextMode.EXACT:
+        return None if joined_bytes(got) == joined_bytes(want) else f"text {_quoted(got)}{versus} {_quoted(want)}"
     for response, (one, other) in enumerate(zip(got, want)):
         if difference := _differs(one, other, *rule):
             return f"response {response}: {difference}"
     return None
+
+
+def _quoted(stream: np.ndarray) -> str:
+    return json.dumps(joined_text(stream))[:200]
 
 
 def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list[str]:
@@ -251,7 +269,9 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
             problems.append(f"case {index}: {spec.name} dtype {got.dtype}, expected {want.dtype} ({spec.datatype})")
             continue
         if bound.signature.decoupled:
-            if difference := _stream_differs(got, want, bound.rules[spec.name], ", expected"):
+            if difference := _stream_differs(
+                got, want, bound.rules[spec.name], bound.text_rules.get(spec.name), ", expected"
+            ):
                 problems.append(f"case {index}: {spec.name} {difference}")
             continue
         if got.shape != want.shape:
@@ -264,8 +284,8 @@ def case_problems(bound: BoundGolden, index: int, seen: CaseObservation) -> list
 
 def disagreement(bound: BoundGolden, index: int, new: CaseObservation, old: CaseObservation) -> str | None:
     """Where two versions' answers to one golden case differ beyond the golden set's tolerances (the
-    old version's answer in place of the expected one; for streams, the first differing response); None
-    when they agree or either failed."""
+    old version's answer in place of the expected one; for streams, the first differing response or the
+    text rule); None when they agree or either failed."""
     if new.error or old.error:
         return None
     for spec in bound.signature.outputs:
@@ -274,7 +294,7 @@ def disagreement(bound: BoundGolden, index: int, new: CaseObservation, old: Case
         if compare is Compare.SKIP or got is None or want is None:
             continue
         if bound.signature.decoupled:
-            if difference := _stream_differs(got, want, bound.rules[spec.name], " vs"):
+            if difference := _stream_differs(got, want, bound.rules[spec.name], bound.text_rules.get(spec.name), " vs"):
                 return f"case {index}: {spec.name} {difference}"
             continue
         if got.shape != want.shape:
