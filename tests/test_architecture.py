@@ -46,7 +46,8 @@ DOMAIN_THIRD_PARTY = {
     "pydantic",
     "google",
     "tritonclient",
-}  # scipy.stats for the judge; protobuf model configs; no clients, no I/O
+    "rapidfuzz",
+}  # scipy.stats for the judge; protobuf model configs; rapidfuzz for generated text; no clients, no I/O
 
 
 def modules():
