@@ -12,7 +12,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-GENERATOR = EXAMPLES / "model_repository" / "generator"  # a streaming (decoupled) model beside the unary ones
 APPROVERS = ("alice", "bob", "carol", "dana", "dave", "eve", "frank", "mallory", "oscar")
 _enrolled: list[str] = []
 _stub_folders_before: set[Path] = set()
@@ -94,7 +93,6 @@ def triton_process(tmp_path_factory):
     repository = workdir / "model_repository"
     shutil.copytree(EXAMPLES / "model_repository", repository)
     shutil.copytree(EXAMPLES / "bad" / "broken_classifier", repository / "broken_classifier")
-    shutil.copytree(GENERATOR, repository / "generator", ignore=shutil.ignore_patterns("__pycache__"))
     server = TritonServer(repository, name="session", workdir=workdir, load_models=["classifier", "feature_scaler"])
     server.start()
     yield server
@@ -107,7 +105,6 @@ def staging_process(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("triton-staging")
     shutil.copytree(EXAMPLES / "model_repository", workdir / "model_repository")
-    shutil.copytree(GENERATOR, workdir / "model_repository" / "generator", ignore=shutil.ignore_patterns("__pycache__"))
     server = TritonServer(workdir / "model_repository", name="staging", workdir=workdir, restricted_key="staging-key")
     server.start()
     yield server

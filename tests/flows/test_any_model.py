@@ -103,3 +103,45 @@ def test_any_model_through_the_deployment_flow(model, inputs, environment, gover
         assert answered_by(production, str(golden)) == ([2], "PASS")
     finally:
         production.unload(model)
+
+
+def test_a_streaming_model_through_the_deployment_flow(environment, governance, production, tmp_path):
+    """The generator streams its tokens (decoupled: Triton refuses it over HTTP): its golden set is captured
+    from v1 over the gRPC stream, 1 → 2 closes, 2 → 3 (other text) is aborted in staging, 2 → 4 (breaks
+    streams mid-way once warm) is rolled back by the bake; production is then asked over the stream."""
+    model = "generator"
+    production.load(model, LocalConfigStore(environment.production.repository).read_config(model))
+    assert production.ready_versions(model) == [1]
+    golden = tmp_path / "generator.json"
+    grpc = ["--server", production.http_url, "--grpc", environment.production.grpc_url]
+    captured = subprocess.run(
+        [CLI, "golden", "capture", *grpc, "--model", model, "--version", "1"]
+        + ["--inputs", str(EXAMPLES / "golden" / "generator-inputs.json"), "-o", str(golden)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert captured.returncode == 0, captured.stderr
+    assert len(json.loads(golden.read_text())["cases"]) == 4
+
+    def answered() -> tuple[list[int], str]:
+        check = subprocess.run(
+            [CLI, "golden", "check", str(golden), *grpc, "--json"], capture_output=True, text=True, timeout=120
+        )
+        return production.ready_versions(model), json.loads(check.stdout)["outcome"]
+
+    try:
+        result, _ = deploy(deployment(model, 600, 1, 2, str(golden)), environment, governance)
+        assert result.state is State.CLOSED, result.outcome
+        assert answered() == ([2], "PASS")
+
+        result, _ = deploy(deployment(model, 601, 2, 3, str(golden)), environment, governance)
+        assert result.state is State.ABORTED and "validation failed in staging" in result.outcome, result.outcome
+        assert answered() == ([2], "PASS")
+
+        result, record = deploy(deployment(model, 602, 2, 4, str(golden)), environment, governance)
+        assert result.state is State.ROLLED_BACK, result.outcome
+        assert "stream broke after 3 responses" in result.outcome + record.verification_steps[-1].detail
+        assert answered() == ([2], "PASS")
+    finally:
+        production.unload(model)
