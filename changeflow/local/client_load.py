@@ -14,13 +14,13 @@ import time
 SLOTS_PER_S = 10  # answers are counted per tenth of a second and version
 
 
-def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s, answered):
+def _worker(http_url, grpc_url, golden_set, stop, deadline, max_requests, counts, failures, lock, pause_s, answered):
     from changeflow.bootstrap import model_server
     from changeflow.exceptions import ServerError
     from changeflow.services.verification import bound_golden
     from changeflow.settings.environment import ServerEndpoint
 
-    server = model_server(ServerEndpoint(name="load", http_url=http_url))
+    server = model_server(ServerEndpoint(name="load", http_url=http_url, grpc_url=grpc_url))
     golden = bound_golden(server, golden_set)
     sent = 0
     while not stop.is_set() and time.monotonic() < deadline and sent < max_requests:
@@ -39,7 +39,7 @@ def _worker(http_url, golden_set, stop, deadline, max_requests, counts, failures
         counts.append(sent)
 
 
-def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, started, results):
+def _run(http_url, grpc_url, golden_set, threads, seconds, max_requests, pause_s, stop, started, results):
     inner_stop, lock = threading.Event(), threading.Lock()
     counts, failures, answered = [], [], {}
     deadline = time.monotonic() + seconds
@@ -48,6 +48,7 @@ def _run(http_url, golden_set, threads, seconds, max_requests, pause_s, stop, st
             target=_worker,
             args=(
                 http_url,
+                grpc_url,
                 golden_set,
                 inner_stop,
                 deadline,
@@ -76,6 +77,7 @@ class ClientLoad:
     """``with ClientLoad(url, "/path/golden.json"):`` sends the golden set's requests, unversioned, until the block ends.
 
     ``pause_s`` spaces each thread's requests (light background traffic for the demo); 0 is flat out.
+    ``grpc_url``: where a streaming (decoupled) model's streams go (each request is one whole stream).
     """
 
     def __init__(
@@ -86,8 +88,9 @@ class ClientLoad:
         max_seconds: float = 900,
         max_requests: int = 5_000_000,
         pause_s: float = 0.0,
+        grpc_url: str | None = None,
     ):
-        self._args = (http_url, str(golden_set), threads, max_seconds, max_requests, pause_s)
+        self._args = (http_url, grpc_url, str(golden_set), threads, max_seconds, max_requests, pause_s)
         context = mp.get_context("spawn")
         self._stop, self._started = context.Event(), context.Event()
         self._results = context.Queue()

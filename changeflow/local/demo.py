@@ -80,6 +80,11 @@ SCENARIOS = [
             ("frank", False, "requester tried to self-approve; refile with CAB"),
         ],
     ),
+    Scenario(
+        file="normal-deploy-generator-v2.yaml",  # a streaming model: asked and judged over Triton's gRPC stream
+        clock=datetime(2026, 11, 25, 22, 0, tzinfo=BERLIN),
+        decisions=[("carol", True, "same text on every golden prompt"), ("dave", True, "")],
+    ),
 ]
 
 

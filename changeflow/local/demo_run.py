@@ -86,7 +86,8 @@ def run_scenarios(keys: Path, version) -> None:
         EventSink() as sink,
         tempfile.TemporaryDirectory(prefix="changeflow-demo-executor-") as home,
     ):
-        prod = start_fleet(stack, paths.MODEL_REPOSITORY, [("classifier", None), ("feature_scaler", None)], REPLICAS)
+        served = [("classifier", None), ("feature_scaler", None), ("generator", None)]
+        prod = start_fleet(stack, paths.MODEL_REPOSITORY, served, REPLICAS)
         if prod.balancer is None:
             say(f"  no load balancer here ({missing_reason()}): client load goes to {prod.servers[0].name}")
         environment = Environment(
@@ -130,7 +131,7 @@ def run_each(services, prod: LocalFleet, keys: Path, sink: EventSink) -> DemoRep
         )
         traffic = kind_of(request).golden_set(request.change) or paths.GOLDEN / f"{request.model}.json"
         with (
-            ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005) as load,
+            ClientLoad(prod.http_url, traffic, threads=2, pause_s=0.005, grpc_url=prod.endpoint().grpc_url) as load,
             DecisionsInBackground(
                 request.id,
                 scenario.decisions,

@@ -10,7 +10,7 @@ from tests.e2e.conftest import in_venv
 from tests.e2e.test_cli import run
 
 pytestmark = [pytest.mark.triton, pytest.mark.slow]
-EXPECTED = ["closed", "closed", "aborted", "rolled_back", "closed", "rejected"]
+EXPECTED = ["closed", "closed", "aborted", "rolled_back", "closed", "rejected", "closed"]
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,14 @@ def test_demo_outcomes(demo_report):
         "model_deployment",
         "config_change",
         "config_change",
+        "model_deployment",
     ]
     deploy_v2, abort_v3, rollback_v4 = changes[1:4]
+    streamed = changes[6]  # the generator, asked and judged over Triton's gRPC stream
+    assert streamed["model"] == "generator" and (
+        streamed["serving_version_before"],
+        streamed["serving_version_after"],
+    ) == (1, 2)
     assert (deploy_v2["serving_version_before"], deploy_v2["serving_version_after"]) == (1, 2)
     assert abort_v3["serving_version_after"] == 2 and "golden cases wrong" in abort_v3["detail"]  # still serving v2
     assert (rollback_v4["serving_version_before"], rollback_v4["serving_version_after"]) == (2, 2)
