@@ -11,9 +11,9 @@ from changeflow.domain.comparison import ComparisonThresholds
 from changeflow.domain.streams import StreamResult
 from changeflow.domain.verdicts import Outcome
 from changeflow.exceptions import InferenceError
-from changeflow.services.bake import bake
 from tests.fakes import FakeModelServer
-from tests.services.test_bake import GOLDEN, LIMITS, Clock, adder
+from tests.services.test_bake import adder
+from tests.services.test_paired_bake import paired_bake
 
 COMPARE = ComparisonThresholds(min_samples=20)
 RESPONSES = 16
@@ -61,21 +61,8 @@ def failing_streams(every: int, error: str):
 
 
 def stream_bake(server, seconds=10.0):
-    clock = Clock()
-    return bake(
-        server,
-        server,
-        GOLDEN,
-        2,
-        seconds=seconds,
-        interval_s=1.0,
-        probes_per_sample=10,
-        limits=LIMITS,
-        baseline=1,
-        comparison=COMPARE,
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    """The same paired bake as a unary model's (tests/services/test_paired_bake.py): v2 against v1."""
+    return paired_bake(server, seconds=seconds)
 
 
 EQUAL = {1: (18.0, 4.0), 2: (18.0, 4.0)}
