@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from changeflow.domain.golden_tensors import FLOATS, Datatype, decode_tensor
 from changeflow.domain.golden_tensors import NUMPY_DTYPES as NUMPY_DTYPES  # where model_config reads it
 from changeflow.domain.golden_text import TextMode, text_rule_problem
+from changeflow.domain.stream_budgets import unusable_budgets
 from changeflow.exceptions import GoldenSetMismatch
 
 if TYPE_CHECKING:
@@ -116,7 +117,9 @@ class GoldenSet(BaseModel):
     inputs: dict[str, TensorDecl] = Field(default_factory=dict)
     outputs: dict[str, TensorDecl] = Field(default_factory=dict)
     compare: dict[str, OutputRule] = Field(default_factory=dict)
-    latency_budget_ms: dict[Literal["p95"], Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    latency_budget_ms: dict[Literal["p95", "first_response_p95", "gap_p95"], Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict
+    )
     cases: list[GoldenCase] = Field(min_length=1, max_length=MAX_CASES)
 
 
@@ -301,6 +304,13 @@ def bind(golden: GoldenSet, signature: ModelSignature) -> BoundGolden:
             "use the golden set of this model",
         )
     _check_declarations(golden, signature)
+    if unusable := unusable_budgets(golden.latency_budget_ms, signature.decoupled):
+        raise _mismatch(
+            signature,
+            f"latency_budget_ms.{unusable[0]}",
+            f"{signature.model} does not stream (no model_transaction_policy {{ decoupled: true }}): nothing to measure it on",
+            "drop it; p95 bounds a unary model's latency",
+        )
     rules, text_rules = rules_for(golden, signature), text_rules_for(golden, signature)
     decode_expected = _stream if signature.decoupled else _tensor
     batch_axis = 1 if signature.decoupled else 0  # a stream's responses come first

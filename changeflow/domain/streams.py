@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
-from changeflow.domain.verdicts import percentile
+from changeflow.domain.percentiles import percentile
 from changeflow.exceptions import InferenceError
 
 if TYPE_CHECKING:

@@ -12,7 +12,6 @@ for errors and correctness, as clients see them). Either view breaching a thresh
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
@@ -22,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.domain.golden import BoundGolden, Compare, OutputRule
 from changeflow.domain.golden_text import TextMode, joined_bytes, joined_text, similarity
+from changeflow.domain.percentiles import percentile
+from changeflow.domain.stream_budgets import stream_budget_problems
 
 
 class Outcome(StrEnum):
@@ -190,8 +191,9 @@ class CaseObservation(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     outputs: dict[str, np.ndarray] = Field(default_factory=dict)
     error: str | None = None
-    latency_ms: float = 0.0
+    latency_ms: float = 0.0  # a stream's: its first response
     server: str = ""  # the server (replica) that answered
+    gaps_ms: tuple[float, ...] = ()  # a stream's gaps between responses (none for a unary answer)
 
 
 def _differs(got: np.ndarray, want: np.ndarray, compare: Compare, rtol: float, atol: float) -> str | None:
@@ -304,13 +306,6 @@ def disagreement(bound: BoundGolden, index: int, new: CaseObservation, old: Case
     return None
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def assess_golden(
     bound: BoundGolden, observations: Mapping[int, CaseObservation] | Sequence[CaseObservation]
 ) -> Verdict:
@@ -327,5 +322,15 @@ def assess_golden(
     p95 = percentile([o.latency_ms for o in seen.values()], 95)
     if budget is not None and p95 > budget:
         return Verdict(outcome=Outcome.FAIL, reason=f"p95 latency {p95:.1f} ms > budget {budget:.1f} ms")
+    exceeded, unmeasured = stream_budget_problems(
+        bound.golden.latency_budget_ms,
+        [o.latency_ms for o in seen.values()],
+        [gap for o in seen.values() for gap in o.gaps_ms],
+    )
+    if exceeded or unmeasured:
+        outcome = Outcome.FAIL if exceeded else Outcome.INCONCLUSIVE
+        return Verdict(
+            outcome=outcome, reason=f"{total} of {total} golden cases right, but " + "; ".join(exceeded + unmeasured)
+        )
     within = f", p95 latency {p95:.1f} ms <= {budget:.1f} ms" if budget is not None else ""
     return Verdict(outcome=Outcome.PASS, reason=f"{total} of {total} golden cases right{within}")

@@ -226,7 +226,10 @@ def observe_case(
         result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
     except InferenceError as exc:
         return CaseObservation(error=str(exc)), None
-    observed = CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server)
+    gaps_ms = tuple(gap * 1000.0 for gap in result.stream.gaps_s) if result.stream is not None else ()
+    observed = CaseObservation(
+        outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server, gaps_ms=gaps_ms
+    )
     return observed, result.model_version
 
 
