@@ -25,8 +25,10 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+if __name__ == "__main__":  # quiet Prefect for this benchmark's process only: an importer (a test session whose
+    # workers log at INFO, bench/fleet.py with its own settings) keeps its environment
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from changeflow import State  # noqa: E402
 from changeflow.adapters.triton import with_versions  # noqa: E402

@@ -1,7 +1,10 @@
 """``make bench``'s JSON line when the known-bad v4 never reaches production: staging may catch it (its failures
 are random), and then there is no rollback to time. The line says so with nulls and a reason; it does not crash."""
 
+import importlib
 import json
+import os
+import sys
 from datetime import datetime, timezone
 
 from bench.rollback import rollback_line, seconds_to_detect, summary
@@ -84,3 +87,12 @@ def test_detection_is_timed_only_from_production_failures_to_a_bake_step_that_en
     assert seconds_to_detect([first_failure], baked) is None  # the bake has not ended
     baked.finish_step(Phase.VERIFICATION, "bake", datetime(2026, 1, 1, 0, 0, 10), StepOutcome.FAILED)  # naive UTC
     assert seconds_to_detect([first_failure + 2, first_failure], baked) == 6.0
+
+
+def test_importing_the_bench_leaves_the_environment_alone(monkeypatch):
+    """It quieted Prefect's logging for the whole test session once (PREFECT_LOGGING_LEVEL=WARNING, inherited by
+    every worker started later), and the tests that read a worker's log found nothing."""
+    monkeypatch.delenv("PREFECT_LOGGING_LEVEL", raising=False)
+    monkeypatch.delitem(sys.modules, "bench.rollback")
+    importlib.import_module("bench.rollback")
+    assert "PREFECT_LOGGING_LEVEL" not in os.environ
