@@ -63,11 +63,15 @@ class ComparisonThresholds(BaseModel, frozen=True):
     )
 
 
-def median_gap_ms(stream: StreamResult) -> float | None:
+def pace_ms(gaps_ms: Sequence[float]) -> float | None:
     """One stream's pace as one figure: the median of its gaps between responses, in ms (a stream's tokens
     are not independent samples, so each stream counts once). None with fewer than two responses."""
-    gaps = stream.gaps_s
-    return statistics.median(gaps) * 1000.0 if gaps else None
+    return statistics.median(gaps_ms) if gaps_ms else None
+
+
+def median_gap_ms(stream: StreamResult) -> float | None:
+    """``pace_ms`` of a stream as its client saw it."""
+    return pace_ms([gap * 1000.0 for gap in stream.gaps_s])
 
 
 class VersionObservations(BaseModel, frozen=True):

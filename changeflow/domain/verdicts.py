@@ -193,6 +193,7 @@ class CaseObservation(BaseModel):
     error: str | None = None
     latency_ms: float = 0.0  # a stream's: its first response
     server: str = ""  # the server (replica) that answered
+    streamed: bool = False  # the answer was a stream (a streaming model's), even of one response
     gaps_ms: tuple[float, ...] = ()  # a stream's gaps between responses (none for a unary answer)
 
 

@@ -33,10 +33,9 @@ from changeflow.domain.comparison import (
     VersionObservations,
     compare,
     failed_beside_a_healthy_baseline,
-    median_gap_ms,
+    pace_ms,
 )
 from changeflow.domain.golden import BoundGolden
-from changeflow.domain.streams import StreamResult
 from changeflow.domain.verdicts import (
     BakeSample,
     BakeThresholds,
@@ -51,9 +50,9 @@ from changeflow.domain.verdicts import (
     evaluate_metric,
     worst,
 )
-from changeflow.exceptions import ChangeCancelled, InferenceError, NoMetricData, ServerError
+from changeflow.exceptions import ChangeCancelled, NoMetricData, ServerError
 from changeflow.ports import MetricProvider, MetricSource, ModelServer
-from changeflow.services.verification import replica_of
+from changeflow.services.verification import observe_case, replica_of
 
 
 class BakeReport(BaseModel):
@@ -73,11 +72,11 @@ class _Timings(BaseModel):
     streams: int = 0
     gaps: list[float] = []
 
-    def add(self, seen: CaseObservation, stream: StreamResult | None) -> None:
+    def add(self, seen: CaseObservation) -> None:
         self.latencies.append(seen.latency_ms)
-        if stream is not None:
+        if seen.streamed:
             self.streams += 1
-            if (gap := median_gap_ms(stream)) is not None:
+            if (gap := pace_ms(seen.gaps_ms)) is not None:
                 self.gaps.append(gap)
 
     def added_to(self, observations: VersionObservations, errors: int) -> VersionObservations:
@@ -97,19 +96,6 @@ class _Round(BaseModel):
     first_disagreement: str = ""
 
 
-def _observe(
-    server: ModelServer, golden: BoundGolden, index: int, version: int | None = None
-) -> tuple[CaseObservation, int | None, StreamResult | None]:
-    """``verification.observe_case`` keeping the stream a streaming model answered with: its gaps are
-    judged, and a ``CaseObservation`` has no place for them."""
-    try:
-        result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
-    except InferenceError as exc:
-        return CaseObservation(error=str(exc)), None, None
-    observed = CaseObservation(outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server)
-    return observed, result.model_version, result.stream
-
-
 def paired_probe(
     server: ModelServer, golden: BoundGolden, count: int, version: int | None, baseline: int | None, offset: int
 ) -> _Round:
@@ -119,14 +105,12 @@ def paired_probe(
     seen = _Round()
     for i in range(count):
         index = (offset + i) % len(golden)
-        old, old_stream = None, None
         if baseline is not None and i % 2:
-            old, _, old_stream = _observe(server, golden, index, baseline)
-            new, answered_by, new_stream = _observe(server, golden, index)
+            old, _ = observe_case(server, golden, index, baseline)
+            new, answered_by = observe_case(server, golden, index)
         else:
-            new, answered_by, new_stream = _observe(server, golden, index)
-            if baseline is not None:
-                old, _, old_stream = _observe(server, golden, index, baseline)
+            new, answered_by = observe_case(server, golden, index)
+            old = observe_case(server, golden, index, baseline)[0] if baseline is not None else None
         problems = case_problems(golden, index, new)
         if not problems and version is not None and answered_by != version:
             problems = [f"case {index}: answered by v{answered_by}, expected v{version}"]
@@ -134,13 +118,13 @@ def paired_probe(
             seen.failures += 1
             seen.problem = seen.problem or problems[0] + replica_of(server, new)
         else:
-            seen.new.add(new, new_stream)
+            seen.new.add(new)
         if old is None:
             continue
         if case_problems(golden, index, old):
             seen.old_errors += 1
         else:
-            seen.old.add(old, old_stream)
+            seen.old.add(old)
         if not problems and not old.error:
             seen.compared += 1
             if differs := disagreement(golden, index, new, old):

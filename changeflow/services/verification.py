@@ -226,9 +226,13 @@ def observe_case(
         result = server.infer(golden.model, golden.requests[index], version=version, datatypes=golden.datatypes)
     except InferenceError as exc:
         return CaseObservation(error=str(exc)), None
-    gaps_ms = tuple(gap * 1000.0 for gap in result.stream.gaps_s) if result.stream is not None else ()
+    stream = result.stream
     observed = CaseObservation(
-        outputs=dict(result.outputs), latency_ms=result.latency_ms, server=result.server, gaps_ms=gaps_ms
+        outputs=dict(result.outputs),
+        latency_ms=result.latency_ms,
+        server=result.server,
+        streamed=stream is not None,
+        gaps_ms=tuple(gap * 1000.0 for gap in stream.gaps_s) if stream is not None else (),
     )
     return observed, result.model_version
 
