@@ -8,7 +8,8 @@ is opened, since the process itself may be running on the requester's variables.
 
 ``environment``, ``governance`` and ``now`` stay in the signature only so that a run carrying them is
 taken, refused and recorded rather than dropped by Prefect with no record (a value Prefect cannot even
-validate is still dropped by Prefect, with no record); no caller may set them.
+validate is still dropped by Prefect, with no record); no caller may set them. A run ends in the state
+its record's outcome names (``adapters.prefect_states``): closed is Completed, a rolled-back change is not.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from datetime import datetime
 from changeflow.flows.governed import Governed, Steps, govern, open_request
 from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
 from prefect import flow, get_run_logger
+from prefect.states import State as PrefectState
 
 from changeflow.adapters.prefect import change_run_name, run_origin
 from changeflow.adapters.prefect_recovery import start_safety_net
+from changeflow.adapters.prefect_states import run_state
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
@@ -74,9 +77,9 @@ def standard_change(
     environment: Environment | None = None,
     governance: Governance | None = None,
     now: datetime | None = None,
-) -> ChangeResult:
+) -> PrefectState:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
-    return run_governed(request, _given(environment, governance, now), ChangeType.STANDARD)
+    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.STANDARD))
 
 
 @flow(name="normal-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
@@ -85,9 +88,9 @@ def normal_change(
     environment: Environment | None = None,
     governance: Governance | None = None,
     now: datetime | None = None,
-) -> ChangeResult:
+) -> PrefectState:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
-    return run_governed(request, _given(environment, governance, now), ChangeType.NORMAL)
+    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.NORMAL))
 
 
 @flow(name="emergency-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
@@ -96,9 +99,9 @@ def emergency_change(
     environment: Environment | None = None,
     governance: Governance | None = None,
     now: datetime | None = None,
-) -> ChangeResult:
+) -> PrefectState:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
-    return run_governed(request, _given(environment, governance, now), ChangeType.EMERGENCY)
+    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.EMERGENCY))
 
 
 CHANGE_FLOWS = {

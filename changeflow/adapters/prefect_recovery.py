@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from changeflow.adapters.prefect_states import ENDED_EVENTS
 from changeflow.kinds import KINDS
 
 GOVERNED_FLOWS = ("standard-change", "normal-change", "emergency-change", "maintenance-window")
@@ -60,12 +61,7 @@ def recovery_automations(safety_net_deployment_id: str, silence_s: float = SILEN
     from prefect.events.actions import ChangeFlowRunState, RunDeployment
     from prefect.events.schemas.automations import EventTrigger, Posture
 
-    ended = (
-        "prefect.flow-run.Completed",
-        "prefect.flow-run.Failed",
-        "prefect.flow-run.Cancelled",
-        "prefect.flow-run.Crashed",
-    )
+    ended = sorted(ENDED_EVENTS)  # a change's run may end in a state named after its outcome
     run_safety_net = RunDeployment(source="selected", deployment_id=safety_net_deployment_id)
     return [
         Automation(

@@ -154,6 +154,13 @@ def test_submit_exit_codes_tell_a_pipeline_the_outcome(
     rolled_back = submit_and_decide(tmp_path, environment_file, cli_env, deploy("CHG-0613", 4), [("oscar", True)])
     assert rolled_back.returncode == 5 and production.ready_versions("classifier") == [1], rolled_back.stderr[-1500:]
     assert production.infer("classifier", {"INPUT": np.zeros((1, 4), np.float32)}).model_version == 1
+    # the flow runs end in states named after the outcome, not a green Completed (#27); `submit` says each state
+    for ran, name, said in (
+        (rejected, "Rejected", "CHG-0611 rejected: "),
+        (aborted, "Aborted", "CHG-0612 aborted: "),
+        (rolled_back, "Rolled back", "CHG-0613 rolled_back: rolled back (FAIL: "),
+    ):
+        assert f": {name} — {said}" in " ".join(ran.stderr.split()), ran.stderr[-1500:]  # (the console wraps lines)
 
 
 def test_a_dry_run_refuses_an_id_already_on_record(tmp_path, environment_file, cli_env, change_worker):

@@ -44,8 +44,12 @@ def test_executor_parameters_from_any_caller_are_refused_and_recorded(
         "now": WEDNESDAY_NIGHT,
     }
     request = change(example)
-    result = flow.fn(request, **{name: handed_in[name] for name in given})
+    ended = flow.fn(request, **{name: handed_in[name] for name in given})
+    result = ended.data
     assert result.state is State.REJECTED, result.outcome
+    assert (
+        ended.is_failed() and ended.name == "Rejected" and ended.message == f"{request.id} rejected: {result.outcome}"
+    )
     assert (
         f"refused: run parameter(s) {', '.join(given)} are the executor's configuration, not the requester's"
         in result.outcome
