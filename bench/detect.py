@@ -3,6 +3,7 @@ roll back a healthy version? Real Triton, steady client load, the product's own 
 unary model (``classifier``) and a streaming one (``generator``, decoupled, over gRPC).
 
     make bench-detect   (or: .venv/bin/python bench/detect.py [--rows unary,stream] [--healthy-bakes 100] ...)
+    .venv/bin/python bench/detect.py --unary-rows latency --healthy-bakes 0   # the +40 % latency row and the streams
 
 Each bake starts as a promotion does: production serves ``[old, new]`` freshly loaded, a smoke test
 warms the new version, then ``services.bake.bake`` runs with the default ``BakeSettings`` (a sample
@@ -181,6 +182,7 @@ def unary_rows(bench: Bench, args, load_requests: list[int]) -> dict:
             ("errors2", Row("errors 2%", [2, 6], {})),
             ("errors10", Row("errors 10%", [2, 4], {})),
         ]
+        rows = [(name, row) for name, row in rows if name in args.unary_rows.split(",")]
         results = {
             name: regressions(bench, row, args.regression_bakes, args.regression_seconds, args.warmup_bakes)
             for name, row in rows
@@ -228,7 +230,8 @@ def stream_rows(bench: Bench, args, load_requests: list[int]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="unary,stream", help="unary, stream or both (comma-separated)")
-    parser.add_argument("--healthy-bakes", type=int, default=100)
+    parser.add_argument("--unary-rows", default="latency,errors2,errors10", help="which unary regressions to bake")
+    parser.add_argument("--healthy-bakes", type=int, default=100, help="0: no healthy unary bakes")
     parser.add_argument("--stream-healthy-bakes", type=int, default=100)
     parser.add_argument("--healthy-seconds", type=float, default=8.0)
     parser.add_argument("--regression-bakes", type=int, default=20)
@@ -239,6 +242,8 @@ def main() -> None:
     chosen = {r.strip() for r in args.rows.split(",") if r.strip()}
     if not chosen or chosen - {"unary", "stream"}:
         parser.error(f"--rows: {args.rows!r} is not unary, stream or unary,stream; fix: name one or both")
+    if not args.unary_rows or set(args.unary_rows.split(",")) - {"latency", "errors2", "errors10"}:
+        parser.error(f"--unary-rows: {args.unary_rows!r}; fix: name some of latency,errors2,errors10")
 
     settings, comparison = BakeSettings(), ComparisonThresholds()
     say("starting a production Triton …")
@@ -263,6 +268,7 @@ def main() -> None:
                 report |= rows(bench, args, load_requests)
     report |= {
         "rows": sorted(chosen),
+        "unary_rows": args.unary_rows,
         "regression_bakes_each": args.regression_bakes,
         "warmup_bakes": args.warmup_bakes,
         "target_shift": TARGET_SHIFT,
