@@ -36,6 +36,7 @@ FLOWS = [  # (entrypoint, deployment name): no parameters of the executor's; the
     ("flows/review.py:post_implementation_review", "review"),  # an emergency's signed post-implementation review
 ]
 EVERY = {"safety-net", "drift-check"}  # deployments on an interval, one run at a time
+HOUSEKEEPING = "housekeeping"  # their runs' tag: the runs list can leave them out (docs/operators.md)
 
 
 def flows_source() -> Path:
@@ -79,7 +80,7 @@ def deploy_change_flows(
                 push=False,
                 print_next_steps=False,
                 ignore_warnings=True,
-                tags=["changeflow"],
+                tags=["changeflow", HOUSEKEEPING] if name in EVERY else ["changeflow"],
                 **schedule,
             )
         )

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from prefect.flows import load_flow_from_entrypoint
 
-from changeflow.local.serve import FLOWS
+from changeflow.local.serve import EVERY, FLOWS, HOUSEKEEPING
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,3 +24,5 @@ def test_every_deployment_entrypoint_is_a_flow_with_defaults_for_its_settings():
         assert deployment["work_pool"]["name"] == "changeflow-local"
     assert names == [name for _, name in FLOWS]
     assert [d["entrypoint"] for d in spec["deployments"]] == [entry for entry, _ in FLOWS]
+    # the scheduled housekeeping runs carry a tag the runs list can leave out, as `changeflow serve` tags them
+    assert {d["name"] for d in spec["deployments"] if HOUSEKEEPING in d["tags"]} == EVERY
