@@ -172,59 +172,50 @@ def flatten(prefix: str, result: dict) -> dict:
     return {f"{prefix}_{names.get(k, k)}": result[k] for k in keys if k in result}
 
 
-def unary_rows(bench: Bench, args, load_requests: list[int]) -> dict:
-    extra = Knob(value=0.4 * 1.0, target=TARGET_SHIFT)  # ms over a ~1 ms answer: the warm-up bakes correct it
-    with ClientLoad(
-        bench.endpoint.http_url, bench.golden_path, threads=args.load_threads, max_seconds=6 * 3600
-    ) as load:
-        rows = [
-            ("latency", Row("latency +40%", [2, 5], {}, ("slow_extra_latency_ms", extra))),
-            ("errors2", Row("errors 2%", [2, 6], {})),
-            ("errors10", Row("errors 10%", [2, 4], {})),
-        ]
-        rows = [(name, row) for name, row in rows if name in args.unary_rows.split(",")]
-        results = {
-            name: regressions(bench, row, args.regression_bakes, args.regression_seconds, args.warmup_bakes)
-            for name, row in rows
-        }
-        false_rollbacks, reasons = healthy(bench, args.healthy_bakes, args.healthy_seconds)
-    load_requests.append(load.requests)
-    report = {k: v for name, result in results.items() for k, v in flatten(name, result).items()}
-    return report | {
-        "healthy_bakes": args.healthy_bakes,
-        "false_rollbacks": false_rollbacks,
-        "healthy_failures": reasons[:5],
-        "first_reasons": {name: result["first_reason"] for name, result in results.items()},
-    }
-
-
-def stream_rows(bench: Bench, args, load_requests: list[int]) -> dict:
-    share = Knob(value=TARGET_SHIFT, target=TARGET_SHIFT)
+def row_set(bench: Bench, args, rows: list[tuple[str, Row]], healthy_bakes: int, prefix: str, streams: bool) -> dict:
+    """Bake ``rows`` and ``healthy_bakes`` healthy deployments under client load on ``bench``'s model
+    (streams when ``streams``); the report's healthy keys start with ``prefix``."""
     with ClientLoad(
         bench.endpoint.http_url,
         bench.golden_path,
         threads=args.load_threads,
         max_seconds=6 * 3600,
-        grpc_url=bench.endpoint.grpc_url,
+        grpc_url=bench.endpoint.grpc_url if streams else None,
     ) as load:
-        rows = [
-            ("stream_first_response", Row("first response +40%", [2, 5], {}, ("slow_first_share", share))),
-            # the client load reaches v4 too: warm for 60 streams so the smoke test passes, as in staging
-            ("stream_errors", Row("streams breaking 30%", [2, 4], {"flaky_healthy_requests": "60"})),
-        ]
         results = {
             name: regressions(bench, row, args.regression_bakes, args.regression_seconds, args.warmup_bakes)
             for name, row in rows
         }
-        false_rollbacks, reasons = healthy(bench, args.stream_healthy_bakes, args.healthy_seconds)
-    load_requests.append(load.requests)
+        false_rollbacks, reasons = healthy(bench, healthy_bakes, args.healthy_seconds)
     report = {k: v for name, result in results.items() for k, v in flatten(name, result).items()}
     return report | {
-        "stream_healthy_bakes": args.stream_healthy_bakes,
-        "stream_false_rollbacks": false_rollbacks,
-        "stream_healthy_failures": reasons[:5],
-        "stream_first_reasons": {name: result["first_reason"] for name, result in results.items()},
+        f"{prefix}healthy_bakes": healthy_bakes,
+        f"{prefix}false_rollbacks": false_rollbacks,
+        f"{prefix}healthy_failures": reasons[:5],
+        f"{prefix}first_reasons": {name: result["first_reason"] for name, result in results.items()},
+        f"{prefix}client_requests": load.requests,
     }
+
+
+def unary_rows(bench: Bench, args) -> dict:
+    extra = Knob(value=0.4 * 1.0, target=TARGET_SHIFT)  # ms over a ~1 ms answer: the warm-up bakes correct it
+    rows = [
+        ("latency", Row("latency +40%", [2, 5], {}, ("slow_extra_latency_ms", extra))),
+        ("errors2", Row("errors 2%", [2, 6], {})),
+        ("errors10", Row("errors 10%", [2, 4], {})),
+    ]
+    chosen = [(name, row) for name, row in rows if name in args.unary_rows.split(",")]
+    return row_set(bench, args, chosen, args.healthy_bakes, "", streams=False)
+
+
+def stream_rows(bench: Bench, args) -> dict:
+    share = Knob(value=TARGET_SHIFT, target=TARGET_SHIFT)
+    rows = [
+        ("stream_first_response", Row("first response +40%", [2, 5], {}, ("slow_first_share", share))),
+        # the client load reaches v4 too: warm for 60 streams so the smoke test passes, as in staging
+        ("stream_errors", Row("streams breaking 30%", [2, 4], {"flaky_healthy_requests": "60"})),
+    ]
+    return row_set(bench, args, rows, args.stream_healthy_bakes, "stream_", streams=True)
 
 
 def main() -> None:
@@ -247,7 +238,7 @@ def main() -> None:
 
     settings, comparison = BakeSettings(), ComparisonThresholds()
     say("starting a production Triton …")
-    started, report, load_requests = time.monotonic(), {}, []
+    started, report = time.monotonic(), {}
     with (
         tempfile.TemporaryDirectory(prefix="changeflow-bench-detect-") as scratch,
         TritonServer(
@@ -265,14 +256,13 @@ def main() -> None:
         for row_set, model, rows in (("unary", UNARY, unary_rows), ("stream", STREAM, stream_rows)):
             if row_set in chosen:
                 bench = Bench(endpoint, model, configs.read_config(model), settings, comparison)
-                report |= rows(bench, args, load_requests)
+                report |= rows(bench, args)
     report |= {
         "rows": sorted(chosen),
         "unary_rows": args.unary_rows,
         "regression_bakes_each": args.regression_bakes,
         "warmup_bakes": args.warmup_bakes,
         "target_shift": TARGET_SHIFT,
-        "client_requests": sum(load_requests),
         "interval_s": settings.interval_s,
         "probes_per_sample": settings.probes_per_sample,
         "confidence": comparison.confidence,
