@@ -13,8 +13,10 @@ each baked up to ``--regression-seconds`` (stops at the first FAIL):
 
 - latency: classifier v5 (v2's answers) with extra compute; stream_first_response: generator v5 (v2's
   tokens), its first token held back a share of the time it took. Each bake reports the shift its own
-  paired probes measured, and the slow version's setting follows those measurements toward +40 %
-  (``bench/detect_knob.py``), after ``--warmup-bakes`` uncounted bakes that find it;
+  paired probes measured, and the slow version's setting follows the measurements toward +40 %
+  (``bench/detect_knob.py``), after ``--warmup-bakes`` uncounted bakes that find it. For classifier v5 the
+  knob follows ``--check-pairs`` more paired requests sent after each bake: its bakes mostly stop at the
+  first possible sample, whose pairs (those that crossed the threshold) measure high;
 - errors2: classifier v6, 2 % of requests fail (per-response errors, invisible to Triton's counters);
 - errors10: classifier v4, 10 % fail; stream_errors: generator v4, 30 % of streams break mid-way.
 
@@ -47,7 +49,7 @@ from changeflow.domain.verdicts import BakeThresholds, Outcome  # noqa: E402
 from changeflow.local.client_load import ClientLoad  # noqa: E402
 from changeflow.local.triton_server import TritonServer  # noqa: E402
 from changeflow.services.bake import bake  # noqa: E402
-from changeflow.services.verification import bound_golden, smoke_verdict  # noqa: E402
+from changeflow.services.verification import bound_golden, observe_case, smoke_verdict  # noqa: E402
 from changeflow.settings import paths  # noqa: E402
 from changeflow.settings.environment import BakeSettings, ServerEndpoint  # noqa: E402
 
@@ -104,14 +106,44 @@ class Bench:
             comparison=self.comparison,
         )
 
+    def paired_shift(self, old: int, new: int, pairs: int) -> float | None:
+        """``new``'s p50 over ``old``'s, minus one, from ``pairs`` golden requests to each, interleaved in
+        alternating order as the bake's probes are (both still loaded, the same client load)."""
+        seen: dict[int, list[float]] = {old: [], new: []}
+        for i in range(pairs):
+            for version in (old, new) if i % 2 == 0 else (new, old):
+                answer, _ = observe_case(self.production, self.golden, i % len(self.golden), version)
+                if answer.error is None:
+                    seen[version].append(answer.latency_ms)
+        if not seen[old] or not seen[new]:
+            return None
+        return statistics.median(seen[new]) / statistics.median(seen[old]) - 1.0
+
+
+def shift_summary(shifts: list[float]) -> dict:
+    """The shifts the bakes' own paired probes measured: median and range."""
+    return {
+        "measured_shift_p50": round(statistics.median(shifts), 3) if shifts else None,
+        "measured_shift_min": round(min(shifts), 3) if shifts else None,
+        "measured_shift_max": round(max(shifts), 3) if shifts else None,
+    }
+
 
 class Row:
-    """One regression: its versions, fixed parameters and, for a slow version, the knob that sets it."""
+    """One regression: its versions, fixed parameters and, for a slow version, the knob that sets it.
+    ``check_pairs``: after each bake, that many more paired requests measure the shift the knob follows (a
+    bake stopped at its first verdict measured only the pairs that crossed the threshold, which run high)."""
 
     def __init__(
-        self, name: str, versions: list[int], parameters: dict[str, str], knob: tuple[str, Knob] | None = None
+        self,
+        name: str,
+        versions: list[int],
+        parameters: dict[str, str],
+        knob: tuple[str, Knob] | None = None,
+        check_pairs: int = 0,
     ):
         self.name, self.versions, self.parameters, self.knob = name, versions, parameters, knob
+        self.check_pairs = check_pairs
 
     def parameters_now(self) -> dict[str, str]:
         if self.knob is None:
@@ -121,20 +153,24 @@ class Row:
 
 
 def regressions(bench: Bench, row: Row, rounds: int, seconds: float, warmup: int) -> dict:
-    detected, times, reasons = 0, [], []
+    detected, times, reasons, in_bakes = 0, [], [], []
     for i in range(-warmup if row.knob else 0, rounds):
         report = bench.bake(row.versions, seconds, row.parameters_now())
         shift = measured_shift(report.observed)
+        checked = bench.paired_shift(*row.versions, row.check_pairs) if row.check_pairs else shift
         measured = f", measured {shift:+.0%}" if shift is not None else ""
+        measured += f", checked {checked:+.0%}" if row.check_pairs and checked is not None else ""
         label = f"warm-up {i + warmup + 1}/{warmup}" if i < 0 else f"{i + 1}/{rounds}"
         say(
             f"  {row.name} {label}: {report.verdict.outcome.value} after {report.elapsed_s:.1f}s{measured}: {report.verdict.reason[:150]}"
         )
         if row.knob:
-            row.knob[1].update(shift)
+            row.knob[1].update(checked)
             if i < 0:
                 row.knob[1].measured.clear()  # warm-up shifts found the setting; they are not the row's
                 continue
+            if shift is not None:
+                in_bakes.append(shift)
         caught = report.verdict.outcome is Outcome.FAIL
         detected += caught
         if caught:
@@ -148,7 +184,8 @@ def regressions(bench: Bench, row: Row, rounds: int, seconds: float, warmup: int
     }
     if row.knob:
         key, knob = row.knob
-        result |= {**knob.summary(), "setting": {key: round(knob.value, 4)}}
+        checked = {k.replace("measured", "checked"): v for k, v in knob.summary().items()} if row.check_pairs else {}
+        result |= {**shift_summary(in_bakes), **checked, "setting": {key: round(knob.value, 4)}}
     return result
 
 
@@ -167,7 +204,8 @@ def healthy(bench: Bench, bakes: int, seconds: float) -> tuple[int, list[str]]:
 
 
 def flatten(prefix: str, result: dict) -> dict:
-    keys = ("rate", "s_p50", "s_max", "measured_shift_p50", "measured_shift_min", "measured_shift_max", "setting")
+    keys = ("rate", "s_p50", "s_max", "measured_shift_p50", "measured_shift_min", "measured_shift_max")
+    keys += ("checked_shift_p50", "checked_shift_min", "checked_shift_max", "setting")
     names = {"rate": "detect_rate", "s_p50": "detect_s_p50", "s_max": "detect_s_max"}
     return {f"{prefix}_{names.get(k, k)}": result[k] for k in keys if k in result}
 
@@ -198,9 +236,9 @@ def row_set(bench: Bench, args, rows: list[tuple[str, Row]], healthy_bakes: int,
 
 
 def unary_rows(bench: Bench, args) -> dict:
-    extra = Knob(value=0.4 * 1.0, target=TARGET_SHIFT)  # ms over a ~1 ms answer: the warm-up bakes correct it
+    extra = Knob(value=0.4 * 1.0, target=TARGET_SHIFT, max_step=1.25)  # ms over a ~1 ms answer: warm-ups correct it
     rows = [
-        ("latency", Row("latency +40%", [2, 5], {}, ("slow_extra_latency_ms", extra))),
+        ("latency", Row("latency +40%", [2, 5], {}, ("slow_extra_latency_ms", extra), check_pairs=args.check_pairs)),
         ("errors2", Row("errors 2%", [2, 6], {})),
         ("errors10", Row("errors 10%", [2, 4], {})),
     ]
@@ -228,6 +266,7 @@ def main() -> None:
     parser.add_argument("--regression-bakes", type=int, default=20)
     parser.add_argument("--regression-seconds", type=float, default=30.0)
     parser.add_argument("--warmup-bakes", type=int, default=4)
+    parser.add_argument("--check-pairs", type=int, default=200, help="paired requests after each unary v5 bake")
     parser.add_argument("--load-threads", type=int, default=2)
     args = parser.parse_args()
     chosen = {r.strip() for r in args.rows.split(",") if r.strip()}

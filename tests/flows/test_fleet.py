@@ -36,13 +36,18 @@ def environment_of(servers, staging_process, tmp_path, shared=None):
             name=s.name,
             http_url=s.http_url,
             metrics_url=s.metrics_url,
+            grpc_url=s.grpc_url,
             repository=None if shared else s.repository,
         )
         for s in servers
     ]
     return Environment(
         production=ServerEndpoint(
-            name="production", http_url=servers[0].http_url, repository=shared, replicas=replicas
+            name="production",
+            http_url=servers[0].http_url,
+            grpc_url=servers[0].grpc_url,
+            repository=shared,
+            replicas=replicas,
         ),
         staging=staging_process.endpoint("staging"),
         records=RecordStoreSettings(url=f"sqlite:///{tmp_path / 'records.db'}", publish=False),
@@ -154,6 +159,31 @@ def discovered(environment, kube, servers):
         update={"replicas": [], "discover": ReplicaDiscovery(service="triton", namespace="inference")}
     )
     return environment.model_copy(update={"production": production, "cluster": ClusterSettings(host=kube.url)})
+
+
+def test_a_streaming_model_is_deployed_to_every_replica_and_each_streams_the_new_version(shared_fleet):
+    """#26: a decoupled model through the fleet as any other: staged, baked over each replica's gRPC stream
+    and promoted everywhere; each replica, asked directly over its own stream, then serves only v2."""
+    servers, environment, shared = shared_fleet
+    config_file = shared / "generator" / "config.pbtxt"
+    original = config_file.read_text()
+    replicas = [model_server(s.endpoint(s.name)) for s in servers]
+    try:
+        for replica in replicas:
+            replica.load("generator", parse_config(original))
+        result = model_deployment(
+            change("normal-deploy-generator-v2.yaml", change={"bake_seconds": 6}), environment, governance=at_once()
+        )
+        assert result.state is State.CLOSED, result.outcome
+        prompt = {"PROMPT": np.array([b"It was the"], dtype=object)}
+        for replica in replicas:
+            stream = replica.infer("generator", prompt).stream
+            assert replica.ready_versions("generator") == [2] and stream.completed and len(stream.outputs) == 16
+        assert policy_versions(parse_config(config_file.read_text())) == [2]
+    finally:
+        config_file.write_text(original)
+        for replica in replicas:
+            replica.unload("generator")
 
 
 def test_a_rolled_back_change_holds_after_a_restart_on_replicas_discovered_from_endpoint_slices(shared_fleet):
