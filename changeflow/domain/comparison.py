@@ -71,7 +71,7 @@ def pace_ms(gaps_ms: Sequence[float]) -> float | None:
 
 def median_gap_ms(stream: StreamResult) -> float | None:
     """``pace_ms`` of a stream as its client saw it."""
-    return pace_ms([gap * 1000.0 for gap in stream.gaps_s])
+    return pace_ms(stream.gaps_ms)
 
 
 class VersionObservations(BaseModel, frozen=True):

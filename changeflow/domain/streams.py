@@ -90,6 +90,10 @@ class StreamResult:
     def gaps_s(self) -> tuple[float, ...]:
         return tuple(later - earlier for earlier, later in zip(self.arrivals_s, self.arrivals_s[1:]))
 
+    @property
+    def gaps_ms(self) -> tuple[float, ...]:
+        return tuple(gap * 1000.0 for gap in self.gaps_s)
+
 
 class StreamSummary(BaseModel, frozen=True):
     """What many streams add up to. A figure is None when no stream gave it (no data is not a zero).

@@ -232,7 +232,7 @@ def observe_case(
         latency_ms=result.latency_ms,
         server=result.server,
         streamed=stream is not None,
-        gaps_ms=tuple(gap * 1000.0 for gap in stream.gaps_s) if stream is not None else (),
+        gaps_ms=stream.gaps_ms if stream is not None else (),
     )
     return observed, result.model_version
 
