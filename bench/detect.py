@@ -39,7 +39,7 @@ from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from detect_knob import Knob, measured_shift  # noqa: E402  (bench/: the knob is unit-tested apart)
+from detect_knob import Knob, measured_shift, shift_summary  # noqa: E402  (bench/: the knob is unit-tested apart)
 
 from changeflow.adapters.config_store import LocalConfigStore  # noqa: E402
 from changeflow.adapters.triton import with_versions  # noqa: E402
@@ -118,15 +118,6 @@ class Bench:
         if not seen[old] or not seen[new]:
             return None
         return statistics.median(seen[new]) / statistics.median(seen[old]) - 1.0
-
-
-def shift_summary(shifts: list[float]) -> dict:
-    """The shifts the bakes' own paired probes measured: median and range."""
-    return {
-        "measured_shift_p50": round(statistics.median(shifts), 3) if shifts else None,
-        "measured_shift_min": round(min(shifts), 3) if shifts else None,
-        "measured_shift_max": round(max(shifts), 3) if shifts else None,
-    }
 
 
 class Row:

@@ -53,10 +53,13 @@ class Knob:
 
     def summary(self) -> dict[str, float | int | None]:
         """The measured shifts of the bakes: their median, range and count."""
-        seen = self.measured
-        return {
-            "measured_shift_p50": round(statistics.median(seen), 3) if seen else None,
-            "measured_shift_min": round(min(seen), 3) if seen else None,
-            "measured_shift_max": round(max(seen), 3) if seen else None,
-            "bakes_measured": len(seen),
-        }
+        return {**shift_summary(self.measured), "bakes_measured": len(self.measured)}
+
+
+def shift_summary(shifts: list[float]) -> dict[str, float | None]:
+    """Shifts measured over bakes: their median and range (None when there are none)."""
+    return {
+        "measured_shift_p50": round(statistics.median(shifts), 3) if shifts else None,
+        "measured_shift_min": round(min(shifts), 3) if shifts else None,
+        "measured_shift_max": round(max(shifts), 3) if shifts else None,
+    }
