@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
 
 from changeflow.domain.comparison import PairedObservations
 
@@ -31,24 +32,34 @@ class Knob:
     shift the bakes measure stays at ``target``. The shift grows in proportion to the setting, so each
     step multiplies it by (target / measured) ** ``gain``, at most ``max_step`` either way: damped, since
     one bake's measurement is noisy. A measurement that is missing, not a number or too small to divide
-    by leaves the setting as it is."""
+    by leaves the setting as it is.
 
-    def __init__(self, value: float, target: float, gain: float = 0.5, max_step: float = 2.0) -> None:
-        if not (value > 0 and target > 0 and 0 < gain <= 1 and max_step > 1):
-            raise ValueError("knob: value and target must be > 0, gain in (0, 1], max_step > 1")
+    ``window`` > 1: the knob steers from the median of the last ``window`` measurements, each divided by
+    the setting it was measured at (the shift one unit of setting buys), so one wild measurement under
+    flat-out load does not throw the setting off for the bakes after it."""
+
+    def __init__(self, value: float, target: float, gain: float = 0.5, max_step: float = 2.0, window: int = 1) -> None:
+        if not (value > 0 and target > 0 and 0 < gain <= 1 and max_step > 1 and window >= 1):
+            raise ValueError("knob: value and target must be > 0, gain in (0, 1], max_step > 1, window >= 1")
         self.value, self.target, self.gain, self.max_step = value, target, gain, max_step
         self.measured: list[float] = []
+        self.per_unit: deque[float] = deque(maxlen=window)
+        self.history: list[float] = []  # the setting after each measured bake
 
     def update(self, shift: float | None) -> float:
         """Take one bake's measured shift; returns the setting for the next bake."""
         if shift is None or not math.isfinite(shift):
             return self.value
         self.measured.append(shift)
+        if self.per_unit.maxlen > 1:
+            self.per_unit.append(shift / self.value)
+            shift = statistics.median(self.per_unit) * self.value  # what the setting buys, over the window
         if shift < 0.02:  # no measurable shift: the largest step up
             factor = self.max_step
         else:
             factor = min(self.max_step, max(1.0 / self.max_step, (self.target / shift) ** self.gain))
         self.value *= factor
+        self.history.append(self.value)
         return self.value
 
     def summary(self) -> dict[str, float | int | None]:

@@ -7,7 +7,10 @@ tensor name, batch dimension included when the model batches). A version that mi
 
 - ``flaky`` (``FLAKY = True``, the v4s): once warm (after ``flaky_healthy_requests``, default 50, so a
   golden set in staging and a smoke test pass) fails ``flaky_failure_share`` (default 0.1) of requests;
-- ``slow`` (classifier v5): right answers, ``slow_extra_latency_ms`` (default 2.0) more compute per batch;
+- ``slow`` (classifier v5): right answers, more compute per request: a fixed amount of work that takes
+  ``slow_extra_latency_ms`` (default 2.0) on an idle core here (``WORK_PER_MS``). Work, not a deadline: on a busy machine it
+  stretches as the rest of the answer does, so the slowdown stays a share of the answer, as a heavier
+  model's would (a wall-clock spin shrank to +10-28 % of a loaded answer where it was +40 % of an idle one);
 - ``erratic`` (classifier v6): fails ``erratic_failure_share`` (default 0.02) of requests once warm.
 
 Failures are per-response errors (``<name>_failure_mode: response``, invisible to Triton's failure
@@ -17,7 +20,6 @@ Lives at the repository root as a plain file: Triton only treats folders as mode
 """
 
 import json
-import time
 
 
 def parameter(model_config, key, default):
@@ -30,6 +32,20 @@ DEFAULTS = {  # misbehaviour -> (failure share, extra latency ms)
     "slow": ("0", "2.0"),
     "erratic": ("0.02", "0"),
 }
+
+
+def work(steps: int) -> int:
+    """A fixed amount of CPU work: ``steps`` loop turns."""
+    total = 0
+    for step in range(steps):
+        total += step
+    return total
+
+
+# Loop turns per millisecond on an idle core of the machines here (measured: 16,600). A constant, not a
+# calibration at load time: a version loaded while the machine is busy (every bake loads it under client
+# load) measured half of it and came out half as slow.
+WORK_PER_MS = 16_000
 
 
 class SampleModel:
@@ -46,7 +62,8 @@ class SampleModel:
         self.fail_every = round(1.0 / share) if share > 0 else 0
         self.healthy = int(parameter(config, f"{kind}_healthy_requests", "50"))
         self.failure_mode = parameter(config, f"{kind}_failure_mode", "response")
-        self.extra_latency_s = float(parameter(config, f"{kind}_extra_latency_ms", latency)) / 1000.0 if kind else 0.0
+        extra_ms = float(parameter(config, f"{kind}_extra_latency_ms", latency)) if kind else 0.0
+        self.extra_work = round(extra_ms * WORK_PER_MS) if extra_ms > 0 else 0
 
     def predict(self, inputs):
         raise NotImplementedError
@@ -54,12 +71,8 @@ class SampleModel:
     def execute(self, requests):
         import triton_python_backend_utils as pb_utils
 
-        if (
-            self.extra_latency_s
-        ):  # computed, not slept: a slower model burns CPU, and a sleep's wake-up adds ~0.5 ms of its own
-            until = time.perf_counter() + self.extra_latency_s
-            while time.perf_counter() < until:
-                pass
+        if self.extra_work:  # computed, not slept: a slower model burns CPU, and a sleep's wake-up adds ~0.5 ms.
+            work(self.extra_work * len(requests))  # per request, as a heavier model's compute grows with its batch
         responses = []
         for request in requests:
             self.requests += 1

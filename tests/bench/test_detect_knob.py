@@ -40,6 +40,21 @@ def test_the_knob_settles_on_the_target_when_the_base_latency_moves():
     assert statistics_p50(seen[45:]) == pytest.approx(0.4, abs=0.05)
 
 
+def test_a_windowed_knob_holds_the_target_through_wild_measurements():
+    """One bake in four measures far off (flat-out load): a window's median keeps the setting near what
+    buys the target, where a one-bake knob is thrown about."""
+    rng = random.Random(11)
+
+    windowed, single = Knob(value=0.2, target=0.4, max_step=1.25, window=5), Knob(value=0.2, target=0.4, max_step=1.25)
+    for knob in (windowed, single):
+        for bake in range(80):
+            wild = 3.0 if bake % 4 == 1 else (0.2 if bake % 4 == 3 else 1.0)
+            knob.update(knob.value * wild * rng.uniform(0.9, 1.1))  # a 1 ms base: the true shift is the setting
+    late = windowed.history[40:]
+    assert all(0.3 <= v <= 0.55 for v in late), late
+    assert max(single.history[40:]) / min(single.history[40:]) > max(late) / min(late)
+
+
 def test_a_missing_or_tiny_measurement_never_divides_by_zero_and_steps_are_bounded():
     knob = Knob(value=1.0, target=0.4)
     assert knob.update(None) == 1.0 and knob.update(math.nan) == 1.0
