@@ -16,6 +16,7 @@ from changeflow.domain.identity import DOUBT_DIGEST, PLAN_DIGEST, doubt_digest
 from changeflow.domain.request import ChangeRequest
 from changeflow.domain.verdicts import Verdict
 from changeflow.services.approval_gate import gather, weigher
+from changeflow.services.approval_text import doubt_form_text
 from changeflow.services.recorder import Recorder
 from changeflow.settings.defaults import executor_key
 from changeflow.settings.governance import Governance
@@ -23,18 +24,6 @@ from changeflow.settings.governance import Governance
 
 def evidence_text(verdict: Verdict, details: list[str]) -> str:
     return "\n".join([f"bake verdict {verdict}", *details])
-
-
-def doubt_form_text(request: ChangeRequest, evidence: str, digest: str, refusals: list[str], timeout_s: int) -> str:
-    shown = "\n".join(f"- {line}" for line in evidence.splitlines())
-    refused = "".join(f"\n- not counted: {r}" for r in refusals[-3:])
-    return (
-        f"## {request.id}: the bake of {request.model} did not pass\n\n{shown}\n\n"
-        f"Production still serves the new version, the old one warm beside it.\n\n"
-        f"**Approve** to promote anyway (the new version stays, the old is unloaded); leave it off to **roll back**. "
-        f"No decision within {timeout_s}s: rolled back.{refused}\n\n"
-        f"Decision digest: `{digest}`"
-    )
 
 
 def ask_on_doubt(

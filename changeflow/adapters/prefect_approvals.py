@@ -15,27 +15,51 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, Flo
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import FlowPauseTimeout, pause_flow_run, resume_flow_run
 from prefect.input import RunInput
-from pydantic import Field
+from pydantic import ConfigDict, Field, create_model
 
 from changeflow.domain.decisions import Answer
 from changeflow.exceptions import NotWaitingForApproval
+
+CHOICES = ("approve", "reject")
+REQUIRED = ("decision", "approver", "code")
+
+
+def form_schema(schema: dict) -> None:
+    """The form as the UI and Prefect's server see it: an explicit choice with no default, name and code
+    required. Prefect's server checks a resume against this schema, so an answer without a choice is
+    refused at the form, before the run resumes; the Python side keeps defaults so that whatever reaches
+    the worker still loads and is judged (``domain.decisions.malformed``) rather than crashing the run."""
+    properties = schema.get("properties", {})
+    for name in REQUIRED:
+        properties.get(name, {}).pop("default", None)
+    properties.get("decision", {})["enum"] = list(CHOICES)
+    properties.get("approver", {})["minLength"] = 1
+    schema["required"] = [name for name in REQUIRED if name in properties]
 
 
 class ApprovalDecision(RunInput):
     """The form an approver fills in to resume a paused change."""
 
-    approve: bool = Field(False, description="Approve this change (off: reject it)")
-    approver: str = Field("", description="Your identity, e.g. carol")
-    code: str = Field("", description="The one-time code your authenticator app shows for changeflow")
-    comment: str = Field("", description="Why; shown on the change record")
-    plan_digest: str = Field("", description="What you approve: the digest of this request and plan (leave as shown)")
-    signature: str = Field("", description="Set by `changeflow approve`; leave empty in the UI")
+    model_config = ConfigDict(json_schema_extra=form_schema)
+
+    decision: str = Field("", title="Decision", description="approve: count my approval; reject: stop this change")
+    approver: str = Field("", title="Your name", description="As on the approver list, e.g. carol")
+    code: str = Field(
+        "",
+        title="One-time code",
+        description="The 6 digits your authenticator app shows for changeflow (`changeflow approve` signs instead)",
+    )
+    comment: str = Field("", title="Comment", description="Why; shown on the change record")
+    plan_digest: str = Field(
+        "", title="Plan digest", description="What you approve: the digest of this request and plan (leave as shown)"
+    )
+    signature: str = Field("", title="Signature", description="Set by `changeflow approve`; leave empty in the UI")
 
     def answer(self) -> Answer:
-        """The submitted decision; one sent without ``approve`` keeps it unset (malformed, refused)."""
-        approve = self.approve if "approve" in self.model_fields_set else None
+        """The submitted decision; a choice other than approve or reject is None (malformed, refused)."""
+        choice = self.decision.strip().lower()
         return Answer(
-            approve=approve,
+            approve=(choice == "approve") if choice in CHOICES else None,
             approver=self.approver,
             code=self.code,
             comment=self.comment,
@@ -52,14 +76,24 @@ class BakeDecision(ApprovalDecision):
 FORMS = {"approval": ApprovalDecision, "bake": BakeDecision}
 
 
+def prefilled(form: type[ApprovalDecision], description: str, **values: str) -> type[ApprovalDecision]:
+    """``form`` with ``values`` shown in its fields and ``description`` above it. Prefect's
+    ``with_initial_data`` would drop the fields' titles and descriptions, which the UI shows."""
+    fields = {}
+    for name, value in values.items():
+        field = form.model_fields[name]
+        fields[name] = (field.annotation, Field(value, title=field.title, description=field.description))
+    model = create_model(form.__name__, __base__=form, **fields)
+    model._description = description
+    return model
+
+
 class PrefectPause:
     """``DecisionSource``: pause this flow run with the purpose's form, the description above it and the
     digest pre-filled, and wait for a resume (the UI's form or ``changeflow approve``)."""
 
     def ask(self, purpose: str, description: str, digest: str, timeout_s: int, poll_s: float) -> Answer | None:
-        form = FORMS[purpose].with_initial_data(
-            description=description, approve=False, approver="", code="", comment="", plan_digest=digest, signature=""
-        )
+        form = prefilled(FORMS[purpose], description, plan_digest=digest)
         try:
             submitted = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=poll_s)
         except FlowPauseTimeout:
@@ -104,7 +138,14 @@ def submit_decision(
     if run_id is None:
         raise NotWaitingForApproval(f"{change_id} is not waiting for approval (no paused flow run named {change_id}-…)")
     resume_flow_run(
-        run_id, run_input={"approve": approve, "approver": approver, "comment": comment, **(proof() if proof else {})}
+        run_id,
+        run_input={
+            "decision": "approve" if approve else "reject",
+            "approver": approver,
+            "code": "",
+            "comment": comment,
+            **(proof() if proof else {}),
+        },
     )
     return run_id
 

@@ -28,13 +28,14 @@ class Answer(BaseModel, frozen=True):
 
 
 def malformed(answer: Answer) -> Judgement | None:
-    """A decision sent without ``approve`` is refused: silence is neither a yes nor a no."""
+    """A decision that chose neither approve nor reject is refused: silence is neither a yes nor a no.
+    The form's schema refuses it first (``adapters.prefect_approvals``); this holds for any other way in."""
     if answer.approve is not None:
         return None
     who = person(answer.approver) or "(blank)"
     return Judgement(
         accepted=False,
-        reason=f"{who}: the decision has no `approve` field, so it is malformed; send approve: true or false",
+        reason=f"{who}: the decision is neither approve nor reject, so it is malformed; choose one",
     )
 
 

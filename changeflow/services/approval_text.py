@@ -22,6 +22,7 @@ def approval_summary(
     """What the approver reads above the resume form: the change, its risk, plan and rollback, and what
     judges it: the golden set and the bake's rule (governance's, signed with the bundle the plan digest names)."""
     lines = [
+        *not_counted(refusals),
         f"## Approve change {request.id}?",
         f"**{request.type.value} {request.kind}** on `{request.model}`, requested by **{request.requester}**",
         "",
@@ -56,12 +57,39 @@ def approval_summary(
     if digest:
         lines += [
             "",
-            f"**You approve plan** `{digest}`. Type your name and the one-time code your authenticator shows "
-            "for changeflow; a decision without a valid code, or on another plan, is refused and recorded.",
+            f"**You approve plan** `{digest}`. Choose approve or reject, type your name and the one-time code "
+            "your authenticator shows for changeflow; a decision without a valid code, or on another plan, is "
+            "refused and recorded.",
         ]
-    if refusals:
-        lines += ["", "**Not counted:** " + "; ".join(refusals)]
     return "\n".join(lines)
+
+
+def doubt_form_text(request: ChangeRequest, evidence: str, digest: str, refusals: list[str], timeout_s: int) -> str:
+    """What the person reads above the form on a doubtful bake: the evidence and the two ways out."""
+    return "\n".join(
+        [
+            *not_counted(refusals),
+            f"## {request.id}: the bake of {request.model} did not pass",
+            "",
+            *(f"- {line}" for line in evidence.splitlines()),
+            "",
+            "Production still serves the new version, the old one warm beside it.",
+            "",
+            "Choose **approve** to promote anyway (the new version stays, the old is unloaded) or **reject** to "
+            f"**roll back**. No decision within {timeout_s}s: rolled back.",
+            "",
+            f"Decision digest: `{digest}`",
+        ]
+    )
+
+
+def not_counted(refusals: list[str]) -> list[str]:
+    """The last answer's refusal first, above the form the person fills in again (the UI only says the run
+    resumed), with the earlier ones after it."""
+    if not refusals:
+        return []
+    earlier = [f"- {r}" for r in reversed(refusals[:-1])][:3]
+    return [f"> **Not counted: {refusals[-1]}**", *([">", *[f"> {e}" for e in earlier]] if earlier else []), ""]
 
 
 def approval_request_text(request: ChangeRequest, plan: ChangePlan, digest: str, link: str) -> str:

@@ -203,6 +203,15 @@ def resume(store, change_id: str, sent: dict) -> None:
     )
 
 
+def resume_unrecorded(change_id: str, sent: dict) -> None:
+    """``sent`` to the run's pause through the Prefect API; raises when Prefect refuses it."""
+    from prefect.flow_runs import resume_flow_run
+
+    from changeflow.adapters.prefect_approvals import wait_for_pause
+
+    resume_flow_run(wait_for_pause(change_id, timeout_s=90), run_input=sent)
+
+
 def signed_by(approver: str, change_id: str, approve: bool, digest: str) -> str:
     """``approver``'s signature with their own key (the session's approvers: the keys the bundle lists)."""
     from changeflow.adapters.credentials import sign
@@ -256,15 +265,24 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
         resume(
             store,
             "CHG-0811",
-            {"approve": True, "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt},
+            {"decision": "approve", "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt},
         )
-    resume(
-        store, "CHG-0811", {"approver": "frank", "code": current_code(secrets["frank"]), "plan_digest": d}
-    )  # no decision at all
+    for unchosen in ({}, {"decision": "maybe"}):  # no choice: Prefect refuses it against the form's schema
+        with pytest.raises(RuntimeError, match="decision"):
+            resume_unrecorded(
+                "CHG-0811", {"approver": "frank", "code": current_code(secrets["frank"]), "plan_digest": d, **unchosen}
+            )
+    assert len(store.load("CHG-0811").approvals) == 11  # the worker never saw them
     resume(
         store,
         "CHG-0811",
-        {"approve": False, "approver": "dave", "plan_digest": d, "signature": signed_by("dave", "CHG-0811", False, d)},
+        {
+            "decision": "reject",
+            "approver": "dave",
+            "code": "",
+            "plan_digest": d,
+            "signature": signed_by("dave", "CHG-0811", False, d),
+        },
     )
     code, result = ended(waiting.runs["CHG-0811"])
     assert (code, result["state"]) == (3, "rejected"), result
@@ -283,7 +301,6 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
         ("carol", "approve", False),
         ("carol", "approve", False),
         ("frank", "approve", False),
-        ("frank", "reject", False),
         ("dave", "reject", True),
     ], decisions
     reasons = [a.refusal for a in record.approvals]
@@ -301,8 +318,7 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
         and "already approved" in reasons[9]
     )
     assert "already used" in reasons[10] or "not frank's current code" in reasons[10]
-    assert reasons[11] == "frank: the decision has no `approve` field, so it is malformed; send approve: true or false"
-    assert (record.approvals[7].proof, record.approvals[12].proof) == ("totp", "ed25519")
+    assert (record.approvals[7].proof, record.approvals[11].proof) == ("totp", "ed25519")
     assert all(a.proof == "" for a in record.approvals if not a.counted)
     assert record.transitions[-1].reason == "rejected by dave: nothing was touched" and not record.execution_steps
     assert production.asked() == production.before
@@ -352,7 +368,9 @@ def test_a_requester_who_enrols_her_own_carol_is_refused_and_the_enrolment_is_an
     d = store.load("CHG-0821").attachments[PLAN_DIGEST]
     her_secret = yaml.safe_load((hers / "secrets.yaml").read_text())["carol"]
     resume(
-        store, "CHG-0821", {"approve": True, "approver": "carol", "code": current_code(her_secret), "plan_digest": d}
+        store,
+        "CHG-0821",
+        {"decision": "approve", "approver": "carol", "code": current_code(her_secret), "plan_digest": d},
     )  # the UI form's way
     submit_decision(
         "CHG-0821",

@@ -139,6 +139,17 @@ def test_a_decision_on_another_plan_or_unsigned_is_refused_and_kept(fake_service
     assert len(refused) == 1 and not refused[0].counted and "given on another plan" in refused[0].refusal
 
 
+def test_the_next_form_opens_with_why_the_last_answer_was_not_counted(fake_services, governance):
+    """The UI only says the run resumed: the refusal must be the first thing the next form shows."""
+    request = change("normal-self-approval.yaml")
+    decisions = ScriptedDecisions([("carol", True)], request.id, digest="0" * 64)
+    run, _ = governed(fake_services, governance, WEDNESDAY_NIGHT, decisions)
+    govern(request, run)
+    first, second = (text for _, text in decisions.asked[:2])
+    assert "Not counted" not in first
+    assert second.splitlines()[0].startswith("> **Not counted: carol:") and "another plan" in second.splitlines()[0]
+
+
 def test_a_decision_without_approve_is_malformed(fake_services, governance):
     request = change("normal-self-approval.yaml")
     run, _ = governed(fake_services, governance, WEDNESDAY_NIGHT, ScriptedDecisions([("carol", None)], request.id))
