@@ -120,6 +120,19 @@ def _writer() -> str:
     return writer_identity()
 
 
+def calendar_zone():
+    """The executor's governance calendar's time zone, in which the record's page shows its times; UTC
+    when its governance cannot be read here (the page is the face, the database the record)."""
+    from datetime import timezone
+
+    from changeflow.settings.defaults import governance_or_default
+
+    try:
+        return governance_or_default().calendar.zone
+    except Exception:
+        return timezone.utc
+
+
 class _PrefectPublisher:
     """Prefect's artifact and events, imported on the first save: a reader (``changeflow list``) never pays for it."""
 
@@ -129,8 +142,10 @@ class _PrefectPublisher:
     def publish(self, record, version) -> None:
         if self._publisher is None:
             from changeflow.adapters.prefect_records import PrefectRecordPublisher
+            from changeflow.render.record_markdown import record_markdown
 
-            self._publisher = PrefectRecordPublisher()
+            zone = calendar_zone()
+            self._publisher = PrefectRecordPublisher(lambda record, as_json: record_markdown(record, as_json, zone))
         self._publisher.publish(record, version)
 
 

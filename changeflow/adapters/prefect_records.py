@@ -1,8 +1,8 @@
 """Change records as Prefect shows them: a markdown artifact per change and an event per transition.
 
 The record database is the system of record; this is the face. Each saved version updates the artifact
-keyed by the change ID (``CHG-0042`` → ``chg-0042``: a table for the UI, the full record as JSON below
-it) and sends one ``changeflow.change.<state>`` event per new lifecycle transition, carrying the
+keyed by the change ID (``CHG-0042`` → ``chg-0042``: the page ``render.record_markdown`` writes, the full
+record as JSON below it) and sends one ``changeflow.change.<state>`` event per new lifecycle transition, carrying the
 version's chain digest. ``artifact_records`` reads the records earlier releases kept only as artifacts,
 a page at a time, for ``changeflow records import``.
 """
@@ -10,18 +10,18 @@ a page at a time, for ``changeflow records import``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from uuid import UUID
 
-from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import ArtifactCreate
+from prefect.client.schemas.actions import ArtifactCreate, ArtifactUpdate
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 from prefect.client.schemas.sorting import ArtifactCollectionSort
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.events import emit_event
 
 from changeflow.domain.history import RecordVersion
-from changeflow.domain.record import Approval, ChangeRecord, StepRecord
+from changeflow.domain.record import ChangeRecord
 
 _JSON_BLOCK = re.compile(r"```json\n(.*?)\n```", re.S)
 PAGE = 200  # the server's own cap per call (measured): read in pages of it, never once
@@ -37,17 +37,32 @@ def change_resource(change_id: str, **labels: str) -> dict[str, str]:
 
 
 class PrefectRecordPublisher:
+    """One artifact per change and top-level run, kept at the record's latest version: the first save in a
+    run creates it, linked to the run the engineer started (not to a kind's subflow), later saves update
+    it in place, so the run shows one card and the key's page one entry per run. Outside a run (e.g.
+    ``changeflow review``) a save adds a version under the key, linked to no run."""
+
+    def __init__(self, render: Callable[[ChangeRecord, str], str]) -> None:
+        """``render(record, as_json)``: the record's page (``render.record_markdown``, given by the root)."""
+        self.render = render
+        self._roots: dict[UUID, UUID] = {}
+
     def publish(self, record: ChangeRecord, version: RecordVersion) -> None:
-        markdown = record_markdown(record, record.model_dump_json(indent=1))
+        markdown = self.render(record, record.model_dump_json(indent=1))
         description = (
-            f"{record.id} ({record.type.value} {record.kind}) — {record.state.value} (version {version.version})"
+            f"{record.id} ({record.type.value} {record.kind}): {record.state.value} (version {version.version})"
         )
-        if FlowRunContext.get() or TaskRunContext.get():  # linked to the run in the UI
-            create_markdown_artifact(markdown=markdown, key=artifact_key(record.id), description=description)
-        else:  # e.g. `changeflow review`: no run to link to
-            with get_client(sync_client=True) as client:
+        key = artifact_key(record.id)
+        with get_client(sync_client=True) as client:
+            run_id = self._root_run(client)
+            latest = client.read_latest_artifacts(
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key])), limit=1
+            )
+            if run_id is not None and latest and latest[0].flow_run_id == run_id:
+                client.update_artifact(latest[0].latest_id, ArtifactUpdate(data=markdown, description=description))
+            else:
                 client.create_artifact(
-                    ArtifactCreate(key=artifact_key(record.id), type="markdown", data=markdown, description=description)
+                    ArtifactCreate(key=key, type="markdown", data=markdown, description=description, flow_run_id=run_id)
                 )
         labels = {
             "changeflow.model": record.model,
@@ -67,6 +82,22 @@ class PrefectRecordPublisher:
                     "sha256": version.sha256,
                 },
             )
+
+    def _root_run(self, client) -> UUID | None:
+        """The top-level flow run of the current run or task: a kind's flow runs as a subflow."""
+        flow_context, task_context = FlowRunContext.get(), TaskRunContext.get()
+        if flow_context is not None and flow_context.flow_run is not None:
+            current = flow_context.flow_run.id
+        elif task_context is not None:
+            current = task_context.task_run.flow_run_id
+        else:
+            return None
+        if current not in self._roots:
+            run = client.read_flow_run(current)
+            while run.parent_task_run_id is not None:
+                run = client.read_flow_run(client.read_task_run(run.parent_task_run_id).flow_run_id)
+            self._roots[current] = run.id
+        return self._roots[current]
 
 
 def artifact_records() -> Iterator[ChangeRecord]:
@@ -114,89 +145,3 @@ def announce_records(what: str, payload: dict) -> bool:
     except Exception as exc:  # a server that does not answer: the checkpoint file is the record
         logging.getLogger("changeflow.records").warning("changeflow.records.%s not announced: %s", what, exc)
         return False
-
-
-# --- markdown for the Prefect UI --------------------------------------------------------------
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _time(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
-
-
-def _steps(title: str, steps: list[StepRecord]) -> list[str]:
-    if not steps:
-        return []
-    lines = [f"### {title}", "", "| step | started | ended | outcome | detail |", "|---|---|---|---|---|"]
-    lines += [
-        f"| {s.name} | {_time(s.started_at)} | {_time(s.ended_at)} | {s.outcome or 'running'} | {_cell(s.detail)} |"
-        for s in steps
-    ]
-    return lines + [""]
-
-
-def _decision(a: Approval, verbs: dict[str, str] | None = None) -> str:
-    verb = (verbs or {}).get(a.decision, f"{a.decision}s")
-    said = f"{a.approver} {verb} ({_time(a.at)}){': ' + a.comment if a.comment else ''}"
-    return said if a.counted else f"~~{said}~~ (refused, not counted: {a.refusal})"
-
-
-ON_DOUBT = {"approve": "promotes anyway", "reject": "rolls back"}  # a decision on a doubtful bake
-
-
-def _drift(record: ChangeRecord) -> list[str]:
-    """An unauthorized change's diff: approved (by which record) against what was seen, and when."""
-    drift = record.drift
-    if drift is None:
-        return []
-    lines = [
-        "### Unauthorized change",
-        "",
-        f"{drift.target}, seen {_time(drift.seen.seen_at)}; approved state from {drift.approved_by} "
-        f"(seen {_time(drift.approved.seen_at)})",
-        "",
-        "| fact | approved | seen |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {_cell(c.fact)} | {_cell(c.approved or '(none)')} | {_cell(c.seen or '(none)')} |" for c in drift.changes
-    ]
-    return lines + [""] + [f"- {_cell(d)}" for d in drift.details] + ([""] if drift.details else [])
-
-
-def record_markdown(record: ChangeRecord, as_json: str) -> str:
-    approvals = "; ".join(_decision(a) for a in record.approvals) or "—"
-    rows = [
-        ("change", f"{record.id} — {record.description}"),
-        ("type / kind", f"{record.type.value} / {record.kind}"),
-        ("model", record.model),
-        ("state", record.state.value),
-        ("risk", f"{record.risk.value}: {'; '.join(record.risk_reasons) or 'baseline'}"),
-        ("requester", record.requester),
-        ("approvals", approvals),
-        *(
-            [("bake decisions", "; ".join(_decision(a, ON_DOUBT) for a in record.bake_decisions))]
-            if record.bake_decisions
-            else []
-        ),
-        ("serving version", f"{record.serving_version_before or '—'} → {record.serving_version_after or '—'}"),
-        ("outcome", record.outcome or "—"),
-    ]
-    lines = [f"## Change {record.id}", "", "| | |", "|---|---|"] + [f"| **{k}** | {_cell(v)} |" for k, v in rows] + [""]
-    lines += _drift(record)
-    lines += (
-        _steps("Execution", record.execution_steps)
-        + _steps("Verification", record.verification_steps)
-        + _steps("Rollback", record.rollback_steps)
-    )
-    lines += (
-        ["### Transitions", ""]
-        + [f"- {_time(t.at)} **{t.to_state.value}** — {_cell(t.reason)}" for t in record.transitions]
-        + [""]
-    )
-    return "\n".join(
-        lines + ["<details><summary>record (JSON)</summary>", "", "```json", as_json, "```", "", "</details>"]
-    )

@@ -1,4 +1,4 @@
-"""``changeflow status | list | record | history | records import | records migrate``: read the record
+"""``changeflow status | record | history | records import | records migrate``: read the record
 database (the system of record); ``records import`` brings in records that earlier releases kept only as
 Prefect artifacts; ``records migrate`` runs the schema migrations as the schema owner."""
 
@@ -42,75 +42,6 @@ def status(
             f"{record.id} {record.type.value} {record.kind} {record.model}: {record.state.value} — {record.outcome or record.transitions[-1].reason}"
         )
     )
-
-
-@app.command("list")
-@reports_errors
-def list_changes(
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    model: Annotated[str | None, typer.Option(help="only changes to this model")] = None,
-    state: Annotated[list[str] | None, typer.Option(help="only changes in this state (repeatable)")] = None,
-) -> None:
-    """Every change on record (all of them, read a page at a time), optionally of one model or state."""
-    from changeflow.domain.history import RecordQuery
-    from changeflow.services.records import every
-
-    records = list(every(_store(), RecordQuery(model=model, states=_states(state))))
-    if as_json:
-        import json
-
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "type": r.type.value,
-                        "kind": r.kind,
-                        "model": r.model,
-                        "state": r.state.value,
-                        "outcome": r.outcome,
-                    }
-                    for r in records
-                ]
-            )
-        )
-        return
-    governed, drifts = [r for r in records if r.drift is None], [r for r in records if r.drift is not None]
-    table = Table(title="changes")
-    for column in ("change", "type", "kind", "model", "risk", "state", "outcome"):
-        table.add_column(column)
-    for r in governed:
-        table.add_row(r.id, r.type.value, r.kind, r.model, r.risk.value, r.state.value, Text(r.outcome or "—"))
-    out.print(table)
-    if drifts:  # apart: changes nobody requested
-        table = Table(title="unauthorized changes (made outside changeflow)")
-        for column in ("change", "target", "seen at", "what changed", "state", "outcome"):
-            table.add_column(column)
-        for r in drifts:
-            changed = "; ".join(str(c) for c in r.drift.changes)
-            table.add_row(
-                r.id,
-                str(r.drift.target),
-                f"{r.drift.seen.seen_at:%Y-%m-%d %H:%M:%S}",
-                Text(changed),
-                r.state.value,
-                Text(r.outcome or "—"),
-            )
-        out.print(table)
-
-
-def _states(names: list[str] | None):
-    from changeflow.domain.record import State
-    from changeflow.exceptions import InvalidSettings
-
-    if not names:
-        return None
-    known = {s.value for s in State}
-    if unknown := [n for n in names if n not in known]:
-        raise InvalidSettings(
-            "--state", "state", f"unknown state {unknown[0][:40]!r}", f"use one of: {', '.join(sorted(known))}"
-        )
-    return frozenset(State(n) for n in names)
 
 
 @app.command()
@@ -233,6 +164,7 @@ def record(
         return
     from rich.markdown import Markdown
 
-    from changeflow.adapters.prefect_records import record_markdown
+    from changeflow.bootstrap import calendar_zone
+    from changeflow.render.record_markdown import record_markdown
 
-    out.print(Markdown(record_markdown(found, "").split("<details>")[0]))
+    out.print(Markdown(record_markdown(found, "", calendar_zone()).split("<details>")[0]))

@@ -71,7 +71,7 @@ def test_a_record_rewritten_through_the_prefect_api_is_named_by_the_audit(enviro
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate
 
-    from changeflow.adapters.prefect_records import record_markdown
+    from changeflow.render.record_markdown import record_markdown
     from changeflow.services.audit import audit
 
     prefect_env = environment.model_copy(
