@@ -72,6 +72,11 @@ class ChangeStateError(ChangeflowError):
     """The change is not in a state that allows what was asked (its ID exists, it is not scheduled, …)."""
 
 
+class RequestRefused(ChangeflowError):
+    """A change run refused before its record opened or anything was touched: the run ends *Refused*
+    with this one line as its state message (the Run form's user reads it there)."""
+
+
 class ReviewRefused(ChangeStateError):
     """The executor refused a post-implementation review: ``str()`` is the reason (also kept on the record)."""
 

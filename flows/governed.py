@@ -67,15 +67,20 @@ class Governed:
     clock_source: str | None = None
 
 
-def govern(request: ChangeRequest, run: Governed) -> ChangeResult:
-    """The sequence for a request already accepted by its flow (right type, no executor-owned parameters)."""
-    services, governance, steps, clock = run.services, run.governance, run.steps, run.clock
-    for warning in check_request_golden(
-        request, services.production
-    ):  # a bad golden set stops it here, nothing touched
+def admit(request: ChangeRequest, run: Governed) -> Recorder:
+    """The checks before a record is opened (a bad golden set, nothing to do, an ID already on record),
+    then the record: each refusal raises before anything is touched, as one line naming the field."""
+    for warning in check_request_golden(request, run.services.production):
         get_run_logger().warning(warning)
-    refuse_if_nothing_to_do(request, services)
-    recorder = open_request(request, services)
+    refuse_if_nothing_to_do(request, run.services)
+    return open_request(request, run.services)
+
+
+def govern(request: ChangeRequest, run: Governed, recorder: Recorder | None = None) -> ChangeResult:
+    """The sequence for a request already accepted by its flow (right type, no executor-owned parameters);
+    ``recorder``: the record ``admit`` opened, when the caller admitted the request itself."""
+    services, governance, steps, clock = run.services, run.governance, run.steps, run.clock
+    recorder = recorder if recorder is not None else admit(request, run)
     judged_under(recorder, governance)
     if run.clock_source:
         recorder.attach(SCHEDULING_CLOCK, lambda: f"{clock.isoformat()}, {run.clock_source}")

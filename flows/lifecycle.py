@@ -16,19 +16,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from changeflow.flows.governed import Governed, Steps, govern, open_request
+from changeflow.flows.governed import Governed, Steps, admit, govern, open_request
 from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
 from prefect import flow, get_run_logger
 from prefect.states import State as PrefectState
 
 from changeflow.adapters.prefect import change_run_name, run_origin
 from changeflow.adapters.prefect_recovery import start_safety_net
-from changeflow.adapters.prefect_states import run_state
+from changeflow.adapters.prefect_states import refused_state, run_state
 from changeflow.bootstrap import Services, bootstrap
 from changeflow.domain.record import ChangeRecord, ChangeResult, State
 from changeflow.domain.request import ChangeRequest, ChangeType
 from changeflow.domain.separation import run_refusal
-from changeflow.exceptions import ChangeStateError
+from changeflow.exceptions import ChangeStateError, InvalidInput, RequestRefused, UnknownKind
 from changeflow.kinds import kind_of
 from changeflow.settings.defaults import environment_or_default, governance_or_default, scheduling_clock
 from changeflow.settings.environment import Environment
@@ -49,9 +49,11 @@ def executor_run(services: Services, governance: Governance, clock: datetime, cl
 
 
 def run_governed(request: ChangeRequest, given: dict[str, bool], change_type: ChangeType) -> ChangeResult:
-    """Accept the run, build the executor's services once, and run the governed sequence."""
+    """Accept the run, build the executor's services once, and run the governed sequence. A request
+    refused before its record opens raises ``RequestRefused`` (one line); a refusal of given parameters
+    is recorded."""
     if request.type is not change_type:
-        raise ChangeStateError(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
+        raise RequestRefused(f"{request.id} is a {request.type} change; run it with the {request.type}-change flow")
     _, job_variables = run_origin()
     if (overridden := run_refusal(False, {}, job_variables)) is not None:
         # the process itself may run on the requester's variables: trust none of its configuration
@@ -64,7 +66,21 @@ def run_governed(request: ChangeRequest, given: dict[str, bool], change_type: Ch
         get_run_logger().error("%s %s", request.id, refused)
         return ChangeResult.of(recorder.record)
     clock, clock_source = scheduling_clock(None, request.type.value)
-    return govern(request, executor_run(services, governance, clock, clock_source))
+    run = executor_run(services, governance, clock, clock_source)
+    try:
+        recorder = admit(request, run)
+    except (InvalidInput, UnknownKind, ChangeStateError) as exc:
+        raise RequestRefused(str(exc)) from exc
+    return govern(request, run, recorder)
+
+
+def governed_state(request: ChangeRequest, given: dict[str, bool], change_type: ChangeType) -> PrefectState:
+    """The run's final state: the record's outcome, or *Refused* with why when the request was refused."""
+    try:
+        return run_state(run_governed(request, given, change_type))
+    except RequestRefused as refused:
+        get_run_logger().error("refused: %s", refused)
+        return refused_state(str(refused))
 
 
 def _given(environment: Environment | None, governance: Governance | None, now: datetime | None) -> dict[str, bool]:
@@ -79,7 +95,7 @@ def standard_change(
     now: datetime | None = None,
 ) -> PrefectState:
     """Low risk, from the pre-approved catalog, business hours; no approval at run time."""
-    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.STANDARD))
+    return governed_state(request, _given(environment, governance, now), ChangeType.STANDARD)
 
 
 @flow(name="normal-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
@@ -90,7 +106,7 @@ def normal_change(
     now: datetime | None = None,
 ) -> PrefectState:
     """Medium risk or above; the change advisory board approves (quorum rises with risk); off-hours or maintenance."""
-    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.NORMAL))
+    return governed_state(request, _given(environment, governance, now), ChangeType.NORMAL)
 
 
 @flow(name="emergency-change", flow_run_name=change_run_name, on_crashed=[start_safety_net])
@@ -101,7 +117,7 @@ def emergency_change(
     now: datetime | None = None,
 ) -> PrefectState:
     """High risk, one expedited approver, any time even in a freeze; review pending until the post-implementation review."""
-    return run_state(run_governed(request, _given(environment, governance, now), ChangeType.EMERGENCY))
+    return governed_state(request, _given(environment, governance, now), ChangeType.EMERGENCY)
 
 
 CHANGE_FLOWS = {

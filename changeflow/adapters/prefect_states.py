@@ -30,9 +30,10 @@ NOT_DONE = {  # record state -> the run state's name
 }
 DONE = frozenset({RecordState.CLOSED, RecordState.REVIEW_PENDING, RecordState.SCHEDULED})
 NEEDS_ATTENTION = "Needs attention"  # any other state: the change stopped midway, production may need a person
+REFUSED = "Refused"  # the request was refused before its record opened: nothing was touched
 ENDED_EVENTS = frozenset(
     f"prefect.flow-run.{name}"
-    for name in ("Completed", "Failed", "Cancelled", "Crashed", NEEDS_ATTENTION, *NOT_DONE.values())
+    for name in ("Completed", "Failed", "Cancelled", "Crashed", NEEDS_ATTENTION, REFUSED, *NOT_DONE.values())
 )
 
 
@@ -44,3 +45,10 @@ def run_state(result: ChangeResult) -> State:
     if result.state in DONE:
         return Completed(message=message, data=result)
     return Failed(name=NOT_DONE.get(result.state, NEEDS_ATTENTION), message=message, data=result)
+
+
+def refused_state(why: str) -> State:
+    """A request refused before anything was touched: a red *Refused*, the reason in one line."""
+    from prefect.states import Failed
+
+    return Failed(name=REFUSED, message=" ".join(why.split()))

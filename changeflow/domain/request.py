@@ -42,7 +42,8 @@ Seconds = StrictInt
 
 
 class ChangeType(StrEnum):
-    """How a change is governed: its risk baseline, approvals and windows (``domain.policy``)."""
+    """Standard: pre-approved, low risk, business hours. Normal: the change advisory board approves.
+    Emergency: one expedited approver, any time, reviewed afterwards."""
 
     STANDARD = "standard"  # low risk, pre-approved template, business hours
     NORMAL = "normal"  # medium risk, change advisory board quorum, off-hours or maintenance
@@ -73,8 +74,12 @@ class ChangeSpec(Strict):
 class RequestedWindow(Strict):
     """When the requester wants the change to happen: no earlier than, and done by."""
 
-    not_before: AwareDatetime | None = None
-    deadline: AwareDatetime | None = None
+    not_before: AwareDatetime | None = Field(
+        None, title="Not before", description="Do not start before this time (with its time zone)"
+    )
+    deadline: AwareDatetime | None = Field(
+        None, title="Done by", description="Expire the change if it cannot run before this time"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RequestedWindow:
@@ -87,23 +92,45 @@ class Communication(Strict):
     """Who was told: evidence for the pre-change checklist."""
 
     announced_in: Text | None = Field(
-        None, min_length=3, max_length=200, description="where the window was announced, e.g. #inference-changes"
+        None,
+        min_length=3,
+        max_length=200,
+        title="Announced in",
+        description="Where the change was announced, e.g. #inference-changes",
     )
     on_call_ack: str | None = Field(
-        None, pattern=IDENTITY, description="the on-call engineer who acknowledged the change"
+        None, pattern=IDENTITY, title="On-call acknowledged by", description="The on-call engineer who acknowledged it"
     )
 
 
 class ChangeRequest(Strict):
-    id: str = Field(pattern=CHANGE_ID, description="change ID, e.g. CHG-0042")
-    type: ChangeType
-    description: Text = Field(min_length=10, max_length=4_000)
-    requester: str = Field(pattern=IDENTITY, description="who asks for the change (lowercase identity)")
-    model: str = Field(pattern=MODEL_NAME, description="the model whose serving this change affects")
-    change: KindSpec  # noqa: F821 (bound by changeflow.kinds: the union of every kind's spec)
-    rollback_plan: Text = Field(min_length=10, max_length=4_000)
-    window: RequestedWindow = Field(default_factory=RequestedWindow)
-    communication: Communication = Field(default_factory=Communication)
+    id: str = Field(pattern=CHANGE_ID, title="Change ID", description="CHG- and four or more digits, e.g. CHG-0042")
+    type: ChangeType = Field(title="Change type", description="Set by the deployment you run")
+    description: Text = Field(
+        min_length=10,
+        max_length=4_000,
+        title="What changes and why",
+        description="Approvers read it; the record keeps it (10 characters or more)",
+    )
+    requester: str = Field(
+        pattern=IDENTITY, title="Requested by", description="Your name, lowercase, e.g. alice (you cannot approve it)"
+    )
+    model: str = Field(pattern=MODEL_NAME, title="Model", description="The Triton model this change affects")
+    change: KindSpec = Field(  # noqa: F821 (bound by changeflow.kinds: the union of every kind's spec)
+        title="The change", description="What to do: choose its kind, then fill in its fields"
+    )
+    rollback_plan: Text = Field(
+        min_length=10,
+        max_length=4_000,
+        title="Rollback plan",
+        description="How production goes back if the change fails; approvers read it",
+    )
+    window: RequestedWindow = Field(
+        default_factory=RequestedWindow, title="When", description="Optional: not before, done by"
+    )
+    communication: Communication = Field(
+        default_factory=Communication, title="Who was told", description="Evidence for the pre-change checklist"
+    )
 
     @property
     def kind(self) -> str:

@@ -52,6 +52,7 @@ class ChangeKind:
     flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
     flow_name: ClassVar[str]  # that flow's name (its @flow(name=...)): recovery watches the runs of every kind by it
     restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
+    shown_first: ClassVar[bool] = False  # the kind the Run form opens on (the most common change)
 
     @property
     def name(self) -> str:
@@ -127,7 +128,8 @@ def _discover() -> dict[str, ChangeKind]:
 
 KINDS: dict[str, ChangeKind] = _discover()
 
-_specs = tuple(kind.spec for kind in KINDS.values())
+FORM_ORDER: tuple[str, ...] = tuple(sorted(KINDS, key=lambda name: (not KINDS[name].shown_first, name)))
+_specs = tuple(KINDS[name].spec for name in FORM_ORDER)  # the union's order is the Run form's
 _request.KindSpec = (  # type: ignore[attr-defined]
     Annotated[Union[_specs], Field(discriminator="kind")] if len(_specs) > 1 else _specs[0]  # noqa: UP007 (a union of a tuple built at run time)
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from changeflow.domain.comparison import BakeRule, Verification
 from changeflow.domain.drift import Target
@@ -39,6 +39,8 @@ SWITCH_BACK = "switch_back"
 class BlueGreen(ChangeSpec):
     """Start green beside blue, validate green, switch the Service selector, retire blue after a bake."""
 
+    model_config = ConfigDict(title="Blue-green (Kubernetes)")
+
     kind: Literal["blue_green"] = "blue_green"
     namespace: K8sName
     service: K8sName
@@ -47,10 +49,17 @@ class BlueGreen(ChangeSpec):
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
     container: K8sName = "triton"
     golden_set: Text = Field(
-        min_length=1, max_length=4096, description="golden set that validates green through its own endpoint"
+        min_length=1,
+        max_length=4096,
+        title="Golden set",
+        description="Validates green through its own endpoint; a relative path is read in the governance folder, e.g. golden/<model>.json",
     )
-    bake_seconds: Seconds = Field(60, ge=1, le=86_400)
-    progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
+    bake_seconds: Seconds = Field(
+        60, ge=1, le=86_400, title="Bake (seconds)", description="How long green is watched after the switch"
+    )
+    progress_deadline_seconds: Seconds = Field(
+        600, ge=1, le=7_200, title="Rollout deadline (seconds)", description="How long green may take to roll out"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> BlueGreen:

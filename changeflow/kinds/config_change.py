@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from changeflow.domain.drift import Target
 from changeflow.domain.model_config import ModelConfig, differences, parse_config, setting_of
@@ -52,11 +52,16 @@ RESTORE_CONFIG = "restore_config"
 
 
 class ConfigChange(ChangeSpec):
-    """Set fields of a model's config.pbtxt (dotted paths, e.g. ``dynamic_batching.max_queue_delay_microseconds``)."""
+    """Set fields of a model's config.pbtxt (dotted paths, e.g. dynamic_batching.max_queue_delay_microseconds)."""
+
+    model_config = ConfigDict(title="Change a model's config")
 
     kind: Literal["config_change"] = "config_change"
     set: dict[Annotated[str, Field(pattern=CONFIG_PATH)], ConfigValue] = Field(
-        min_length=1, max_length=50, description="config field paths in lowercase, e.g. instance_group.0.count"
+        min_length=1,
+        max_length=50,
+        title="Set",
+        description="config.pbtxt fields to set, as dotted paths in lowercase, e.g. instance_group.0.count: 2",
     )
 
 

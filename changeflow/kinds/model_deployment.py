@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from changeflow.domain.comparison import BakeRule, ComparisonThresholds, Verification
 from changeflow.domain.drift import Target
@@ -46,19 +46,29 @@ RESTORE_VERSION = "restore_version"
 class ModelDeployment(ChangeSpec):
     """Serve a new version of a model: stage, validate, promote (warm standby), smoke, bake, close."""
 
+    model_config = ConfigDict(title="Deploy a model version")
+
     kind: Literal["model_deployment"] = "model_deployment"
-    to_version: Version
-    from_version: Version | None = Field(None, description="version serving now; omitted: read from production")
-    golden_set: Text = Field(
-        min_length=1, max_length=4096, description="path of the golden set (inputs and expected outputs)"
+    to_version: Version = Field(title="New version", description="The version folder to serve, e.g. 2")
+    from_version: Version | None = Field(
+        None, title="Serving version", description="Optional: the version serving now (read from production if empty)"
     )
-    bake_seconds: Seconds = Field(60, ge=1, le=86_400, description="how long production is monitored after promotion")
+    golden_set: Text = Field(
+        min_length=1,
+        max_length=4096,
+        title="Golden set",
+        description="Requests and the answers they must get; a relative path is read in the governance folder, e.g. golden/<model>.json",
+    )
+    bake_seconds: Seconds = Field(
+        60, ge=1, le=86_400, title="Bake (seconds)", description="How long production is watched after promotion"
+    )
     max_output_disagreement: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
         strict=True,
-        description="share of bake probes whose outputs may differ from the old version's (a retrained model); unset: governance's budget",
+        title="Output disagreement allowed",
+        description="Optional: share of bake probes whose outputs may differ from the old version's (a retrained model); only tighter than governance's",
     )
 
     @model_validator(mode="after")
@@ -97,6 +107,7 @@ class ModelDeploymentKind(ChangeKind):
     flow = "changeflow.flows.model_deployment:model_deployment"
     flow_name = FLOW_NAME
     restore = "changeflow.flows.model_deployment:restore"
+    shown_first = True
 
     def plan(self, model: str, c: ModelDeployment) -> KindPlan:
         old = f"v{c.from_version}" if c.from_version else "the serving version"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from changeflow.domain.drift import Target
 from changeflow.domain.request import (
@@ -35,15 +35,24 @@ ROLLOUT_UNDO = "rollout_undo"
 class TritonUpgrade(ChangeSpec):
     """Roll a Kubernetes Deployment of Triton to a new image; undo restores the previous template."""
 
+    model_config = ConfigDict(title="Upgrade Triton (Kubernetes)")
+
     kind: Literal["triton_upgrade"] = "triton_upgrade"
     namespace: K8sName
     deployment: K8sName
     container: K8sName = "triton"
     image: str = Field(pattern=IMAGE, description="container image, e.g. nvcr.io/nvidia/tritonserver:24.10-py3")
-    args: list[Text] | None = Field(None, max_length=100)
-    progress_deadline_seconds: Seconds = Field(600, ge=1, le=7_200)
+    args: list[Text] | None = Field(
+        None, max_length=100, title="Arguments", description="Optional: the container's new arguments"
+    )
+    progress_deadline_seconds: Seconds = Field(
+        600, ge=1, le=7_200, title="Rollout deadline (seconds)", description="How long the rollout may take"
+    )
     golden_set: Text = Field(
-        min_length=1, max_length=4096, description="golden set for the smoke test through the serving endpoint"
+        min_length=1,
+        max_length=4096,
+        title="Golden set",
+        description="For the smoke test through the serving endpoint; a relative path is read in the governance folder, e.g. golden/<model>.json",
     )
 
 

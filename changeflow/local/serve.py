@@ -35,6 +35,7 @@ FLOWS = [  # (entrypoint, deployment name): no parameters of the executor's; the
     ("flows/drift.py:drift_check", "drift-check"),
     ("flows/review.py:post_implementation_review", "review"),  # an emergency's signed post-implementation review
 ]
+CHANGE_TYPES = {"standard", "normal", "emergency"}  # deployments an engineer starts a change from
 EVERY = {"safety-net", "drift-check"}  # deployments on an interval, one run at a time
 HOUSEKEEPING = "housekeeping"  # their runs' tag: the runs list can leave them out (docs/operators.md)
 
@@ -84,7 +85,25 @@ def deploy_change_flows(
                 **schedule,
             )
         )
+        if name in CHANGE_TYPES:
+            show_request_form(ids[name], name)
     return ids
+
+
+def show_request_form(deployment_id: str, change_type: str) -> None:
+    """The deployment's Run form: the change request only, its type preset (``local.run_form``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentUpdate
+
+    from changeflow.kinds import FORM_ORDER
+    from changeflow.local.run_form import request_form
+
+    with get_client(sync_client=True) as client:
+        deployed = client.read_deployment(deployment_id)
+        schema, parameters = request_form(deployed.parameter_openapi_schema, change_type, FORM_ORDER[0])
+        client.update_deployment(
+            deployment_id, DeploymentUpdate(parameter_openapi_schema=schema, parameters=parameters)
+        )
 
 
 def schedule_maintenance_windows(deployment_id: str, governance: Governance) -> list[str]:

@@ -32,7 +32,15 @@ MAX_BYTES = 16 * 1024 * 1024  # the shipped golden sets are under 20 KB; 16 MiB 
 TOO_BIG = f"keep golden sets small (a few dozen cases; at most {MAX_BYTES // 2**20} MiB and {MAX_CASES:,} cases): test behaviour, not a data set"
 
 
+RELATIVE_HINT = (
+    "check the path: in a run (the Prefect UI, the API) a relative path is read in the governance folder, "
+    "e.g. golden/<model>.json; in a request file, from that file's folder"
+)
+
+
 def golden_path(path: str | Path) -> Path:
+    """Where a golden set is read: a relative path in the governance folder (a request file's own relative
+    paths were made absolute by the loader)."""
     from changeflow.settings.defaults import governance_dir
 
     return Path(path) if Path(path).is_absolute() else governance_dir() / path
@@ -44,12 +52,8 @@ def read_file_bytes(path: str | Path, field: str, source: str | None = None) -> 
     file = golden_path(path)
     where, what = (source, f"{path} ") if source else (str(path), "")
     if not file.exists():
-        raise InvalidChangeRequest(
-            where,
-            field,
-            f"{what}does not exist",
-            "check the path (relative paths are read from the request file's folder)",
-        )
+        shown = f" ({file})" if str(file) != str(path) else ""
+        raise InvalidChangeRequest(where, field, f"{what}does not exist{shown}", RELATIVE_HINT)
     if not file.is_file():
         raise InvalidChangeRequest(where, field, f"{what}is not a regular file", "name a golden-set JSON file")
     try:
@@ -173,7 +177,7 @@ def require_golden_root(path: str, source: str) -> None:
     from changeflow.settings.defaults import golden_roots
 
     roots = [root.resolve() for root in golden_roots()]
-    resolved = Path(path).resolve()
+    resolved = golden_path(path).resolve()  # a relative path is the governance folder's, not the worker's cwd
     if not any(resolved.is_relative_to(root) for root in roots):
         shown = path if len(path) <= 120 else path[:117] + "..."
         raise InvalidChangeRequest(

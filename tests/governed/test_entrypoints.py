@@ -11,6 +11,7 @@ from changeflow.flows.lifecycle import emergency_change, normal_change, standard
 
 from changeflow.bootstrap import record_store
 from changeflow.domain.record import State
+from changeflow.exceptions import RecordNotFound
 from changeflow.settings.environment import RecordStoreSettings
 from changeflow.settings.loader import load_governance
 from tests.conftest import EXAMPLES
@@ -58,3 +59,33 @@ def test_executor_parameters_from_any_caller_are_refused_and_recorded(
     assert [t.to_state for t in record.transitions] == [State.REQUESTED, State.REJECTED]
     assert record.execution_steps == [] and not record.production_touched and record.approvals == []
     assert not (tmp_path / "requester.db").exists()  # the handed-in environment was never used
+
+
+@pytest.mark.parametrize(
+    "update, why",
+    [
+        (
+            {"golden_set": "../golden/classifier.json"},
+            "change.golden_set",
+        ),  # the request file's path, typed in the form
+        ({"golden_set": "golden/nowhere.json"}, "does not exist"),
+    ],
+)
+def test_a_request_refused_before_its_record_ends_refused_saying_why_in_one_line(
+    update, why, fake_services, tmp_path, monkeypatch
+):
+    """What the Run form's user reads: a red *Refused* whose message is the one-line reason, no record."""
+    executor = fake_services.environment.model_copy(
+        update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'executor.db'}", publish=False)}
+    )
+    settings = tmp_path / "environment.yaml"
+    settings.write_text(yaml.safe_dump(executor.model_dump(mode="json")))
+    monkeypatch.setenv("CHANGEFLOW_ENVIRONMENT", str(settings))
+    monkeypatch.setenv("CHANGEFLOW_GOVERNANCE", str(EXAMPLES))
+    request = change("normal-deploy-v2.yaml")
+    request = request.model_copy(update={"change": request.change.model_copy(update=update)})
+    ended = normal_change.fn(request)
+    assert ended.is_failed() and ended.name == "Refused", (ended.name, ended.message)
+    assert why in ended.message and "\n" not in ended.message, ended.message
+    with pytest.raises(RecordNotFound):
+        record_store(executor.records).load(request.id)
