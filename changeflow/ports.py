@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from changeflow.domain.decisions import Answer
-    from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
+    from changeflow.domain.history import ChainHead, FactsPage, NewestPage, RecordPage, RecordQuery, RecordVersion
     from changeflow.domain.identity import Proof
     from changeflow.domain.model_config import ModelConfig
     from changeflow.domain.record import ChangeRecord
@@ -128,6 +128,10 @@ class RecordStore(Protocol):
     def page(self, query: RecordQuery) -> RecordPage: ...
 
     def facts_page(self, query: RecordQuery) -> FactsPage: ...
+
+    def newest(self, query: RecordQuery, offset: int = 0) -> NewestPage:
+        """``query.limit`` matching records, newest first, after skipping ``offset``; and the count of all
+        that match (``changeflow list`` pages through a large database with it)."""
 
     def history(self, change_id: str) -> list[RecordVersion]: ...
 

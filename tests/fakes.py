@@ -18,6 +18,7 @@ from changeflow.domain.history import (
     GENESIS,
     ChainHead,
     FactsPage,
+    NewestPage,
     RecordPage,
     RecordQuery,
     RecordVersion,
@@ -214,6 +215,12 @@ class FakeRecordStore:
         ]
         records = [v.record() for v in found[:limit]]
         return RecordPage(records=records, next_after=records[-1].id if len(found) > limit else None)
+
+    def newest(self, query: RecordQuery, offset: int = 0) -> NewestPage:
+        found = [v[-1] for v in self.versions.values() if query.matches(v[-1].record(), v[-1].saved_at)]
+        found.sort(key=lambda v: (v.record().transitions[0].at if v.record().transitions else v.saved_at, v.change_id))
+        found.reverse()
+        return NewestPage(records=[v.record() for v in found[offset : offset + query.limit]], total=len(found))
 
     def facts_page(self, query: RecordQuery) -> FactsPage:
         page = self.page(query)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from changeflow.domain.history import ChainHead, FactsPage, RecordPage, RecordQuery, RecordVersion
+from changeflow.domain.history import ChainHead, FactsPage, NewestPage, RecordPage, RecordQuery, RecordVersion
 from changeflow.domain.record import ChangeRecord
 from changeflow.ports import RecordPublisher, RecordStore
 
@@ -38,6 +38,9 @@ class PublishedRecords:
 
     def claim_proof(self, key: str, change_id: str) -> bool:
         return self.store.claim_proof(key, change_id)
+
+    def newest(self, query: RecordQuery, offset: int = 0) -> NewestPage:
+        return self.store.newest(query, offset)
 
     def facts_page(self, query: RecordQuery) -> FactsPage:
         return self.store.facts_page(query)

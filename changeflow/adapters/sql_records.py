@@ -22,6 +22,7 @@ from changeflow.domain.dora import ChangeFacts, change_facts
 from changeflow.domain.history import (
     GENESIS,
     FactsPage,
+    NewestPage,
     RecordPage,
     RecordQuery,
     RecordVersion,
@@ -162,14 +163,43 @@ class SqlRecordStore(ChainHeadReads):
 
     def facts_page(self, query: RecordQuery) -> FactsPage:
         """What the DORA report needs of each matching record, without reading the records."""
-        rows = self._select(query, schema.current.c.id, schema.current.c.facts)
+        rows = self._select(query, schema.current.c.id, schema.current.c.model, schema.current.c.facts)
         facts = [
-            ChangeFacts.model_validate_json(row.facts) if row.facts else change_facts(self.load(row.id))
+            ChangeFacts.model_validate_json(row.facts).model_copy(update={"model": row.model})
+            if row.facts
+            else change_facts(self.load(row.id))
             for row in rows[: query.limit]
         ]
         return FactsPage(facts=facts, next_after=facts[-1].id if len(rows) > query.limit else None)
 
+    def newest(self, query: RecordQuery, offset: int = 0) -> NewestPage:
+        """One page newest first: the page's records are the only ones read and parsed; the total is a count."""
+        c = schema.current.c
+        where = and_(True, *self._where(query))
+        statement = (
+            select(c.content)
+            .where(where)
+            .order_by(c.opened_at.desc(), c.id.desc())
+            .offset(max(0, offset))
+            .limit(query.limit)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).scalars().all()
+            total = connection.execute(select(func.count()).select_from(schema.current).where(where)).scalar_one()
+        return NewestPage(records=[ChangeRecord.model_validate_json(content) for content in rows], total=total)
+
     def _select(self, query: RecordQuery, *columns) -> list:
+        c = schema.current.c
+        where = self._where(query)
+        if query.after is not None:
+            where.append(c.id > query.after)
+        statement = select(*columns).where(and_(True, *where)).order_by(c.id).limit(query.limit + 1)
+        with self.engine.connect() as connection:
+            result = connection.execute(statement)
+            return result.scalars().all() if len(columns) == 1 else result.all()
+
+    @staticmethod
+    def _where(query: RecordQuery) -> list:
         c = schema.current.c
         where = []
         if query.model is not None:
@@ -187,12 +217,7 @@ class SqlRecordStore(ChainHeadReads):
         ):
             if bound is not None:
                 where.append(column >= _utc(bound) if op == "ge" else column < _utc(bound))
-        if query.after is not None:
-            where.append(c.id > query.after)
-        statement = select(*columns).where(and_(True, *where)).order_by(c.id).limit(query.limit + 1)
-        with self.engine.connect() as connection:
-            result = connection.execute(statement)
-            return result.scalars().all() if len(columns) == 1 else result.all()
+        return where
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -4,8 +4,24 @@ Bad input exits 2 with one line naming the field and the fix; other failures exi
 Never a traceback for an error changeflow raised on purpose.
 """
 
-from changeflow.cli import approvers, audit, changes, demo, drift, golden, governance, records, reports, serve, triton  # noqa: F401  (register the commands)
+from changeflow.cli import (
+    approvers,
+    audit,
+    changes,
+    demo,
+    drift,
+    golden,
+    governance,
+    listing,
+    records,
+    reports,
+    serve,
+    triton,
+)
 from changeflow.cli._app import app
+
+COMMANDS = (approvers, audit, changes, demo, drift, golden, governance, listing, records, reports, serve, triton)
+"""The modules whose import registers their commands on ``app``."""
 
 
 def main() -> None:

@@ -78,6 +78,13 @@ class RecordPage(BaseModel):
     next_after: str | None = Field(None, description="pass as ``after`` for the next page; None: this was the last")
 
 
+class NewestPage(BaseModel):
+    """A page of records, newest first (by when each was opened), and how many match in all."""
+
+    records: list[ChangeRecord]
+    total: int = Field(ge=0)
+
+
 class FactsPage(BaseModel):
     facts: list[ChangeFacts]
     next_after: str | None = None

@@ -110,6 +110,18 @@ def test_queries_use_the_columns_and_pages_reach_every_record(records_url):
     assert len(list(every(store, RecordQuery(updated_since=datetime.now(timezone.utc) - timedelta(minutes=5))))) == 263
 
 
+def test_the_newest_page_reads_only_its_records_newest_first_with_the_count_of_all(records_url):
+    store = SqlRecordStore(records_url)
+    for i in range(120):  # saved in an order unlike their IDs' or their openings'
+        store.save(opened(f"CHG-{(i * 7) % 120:04d}", model=f"model-{i % 2}", at=AT + timedelta(minutes=(i * 7) % 120)))
+    first = store.newest(RecordQuery(limit=50))
+    assert first.total == 120 and [r.id for r in first.records] == [f"CHG-{i:04d}" for i in range(119, 69, -1)]
+    last = store.newest(RecordQuery(limit=50), offset=100)
+    assert [r.id for r in last.records] == [f"CHG-{i:04d}" for i in range(19, -1, -1)]
+    one_model = store.newest(RecordQuery(model="model-1", limit=5))
+    assert one_model.total == 60 and all(r.model == "model-1" for r in one_model.records)
+
+
 def test_concurrent_writers_of_one_record_get_distinct_versions(records_url):
     store = SqlRecordStore(records_url)
     r = opened("CHG-0003")

@@ -107,7 +107,7 @@ def test_records_outlive_the_prefect_server(distributed):
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"} | {
         "CHANGEFLOW_RECORDS_URL": distributed.records_url
     }
-    listing = run("list", "--json", env=env)
+    listing = run("list", "--json", "--all", env=env)
     assert listing.returncode == 0, listing.stderr
     assert {"CHG-3100", "CHG-3101", "CHG-3200"} <= {c["id"] for c in json.loads(listing.stdout)}
     history = run("history", "CHG-3200", "--json", env=env)

@@ -48,7 +48,7 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
         store.save(record)
     env = {**os.environ, "CHANGEFLOW_RECORDS_URL": url}
 
-    listing = run("list", "--json", env=env)
+    listing = run("list", "--json", "--all", env=env)
     assert listing.returncode == 0, listing.stderr
     assert len(json.loads(listing.stdout)) == MANY
     report = run("report", "--json", env=env)
@@ -67,5 +67,5 @@ def test_every_reader_sees_all_263_records(tmp_path, prefect_server):
     )
     result = safety_net(environment)
     assert len(result.aborted) == MANY and not result.rolled_back and not result.failed
-    aborted = run("list", "--json", "--state", "aborted", env=env)
+    aborted = run("list", "--json", "--all", "--state", "aborted", env=env)
     assert len(json.loads(aborted.stdout)) == MANY
