@@ -34,7 +34,6 @@ def report(
     """DORA keys computed from the change records: lead time, deployment frequency, change fail rate, recovery time."""
     from changeflow.domain.dora import dora_from_facts
     from changeflow.domain.history import RecordQuery
-    from changeflow.render.html import report_html
     from changeflow.services.records import every_fact
 
     end = datetime.now(timezone.utc)
@@ -43,7 +42,7 @@ def report(
         list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end
     )
     if html:
-        html.write_text(report_html(result), encoding="utf-8")
+        html.write_text(report_page(result, start, end), encoding="utf-8")
     if as_json:
         print(result.model_dump_json())
         return
@@ -53,7 +52,8 @@ def report(
     rate = (
         "—"
         if result.change_fail_rate is None
-        else f"{result.change_fail_rate:.0%} ({result.failed} of {result.executed} executed)"
+        else f"{result.change_fail_rate:.0%} ({result.failed} of {result.executed} executed; "
+        f"{result.changes - result.executed} never reached production)"
     )
     table.add_row("deployment frequency", f"{result.deployment_frequency_per_day:.2f} per day")
     table.add_row(
@@ -71,6 +71,37 @@ def report(
     out.print(table)
     if html:
         out.print(f"HTML report written to {html}")
+
+
+def report_page(result, start: datetime, end: datetime) -> str:
+    """The HTML page: the keys against the period of the same length before, per model, the changes of
+    the period (newest 200) and the unauthorized ones."""
+    from changeflow.bootstrap import calendar_zone
+    from changeflow.domain.dora import dora_from_facts, dora_per_model
+    from changeflow.domain.history import RecordQuery
+    from changeflow.domain.record import GOVERNED_TYPES, Unrequested
+    from changeflow.render.html import report_html
+    from changeflow.services.records import every_fact
+
+    store = record_store()
+    length = end - start
+    before = dora_from_facts(
+        list(every_fact(store, RecordQuery(opened_from=start - length, opened_until=start, limit=5_000))),
+        start - length,
+        start,
+    )
+    facts = list(every_fact(store, RecordQuery(opened_from=start, opened_until=end, limit=5_000, types=GOVERNED_TYPES)))
+    period = {"opened_from": start, "opened_until": end, "limit": 200}
+    changes = store.newest(RecordQuery(types=GOVERNED_TYPES, **period))
+    drift = store.newest(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), **period))
+    return report_html(
+        result,
+        before=before if before.changes else None,
+        per_model=dora_per_model(facts, start, end),
+        changes=(changes.records, changes.total),
+        unauthorized=(drift.records, drift.total),
+        zone=calendar_zone(),
+    )
 
 
 def unauthorized_rows(since: datetime) -> list[tuple[datetime, datetime, str]]:

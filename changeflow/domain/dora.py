@@ -79,6 +79,7 @@ class ChangeFacts(BaseModel):
     type: str | None = Field(
         None, description="the record's type; None on facts saved before types were kept (governed)"
     )
+    model: str | None = Field(None, description="the model changed (the store fills it from its column)")
 
 
 UNAUTHORIZED, BASELINE = "unauthorized", "baseline"
@@ -89,6 +90,7 @@ def change_facts(record: ChangeRecord) -> ChangeFacts:
     recovery = recovery_time(record) if failed else None
     return ChangeFacts(
         id=record.id,
+        model=record.model,
         opened_at=record.transitions[0].at if record.transitions else None,
         state=record.state,
         executed=bool(_at(record, State.EXECUTING)),
@@ -140,3 +142,9 @@ def dora_from_facts(facts: list[ChangeFacts], start: datetime, end: datetime) ->
         unauthorized_reverted=sum(f.state is State.ROLLED_BACK for f in drifts),
         unauthorized_open=sum(f.state is State.DETECTED for f in drifts),
     )
+
+
+def dora_per_model(facts: list[ChangeFacts], start: datetime, end: datetime) -> dict[str, DoraReport]:
+    """The keys of each model's changes in [start, end), by model name."""
+    models = sorted({f.model or "(unknown)" for f in facts})
+    return {m: dora_from_facts([f for f in facts if (f.model or "(unknown)") == m], start, end) for m in models}

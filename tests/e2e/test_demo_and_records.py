@@ -120,6 +120,8 @@ def test_report_and_calendar_read_the_demo_records(demo_report, cli_env, tmp_pat
     assert (dora["executed"], dora["failed"]) == (executed, states["rolled_back"])
     assert dora["change_fail_rate"] == round(states["rolled_back"] / executed, 4)
     assert dora["recovery_minutes_median"] is not None and dora["recovery_minutes_median"] < 1
-    assert f"({states['rolled_back']} of {executed} executed)" in (tmp_path / "dora.html").read_text()
+    page = (tmp_path / "dora.html").read_text()
+    assert f"{executed} executed (the fail rate counts these)" in page
+    assert f"{states['rolled_back']} failed in production" in page and "By model" in page
     calendar = run("calendar", "--now", "2026-12-10T12:00:00+01:00", "--json", env=cli_env)
     assert calendar.returncode == 0 and "freeze: year-end" in calendar.stdout
