@@ -58,6 +58,14 @@ def test_record_is_in_the_database_published_as_an_artifact_and_each_transition_
     assert len(versions) > 7 and verify_chain(versions) is None and "flow run" in versions[0].writer
     published = {r.id: r for r in artifact_records()}["CHG-0021"]  # the UI's view is the latest version
     assert published == record and artifact_key("CHG-0021") == "chg-0021"
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:  # one card for the run, however many saves: updated in place
+        (card,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["chg-0021"])))
+        run = client.read_flow_run(card.flow_run_id)
+    assert len(versions) > 1 and run.parent_task_run_id is None and run.flow_id is not None
+    assert card.data.startswith("## Change CHG-0021\n\n**Done") and f"(version {len(versions)})" in card.description
     states = ["requested", "assessed", "approved", "scheduled", "executing", "verifying", "closed"]
     events = read_change_events("CHG-0021", len(states), whole=True)
     assert sorted(e.event for e in events) == sorted(
