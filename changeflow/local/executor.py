@@ -7,6 +7,7 @@ process starts with. None of it is a run parameter: a requester's run carries th
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -22,11 +23,17 @@ EXECUTOR_NAME = "local-executor"
 
 
 def executor_configuration(
-    home: Path, environment: Environment, governance: Governance, clock: datetime | dict[str, datetime] | None = None
+    home: Path,
+    environment: Environment,
+    governance: Governance,
+    clock: datetime | dict[str, datetime] | None = None,
+    golden_from: Path | None = None,
 ) -> dict[str, str]:
     """Write the executor's configuration under ``home`` (worker-only files) and return the variables a
     worker starts with. The governance given is written out as a bundle, with this executor's public key
-    in its ``keys.yaml``, and sealed by a maintainer key whose public half the worker pins."""
+    in its ``keys.yaml``, and sealed by a maintainer key whose public half the worker pins. ``golden_from``:
+    the governance folder whose ``golden/`` sets go beside the bundle, so that a request's relative
+    golden-set path (the Run form's ``golden/MODEL.json``) is read there."""
     home.mkdir(parents=True, exist_ok=True)
     environment_file = home / "environment.yaml"
     environment_file.write_text(yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
@@ -43,6 +50,8 @@ def executor_configuration(
     )
     bundle = write_bundle(keyed, home / "governance")
     seal(bundle, maintainer)
+    if golden_from is not None and (golden_from / "golden").is_dir():
+        shutil.copytree(golden_from / "golden", bundle / "golden", dirs_exist_ok=True)
     roots = [str(paths.EXAMPLES), *[p for p in os.environ.get("CHANGEFLOW_GOLDEN_ROOTS", "").split(os.pathsep) if p]]
     env = {
         "CHANGEFLOW_ENVIRONMENT": str(environment_file),

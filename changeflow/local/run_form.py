@@ -28,11 +28,29 @@ def request_form(schema: dict, change_type: str, first_kind: str) -> tuple[dict,
         "required": ["request"],
         "definitions": {name: definitions[name] for name in sorted(used)},
     }
+    for definition in form["definitions"].values():
+        for spec in definition.get("properties", {}).values():
+            _as_the_ui_draws_it(spec)
     change_types = form["definitions"].get("ChangeType")
     if change_types is not None:
         change_types["enum"] = [change_type]
         change_types["default"] = change_type
     return form, {"request": {"type": change_type, "change": {"kind": first_kind}}}
+
+
+def _as_the_ui_draws_it(spec: dict) -> None:
+    """Prefect's form draws ``anyOf`` as tabs, one per option, but a ``oneOf`` as raw JSON: a discriminated
+    union becomes an ``anyOf`` (each option's ``kind`` is a constant, so one option matches a value, as
+    before). An optional field (``anyOf: [T, null]``, default null) becomes plain ``T``, not required: left
+    empty it is not sent, and the request's default applies."""
+    if "oneOf" in spec:
+        spec["anyOf"] = spec.pop("oneOf")
+        spec.pop("discriminator", None)
+    options = spec.get("anyOf", [])
+    if len(options) == 2 and {"type": "null"} in options and spec.get("default", "absent") is None:
+        (kept,) = [o for o in options if o != {"type": "null"}]
+        del spec["anyOf"], spec["default"]
+        spec.update({key: value for key, value in kept.items() if key not in spec})  # the field's own words win
 
 
 def _reachable(node: dict, definitions: dict) -> set[str]:

@@ -170,7 +170,7 @@ def worker_configuration(environment_file: Path, environment: Environment, say) 
         say(f"governance: {governance.bundle.describe()}")
         return governance, {"CHANGEFLOW_ENVIRONMENT": str(environment_file)}
     home = environment_file.parent / "executor"
-    env = executor_configuration(home, environment, governance)
+    env = executor_configuration(home, environment, governance, golden_from=governance_dir())
     say(
         f"trial governance: {governance_dir()} sealed into {env['CHANGEFLOW_GOVERNANCE']} by a maintainer key made for this installation "
         f"({home / 'maintainer.pem'}); a team pins its own with CHANGEFLOW_GOVERNANCE_KEYS"

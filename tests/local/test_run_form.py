@@ -39,8 +39,18 @@ def test_the_form_asks_for_the_request_only_with_its_type_preset(change_type):
     assert schema["definitions"]["ChangeType"]["enum"] == [change_type]
     assert parameters == {"request": {"type": change_type, "change": {"kind": "model_deployment"}}}
     validate(parameters, schema, raise_on_error=True, ignore_required=True)  # what Prefect checks on deploy
-    union = schema["definitions"]["ChangeRequest"]["properties"]["change"]["oneOf"]
-    assert union[0] == {"$ref": "#/definitions/ModelDeployment"}  # the form opens on a model deployment
+    change = schema["definitions"]["ChangeRequest"]["properties"]["change"]
+    assert "oneOf" not in change  # Prefect's form draws a oneOf as raw JSON, an anyOf as tabs
+    assert change["anyOf"][0] == {"$ref": "#/definitions/ModelDeployment"}  # the form opens on a model deployment
+
+
+def test_an_optional_field_is_a_plain_field_that_keeps_its_own_words():
+    schema, _ = form_of("normal")
+    serving = schema["definitions"]["ModelDeployment"]["properties"]["from_version"]
+    assert "anyOf" not in serving and serving["type"] == "integer" and serving["minimum"] == 1
+    assert serving["description"].startswith("Optional: the version serving now")
+    not_before = schema["definitions"]["RequestedWindow"]["properties"]["not_before"]
+    assert not_before["format"] == "date-time" and "default" not in not_before
 
 
 def test_every_field_is_titled_and_described_without_module_names():
