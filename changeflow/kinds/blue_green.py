@@ -52,7 +52,7 @@ class BlueGreen(ChangeSpec):
         min_length=1,
         max_length=4096,
         title="Golden set",
-        description="Validates green through its own endpoint; a relative path is read in the governance folder, e.g. golden/<model>.json",
+        description="Validates green through its own endpoint; a relative path is read in the governance folder, e.g. golden/MODEL.json",
     )
     bake_seconds: Seconds = Field(
         60, ge=1, le=86_400, title="Bake (seconds)", description="How long green is watched after the switch"

@@ -57,7 +57,7 @@ class ModelDeployment(ChangeSpec):
         min_length=1,
         max_length=4096,
         title="Golden set",
-        description="Requests and the answers they must get; a relative path is read in the governance folder, e.g. golden/<model>.json",
+        description="Requests and the answers they must get; a relative path is read in the governance folder, e.g. golden/MODEL.json",
     )
     bake_seconds: Seconds = Field(
         60, ge=1, le=86_400, title="Bake (seconds)", description="How long production is watched after promotion"

@@ -52,7 +52,7 @@ class TritonUpgrade(ChangeSpec):
         min_length=1,
         max_length=4096,
         title="Golden set",
-        description="For the smoke test through the serving endpoint; a relative path is read in the governance folder, e.g. golden/<model>.json",
+        description="For the smoke test through the serving endpoint; a relative path is read in the governance folder, e.g. golden/MODEL.json",
     )
 
 

@@ -34,7 +34,7 @@ TOO_BIG = f"keep golden sets small (a few dozen cases; at most {MAX_BYTES // 2**
 
 RELATIVE_HINT = (
     "check the path: in a run (the Prefect UI, the API) a relative path is read in the governance folder, "
-    "e.g. golden/<model>.json; in a request file, from that file's folder"
+    "e.g. golden/MODEL.json; in a request file, from that file's folder"
 )
 
 
