@@ -194,6 +194,8 @@ def main() -> None:
                             {"normal": datetime.fromisoformat(NIGHT), "standard": datetime.fromisoformat(MORNING)},
                         )
                     )
+                    # the copies' golden sets are the bench's own: a folder the executor may read them from
+                    env["CHANGEFLOW_GOLDEN_ROOTS"] += os.pathsep + str(scratch / "golden")
                     work = requests(scalers, classifiers, args.changes, golden_sets(scratch / "golden", classifiers))
                     say(
                         f"{len(work)} changes across {len({w[1]['model'] for w in work})} models, submitted at once to 2 workers …"

@@ -36,9 +36,10 @@ def serve(
 
     parse_models(repository, model or [])  # a bad --model is refused before anything starts
 
-    url, server = reachable_api_url(), None
+    url, server, database = reachable_api_url(), None, None
     if url is None:  # one changeflow starts is behind a credential (Prefect's basic auth)
-        server = LocalPrefectServer(auth_string=new_auth_string()).start()
+        database, database_url = private_postgres()
+        server = LocalPrefectServer(auth_string=new_auth_string(), database_url=database_url).start()
         url = server.api_url
     out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
     if server is not None:
@@ -64,6 +65,29 @@ def serve(
     finally:
         if server is not None:
             server.stop()
+        if database is not None:
+            database.__exit__(None, None, None)
+
+
+def private_postgres():
+    """(a private PostgreSQL for Prefect's own database, its URL) where one can start here, else (None, None):
+    Prefect's SQLite server lost clicks (`database is locked`) under the housekeeping runs; Prefect's client
+    retries a locked server's 503s, and the line printed says which one runs."""
+    from changeflow.exceptions import LocalServerError
+    from changeflow.local.postgres import LocalPostgres, missing_reason
+
+    if (reason := missing_reason()) is not None:
+        out.print(f"Prefect's database: SQLite ({reason})", markup=False, highlight=False)
+        return None, None
+    database = LocalPostgres()
+    try:
+        database.__enter__()
+        url = database.url(database.create_database("prefect"), driver="asyncpg")
+    except LocalServerError as exc:
+        out.print(f"Prefect's database: SQLite (a private PostgreSQL did not start: {exc})", markup=False)
+        return None, None
+    out.print(f"Prefect's database: a private PostgreSQL on port {database.port}", markup=False, highlight=False)
+    return database, url
 
 
 @app.command()
