@@ -25,10 +25,9 @@ CASES = [  # (flow, example request, what the caller hands in)
 ]
 
 
-@pytest.mark.parametrize("flow, example, given", CASES, ids=[flow.name for flow, _, _ in CASES])
-def test_executor_parameters_from_any_caller_are_refused_and_recorded(
-    flow, example, given, fake_services, tmp_path, monkeypatch
-):
+def executors_own(fake_services, tmp_path, monkeypatch):
+    """The executor's own configuration, as its worker starts with it: an environment file with its record
+    store, the shipped governance, no clock. Returns that environment."""
     executor = fake_services.environment.model_copy(
         update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'executor.db'}", publish=False)}
     )
@@ -37,6 +36,14 @@ def test_executor_parameters_from_any_caller_are_refused_and_recorded(
     monkeypatch.setenv("CHANGEFLOW_ENVIRONMENT", str(settings))
     monkeypatch.setenv("CHANGEFLOW_GOVERNANCE", str(EXAMPLES))
     monkeypatch.delenv("CHANGEFLOW_CLOCK", raising=False)
+    return executor
+
+
+@pytest.mark.parametrize("flow, example, given", CASES, ids=[flow.name for flow, _, _ in CASES])
+def test_executor_parameters_from_any_caller_are_refused_and_recorded(
+    flow, example, given, fake_services, tmp_path, monkeypatch
+):
+    executor = executors_own(fake_services, tmp_path, monkeypatch)
     handed_in = {
         "environment": executor.model_copy(
             update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'requester.db'}", publish=False)}
@@ -75,13 +82,7 @@ def test_a_request_refused_before_its_record_ends_refused_saying_why_in_one_line
     update, why, fake_services, tmp_path, monkeypatch
 ):
     """What the Run form's user reads: a red *Refused* whose message is the one-line reason, no record."""
-    executor = fake_services.environment.model_copy(
-        update={"records": RecordStoreSettings(url=f"sqlite:///{tmp_path / 'executor.db'}", publish=False)}
-    )
-    settings = tmp_path / "environment.yaml"
-    settings.write_text(yaml.safe_dump(executor.model_dump(mode="json")))
-    monkeypatch.setenv("CHANGEFLOW_ENVIRONMENT", str(settings))
-    monkeypatch.setenv("CHANGEFLOW_GOVERNANCE", str(EXAMPLES))
+    executor = executors_own(fake_services, tmp_path, monkeypatch)
     request = change("normal-deploy-v2.yaml")
     request = request.model_copy(update={"change": request.change.model_copy(update=update)})
     ended = normal_change.fn(request)
