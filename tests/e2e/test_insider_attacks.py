@@ -240,32 +240,40 @@ def test_forged_decisions_sent_to_the_workers_run_are_refused_recorded_and_nothi
     secrets = yaml.safe_load(Path(os.environ["CHANGEFLOW_APPROVER_SECRETS"]).read_text())  # the file the worker reads
     wait_for_pause("CHG-0811", timeout_s=120)
     d = store.load("CHG-0811").attachments[PLAN_DIGEST]
-    used = current_code(secrets["carol"])
+    codes = {}  # each code is read as it is sent: on a slow machine a code read at the start expires midway
+
+    def now(who: str, ahead_s: float = 0.0) -> str:
+        return current_code(secrets[who], time.time() + ahead_s)
+
+    def carol_valid() -> dict:
+        codes["used"] = now("carol")
+        return {"approver": "carol", "code": codes["used"]}  # valid: counts (1 of 2)
+
     attempts = [
-        {"approver": "carol"},  # a listed approver, no proof
-        {"approver": "carol", "code": "000000" if used != "000000" else "111111"},  # a wrong code
-        {"approver": "dave", "code": current_code(secrets["carol"])},  # carol's code, dave's name
-        {
+        lambda: {"approver": "carol"},  # a listed approver, no proof
+        lambda: {"approver": "carol", "code": "000000" if now("carol") != "000000" else "111111"},  # a wrong code
+        lambda: {"approver": "dave", "code": now("carol")},  # carol's code, dave's name
+        lambda: {
             "approver": "dave",
             "signature": signed_by("dave", "CHG-0812", True, d),
         },  # dave's signature over another change
-        {
+        lambda: {
             "approver": "dave",
             "signature": signed_by("dave", "CHG-0811", True, "e" * 64),
             "plan_digest": "e" * 64,
         },  # over another plan
-        {"approver": "alice", "code": current_code(secrets["alice"])},  # the requester
-        {"approver": "mallory", "code": current_code(secrets["mallory"])},  # not on the list
-        {"approver": "carol", "code": used},  # valid: counts (1 of 2)
-        {"approver": "CAROL", "code": used},  # the same code again, the same person
-        {"approver": "Ｃａｒｏｌ", "code": current_code(secrets["carol"], time.time() + 30)},  # a look-alike of carol
-        {"approver": "frank", "code": used},  # carol's used code as frank
+        lambda: {"approver": "alice", "code": now("alice")},  # the requester
+        lambda: {"approver": "mallory", "code": now("mallory")},  # not on the list
+        carol_valid,
+        lambda: {"approver": "CAROL", "code": codes["used"]},  # the same code again, the same person
+        lambda: {"approver": "Ｃａｒｏｌ", "code": now("carol", 30)},  # a look-alike of carol
+        lambda: {"approver": "frank", "code": codes["used"]},  # carol's used code as frank
     ]
     for attempt in attempts:
         resume(
             store,
             "CHG-0811",
-            {"decision": "approve", "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt},
+            {"decision": "approve", "comment": "", "code": "", "signature": "", "plan_digest": d, **attempt()},
         )
     for unchosen in ({}, {"decision": "maybe"}):  # no choice: Prefect refuses it against the form's schema
         with pytest.raises(RuntimeError, match="decision"):
