@@ -38,11 +38,10 @@ def report(
 
     end = datetime.now(timezone.utc)
     start = end - timedelta(days=checks.days(days, "report"))
-    result = dora_from_facts(
-        list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000))), start, end
-    )
+    facts = list(every_fact(record_store(), RecordQuery(opened_from=start, opened_until=end, limit=5_000)))
+    result = dora_from_facts(facts, start, end)
     if html:
-        html.write_text(report_page(result, start, end), encoding="utf-8")
+        html.write_text(report_page(result, facts, start, end), encoding="utf-8")
     if as_json:
         print(result.model_dump_json())
         return
@@ -73,9 +72,9 @@ def report(
         out.print(f"HTML report written to {html}")
 
 
-def report_page(result, start: datetime, end: datetime) -> str:
-    """The HTML page: the keys against the period of the same length before, per model, the changes of
-    the period (newest 200) and the unauthorized ones."""
+def report_page(result, facts: list, start: datetime, end: datetime) -> str:
+    """The HTML page: the keys (``result``, from ``facts`` of the period) against the period of the same
+    length before, per model, the changes of the period (newest 200) and the unauthorized ones."""
     from changeflow.bootstrap import calendar_zone
     from changeflow.domain.dora import dora_from_facts, dora_per_model
     from changeflow.domain.history import RecordQuery
@@ -90,7 +89,6 @@ def report_page(result, start: datetime, end: datetime) -> str:
         start - length,
         start,
     )
-    facts = list(every_fact(store, RecordQuery(opened_from=start, opened_until=end, limit=5_000, types=GOVERNED_TYPES)))
     period = {"opened_from": start, "opened_until": end, "limit": 200}
     changes = store.newest(RecordQuery(types=GOVERNED_TYPES, **period))
     drift = store.newest(RecordQuery(types=frozenset({Unrequested.UNAUTHORIZED}), **period))

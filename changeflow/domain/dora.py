@@ -145,6 +145,7 @@ def dora_from_facts(facts: list[ChangeFacts], start: datetime, end: datetime) ->
 
 
 def dora_per_model(facts: list[ChangeFacts], start: datetime, end: datetime) -> dict[str, DoraReport]:
-    """The keys of each model's changes in [start, end), by model name."""
+    """The keys of each model's governed changes in [start, end), by model name (drift is not a change)."""
+    facts = [f for f in facts if f.type not in (UNAUTHORIZED, BASELINE)]
     models = sorted({f.model or "(unknown)" for f in facts})
     return {m: dora_from_facts([f for f in facts if (f.model or "(unknown)") == m], start, end) for m in models}
