@@ -41,11 +41,13 @@ def serve(
         database, database_url = private_postgres()
         server = LocalPrefectServer(auth_string=new_auth_string(), database_url=database_url).start()
         url = server.api_url
-    out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})")
+    # one line each, never wrapped: people copy the export commands
+    out.print(f"[bold green]Prefect UI[/] {url.removesuffix('/api')}  (export PREFECT_API_URL={url})", soft_wrap=True)
     if server is not None:
         out.print(
             f"the API and the UI ask for: {server.auth_string}  (export PREFECT_API_AUTH_STRING='{server.auth_string}')",
             markup=False,
+            soft_wrap=True,
         )
     try:
         arguments = ["--repository", str(repository.resolve()), f"--drift-every={drift_every}"] + [

@@ -1,4 +1,5 @@
-"""The Prefect UI as engineers and approvers meet it, in a real browser: an engineer fills the
+"""The Prefect UI as engineers and approvers meet it, in a real browser, on `changeflow serve` as a user
+runs it (its own Prefect server on a private PostgreSQL, behind a credential the UI asks for): an engineer fills the
 normal-change deployment's Run form with clicks and typing (counted) and submits; two CAB members decide in
 the paused run's form, one with a wrong code whose refusal the next form shows at the top; the change
 closes. A second change is rejected explicitly and its run is not a green Completed. Headless Debian
@@ -11,12 +12,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.triton, pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.triton, pytest.mark.prefect, pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = os.environ.get("CHANGEFLOW_SCREENSHOTS")  # a folder for the screenshots (docs/ to refresh the docs' own)
@@ -34,40 +36,66 @@ FORM = [  # (field label, what the engineer types): a normal model deployment on
 ]
 
 
+SERVE_SAYS = (  # what `changeflow serve` prints for the user to copy, one line each
+    r"export PREFECT_API_URL=(\S+)\)",
+    r"export PREFECT_API_AUTH_STRING='([^']+)'\)",
+    r"Prefect's database: (.*)",
+)
+
+
+@dataclass
+class Served:
+    api: str
+    auth: str  # the credential the API and the UI ask for
+    database: str  # serve's line naming Prefect's database
+    log: Path
+
+
 @pytest.fixture
-def served_deployments(prefect_api, tmp_path):
-    """`changeflow serve` as a user runs it, from a folder of their own: Tritons, deployments on a process
-    work pool, a worker."""
+def served(tmp_path):
+    """`changeflow serve` exactly as a user runs it, from a folder of their own: its own Prefect server (on a
+    private PostgreSQL where one can start, behind a credential), Tritons, the deployments, a worker."""
     import signal
 
     env = {
         **os.environ,
-        "PREFECT_API_URL": prefect_api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "CHANGEFLOW_CLOCK": "normal=2026-11-25T22:00:00+01:00",
     }  # the worker's clock, for the test only; never a run parameter
-    env.pop("CHANGEFLOW_RECORDS_URL", None)  # the records go to the default: .changeflow/records.db in tmp_path
+    for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "CHANGEFLOW_RECORDS_URL"):
+        env.pop(name, None)  # serve starts its own server; the records go to .changeflow/records.db in tmp_path
     log_path = tmp_path / "serve.log"
     log = open(log_path, "w")
-    served = subprocess.Popen(
-        [sys.executable, "-m", "changeflow.local.serve"],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    command = [shutil.which("changeflow", path=str(Path(sys.executable).parent)) or "changeflow", "serve"]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    deadline = time.monotonic() + 180
-    while "ready." not in log_path.read_text():
-        assert served.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-        time.sleep(0.5)
-    yield prefect_api
-    os.killpg(served.pid, signal.SIGINT)
     try:
-        served.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(served.pid, signal.SIGKILL)
-    log.close()
+        deadline = time.monotonic() + 240
+        while "ready." not in log_path.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
+            time.sleep(0.5)
+        said = log_path.read_text()
+        lines = [re.search(pattern, said) for pattern in SERVE_SAYS]
+        assert all(lines), f"serve did not print its URL, credential and database on one line each: {said[:1500]}"
+        yield Served(*(line.group(1) for line in lines), log_path)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def log_in(page, ui: str, auth: str) -> None:
+    """The UI of a server behind a credential asks for it once (Prefect's login page)."""
+    page.goto(f"{ui}/deployments")
+    box = page.get_by_placeholder("admin:pass")
+    box.wait_for(timeout=60_000)
+    box.fill(auth)
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("normal-change").first.wait_for(timeout=60_000)
 
 
 def shot(page, name: str, tmp_path: Path) -> None:
@@ -108,8 +136,9 @@ def fill_run_form(page, ui: str, deployment_id: str, tmp_path: Path) -> dict:
 
 
 def decide_in_ui(page, ui, run_id, change_id, choice, approver, code, tmp_path, name=None) -> str:
-    """An approver's way: the paused run, Resume, choose, type name and code, Submit. Returns the
-    text above the form (where a refusal of the last decision is shown first)."""
+    """An approver's way: the paused run, Resume, choose, type name and the code their authenticator
+    shows as they type it (``code()``: a slow page must not make it stale), Submit, and the dialog
+    closes. Returns the text above the form (where a refusal of the last decision is shown first)."""
     page.goto(f"{ui}/runs/flow-run/{run_id}")
     page.get_by_role("button", name="Resume").first.click(timeout=60_000)
     dialog = page.get_by_role("dialog")
@@ -120,38 +149,46 @@ def decide_in_ui(page, ui, run_id, change_id, choice, approver, code, tmp_path, 
     options.first.wait_for(timeout=10_000)
     options.filter(has_text=re.compile(rf"^\s*{choice}\s*$")).first.click()
     field(dialog, "Your name").fill(approver)
-    field(dialog, "One-time code").fill(code)
     field(dialog, "Comment").fill(f"{approver}: {choice} in the UI")
+    field(dialog, "One-time code").fill(code())
     if name:
         shot(page, name, tmp_path)
     dialog.get_by_role("button", name="Submit").click()
+    try:
+        dialog.wait_for(state="hidden", timeout=30_000)  # sent: the UI closes the form once the run resumes
+    except Exception as e:
+        raise AssertionError(f"the {change_id} form was not sent: {dialog.inner_text()[-800:]}") from e
     return summary
 
 
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it when apt-get can)"
 )
-def test_an_engineer_submits_the_run_form_approvers_decide_in_it_and_a_refusal_is_shown(served_deployments, tmp_path):
+def test_an_engineer_submits_the_run_form_approvers_decide_in_it_and_a_refusal_is_shown(served, tmp_path):
     from playwright.sync_api import sync_playwright
     from prefect.client.orchestration import get_client
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from changeflow.adapters.credentials import current_code
     from changeflow.adapters.prefect_approvals import wait_for_pause
     from changeflow.adapters.sql_records import SqlRecordStore
+    from changeflow.local.postgres import missing_reason
     from changeflow.settings.defaults import approver_secrets
 
-    api = served_deployments
-    ui = api.removesuffix("/api")
+    if missing_reason() is None:  # Prefect's SQLite server lost clicks (`database is locked`) under the bakes
+        assert served.database.startswith("a private PostgreSQL"), served.database
+    ui = served.api.removesuffix("/api")
     store = lambda: SqlRecordStore(f"sqlite:///{tmp_path / '.changeflow' / 'records.db'}")  # noqa: E731
     secrets = yaml.safe_load(approver_secrets().read_text())
-    code = lambda who: current_code(secrets[who])  # noqa: E731
-    wrong = lambda who: "000000" if code(who) != "000000" else "111111"  # noqa: E731
-    with temporary_settings(updates={PREFECT_API_URL: api}), sync_playwright() as p:
+    code = lambda who: lambda: current_code(secrets[who])  # noqa: E731  (read as it is typed)
+    wrong = lambda who: lambda: "000000" if code(who)() != "000000" else "111111"  # noqa: E731
+    settings = {PREFECT_API_URL: served.api, PREFECT_API_AUTH_STRING: served.auth}
+    with temporary_settings(updates=settings), sync_playwright() as p:
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name("normal-change/normal")
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        log_in(page, ui, served.auth)
 
         counted = fill_run_form(page, ui, str(deployment.id), tmp_path)
         print(
@@ -181,14 +218,14 @@ def test_an_engineer_submits_the_run_form_approvers_decide_in_it_and_a_refusal_i
             tmp_path,
         )
 
-        record = ended(store, "CHG-0701")
+        record = ended(store, "CHG-0701", served.log)
         assert record.state.value == "closed", record.outcome
         assert [(a.approver, a.counted, a.proof) for a in record.approvals] == [
             ("carol", True, "totp"),
             ("dave", False, ""),
             ("dave", True, "totp"),
         ]
-        assert ended(store, "CHG-0702").state.value == "rejected"
+        assert ended(store, "CHG-0702", served.log).state.value == "rejected"
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(rejected.id).state
         assert state.name == "Rejected" and not state.is_completed(), state
@@ -214,7 +251,8 @@ FORM_REQUEST = {
 }
 
 
-def ended(store, change_id: str, timeout_s: float = 240):
+def ended(store, change_id: str, log: Path, timeout_s: float = 240):
+    """The change's terminal record; otherwise fail with what it holds and the worker's last words."""
     deadline, record = time.monotonic() + timeout_s, None
     while time.monotonic() < deadline:
         try:
@@ -224,4 +262,5 @@ def ended(store, change_id: str, timeout_s: float = 240):
         except Exception:
             pass
         time.sleep(1)
-    raise AssertionError(f"{change_id} did not end: {record and record.state}")
+    held = record and [record.state, [(a.approver, a.decision, a.counted, a.refusal) for a in record.approvals]]
+    raise AssertionError(f"{change_id} did not end: {held}\n{log.read_text()[-3000:]}")
