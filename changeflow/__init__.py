@@ -5,36 +5,60 @@ The library surface is what ``__all__`` names; everything else lives in private-
 without Prefect), ``adapters`` (one module per real system), ``settings``, ``render``, ``local`` (local
 servers for the demo and tests), ``cli``; the Prefect flows and tasks are ``changeflow.flows`` and
 ``changeflow.tasks``. See docs/architecture.md.
+
+The surface loads on first use (PEP 562): ``import changeflow.cli`` for ``changeflow list`` must not pay
+for the kinds, numpy and tritonclient (about a second). Whatever name is asked for first, the kinds
+registry loads before it, since it binds every kind's spec into ``ChangeRequest``.
 """
 
-from changeflow import kinds as _kinds  # binds every kind's spec into ChangeRequest; import first
-from changeflow.bootstrap import Services, bootstrap
-from changeflow.domain.policy import ChangePlan
-from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State
-from changeflow.domain.request import ChangeRequest, ChangeSpec, ChangeType, Risk
-from changeflow.domain.verdicts import Outcome, Verdict
-from changeflow.exceptions import (
-    ChangeCancelled,
-    ChangeflowError,
-    ChangeStateError,
-    ClusterError,
-    ConfigError,
-    IllegalTransition,
-    InvalidChangeRequest,
-    InvalidInput,
-    InvalidSettings,
-    NotWaitingForApproval,
-    PrefectUnavailable,
-    RecordNotFound,
-    RecordStoreError,
-    RollbackFailed,
-    ServerError,
-    UnknownKind,
-)
-from changeflow.kinds import ChangeKind, kind_of, plan_for
-from changeflow.settings.environment import Environment
-from changeflow.settings.governance import Governance
-from changeflow.settings.loader import load_change_request, load_governance
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_HOMES = {  # name -> the module that defines it
+    "Services": "changeflow.bootstrap",
+    "bootstrap": "changeflow.bootstrap",
+    "ChangePlan": "changeflow.domain.policy",
+    "ChangeRecord": "changeflow.domain.record",
+    "ChangeResult": "changeflow.domain.record",
+    "RollbackResult": "changeflow.domain.record",
+    "State": "changeflow.domain.record",
+    "ChangeRequest": "changeflow.domain.request",
+    "ChangeSpec": "changeflow.domain.request",
+    "ChangeType": "changeflow.domain.request",
+    "Risk": "changeflow.domain.request",
+    "Outcome": "changeflow.domain.verdicts",
+    "Verdict": "changeflow.domain.verdicts",
+    **{
+        name: "changeflow.exceptions"
+        for name in (
+            "ChangeCancelled",
+            "ChangeflowError",
+            "ChangeStateError",
+            "ClusterError",
+            "ConfigError",
+            "IllegalTransition",
+            "InvalidChangeRequest",
+            "InvalidInput",
+            "InvalidSettings",
+            "NotWaitingForApproval",
+            "PrefectUnavailable",
+            "RecordNotFound",
+            "RecordStoreError",
+            "RollbackFailed",
+            "ServerError",
+            "UnknownKind",
+        )
+    },
+    "ChangeKind": "changeflow.kinds",
+    "kind_of": "changeflow.kinds",
+    "plan_for": "changeflow.kinds",
+    "Environment": "changeflow.settings.environment",
+    "Governance": "changeflow.settings.governance",
+    "load_change_request": "changeflow.settings.loader",
+    "load_governance": "changeflow.settings.loader",
+}
 
 __version__ = "0.2.0"
 
@@ -77,4 +101,46 @@ __all__ = [
     "plan_for",
     "__version__",
 ]
-del _kinds
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'changeflow' has no attribute {name!r}")
+    importlib.import_module("changeflow.kinds")  # binds every kind's spec into ChangeRequest first
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from changeflow.bootstrap import Services, bootstrap
+    from changeflow.domain.policy import ChangePlan
+    from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State
+    from changeflow.domain.request import ChangeRequest, ChangeSpec, ChangeType, Risk
+    from changeflow.domain.verdicts import Outcome, Verdict
+    from changeflow.exceptions import (
+        ChangeCancelled,
+        ChangeflowError,
+        ChangeStateError,
+        ClusterError,
+        ConfigError,
+        IllegalTransition,
+        InvalidChangeRequest,
+        InvalidInput,
+        InvalidSettings,
+        NotWaitingForApproval,
+        PrefectUnavailable,
+        RecordNotFound,
+        RecordStoreError,
+        RollbackFailed,
+        ServerError,
+        UnknownKind,
+    )
+    from changeflow.kinds import ChangeKind, kind_of, plan_for
+    from changeflow.settings.environment import Environment
+    from changeflow.settings.governance import Governance
+    from changeflow.settings.loader import load_change_request, load_governance

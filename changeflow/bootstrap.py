@@ -15,8 +15,8 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from changeflow.domain.verdicts import MetricCheck
 from changeflow.exceptions import InvalidSettings
 from changeflow.ports import (
     ApproverNotices,
@@ -39,6 +39,9 @@ from changeflow.settings.environment import (
     ServerEndpoint,
     server_address,
 )
+
+if TYPE_CHECKING:  # the judge's models (numpy) load with the flows that judge, not with every reader
+    from changeflow.domain.verdicts import MetricCheck
 
 
 def _unknown(what: str, kind: str, known) -> InvalidSettings:
@@ -120,19 +123,6 @@ def _writer() -> str:
     return writer_identity()
 
 
-def calendar_zone():
-    """The executor's governance calendar's time zone, in which the record's page shows its times; UTC
-    when its governance cannot be read here (the page is the face, the database the record)."""
-    from datetime import timezone
-
-    from changeflow.settings.defaults import governance_or_default
-
-    try:
-        return governance_or_default().calendar.zone
-    except Exception:
-        return timezone.utc
-
-
 class _PrefectPublisher:
     """Prefect's artifact and events, imported on the first save: a reader (``changeflow list``) never pays for it."""
 
@@ -143,8 +133,9 @@ class _PrefectPublisher:
         if self._publisher is None:
             from changeflow.adapters.prefect_records import PrefectRecordPublisher
             from changeflow.render.record_markdown import record_markdown
+            from changeflow.settings.defaults import display_zone
 
-            zone = calendar_zone()
+            zone = display_zone()
             self._publisher = PrefectRecordPublisher(lambda record, as_json: record_markdown(record, as_json, zone))
         self._publisher.publish(record, version)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import changeflow.kinds  # noqa: F401 (binds every kind's spec into ChangeRequest, as `import changeflow`'s names do)
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]

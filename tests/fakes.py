@@ -19,6 +19,7 @@ from changeflow.domain.history import (
     ChainHead,
     FactsPage,
     NewestPage,
+    RecordLine,
     RecordPage,
     RecordQuery,
     RecordVersion,
@@ -220,7 +221,9 @@ class FakeRecordStore:
         found = [v[-1] for v in self.versions.values() if query.matches(v[-1].record(), v[-1].saved_at)]
         found.sort(key=lambda v: (v.record().transitions[0].at if v.record().transitions else v.saved_at, v.change_id))
         found.reverse()
-        return NewestPage(records=[v.record() for v in found[offset : offset + query.limit]], total=len(found))
+        return NewestPage(
+            records=[RecordLine.of(v.record()) for v in found[offset : offset + query.limit]], total=len(found)
+        )
 
     def facts_page(self, query: RecordQuery) -> FactsPage:
         page = self.page(query)

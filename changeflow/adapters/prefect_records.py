@@ -102,6 +102,8 @@ class PrefectRecordPublisher:
 
 def artifact_records() -> Iterator[ChangeRecord]:
     """Every change record kept as an artifact on the Prefect server (latest version of each), paged."""
+    import changeflow.kinds  # noqa: F401 (binds the kinds' specs into the records' requests)
+
     offset = 0
     with get_client(sync_client=True) as client:
         while True:

@@ -23,6 +23,7 @@ from changeflow.domain.history import (
     GENESIS,
     FactsPage,
     NewestPage,
+    RecordLine,
     RecordPage,
     RecordQuery,
     RecordVersion,
@@ -154,11 +155,11 @@ class SqlRecordStore(ChainHeadReads):
             ).scalar()
         if content is None:
             raise RecordNotFound(f"no change record {change_id} in the record database")
-        return ChangeRecord.model_validate_json(content)
+        return _record(content)
 
     def page(self, query: RecordQuery) -> RecordPage:
         rows = self._select(query, schema.current.c.content)
-        records = [ChangeRecord.model_validate_json(content) for content in rows[: query.limit]]
+        records = [_record(content) for content in rows[: query.limit]]
         return RecordPage(records=records, next_after=records[-1].id if len(rows) > query.limit else None)
 
     def facts_page(self, query: RecordQuery) -> FactsPage:
@@ -173,7 +174,8 @@ class SqlRecordStore(ChainHeadReads):
         return FactsPage(facts=facts, next_after=facts[-1].id if len(rows) > query.limit else None)
 
     def newest(self, query: RecordQuery, offset: int = 0) -> NewestPage:
-        """One page newest first: the page's records are the only ones read and parsed; the total is a count."""
+        """One page newest first: the page's records are the only ones read, each parsed as a line only; the
+        total is a count."""
         c = schema.current.c
         where = and_(True, *self._where(query))
         statement = (
@@ -186,7 +188,7 @@ class SqlRecordStore(ChainHeadReads):
         with self.engine.connect() as connection:
             rows = connection.execute(statement).scalars().all()
             total = connection.execute(select(func.count()).select_from(schema.current).where(where)).scalar_one()
-        return NewestPage(records=[ChangeRecord.model_validate_json(content) for content in rows], total=total)
+        return NewestPage(records=[RecordLine.model_validate_json(content) for content in rows], total=total)
 
     def _select(self, query: RecordQuery, *columns) -> list:
         c = schema.current.c
@@ -237,3 +239,11 @@ class SqlRecordStore(ChainHeadReads):
             RecordVersion(**{**row, "saved_at": row["saved_at"].replace(tzinfo=row["saved_at"].tzinfo or timezone.utc)})
             for row in rows
         ]
+
+
+def _record(content: str) -> ChangeRecord:
+    """A stored record. The kinds registry binds the request's spec into ``ChangeRequest``: imported here on
+    first use, not with the module, so that ``changeflow list`` (lines only) never loads it."""
+    import changeflow.kinds  # noqa: F401
+
+    return ChangeRecord.model_validate_json(content)

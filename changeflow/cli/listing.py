@@ -29,10 +29,10 @@ def list_changes(
     every: Annotated[bool, typer.Option("--all", help="every matching change, not one page")] = False,
 ) -> None:
     """The changes on record, newest first, one page at a time (``--page``, ``--limit``, ``--all``)."""
-    from changeflow.bootstrap import calendar_zone
     from changeflow.domain.history import RecordQuery
     from changeflow.domain.record import GOVERNED_TYPES, Unrequested
     from changeflow.exceptions import InvalidSettings
+    from changeflow.settings.defaults import display_zone
 
     if page < 1:
         raise InvalidSettings("list", "--page", f"is {page}", "pages count from 1 (the newest)")
@@ -47,7 +47,7 @@ def list_changes(
 
         print(json.dumps([_row(r) for r in shown]))
         return
-    zone = calendar_zone()
+    zone = display_zone()
     title = "unauthorized changes (made outside changeflow)" if drift else "changes"
     out.print(_table(title, shown, zone))
     last_page = max(1, -(-total // limit))
@@ -82,7 +82,7 @@ def _row(r) -> dict:
         "kind": r.kind,
         "model": r.model,
         "state": r.state.value,
-        "opened_at": r.transitions[0].at.isoformat() if r.transitions else None,
+        "opened_at": r.opened_at.isoformat() if r.opened_at else None,
         "outcome": r.outcome,
     }
 
@@ -92,7 +92,7 @@ def _table(title: str, records: list, zone) -> Table:
     for column in ("change", "opened", "type", "kind", "model", "risk", "state", "outcome"):
         table.add_column(column, overflow="fold" if column == "outcome" else "ellipsis")
     for r in records:
-        opened = r.transitions[0].at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if r.transitions else "—"
+        opened = r.opened_at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if r.opened_at else "—"
         outcome = " ".join((r.outcome or "—").split())
         if len(outcome) > OUTCOME_CHARS:
             outcome = outcome[: OUTCOME_CHARS - 1] + "…"

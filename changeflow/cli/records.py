@@ -164,7 +164,7 @@ def record(
         return
     from rich.markdown import Markdown
 
-    from changeflow.bootstrap import calendar_zone
     from changeflow.render.record_markdown import record_markdown
+    from changeflow.settings.defaults import display_zone
 
-    out.print(Markdown(record_markdown(found, "", calendar_zone()).split("<details>")[0]))
+    out.print(Markdown(record_markdown(found, "", display_zone()).split("<details>")[0]))

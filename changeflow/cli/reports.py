@@ -75,12 +75,12 @@ def report(
 def report_page(result, facts: list, start: datetime, end: datetime) -> str:
     """The HTML page: the keys (``result``, from ``facts`` of the period) against the period of the same
     length before, per model, the changes of the period (newest 200) and the unauthorized ones."""
-    from changeflow.bootstrap import calendar_zone
     from changeflow.domain.dora import dora_from_facts, dora_per_model
     from changeflow.domain.history import RecordQuery
     from changeflow.domain.record import GOVERNED_TYPES, Unrequested
     from changeflow.render.html import report_html
     from changeflow.services.records import every_fact
+    from changeflow.settings.defaults import display_zone
 
     store = record_store()
     length = end - start
@@ -98,7 +98,7 @@ def report_page(result, facts: list, start: datetime, end: datetime) -> str:
         per_model=dora_per_model(facts, start, end),
         changes=(changes.records, changes.total),
         unauthorized=(drift.records, drift.total),
-        zone=calendar_zone(),
+        zone=display_zone(),
     )
 
 

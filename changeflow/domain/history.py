@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from changeflow.domain.dora import ChangeFacts
 from changeflow.domain.record import GOVERNED_TYPES, TERMINAL, ChangeRecord, RecordType, State
+from changeflow.domain.request import Risk
 
 PAGE_SIZE = 500
 GENESIS = "0" * 64
@@ -78,10 +79,41 @@ class RecordPage(BaseModel):
     next_after: str | None = Field(None, description="pass as ``after`` for the next page; None: this was the last")
 
 
-class NewestPage(BaseModel):
-    """A page of records, newest first (by when each was opened), and how many match in all."""
+class _Moment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
-    records: list[ChangeRecord]
+    at: datetime
+
+
+class RecordLine(BaseModel):
+    """One change as a list shows it, read from its stored record itself (not from the index columns beside
+    it, which a writer of the database could change alone), without the rest: a list of thousands parses
+    only this, and needs none of the kinds that a whole record's request does."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    type: RecordType
+    kind: str
+    model: str
+    risk: Risk
+    state: State
+    outcome: str = ""
+    transitions: list[_Moment] = Field(default_factory=list)
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return self.transitions[0].at if self.transitions else None
+
+    @classmethod
+    def of(cls, record: ChangeRecord) -> RecordLine:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class NewestPage(BaseModel):
+    """A page of changes, newest first (by when each was opened), and how many match in all."""
+
+    records: list[RecordLine]
     total: int = Field(ge=0)
 
 

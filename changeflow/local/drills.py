@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+import changeflow.kinds  # noqa: F401 (binds the kinds' specs into the records' requests it parses)
 from changeflow.domain.record import ChangeRecord
 from changeflow.domain.request import ChangeRequest
 from changeflow.exceptions import RecordNotFound

@@ -9,7 +9,7 @@ from html import escape
 
 from changeflow.domain.dora import DoraReport
 from changeflow.domain.dora_tiers import Key, keys
-from changeflow.domain.record import ChangeRecord
+from changeflow.domain.history import RecordLine
 
 COLOURS = {
     "closed": "#2e7d32",
@@ -91,18 +91,18 @@ def _per_model(per_model: dict[str, DoraReport]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def _changes(records: list[ChangeRecord], total: int, zone, empty: str) -> str:
+def _changes(records: list[RecordLine], total: int, zone, empty: str) -> str:
     if not records:
         return f"<p class='muted'>{escape(empty)}</p>"
     head = "<tr><th>change</th><th>opened</th><th>type</th><th>model</th><th>state</th><th>outcome</th></tr>"
     rows = "".join(
         f"<tr><td>{escape(r.id)}</td>"
-        f"<td>{r.transitions[0].at.astimezone(zone):%Y-%m-%d %H:%M %Z}</td>"
+        f"<td>{r.opened_at.astimezone(zone):%Y-%m-%d %H:%M %Z}</td>"
         f"<td>{escape(r.type.value)}</td><td>{escape(r.model)}</td>"
         f"<td style='color:{COLOURS.get(r.state.value, '#222')}'>{escape(r.state.value.replace('_', ' '))}</td>"
         f"<td>{escape(' '.join(r.outcome.split())[:160])}</td></tr>"
         for r in records
-        if r.transitions
+        if r.opened_at is not None
     )
     more = f"<p class='muted'>{len(records)} newest of {total:,}: `changeflow list` pages through all.</p>"
     return f"<table>{head}{rows}</table>" + (more if total > len(records) else "")
@@ -112,8 +112,8 @@ def report_html(
     report: DoraReport,
     before: DoraReport | None = None,
     per_model: dict[str, DoraReport] | None = None,
-    changes: tuple[list[ChangeRecord], int] = ([], 0),
-    unauthorized: tuple[list[ChangeRecord], int] = ([], 0),
+    changes: tuple[list[RecordLine], int] = ([], 0),
+    unauthorized: tuple[list[RecordLine], int] = ([], 0),
     zone=timezone.utc,
 ) -> str:
     cards = "".join(_key_card(k) for k in keys(report, before))

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from pydantic import BaseModel
 
+import changeflow.kinds  # noqa: F401 (binds the kinds' specs into the records' requests it parses)
 from changeflow.domain.history import (
     ChainBreak,
     RecordQuery,

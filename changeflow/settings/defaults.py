@@ -7,10 +7,8 @@ here too); this module loads what they name."""
 
 from __future__ import annotations
 
-from changeflow.settings.environment import Environment
-from changeflow.settings.governance import Governance
-from changeflow.settings.loader import load_governance
-from changeflow.settings.strict_yaml import load_settings_file
+from typing import TYPE_CHECKING
+
 from changeflow.settings.variables import (
     CHECKPOINTS,
     CLOCK,
@@ -32,6 +30,10 @@ from changeflow.settings.variables import (
     scheduling_clock,
 )
 
+if TYPE_CHECKING:  # loaded when asked for: a command that reads records never pays for governance's models
+    from changeflow.settings.environment import Environment
+    from changeflow.settings.governance import Governance
+
 __all__ = [
     "CHECKPOINTS",
     "CLOCK",
@@ -44,6 +46,7 @@ __all__ = [
     "approver_secrets",
     "changeflow_home",
     "checkpoints_dir",
+    "display_zone",
     "environment_or_default",
     "environment_path",
     "executor_clock",
@@ -57,8 +60,30 @@ __all__ = [
 
 
 def environment_or_default(environment: Environment | None = None) -> Environment:
+    from changeflow.settings.environment import Environment
+    from changeflow.settings.strict_yaml import load_settings_file
+
     return environment if environment is not None else load_settings_file(environment_path(), Environment)
 
 
 def governance_or_default(governance: Governance | None = None) -> Governance:
+    from changeflow.settings.loader import load_governance
+
     return governance if governance is not None else load_governance(governance_dir())
+
+
+def display_zone():
+    """The time zone people read times in: the governance calendar's (``timezone`` in ``calendar.yaml``),
+    read alone. Showing a time decides nothing (times are stored with their offset), so a reader such as
+    ``changeflow list`` does not load and verify the whole bundle for it (about a second); UTC when the
+    file or the zone cannot be read here."""
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    import yaml
+
+    try:
+        calendar = yaml.safe_load((governance_dir() / "calendar.yaml").read_text(encoding="utf-8"))
+        return ZoneInfo(str(calendar.get("timezone", "UTC")))
+    except Exception:
+        return timezone.utc

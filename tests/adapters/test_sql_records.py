@@ -180,3 +180,14 @@ def test_a_proof_is_claimed_once_across_store_instances(records_url):
     assert first.claim_proof("totp:carol:1234", "CHG-1")
     assert not second.claim_proof("totp:carol:1234", "CHG-2")  # the same code on another change: a replay
     assert second.claim_proof("totp:carol:1235", "CHG-2")
+
+
+def test_the_fast_head_check_names_alembics_newest_revision(tmp_path):
+    """``sql_migrate.HEAD`` lets a store at head open without importing alembic; a new migration must move it."""
+    from changeflow.adapters import sql_migrate
+
+    assert sql_migrate.head() == sql_migrate.HEAD
+    engine = sql_migrate.engine_for(f"sqlite:///{tmp_path / 'r.db'}")
+    assert not sql_migrate._at_head(engine)  # no schema yet: the full path migrates
+    sql_migrate.migrate(engine)
+    assert sql_migrate._at_head(engine)

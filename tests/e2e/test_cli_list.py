@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
+import changeflow.kinds  # noqa: F401 (binds the kinds' specs into ChangeRequest: this module builds records)
 from changeflow.adapters.sql_records import SqlRecordStore
 from changeflow.cli import app
 from changeflow.domain.record import ChangeRecord, State, Transition, Unrequested
@@ -75,3 +76,37 @@ def test_a_page_or_limit_out_of_range_is_one_line(tmp_path):
     for args, field in ((["--page", "0"], "--page"), (["--limit", "0"], "--limit"), (["--limit", "9999"], "--limit")):
         result = CliRunner().invoke(app, ["list", *args], env=env)
         assert result.exit_code == 2 and field in result.stderr and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.cli
+def test_list_starts_without_the_kinds_and_readers_of_whole_records_still_parse_them(tmp_path):
+    """`changeflow list` parses lines only, so its process imports neither the kinds (numpy, tritonclient)
+    nor alembic (a second of its start before); the commands that parse whole records bind the kinds."""
+    import subprocess
+    import sys
+
+    from changeflow.settings.defaults import executor_key
+
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    SqlRecordStore(url, signer=executor_key()).save(record("CHG-0001", 1, outcome="closed"))  # the session's executor
+    env = {**__import__("os").environ, "CHANGEFLOW_RECORDS_URL": url}  # the shipped governance
+    probe = (
+        "import sys\nfrom changeflow.cli import app\n"
+        "try:\n    app(['list'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('changeflow.kinds', 'numpy', 'tritonclient', 'alembic', 'prefect') if m in sys.modules))"
+    )
+    listed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert "CHG-0001" in listed.stdout and listed.stdout.strip().endswith("[]"), listed.stdout + listed.stderr
+    changeflow_cli = [sys.executable, "-c", "from changeflow.cli import main; main()"]
+    shown = subprocess.run(
+        [*changeflow_cli, "record", "CHG-0001"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert shown.returncode == 0 and "CHG-0001" in shown.stdout, shown.stdout + shown.stderr
+    audited = subprocess.run(
+        [*changeflow_cli, "audit", "verify", "CHG-0001", "--unsigned"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
