@@ -105,6 +105,19 @@ class ChangeCancelled(ChangeflowError):
     """Cancellation was requested while the change ran; production is restored before it ends."""
 
 
+class ChangeNotDone(ChangeflowError):
+    """A governed change ended without closing (rejected, expired, aborted, rolled back, needing attention).
+    Not raised by changeflow: its flow run's red state carries it, with the ``result``, because Prefect turns
+    a failed run's data into an exception when the run ends; the record says what happened."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message, result)
+        self.result = result
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class RollbackFailed(ChangeflowError):
     """Production could not be verified on the restored state: a person must look now."""
 

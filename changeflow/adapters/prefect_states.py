@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from changeflow.domain.record import ChangeResult
 from changeflow.domain.record import State as RecordState
+from changeflow.exceptions import ChangeNotDone
 
 if TYPE_CHECKING:
     from prefect.states import State
@@ -38,13 +39,23 @@ ENDED_EVENTS = frozenset(
 
 
 def run_state(result: ChangeResult) -> State:
-    """The final state of a governed change's flow run; its data is ``result`` (what callers read)."""
+    """The final state of a governed change's flow run, carrying ``result`` (``result_of`` reads it). A red
+    state's data is a ``ChangeNotDone`` holding it: Prefect's engine turns a failed run's data into the
+    exception it logs as the run ends, and any other data logs a TypeError there instead of the outcome."""
     from prefect.states import Completed, Failed  # imported when a run ends: the names above need no Prefect
 
     message = f"{result.change_id} {result.state.value}: {result.outcome}"
     if result.state in DONE:
         return Completed(message=message, data=result)
-    return Failed(name=NOT_DONE.get(result.state, NEEDS_ATTENTION), message=message, data=result)
+    return Failed(
+        name=NOT_DONE.get(result.state, NEEDS_ATTENTION), message=message, data=ChangeNotDone(message, result)
+    )
+
+
+def result_of(state: State) -> ChangeResult | None:
+    """The ``ChangeResult`` a governed run's final state carries (``run_state``); None for any other state."""
+    data = state.data.result if isinstance(state.data, ChangeNotDone) else state.data
+    return data if isinstance(data, ChangeResult) else None
 
 
 def refused_state(why: str) -> State:

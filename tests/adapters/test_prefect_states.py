@@ -2,9 +2,10 @@
 Completed for aborted, rejected, expired and rolled-back changes alike."""
 
 import pytest
+from prefect.states import get_state_exception
 
 from changeflow.adapters.prefect_recovery import recovery_automations
-from changeflow.adapters.prefect_states import ENDED_EVENTS, run_state
+from changeflow.adapters.prefect_states import ENDED_EVENTS, result_of, run_state
 from changeflow.domain.record import ChangeResult, State
 
 
@@ -26,7 +27,8 @@ def result(state: State) -> ChangeResult:
 def test_a_change_that_did_not_close_ends_in_a_red_state_named_after_its_outcome(state, name):
     ended = run_state(result(state))
     assert ended.is_failed() and ended.name == name
-    assert ended.message == f"CHG-0042 {state.value}: why it ended" and ended.data == result(state)
+    assert ended.message == f"CHG-0042 {state.value}: why it ended" and result_of(ended) == result(state)
+    assert str(get_state_exception(ended)) == ended.message  # what Prefect logs as the run ends: the outcome
 
 
 @pytest.mark.parametrize("state", [State.CLOSED, State.REVIEW_PENDING, State.SCHEDULED])

@@ -9,14 +9,13 @@ refresh the docs' own) or the test's folder."""
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.e2e.serving import serving_as_a_user, wait_until_ended
 
 pytestmark = [pytest.mark.triton, pytest.mark.prefect, pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -36,56 +35,10 @@ FORM = [  # (field label, what the engineer types): a normal model deployment on
 ]
 
 
-SERVE_SAYS = (  # what `changeflow serve` prints for the user to copy, one line each
-    r"export PREFECT_API_URL=(\S+)\)",
-    r"export PREFECT_API_AUTH_STRING='([^']+)'\)",
-    r"Prefect's database: (.*)",
-)
-
-
-@dataclass
-class Served:
-    api: str
-    auth: str  # the credential the API and the UI ask for
-    database: str  # serve's line naming Prefect's database
-    log: Path
-
-
 @pytest.fixture
 def served(tmp_path):
-    """`changeflow serve` exactly as a user runs it, from a folder of their own: its own Prefect server (on a
-    private PostgreSQL where one can start, behind a credential), Tritons, the deployments, a worker."""
-    import signal
-
-    env = {
-        **os.environ,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "CHANGEFLOW_CLOCK": "normal=2026-11-25T22:00:00+01:00",
-    }  # the worker's clock, for the test only; never a run parameter
-    for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "CHANGEFLOW_RECORDS_URL"):
-        env.pop(name, None)  # serve starts its own server; the records go to .changeflow/records.db in tmp_path
-    log_path = tmp_path / "serve.log"
-    log = open(log_path, "w")
-    command = [shutil.which("changeflow", path=str(Path(sys.executable).parent)) or "changeflow", "serve"]
-    process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 240
-        while "ready." not in log_path.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-            time.sleep(0.5)
-        said = log_path.read_text()
-        lines = [re.search(pattern, said) for pattern in SERVE_SAYS]
-        assert all(lines), f"serve did not print its URL, credential and database on one line each: {said[:1500]}"
-        yield Served(*(line.group(1) for line in lines), log_path)
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+    with serving_as_a_user(tmp_path) as served:
+        yield served
 
 
 def log_in(page, ui: str, auth: str) -> None:
@@ -218,14 +171,14 @@ def test_an_engineer_submits_the_run_form_approvers_decide_in_it_and_a_refusal_i
             tmp_path,
         )
 
-        record = ended(store, "CHG-0701", served.log)
+        record = wait_until_ended(store, "CHG-0701", served.log)
         assert record.state.value == "closed", record.outcome
         assert [(a.approver, a.counted, a.proof) for a in record.approvals] == [
             ("carol", True, "totp"),
             ("dave", False, ""),
             ("dave", True, "totp"),
         ]
-        assert ended(store, "CHG-0702", served.log).state.value == "rejected"
+        assert wait_until_ended(store, "CHG-0702", served.log).state.value == "rejected"
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(rejected.id).state
         assert state.name == "Rejected" and not state.is_completed(), state
@@ -249,18 +202,3 @@ FORM_REQUEST = {
     "rollback_plan": dict(FORM)["Rollback plan"],
     "communication": {"announced_in": "#inference-changes", "on_call_ack": "olivia"},
 }
-
-
-def ended(store, change_id: str, log: Path, timeout_s: float = 240):
-    """The change's terminal record; otherwise fail with what it holds and the worker's last words."""
-    deadline, record = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        try:
-            record = store().load(change_id)
-            if record.is_terminal:
-                return record
-        except Exception:
-            pass
-        time.sleep(1)
-    held = record and [record.state, [(a.approver, a.decision, a.counted, a.refusal) for a in record.approvals]]
-    raise AssertionError(f"{change_id} did not end: {held}\n{log.read_text()[-3000:]}")

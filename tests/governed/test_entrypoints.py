@@ -9,6 +9,7 @@ import pytest
 import yaml
 from changeflow.flows.lifecycle import emergency_change, normal_change, standard_change
 
+from changeflow.adapters.prefect_states import result_of
 from changeflow.bootstrap import record_store
 from changeflow.domain.record import State
 from changeflow.exceptions import RecordNotFound
@@ -53,7 +54,7 @@ def test_executor_parameters_from_any_caller_are_refused_and_recorded(
     }
     request = change(example)
     ended = flow.fn(request, **{name: handed_in[name] for name in given})
-    result = ended.data
+    result = result_of(ended)
     assert result.state is State.REJECTED, result.outcome
     assert (
         ended.is_failed() and ended.name == "Rejected" and ended.message == f"{request.id} rejected: {result.outcome}"
