@@ -12,7 +12,6 @@ from pathlib import Path
 
 from changeflow.exceptions import InvalidSettings
 from changeflow.settings import paths
-from changeflow.signing import PrivateKey, valid_public_key
 
 ENVIRONMENT_FILE = Path(".changeflow") / "environment.yaml"
 
@@ -49,6 +48,8 @@ def governance_pins() -> list[str]:
     """The governance maintainers' public keys this executor trusts (``CHANGEFLOW_GOVERNANCE_KEYS``, comma
     separated, base64). Set: only a bundle sealed by one of them is accepted. Unset: a trial, whose
     records say their governance was unsigned."""
+    from changeflow.signing import valid_public_key  # cryptography: loaded where keys are used, not by readers
+
     keys = [k.strip() for k in os.environ.get(GOVERNANCE_KEYS, "").split(",") if k.strip()]
     for key in keys:
         if not valid_public_key(key):
@@ -68,7 +69,11 @@ def executor_key():
     """The key this process signs record versions with (``CHANGEFLOW_EXECUTOR_KEY``: a PEM file only the
     worker's service identity can read), or None: its saves are unsigned."""
     path = os.environ.get(EXECUTOR_KEY, "").strip()
-    return PrivateKey.load(Path(path), EXECUTOR_KEY) if path else None
+    if not path:
+        return None
+    from changeflow.signing import PrivateKey
+
+    return PrivateKey.load(Path(path), EXECUTOR_KEY)
 
 
 CHECKPOINTS = "CHANGEFLOW_CHECKPOINTS"
