@@ -20,6 +20,7 @@ import os
 import socket
 from collections.abc import Callable
 
+from changeflow.flows.kind_flows import restore_of
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
 from pydantic import BaseModel
@@ -231,7 +232,7 @@ def roll_back(
         )
     logger.warning("rolling back %s: %s", change_id, reason)
     try:
-        restoration: Restoration = kind_of(record.kind).load_restore()(recorder, services, record)
+        restoration: Restoration = restore_of(kind_of(record.kind))(recorder, services, record)
     except Exception as exc:  # the record must say production needs a person, whatever broke
         recorder.note(outcome=f"ROLLBACK FAILED, production needs attention: {exc.__class__.__name__}: {exc}")
         raise RollbackFailed(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from changeflow.flows.governed import Governed, Steps, admit, govern, open_request
+from changeflow.flows.kind_flows import flow_of
 from changeflow.tasks.shared import assess, check_catalog, notify, run_checklist, schedule, wait_for_slot
 from prefect import flow, get_run_logger
 from prefect.states import State as PrefectState
@@ -41,7 +42,7 @@ def executor_run(services: Services, governance: Governance, clock: datetime, cl
     """The governed sequence as an executor runs it: the Prefect tasks, the kind's execution flow."""
 
     def execute(request: ChangeRequest, record: ChangeRecord, judged_by: Governance) -> ChangeResult:
-        return kind_of(request).load_flow()(request, services.environment, record, judged_by)
+        return flow_of(kind_of(request))(request, services.environment, record, judged_by)
 
     return Governed(
         services=services, governance=governance, steps=TASKS, execute=execute, clock=clock, clock_source=clock_source

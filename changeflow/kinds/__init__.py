@@ -1,9 +1,10 @@
 """Change kinds: one module per kind, each holding everything the kind knows.
 
 A kind module defines its request spec (a ``ChangeSpec`` subclass with ``kind: Literal["name"]``), its
-plan, its risk points, what the pre-change checklist checks as "previous state available", the Prefect
-flow that executes it (and that flow's name, by which recovery watches its runs) and the function that
-restores production, and exposes them as ``KIND``, an instance of ``ChangeKind``. Every module in this
+plan, its risk points, what the pre-change checklist checks as "previous state available" and the name of
+the Prefect flow that executes it (by which recovery watches its runs), and exposes them as ``KIND``, an
+instance of ``ChangeKind``. The flow and the restore live in ``flows/<kind>.py``, found by the kind's name
+there (``flows/kind_flows.py``): a kind never points up to them. Every module in this
 package is found at import (no list to edit), and the union of the specs is bound into ``ChangeRequest``.
 Nothing outside this package branches on a kind: it asks the registry (``kind_of``, ``KINDS``) instead.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Protocol, Union
 
 from pydantic import Field
@@ -49,9 +49,7 @@ class ChangeKind:
         tuple[str, ...]
     ] = ()  # servers whose repository API it uses: checked for explicit model control
     writes_repository: ClassVar[bool] = False  # keeps what it does in production's model repository (checked)
-    flow: ClassVar[str]  # "module:function" of the Prefect flow that executes the change
-    flow_name: ClassVar[str]  # that flow's name (its @flow(name=...)): recovery watches the runs of every kind by it
-    restore: ClassVar[str]  # "module:function(recorder, services, record) -> Restoration"
+    flow_name: ClassVar[str]  # the @flow(name=...) of flows/<kind>.py: recovery watches the runs of every kind by it
     shown_first: ClassVar[bool] = False  # the kind the Run form opens on (the most common change)
 
     @property
@@ -99,21 +97,10 @@ class ChangeKind:
     def golden_set(self, spec: Any) -> str | None:
         return getattr(spec, "golden_set", None)
 
-    def load_flow(self) -> Callable:
-        return _load(self.flow)
-
-    def load_restore(self) -> Callable:
-        return _load(self.restore)
-
 
 def production_model(services: LiveSystem, request: ChangeRequest) -> list[Target]:
     """``drift_targets`` of a kind that changes the request's model on the production server."""
     return [Target(kind="triton_model", where=services.production.name, name=request.model, model=request.model)]
-
-
-def _load(reference: str) -> Callable:
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 def _discover() -> dict[str, ChangeKind]:

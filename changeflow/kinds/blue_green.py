@@ -71,9 +71,7 @@ class BlueGreen(ChangeSpec):
 class BlueGreenKind(ChangeKind):
     spec = BlueGreen
     risk_points = 2
-    flow = "changeflow.flows.blue_green:blue_green"
     flow_name = FLOW_NAME
-    restore = "changeflow.flows.blue_green:restore"
 
     def plan(self, model: str, c: BlueGreen) -> KindPlan:
         ns = f"(namespace {c.namespace})"

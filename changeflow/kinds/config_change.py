@@ -71,9 +71,7 @@ class ConfigChangeKind(ChangeKind):
     risk_points = 1
     writes_repository = True
     peak_hours_risk = False  # a config tweak is the standard change of business hours
-    flow = "changeflow.flows.config_change:config_change"
     flow_name = FLOW_NAME
-    restore = "changeflow.flows.config_change:restore"
 
     def plan(self, model: str, c: ConfigChange) -> KindPlan:
         fields = ", ".join(f"{k}={v!r}" for k, v in c.set.items())

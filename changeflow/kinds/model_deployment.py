@@ -104,9 +104,7 @@ class ModelDeploymentKind(ChangeKind):
     loads_models_on = ("production", "staging")
     risk_points = 2
     writes_repository = True
-    flow = "changeflow.flows.model_deployment:model_deployment"
     flow_name = FLOW_NAME
-    restore = "changeflow.flows.model_deployment:restore"
     shown_first = True
 
     def plan(self, model: str, c: ModelDeployment) -> KindPlan:

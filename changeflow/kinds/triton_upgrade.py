@@ -68,9 +68,7 @@ def deployment_available(services: LiveSystem, namespace: str, name: str) -> tup
 class TritonUpgradeKind(ChangeKind):
     spec = TritonUpgrade
     risk_points = 3
-    flow = "changeflow.flows.triton_upgrade:triton_upgrade"
     flow_name = FLOW_NAME
-    restore = "changeflow.flows.triton_upgrade:restore"
 
     def plan(self, model: str, c: TritonUpgrade) -> KindPlan:
         target = f"deployment/{c.deployment} (namespace {c.namespace})"

@@ -5,6 +5,7 @@ import inspect
 from types import SimpleNamespace
 
 import pytest
+from changeflow.flows.kind_flows import flow_of
 from changeflow.tasks import shared
 
 from changeflow.domain.comparison import BakeRule, ComparisonThresholds, Verification
@@ -59,7 +60,7 @@ def test_kinds_that_do_not_bake_have_no_rule():
 
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_no_kind_flow_takes_a_parameter_that_judges_its_bake(name):
-    parameters = inspect.signature(kind_of(name).load_flow().fn).parameters
+    parameters = inspect.signature(flow_of(kind_of(name)).fn).parameters
     judging = (BakeThresholds, BakeRule, ComparisonThresholds, Verification, MetricCheck)
     assert not {"thresholds", "limits", "comparison", "rule", "verification"} & set(parameters), parameters
     assert not any(any(t.__name__ in str(p.annotation) for t in judging) for p in parameters.values()), parameters

@@ -3,6 +3,7 @@
 import pkgutil
 
 import pytest
+from changeflow.flows.kind_flows import flow_of, restore_of
 
 import changeflow.kinds
 from changeflow import ChangeRequest, UnknownKind
@@ -28,9 +29,9 @@ def test_an_unknown_kind_names_the_known_ones():
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
-def test_each_kind_names_a_flow_and_a_restore_that_exist(name):
+def test_each_kind_has_a_flow_and_a_restore_in_the_flows_module_of_its_name(name):
     kind = kind_of(name)
-    assert kind.load_flow().name.replace("-", "_") == name
-    assert kind.load_flow().name == kind.flow_name  # the name recovery watches (adapters/prefect_recovery.change_flows)
-    assert callable(kind.load_restore())
+    assert flow_of(kind).name.replace("-", "_") == name
+    assert flow_of(kind).name == kind.flow_name  # the name recovery watches (adapters/prefect_recovery.change_flows)
+    assert callable(restore_of(kind))
     assert kind.risk_points >= 1

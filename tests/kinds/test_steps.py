@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from changeflow.flows.kind_flows import flow_of, restore_of
 
 from changeflow.kinds import KINDS, plan_for
 from changeflow.settings.loader import load_change_request
@@ -116,8 +117,12 @@ def _callee(func: ast.expr, env: dict) -> Callable | None:
 
 def steps_of(kind) -> dict[str, str]:
     """Every step name the kind's flow and restore can record, with where."""
+    return steps_in(flow_of(kind), restore_of(kind))
+
+
+def steps_in(*entries: Callable) -> dict[str, str]:
     found: dict[str, str] = {}
-    for entry in (kind.load_flow(), kind.load_restore()):
+    for entry in entries:
         for names, where in recorded_steps(_function(entry)):
             for name in names:
                 if name is UNKNOWN or not isinstance(name, str):
@@ -152,4 +157,4 @@ def test_a_step_name_that_is_not_a_constant_fails():
         run.step("execution", f"wait_{flow}")  # noqa: F821 (read, never run)
 
     with pytest.raises(AssertionError, match="must be a constant"):
-        steps_of(type("Kind", (), {"load_flow": lambda self: flow, "load_restore": lambda self: flow})())
+        steps_in(flow)
