@@ -75,7 +75,9 @@ def test_version_four_can_be_slow(classifier_v1):
     classifier_v1.load("classifier", with_versions(config, [1, 4]))
     fast = min(classifier_v1.infer("classifier", {"INPUT": X}, version=1).latency_ms for _ in range(3))
     slow = min(classifier_v1.infer("classifier", {"INPUT": X}, version=4).latency_ms for _ in range(3))
-    assert slow >= 60 > fast
+    # 60 ms of work as timed on an idle core here (sample_model.WORK_PER_MS), not a 60 ms deadline: a faster
+    # core does it sooner (56 ms was seen), a busy one later
+    assert slow >= 40 > fast
 
 
 def test_warm_standby_swap_keeps_the_old_version_loaded(classifier_v1):
