@@ -16,9 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+# Bound now, not on first use: ``bootstrap`` is also a submodule's name, and once anything imports
+# ``changeflow.bootstrap`` the module would shadow a lazily loaded function of the same name.
+from changeflow.bootstrap import Services, bootstrap  # noqa: E402
+
 _HOMES = {  # name -> the module that defines it
-    "Services": "changeflow.bootstrap",
-    "bootstrap": "changeflow.bootstrap",
     "ChangePlan": "changeflow.domain.policy",
     "ChangeRecord": "changeflow.domain.record",
     "ChangeResult": "changeflow.domain.record",
@@ -117,7 +119,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from changeflow.bootstrap import Services, bootstrap
     from changeflow.domain.policy import ChangePlan
     from changeflow.domain.record import ChangeRecord, ChangeResult, RollbackResult, State
     from changeflow.domain.request import ChangeRequest, ChangeSpec, ChangeType, Risk

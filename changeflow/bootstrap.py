@@ -123,6 +123,19 @@ def _writer() -> str:
     return writer_identity()
 
 
+def _calendar_zone():
+    """The executor's own verified governance calendar's zone, in which its record pages show times; UTC
+    when its governance cannot be read here (the page is the face, the database the record)."""
+    from datetime import timezone
+
+    from changeflow.settings.defaults import governance_or_default
+
+    try:
+        return governance_or_default().calendar.zone
+    except Exception:
+        return timezone.utc
+
+
 class _PrefectPublisher:
     """Prefect's artifact and events, imported on the first save: a reader (``changeflow list``) never pays for it."""
 
@@ -133,9 +146,8 @@ class _PrefectPublisher:
         if self._publisher is None:
             from changeflow.adapters.prefect_records import PrefectRecordPublisher
             from changeflow.render.record_markdown import record_markdown
-            from changeflow.settings.defaults import display_zone
 
-            zone = display_zone()
+            zone = _calendar_zone()
             self._publisher = PrefectRecordPublisher(lambda record, as_json: record_markdown(record, as_json, zone))
         self._publisher.publish(record, version)
 

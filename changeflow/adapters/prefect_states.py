@@ -53,9 +53,14 @@ def run_state(result: ChangeResult) -> State:
 
 
 def result_of(state: State) -> ChangeResult | None:
-    """The ``ChangeResult`` a governed run's final state carries (``run_state``); None for any other state."""
-    data = state.data.result if isinstance(state.data, ChangeNotDone) else state.data
-    return data if isinstance(data, ChangeResult) else None
+    """The ``ChangeResult`` a governed run's final state carries (``run_state``), also when Prefect's engine
+    wrapped the data in its own result record; None for any other state (read the record instead)."""
+    data = state.data
+    for _ in range(3):  # a ResultRecord holding a ChangeNotDone holding the result, at most
+        if isinstance(data, ChangeResult):
+            return data
+        data = getattr(data, "result", None)
+    return None
 
 
 def refused_state(why: str) -> State:

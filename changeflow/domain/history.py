@@ -86,9 +86,10 @@ class _Moment(BaseModel):
 
 
 class RecordLine(BaseModel):
-    """One change as a list shows it, read from its stored record itself (not from the index columns beside
-    it, which a writer of the database could change alone), without the rest: a list of thousands parses
-    only this, and needs none of the kinds that a whole record's request does."""
+    """One change as a list shows it, parsed from the stored record's document as ``changeflow record``
+    shows it (not from the index columns beside it), without the rest: a list of thousands parses only
+    this, and needs none of the kinds that a whole record's request does. It checks nothing: ``changeflow
+    audit verify`` holds the document to its signed versions."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -73,17 +73,17 @@ def governance_or_default(governance: Governance | None = None) -> Governance:
 
 
 def display_zone():
-    """The time zone people read times in: the governance calendar's (``timezone`` in ``calendar.yaml``),
-    read alone. Showing a time decides nothing (times are stored with their offset), so a reader such as
-    ``changeflow list`` does not load and verify the whole bundle for it (about a second); UTC when the
-    file or the zone cannot be read here."""
+    """The time zone people read times in: the governance calendar's, from ``calendar.yaml`` alone (the
+    strict loader: a duplicate key or an unknown zone is refused). Showing a time decides nothing and every
+    time shown names its zone, so a reader such as ``changeflow list`` does not load and verify the whole
+    bundle for it (about a second); an executor's record pages use its verified governance instead
+    (``bootstrap``). UTC when the file or the zone cannot be read here."""
     from datetime import timezone
-    from zoneinfo import ZoneInfo
 
-    import yaml
+    from changeflow.domain.windows import Calendar
+    from changeflow.settings.strict_yaml import load_settings_file
 
     try:
-        calendar = yaml.safe_load((governance_dir() / "calendar.yaml").read_text(encoding="utf-8"))
-        return ZoneInfo(str(calendar.get("timezone", "UTC")))
+        return load_settings_file(governance_dir() / "calendar.yaml", Calendar).zone
     except Exception:
         return timezone.utc

@@ -42,3 +42,11 @@ def test_an_outcome_state_is_an_end_for_the_heartbeat_watch_and_does_not_start_t
     names = {f"prefect.flow-run.{run_state(result(s)).name}" for s in State}
     assert names <= ENDED_EVENTS and names <= silent.trigger.expect  # an ended run is not taken for a silent one
     assert not (names - {"prefect.flow-run.Completed"}) & settle.trigger.expect  # only a raised/crashed run is settled
+
+
+def test_the_result_is_read_back_when_prefect_kept_it_in_its_own_result_record():
+    from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
+
+    ended = run_state(result(State.ROLLED_BACK))
+    kept = ResultRecord(result=ended.data, metadata=ResultRecordMetadata(serializer={"type": "pickle"}))
+    assert result_of(ended.model_copy(update={"data": kept})) == result(State.ROLLED_BACK)
