@@ -163,6 +163,13 @@ def record_store(settings: RecordStoreSettings) -> RecordStore:
     return PublishedRecords(store, _PrefectPublisher()) if settings.publish else store
 
 
+def record_lines(settings: RecordStoreSettings):
+    """``changeflow list``'s reader of the same database, over its own driver (no SQLAlchemy to import)."""
+    from changeflow.adapters.sql_lines import RecordLines
+
+    return RecordLines(settings.url)
+
+
 def cluster(settings: ClusterSettings | None) -> Cluster:
     if settings is None:
         raise InvalidSettings(

@@ -44,11 +44,23 @@ def record_store(environment=None) -> RecordStore:
     ``.changeflow/environment.yaml``) when there is one, else the default (``CHANGEFLOW_RECORDS_URL`` or
     ``.changeflow/records.db``). Reading records needs no Prefect server."""
     from changeflow.bootstrap import record_store as build
+
+    return build(_settings(environment))
+
+
+def record_lines():
+    """The same database's list reader (``changeflow list``: no SQLAlchemy to import)."""
+    from changeflow.bootstrap import record_lines as build
+
+    return build(_settings(None))
+
+
+def _settings(environment):
     from changeflow.settings.defaults import environment_or_default, environment_path
 
     if environment is None and environment_path().is_file():
         environment = environment_or_default()
-    return build(_database(environment.records if environment is not None else None))
+    return _database(environment.records if environment is not None else None)
 
 
 def _database(settings):

@@ -1,6 +1,7 @@
 """``changeflow list``: the changes on record, newest first, a page at a time, with when each was opened;
 changes nobody requested (drift) in a table of their own. Only the page shown is read from the database,
-so a list answers as fast at 10,000 records as at ten (``bench/scale.py`` times it)."""
+so a list answers as fast at 10,000 records as at ten (``bench/scale.py`` times it), over the database's own
+driver where it can (``adapters/sql_lines.py``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from changeflow.cli._app import app, out, reports_errors
-from changeflow.cli._prefect import record_store
+from changeflow.cli._prefect import record_lines, record_store
 
 OUTCOME_CHARS = 90  # an outcome is cut here in the table (`changeflow record ID` shows it whole)
 DRIFT_SHOWN = 10  # the newest unauthorized changes shown under the governed ones
@@ -38,10 +39,10 @@ def list_changes(
         raise InvalidSettings("list", "--page", f"is {page}", "pages count from 1 (the newest)")
     if not 1 <= limit <= 5_000:
         raise InvalidSettings("list", "--limit", f"is {limit}", "give 1 to 5,000 changes per page")
-    store, states = record_store(), _states(state)
+    states = _states(state)
     types = frozenset(Unrequested) if drift else (None if as_json else GOVERNED_TYPES)
     query = RecordQuery(model=model, states=states, types=types, limit=limit)
-    shown, total = _read(store, query, (page - 1) * limit, every)
+    shown, total = _read(query, (page - 1) * limit, every)
     if as_json:
         import json
 
@@ -55,7 +56,7 @@ def list_changes(
     more = f"; next: changeflow list --page {page + 1}" if not every and page < last_page else ""
     out.print(f"{where}, newest first{more}", markup=False, highlight=False)
     if not drift and states is None:
-        unauthorized = store.newest(RecordQuery(model=model, types=frozenset(Unrequested), limit=DRIFT_SHOWN))
+        unauthorized = _newest(RecordQuery(model=model, types=frozenset(Unrequested), limit=DRIFT_SHOWN))
         if unauthorized.total:
             out.print(_table("unauthorized changes (made outside changeflow)", unauthorized.records, zone))
             out.print(
@@ -65,12 +66,18 @@ def list_changes(
             )
 
 
-def _read(store, query, offset: int, every: bool) -> tuple[list, int]:
+def _newest(query, offset: int = 0):
+    """The page from the database's own driver (``record_lines``), else from the record store, which also
+    migrates a database not at the newest schema revision or says why it cannot be read."""
+    return record_lines().newest(query, offset) or record_store().newest(query, offset)
+
+
+def _read(query, offset: int, every: bool) -> tuple[list, int]:
     """One page at ``offset``, or with ``every`` all pages, and the count of all that match."""
-    found = store.newest(query, offset)
+    found = _newest(query, offset)
     shown = list(found.records)
     while every and len(shown) < found.total and found.records:
-        found = store.newest(query, len(shown))
+        found = _newest(query, len(shown))
         shown += found.records
     return shown, found.total
 

@@ -80,8 +80,9 @@ def test_a_page_or_limit_out_of_range_is_one_line(tmp_path):
 
 @pytest.mark.cli
 def test_list_starts_without_the_kinds_and_readers_of_whole_records_still_parse_them(tmp_path):
-    """`changeflow list` parses lines only, so its process imports neither the kinds (numpy, tritonclient)
-    nor alembic (a second of its start before); the commands that parse whole records bind the kinds."""
+    """`changeflow list` parses lines only over the database's own driver, so its process imports neither
+    the kinds (numpy, tritonclient), alembic nor SQLAlchemy (over a second of its start before); the
+    commands that parse whole records bind the kinds."""
     import subprocess
     import sys
 
@@ -93,7 +94,7 @@ def test_list_starts_without_the_kinds_and_readers_of_whole_records_still_parse_
     probe = (
         "import sys\nfrom changeflow.cli import app\n"
         "try:\n    app(['list'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('changeflow.kinds', 'numpy', 'tritonclient', 'alembic', 'prefect') if m in sys.modules))"
+        "print(sorted(m for m in ('changeflow.kinds', 'numpy', 'tritonclient', 'alembic', 'sqlalchemy', 'prefect') if m in sys.modules))"
     )
     listed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert "CHG-0001" in listed.stdout and listed.stdout.strip().endswith("[]"), listed.stdout + listed.stderr
