@@ -42,7 +42,8 @@ def list_changes(
     states = _states(state)
     types = frozenset(Unrequested) if drift else (None if as_json else GOVERNED_TYPES)
     query = RecordQuery(model=model, states=states, types=types, limit=limit)
-    shown, total = _read(query, (page - 1) * limit, every)
+    newest = _newest()
+    shown, total = _read(newest, query, (page - 1) * limit, every)
     if as_json:
         import json
 
@@ -56,7 +57,7 @@ def list_changes(
     more = f"; next: changeflow list --page {page + 1}" if not every and page < last_page else ""
     out.print(f"{where}, newest first{more}", markup=False, highlight=False)
     if not drift and states is None:
-        unauthorized = _newest(RecordQuery(model=model, types=frozenset(Unrequested), limit=DRIFT_SHOWN))
+        unauthorized = newest(RecordQuery(model=model, types=frozenset(Unrequested), limit=DRIFT_SHOWN))
         if unauthorized.total:
             out.print(_table("unauthorized changes (made outside changeflow)", unauthorized.records, zone))
             out.print(
@@ -66,18 +67,20 @@ def list_changes(
             )
 
 
-def _newest(query, offset: int = 0):
-    """The page from the database's own driver (``record_lines``), else from the record store, which also
-    migrates a database not at the newest schema revision or says why it cannot be read."""
-    return record_lines().newest(query, offset) or record_store().newest(query, offset)
+def _newest():
+    """``newest(query, offset)``: the page from the database's own driver (``record_lines``, found once per
+    command), else from the record store, which also migrates a database not at the newest schema revision
+    or says why it cannot be read."""
+    lines = record_lines()
+    return lambda query, offset=0: lines.newest(query, offset) or record_store().newest(query, offset)
 
 
-def _read(query, offset: int, every: bool) -> tuple[list, int]:
+def _read(newest, query, offset: int, every: bool) -> tuple[list, int]:
     """One page at ``offset``, or with ``every`` all pages, and the count of all that match."""
-    found = _newest(query, offset)
+    found = newest(query, offset)
     shown = list(found.records)
     while every and len(shown) < found.total and found.records:
-        found = _newest(query, len(shown))
+        found = newest(query, len(shown))
         shown += found.records
     return shown, found.total
 
