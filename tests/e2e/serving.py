@@ -67,14 +67,11 @@ def serving_as_a_user(folder: Path, *options: str) -> Iterator[Served]:
 def wait_until_ended(store, change_id: str, log: Path, timeout_s: float = 240):
     """The change's terminal record (``store()`` opens the record database); otherwise fail with what its
     record holds and the worker's last lines."""
-    deadline, record = time.monotonic() + timeout_s, None
-    while time.monotonic() < deadline:
-        try:
-            record = store().load(change_id)
-            if record.is_terminal:
-                return record
-        except Exception:
-            pass
-        time.sleep(1)
-    held = record and [record.state, [(a.approver, a.decision, a.counted, a.refusal) for a in record.approvals]]
-    raise AssertionError(f"{change_id} did not end: {held}\n{log.read_text()[-3000:]}")
+    from changeflow.local.drills import await_record
+
+    try:
+        return await_record(store(), change_id, lambda record: record.is_terminal, timeout_s, poll_s=1.0)
+    except TimeoutError as exc:  # its decisions too: a lost click shows as a missing one
+        record = await_record(store(), change_id, lambda record: True, timeout_s=1.0)
+        held = [(a.approver, a.decision, a.counted, a.refusal) for a in record.approvals]
+        raise AssertionError(f"{exc}; decisions {held}\n{log.read_text()[-3000:]}") from None
